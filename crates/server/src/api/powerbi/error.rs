@@ -1,0 +1,151 @@
+//! The Power BI error dialect: `{"error":{"code":…,"message":…}}` with the service's codes.
+
+use std::borrow::Cow;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use pbi_wire::powerbi::{PowerBiError, PowerBiErrorBody};
+
+use crate::auth::TokenError;
+use crate::domain::policy::Refusal;
+use crate::store::{ChangeError, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct PbiError {
+    pub status: StatusCode,
+    pub code: Cow<'static, str>,
+    pub message: String,
+    /// Send `WWW-Authenticate: Bearer …` (token problems only).
+    pub bearer_challenge: Option<String>,
+}
+
+impl PbiError {
+    pub fn new(
+        status: StatusCode,
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> PbiError {
+        PbiError {
+            status,
+            code: code.into(),
+            message: message.into(),
+            bearer_challenge: None,
+        }
+    }
+
+    pub fn invalid_request(message: impl Into<String>) -> PbiError {
+        PbiError::new(StatusCode::BAD_REQUEST, "InvalidRequest", message)
+    }
+
+    pub fn not_authorized(message: impl Into<String>) -> PbiError {
+        PbiError::new(
+            StatusCode::UNAUTHORIZED,
+            "PowerBINotAuthorizedException",
+            message,
+        )
+    }
+
+    pub fn entity_not_found(message: impl Into<String>) -> PbiError {
+        PbiError::new(StatusCode::NOT_FOUND, "PowerBIEntityNotFound", message)
+    }
+
+    pub fn workspace_not_found(id: impl std::fmt::Display) -> PbiError {
+        PbiError::entity_not_found(format!(
+            "Workspace '{id}' was not found or the caller has no role in it"
+        ))
+    }
+
+    pub fn missing_token() -> PbiError {
+        PbiError {
+            bearer_challenge: Some("Bearer realm=\"pbi-access\"".into()),
+            ..PbiError::not_authorized("No access token was provided")
+        }
+    }
+
+    pub fn bad_token(e: TokenError) -> PbiError {
+        PbiError {
+            bearer_challenge: Some(format!(
+                "Bearer realm=\"pbi-access\", error=\"invalid_token\", error_description=\"{e}\""
+            )),
+            ..PbiError::not_authorized(e.to_string())
+        }
+    }
+
+    pub fn internal() -> PbiError {
+        PbiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            "An internal error occurred; see the server log for the request id",
+        )
+    }
+}
+
+impl From<StoreError> for PbiError {
+    fn from(e: StoreError) -> PbiError {
+        tracing::error!(error = %e, "store failure");
+        PbiError::internal()
+    }
+}
+
+impl From<ChangeError> for PbiError {
+    fn from(e: ChangeError) -> PbiError {
+        match e {
+            ChangeError::WorkspaceNotFound => PbiError::entity_not_found(
+                "Workspace was not found or the caller has no role in it",
+            ),
+            ChangeError::Refused(refusal) => refusal.into(),
+            ChangeError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<Refusal> for PbiError {
+    fn from(refusal: Refusal) -> PbiError {
+        match refusal {
+            Refusal::WorkspaceNotVisible => PbiError::entity_not_found("Workspace was not found or the caller has no role in it"),
+            Refusal::NotAuthorized { role, reason } => PbiError::not_authorized(format!("The caller's workspace role is {role}: {reason}")),
+            Refusal::AlreadyMember { role } => PbiError::new(
+                StatusCode::BAD_REQUEST,
+                "AddingAlreadyExistsGroupUserNotSupportedError",
+                format!("The principal already has the {role} role in this workspace; use PUT to change it"),
+            ),
+            Refusal::NotMember => PbiError::entity_not_found("The principal has no role in this workspace"),
+            Refusal::LastAdmin => PbiError::new(
+                StatusCode::BAD_REQUEST,
+                "CannotRemoveLastAdmin",
+                "A workspace must keep at least one Admin: add another Admin before removing or demoting this one",
+            ),
+            Refusal::PrincipalLimit { limit } => PbiError::new(
+                StatusCode::BAD_REQUEST,
+                "PrincipalsPerWorkspaceLimitExceeded",
+                format!("A workspace can have at most {limit} users or groups in workspace roles"),
+            ),
+        }
+    }
+}
+
+impl IntoResponse for PbiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::warn!(status = self.status.as_u16(), code = %self.code, message = %self.message, "request failed");
+        } else {
+            tracing::info!(status = self.status.as_u16(), code = %self.code, message = %self.message, "request refused");
+        }
+        let body = PowerBiErrorBody {
+            error: PowerBiError {
+                code: self.code.into_owned(),
+                message: Some(self.message),
+            },
+        };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(challenge) = self
+            .bearer_challenge
+            .and_then(|c| HeaderValue::from_str(&c).ok())
+        {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        response
+    }
+}

@@ -1,0 +1,154 @@
+//! Extractors that answer malformed input in the Power BI dialect, and the authenticated caller.
+
+use axum::extract::rejection::{FormRejection, JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+
+use super::error::PbiError;
+use crate::app::AppState;
+use crate::domain::{Caller, CallerKind, DirectoryRole};
+
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(PbiError))]
+pub struct PbiJson<T>(pub T);
+
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(PbiError))]
+pub struct PbiQuery<T>(pub T);
+
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(PbiError))]
+pub struct PbiPath<T>(pub T);
+
+impl From<JsonRejection> for PbiError {
+    fn from(r: JsonRejection) -> PbiError {
+        match r.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => PbiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestEntityTooLarge",
+                "The request body is too large",
+            ),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => PbiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UnsupportedMediaType",
+                "The request body must be JSON (Content-Type: application/json)",
+            ),
+            _ => PbiError::invalid_request(format!(
+                "The request body is not valid: {}",
+                r.body_text()
+            )),
+        }
+    }
+}
+
+impl From<QueryRejection> for PbiError {
+    fn from(r: QueryRejection) -> PbiError {
+        PbiError::invalid_request(format!("Invalid query parameter: {}", r.body_text()))
+    }
+}
+
+impl From<PathRejection> for PbiError {
+    fn from(r: PathRejection) -> PbiError {
+        PbiError::invalid_request(format!("Invalid path parameter: {}", r.body_text()))
+    }
+}
+
+impl From<FormRejection> for PbiError {
+    fn from(r: FormRejection) -> PbiError {
+        PbiError::invalid_request(r.body_text())
+    }
+}
+
+/// What a route demands of its caller, attached to each route as a request extension by the
+/// routing table and enforced by [`Authenticated`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteAccess {
+    /// Delegated tokens must carry one of these scopes.
+    pub scopes: &'static [&'static str],
+    pub admin: AdminAccess,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminAccess {
+    /// A workspace endpoint: workspace roles decide.
+    No,
+    /// A read-only admin endpoint: Fabric administrators, or a service principal the tenant allows.
+    Read,
+    /// An admin endpoint that changes something: Fabric administrators only.
+    Write,
+}
+
+/// The verified caller of a Power BI endpoint, after scope and admin checks.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Caller);
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = PbiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PbiError> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or_else(PbiError::missing_token)?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(PbiError::missing_token)?;
+        let caller = state.tokens.verify(token).map_err(PbiError::bad_token)?;
+        let access = parts
+            .extensions
+            .get::<RouteAccess>()
+            .copied()
+            .unwrap_or(RouteAccess {
+                scopes: &[],
+                admin: AdminAccess::No,
+            });
+        if matches!(caller.kind, CallerKind::User { .. })
+            && !access.scopes.is_empty()
+            && !caller
+                .scopes
+                .iter()
+                .any(|s| access.scopes.contains(&s.as_str()))
+        {
+            return Err(PbiError::not_authorized(format!(
+                "The access token lacks a required scope: one of {}",
+                access.scopes.join(", ")
+            )));
+        }
+        match (access.admin, &caller.kind) {
+            (AdminAccess::No, _) => {}
+            (_, CallerKind::User { .. }) => {
+                let roles = state
+                    .store
+                    .directory_roles(caller.tenant_id, caller.object_id)
+                    .await?;
+                if !roles.iter().any(|r| {
+                    matches!(
+                        r,
+                        DirectoryRole::FabricAdministrator | DirectoryRole::GlobalAdministrator
+                    )
+                }) {
+                    return Err(PbiError::not_authorized(
+                        "This API requires the caller to be a Fabric administrator",
+                    ));
+                }
+            }
+            (AdminAccess::Read, CallerKind::App { .. }) => {}
+            (AdminAccess::Write, CallerKind::App { .. }) => {
+                return Err(PbiError::new(
+                    StatusCode::FORBIDDEN,
+                    "PowerBINotAuthorizedException",
+                    "API is not accessible for application",
+                ));
+            }
+        }
+        Ok(Authenticated(caller))
+    }
+}

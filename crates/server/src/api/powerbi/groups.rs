@@ -1,0 +1,506 @@
+//! Workspaces (`/groups`) and their users, through the workspace endpoints and the admin ones.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use pbi_wire::powerbi::{
+    Group, GroupCreationRequest, GroupUser, GroupUserAccessRight, PrincipalType,
+    ServicePrincipalProfile,
+};
+use pbi_wire::{ODataEntity, ODataList};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::error::PbiError;
+use super::extract::{Authenticated, PbiJson, PbiPath, PbiQuery};
+use super::odata::{parse_filter, GROUP_FIELDS};
+use crate::app::AppState;
+use crate::domain::policy::Change;
+use crate::domain::{Caller, Member, PrincipalKind, PrincipalRef, Role, Workspace};
+use crate::store::{Actor, MemberChange, Page};
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    #[serde(rename = "$top")]
+    top: Option<u32>,
+    #[serde(rename = "$skip")]
+    skip: Option<u32>,
+    #[serde(rename = "$filter")]
+    filter: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CreateQuery {
+    #[serde(rename = "workspaceV2")]
+    _workspace_v2: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeleteQuery {
+    #[serde(rename = "profileId")]
+    profile_id: Option<Uuid>,
+    #[serde(rename = "isGroup")]
+    is_group: Option<bool>,
+}
+
+fn group_json(ws: &Workspace) -> Group {
+    Group {
+        id: ws.id,
+        name: ws.name.clone(),
+        is_read_only: ws.is_read_only,
+        is_on_dedicated_capacity: ws.capacity_id.is_some(),
+        capacity_id: ws.capacity_id,
+        default_dataset_storage_format: ws.capacity_id.map(|_| "Small".to_string()),
+        dataflow_storage_id: None,
+    }
+}
+
+/// A `GroupUser` as the workspace endpoints show it; `admin` adds `graphId` and `userType`.
+pub fn group_user_json(m: &Member, admin: bool) -> GroupUser {
+    let principal_type = match m.principal.kind {
+        PrincipalKind::User => PrincipalType::User,
+        PrincipalKind::Group => PrincipalType::Group,
+        PrincipalKind::App => PrincipalType::App,
+    };
+    GroupUser {
+        identifier: Some(m.identifier()),
+        principal_type: Some(principal_type),
+        group_user_access_right: role_json(m.role),
+        email_address: match m.principal.kind {
+            PrincipalKind::User => m.mail.clone().or_else(|| m.upn.clone()),
+            _ => None,
+        },
+        display_name: m.display_name.clone(),
+        graph_id: admin.then(|| m.principal.object_id.to_string()),
+        user_type: if admin {
+            m.user_type.map(|t| t.as_str().to_string())
+        } else {
+            None
+        },
+        profile: m.profile_id.map(|id| ServicePrincipalProfile {
+            id,
+            display_name: None,
+        }),
+    }
+}
+
+fn role_json(role: Role) -> GroupUserAccessRight {
+    match role {
+        Role::Admin => GroupUserAccessRight::Admin,
+        Role::Member => GroupUserAccessRight::Member,
+        Role::Contributor => GroupUserAccessRight::Contributor,
+        Role::Viewer => GroupUserAccessRight::Viewer,
+    }
+}
+
+fn role_from_json(right: GroupUserAccessRight) -> Result<Role, PbiError> {
+    match right {
+        GroupUserAccessRight::Admin => Ok(Role::Admin),
+        GroupUserAccessRight::Member => Ok(Role::Member),
+        GroupUserAccessRight::Contributor => Ok(Role::Contributor),
+        GroupUserAccessRight::Viewer => Ok(Role::Viewer),
+        GroupUserAccessRight::None => Err(PbiError::new(
+            StatusCode::BAD_REQUEST,
+            "UnsupportedAccessRightError",
+            "groupUserAccessRight 'None' cannot be granted: remove the principal with DELETE instead",
+        )),
+    }
+}
+
+fn caller_actor(caller: &Caller) -> Actor {
+    Actor::Principal(caller.principal())
+}
+
+/// Read a `GroupUser` request body: which principal (both body forms) and which role.
+async fn target_of(
+    state: &AppState,
+    tenant: Uuid,
+    body: &GroupUser,
+) -> Result<(PrincipalRef, Role), PbiError> {
+    let role = role_from_json(body.group_user_access_right)?;
+    let identifier = body
+        .identifier
+        .as_deref()
+        .or(body.email_address.as_deref())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| PbiError::invalid_request("Parameter userDetails.UserEmailAddress is missing or invalid: give an identifier or an emailAddress"))?;
+    let kind = match body.principal_type {
+        None | Some(PrincipalType::User) => PrincipalKind::User,
+        Some(PrincipalType::Group) => PrincipalKind::Group,
+        Some(PrincipalType::App) => PrincipalKind::App,
+        Some(PrincipalType::None) => {
+            return Err(PbiError::invalid_request(
+                "principalType 'None' (whole organisation) cannot hold a workspace role",
+            ))
+        }
+    };
+    if kind != PrincipalKind::User && Uuid::parse_str(identifier).is_err() {
+        return Err(PbiError::invalid_request(format!(
+            "The identifier of a {} principal must be its object id (a GUID), not '{identifier}'",
+            kind.as_str()
+        )));
+    }
+    let principal = state
+        .store
+        .resolve_principal(tenant, kind, identifier)
+        .await?
+        .ok_or_else(|| {
+            PbiError::new(
+                StatusCode::BAD_REQUEST,
+                "PrincipalNotFound",
+                format!(
+                    "No {} '{identifier}' exists in the tenant's directory",
+                    kind.as_str()
+                ),
+            )
+        })?;
+    Ok((principal, role))
+}
+
+/// Resolve the `{user}` path segment of a DELETE: a UPN or email, or an object id.
+async fn target_of_path(
+    state: &AppState,
+    tenant: Uuid,
+    user: &str,
+    is_group: bool,
+) -> Result<PrincipalRef, PbiError> {
+    let user = user.trim();
+    let kinds: &[PrincipalKind] = if is_group {
+        &[PrincipalKind::Group]
+    } else if Uuid::parse_str(user).is_ok() {
+        &[
+            PrincipalKind::App,
+            PrincipalKind::Group,
+            PrincipalKind::User,
+        ]
+    } else {
+        &[PrincipalKind::User]
+    };
+    for kind in kinds {
+        if let Some(p) = state.store.resolve_principal(tenant, *kind, user).await? {
+            return Ok(p);
+        }
+    }
+    Err(PbiError::entity_not_found(format!(
+        "No principal '{user}' exists in the tenant's directory"
+    )))
+}
+
+fn entity_context(state: &AppState, fragment: &str) -> String {
+    format!("{}/v1.0/myorg/$metadata#{fragment}", state.public_url)
+}
+
+fn paginate<T>(items: Vec<T>, top: Option<u32>, skip: Option<u32>) -> Vec<T> {
+    items
+        .into_iter()
+        .skip(skip.unwrap_or(0) as usize)
+        .take(top.map(|t| t as usize).unwrap_or(usize::MAX))
+        .collect()
+}
+
+pub async fn get_groups(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    PbiQuery(q): PbiQuery<ListQuery>,
+) -> Result<Json<ODataList<Group>>, PbiError> {
+    let filter = q
+        .filter
+        .as_deref()
+        .map(|f| parse_filter(f, GROUP_FIELDS))
+        .transpose()
+        .map_err(|e| PbiError::invalid_request(format!("Invalid $filter: {e}")))?;
+    let page = Page {
+        top: q.top,
+        skip: q.skip.unwrap_or(0),
+    };
+    let workspaces = state
+        .store
+        .workspaces_of(caller.tenant_id, caller.object_id, filter.as_ref(), &page)
+        .await?;
+    Ok(Json(ODataList::new(
+        entity_context(&state, "groups"),
+        workspaces.iter().map(group_json).collect(),
+    )))
+}
+
+pub async fn create_group(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    PbiQuery(_q): PbiQuery<CreateQuery>,
+    PbiJson(body): PbiJson<GroupCreationRequest>,
+) -> Result<Json<ODataEntity<Group>>, PbiError> {
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 256 {
+        return Err(PbiError::invalid_request(
+            "The workspace name must have between 1 and 256 characters",
+        ));
+    }
+    let ws = Workspace {
+        id: Uuid::new_v4(),
+        tenant_id: caller.tenant_id,
+        name: name.to_string(),
+        description: None,
+        kind: "Workspace".into(),
+        state: "Active".into(),
+        is_read_only: false,
+        capacity_id: None,
+    };
+    match state
+        .store
+        .create_workspace(&ws, caller.principal(), state.clock.now_millis())
+        .await
+    {
+        Ok(()) => {}
+        Err(e) if e.is_unique_violation() => {
+            return Err(PbiError::new(
+                StatusCode::BAD_REQUEST,
+                "PowerBIEntityAlreadyExists",
+                format!("A workspace named '{name}' already exists"),
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(Json(ODataEntity {
+        odata_context: Some(entity_context(&state, "groups/$entity")),
+        entity: group_json(&ws),
+    }))
+}
+
+pub async fn get_group(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    PbiPath(id): PbiPath<Uuid>,
+) -> Result<Json<ODataEntity<Group>>, PbiError> {
+    if state
+        .store
+        .role_in_workspace(caller.tenant_id, id, caller.object_id)
+        .await?
+        .is_none()
+    {
+        return Err(PbiError::workspace_not_found(id));
+    }
+    let ws = state
+        .store
+        .get_workspace(caller.tenant_id, id)
+        .await?
+        .ok_or_else(|| PbiError::workspace_not_found(id))?;
+    Ok(Json(ODataEntity {
+        odata_context: Some(entity_context(&state, "groups/$entity")),
+        entity: group_json(&ws),
+    }))
+}
+
+pub async fn delete_group(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    PbiPath(id): PbiPath<Uuid>,
+) -> Result<StatusCode, PbiError> {
+    state
+        .store
+        .delete_workspace(
+            caller.tenant_id,
+            id,
+            caller_actor(&caller),
+            state.clock.now_millis(),
+        )
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+pub async fn get_group_users(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    PbiPath(id): PbiPath<Uuid>,
+    PbiQuery(q): PbiQuery<ListQuery>,
+) -> Result<Json<ODataList<GroupUser>>, PbiError> {
+    if state
+        .store
+        .role_in_workspace(caller.tenant_id, id, caller.object_id)
+        .await?
+        .is_none()
+    {
+        return Err(PbiError::workspace_not_found(id));
+    }
+    let members = state.store.members(caller.tenant_id, id).await?;
+    let users = paginate(members, q.top, q.skip)
+        .iter()
+        .map(|m| group_user_json(m, false))
+        .collect();
+    Ok(Json(ODataList::new(
+        entity_context(&state, "groupUsers"),
+        users,
+    )))
+}
+
+async fn change(
+    state: &AppState,
+    caller: &Caller,
+    workspace: Uuid,
+    actor: Actor,
+    target: PrincipalRef,
+    profile_id: Option<Uuid>,
+    change: Change,
+) -> Result<StatusCode, PbiError> {
+    let req = MemberChange {
+        tenant_id: caller.tenant_id,
+        workspace_id: workspace,
+        actor,
+        target,
+        profile_id,
+        change,
+        principal_limit: state.config.limits.max_principals_per_workspace,
+        now: state.clock.now_millis(),
+    };
+    let effect = state.store.change_member(&req).await?;
+    tracing::info!(workspace = %workspace, principal = %target.object_id, ?change, ?effect, "workspace access changed");
+    Ok(StatusCode::OK)
+}
+
+/// Check that the caller can see the workspace before looking at what it asks for, so an
+/// outsider learns nothing about the directory from a workspace it cannot see.
+async fn ensure_visible(
+    state: &AppState,
+    caller: &Caller,
+    workspace: Uuid,
+    actor: Actor,
+) -> Result<(), PbiError> {
+    let visible = match actor {
+        Actor::TenantAdmin => state
+            .store
+            .get_workspace(caller.tenant_id, workspace)
+            .await?
+            .is_some(),
+        Actor::Principal(p) => state
+            .store
+            .role_in_workspace(caller.tenant_id, workspace, p.object_id)
+            .await?
+            .is_some(),
+    };
+    if visible {
+        Ok(())
+    } else {
+        Err(PbiError::workspace_not_found(workspace))
+    }
+}
+
+pub async fn add_group_user(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    PbiPath(id): PbiPath<Uuid>,
+    PbiJson(body): PbiJson<GroupUser>,
+) -> Result<StatusCode, PbiError> {
+    let actor = caller_actor(&caller);
+    ensure_visible(&state, &caller, id, actor).await?;
+    let (target, role) = target_of(&state, caller.tenant_id, &body).await?;
+    change(
+        &state,
+        &caller,
+        id,
+        actor,
+        target,
+        body.profile.as_ref().map(|p| p.id),
+        Change::Add(role),
+    )
+    .await
+}
+
+pub async fn update_group_user(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    PbiPath(id): PbiPath<Uuid>,
+    PbiJson(body): PbiJson<GroupUser>,
+) -> Result<StatusCode, PbiError> {
+    let actor = caller_actor(&caller);
+    ensure_visible(&state, &caller, id, actor).await?;
+    let (target, role) = target_of(&state, caller.tenant_id, &body).await?;
+    change(
+        &state,
+        &caller,
+        id,
+        actor,
+        target,
+        body.profile.as_ref().map(|p| p.id),
+        Change::Update(role),
+    )
+    .await
+}
+
+pub async fn delete_user_in_group(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    PbiPath((id, user)): PbiPath<(Uuid, String)>,
+    PbiQuery(q): PbiQuery<DeleteQuery>,
+) -> Result<StatusCode, PbiError> {
+    let actor = caller_actor(&caller);
+    ensure_visible(&state, &caller, id, actor).await?;
+    let target = target_of_path(&state, caller.tenant_id, &user, false).await?;
+    change(
+        &state,
+        &caller,
+        id,
+        actor,
+        target,
+        q.profile_id,
+        Change::Remove,
+    )
+    .await
+}
+
+pub async fn get_group_users_as_admin(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    PbiPath(id): PbiPath<Uuid>,
+) -> Result<Json<ODataList<GroupUser>>, PbiError> {
+    state
+        .store
+        .get_workspace(caller.tenant_id, id)
+        .await?
+        .ok_or_else(|| PbiError::workspace_not_found(id))?;
+    let members = state.store.members(caller.tenant_id, id).await?;
+    Ok(Json(ODataList::new(
+        entity_context(&state, "groupUsers"),
+        members.iter().map(|m| group_user_json(m, true)).collect(),
+    )))
+}
+
+pub async fn add_user_as_admin(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    PbiPath(id): PbiPath<Uuid>,
+    PbiJson(body): PbiJson<GroupUser>,
+) -> Result<StatusCode, PbiError> {
+    ensure_visible(&state, &caller, id, Actor::TenantAdmin).await?;
+    let (target, role) = target_of(&state, caller.tenant_id, &body).await?;
+    change(
+        &state,
+        &caller,
+        id,
+        Actor::TenantAdmin,
+        target,
+        body.profile.as_ref().map(|p| p.id),
+        Change::Upsert(role),
+    )
+    .await
+}
+
+pub async fn delete_user_as_admin(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    PbiPath((id, user)): PbiPath<(Uuid, String)>,
+    PbiQuery(q): PbiQuery<DeleteQuery>,
+) -> Result<StatusCode, PbiError> {
+    ensure_visible(&state, &caller, id, Actor::TenantAdmin).await?;
+    let target =
+        target_of_path(&state, caller.tenant_id, &user, q.is_group.unwrap_or(false)).await?;
+    change(
+        &state,
+        &caller,
+        id,
+        Actor::TenantAdmin,
+        target,
+        q.profile_id,
+        Change::Remove,
+    )
+    .await
+}

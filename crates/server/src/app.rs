@@ -1,0 +1,181 @@
+//! Assembly: state, routers, middleware, listener. `Application::build` binds the listener
+//! (port 0 in tests) and reports the real address; `main` only reads config and calls it.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::api::powerbi::error::PbiError;
+use crate::api::{oauth, powerbi};
+use crate::auth::{keys, KeyRing, TokenService};
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::store::{DemoCredentials, Store};
+use crate::telemetry::{self, REQUEST_ID};
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<AppInner>);
+
+pub struct AppInner {
+    pub store: Store,
+    pub tokens: TokenService,
+    pub clock: SharedClock,
+    pub config: Config,
+    /// Base URL clients use to reach this server, without a trailing slash.
+    pub public_url: String,
+}
+
+impl Deref for AppState {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    demo: Option<DemoCredentials>,
+}
+
+impl Application {
+    /// Connect the store named by the config, then build.
+    pub async fn build(config: Config, clock: SharedClock) -> anyhow::Result<Application> {
+        let store = Store::connect(&config.database).await?;
+        Self::build_with_store(config, clock, store).await
+    }
+
+    pub async fn build_with_store(
+        config: Config,
+        clock: SharedClock,
+        store: Store,
+    ) -> anyhow::Result<Application> {
+        let listener = tokio::net::TcpListener::bind(&config.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+        let public_url = config.public_url(listener.local_addr()?);
+        let stored = store
+            .signing_key(clock.now_millis(), || {
+                keys::generate().expect("RSA key generation")
+            })
+            .await?;
+        let tokens = TokenService::new(
+            Arc::new(KeyRing::from_stored(&stored)?),
+            clock.clone(),
+            config.tokens.lifetime_secs,
+            config.tokens.clock_skew_secs,
+        );
+        let demo = if config.demo {
+            match store.demo_credentials().await? {
+                Some(demo) => Some(demo),
+                None if store.tenant_count().await? == 0 => {
+                    Some(crate::tenant::create_demo(&store, &*clock).await?)
+                }
+                None => None,
+            }
+        } else {
+            None
+        };
+        let state = AppState(Arc::new(AppInner {
+            store,
+            tokens,
+            clock,
+            config,
+            public_url,
+        }));
+        Ok(Application {
+            listener,
+            state,
+            demo,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn public_url(&self) -> &str {
+        &self.state.public_url
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Credentials of the demo tenant, when the demo is on.
+    pub fn demo(&self) -> Option<&DemoCredentials> {
+        self.demo.as_ref()
+    }
+
+    /// Serve until `shutdown` resolves, then finish in-flight requests.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let router = router(self.state.clone());
+        axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+/// The whole HTTP surface: one router per API dialect, plus health, under shared middleware.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.config.limits.max_body_bytes;
+    Router::new()
+        .merge(powerbi::router())
+        .merge(oauth::router())
+        .route("/healthz", get(health))
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+                .layer(CatchPanicLayer::custom(
+                    |_: Box<dyn std::any::Any + Send>| -> Response {
+                        PbiError::internal().into_response()
+                    },
+                )),
+        )
+        .with_state(state)
+}
+
+async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>, PbiError> {
+    let version = state.store.schema_version().await?;
+    Ok(Json(
+        serde_json::json!({ "status": "ok", "schemaVersion": version }),
+    ))
+}
+
+async fn unknown_route() -> PbiError {
+    PbiError::new(
+        StatusCode::NOT_FOUND,
+        "NoSuchRoute",
+        "No API operation matches this path",
+    )
+}
+
+async fn method_not_allowed() -> PbiError {
+    PbiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "MethodNotAllowed",
+        "This path does not support this HTTP method",
+    )
+}

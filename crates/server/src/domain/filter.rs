@@ -1,0 +1,22 @@
+//! A parsed OData `$filter` over workspaces. The API layer parses the text; the store turns the
+//! tree into SQL with bound parameters (never by splicing the text).
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkspaceField {
+    Name,
+    Id,
+    State,
+    Type,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkspaceFilter {
+    Eq(WorkspaceField, String),
+    Ne(WorkspaceField, String),
+    Contains(WorkspaceField, String),
+    StartsWith(WorkspaceField, String),
+    EndsWith(WorkspaceField, String),
+    And(Box<WorkspaceFilter>, Box<WorkspaceFilter>),
+    Or(Box<WorkspaceFilter>, Box<WorkspaceFilter>),
+    Not(Box<WorkspaceFilter>),
+}

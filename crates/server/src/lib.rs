@@ -1,0 +1,20 @@
+//! pbi-access server: a faithful, self-hosted implementation of the Power BI user-management API
+//! and the identity plane it depends on.
+//!
+//! Code map: `app` assembles state and routers; `api` holds one module per API dialect (Power BI,
+//! OAuth2); `auth` issues and verifies tokens; `domain` is the model and its rules; `store` is
+//! persistence; `tenant` provisions tenants from specs (the demo tenant too).
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod store;
+pub mod telemetry;
+pub mod tenant;
+
+pub use app::{AppState, Application};
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use config::Config;

@@ -1,0 +1,55 @@
+//! Versioned, forward-only migrations. The schema version is visible in `schema_migrations`;
+//! a database newer than this binary is refused rather than silently misread.
+
+use sqlx::{AnyPool, Executor, Row};
+
+use super::{Backend, Store, StoreError, StoreResult};
+
+/// (version, SQL). Append only; never edit a released migration.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/0001_foundation.sql"))];
+
+pub const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
+pub(super) async fn current_version(pool: &AnyPool) -> StoreResult<i64> {
+    let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
+        .fetch_one(pool)
+        .await?;
+    Ok(row.try_get::<i64, _>("v")?)
+}
+
+pub(super) async fn migrate(store: &Store) -> StoreResult<()> {
+    let mut conn = store.write.acquire().await?;
+    if store.backend == Backend::Postgres {
+        // Several instances may start together on one database: migrate one at a time.
+        conn.execute("SELECT pg_advisory_lock(727274)").await?;
+    }
+    let result = async {
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)").await?;
+        let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations").fetch_one(&mut *conn).await?;
+        let current: i64 = row.try_get("v")?;
+        if current > LATEST {
+            return Err(StoreError::Migration(format!(
+                "the database is at schema version {current}, newer than this pbi-access supports ({LATEST}); refusing to downgrade"
+            )));
+        }
+        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty() && !s.lines().all(|l| l.trim_start().starts_with("--"))) {
+                tx.execute(statement).await.map_err(|e| StoreError::Migration(format!("migration {version} failed: {e}")))?;
+            }
+            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+                .bind(*version)
+                .bind(chrono::Utc::now().timestamp_millis())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            tracing::info!(version, "applied schema migration");
+        }
+        Ok(())
+    }
+    .await;
+    if store.backend == Backend::Postgres {
+        conn.execute("SELECT pg_advisory_unlock(727274)").await?;
+    }
+    result
+}

@@ -1,0 +1,141 @@
+//! The store: one schema, two backends (SQLite in WAL mode by default, PostgreSQL when several
+//! instances share tenants), reached through sqlx's `Any` driver with portable SQL.
+//!
+//! Invariant (serialised writers): every write transaction that depends on what it reads first
+//! bumps the `version` of the row it changes (`UPDATE workspaces SET version = version + 1`).
+//! On PostgreSQL that takes the row lock; on SQLite the single writer connection serialises
+//! writes anyway. So the last-Admin and principal-limit checks read facts nobody else can change
+//! before the commit.
+
+mod directory;
+mod keys;
+mod migrations;
+mod workspaces;
+
+pub use directory::*;
+pub use keys::*;
+pub use workspaces::*;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("{0}")]
+    Migration(String),
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    #[error("unsupported database URL '{0}': use sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+}
+
+impl StoreError {
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, StoreError::Database(sqlx::Error::Database(e)) if e.is_unique_violation())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Handle on the database. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    /// Writes. On SQLite a single connection: one writer at a time, queued fairly by the pool
+    /// instead of spinning on `SQLITE_BUSY`.
+    write: AnyPool,
+    /// Reads. On SQLite several connections reading WAL snapshots; on PostgreSQL the same pool.
+    read: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connect, create the SQLite file if needed, and migrate to the newest schema.
+    pub async fn connect(url: &str) -> StoreResult<Store> {
+        sqlx::any::install_default_drivers();
+        let store = if url.starts_with("sqlite:") {
+            let url = if url.contains("mode=") {
+                url.to_string()
+            } else if url.contains('?') {
+                format!("{url}&mode=rwc")
+            } else {
+                format!("{url}?mode=rwc")
+            };
+            let options = AnyConnectOptions::from_str(&url)?;
+            let pool = |max: u32| {
+                AnyPoolOptions::new()
+                    .max_connections(max)
+                    .min_connections(1)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                            conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            Ok(())
+                        })
+                    })
+            };
+            let write = pool(1).connect_with(options.clone()).await?;
+            let read = pool(8).connect_with(options).await?;
+            Store {
+                write,
+                read,
+                backend: Backend::Sqlite,
+            }
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let pool = AnyPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect(url)
+                .await?;
+            Store {
+                write: pool.clone(),
+                read: pool,
+                backend: Backend::Postgres,
+            }
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_string()));
+        };
+        migrations::migrate(&store).await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The schema version recorded in the database.
+    pub async fn schema_version(&self) -> StoreResult<i64> {
+        migrations::current_version(&self.read).await
+    }
+
+    /// A write transaction, for callers that group several inserts atomically (tenant import).
+    pub async fn begin(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(self.write.begin().await?)
+    }
+
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}
+
+pub(crate) fn parse_uuid(s: &str) -> StoreResult<uuid::Uuid> {
+    uuid::Uuid::parse_str(s).map_err(|_| StoreError::Corrupt(format!("'{s}' is not a UUID")))
+}
+
+pub(crate) fn parse_enum<T: FromStr<Err = String>>(s: &str) -> StoreResult<T> {
+    s.parse().map_err(StoreError::Corrupt)
+}

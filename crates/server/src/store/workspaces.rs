@@ -1,0 +1,471 @@
+//! Workspaces and the role assignments in them.
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Executor, Row};
+use uuid::Uuid;
+
+use super::{parse_enum, parse_uuid, Store, StoreError, StoreResult};
+use crate::domain::filter::{WorkspaceField, WorkspaceFilter};
+use crate::domain::policy::{self, Authority, Change, Effect, Facts, Refusal};
+use crate::domain::{Member, PrincipalKind, PrincipalRef, Role, UserType, Workspace};
+
+/// On whose authority a membership change is attempted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    /// A Fabric administrator calling an `/admin/` endpoint.
+    TenantAdmin,
+    /// A principal calling a workspace endpoint: its own role in the workspace decides.
+    Principal(PrincipalRef),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct MemberChange {
+    pub tenant_id: Uuid,
+    pub workspace_id: Uuid,
+    pub actor: Actor,
+    pub target: PrincipalRef,
+    pub profile_id: Option<Uuid>,
+    pub change: Change,
+    pub principal_limit: u32,
+    pub now: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    #[error("workspace not found")]
+    WorkspaceNotFound,
+    #[error("refused: {0:?}")]
+    Refused(Refusal),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for ChangeError {
+    fn from(e: sqlx::Error) -> Self {
+        ChangeError::Store(e.into())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub top: Option<u32>,
+    pub skip: u32,
+}
+
+const WORKSPACE_COLUMNS: &str =
+    "w.id, w.tenant_id, w.name, w.description, w.kind, w.state, w.is_read_only, w.capacity_id";
+
+fn workspace_from_row(row: &AnyRow) -> StoreResult<Workspace> {
+    Ok(Workspace {
+        id: parse_uuid(&row.try_get::<String, _>("id")?)?,
+        tenant_id: parse_uuid(&row.try_get::<String, _>("tenant_id")?)?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        kind: row.try_get("kind")?,
+        state: row.try_get("state")?,
+        is_read_only: row.try_get::<i64, _>("is_read_only")? != 0,
+        capacity_id: row
+            .try_get::<Option<String>, _>("capacity_id")?
+            .as_deref()
+            .map(parse_uuid)
+            .transpose()?,
+    })
+}
+
+fn member_from_row(row: &AnyRow) -> StoreResult<Member> {
+    let kind = parse_enum::<PrincipalKind>(&row.try_get::<String, _>("principal_type")?)?;
+    let profile: String = row.try_get("profile_id")?;
+    let display_name: Option<String> = match kind {
+        PrincipalKind::User => row.try_get("user_name")?,
+        PrincipalKind::Group => row.try_get("group_name")?,
+        PrincipalKind::App => row.try_get("app_name")?,
+    };
+    Ok(Member {
+        principal: PrincipalRef {
+            kind,
+            object_id: parse_uuid(&row.try_get::<String, _>("principal_id")?)?,
+        },
+        role: parse_enum::<Role>(&row.try_get::<String, _>("role")?)?,
+        profile_id: if profile.is_empty() {
+            None
+        } else {
+            Some(parse_uuid(&profile)?)
+        },
+        upn: row.try_get("upn")?,
+        mail: row.try_get("mail")?,
+        display_name,
+        user_type: row
+            .try_get::<Option<String>, _>("user_type")?
+            .as_deref()
+            .map(parse_enum::<UserType>)
+            .transpose()?,
+        app_id: row
+            .try_get::<Option<String>, _>("app_id")?
+            .as_deref()
+            .map(parse_uuid)
+            .transpose()?,
+    })
+}
+
+/// Append the SQL of `filter` to `sql`, pushing its values onto `binds`.
+fn filter_sql(filter: &WorkspaceFilter, sql: &mut String, binds: &mut Vec<String>) {
+    fn column(field: WorkspaceField) -> &'static str {
+        match field {
+            WorkspaceField::Name => "w.name_lower",
+            WorkspaceField::Id => "w.id",
+            WorkspaceField::State => "w.state",
+            WorkspaceField::Type => "w.kind",
+        }
+    }
+    // Names compare case-insensitively (like the service's SQL collation); ids are lowercase.
+    fn normalise(field: WorkspaceField, value: &str) -> String {
+        match field {
+            WorkspaceField::Name | WorkspaceField::Id => value.to_lowercase(),
+            WorkspaceField::State | WorkspaceField::Type => value.to_string(),
+        }
+    }
+    fn escape_like(value: &str) -> String {
+        value
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    }
+    let mut param = |sql: &mut String, value: String| {
+        binds.push(value);
+        sql.push_str(&format!("${}", binds.len() + BASE_PARAMS));
+    };
+    match filter {
+        WorkspaceFilter::Eq(f, v) | WorkspaceFilter::Ne(f, v) => {
+            sql.push_str(column(*f));
+            sql.push_str(if matches!(filter, WorkspaceFilter::Eq(..)) {
+                " = "
+            } else {
+                " <> "
+            });
+            param(sql, normalise(*f, v));
+        }
+        WorkspaceFilter::Contains(f, v)
+        | WorkspaceFilter::StartsWith(f, v)
+        | WorkspaceFilter::EndsWith(f, v) => {
+            let v = escape_like(&normalise(*f, v));
+            let pattern = match filter {
+                WorkspaceFilter::Contains(..) => format!("%{v}%"),
+                WorkspaceFilter::StartsWith(..) => format!("{v}%"),
+                _ => format!("%{v}"),
+            };
+            sql.push_str(column(*f));
+            sql.push_str(" LIKE ");
+            param(sql, pattern);
+            sql.push_str(" ESCAPE '\\'");
+        }
+        WorkspaceFilter::And(a, b) | WorkspaceFilter::Or(a, b) => {
+            sql.push('(');
+            filter_sql(a, sql, binds);
+            sql.push_str(if matches!(filter, WorkspaceFilter::And(..)) {
+                " AND "
+            } else {
+                " OR "
+            });
+            filter_sql(b, sql, binds);
+            sql.push(')');
+        }
+        WorkspaceFilter::Not(a) => {
+            sql.push_str("NOT (");
+            filter_sql(a, sql, binds);
+            sql.push(')');
+        }
+    }
+}
+
+/// Parameters bound before the filter's own in `workspaces_of`.
+const BASE_PARAMS: usize = 2;
+
+const MEMBER_SELECT: &str = "SELECT m.principal_id, m.principal_type, m.role, m.profile_id, \
+       u.upn, u.mail, u.display_name AS user_name, u.user_type, g.display_name AS group_name, s.display_name AS app_name, s.app_id \
+     FROM workspace_members m \
+     LEFT JOIN users u ON m.principal_type = 'User' AND u.tenant_id = $2 AND u.id = m.principal_id \
+     LEFT JOIN directory_groups g ON m.principal_type = 'Group' AND g.tenant_id = $2 AND g.id = m.principal_id \
+     LEFT JOIN service_principals s ON m.principal_type = 'App' AND s.tenant_id = $2 AND s.id = m.principal_id \
+     WHERE m.workspace_id = $1 \
+     ORDER BY m.added_at, m.principal_id, m.profile_id";
+
+pub async fn insert_workspace<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    ws: &Workspace,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO workspaces (id, tenant_id, name, name_lower, description, kind, state, is_read_only, capacity_id, created_at, modified_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+    )
+    .bind(ws.id.to_string())
+    .bind(ws.tenant_id.to_string())
+    .bind(&ws.name)
+    .bind(ws.name.to_lowercase())
+    .bind(&ws.description)
+    .bind(&ws.kind)
+    .bind(&ws.state)
+    .bind(ws.is_read_only as i64)
+    .bind(ws.capacity_id.map(|c| c.to_string()))
+    .bind(now)
+    .execute(e)
+    .await?;
+    Ok(())
+}
+
+pub async fn insert_member<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    workspace: Uuid,
+    principal: PrincipalRef,
+    profile: Option<Uuid>,
+    role: Role,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query("INSERT INTO workspace_members (workspace_id, principal_id, profile_id, principal_type, role, added_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(workspace.to_string())
+        .bind(principal.object_id.to_string())
+        .bind(profile.map(|p| p.to_string()).unwrap_or_default())
+        .bind(principal.kind.as_str())
+        .bind(role.as_str())
+        .bind(now)
+        .execute(e)
+        .await?;
+    Ok(())
+}
+
+impl Store {
+    /// An active workspace of the tenant.
+    pub async fn get_workspace(&self, tenant: Uuid, id: Uuid) -> StoreResult<Option<Workspace>> {
+        let sql = format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces w WHERE w.id = $1 AND w.tenant_id = $2 AND w.state <> 'Deleted'");
+        let row = sqlx::query(&sql)
+            .bind(id.to_string())
+            .bind(tenant.to_string())
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(workspace_from_row).transpose()
+    }
+
+    /// The role `principal` holds directly in the workspace, if the workspace is active.
+    pub async fn role_in_workspace(
+        &self,
+        tenant: Uuid,
+        workspace: Uuid,
+        principal: Uuid,
+    ) -> StoreResult<Option<Role>> {
+        let row = sqlx::query(
+            "SELECT m.role FROM workspace_members m JOIN workspaces w ON w.id = m.workspace_id \
+             WHERE m.workspace_id = $1 AND w.tenant_id = $2 AND w.state <> 'Deleted' AND m.principal_id = $3 AND m.profile_id = ''",
+        )
+        .bind(workspace.to_string())
+        .bind(tenant.to_string())
+        .bind(principal.to_string())
+        .fetch_optional(&self.read)
+        .await?;
+        row.map(|r| parse_enum::<Role>(&r.try_get::<String, _>("role")?))
+            .transpose()
+    }
+
+    /// Active workspaces in which `principal` holds a role, filtered and paged, ordered by name.
+    pub async fn workspaces_of(
+        &self,
+        tenant: Uuid,
+        principal: Uuid,
+        filter: Option<&WorkspaceFilter>,
+        page: &Page,
+    ) -> StoreResult<Vec<Workspace>> {
+        let mut sql = format!(
+            "SELECT {WORKSPACE_COLUMNS} FROM workspaces w JOIN workspace_members m ON m.workspace_id = w.id \
+             WHERE w.tenant_id = $1 AND m.principal_id = $2 AND m.profile_id = '' AND w.state <> 'Deleted'"
+        );
+        let mut binds = Vec::new();
+        if let Some(filter) = filter {
+            sql.push_str(" AND ");
+            filter_sql(filter, &mut sql, &mut binds);
+        }
+        sql.push_str(" ORDER BY w.name_lower, w.id");
+        push_page(&mut sql, page);
+        let mut query = sqlx::query(&sql)
+            .bind(tenant.to_string())
+            .bind(principal.to_string());
+        for b in binds {
+            query = query.bind(b);
+        }
+        query
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(workspace_from_row)
+            .collect()
+    }
+
+    /// Every role assignment of a workspace, oldest first, joined with the directory.
+    pub async fn members(&self, tenant: Uuid, workspace: Uuid) -> StoreResult<Vec<Member>> {
+        let rows = sqlx::query(MEMBER_SELECT)
+            .bind(workspace.to_string())
+            .bind(tenant.to_string())
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(member_from_row).collect()
+    }
+
+    /// Create a workspace with `creator` as its Admin, atomically. A duplicate active name is a
+    /// unique violation (see `StoreError::is_unique_violation`).
+    pub async fn create_workspace(
+        &self,
+        ws: &Workspace,
+        creator: PrincipalRef,
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.write.begin().await?;
+        insert_workspace(&mut *tx, ws, now).await?;
+        insert_member(&mut *tx, ws.id, creator, None, Role::Admin, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Mark a workspace deleted, if `actor` may: a workspace Admin, or a tenant admin.
+    pub async fn delete_workspace(
+        &self,
+        tenant: Uuid,
+        workspace: Uuid,
+        actor: Actor,
+        now: i64,
+    ) -> Result<(), ChangeError> {
+        let mut tx = self.write.begin().await?;
+        lock_workspace(&mut tx, tenant, workspace, now).await?;
+        if let Actor::Principal(p) = actor {
+            match role_of(&mut tx, workspace, p.object_id, None).await? {
+                Some(Role::Admin) => {}
+                None => return Err(ChangeError::WorkspaceNotFound),
+                Some(role) => {
+                    return Err(ChangeError::Refused(Refusal::NotAuthorized {
+                        role,
+                        reason: "only a workspace Admin can delete the workspace",
+                    }))
+                }
+            }
+        }
+        sqlx::query("UPDATE workspaces SET state = 'Deleted', modified_at = $2 WHERE id = $1")
+            .bind(workspace.to_string())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Apply one membership change under the workspace lock, after `policy::decide` allows it.
+    pub async fn change_member(&self, req: &MemberChange) -> Result<Effect, ChangeError> {
+        let mut tx = self.write.begin().await?;
+        lock_workspace(&mut tx, req.tenant_id, req.workspace_id, req.now).await?;
+        let authority = match req.actor {
+            Actor::TenantAdmin => Authority::TenantAdmin,
+            Actor::Principal(p) => {
+                Authority::Workspace(role_of(&mut tx, req.workspace_id, p.object_id, None).await?)
+            }
+        };
+        let counts = sqlx::query(
+            "SELECT COUNT(*) AS principals, COUNT(CASE WHEN role = 'Admin' THEN 1 END) AS admins FROM workspace_members WHERE workspace_id = $1",
+        )
+        .bind(req.workspace_id.to_string())
+        .fetch_one(&mut *tx)
+        .await?;
+        let facts = Facts {
+            authority,
+            target_role: role_of(
+                &mut tx,
+                req.workspace_id,
+                req.target.object_id,
+                req.profile_id,
+            )
+            .await?,
+            admins: counts.try_get::<i64, _>("admins")? as u32,
+            principals: counts.try_get::<i64, _>("principals")? as u32,
+            principal_limit: req.principal_limit,
+        };
+        let effect = policy::decide(&facts, req.change).map_err(|refusal| match refusal {
+            Refusal::WorkspaceNotVisible => ChangeError::WorkspaceNotFound,
+            other => ChangeError::Refused(other),
+        })?;
+        let ws = req.workspace_id.to_string();
+        let principal = req.target.object_id.to_string();
+        let profile = req.profile_id.map(|p| p.to_string()).unwrap_or_default();
+        match effect {
+            Effect::Insert(role) => {
+                insert_member(
+                    &mut *tx,
+                    req.workspace_id,
+                    req.target,
+                    req.profile_id,
+                    role,
+                    req.now,
+                )
+                .await?
+            }
+            Effect::SetRole(role) => {
+                sqlx::query("UPDATE workspace_members SET role = $4 WHERE workspace_id = $1 AND principal_id = $2 AND profile_id = $3")
+                    .bind(ws)
+                    .bind(principal)
+                    .bind(profile)
+                    .bind(role.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Effect::Delete => {
+                sqlx::query("DELETE FROM workspace_members WHERE workspace_id = $1 AND principal_id = $2 AND profile_id = $3")
+                    .bind(ws)
+                    .bind(principal)
+                    .bind(profile)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Effect::Nothing => {}
+        }
+        tx.commit().await?;
+        Ok(effect)
+    }
+}
+
+/// Take the workspace's write lock (see the module invariant) and check it is active.
+async fn lock_workspace(
+    tx: &mut sqlx::Transaction<'_, Any>,
+    tenant: Uuid,
+    workspace: Uuid,
+    now: i64,
+) -> Result<(), ChangeError> {
+    let updated = sqlx::query("UPDATE workspaces SET version = version + 1, modified_at = $3 WHERE id = $1 AND tenant_id = $2 AND state <> 'Deleted'")
+        .bind(workspace.to_string())
+        .bind(tenant.to_string())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    if updated.rows_affected() == 0 {
+        return Err(ChangeError::WorkspaceNotFound);
+    }
+    Ok(())
+}
+
+async fn role_of(
+    tx: &mut sqlx::Transaction<'_, Any>,
+    workspace: Uuid,
+    principal: Uuid,
+    profile: Option<Uuid>,
+) -> StoreResult<Option<Role>> {
+    let row = sqlx::query("SELECT role FROM workspace_members WHERE workspace_id = $1 AND principal_id = $2 AND profile_id = $3")
+        .bind(workspace.to_string())
+        .bind(principal.to_string())
+        .bind(profile.map(|p| p.to_string()).unwrap_or_default())
+        .fetch_optional(&mut **tx)
+        .await?;
+    row.map(|r| parse_enum::<Role>(&r.try_get::<String, _>("role")?))
+        .transpose()
+}
+
+fn push_page(sql: &mut String, page: &Page) {
+    // Both values are integers we produced, not client text.
+    match page.top {
+        Some(top) => sql.push_str(&format!(" LIMIT {top} OFFSET {}", page.skip)),
+        None if page.skip > 0 => sql.push_str(&format!(" LIMIT 1000000000 OFFSET {}", page.skip)),
+        None => {}
+    }
+}

@@ -1,0 +1,132 @@
+//! The operation table: every user-management operation of the Power BI reference, as method,
+//! path template and Swagger operationId. The server's routing table and compatibility matrix
+//! are built from these constants and the client builds its URLs from them, so a route cannot
+//! drift from the contract.
+
+/// One operation of an API: HTTP method, path template (`{param}` segments) and its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Op {
+    pub id: &'static str,
+    pub method: &'static str,
+    pub path: &'static str,
+}
+
+impl Op {
+    /// Substitute `{name}` segments in order with the given (already percent-encoded) values.
+    pub fn url(&self, base: &str, params: &[&str]) -> String {
+        let mut out = String::with_capacity(base.len() + self.path.len() + 64);
+        out.push_str(base.trim_end_matches('/'));
+        let mut params = params.iter();
+        let mut rest = self.path;
+        while let Some(start) = rest.find('{') {
+            out.push_str(&rest[..start]);
+            let end = rest[start..]
+                .find('}')
+                .map(|e| start + e + 1)
+                .unwrap_or(rest.len());
+            out.push_str(params.next().copied().unwrap_or(""));
+            rest = &rest[end..];
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+macro_rules! ops {
+    ($($name:ident = $method:literal $path:literal $id:literal;)*) => {
+        $(pub const $name: Op = Op { id: $id, method: $method, path: $path };)*
+        /// Every operation in this module, in reference order.
+        pub const ALL: &[Op] = &[$($name),*];
+    };
+}
+
+/// Power BI REST v1.0 (`/v1.0/myorg/...`).
+pub mod powerbi {
+    use super::Op;
+    ops! {
+        GET_GROUPS = "GET" "/v1.0/myorg/groups" "Groups_GetGroups";
+        CREATE_GROUP = "POST" "/v1.0/myorg/groups" "Groups_CreateGroup";
+        GET_GROUP = "GET" "/v1.0/myorg/groups/{groupId}" "Groups_GetGroup";
+        UPDATE_GROUP = "PATCH" "/v1.0/myorg/groups/{groupId}" "Groups_UpdateGroup";
+        DELETE_GROUP = "DELETE" "/v1.0/myorg/groups/{groupId}" "Groups_DeleteGroup";
+        GET_GROUP_USERS = "GET" "/v1.0/myorg/groups/{groupId}/users" "Groups_GetGroupUsers";
+        ADD_GROUP_USER = "POST" "/v1.0/myorg/groups/{groupId}/users" "Groups_AddGroupUser";
+        UPDATE_GROUP_USER = "PUT" "/v1.0/myorg/groups/{groupId}/users" "Groups_UpdateGroupUser";
+        DELETE_USER_IN_GROUP = "DELETE" "/v1.0/myorg/groups/{groupId}/users/{user}" "Groups_DeleteUserInGroup";
+        GET_GROUP_USERS_AS_ADMIN = "GET" "/v1.0/myorg/admin/groups/{groupId}/users" "Groups_GetGroupUsersAsAdmin";
+        ADD_USER_AS_ADMIN = "POST" "/v1.0/myorg/admin/groups/{groupId}/users" "Groups_AddUserAsAdmin";
+        DELETE_USER_AS_ADMIN = "DELETE" "/v1.0/myorg/admin/groups/{groupId}/users/{user}" "Groups_DeleteUserAsAdmin";
+        GET_GROUPS_AS_ADMIN = "GET" "/v1.0/myorg/admin/groups" "Groups_GetGroupsAsAdmin";
+        GET_USER_ARTIFACT_ACCESS_AS_ADMIN = "GET" "/v1.0/myorg/admin/users/{userId}/artifactAccess" "Users_GetUserArtifactAccessAsAdmin";
+        GET_USER_SUBSCRIPTIONS_AS_ADMIN = "GET" "/v1.0/myorg/admin/users/{userId}/subscriptions" "Users_GetUserSubscriptionsAsAdmin";
+        GET_ACTIVITY_EVENTS = "GET" "/v1.0/myorg/admin/activityevents" "Admin_GetActivityEvents";
+        GET_REPORT_USERS_AS_ADMIN = "GET" "/v1.0/myorg/admin/reports/{reportId}/users" "Reports_GetReportUsersAsAdmin";
+        GET_DASHBOARD_USERS_AS_ADMIN = "GET" "/v1.0/myorg/admin/dashboards/{dashboardId}/users" "Dashboards_GetDashboardUsersAsAdmin";
+        GET_DATASET_USERS_AS_ADMIN = "GET" "/v1.0/myorg/admin/datasets/{datasetId}/users" "Datasets_GetDatasetUsersAsAdmin";
+        GET_APP_USERS_AS_ADMIN = "GET" "/v1.0/myorg/admin/apps/{appId}/users" "Apps_GetAppUsersAsAdmin";
+        GET_DATAFLOW_USERS_AS_ADMIN = "GET" "/v1.0/myorg/admin/dataflows/{dataflowId}/users" "Dataflows_GetDataflowUsersAsAdmin";
+        GET_CAPACITY_USERS_AS_ADMIN = "GET" "/v1.0/myorg/admin/capacities/{capacityId}/users" "Capacities_GetCapacityUsersAsAdmin";
+        GET_DATASET_USERS = "GET" "/v1.0/myorg/datasets/{datasetId}/users" "Datasets_GetDatasetUsers";
+        POST_DATASET_USER = "POST" "/v1.0/myorg/datasets/{datasetId}/users" "Datasets_PostDatasetUser";
+        PUT_DATASET_USER = "PUT" "/v1.0/myorg/datasets/{datasetId}/users" "Datasets_PutDatasetUser";
+        DELETE_DATASET_USER = "DELETE" "/v1.0/myorg/datasets/{datasetId}/users/{user}" "Datasets_DeleteDatasetUser (not in Swagger)";
+        GET_DATASET_USERS_IN_GROUP = "GET" "/v1.0/myorg/groups/{groupId}/datasets/{datasetId}/users" "Datasets_GetDatasetUsersInGroup";
+        POST_DATASET_USER_IN_GROUP = "POST" "/v1.0/myorg/groups/{groupId}/datasets/{datasetId}/users" "Datasets_PostDatasetUserInGroup";
+        PUT_DATASET_USER_IN_GROUP = "PUT" "/v1.0/myorg/groups/{groupId}/datasets/{datasetId}/users" "Datasets_PutDatasetUserInGroup";
+        POST_WORKSPACE_INFO = "POST" "/v1.0/myorg/admin/workspaces/getInfo" "WorkspaceInfo_PostWorkspaceInfo";
+        GET_SCAN_STATUS = "GET" "/v1.0/myorg/admin/workspaces/scanStatus/{scanId}" "WorkspaceInfo_GetScanStatus";
+        GET_SCAN_RESULT = "GET" "/v1.0/myorg/admin/workspaces/scanResult/{scanId}" "WorkspaceInfo_GetScanResult";
+        GET_MODIFIED_WORKSPACES = "GET" "/v1.0/myorg/admin/workspaces/modified" "WorkspaceInfo_GetModifiedWorkspaces";
+        REFRESH_USER_PERMISSIONS = "POST" "/v1.0/myorg/RefreshUserPermissions" "Users_RefreshUserPermissions";
+        GET_PIPELINE_USERS = "GET" "/v1.0/myorg/pipelines/{pipelineId}/users" "Pipelines_GetPipelineUsers";
+        UPDATE_PIPELINE_USER = "POST" "/v1.0/myorg/pipelines/{pipelineId}/users" "Pipelines_UpdatePipelineUser";
+        DELETE_PIPELINE_USER = "DELETE" "/v1.0/myorg/pipelines/{pipelineId}/users/{identifier}" "Pipelines_DeletePipelineUser";
+        GET_PIPELINE_USERS_AS_ADMIN = "GET" "/v1.0/myorg/admin/pipelines/{pipelineId}/users" "Pipelines_GetPipelineUsersAsAdmin";
+        UPDATE_USER_AS_ADMIN_PIPELINE = "POST" "/v1.0/myorg/admin/pipelines/{pipelineId}/users" "Pipelines_UpdateUserAsAdmin";
+        DELETE_USER_AS_ADMIN_PIPELINE = "DELETE" "/v1.0/myorg/admin/pipelines/{pipelineId}/users/{identifier}" "Pipelines_DeleteUserAsAdmin";
+        GET_DATASOURCE_USERS = "GET" "/v1.0/myorg/gateways/{gatewayId}/datasources/{datasourceId}/users" "Gateways_GetDatasourceUsers";
+        ADD_DATASOURCE_USER = "POST" "/v1.0/myorg/gateways/{gatewayId}/datasources/{datasourceId}/users" "Gateways_AddDatasourceUser";
+        DELETE_DATASOURCE_USER = "DELETE" "/v1.0/myorg/gateways/{gatewayId}/datasources/{datasourceId}/users/{emailAdress}" "Gateways_DeleteDatasourceUser";
+    }
+}
+
+/// Entra ID (Microsoft identity platform v2.0), tenant-scoped.
+pub mod identity {
+    use super::Op;
+    ops! {
+        TOKEN = "POST" "/{tenant}/oauth2/v2.0/token" "Token";
+        KEYS = "GET" "/{tenant}/discovery/v2.0/keys" "Keys";
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_substitutes_parameters_in_order() {
+        let url =
+            powerbi::DELETE_USER_IN_GROUP.url("https://api.powerbi.com/", &["g1", "a%40b.com"]);
+        assert_eq!(
+            url,
+            "https://api.powerbi.com/v1.0/myorg/groups/g1/users/a%40b.com"
+        );
+        assert_eq!(
+            powerbi::GET_GROUPS.url("http://x", &[]),
+            "http://x/v1.0/myorg/groups"
+        );
+    }
+
+    #[test]
+    fn operation_table_has_no_duplicate_routes() {
+        let mut seen = std::collections::HashSet::new();
+        for op in powerbi::ALL {
+            assert!(
+                seen.insert((op.method, op.path)),
+                "duplicate {} {}",
+                op.method,
+                op.path
+            );
+        }
+    }
+}
