@@ -8,6 +8,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod banner;
 pub mod clock;
 pub mod config;
 pub mod domain;
@@ -18,3 +19,4 @@ pub mod tenant;
 pub use app::{AppState, Application};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use config::Config;
+pub use telemetry::init as init_telemetry;
