@@ -9,7 +9,18 @@ pub async fn demo_banner(app: &Application) -> Option<String> {
     let url = app.public_url();
     let store = &app.state().store;
     let workspace = store
-        .workspaces_of(demo.tenant_id, sp_object_id(app).await?, Some(&WorkspaceFilter::Eq(WorkspaceField::Name, "Sales Analytics".into())), &Page { top: Some(1), skip: 0 })
+        .workspaces_of(
+            demo.tenant_id,
+            sp_object_id(app).await?,
+            Some(&WorkspaceFilter::Eq(
+                WorkspaceField::Name,
+                "Sales Analytics".into(),
+            )),
+            &Page {
+                top: Some(1),
+                skip: 0,
+            },
+        )
         .await
         .ok()?
         .into_iter()
@@ -45,5 +56,11 @@ Try it (copy and paste):
 
 async fn sp_object_id(app: &Application) -> Option<uuid::Uuid> {
     let demo = app.demo()?;
-    app.state().store.get_service_principal(demo.tenant_id, demo.client_id, true).await.ok().flatten().map(|sp| sp.id)
+    app.state()
+        .store
+        .get_service_principal(demo.tenant_id, demo.client_id, true)
+        .await
+        .ok()
+        .flatten()
+        .map(|sp| sp.id)
 }

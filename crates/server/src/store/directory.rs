@@ -53,6 +53,11 @@ fn user_from_row(row: &AnyRow) -> StoreResult<User> {
     })
 }
 
+/// Names no directory object can have (PostgreSQL also refuses NUL in text): looked up as absent.
+fn is_plain(name: &str) -> bool {
+    !name.chars().any(char::is_control) && name.len() <= 1024
+}
+
 const USER_COLUMNS: &str = "id, upn, mail, display_name, user_type, account_enabled, deleted_at";
 
 pub async fn insert_tenant<'c, E: Executor<'c, Database = Any>>(
@@ -195,6 +200,9 @@ impl Store {
 
     /// A tenant by id or by its domain, as the authority URL may name either.
     pub async fn find_tenant(&self, id_or_domain: &str) -> StoreResult<Option<Tenant>> {
+        if !is_plain(id_or_domain) {
+            return Ok(None);
+        }
         let row = match Uuid::parse_str(id_or_domain) {
             Ok(id) => {
                 sqlx::query("SELECT id, name, domain FROM tenants WHERE id = $1")
@@ -253,6 +261,9 @@ impl Store {
         tenant: Uuid,
         upn: &str,
     ) -> StoreResult<Option<(User, Option<String>)>> {
+        if !is_plain(upn) {
+            return Ok(None);
+        }
         let sql = format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE tenant_id = $1 AND upn_lower = $2 AND deleted_at IS NULL");
         let row = sqlx::query(&sql)
             .bind(tenant.to_string())

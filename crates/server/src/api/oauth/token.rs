@@ -93,6 +93,14 @@ fn client_auth(
 }
 
 fn parse_grant(headers: &HeaderMap, form: &HashMap<String, String>) -> Result<Grant, OAuthError> {
+    if form.values().any(|v| v.contains('\0') || v.len() > 8192) {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            90014,
+            "A request parameter contains a NUL character or is too long.",
+        ));
+    }
     let grant_type = required(form, "grant_type")?;
     let (client_id, client_secret) = client_auth(headers, form);
     let client_id = client_id

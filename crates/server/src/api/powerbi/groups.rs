@@ -31,8 +31,10 @@ pub struct ListQuery {
 
 #[derive(Debug, Deserialize)]
 pub struct CreateQuery {
+    /// `True`, `true` (the only supported value) or `false`; the Swagger's own examples
+    /// capitalise it, so it is parsed without regard to case.
     #[serde(rename = "workspaceV2")]
-    _workspace_v2: Option<bool>,
+    workspace_v2: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -125,6 +127,7 @@ async fn target_of(
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .ok_or_else(|| PbiError::invalid_request("Parameter userDetails.UserEmailAddress is missing or invalid: give an identifier or an emailAddress"))?;
+    let identifier = plain_text(identifier, "identifier")?;
     let kind = match body.principal_type {
         None | Some(PrincipalType::User) => PrincipalKind::User,
         Some(PrincipalType::Group) => PrincipalKind::Group,
@@ -165,7 +168,7 @@ async fn target_of_path(
     user: &str,
     is_group: bool,
 ) -> Result<PrincipalRef, PbiError> {
-    let user = user.trim();
+    let user = plain_text(user.trim(), "user")?;
     let kinds: &[PrincipalKind] = if is_group {
         &[PrincipalKind::Group]
     } else if Uuid::parse_str(user).is_ok() {
@@ -185,6 +188,17 @@ async fn target_of_path(
     Err(PbiError::entity_not_found(format!(
         "No principal '{user}' exists in the tenant's directory"
     )))
+}
+
+/// Text bound for the store: no control characters (PostgreSQL refuses NUL, and no name,
+/// UPN or id legitimately carries one) and a sane length.
+pub fn plain_text<'a>(value: &'a str, what: &str) -> Result<&'a str, PbiError> {
+    if value.chars().any(char::is_control) || value.len() > 1024 {
+        return Err(PbiError::invalid_request(format!(
+            "The {what} contains control characters or is too long"
+        )));
+    }
+    Ok(value)
 }
 
 fn entity_context(state: &AppState, fragment: &str) -> String {
@@ -227,10 +241,17 @@ pub async fn get_groups(
 pub async fn create_group(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    PbiQuery(_q): PbiQuery<CreateQuery>,
+    PbiQuery(q): PbiQuery<CreateQuery>,
     PbiJson(body): PbiJson<GroupCreationRequest>,
 ) -> Result<Json<ODataEntity<Group>>, PbiError> {
-    let name = body.name.trim();
+    if let Some(v) = q.workspace_v2.as_deref() {
+        if !v.eq_ignore_ascii_case("true") && !v.eq_ignore_ascii_case("false") {
+            return Err(PbiError::invalid_request(format!(
+                "workspaceV2 must be true or false, not '{v}'"
+            )));
+        }
+    }
+    let name = plain_text(body.name.trim(), "name")?;
     if name.is_empty() || name.chars().count() > 256 {
         return Err(PbiError::invalid_request(
             "The workspace name must have between 1 and 256 characters",

@@ -179,6 +179,9 @@ pub fn parse_filter(
     input: &str,
     fields: &[(&str, WorkspaceField)],
 ) -> Result<WorkspaceFilter, String> {
+    if input.chars().any(char::is_control) || input.len() > 4096 {
+        return Err("the filter contains control characters or is too long".into());
+    }
     let mut parser = Parser {
         tokens: tokenize(input)?,
         pos: 0,

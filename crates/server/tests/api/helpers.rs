@@ -1,0 +1,419 @@
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pbi_client::{Endpoints, PowerBiClient, TokenClient};
+use pbi_server::clock::ManualClock;
+use pbi_server::config::Config;
+use pbi_server::store::Store;
+use pbi_server::tenant::{
+    self, GroupSpec, MemberSpec, ProvisionedTenant, SecretSpec, ServicePrincipalSpec, TenantSpec,
+    UserSpec, WorkspaceSpec,
+};
+use pbi_server::Application;
+use uuid::Uuid;
+
+pub const PASSWORD: &str = "Correct-Horse-9";
+pub const SECRET: &str = "abc~0123456789abcdefghijklmnopqrstuvwxyz";
+pub const EXPIRED_SECRET: &str = "old~0123456789abcdefghijklmnopqrstuvwxyz";
+pub const DOMAIN: &str = "fixture.onmicrosoft.com";
+pub const GUEST: &str = "gina_fabrikam.com#EXT#@fixture.onmicrosoft.com";
+
+pub fn upn(local: &str) -> String {
+    format!("{local}@{DOMAIN}")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs a test body once per backend: `backend_test!(name, |app| async move { … })`.
+#[macro_export]
+macro_rules! backend_test {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let f = $body;
+                if let Some(app) =
+                    $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await
+                {
+                    f(app).await;
+                }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let f = $body;
+                if let Some(app) =
+                    $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await
+                {
+                    f(app).await;
+                }
+            }
+        }
+    };
+}
+
+/// Where the PostgreSQL suite runs: `PBI_ACCESS_TEST_POSTGRES` (then it must work), or a
+/// server on 127.0.0.1:5432 if one answers; otherwise the PostgreSQL tests say they are skipped.
+pub async fn postgres_url() -> Option<String> {
+    static URL: tokio::sync::OnceCell<Option<String>> = tokio::sync::OnceCell::const_new();
+    URL.get_or_init(|| async {
+        if let Ok(url) = std::env::var("PBI_ACCESS_TEST_POSTGRES") {
+            if !url.is_empty() {
+                return Some(url);
+            }
+        }
+        let url = "postgres://postgres@127.0.0.1:5432/test".to_string();
+        sqlx::any::install_default_drivers();
+        let probe =
+            tokio::time::timeout(Duration::from_secs(3), sqlx::AnyPool::connect(&url)).await;
+        match probe {
+            Ok(Ok(pool)) => {
+                pool.close().await;
+                Some(url)
+            }
+            _ => None,
+        }
+    })
+    .await
+    .clone()
+}
+
+/// A fresh, empty database for one test: a SQLite file, or a new PostgreSQL schema.
+pub async fn fresh_database(backend: Backend) -> Option<(String, Option<tempfile::TempDir>)> {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            Some((
+                format!("sqlite://{}", dir.path().join("test.db").display()),
+                Some(dir),
+            ))
+        }
+        Backend::Postgres => {
+            let Some(base) = postgres_url().await else {
+                eprintln!("skipped: no PostgreSQL server (set PBI_ACCESS_TEST_POSTGRES or run one on 127.0.0.1:5432)");
+                return None;
+            };
+            let schema = format!("t_{}", Uuid::new_v4().simple());
+            let pool = sqlx::AnyPool::connect(&base)
+                .await
+                .expect("PBI_ACCESS_TEST_POSTGRES is set but PostgreSQL does not answer");
+            sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            let sep = if base.contains('?') { '&' } else { '?' };
+            Some((
+                format!("{base}{sep}options=-c%20search_path%3D{schema}"),
+                None,
+            ))
+        }
+    }
+}
+
+pub fn fixture_spec() -> TenantSpec {
+    let user = |local: &str, name: &str| UserSpec {
+        id: None,
+        upn: upn(local),
+        mail: Some(upn(local)),
+        display_name: name.into(),
+        guest: false,
+        account_enabled: true,
+        password: Some(PASSWORD.into()),
+        fabric_admin: false,
+    };
+    let member = |p: &str, t: &str, r: &str| MemberSpec {
+        principal: p.into(),
+        principal_type: t.into(),
+        role: r.into(),
+    };
+    let mut users = vec![
+        UserSpec {
+            fabric_admin: true,
+            ..user("admin", "Fabric Admin")
+        },
+        user("owner", "Olivia Owner"),
+        user("member", "Max Member"),
+        user("contributor", "Cora Contributor"),
+        user("viewer", "Vic Viewer"),
+        user("outsider", "Otto Outsider"),
+        UserSpec {
+            account_enabled: false,
+            ..user("disabled", "Dee Disabled")
+        },
+        UserSpec {
+            password: None,
+            ..user("newbie", "Nia Newbie")
+        },
+        UserSpec {
+            password: None,
+            mail: Some("second.name@contoso.com".into()),
+            ..user("mailuser", "Mel Mail")
+        },
+    ];
+    users.push(UserSpec {
+        id: None,
+        upn: GUEST.into(),
+        mail: Some("gina@fabrikam.com".into()),
+        display_name: "Gina Guest".into(),
+        guest: true,
+        account_enabled: true,
+        password: None,
+        fabric_admin: false,
+    });
+    TenantSpec {
+        id: None,
+        name: "Fixture".into(),
+        domain: DOMAIN.into(),
+        users,
+        groups: vec![GroupSpec {
+            id: None,
+            display_name: "Analysts".into(),
+            microsoft365: false,
+        }],
+        service_principals: vec![
+            ServicePrincipalSpec {
+                id: None,
+                app_id: None,
+                display_name: "automation".into(),
+                secrets: vec![
+                    SecretSpec {
+                        value: SECRET.into(),
+                        expires_at: None,
+                    },
+                    SecretSpec {
+                        value: EXPIRED_SECRET.into(),
+                        expires_at: Some(1),
+                    },
+                ],
+            },
+            ServicePrincipalSpec {
+                id: None,
+                app_id: None,
+                display_name: "other-app".into(),
+                secrets: vec![],
+            },
+        ],
+        workspaces: vec![
+            WorkspaceSpec {
+                id: None,
+                name: "Team".into(),
+                members: vec![
+                    member(&upn("owner"), "User", "Admin"),
+                    member(&upn("member"), "User", "Member"),
+                    member(&upn("contributor"), "User", "Contributor"),
+                    member(&upn("viewer"), "User", "Viewer"),
+                    member("automation", "App", "Admin"),
+                    member(&upn("disabled"), "User", "Viewer"),
+                ],
+            },
+            WorkspaceSpec {
+                id: None,
+                name: "Marketing Hub".into(),
+                members: vec![
+                    member(&upn("owner"), "User", "Admin"),
+                    member(&upn("viewer"), "User", "Member"),
+                ],
+            },
+            WorkspaceSpec {
+                id: None,
+                name: "marketing archive".into(),
+                members: vec![member(&upn("owner"), "User", "Admin")],
+            },
+            WorkspaceSpec {
+                id: None,
+                name: "Solo".into(),
+                members: vec![member(&upn("outsider"), "User", "Admin")],
+            },
+        ],
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub clock: Arc<ManualClock>,
+    pub store: Store,
+    pub fixture: ProvisionedTenant,
+    pub database_url: String,
+    tokens: Mutex<HashMap<String, String>>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<TestApp> {
+        // `RUST_LOG=info cargo test …` shows the server's log lines with each test's output.
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .try_init();
+        let (url, dir) = fresh_database(backend).await?;
+        let mut config = Config {
+            listen: "127.0.0.1:0".into(),
+            database: url.clone(),
+            demo: false,
+            ..Config::default()
+        };
+        tweak(&mut config);
+        let clock = ManualClock::starting_now();
+        let store = Store::connect(&url).await.expect("store");
+        let fixture = tenant::provision(&store, &*clock, &fixture_spec())
+            .await
+            .expect("fixture tenant");
+        let app = Application::build_with_store(config, clock.clone(), store.clone())
+            .await
+            .expect("build");
+        let base = app.public_url().to_string();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async move {
+            let _ = rx.await;
+        }));
+        Some(TestApp {
+            base,
+            http: reqwest::Client::new(),
+            clock,
+            store,
+            fixture,
+            database_url: url,
+            tokens: Mutex::new(HashMap::new()),
+            shutdown: Some(tx),
+            _dir: dir,
+        })
+    }
+
+    pub fn tenant_id(&self) -> Uuid {
+        self.fixture.tenant.id
+    }
+
+    pub fn endpoints(&self) -> Endpoints {
+        Endpoints::local(&self.base)
+    }
+
+    pub fn app_id(&self) -> Uuid {
+        self.fixture.service_principals["automation"].1
+    }
+
+    pub fn app_object_id(&self) -> Uuid {
+        self.fixture.service_principals["automation"].0
+    }
+
+    pub fn ws(&self, name: &str) -> Uuid {
+        self.fixture.workspaces[name]
+    }
+
+    pub fn user_id(&self, local: &str) -> Uuid {
+        self.fixture.users[&upn(local)]
+    }
+
+    pub fn token_client(&self) -> TokenClient {
+        TokenClient::new(self.http.clone(), &self.endpoints())
+    }
+
+    /// A delegated token (password grant, `.default` scope) for a fixture user.
+    pub async fn user_token(&self, local: &str) -> String {
+        self.user_token_scoped(local, "https://analysis.windows.net/powerbi/api/.default")
+            .await
+    }
+
+    pub async fn user_token_scoped(&self, local: &str, scope: &str) -> String {
+        let key = format!("{local} {scope}");
+        if let Some(t) = self.tokens.lock().unwrap().get(&key) {
+            return t.clone();
+        }
+        let token = self
+            .token_client()
+            .password(
+                &self.tenant_id().to_string(),
+                &self.app_id().to_string(),
+                &upn(local),
+                PASSWORD,
+                scope,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("token for {local}: {e}"))
+            .access_token;
+        self.tokens.lock().unwrap().insert(key, token.clone());
+        token
+    }
+
+    /// A client-credentials token for the `automation` service principal.
+    pub async fn app_token(&self) -> String {
+        self.token_client()
+            .client_credentials(
+                &self.tenant_id().to_string(),
+                &self.app_id().to_string(),
+                SECRET,
+            )
+            .await
+            .expect("app token")
+            .access_token
+    }
+
+    pub async fn as_user(&self, local: &str) -> PowerBiClient {
+        PowerBiClient::new(
+            self.http.clone(),
+            &self.endpoints(),
+            self.user_token(local).await,
+        )
+    }
+
+    pub async fn as_app(&self) -> PowerBiClient {
+        PowerBiClient::new(self.http.clone(), &self.endpoints(), self.app_token().await)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Identifiers and roles of a workspace, as the admin endpoint lists them.
+    pub async fn roles(&self, ws: Uuid) -> Vec<(String, String)> {
+        let admin = self.as_user("admin").await;
+        let mut v: Vec<(String, String)> = admin
+            .get_group_users_as_admin(ws)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|u| {
+                (
+                    u.identifier.unwrap().to_lowercase(),
+                    u.group_user_access_right.as_str().to_string(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+/// Assert a client call failed with this HTTP status and Power BI error code.
+#[track_caller]
+pub fn assert_api_error<T: std::fmt::Debug>(
+    result: Result<T, pbi_client::ClientError>,
+    status: u16,
+    code: &str,
+) {
+    match result {
+        Err(pbi_client::ClientError::Api {
+            status: s, code: c, ..
+        }) if s.as_u16() == status && c == code => {}
+        other => panic!("expected {status} {code}, got {other:?}"),
+    }
+}
