@@ -10,7 +10,11 @@ use pbi_server::config::{Config, LogFormat};
 use pbi_server::{banner, telemetry, Application, SystemClock};
 
 #[derive(Parser)]
-#[command(name = "pbi-access", version, about = "A faithful, self-hosted Power BI user-management service, and the tools to automate it")]
+#[command(
+    name = "pbi-access",
+    version,
+    about = "A faithful, self-hosted Power BI user-management service, and the tools to automate it"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -54,7 +58,14 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Serve { listen, database, public_url, config, log_format, no_demo } => {
+        Command::Serve {
+            listen,
+            database,
+            public_url,
+            config,
+            log_format,
+            no_demo,
+        } => {
             let mut overrides = serde_json::Map::new();
             let mut set = |k: &str, v: Option<String>| {
                 if let Some(v) = v {
@@ -68,13 +79,14 @@ async fn main() -> ExitCode {
             if no_demo {
                 overrides.insert("demo".into(), false.into());
             }
-            let config = match Config::load(config.as_deref(), &serde_json::Value::Object(overrides)) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("pbi-access: configuration error: {e}");
-                    return ExitCode::from(2);
-                }
-            };
+            let config =
+                match Config::load(config.as_deref(), &serde_json::Value::Object(overrides)) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        eprintln!("pbi-access: configuration error: {e}");
+                        return ExitCode::from(2);
+                    }
+                };
             telemetry::init(config.log_format);
             serve(config).await
         }
@@ -110,7 +122,8 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
     }
     #[cfg(not(unix))]
@@ -119,7 +132,12 @@ async fn shutdown_signal() {
 
 async fn healthcheck(url: &str) -> ExitCode {
     let url = format!("{}/healthz", url.trim_end_matches('/'));
-    match reqwest::Client::new().get(&url).timeout(std::time::Duration::from_secs(5)).send().await {
+    match reqwest::Client::new()
+        .get(&url)
+        .timeout(std::time::Duration::from_secs(5))
+        .send()
+        .await
+    {
         Ok(r) if r.status().is_success() => ExitCode::SUCCESS,
         Ok(r) => {
             eprintln!("pbi-access: {url} answered {}", r.status());

@@ -1,0 +1,269 @@
+//! The binary end to end: `serve` prints a working demo, an acknowledged write survives
+//! `kill -9`, and `healthcheck` tells whether the server answers.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+struct Demo {
+    child: Child,
+    base: String,
+    tenant: String,
+    client_id: String,
+    secret: String,
+    workspace: String,
+}
+
+fn field(line: &str, label: &str) -> Option<String> {
+    line.trim()
+        .strip_prefix(label)
+        .map(|rest| rest.split_whitespace().next().unwrap_or("").to_string())
+}
+
+/// Start `pbi-access serve` on a free port and read what it prints until the curl tour.
+async fn serve(database: &str) -> Demo {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pbi-access"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", database])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut base, mut tenant, mut client_id, mut secret, mut workspace) =
+        (None, None, None, None, None);
+    let read = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            tenant = tenant.take().or_else(|| field(&line, "tenant id"));
+            client_id = client_id.take().or_else(|| field(&line, "client id"));
+            secret = secret.take().or_else(|| field(&line, "client secret"));
+            if let Some(url) = line.trim().strip_prefix("curl -s ").and_then(|l| {
+                l.strip_suffix("/v1.0/myorg/groups -H \"Authorization: Bearer $TOKEN\"")
+            }) {
+                base = Some(url.to_string());
+            }
+            if line.contains("/users -H \"Authorization: Bearer $TOKEN\"") && !line.contains('\\') {
+                let url = line
+                    .trim()
+                    .strip_prefix("curl -s ")
+                    .unwrap()
+                    .split_whitespace()
+                    .next()
+                    .unwrap();
+                workspace = url.split('/').rev().nth(1).map(str::to_string);
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(120), read)
+        .await
+        .expect("serve prints its banner");
+    // Keep draining stdout so the server never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Demo {
+        child,
+        base: base.unwrap(),
+        tenant: tenant.unwrap(),
+        client_id: client_id.unwrap(),
+        secret: secret.unwrap(),
+        workspace: workspace.unwrap(),
+    }
+}
+
+impl Demo {
+    async fn token(&self, http: &reqwest::Client) -> String {
+        let r: Value = http
+            .post(format!("{}/{}/oauth2/v2.0/token", self.base, self.tenant))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", &self.client_id),
+                ("client_secret", &self.secret),
+                ("scope", "https://analysis.windows.net/powerbi/api/.default"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        r["access_token"]
+            .as_str()
+            .expect("the demo credentials work")
+            .to_string()
+    }
+}
+
+async fn postgres_database() -> Option<String> {
+    let base = std::env::var("PBI_ACCESS_TEST_POSTGRES")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".into());
+    sqlx::any::install_default_drivers();
+    let pool = match tokio::time::timeout(Duration::from_secs(3), sqlx::AnyPool::connect(&base))
+        .await
+    {
+        Ok(Ok(pool)) => pool,
+        _ if std::env::var("PBI_ACCESS_TEST_POSTGRES").is_ok() => {
+            panic!("PBI_ACCESS_TEST_POSTGRES is set but PostgreSQL does not answer")
+        }
+        _ => {
+            eprintln!("skipped: no PostgreSQL server (set PBI_ACCESS_TEST_POSTGRES or run one on 127.0.0.1:5432)");
+            return None;
+        }
+    };
+    let schema = format!("cli_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
+}
+
+async fn acknowledged_writes_survive_kill_9(database: &str) {
+    let http = reqwest::Client::new();
+    let mut demo = serve(database).await;
+    let token = demo.token(&http).await;
+
+    // The demo's own curl tour, as printed.
+    let add = http
+        .post(format!("{}/v1.0/myorg/groups/{}/users", demo.base, demo.workspace))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"emailAddress": "dave@contoso.onmicrosoft.com", "groupUserAccessRight": "Viewer"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(add.status(), 200);
+    let mut created = Vec::new();
+    for i in 0..20 {
+        let r = http
+            .post(format!("{}/v1.0/myorg/groups?workspaceV2=True", demo.base))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"name": format!("Durable {i}")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        created.push(format!("Durable {i}"));
+    }
+
+    let status = Command::new(env!("CARGO_BIN_EXE_pbi-access"))
+        .args(["healthcheck", "--url", &demo.base])
+        .status()
+        .await
+        .unwrap();
+    assert!(
+        status.success(),
+        "healthcheck answers 0 while the server runs"
+    );
+
+    demo.child.start_kill().unwrap(); // SIGKILL: no graceful shutdown, no flush
+    demo.child.wait().await.unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_pbi-access"))
+        .args(["healthcheck", "--url", &demo.base])
+        .status()
+        .await
+        .unwrap();
+    assert!(
+        !status.success(),
+        "healthcheck fails once the server is gone"
+    );
+
+    let again = serve(database).await;
+    assert_eq!(
+        (again.tenant.as_str(), again.client_id.as_str()),
+        (demo.tenant.as_str(), demo.client_id.as_str()),
+        "the demo tenant is kept, not recreated"
+    );
+    let token = again.token(&http).await;
+    let users: Value = http
+        .get(format!(
+            "{}/v1.0/myorg/groups/{}/users",
+            again.base, again.workspace
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        users["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["identifier"] == "dave@contoso.onmicrosoft.com"
+                && u["groupUserAccessRight"] == "Viewer"),
+        "{users}"
+    );
+    let groups: Value = http
+        .get(format!("{}/v1.0/myorg/groups", again.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = groups["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|g| g["name"].as_str())
+        .collect();
+    for name in &created {
+        assert!(
+            names.contains(&name.as_str()),
+            "{name} lost after kill -9: {names:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sqlite_acknowledged_writes_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    acknowledged_writes_survive_kill_9(&format!(
+        "sqlite://{}",
+        dir.path().join("durable.db").display()
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_acknowledged_writes_survive_kill_9() {
+    if let Some(url) = postgres_database().await {
+        acknowledged_writes_survive_kill_9(&url).await;
+    }
+}
+
+#[tokio::test]
+async fn bad_configuration_is_reported_not_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("pbi.toml");
+    std::fs::write(&config, "listne = \"typo\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pbi-access"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("listne"));
+    let out = Command::new(env!("CARGO_BIN_EXE_pbi-access"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            "mysql://nope",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported database URL"));
+}
