@@ -1,7 +1,6 @@
 //! The last-Admin and principal-limit rules under racing HTTP requests, on both backends.
 
 use futures::future::join_all;
-use pbi_client::PowerBiClient;
 use pbi_wire::powerbi::{GroupUser, GroupUserAccessRight as R};
 
 use crate::backend_test;

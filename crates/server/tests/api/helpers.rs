@@ -238,9 +238,7 @@ pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
     pub clock: Arc<ManualClock>,
-    pub store: Store,
     pub fixture: ProvisionedTenant,
-    pub database_url: String,
     tokens: Mutex<HashMap<String, String>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: Option<tempfile::TempDir>,
@@ -278,7 +276,7 @@ impl TestApp {
         let fixture = tenant::provision(&store, &*clock, &fixture_spec())
             .await
             .expect("fixture tenant");
-        let app = Application::build_with_store(config, clock.clone(), store.clone())
+        let app = Application::build_with_store(config, clock.clone(), store)
             .await
             .expect("build");
         let base = app.public_url().to_string();
@@ -290,9 +288,7 @@ impl TestApp {
             base,
             http: reqwest::Client::new(),
             clock,
-            store,
             fixture,
-            database_url: url,
             tokens: Mutex::new(HashMap::new()),
             shutdown: Some(tx),
             _dir: dir,

@@ -9,4 +9,5 @@ mod concurrency;
 mod errors;
 mod group_users;
 mod groups;
+mod store;
 mod tokens;
