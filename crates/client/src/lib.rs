@@ -94,7 +94,8 @@ impl TokenClient {
         let status = response.status();
         let bytes = response.bytes().await?;
         if status.is_success() {
-            return serde_json::from_slice(&bytes).map_err(|_| ClientError::Unexpected { status, body: String::from_utf8_lossy(&bytes).into() });
+            return serde_json::from_slice(&bytes)
+                .map_err(|_| ClientError::Unexpected { status, body: String::from_utf8_lossy(&bytes).into() });
         }
         match serde_json::from_slice::<OAuthErrorBody>(&bytes) {
             Ok(e) => Err(ClientError::OAuth { status, error: e.error, description: e.error_description, codes: e.error_codes }),
@@ -104,12 +105,20 @@ impl TokenClient {
 
     /// Client credentials with a secret, for the Power BI resource.
     pub async fn client_credentials(&self, tenant: &str, client_id: &str, secret: &str) -> Result<TokenResponse> {
-        self.request(tenant, &[("grant_type", "client_credentials"), ("client_id", client_id), ("client_secret", secret), ("scope", POWERBI_DEFAULT_SCOPE)]).await
+        self.request(
+            tenant,
+            &[("grant_type", "client_credentials"), ("client_id", client_id), ("client_secret", secret), ("scope", POWERBI_DEFAULT_SCOPE)],
+        )
+        .await
     }
 
     /// The resource-owner password grant (delegated token for a user).
     pub async fn password(&self, tenant: &str, client_id: &str, username: &str, password: &str, scope: &str) -> Result<TokenResponse> {
-        self.request(tenant, &[("grant_type", "password"), ("client_id", client_id), ("username", username), ("password", password), ("scope", scope)]).await
+        self.request(
+            tenant,
+            &[("grant_type", "password"), ("client_id", client_id), ("username", username), ("password", password), ("scope", scope)],
+        )
+        .await
     }
 }
 
@@ -148,9 +157,16 @@ impl PowerBiClient {
         }
     }
 
-    async fn json<T: DeserializeOwned, B: Serialize>(&self, op: Op, params: &[&str], query: &[(&str, String)], body: Option<&B>) -> Result<T> {
+    async fn json<T: DeserializeOwned, B: Serialize>(
+        &self,
+        op: Op,
+        params: &[&str],
+        query: &[(&str, String)],
+        body: Option<&B>,
+    ) -> Result<T> {
         let bytes = self.send(op, params, query, body).await?;
-        serde_json::from_slice(&bytes).map_err(|_| ClientError::Unexpected { status: StatusCode::OK, body: String::from_utf8_lossy(&bytes).into() })
+        serde_json::from_slice(&bytes)
+            .map_err(|_| ClientError::Unexpected { status: StatusCode::OK, body: String::from_utf8_lossy(&bytes).into() })
     }
 
     /// `GET /groups` with optional `$filter`, `$top`, `$skip`.
@@ -170,7 +186,8 @@ impl PowerBiClient {
 
     /// `POST /groups?workspaceV2=True`: create a workspace; the caller becomes its Admin.
     pub async fn create_group(&self, name: &str) -> Result<Group> {
-        let created: ODataEntity<Group> = self.json(op::CREATE_GROUP, &[], &[("workspaceV2", "True".into())], Some(&GroupCreationRequest { name: name.into() })).await?;
+        let created: ODataEntity<Group> =
+            self.json(op::CREATE_GROUP, &[], &[("workspaceV2", "True".into())], Some(&GroupCreationRequest { name: name.into() })).await?;
         Ok(created.entity)
     }
 

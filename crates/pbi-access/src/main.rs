@@ -6,15 +6,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use pbi_server::config::{Config, LogFormat};
+use pbi_server::config::Config;
 use pbi_server::{banner, telemetry, Application, SystemClock};
 
 #[derive(Parser)]
-#[command(
-    name = "pbi-access",
-    version,
-    about = "A faithful, self-hosted Power BI user-management service, and the tools to automate it"
-)]
+#[command(name = "pbi-access", version, about = "A faithful, self-hosted Power BI user-management service, and the tools to automate it")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -58,14 +54,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Serve {
-            listen,
-            database,
-            public_url,
-            config,
-            log_format,
-            no_demo,
-        } => {
+        Command::Serve { listen, database, public_url, config, log_format, no_demo } => {
             let mut overrides = serde_json::Map::new();
             let mut set = |k: &str, v: Option<String>| {
                 if let Some(v) = v {
@@ -79,14 +68,13 @@ async fn main() -> ExitCode {
             if no_demo {
                 overrides.insert("demo".into(), false.into());
             }
-            let config =
-                match Config::load(config.as_deref(), &serde_json::Value::Object(overrides)) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        eprintln!("pbi-access: configuration error: {e}");
-                        return ExitCode::from(2);
-                    }
-                };
+            let config = match Config::load(config.as_deref(), &serde_json::Value::Object(overrides)) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("pbi-access: configuration error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             telemetry::init(config.log_format);
             serve(config).await
         }
@@ -95,7 +83,6 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(config: Config) -> ExitCode {
-    let json_logs = config.log_format == LogFormat::Json;
     let app = match Application::build(config, Arc::new(SystemClock)).await {
         Ok(app) => app,
         Err(e) => {
@@ -104,10 +91,9 @@ async fn serve(config: Config) -> ExitCode {
         }
     };
     tracing::info!(address = %app.local_addr(), public_url = app.public_url(), "pbi-access is listening");
-    if !json_logs {
-        if let Some(text) = banner::demo_banner(&app).await {
-            println!("{text}");
-        }
+    // The banner goes to stdout whatever the log format, so the demo credentials are always shown.
+    if let Some(text) = banner::demo_banner(&app).await {
+        println!("{text}");
     }
     match app.run_until(shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -122,8 +108,7 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
     }
     #[cfg(not(unix))]
@@ -132,12 +117,7 @@ async fn shutdown_signal() {
 
 async fn healthcheck(url: &str) -> ExitCode {
     let url = format!("{}/healthz", url.trim_end_matches('/'));
-    match reqwest::Client::new()
-        .get(&url)
-        .timeout(std::time::Duration::from_secs(5))
-        .send()
-        .await
-    {
+    match reqwest::Client::new().get(&url).timeout(std::time::Duration::from_secs(5)).send().await {
         Ok(r) if r.status().is_success() => ExitCode::SUCCESS,
         Ok(r) => {
             eprintln!("pbi-access: {url} answered {}", r.status());

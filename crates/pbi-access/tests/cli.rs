@@ -18,9 +18,7 @@ struct Demo {
 }
 
 fn field(line: &str, label: &str) -> Option<String> {
-    line.trim()
-        .strip_prefix(label)
-        .map(|rest| rest.split_whitespace().next().unwrap_or("").to_string())
+    line.trim().strip_prefix(label).map(|rest| rest.split_whitespace().next().unwrap_or("").to_string())
 }
 
 /// Start `pbi-access serve` on a free port and read what it prints until the curl tour.
@@ -33,34 +31,25 @@ async fn serve(database: &str) -> Demo {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut base, mut tenant, mut client_id, mut secret, mut workspace) =
-        (None, None, None, None, None);
+    let (mut base, mut tenant, mut client_id, mut secret, mut workspace) = (None, None, None, None, None);
     let read = async {
         while let Some(line) = lines.next_line().await.unwrap() {
             tenant = tenant.take().or_else(|| field(&line, "tenant id"));
             client_id = client_id.take().or_else(|| field(&line, "client id"));
             secret = secret.take().or_else(|| field(&line, "client secret"));
-            if let Some(url) = line.trim().strip_prefix("curl -s ").and_then(|l| {
-                l.strip_suffix("/v1.0/myorg/groups -H \"Authorization: Bearer $TOKEN\"")
-            }) {
+            if let Some(url) =
+                line.trim().strip_prefix("curl -s ").and_then(|l| l.strip_suffix("/v1.0/myorg/groups -H \"Authorization: Bearer $TOKEN\""))
+            {
                 base = Some(url.to_string());
             }
             if line.contains("/users -H \"Authorization: Bearer $TOKEN\"") && !line.contains('\\') {
-                let url = line
-                    .trim()
-                    .strip_prefix("curl -s ")
-                    .unwrap()
-                    .split_whitespace()
-                    .next()
-                    .unwrap();
+                let url = line.trim().strip_prefix("curl -s ").unwrap().split_whitespace().next().unwrap();
                 workspace = url.split('/').rev().nth(1).map(str::to_string);
                 break;
             }
         }
     };
-    tokio::time::timeout(Duration::from_secs(120), read)
-        .await
-        .expect("serve prints its banner");
+    tokio::time::timeout(Duration::from_secs(120), read).await.expect("serve prints its banner");
     // Keep draining stdout so the server never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Demo {
@@ -89,10 +78,7 @@ impl Demo {
             .json()
             .await
             .unwrap();
-        r["access_token"]
-            .as_str()
-            .expect("the demo credentials work")
-            .to_string()
+        r["access_token"].as_str().expect("the demo credentials work").to_string()
     }
 }
 
@@ -102,9 +88,7 @@ async fn postgres_database() -> Option<String> {
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".into());
     sqlx::any::install_default_drivers();
-    let pool = match tokio::time::timeout(Duration::from_secs(3), sqlx::AnyPool::connect(&base))
-        .await
-    {
+    let pool = match tokio::time::timeout(Duration::from_secs(3), sqlx::AnyPool::connect(&base)).await {
         Ok(Ok(pool)) => pool,
         _ if std::env::var("PBI_ACCESS_TEST_POSTGRES").is_ok() => {
             panic!("PBI_ACCESS_TEST_POSTGRES is set but PostgreSQL does not answer")
@@ -115,10 +99,7 @@ async fn postgres_database() -> Option<String> {
         }
     };
     let schema = format!("cli_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&pool)
-        .await
-        .unwrap();
+    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await.unwrap();
     let sep = if base.contains('?') { '&' } else { '?' };
     Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
 }
@@ -150,27 +131,13 @@ async fn acknowledged_writes_survive_kill_9(database: &str) {
         created.push(format!("Durable {i}"));
     }
 
-    let status = Command::new(env!("CARGO_BIN_EXE_pbi-access"))
-        .args(["healthcheck", "--url", &demo.base])
-        .status()
-        .await
-        .unwrap();
-    assert!(
-        status.success(),
-        "healthcheck answers 0 while the server runs"
-    );
+    let status = Command::new(env!("CARGO_BIN_EXE_pbi-access")).args(["healthcheck", "--url", &demo.base]).status().await.unwrap();
+    assert!(status.success(), "healthcheck answers 0 while the server runs");
 
     demo.child.start_kill().unwrap(); // SIGKILL: no graceful shutdown, no flush
     demo.child.wait().await.unwrap();
-    let status = Command::new(env!("CARGO_BIN_EXE_pbi-access"))
-        .args(["healthcheck", "--url", &demo.base])
-        .status()
-        .await
-        .unwrap();
-    assert!(
-        !status.success(),
-        "healthcheck fails once the server is gone"
-    );
+    let status = Command::new(env!("CARGO_BIN_EXE_pbi-access")).args(["healthcheck", "--url", &demo.base]).status().await.unwrap();
+    assert!(!status.success(), "healthcheck fails once the server is gone");
 
     let again = serve(database).await;
     assert_eq!(
@@ -180,10 +147,7 @@ async fn acknowledged_writes_survive_kill_9(database: &str) {
     );
     let token = again.token(&http).await;
     let users: Value = http
-        .get(format!(
-            "{}/v1.0/myorg/groups/{}/users",
-            again.base, again.workspace
-        ))
+        .get(format!("{}/v1.0/myorg/groups/{}/users", again.base, again.workspace))
         .bearer_auth(&token)
         .send()
         .await
@@ -196,41 +160,21 @@ async fn acknowledged_writes_survive_kill_9(database: &str) {
             .as_array()
             .unwrap()
             .iter()
-            .any(|u| u["identifier"] == "dave@contoso.onmicrosoft.com"
-                && u["groupUserAccessRight"] == "Viewer"),
+            .any(|u| u["identifier"] == "dave@contoso.onmicrosoft.com" && u["groupUserAccessRight"] == "Viewer"),
         "{users}"
     );
-    let groups: Value = http
-        .get(format!("{}/v1.0/myorg/groups", again.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let names: Vec<&str> = groups["value"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|g| g["name"].as_str())
-        .collect();
+    let groups: Value =
+        http.get(format!("{}/v1.0/myorg/groups", again.base)).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let names: Vec<&str> = groups["value"].as_array().unwrap().iter().filter_map(|g| g["name"].as_str()).collect();
     for name in &created {
-        assert!(
-            names.contains(&name.as_str()),
-            "{name} lost after kill -9: {names:?}"
-        );
+        assert!(names.contains(&name.as_str()), "{name} lost after kill -9: {names:?}");
     }
 }
 
 #[tokio::test]
 async fn sqlite_acknowledged_writes_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    acknowledged_writes_survive_kill_9(&format!(
-        "sqlite://{}",
-        dir.path().join("durable.db").display()
-    ))
-    .await;
+    acknowledged_writes_survive_kill_9(&format!("sqlite://{}", dir.path().join("durable.db").display())).await;
 }
 
 #[tokio::test]
@@ -245,22 +189,11 @@ async fn bad_configuration_is_reported_not_ignored() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("pbi.toml");
     std::fs::write(&config, "listne = \"typo\"\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_pbi-access"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .output()
-        .await
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pbi-access")).args(["serve", "--config"]).arg(&config).output().await.unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("listne"));
     let out = Command::new(env!("CARGO_BIN_EXE_pbi-access"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--database",
-            "mysql://nope",
-        ])
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", "mysql://nope"])
         .output()
         .await
         .unwrap();

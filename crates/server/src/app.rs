@@ -57,20 +57,11 @@ impl Application {
         Self::build_with_store(config, clock, store).await
     }
 
-    pub async fn build_with_store(
-        config: Config,
-        clock: SharedClock,
-        store: Store,
-    ) -> anyhow::Result<Application> {
-        let listener = tokio::net::TcpListener::bind(&config.listen)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    pub async fn build_with_store(config: Config, clock: SharedClock, store: Store) -> anyhow::Result<Application> {
+        let listener =
+            tokio::net::TcpListener::bind(&config.listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
         let public_url = config.public_url(listener.local_addr()?);
-        let stored = store
-            .signing_key(clock.now_millis(), || {
-                keys::generate().expect("RSA key generation")
-            })
-            .await?;
+        let stored = store.signing_key(clock.now_millis(), || keys::generate().expect("RSA key generation")).await?;
         let tokens = TokenService::new(
             Arc::new(KeyRing::from_stored(&stored)?),
             clock.clone(),
@@ -80,32 +71,18 @@ impl Application {
         let demo = if config.demo {
             match store.demo_credentials().await? {
                 Some(demo) => Some(demo),
-                None if store.tenant_count().await? == 0 => {
-                    Some(crate::tenant::create_demo(&store, &*clock).await?)
-                }
+                None if store.tenant_count().await? == 0 => Some(crate::tenant::create_demo(&store, &*clock).await?),
                 None => None,
             }
         } else {
             None
         };
-        let state = AppState(Arc::new(AppInner {
-            store,
-            tokens,
-            clock,
-            config,
-            public_url,
-        }));
-        Ok(Application {
-            listener,
-            state,
-            demo,
-        })
+        let state = AppState(Arc::new(AppInner { store, tokens, clock, config, public_url }));
+        Ok(Application { listener, state, demo })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.listener.local_addr().expect("a bound listener has an address")
     }
 
     pub fn public_url(&self) -> &str {
@@ -122,14 +99,9 @@ impl Application {
     }
 
     /// Serve until `shutdown` resolves, then finish in-flight requests.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let router = router(self.state.clone());
-        axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
+        axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await
     }
 }
 
@@ -148,34 +120,20 @@ pub fn router(state: AppState) -> Router {
                 .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
                 .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
-                .layer(CatchPanicLayer::custom(
-                    |_: Box<dyn std::any::Any + Send>| -> Response {
-                        PbiError::internal().into_response()
-                    },
-                )),
+                .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| -> Response { PbiError::internal().into_response() })),
         )
         .with_state(state)
 }
 
 async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>, PbiError> {
     let version = state.store.schema_version().await?;
-    Ok(Json(
-        serde_json::json!({ "status": "ok", "schemaVersion": version }),
-    ))
+    Ok(Json(serde_json::json!({ "status": "ok", "schemaVersion": version })))
 }
 
 async fn unknown_route() -> PbiError {
-    PbiError::new(
-        StatusCode::NOT_FOUND,
-        "NoSuchRoute",
-        "No API operation matches this path",
-    )
+    PbiError::new(StatusCode::NOT_FOUND, "NoSuchRoute", "No API operation matches this path")
 }
 
 async fn method_not_allowed() -> PbiError {
-    PbiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "MethodNotAllowed",
-        "This path does not support this HTTP method",
-    )
+    PbiError::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "This path does not support this HTTP method")
 }

@@ -12,14 +12,8 @@ pub async fn demo_banner(app: &Application) -> Option<String> {
         .workspaces_of(
             demo.tenant_id,
             sp_object_id(app).await?,
-            Some(&WorkspaceFilter::Eq(
-                WorkspaceField::Name,
-                "Sales Analytics".into(),
-            )),
-            &Page {
-                top: Some(1),
-                skip: 0,
-            },
+            Some(&WorkspaceFilter::Eq(WorkspaceField::Name, "Sales Analytics".into())),
+            &Page { top: Some(1), skip: 0 },
         )
         .await
         .ok()?
@@ -56,11 +50,5 @@ Try it (copy and paste):
 
 async fn sp_object_id(app: &Application) -> Option<uuid::Uuid> {
     let demo = app.demo()?;
-    app.state()
-        .store
-        .get_service_principal(demo.tenant_id, demo.client_id, true)
-        .await
-        .ok()
-        .flatten()
-        .map(|sp| sp.id)
+    app.state().store.get_service_principal(demo.tenant_id, demo.client_id, true).await.ok().flatten().map(|sp| sp.id)
 }

@@ -34,9 +34,7 @@ pub struct ManualClock {
 
 impl ManualClock {
     pub fn new(start: DateTime<Utc>) -> Arc<Self> {
-        Arc::new(Self {
-            millis: AtomicI64::new(start.timestamp_millis()),
-        })
+        Arc::new(Self { millis: AtomicI64::new(start.timestamp_millis()) })
     }
 
     /// Starts at the current wall-clock time.
@@ -45,8 +43,7 @@ impl ManualClock {
     }
 
     pub fn advance(&self, by: std::time::Duration) {
-        self.millis
-            .fetch_add(by.as_millis() as i64, Ordering::SeqCst);
+        self.millis.fetch_add(by.as_millis() as i64, Ordering::SeqCst);
     }
 
     pub fn set(&self, to: DateTime<Utc>) {
@@ -56,8 +53,6 @@ impl ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc.timestamp_millis_opt(self.millis.load(Ordering::SeqCst))
-            .single()
-            .unwrap_or_default()
+        Utc.timestamp_millis_opt(self.millis.load(Ordering::SeqCst)).single().unwrap_or_default()
     }
 }

@@ -67,51 +67,35 @@ impl Default for Config {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_principals_per_workspace: 1000,
-            max_body_bytes: 1024 * 1024,
-        }
+        Limits { max_principals_per_workspace: 1000, max_body_bytes: 1024 * 1024 }
     }
 }
 
 impl Default for Tokens {
     fn default() -> Self {
-        Tokens {
-            lifetime_secs: 3600,
-            clock_skew_secs: 300,
-        }
+        Tokens { lifetime_secs: 3600, clock_skew_secs: 300 }
     }
 }
 
 /// Keys recognised in the environment (`PBI_ACCESS_LISTEN`, `PBI_ACCESS_LIMITS__MAX_BODY_BYTES`, …).
 /// Other `PBI_ACCESS_*` variables (such as `PBI_ACCESS_TEST_POSTGRES`) are not configuration.
-const ENV_KEYS: &[&str] = &[
-    "listen",
-    "database",
-    "public_url",
-    "log_format",
-    "demo",
-    "limits",
-    "tokens",
-];
+const ENV_KEYS: &[&str] = &["listen", "database", "public_url", "log_format", "demo", "limits", "tokens"];
 
 impl Config {
     /// Defaults < TOML file < `PBI_ACCESS_*` env < `overrides` (the flags that were given).
-    pub fn load(
-        file: Option<&Path>,
-        overrides: &serde_json::Value,
-    ) -> Result<Config, figment::Error> {
+    pub fn load(file: Option<&Path>, overrides: &serde_json::Value) -> Result<Config, figment::Error> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             if !file.exists() {
-                return Err(figment::Error::from(format!(
-                    "config file {} does not exist",
-                    file.display()
-                )));
+                return Err(figment::Error::from(format!("config file {} does not exist", file.display())));
             }
             figment = figment.merge(Toml::file(file));
         }
-        figment = figment.merge(Env::prefixed("PBI_ACCESS_").split("__").only(ENV_KEYS));
+        figment = figment.merge(Env::prefixed("PBI_ACCESS_").split("__").filter(|key| {
+            // Keys arrive in the variable's case (`DATABASE`, `LIMITS.MAX_BODY_BYTES`).
+            let key = key.as_str().to_ascii_lowercase();
+            ENV_KEYS.iter().any(|k| key == *k || key.strip_prefix(k).is_some_and(|rest| rest.starts_with('.')))
+        }));
         figment = figment.merge(Serialized::defaults(overrides));
         figment.extract()
     }
@@ -131,15 +115,19 @@ mod tests {
     #[test]
     fn file_env_and_flags_layer_in_order() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("c.toml", "listen = \"0.0.0.0:1\"\ndatabase = \"sqlite://file.db\"\n[limits]\nmax_principals_per_workspace = 7\n")?;
+            jail.create_file(
+                "c.toml",
+                "listen = \"0.0.0.0:1\"\ndatabase = \"sqlite://file.db\"\n[limits]\nmax_principals_per_workspace = 7\n",
+            )?;
             jail.set_env("PBI_ACCESS_DATABASE", "sqlite://env.db");
             jail.set_env("PBI_ACCESS_TEST_POSTGRES", "ignored, not configuration");
+            jail.set_env("PBI_ACCESS_TOKENS__LIFETIME_SECS", "60");
             let overrides = serde_json::json!({ "listen": "127.0.0.1:9" });
             let config = Config::load(Some(Path::new("c.toml")), &overrides)?;
             assert_eq!(config.listen, "127.0.0.1:9");
             assert_eq!(config.database, "sqlite://env.db");
             assert_eq!(config.limits.max_principals_per_workspace, 7);
-            assert_eq!(config.tokens, Tokens::default());
+            assert_eq!(config.tokens, Tokens { lifetime_secs: 60, ..Tokens::default() }, "nested keys come through __");
             Ok(())
         });
     }

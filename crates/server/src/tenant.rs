@@ -11,8 +11,8 @@ use uuid::Uuid;
 use crate::auth::credentials::{hash_password, hash_secret, new_client_secret};
 use crate::clock::Clock;
 use crate::domain::{
-    ClientSecret, DirectoryGroup, DirectoryRole, GroupKind, PrincipalKind, PrincipalRef, Role,
-    ServicePrincipal, Tenant, UserType, Workspace,
+    ClientSecret, DirectoryGroup, DirectoryRole, GroupKind, PrincipalKind, PrincipalRef, Role, ServicePrincipal, Tenant, UserType,
+    Workspace,
 };
 use crate::store::{self, DemoCredentials, NewUser, Store, StoreError};
 
@@ -141,11 +141,7 @@ impl From<sqlx::Error> for ProvisionError {
 }
 
 /// Validate and write a whole tenant in one transaction: all of it lands, or none.
-pub async fn provision(
-    store: &Store,
-    clock: &dyn Clock,
-    spec: &TenantSpec,
-) -> Result<ProvisionedTenant, ProvisionError> {
+pub async fn provision(store: &Store, clock: &dyn Clock, spec: &TenantSpec) -> Result<ProvisionedTenant, ProvisionError> {
     let mut tx = store.begin().await?;
     let out = provision_in(&mut tx, clock, spec).await?;
     tx.commit().await?;
@@ -162,11 +158,7 @@ async fn provision_in(
         return Err(invalid("a tenant needs a name and a domain".into()));
     }
     let now = clock.now_millis();
-    let tenant = Tenant {
-        id: spec.id.unwrap_or_else(Uuid::new_v4),
-        name: spec.name.clone(),
-        domain: spec.domain.clone(),
-    };
+    let tenant = Tenant { id: spec.id.unwrap_or_else(Uuid::new_v4), name: spec.name.clone(), domain: spec.domain.clone() };
     let mut out = ProvisionedTenant {
         tenant: tenant.clone(),
         users: HashMap::new(),
@@ -176,21 +168,14 @@ async fn provision_in(
     };
 
     // Hash outside the transaction: Argon2 is deliberately slow.
-    let hashed: Vec<Option<String>> = spec
-        .users
-        .iter()
-        .map(|u| u.password.as_deref().map(hash_password))
-        .collect();
+    let hashed: Vec<Option<String>> = spec.users.iter().map(|u| u.password.as_deref().map(hash_password)).collect();
 
     store::insert_tenant(&mut **tx, &tenant, now).await?;
     let mut by_name: HashMap<(PrincipalKind, String), Uuid> = HashMap::new();
     for (user, hash) in spec.users.iter().zip(&hashed) {
         let id = user.id.unwrap_or_else(Uuid::new_v4);
         if user.upn.trim().is_empty() || !user.upn.contains('@') {
-            return Err(invalid(format!(
-                "user '{}' needs a UPN of the form name@domain",
-                user.display_name
-            )));
+            return Err(invalid(format!("user '{}' needs a UPN of the form name@domain", user.display_name)));
         }
         if out.users.insert(user.upn.to_lowercase(), id).is_some() {
             return Err(invalid(format!("UPN '{}' appears twice", user.upn)));
@@ -200,18 +185,13 @@ async fn provision_in(
             upn: &user.upn,
             mail: user.mail.as_deref(),
             display_name: &user.display_name,
-            user_type: if user.guest {
-                UserType::Guest
-            } else {
-                UserType::Member
-            },
+            user_type: if user.guest { UserType::Guest } else { UserType::Member },
             account_enabled: user.account_enabled,
             password_hash: hash.as_deref(),
         };
         store::insert_user(&mut **tx, tenant.id, &new, now).await?;
         if user.fabric_admin {
-            store::insert_role_member(&mut **tx, tenant.id, DirectoryRole::FabricAdministrator, id)
-                .await?;
+            store::insert_role_member(&mut **tx, tenant.id, DirectoryRole::FabricAdministrator, id).await?;
         }
         by_name.insert((PrincipalKind::User, user.upn.to_lowercase()), id);
     }
@@ -219,18 +199,11 @@ async fn provision_in(
         let g = DirectoryGroup {
             id: group.id.unwrap_or_else(Uuid::new_v4),
             display_name: group.display_name.clone(),
-            kind: if group.microsoft365 {
-                GroupKind::Microsoft365
-            } else {
-                GroupKind::Security
-            },
+            kind: if group.microsoft365 { GroupKind::Microsoft365 } else { GroupKind::Security },
         };
         store::insert_group(&mut **tx, tenant.id, &g, now).await?;
         out.groups.insert(group.display_name.clone(), g.id);
-        by_name.insert(
-            (PrincipalKind::Group, group.display_name.to_lowercase()),
-            g.id,
-        );
+        by_name.insert((PrincipalKind::Group, group.display_name.to_lowercase()), g.id);
     }
     for sp in &spec.service_principals {
         let s = ServicePrincipal {
@@ -243,15 +216,12 @@ async fn provision_in(
             let row = ClientSecret {
                 id: Uuid::new_v4(),
                 secret_hash: hash_secret(&secret.value),
-                expires_at: secret
-                    .expires_at
-                    .unwrap_or(now + 2 * 365 * 24 * 3600 * 1000),
+                expires_at: secret.expires_at.unwrap_or(now + 2 * 365 * 24 * 3600 * 1000),
             };
             let hint: String = secret.value.chars().take(3).collect();
             store::insert_client_secret(&mut **tx, tenant.id, s.id, &row, &hint, now).await?;
         }
-        out.service_principals
-            .insert(sp.display_name.clone(), (s.id, s.app_id));
+        out.service_principals.insert(sp.display_name.clone(), (s.id, s.app_id));
         by_name.insert((PrincipalKind::App, sp.display_name.to_lowercase()), s.id);
     }
     for ws in &spec.workspaces {
@@ -272,27 +242,9 @@ async fn provision_in(
             let id = Uuid::parse_str(&m.principal)
                 .ok()
                 .or_else(|| by_name.get(&(kind, m.principal.to_lowercase())).copied())
-                .ok_or_else(|| {
-                    invalid(format!(
-                        "workspace '{}' names unknown {} '{}'",
-                        ws.name,
-                        kind.as_str(),
-                        m.principal
-                    ))
-                })?;
+                .ok_or_else(|| invalid(format!("workspace '{}' names unknown {} '{}'", ws.name, kind.as_str(), m.principal)))?;
             // Keep the spec's order as the members' order.
-            store::insert_member(
-                &mut **tx,
-                w.id,
-                PrincipalRef {
-                    kind,
-                    object_id: id,
-                },
-                None,
-                role,
-                now + i as i64,
-            )
-            .await?;
+            store::insert_member(&mut **tx, w.id, PrincipalRef { kind, object_id: id }, None, role, now + i as i64).await?;
         }
         out.workspaces.insert(ws.name.clone(), w.id);
     }
@@ -301,10 +253,7 @@ async fn provision_in(
 
 /// The demo tenant of a first start: a Fabric administrator, members, a guest, a service
 /// principal with a secret, groups, and two workspaces with members in every role.
-pub async fn create_demo(
-    store: &Store,
-    clock: &dyn Clock,
-) -> Result<DemoCredentials, ProvisionError> {
+pub async fn create_demo(store: &Store, clock: &dyn Clock) -> Result<DemoCredentials, ProvisionError> {
     let domain = "contoso.onmicrosoft.com";
     let password = Alphanumeric.sample_string(&mut rand::thread_rng(), 16);
     let secret = new_client_secret();
@@ -347,25 +296,14 @@ pub async fn create_demo(
             },
         ],
         groups: vec![
-            GroupSpec {
-                id: None,
-                display_name: "Sales Analysts".into(),
-                microsoft365: false,
-            },
-            GroupSpec {
-                id: None,
-                display_name: "Finance Team".into(),
-                microsoft365: true,
-            },
+            GroupSpec { id: None, display_name: "Sales Analysts".into(), microsoft365: false },
+            GroupSpec { id: None, display_name: "Finance Team".into(), microsoft365: true },
         ],
         service_principals: vec![ServicePrincipalSpec {
             id: None,
             app_id: None,
             display_name: sp_name.into(),
-            secrets: vec![SecretSpec {
-                value: secret.clone(),
-                expires_at: None,
-            }],
+            secrets: vec![SecretSpec { value: secret.clone(), expires_at: None }],
         }],
         workspaces: vec![
             WorkspaceSpec {
@@ -377,11 +315,7 @@ pub async fn create_demo(
                     member(&upn("alice"), "User", "Member"),
                     member(&upn("bob"), "User", "Contributor"),
                     member(&upn("carol"), "User", "Viewer"),
-                    member(
-                        &format!("gina_fabrikam.com#EXT#@{domain}"),
-                        "User",
-                        "Viewer",
-                    ),
+                    member(&format!("gina_fabrikam.com#EXT#@{domain}"), "User", "Viewer"),
                     member("Sales Analysts", "Group", "Viewer"),
                 ],
             },

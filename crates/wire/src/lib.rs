@@ -15,32 +15,21 @@ pub mod powerbi;
 /// `@odata.context`, as the service and its own examples send it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ODataList<T> {
-    #[serde(
-        rename = "@odata.context",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "@odata.context", default, skip_serializing_if = "Option::is_none")]
     pub odata_context: Option<String>,
     pub value: Vec<T>,
 }
 
 impl<T> ODataList<T> {
     pub fn new(context: impl Into<String>, value: Vec<T>) -> Self {
-        Self {
-            odata_context: Some(context.into()),
-            value,
-        }
+        Self { odata_context: Some(context.into()), value }
     }
 }
 
 /// A single OData entity with its `@odata.context`, e.g. the workspace `POST /groups` returns.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ODataEntity<T> {
-    #[serde(
-        rename = "@odata.context",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "@odata.context", default, skip_serializing_if = "Option::is_none")]
     pub odata_context: Option<String>,
     #[serde(flatten)]
     pub entity: T,

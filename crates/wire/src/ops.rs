@@ -20,10 +20,7 @@ impl Op {
         let mut rest = self.path;
         while let Some(start) = rest.find('{') {
             out.push_str(&rest[..start]);
-            let end = rest[start..]
-                .find('}')
-                .map(|e| start + e + 1)
-                .unwrap_or(rest.len());
+            let end = rest[start..].find('}').map(|e| start + e + 1).unwrap_or(rest.len());
             out.push_str(params.next().copied().unwrap_or(""));
             rest = &rest[end..];
         }
@@ -105,28 +102,16 @@ mod tests {
 
     #[test]
     fn url_substitutes_parameters_in_order() {
-        let url =
-            powerbi::DELETE_USER_IN_GROUP.url("https://api.powerbi.com/", &["g1", "a%40b.com"]);
-        assert_eq!(
-            url,
-            "https://api.powerbi.com/v1.0/myorg/groups/g1/users/a%40b.com"
-        );
-        assert_eq!(
-            powerbi::GET_GROUPS.url("http://x", &[]),
-            "http://x/v1.0/myorg/groups"
-        );
+        let url = powerbi::DELETE_USER_IN_GROUP.url("https://api.powerbi.com/", &["g1", "a%40b.com"]);
+        assert_eq!(url, "https://api.powerbi.com/v1.0/myorg/groups/g1/users/a%40b.com");
+        assert_eq!(powerbi::GET_GROUPS.url("http://x", &[]), "http://x/v1.0/myorg/groups");
     }
 
     #[test]
     fn operation_table_has_no_duplicate_routes() {
         let mut seen = std::collections::HashSet::new();
         for op in powerbi::ALL {
-            assert!(
-                seen.insert((op.method, op.path)),
-                "duplicate {} {}",
-                op.method,
-                op.path
-            );
+            assert!(seen.insert((op.method, op.path)), "duplicate {} {}", op.method, op.path);
         }
     }
 }

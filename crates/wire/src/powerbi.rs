@@ -14,13 +14,7 @@ pub enum GroupUserAccessRight {
 }
 
 impl GroupUserAccessRight {
-    pub const ALL: [GroupUserAccessRight; 5] = [
-        Self::None,
-        Self::Member,
-        Self::Admin,
-        Self::Contributor,
-        Self::Viewer,
-    ];
+    pub const ALL: [GroupUserAccessRight; 5] = [Self::None, Self::Member, Self::Admin, Self::Contributor, Self::Viewer];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -92,11 +86,7 @@ pub struct GroupUser {
 
 impl GroupUser {
     /// The `identifier` + `principalType` request form.
-    pub fn principal(
-        identifier: impl Into<String>,
-        principal_type: PrincipalType,
-        right: GroupUserAccessRight,
-    ) -> Self {
+    pub fn principal(identifier: impl Into<String>, principal_type: PrincipalType, right: GroupUserAccessRight) -> Self {
         Self {
             identifier: Some(identifier.into()),
             principal_type: Some(principal_type),

@@ -18,39 +18,22 @@ pub fn new_client_secret() -> String {
 }
 
 pub fn hash_secret(secret: &str) -> String {
-    format!(
-        "sha256:{}",
-        STANDARD.encode(Sha256::digest(secret.as_bytes()))
-    )
+    format!("sha256:{}", STANDARD.encode(Sha256::digest(secret.as_bytes())))
 }
 
 pub fn secret_matches(secret: &str, stored_hash: &str) -> bool {
     let computed = hash_secret(secret);
     // Constant-time comparison of equal-length ASCII strings.
-    computed.len() == stored_hash.len()
-        && computed
-            .bytes()
-            .zip(stored_hash.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+    computed.len() == stored_hash.len() && computed.bytes().zip(stored_hash.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
 pub fn hash_password(password: &str) -> String {
     let salt = SaltString::generate(&mut rand::rngs::OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .unwrap_or_default()
+    Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).unwrap_or_default()
 }
 
 pub fn password_matches(password: &str, stored_hash: &str) -> bool {
-    PasswordHash::new(stored_hash)
-        .map(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-        .unwrap_or(false)
+    PasswordHash::new(stored_hash).map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok()).unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -20,9 +20,7 @@ pub struct KeyRing {
 
 impl std::fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyRing")
-            .field("kid", &self.kid)
-            .finish_non_exhaustive()
+        f.debug_struct("KeyRing").field("kid", &self.kid).finish_non_exhaustive()
     }
 }
 
@@ -31,10 +29,7 @@ pub fn generate() -> anyhow::Result<StoredKey> {
     let key = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)?;
     let pem = key.to_pkcs8_pem(LineEnding::LF)?;
     let kid = URL_SAFE_NO_PAD.encode(&Sha256::digest(key.n().to_bytes_be())[..20]);
-    Ok(StoredKey {
-        kid,
-        private_pem: pem.to_string(),
-    })
+    Ok(StoredKey { kid, private_pem: pem.to_string() })
 }
 
 impl KeyRing {
@@ -46,14 +41,7 @@ impl KeyRing {
             kid: stored.kid.clone(),
             encoding: EncodingKey::from_rsa_pem(stored.private_pem.as_bytes())?,
             decoding: DecodingKey::from_rsa_components(&n, &e)?,
-            jwk: Jwk {
-                kty: "RSA".into(),
-                use_: "sig".into(),
-                kid: stored.kid.clone(),
-                n,
-                e,
-                alg: Some("RS256".into()),
-            },
+            jwk: Jwk { kty: "RSA".into(), use_: "sig".into(), kid: stored.kid.clone(), n, e, alg: Some("RS256".into()) },
         })
     }
 }

@@ -51,22 +51,9 @@ pub struct AccessClaims {
 #[derive(Debug, Clone)]
 pub enum TokenSubject {
     /// Client credentials: the service principal itself.
-    App {
-        tenant: Uuid,
-        object_id: Uuid,
-        app_id: Uuid,
-        display_name: String,
-    },
+    App { tenant: Uuid, object_id: Uuid, app_id: Uuid, display_name: String },
     /// Delegated: a user signed in through `client_app`.
-    User {
-        tenant: Uuid,
-        object_id: Uuid,
-        upn: String,
-        display_name: String,
-        client_app: Uuid,
-        scopes: Vec<String>,
-        wids: Vec<String>,
-    },
+    User { tenant: Uuid, object_id: Uuid, upn: String, display_name: String, client_app: Uuid, scopes: Vec<String>, wids: Vec<String> },
 }
 
 #[derive(Debug, Clone)]
@@ -105,24 +92,13 @@ pub fn issuer_for(tenant: Uuid) -> String {
 }
 
 impl TokenService {
-    pub fn new(
-        keys: Arc<KeyRing>,
-        clock: SharedClock,
-        lifetime_secs: u64,
-        skew_secs: u64,
-    ) -> TokenService {
+    pub fn new(keys: Arc<KeyRing>, clock: SharedClock, lifetime_secs: u64, skew_secs: u64) -> TokenService {
         let mut validation = Validation::new(Algorithm::RS256);
         validation.validate_exp = false;
         validation.validate_nbf = false;
         validation.validate_aud = false;
         validation.required_spec_claims.clear();
-        TokenService {
-            keys,
-            clock,
-            lifetime_secs,
-            skew_secs: skew_secs as i64,
-            validation,
-        }
+        TokenService { keys, clock, lifetime_secs, skew_secs: skew_secs as i64, validation }
     }
 
     pub fn keys(&self) -> &KeyRing {
@@ -154,12 +130,7 @@ impl TokenService {
             wids: Vec::new(),
         };
         let scope = match subject {
-            TokenSubject::App {
-                tenant,
-                object_id,
-                app_id,
-                display_name: _,
-            } => {
+            TokenSubject::App { tenant, object_id, app_id, display_name: _ } => {
                 claims.tid = tenant.to_string();
                 claims.oid = object_id.to_string();
                 claims.sub = object_id.to_string();
@@ -168,15 +139,7 @@ impl TokenService {
                 claims.idtyp = "app".into();
                 None
             }
-            TokenSubject::User {
-                tenant,
-                object_id,
-                upn,
-                display_name,
-                client_app,
-                scopes,
-                wids,
-            } => {
+            TokenSubject::User { tenant, object_id, upn, display_name, client_app, scopes, wids } => {
                 claims.tid = tenant.to_string();
                 claims.oid = object_id.to_string();
                 claims.sub = object_id.to_string();
@@ -188,26 +151,15 @@ impl TokenService {
                 claims.unique_name = Some(upn.clone());
                 claims.name = Some(display_name.clone());
                 claims.wids = wids.clone();
-                Some(
-                    scopes
-                        .iter()
-                        .map(|s| format!("{POWERBI_RESOURCE}/{s}"))
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                )
+                Some(scopes.iter().map(|s| format!("{POWERBI_RESOURCE}/{s}")).collect::<Vec<_>>().join(" "))
             }
         };
         claims.iss = issuer_for(claims.tid.parse().unwrap_or_default());
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(self.keys.kid.clone());
         header.typ = Some("JWT".into());
-        let access_token = jsonwebtoken::encode(&header, &claims, &self.keys.encoding)
-            .expect("RS256 signing with a valid key cannot fail");
-        IssuedToken {
-            access_token,
-            expires_in: self.lifetime_secs.saturating_sub(1),
-            scope,
-        }
+        let access_token = jsonwebtoken::encode(&header, &claims, &self.keys.encoding).expect("RS256 signing with a valid key cannot fail");
+        IssuedToken { access_token, expires_in: self.lifetime_secs.saturating_sub(1), scope }
     }
 
     /// Verify signature, audience, issuer/tenant agreement and lifetime; return the caller.
@@ -216,12 +168,10 @@ impl TokenService {
         if header.alg != Algorithm::RS256 || header.kid.as_deref() != Some(self.keys.kid.as_str()) {
             return Err(TokenError::BadSignature);
         }
-        let data =
-            jsonwebtoken::decode::<AccessClaims>(token, &self.keys.decoding, &self.validation)
-                .map_err(|e| match e.kind() {
-                    jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenError::BadSignature,
-                    _ => TokenError::Malformed,
-                })?;
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &self.keys.decoding, &self.validation).map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenError::BadSignature,
+            _ => TokenError::Malformed,
+        })?;
         let claims = data.claims;
         let now = self.clock.now().timestamp();
         if now > claims.exp + self.skew_secs {
@@ -239,29 +189,12 @@ impl TokenService {
         }
         let object_id: Uuid = claims.oid.parse().map_err(|_| TokenError::Malformed)?;
         let kind = match claims.idtyp.as_str() {
-            "app" => CallerKind::App {
-                app_id: claims.appid.parse().map_err(|_| TokenError::Malformed)?,
-            },
-            "user" => CallerKind::User {
-                upn: claims.upn.clone().ok_or(TokenError::Malformed)?,
-            },
+            "app" => CallerKind::App { app_id: claims.appid.parse().map_err(|_| TokenError::Malformed)? },
+            "user" => CallerKind::User { upn: claims.upn.clone().ok_or(TokenError::Malformed)? },
             _ => return Err(TokenError::Malformed),
         };
-        let scopes = claims
-            .scp
-            .map(|s| {
-                s.split(' ')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok(Caller {
-            tenant_id,
-            object_id,
-            kind,
-            scopes,
-        })
+        let scopes = claims.scp.map(|s| s.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect()).unwrap_or_default();
+        Ok(Caller { tenant_id, object_id, kind, scopes })
     }
 }
 
@@ -273,21 +206,11 @@ mod tests {
     fn service(clock: Arc<ManualClock>) -> TokenService {
         static KEY: std::sync::OnceLock<crate::store::StoredKey> = std::sync::OnceLock::new();
         let stored = KEY.get_or_init(|| crate::auth::keys::generate().unwrap());
-        TokenService::new(
-            Arc::new(KeyRing::from_stored(stored).unwrap()),
-            clock,
-            3600,
-            300,
-        )
+        TokenService::new(Arc::new(KeyRing::from_stored(stored).unwrap()), clock, 3600, 300)
     }
 
     fn app(tenant: Uuid) -> TokenSubject {
-        TokenSubject::App {
-            tenant,
-            object_id: Uuid::new_v4(),
-            app_id: Uuid::new_v4(),
-            display_name: "app".into(),
-        }
+        TokenSubject::App { tenant, object_id: Uuid::new_v4(), app_id: Uuid::new_v4(), display_name: "app".into() }
     }
 
     #[test]

@@ -134,10 +134,7 @@ impl Caller {
             CallerKind::User { .. } => PrincipalKind::User,
             CallerKind::App { .. } => PrincipalKind::App,
         };
-        PrincipalRef {
-            kind,
-            object_id: self.object_id,
-        }
+        PrincipalRef { kind, object_id: self.object_id }
     }
 
     pub fn is_app(&self) -> bool {

@@ -93,27 +93,20 @@ fn authorize(authority: Authority, change: Change) -> Result<(), Refusal> {
     };
     match (role, change) {
         (Role::Admin, _) => Ok(()),
-        (Role::Member, Change::Add(Role::Admin)) => Err(Refusal::NotAuthorized {
-            role,
-            reason: "a Member can add principals as Member, Contributor or Viewer, not as Admin",
-        }),
+        (Role::Member, Change::Add(Role::Admin)) => {
+            Err(Refusal::NotAuthorized { role, reason: "a Member can add principals as Member, Contributor or Viewer, not as Admin" })
+        }
         (Role::Member, Change::Add(_)) => Ok(()),
-        (Role::Member, _) => Err(Refusal::NotAuthorized {
-            role,
-            reason: "only a workspace Admin can change a role or remove a principal",
-        }),
-        (Role::Contributor | Role::Viewer, _) => Err(Refusal::NotAuthorized {
-            role,
-            reason: "Contributors and Viewers cannot manage workspace access",
-        }),
+        (Role::Member, _) => Err(Refusal::NotAuthorized { role, reason: "only a workspace Admin can change a role or remove a principal" }),
+        (Role::Contributor | Role::Viewer, _) => {
+            Err(Refusal::NotAuthorized { role, reason: "Contributors and Viewers cannot manage workspace access" })
+        }
     }
 }
 
 fn insert(facts: &Facts, role: Role) -> Result<Effect, Refusal> {
     if facts.principals >= facts.principal_limit {
-        return Err(Refusal::PrincipalLimit {
-            limit: facts.principal_limit,
-        });
+        return Err(Refusal::PrincipalLimit { limit: facts.principal_limit });
     }
     Ok(Effect::Insert(role))
 }
@@ -132,13 +125,7 @@ mod tests {
     use super::*;
 
     fn facts(authority: Authority, target: Option<Role>) -> Facts {
-        Facts {
-            authority,
-            target_role: target,
-            admins: 2,
-            principals: 5,
-            principal_limit: 1000,
-        }
+        Facts { authority, target_role: target, admins: 2, principals: 5, principal_limit: 1000 }
     }
     const ADMIN: Authority = Authority::Workspace(Some(Role::Admin));
     const MEMBER: Authority = Authority::Workspace(Some(Role::Member));
@@ -146,56 +133,31 @@ mod tests {
     #[test]
     fn member_may_add_below_admin_only() {
         for role in [Role::Member, Role::Contributor, Role::Viewer] {
-            assert_eq!(
-                decide(&facts(MEMBER, None), Change::Add(role)),
-                Ok(Effect::Insert(role))
-            );
+            assert_eq!(decide(&facts(MEMBER, None), Change::Add(role)), Ok(Effect::Insert(role)));
         }
-        assert!(matches!(
-            decide(&facts(MEMBER, None), Change::Add(Role::Admin)),
-            Err(Refusal::NotAuthorized { .. })
-        ));
+        assert!(matches!(decide(&facts(MEMBER, None), Change::Add(Role::Admin)), Err(Refusal::NotAuthorized { .. })));
     }
 
     #[test]
     fn member_may_not_change_or_remove() {
         let f = facts(MEMBER, Some(Role::Viewer));
-        assert!(matches!(
-            decide(&f, Change::Update(Role::Contributor)),
-            Err(Refusal::NotAuthorized { .. })
-        ));
-        assert!(matches!(
-            decide(&f, Change::Remove),
-            Err(Refusal::NotAuthorized { .. })
-        ));
+        assert!(matches!(decide(&f, Change::Update(Role::Contributor)), Err(Refusal::NotAuthorized { .. })));
+        assert!(matches!(decide(&f, Change::Remove), Err(Refusal::NotAuthorized { .. })));
     }
 
     #[test]
     fn contributors_and_viewers_manage_nothing() {
         for role in [Role::Contributor, Role::Viewer] {
             let a = Authority::Workspace(Some(role));
-            for change in [
-                Change::Add(Role::Viewer),
-                Change::Update(Role::Viewer),
-                Change::Remove,
-            ] {
-                assert!(matches!(
-                    decide(&facts(a, Some(Role::Viewer)), change),
-                    Err(Refusal::NotAuthorized { .. })
-                ));
+            for change in [Change::Add(Role::Viewer), Change::Update(Role::Viewer), Change::Remove] {
+                assert!(matches!(decide(&facts(a, Some(Role::Viewer)), change), Err(Refusal::NotAuthorized { .. })));
             }
         }
     }
 
     #[test]
     fn no_role_means_invisible() {
-        assert_eq!(
-            decide(
-                &facts(Authority::Workspace(None), None),
-                Change::Add(Role::Viewer)
-            ),
-            Err(Refusal::WorkspaceNotVisible)
-        );
+        assert_eq!(decide(&facts(Authority::Workspace(None), None), Change::Add(Role::Viewer)), Err(Refusal::WorkspaceNotVisible));
     }
 
     #[test]
@@ -203,16 +165,10 @@ mod tests {
         let mut f = facts(ADMIN, Some(Role::Admin));
         f.admins = 1;
         assert_eq!(decide(&f, Change::Remove), Err(Refusal::LastAdmin));
-        assert_eq!(
-            decide(&f, Change::Update(Role::Member)),
-            Err(Refusal::LastAdmin)
-        );
+        assert_eq!(decide(&f, Change::Update(Role::Member)), Err(Refusal::LastAdmin));
         f.authority = Authority::TenantAdmin;
         assert_eq!(decide(&f, Change::Remove), Err(Refusal::LastAdmin));
-        assert_eq!(
-            decide(&f, Change::Upsert(Role::Viewer)),
-            Err(Refusal::LastAdmin)
-        );
+        assert_eq!(decide(&f, Change::Upsert(Role::Viewer)), Err(Refusal::LastAdmin));
         f.admins = 2;
         assert_eq!(decide(&f, Change::Remove), Ok(Effect::Delete));
     }
@@ -221,15 +177,9 @@ mod tests {
     fn principal_limit_applies_to_new_principals_only() {
         let mut f = facts(ADMIN, None);
         f.principals = 1000;
-        assert_eq!(
-            decide(&f, Change::Add(Role::Viewer)),
-            Err(Refusal::PrincipalLimit { limit: 1000 })
-        );
+        assert_eq!(decide(&f, Change::Add(Role::Viewer)), Err(Refusal::PrincipalLimit { limit: 1000 }));
         f.target_role = Some(Role::Viewer);
-        assert_eq!(
-            decide(&f, Change::Update(Role::Member)),
-            Ok(Effect::SetRole(Role::Member))
-        );
+        assert_eq!(decide(&f, Change::Update(Role::Member)), Ok(Effect::SetRole(Role::Member)));
     }
 
     #[test]
@@ -238,29 +188,14 @@ mod tests {
             decide(&facts(ADMIN, Some(Role::Viewer)), Change::Add(Role::Viewer)),
             Err(Refusal::AlreadyMember { role: Role::Viewer })
         );
-        assert_eq!(
-            decide(&facts(ADMIN, None), Change::Update(Role::Viewer)),
-            Err(Refusal::NotMember)
-        );
-        assert_eq!(
-            decide(
-                &facts(ADMIN, Some(Role::Viewer)),
-                Change::Update(Role::Viewer)
-            ),
-            Ok(Effect::Nothing)
-        );
+        assert_eq!(decide(&facts(ADMIN, None), Change::Update(Role::Viewer)), Err(Refusal::NotMember));
+        assert_eq!(decide(&facts(ADMIN, Some(Role::Viewer)), Change::Update(Role::Viewer)), Ok(Effect::Nothing));
     }
 
     #[test]
     fn admin_upsert_inserts_or_replaces() {
         let t = Authority::TenantAdmin;
-        assert_eq!(
-            decide(&facts(t, None), Change::Upsert(Role::Admin)),
-            Ok(Effect::Insert(Role::Admin))
-        );
-        assert_eq!(
-            decide(&facts(t, Some(Role::Viewer)), Change::Upsert(Role::Admin)),
-            Ok(Effect::SetRole(Role::Admin))
-        );
+        assert_eq!(decide(&facts(t, None), Change::Upsert(Role::Admin)), Ok(Effect::Insert(Role::Admin)));
+        assert_eq!(decide(&facts(t, Some(Role::Viewer)), Change::Upsert(Role::Admin)), Ok(Effect::SetRole(Role::Admin)));
     }
 }

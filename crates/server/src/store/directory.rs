@@ -6,8 +6,7 @@ use uuid::Uuid;
 
 use super::{parse_enum, parse_uuid, Store, StoreResult};
 use crate::domain::{
-    ClientSecret, DirectoryGroup, DirectoryRole, GroupKind, PrincipalKind, PrincipalRef,
-    ServicePrincipal, Tenant, User, UserType,
+    ClientSecret, DirectoryGroup, DirectoryRole, GroupKind, PrincipalKind, PrincipalRef, ServicePrincipal, Tenant, User, UserType,
 };
 
 /// A user row to insert (what import and provisioning write).
@@ -34,11 +33,7 @@ pub struct DemoCredentials {
 }
 
 fn tenant_from_row(row: &AnyRow) -> StoreResult<Tenant> {
-    Ok(Tenant {
-        id: parse_uuid(&row.try_get::<String, _>("id")?)?,
-        name: row.try_get("name")?,
-        domain: row.try_get("domain")?,
-    })
+    Ok(Tenant { id: parse_uuid(&row.try_get::<String, _>("id")?)?, name: row.try_get("name")?, domain: row.try_get("domain")? })
 }
 
 fn user_from_row(row: &AnyRow) -> StoreResult<User> {
@@ -60,11 +55,7 @@ fn is_plain(name: &str) -> bool {
 
 const USER_COLUMNS: &str = "id, upn, mail, display_name, user_type, account_enabled, deleted_at";
 
-pub async fn insert_tenant<'c, E: Executor<'c, Database = Any>>(
-    e: E,
-    tenant: &Tenant,
-    now: i64,
-) -> StoreResult<()> {
+pub async fn insert_tenant<'c, E: Executor<'c, Database = Any>>(e: E, tenant: &Tenant, now: i64) -> StoreResult<()> {
     sqlx::query("INSERT INTO tenants (id, name, domain, domain_lower, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(tenant.id.to_string())
         .bind(&tenant.name)
@@ -76,12 +67,7 @@ pub async fn insert_tenant<'c, E: Executor<'c, Database = Any>>(
     Ok(())
 }
 
-pub async fn insert_user<'c, E: Executor<'c, Database = Any>>(
-    e: E,
-    tenant: Uuid,
-    user: &NewUser<'_>,
-    now: i64,
-) -> StoreResult<()> {
+pub async fn insert_user<'c, E: Executor<'c, Database = Any>>(e: E, tenant: Uuid, user: &NewUser<'_>, now: i64) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO users (tenant_id, id, upn, upn_lower, mail, mail_lower, display_name, user_type, account_enabled, password_hash, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -102,12 +88,7 @@ pub async fn insert_user<'c, E: Executor<'c, Database = Any>>(
     Ok(())
 }
 
-pub async fn insert_group<'c, E: Executor<'c, Database = Any>>(
-    e: E,
-    tenant: Uuid,
-    group: &DirectoryGroup,
-    now: i64,
-) -> StoreResult<()> {
+pub async fn insert_group<'c, E: Executor<'c, Database = Any>>(e: E, tenant: Uuid, group: &DirectoryGroup, now: i64) -> StoreResult<()> {
     sqlx::query("INSERT INTO directory_groups (tenant_id, id, display_name, group_kind, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(tenant.to_string())
         .bind(group.id.to_string())
@@ -144,16 +125,18 @@ pub async fn insert_client_secret<'c, E: Executor<'c, Database = Any>>(
     hint: &str,
     now: i64,
 ) -> StoreResult<()> {
-    sqlx::query("INSERT INTO client_secrets (tenant_id, sp_id, id, secret_hash, hint, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-        .bind(tenant.to_string())
-        .bind(sp_id.to_string())
-        .bind(secret.id.to_string())
-        .bind(&secret.secret_hash)
-        .bind(hint)
-        .bind(secret.expires_at)
-        .bind(now)
-        .execute(e)
-        .await?;
+    sqlx::query(
+        "INSERT INTO client_secrets (tenant_id, sp_id, id, secret_hash, hint, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(tenant.to_string())
+    .bind(sp_id.to_string())
+    .bind(secret.id.to_string())
+    .bind(&secret.secret_hash)
+    .bind(hint)
+    .bind(secret.expires_at)
+    .bind(now)
+    .execute(e)
+    .await?;
     Ok(())
 }
 
@@ -163,21 +146,16 @@ pub async fn insert_role_member<'c, E: Executor<'c, Database = Any>>(
     role: DirectoryRole,
     principal: Uuid,
 ) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO directory_role_members (tenant_id, role, principal_id) VALUES ($1, $2, $3)",
-    )
-    .bind(tenant.to_string())
-    .bind(role.as_str())
-    .bind(principal.to_string())
-    .execute(e)
-    .await?;
+    sqlx::query("INSERT INTO directory_role_members (tenant_id, role, principal_id) VALUES ($1, $2, $3)")
+        .bind(tenant.to_string())
+        .bind(role.as_str())
+        .bind(principal.to_string())
+        .execute(e)
+        .await?;
     Ok(())
 }
 
-pub async fn insert_demo_credentials<'c, E: Executor<'c, Database = Any>>(
-    e: E,
-    demo: &DemoCredentials,
-) -> StoreResult<()> {
+pub async fn insert_demo_credentials<'c, E: Executor<'c, Database = Any>>(e: E, demo: &DemoCredentials) -> StoreResult<()> {
     sqlx::query("INSERT INTO demo_credentials (tenant_id, client_id, client_secret, admin_upn, member_upn, password) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(demo.tenant_id.to_string())
         .bind(demo.client_id.to_string())
@@ -192,10 +170,7 @@ pub async fn insert_demo_credentials<'c, E: Executor<'c, Database = Any>>(
 
 impl Store {
     pub async fn tenant_count(&self) -> StoreResult<i64> {
-        Ok(sqlx::query("SELECT COUNT(*) AS n FROM tenants")
-            .fetch_one(&self.read)
-            .await?
-            .try_get("n")?)
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM tenants").fetch_one(&self.read).await?.try_get("n")?)
     }
 
     /// A tenant by id or by its domain, as the authority URL may name either.
@@ -205,10 +180,7 @@ impl Store {
         }
         let row = match Uuid::parse_str(id_or_domain) {
             Ok(id) => {
-                sqlx::query("SELECT id, name, domain FROM tenants WHERE id = $1")
-                    .bind(id.to_string())
-                    .fetch_optional(&self.read)
-                    .await?
+                sqlx::query("SELECT id, name, domain FROM tenants WHERE id = $1").bind(id.to_string()).fetch_optional(&self.read).await?
             }
             Err(_) => {
                 sqlx::query("SELECT id, name, domain FROM tenants WHERE domain_lower = $1")
@@ -221,55 +193,33 @@ impl Store {
     }
 
     pub async fn list_tenants(&self) -> StoreResult<Vec<Tenant>> {
-        let rows = sqlx::query("SELECT id, name, domain FROM tenants ORDER BY created_at, id")
-            .fetch_all(&self.read)
-            .await?;
+        let rows = sqlx::query("SELECT id, name, domain FROM tenants ORDER BY created_at, id").fetch_all(&self.read).await?;
         rows.iter().map(tenant_from_row).collect()
     }
 
     /// A user by UPN or mail, case-insensitively, ignoring soft-deleted users.
-    pub async fn find_user_by_name(
-        &self,
-        tenant: Uuid,
-        upn_or_mail: &str,
-    ) -> StoreResult<Option<User>> {
+    pub async fn find_user_by_name(&self, tenant: Uuid, upn_or_mail: &str) -> StoreResult<Option<User>> {
         let sql = format!(
             "SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND deleted_at IS NULL AND (upn_lower = $2 OR mail_lower = $2) \
              ORDER BY CASE WHEN upn_lower = $2 THEN 0 ELSE 1 END LIMIT 1"
         );
-        let row = sqlx::query(&sql)
-            .bind(tenant.to_string())
-            .bind(upn_or_mail.to_lowercase())
-            .fetch_optional(&self.read)
-            .await?;
+        let row = sqlx::query(&sql).bind(tenant.to_string()).bind(upn_or_mail.to_lowercase()).fetch_optional(&self.read).await?;
         row.as_ref().map(user_from_row).transpose()
     }
 
     pub async fn get_user(&self, tenant: Uuid, id: Uuid) -> StoreResult<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND id = $2");
-        let row = sqlx::query(&sql)
-            .bind(tenant.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&self.read)
-            .await?;
+        let row = sqlx::query(&sql).bind(tenant.to_string()).bind(id.to_string()).fetch_optional(&self.read).await?;
         row.as_ref().map(user_from_row).transpose()
     }
 
     /// The user and its password hash, for the password grant.
-    pub async fn user_credentials(
-        &self,
-        tenant: Uuid,
-        upn: &str,
-    ) -> StoreResult<Option<(User, Option<String>)>> {
+    pub async fn user_credentials(&self, tenant: Uuid, upn: &str) -> StoreResult<Option<(User, Option<String>)>> {
         if !is_plain(upn) {
             return Ok(None);
         }
         let sql = format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE tenant_id = $1 AND upn_lower = $2 AND deleted_at IS NULL");
-        let row = sqlx::query(&sql)
-            .bind(tenant.to_string())
-            .bind(upn.to_lowercase())
-            .fetch_optional(&self.read)
-            .await?;
+        let row = sqlx::query(&sql).bind(tenant.to_string()).bind(upn.to_lowercase()).fetch_optional(&self.read).await?;
         match row {
             Some(row) => Ok(Some((user_from_row(&row)?, row.try_get("password_hash")?))),
             None => Ok(None),
@@ -293,22 +243,13 @@ impl Store {
     }
 
     /// A service principal by its object id or, when `by_app_id`, by its application (client) id.
-    pub async fn get_service_principal(
-        &self,
-        tenant: Uuid,
-        id: Uuid,
-        by_app_id: bool,
-    ) -> StoreResult<Option<ServicePrincipal>> {
+    pub async fn get_service_principal(&self, tenant: Uuid, id: Uuid, by_app_id: bool) -> StoreResult<Option<ServicePrincipal>> {
         let sql = if by_app_id {
             "SELECT id, app_id, display_name FROM service_principals WHERE tenant_id = $1 AND app_id = $2"
         } else {
             "SELECT id, app_id, display_name FROM service_principals WHERE tenant_id = $1 AND id = $2"
         };
-        let row = sqlx::query(sql)
-            .bind(tenant.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&self.read)
-            .await?;
+        let row = sqlx::query(sql).bind(tenant.to_string()).bind(id.to_string()).fetch_optional(&self.read).await?;
         row.map(|row| {
             Ok(ServicePrincipal {
                 id: parse_uuid(&row.try_get::<String, _>("id")?)?,
@@ -319,11 +260,7 @@ impl Store {
         .transpose()
     }
 
-    pub async fn client_secrets(
-        &self,
-        tenant: Uuid,
-        sp_id: Uuid,
-    ) -> StoreResult<Vec<ClientSecret>> {
+    pub async fn client_secrets(&self, tenant: Uuid, sp_id: Uuid) -> StoreResult<Vec<ClientSecret>> {
         let rows = sqlx::query("SELECT id, secret_hash, expires_at FROM client_secrets WHERE tenant_id = $1 AND sp_id = $2")
             .bind(tenant.to_string())
             .bind(sp_id.to_string())
@@ -340,18 +277,12 @@ impl Store {
             .collect()
     }
 
-    pub async fn directory_roles(
-        &self,
-        tenant: Uuid,
-        principal: Uuid,
-    ) -> StoreResult<Vec<DirectoryRole>> {
-        let rows = sqlx::query(
-            "SELECT role FROM directory_role_members WHERE tenant_id = $1 AND principal_id = $2",
-        )
-        .bind(tenant.to_string())
-        .bind(principal.to_string())
-        .fetch_all(&self.read)
-        .await?;
+    pub async fn directory_roles(&self, tenant: Uuid, principal: Uuid) -> StoreResult<Vec<DirectoryRole>> {
+        let rows = sqlx::query("SELECT role FROM directory_role_members WHERE tenant_id = $1 AND principal_id = $2")
+            .bind(tenant.to_string())
+            .bind(principal.to_string())
+            .fetch_all(&self.read)
+            .await?;
         let mut roles = Vec::with_capacity(rows.len());
         for row in rows {
             match row.try_get::<String, _>("role")?.as_str() {
@@ -364,22 +295,13 @@ impl Store {
     }
 
     /// Resolve a principal named in a request: a user by UPN or mail, a group or app by object id.
-    pub async fn resolve_principal(
-        &self,
-        tenant: Uuid,
-        kind: PrincipalKind,
-        identifier: &str,
-    ) -> StoreResult<Option<PrincipalRef>> {
+    pub async fn resolve_principal(&self, tenant: Uuid, kind: PrincipalKind, identifier: &str) -> StoreResult<Option<PrincipalRef>> {
         let found = match kind {
             PrincipalKind::User => match self.find_user_by_name(tenant, identifier).await? {
                 Some(user) => Some(user.id),
                 // Admin APIs accept a user's object id too.
                 None => match Uuid::parse_str(identifier) {
-                    Ok(id) => self
-                        .get_user(tenant, id)
-                        .await?
-                        .filter(|u| u.deleted_at.is_none())
-                        .map(|u| u.id),
+                    Ok(id) => self.get_user(tenant, id).await?.filter(|u| u.deleted_at.is_none()).map(|u| u.id),
                     Err(_) => None,
                 },
             },
@@ -388,10 +310,7 @@ impl Store {
                 Err(_) => None,
             },
             PrincipalKind::App => match Uuid::parse_str(identifier) {
-                Ok(id) => self
-                    .get_service_principal(tenant, id, false)
-                    .await?
-                    .map(|s| s.id),
+                Ok(id) => self.get_service_principal(tenant, id, false).await?.map(|s| s.id),
                 Err(_) => None,
             },
         };

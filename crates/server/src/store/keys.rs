@@ -14,11 +14,7 @@ pub struct StoredKey {
 impl Store {
     /// The current signing key, creating it with `generate` when there is none. Concurrent
     /// first starts converge on one key: the insert is conditional and the winner is re-read.
-    pub async fn signing_key(
-        &self,
-        now: i64,
-        generate: impl FnOnce() -> StoredKey,
-    ) -> StoreResult<StoredKey> {
+    pub async fn signing_key(&self, now: i64, generate: impl FnOnce() -> StoredKey) -> StoreResult<StoredKey> {
         if let Some(key) = self.current_key().await? {
             return Ok(key);
         }
@@ -33,17 +29,8 @@ impl Store {
     }
 
     async fn current_key(&self) -> StoreResult<Option<StoredKey>> {
-        let row = sqlx::query(
-            "SELECT kid, private_pem FROM signing_keys ORDER BY created_at, kid LIMIT 1",
-        )
-        .fetch_optional(&self.write)
-        .await?;
-        row.map(|r| {
-            Ok(StoredKey {
-                kid: r.try_get("kid")?,
-                private_pem: r.try_get("private_pem")?,
-            })
-        })
-        .transpose()
+        let row =
+            sqlx::query("SELECT kid, private_pem FROM signing_keys ORDER BY created_at, kid LIMIT 1").fetch_optional(&self.write).await?;
+        row.map(|r| Ok(StoredKey { kid: r.try_get("kid")?, private_pem: r.try_get("private_pem")? })).transpose()
     }
 }

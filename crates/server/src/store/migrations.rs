@@ -11,9 +11,7 @@ const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/0001_fou
 pub const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 
 pub(super) async fn current_version(pool: &AnyPool) -> StoreResult<i64> {
-    let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
-        .fetch_one(pool)
-        .await?;
+    let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations").fetch_one(pool).await?;
     Ok(row.try_get::<i64, _>("v")?)
 }
 
@@ -34,7 +32,8 @@ pub(super) async fn migrate(store: &Store) -> StoreResult<()> {
         }
         for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty() && !s.lines().all(|l| l.trim_start().starts_with("--"))) {
+            for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty() && !s.lines().all(|l| l.trim_start().starts_with("--")))
+            {
                 tx.execute(statement).await.map_err(|e| StoreError::Migration(format!("migration {version} failed: {e}")))?;
             }
             sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")

@@ -73,11 +73,8 @@ impl Store {
             };
             let options = AnyConnectOptions::from_str(&url)?;
             let pool = |max: u32| {
-                AnyPoolOptions::new()
-                    .max_connections(max)
-                    .min_connections(1)
-                    .acquire_timeout(Duration::from_secs(30))
-                    .after_connect(|conn, _| {
+                AnyPoolOptions::new().max_connections(max).min_connections(1).acquire_timeout(Duration::from_secs(30)).after_connect(
+                    |conn, _| {
                         Box::pin(async move {
                             conn.execute("PRAGMA journal_mode = WAL").await?;
                             conn.execute("PRAGMA synchronous = NORMAL").await?;
@@ -85,26 +82,15 @@ impl Store {
                             conn.execute("PRAGMA foreign_keys = ON").await?;
                             Ok(())
                         })
-                    })
+                    },
+                )
             };
             let write = pool(1).connect_with(options.clone()).await?;
             let read = pool(8).connect_with(options).await?;
-            Store {
-                write,
-                read,
-                backend: Backend::Sqlite,
-            }
+            Store { write, read, backend: Backend::Sqlite }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let pool = AnyPoolOptions::new()
-                .max_connections(16)
-                .acquire_timeout(Duration::from_secs(30))
-                .connect(url)
-                .await?;
-            Store {
-                write: pool.clone(),
-                read: pool,
-                backend: Backend::Postgres,
-            }
+            let pool = AnyPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(30)).connect(url).await?;
+            Store { write: pool.clone(), read: pool, backend: Backend::Postgres }
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         };

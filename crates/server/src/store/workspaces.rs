@@ -52,8 +52,7 @@ pub struct Page {
     pub skip: u32,
 }
 
-const WORKSPACE_COLUMNS: &str =
-    "w.id, w.tenant_id, w.name, w.description, w.kind, w.state, w.is_read_only, w.capacity_id";
+const WORKSPACE_COLUMNS: &str = "w.id, w.tenant_id, w.name, w.description, w.kind, w.state, w.is_read_only, w.capacity_id";
 
 fn workspace_from_row(row: &AnyRow) -> StoreResult<Workspace> {
     Ok(Workspace {
@@ -64,11 +63,7 @@ fn workspace_from_row(row: &AnyRow) -> StoreResult<Workspace> {
         kind: row.try_get("kind")?,
         state: row.try_get("state")?,
         is_read_only: row.try_get::<i64, _>("is_read_only")? != 0,
-        capacity_id: row
-            .try_get::<Option<String>, _>("capacity_id")?
-            .as_deref()
-            .map(parse_uuid)
-            .transpose()?,
+        capacity_id: row.try_get::<Option<String>, _>("capacity_id")?.as_deref().map(parse_uuid).transpose()?,
     })
 }
 
@@ -81,29 +76,14 @@ fn member_from_row(row: &AnyRow) -> StoreResult<Member> {
         PrincipalKind::App => row.try_get("app_name")?,
     };
     Ok(Member {
-        principal: PrincipalRef {
-            kind,
-            object_id: parse_uuid(&row.try_get::<String, _>("principal_id")?)?,
-        },
+        principal: PrincipalRef { kind, object_id: parse_uuid(&row.try_get::<String, _>("principal_id")?)? },
         role: parse_enum::<Role>(&row.try_get::<String, _>("role")?)?,
-        profile_id: if profile.is_empty() {
-            None
-        } else {
-            Some(parse_uuid(&profile)?)
-        },
+        profile_id: if profile.is_empty() { None } else { Some(parse_uuid(&profile)?) },
         upn: row.try_get("upn")?,
         mail: row.try_get("mail")?,
         display_name,
-        user_type: row
-            .try_get::<Option<String>, _>("user_type")?
-            .as_deref()
-            .map(parse_enum::<UserType>)
-            .transpose()?,
-        app_id: row
-            .try_get::<Option<String>, _>("app_id")?
-            .as_deref()
-            .map(parse_uuid)
-            .transpose()?,
+        user_type: row.try_get::<Option<String>, _>("user_type")?.as_deref().map(parse_enum::<UserType>).transpose()?,
+        app_id: row.try_get::<Option<String>, _>("app_id")?.as_deref().map(parse_uuid).transpose()?,
     })
 }
 
@@ -125,10 +105,7 @@ fn filter_sql(filter: &WorkspaceFilter, sql: &mut String, binds: &mut Vec<String
         }
     }
     fn escape_like(value: &str) -> String {
-        value
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_")
+        value.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
     }
     let mut param = |sql: &mut String, value: String| {
         binds.push(value);
@@ -137,16 +114,10 @@ fn filter_sql(filter: &WorkspaceFilter, sql: &mut String, binds: &mut Vec<String
     match filter {
         WorkspaceFilter::Eq(f, v) | WorkspaceFilter::Ne(f, v) => {
             sql.push_str(column(*f));
-            sql.push_str(if matches!(filter, WorkspaceFilter::Eq(..)) {
-                " = "
-            } else {
-                " <> "
-            });
+            sql.push_str(if matches!(filter, WorkspaceFilter::Eq(..)) { " = " } else { " <> " });
             param(sql, normalise(*f, v));
         }
-        WorkspaceFilter::Contains(f, v)
-        | WorkspaceFilter::StartsWith(f, v)
-        | WorkspaceFilter::EndsWith(f, v) => {
+        WorkspaceFilter::Contains(f, v) | WorkspaceFilter::StartsWith(f, v) | WorkspaceFilter::EndsWith(f, v) => {
             let v = escape_like(&normalise(*f, v));
             let pattern = match filter {
                 WorkspaceFilter::Contains(..) => format!("%{v}%"),
@@ -161,11 +132,7 @@ fn filter_sql(filter: &WorkspaceFilter, sql: &mut String, binds: &mut Vec<String
         WorkspaceFilter::And(a, b) | WorkspaceFilter::Or(a, b) => {
             sql.push('(');
             filter_sql(a, sql, binds);
-            sql.push_str(if matches!(filter, WorkspaceFilter::And(..)) {
-                " AND "
-            } else {
-                " OR "
-            });
+            sql.push_str(if matches!(filter, WorkspaceFilter::And(..)) { " AND " } else { " OR " });
             filter_sql(b, sql, binds);
             sql.push(')');
         }
@@ -189,11 +156,7 @@ const MEMBER_SELECT: &str = "SELECT m.principal_id, m.principal_type, m.role, m.
      WHERE m.workspace_id = $1 \
      ORDER BY m.added_at, m.principal_id, m.profile_id";
 
-pub async fn insert_workspace<'c, E: Executor<'c, Database = Any>>(
-    e: E,
-    ws: &Workspace,
-    now: i64,
-) -> StoreResult<()> {
+pub async fn insert_workspace<'c, E: Executor<'c, Database = Any>>(e: E, ws: &Workspace, now: i64) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO workspaces (id, tenant_id, name, name_lower, description, kind, state, is_read_only, capacity_id, created_at, modified_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
@@ -237,21 +200,12 @@ impl Store {
     /// An active workspace of the tenant.
     pub async fn get_workspace(&self, tenant: Uuid, id: Uuid) -> StoreResult<Option<Workspace>> {
         let sql = format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces w WHERE w.id = $1 AND w.tenant_id = $2 AND w.state <> 'Deleted'");
-        let row = sqlx::query(&sql)
-            .bind(id.to_string())
-            .bind(tenant.to_string())
-            .fetch_optional(&self.read)
-            .await?;
+        let row = sqlx::query(&sql).bind(id.to_string()).bind(tenant.to_string()).fetch_optional(&self.read).await?;
         row.as_ref().map(workspace_from_row).transpose()
     }
 
     /// The role `principal` holds directly in the workspace, if the workspace is active.
-    pub async fn role_in_workspace(
-        &self,
-        tenant: Uuid,
-        workspace: Uuid,
-        principal: Uuid,
-    ) -> StoreResult<Option<Role>> {
+    pub async fn role_in_workspace(&self, tenant: Uuid, workspace: Uuid, principal: Uuid) -> StoreResult<Option<Role>> {
         let row = sqlx::query(
             "SELECT m.role FROM workspace_members m JOIN workspaces w ON w.id = m.workspace_id \
              WHERE m.workspace_id = $1 AND w.tenant_id = $2 AND w.state <> 'Deleted' AND m.principal_id = $3 AND m.profile_id = ''",
@@ -261,8 +215,7 @@ impl Store {
         .bind(principal.to_string())
         .fetch_optional(&self.read)
         .await?;
-        row.map(|r| parse_enum::<Role>(&r.try_get::<String, _>("role")?))
-            .transpose()
+        row.map(|r| parse_enum::<Role>(&r.try_get::<String, _>("role")?)).transpose()
     }
 
     /// Active workspaces in which `principal` holds a role, filtered and paged, ordered by name.
@@ -284,38 +237,22 @@ impl Store {
         }
         sql.push_str(" ORDER BY w.name_lower, w.id");
         push_page(&mut sql, page);
-        let mut query = sqlx::query(&sql)
-            .bind(tenant.to_string())
-            .bind(principal.to_string());
+        let mut query = sqlx::query(&sql).bind(tenant.to_string()).bind(principal.to_string());
         for b in binds {
             query = query.bind(b);
         }
-        query
-            .fetch_all(&self.read)
-            .await?
-            .iter()
-            .map(workspace_from_row)
-            .collect()
+        query.fetch_all(&self.read).await?.iter().map(workspace_from_row).collect()
     }
 
     /// Every role assignment of a workspace, oldest first, joined with the directory.
     pub async fn members(&self, tenant: Uuid, workspace: Uuid) -> StoreResult<Vec<Member>> {
-        let rows = sqlx::query(MEMBER_SELECT)
-            .bind(workspace.to_string())
-            .bind(tenant.to_string())
-            .fetch_all(&self.read)
-            .await?;
+        let rows = sqlx::query(MEMBER_SELECT).bind(workspace.to_string()).bind(tenant.to_string()).fetch_all(&self.read).await?;
         rows.iter().map(member_from_row).collect()
     }
 
     /// Create a workspace with `creator` as its Admin, atomically. A duplicate active name is a
     /// unique violation (see `StoreError::is_unique_violation`).
-    pub async fn create_workspace(
-        &self,
-        ws: &Workspace,
-        creator: PrincipalRef,
-        now: i64,
-    ) -> StoreResult<()> {
+    pub async fn create_workspace(&self, ws: &Workspace, creator: PrincipalRef, now: i64) -> StoreResult<()> {
         let mut tx = self.write.begin().await?;
         insert_workspace(&mut *tx, ws, now).await?;
         insert_member(&mut *tx, ws.id, creator, None, Role::Admin, now).await?;
@@ -324,13 +261,7 @@ impl Store {
     }
 
     /// Mark a workspace deleted, if `actor` may: a workspace Admin, or a tenant admin.
-    pub async fn delete_workspace(
-        &self,
-        tenant: Uuid,
-        workspace: Uuid,
-        actor: Actor,
-        now: i64,
-    ) -> Result<(), ChangeError> {
+    pub async fn delete_workspace(&self, tenant: Uuid, workspace: Uuid, actor: Actor, now: i64) -> Result<(), ChangeError> {
         let mut tx = self.write.begin().await?;
         lock_workspace(&mut tx, tenant, workspace, now).await?;
         if let Actor::Principal(p) = actor {
@@ -360,25 +291,20 @@ impl Store {
         lock_workspace(&mut tx, req.tenant_id, req.workspace_id, req.now).await?;
         let authority = match req.actor {
             Actor::TenantAdmin => Authority::TenantAdmin,
-            Actor::Principal(p) => {
-                Authority::Workspace(role_of(&mut tx, req.workspace_id, p.object_id, None).await?)
-            }
+            Actor::Principal(p) => Authority::Workspace(role_of(&mut tx, req.workspace_id, p.object_id, None).await?),
         };
         let counts = sqlx::query(
-            "SELECT COUNT(*) AS principals, COUNT(CASE WHEN role = 'Admin' THEN 1 END) AS admins FROM workspace_members WHERE workspace_id = $1",
+            // Service-principal profiles share their principal's place: count principals once, and
+            // only direct (profile-less) Admins keep a workspace administered.
+            "SELECT COUNT(DISTINCT principal_id) AS principals, COUNT(CASE WHEN role = 'Admin' AND profile_id = '' THEN 1 END) AS admins \
+             FROM workspace_members WHERE workspace_id = $1",
         )
         .bind(req.workspace_id.to_string())
         .fetch_one(&mut *tx)
         .await?;
         let facts = Facts {
             authority,
-            target_role: role_of(
-                &mut tx,
-                req.workspace_id,
-                req.target.object_id,
-                req.profile_id,
-            )
-            .await?,
+            target_role: role_of(&mut tx, req.workspace_id, req.target.object_id, req.profile_id).await?,
             admins: counts.try_get::<i64, _>("admins")? as u32,
             principals: counts.try_get::<i64, _>("principals")? as u32,
             principal_limit: req.principal_limit,
@@ -391,17 +317,7 @@ impl Store {
         let principal = req.target.object_id.to_string();
         let profile = req.profile_id.map(|p| p.to_string()).unwrap_or_default();
         match effect {
-            Effect::Insert(role) => {
-                insert_member(
-                    &mut *tx,
-                    req.workspace_id,
-                    req.target,
-                    req.profile_id,
-                    role,
-                    req.now,
-                )
-                .await?
-            }
+            Effect::Insert(role) => insert_member(&mut *tx, req.workspace_id, req.target, req.profile_id, role, req.now).await?,
             Effect::SetRole(role) => {
                 sqlx::query("UPDATE workspace_members SET role = $4 WHERE workspace_id = $1 AND principal_id = $2 AND profile_id = $3")
                     .bind(ws)
@@ -427,18 +343,15 @@ impl Store {
 }
 
 /// Take the workspace's write lock (see the module invariant) and check it is active.
-async fn lock_workspace(
-    tx: &mut sqlx::Transaction<'_, Any>,
-    tenant: Uuid,
-    workspace: Uuid,
-    now: i64,
-) -> Result<(), ChangeError> {
-    let updated = sqlx::query("UPDATE workspaces SET version = version + 1, modified_at = $3 WHERE id = $1 AND tenant_id = $2 AND state <> 'Deleted'")
-        .bind(workspace.to_string())
-        .bind(tenant.to_string())
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+async fn lock_workspace(tx: &mut sqlx::Transaction<'_, Any>, tenant: Uuid, workspace: Uuid, now: i64) -> Result<(), ChangeError> {
+    let updated = sqlx::query(
+        "UPDATE workspaces SET version = version + 1, modified_at = $3 WHERE id = $1 AND tenant_id = $2 AND state <> 'Deleted'",
+    )
+    .bind(workspace.to_string())
+    .bind(tenant.to_string())
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
     if updated.rows_affected() == 0 {
         return Err(ChangeError::WorkspaceNotFound);
     }
@@ -457,8 +370,7 @@ async fn role_of(
         .bind(profile.map(|p| p.to_string()).unwrap_or_default())
         .fetch_optional(&mut **tx)
         .await?;
-    row.map(|r| parse_enum::<Role>(&r.try_get::<String, _>("role")?))
-        .transpose()
+    row.map(|r| parse_enum::<Role>(&r.try_get::<String, _>("role")?)).transpose()
 }
 
 fn push_page(sql: &mut String, page: &Page) {

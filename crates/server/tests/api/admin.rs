@@ -3,159 +3,72 @@ use pbi_wire::powerbi::{GroupUser, GroupUserAccessRight as R, PrincipalType as P
 use crate::backend_test;
 use crate::helpers::*;
 
-backend_test!(
-    admin_list_adds_graph_id_and_user_type,
-    |app: TestApp| async move {
-        let admin = app.as_user("admin").await;
-        let ws = app.ws("Team");
-        admin
-            .add_user_as_admin(ws, &GroupUser::email(GUEST, R::Viewer))
-            .await
-            .unwrap();
-        let users = admin.get_group_users_as_admin(ws).await.unwrap();
-        let owner = users
-            .iter()
-            .find(|u| u.identifier.as_deref() == Some(upn("owner").as_str()))
-            .unwrap();
-        assert_eq!(
-            owner.graph_id.as_deref(),
-            Some(app.user_id("owner").to_string().as_str())
-        );
-        assert_eq!(owner.user_type.as_deref(), Some("Member"));
-        let guest = users
-            .iter()
-            .find(|u| u.identifier.as_deref() == Some(GUEST))
-            .unwrap();
-        assert_eq!(guest.user_type.as_deref(), Some("Guest"));
-        assert_eq!(guest.email_address.as_deref(), Some("gina@fabrikam.com"));
-        // The disabled account keeps its role.
-        assert!(users
-            .iter()
-            .any(|u| u.identifier.as_deref() == Some(upn("disabled").as_str())));
-        let app_entry = users
-            .iter()
-            .find(|u| u.principal_type == Some(P::App))
-            .unwrap();
-        assert_eq!(
-            app_entry.graph_id.as_deref(),
-            Some(app.app_object_id().to_string().as_str())
-        );
-    }
-);
+backend_test!(admin_list_adds_graph_id_and_user_type, |app: TestApp| async move {
+    let admin = app.as_user("admin").await;
+    let ws = app.ws("Team");
+    admin.add_user_as_admin(ws, &GroupUser::email(GUEST, R::Viewer)).await.unwrap();
+    let users = admin.get_group_users_as_admin(ws).await.unwrap();
+    let owner = users.iter().find(|u| u.identifier.as_deref() == Some(upn("owner").as_str())).unwrap();
+    assert_eq!(owner.graph_id.as_deref(), Some(app.user_id("owner").to_string().as_str()));
+    assert_eq!(owner.user_type.as_deref(), Some("Member"));
+    let guest = users.iter().find(|u| u.identifier.as_deref() == Some(GUEST)).unwrap();
+    assert_eq!(guest.user_type.as_deref(), Some("Guest"));
+    assert_eq!(guest.email_address.as_deref(), Some("gina@fabrikam.com"));
+    // The disabled account keeps its role.
+    assert!(users.iter().any(|u| u.identifier.as_deref() == Some(upn("disabled").as_str())));
+    let app_entry = users.iter().find(|u| u.principal_type == Some(P::App)).unwrap();
+    assert_eq!(app_entry.graph_id.as_deref(), Some(app.app_object_id().to_string().as_str()));
+});
 
-backend_test!(
-    admin_endpoints_need_a_fabric_administrator,
-    |app: TestApp| async move {
-        let ws = app.ws("Team");
-        let owner = app.as_user("owner").await;
-        assert_api_error(
-            owner.get_group_users_as_admin(ws).await,
-            401,
-            "PowerBINotAuthorizedException",
-        );
-        assert_api_error(
-            owner
-                .add_user_as_admin(ws, &GroupUser::email(upn("outsider"), R::Viewer))
-                .await,
-            401,
-            "PowerBINotAuthorizedException",
-        );
-        assert_api_error(
-            owner.delete_user_as_admin(ws, &upn("viewer"), false).await,
-            401,
-            "PowerBINotAuthorizedException",
-        );
-        // A service principal may read but not change through the admin API.
-        let sp = app.as_app().await;
-        assert_eq!(sp.get_group_users_as_admin(ws).await.unwrap().len(), 6);
-        assert_api_error(
-            sp.add_user_as_admin(ws, &GroupUser::email(upn("outsider"), R::Viewer))
-                .await,
-            403,
-            "PowerBINotAuthorizedException",
-        );
-        assert_api_error(
-            app.as_user("admin")
-                .await
-                .get_group_users_as_admin(uuid::Uuid::new_v4())
-                .await,
-            404,
-            "PowerBIEntityNotFound",
-        );
-    }
-);
+backend_test!(admin_endpoints_need_a_fabric_administrator, |app: TestApp| async move {
+    let ws = app.ws("Team");
+    let owner = app.as_user("owner").await;
+    assert_api_error(owner.get_group_users_as_admin(ws).await, 401, "PowerBINotAuthorizedException");
+    assert_api_error(
+        owner.add_user_as_admin(ws, &GroupUser::email(upn("outsider"), R::Viewer)).await,
+        401,
+        "PowerBINotAuthorizedException",
+    );
+    assert_api_error(owner.delete_user_as_admin(ws, &upn("viewer"), false).await, 401, "PowerBINotAuthorizedException");
+    // A service principal may read but not change through the admin API.
+    let sp = app.as_app().await;
+    assert_eq!(sp.get_group_users_as_admin(ws).await.unwrap().len(), 6);
+    assert_api_error(sp.add_user_as_admin(ws, &GroupUser::email(upn("outsider"), R::Viewer)).await, 403, "PowerBINotAuthorizedException");
+    assert_api_error(app.as_user("admin").await.get_group_users_as_admin(uuid::Uuid::new_v4()).await, 404, "PowerBIEntityNotFound");
+});
 
-backend_test!(
-    admin_changes_skip_workspace_roles,
-    |app: TestApp| async move {
-        // The Fabric administrator has no role in Solo, yet manages it.
-        let ws = app.ws("Solo");
-        let admin = app.as_user("admin").await;
-        assert_api_error(
-            admin.get_group_users(ws).await,
-            404,
-            "PowerBIEntityNotFound",
-        );
-        admin
-            .add_user_as_admin(ws, &GroupUser::email(upn("viewer"), R::Viewer))
-            .await
-            .unwrap();
-        admin
-            .add_user_as_admin(ws, &GroupUser::email(upn("viewer"), R::Admin))
-            .await
-            .unwrap();
-        let group = app.fixture.groups["Analysts"].to_string();
-        admin
-            .add_user_as_admin(ws, &GroupUser::principal(&group, P::Group, R::Member))
-            .await
-            .unwrap();
-        assert_eq!(app.roles(ws).await.len(), 3);
-        admin.delete_user_as_admin(ws, &group, true).await.unwrap();
-        admin
-            .delete_user_as_admin(ws, &upn("outsider"), false)
-            .await
-            .unwrap();
-        assert_eq!(
-            app.roles(ws).await,
-            vec![(upn("viewer"), "Admin".to_string())]
-        );
-    }
-);
+backend_test!(admin_changes_skip_workspace_roles, |app: TestApp| async move {
+    // The Fabric administrator has no role in Solo, yet manages it.
+    let ws = app.ws("Solo");
+    let admin = app.as_user("admin").await;
+    assert_api_error(admin.get_group_users(ws).await, 404, "PowerBIEntityNotFound");
+    admin.add_user_as_admin(ws, &GroupUser::email(upn("viewer"), R::Viewer)).await.unwrap();
+    admin.add_user_as_admin(ws, &GroupUser::email(upn("viewer"), R::Admin)).await.unwrap();
+    let group = app.fixture.groups["Analysts"].to_string();
+    admin.add_user_as_admin(ws, &GroupUser::principal(&group, P::Group, R::Member)).await.unwrap();
+    assert_eq!(app.roles(ws).await.len(), 3);
+    admin.delete_user_as_admin(ws, &group, true).await.unwrap();
+    admin.delete_user_as_admin(ws, &upn("outsider"), false).await.unwrap();
+    assert_eq!(app.roles(ws).await, vec![(upn("viewer"), "Admin".to_string())]);
+});
 
-backend_test!(
-    delegated_scopes_are_enforced_per_operation,
-    |app: TestApp| async move {
-        let ws = app.ws("Team");
-        let read_only = pbi_client::PowerBiClient::new(
-            app.http.clone(),
-            &app.endpoints(),
-            app.user_token_scoped(
-                "owner",
-                "https://analysis.windows.net/powerbi/api/Workspace.Read.All",
-            )
-            .await,
-        );
-        assert_eq!(read_only.get_group_users(ws).await.unwrap().len(), 6);
-        assert_api_error(
-            read_only
-                .add_group_user(ws, &GroupUser::email(upn("outsider"), R::Viewer))
-                .await,
-            401,
-            "PowerBINotAuthorizedException",
-        );
-        let admin_workspace_scope = pbi_client::PowerBiClient::new(
-            app.http.clone(),
-            &app.endpoints(),
-            app.user_token_scoped(
-                "admin",
-                "https://analysis.windows.net/powerbi/api/Workspace.ReadWrite.All",
-            )
-            .await,
-        );
-        assert_api_error(
-            admin_workspace_scope.get_group_users_as_admin(ws).await,
-            401,
-            "PowerBINotAuthorizedException",
-        );
-    }
-);
+backend_test!(delegated_scopes_are_enforced_per_operation, |app: TestApp| async move {
+    let ws = app.ws("Team");
+    let read_only = pbi_client::PowerBiClient::new(
+        app.http.clone(),
+        &app.endpoints(),
+        app.user_token_scoped("owner", "https://analysis.windows.net/powerbi/api/Workspace.Read.All").await,
+    );
+    assert_eq!(read_only.get_group_users(ws).await.unwrap().len(), 6);
+    assert_api_error(
+        read_only.add_group_user(ws, &GroupUser::email(upn("outsider"), R::Viewer)).await,
+        401,
+        "PowerBINotAuthorizedException",
+    );
+    let admin_workspace_scope = pbi_client::PowerBiClient::new(
+        app.http.clone(),
+        &app.endpoints(),
+        app.user_token_scoped("admin", "https://analysis.windows.net/powerbi/api/Workspace.ReadWrite.All").await,
+    );
+    assert_api_error(admin_workspace_scope.get_group_users_as_admin(ws).await, 401, "PowerBINotAuthorizedException");
+});

@@ -7,8 +7,7 @@ use pbi_server::clock::ManualClock;
 use pbi_server::config::Config;
 use pbi_server::store::Store;
 use pbi_server::tenant::{
-    self, GroupSpec, MemberSpec, ProvisionedTenant, SecretSpec, ServicePrincipalSpec, TenantSpec,
-    UserSpec, WorkspaceSpec,
+    self, GroupSpec, MemberSpec, ProvisionedTenant, SecretSpec, ServicePrincipalSpec, TenantSpec, UserSpec, WorkspaceSpec,
 };
 use pbi_server::Application;
 use uuid::Uuid;
@@ -38,18 +37,14 @@ macro_rules! backend_test {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
                 let f = $body;
-                if let Some(app) =
-                    $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await
-                {
+                if let Some(app) = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await {
                     f(app).await;
                 }
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 let f = $body;
-                if let Some(app) =
-                    $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await
-                {
+                if let Some(app) = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await {
                     f(app).await;
                 }
             }
@@ -69,8 +64,7 @@ pub async fn postgres_url() -> Option<String> {
         }
         let url = "postgres://postgres@127.0.0.1:5432/test".to_string();
         sqlx::any::install_default_drivers();
-        let probe =
-            tokio::time::timeout(Duration::from_secs(3), sqlx::AnyPool::connect(&url)).await;
+        let probe = tokio::time::timeout(Duration::from_secs(3), sqlx::AnyPool::connect(&url)).await;
         match probe {
             Ok(Ok(pool)) => {
                 pool.close().await;
@@ -88,10 +82,7 @@ pub async fn fresh_database(backend: Backend) -> Option<(String, Option<tempfile
     match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().unwrap();
-            Some((
-                format!("sqlite://{}", dir.path().join("test.db").display()),
-                Some(dir),
-            ))
+            Some((format!("sqlite://{}", dir.path().join("test.db").display()), Some(dir)))
         }
         Backend::Postgres => {
             let Some(base) = postgres_url().await else {
@@ -99,19 +90,11 @@ pub async fn fresh_database(backend: Backend) -> Option<(String, Option<tempfile
                 return None;
             };
             let schema = format!("t_{}", Uuid::new_v4().simple());
-            let pool = sqlx::AnyPool::connect(&base)
-                .await
-                .expect("PBI_ACCESS_TEST_POSTGRES is set but PostgreSQL does not answer");
-            sqlx::query(&format!("CREATE SCHEMA {schema}"))
-                .execute(&pool)
-                .await
-                .unwrap();
+            let pool = sqlx::AnyPool::connect(&base).await.expect("PBI_ACCESS_TEST_POSTGRES is set but PostgreSQL does not answer");
+            sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await.unwrap();
             pool.close().await;
             let sep = if base.contains('?') { '&' } else { '?' };
-            Some((
-                format!("{base}{sep}options=-c%20search_path%3D{schema}"),
-                None,
-            ))
+            Some((format!("{base}{sep}options=-c%20search_path%3D{schema}"), None))
         }
     }
 }
@@ -127,34 +110,17 @@ pub fn fixture_spec() -> TenantSpec {
         password: Some(PASSWORD.into()),
         fabric_admin: false,
     };
-    let member = |p: &str, t: &str, r: &str| MemberSpec {
-        principal: p.into(),
-        principal_type: t.into(),
-        role: r.into(),
-    };
+    let member = |p: &str, t: &str, r: &str| MemberSpec { principal: p.into(), principal_type: t.into(), role: r.into() };
     let mut users = vec![
-        UserSpec {
-            fabric_admin: true,
-            ..user("admin", "Fabric Admin")
-        },
+        UserSpec { fabric_admin: true, ..user("admin", "Fabric Admin") },
         user("owner", "Olivia Owner"),
         user("member", "Max Member"),
         user("contributor", "Cora Contributor"),
         user("viewer", "Vic Viewer"),
         user("outsider", "Otto Outsider"),
-        UserSpec {
-            account_enabled: false,
-            ..user("disabled", "Dee Disabled")
-        },
-        UserSpec {
-            password: None,
-            ..user("newbie", "Nia Newbie")
-        },
-        UserSpec {
-            password: None,
-            mail: Some("second.name@contoso.com".into()),
-            ..user("mailuser", "Mel Mail")
-        },
+        UserSpec { account_enabled: false, ..user("disabled", "Dee Disabled") },
+        UserSpec { password: None, ..user("newbie", "Nia Newbie") },
+        UserSpec { password: None, mail: Some("second.name@contoso.com".into()), ..user("mailuser", "Mel Mail") },
     ];
     users.push(UserSpec {
         id: None,
@@ -171,33 +137,18 @@ pub fn fixture_spec() -> TenantSpec {
         name: "Fixture".into(),
         domain: DOMAIN.into(),
         users,
-        groups: vec![GroupSpec {
-            id: None,
-            display_name: "Analysts".into(),
-            microsoft365: false,
-        }],
+        groups: vec![GroupSpec { id: None, display_name: "Analysts".into(), microsoft365: false }],
         service_principals: vec![
             ServicePrincipalSpec {
                 id: None,
                 app_id: None,
                 display_name: "automation".into(),
                 secrets: vec![
-                    SecretSpec {
-                        value: SECRET.into(),
-                        expires_at: None,
-                    },
-                    SecretSpec {
-                        value: EXPIRED_SECRET.into(),
-                        expires_at: Some(1),
-                    },
+                    SecretSpec { value: SECRET.into(), expires_at: None },
+                    SecretSpec { value: EXPIRED_SECRET.into(), expires_at: Some(1) },
                 ],
             },
-            ServicePrincipalSpec {
-                id: None,
-                app_id: None,
-                display_name: "other-app".into(),
-                secrets: vec![],
-            },
+            ServicePrincipalSpec { id: None, app_id: None, display_name: "other-app".into(), secrets: vec![] },
         ],
         workspaces: vec![
             WorkspaceSpec {
@@ -215,21 +166,10 @@ pub fn fixture_spec() -> TenantSpec {
             WorkspaceSpec {
                 id: None,
                 name: "Marketing Hub".into(),
-                members: vec![
-                    member(&upn("owner"), "User", "Admin"),
-                    member(&upn("viewer"), "User", "Member"),
-                ],
+                members: vec![member(&upn("owner"), "User", "Admin"), member(&upn("viewer"), "User", "Member")],
             },
-            WorkspaceSpec {
-                id: None,
-                name: "marketing archive".into(),
-                members: vec![member(&upn("owner"), "User", "Admin")],
-            },
-            WorkspaceSpec {
-                id: None,
-                name: "Solo".into(),
-                members: vec![member(&upn("outsider"), "User", "Admin")],
-            },
+            WorkspaceSpec { id: None, name: "marketing archive".into(), members: vec![member(&upn("owner"), "User", "Admin")] },
+            WorkspaceSpec { id: None, name: "Solo".into(), members: vec![member(&upn("outsider"), "User", "Admin")] },
         ],
     }
 }
@@ -259,26 +199,14 @@ impl TestApp {
 
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<TestApp> {
         // `RUST_LOG=info cargo test …` shows the server's log lines with each test's output.
-        let _ = tracing_subscriber::fmt()
-            .with_test_writer()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .try_init();
+        let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).try_init();
         let (url, dir) = fresh_database(backend).await?;
-        let mut config = Config {
-            listen: "127.0.0.1:0".into(),
-            database: url.clone(),
-            demo: false,
-            ..Config::default()
-        };
+        let mut config = Config { listen: "127.0.0.1:0".into(), database: url.clone(), demo: false, ..Config::default() };
         tweak(&mut config);
         let clock = ManualClock::starting_now();
         let store = Store::connect(&url).await.expect("store");
-        let fixture = tenant::provision(&store, &*clock, &fixture_spec())
-            .await
-            .expect("fixture tenant");
-        let app = Application::build_with_store(config, clock.clone(), store)
-            .await
-            .expect("build");
+        let fixture = tenant::provision(&store, &*clock, &fixture_spec()).await.expect("fixture tenant");
+        let app = Application::build_with_store(config, clock.clone(), store).await.expect("build");
         let base = app.public_url().to_string();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(app.run_until(async move {
@@ -325,8 +253,7 @@ impl TestApp {
 
     /// A delegated token (password grant, `.default` scope) for a fixture user.
     pub async fn user_token(&self, local: &str) -> String {
-        self.user_token_scoped(local, "https://analysis.windows.net/powerbi/api/.default")
-            .await
+        self.user_token_scoped(local, "https://analysis.windows.net/powerbi/api/.default").await
     }
 
     pub async fn user_token_scoped(&self, local: &str, scope: &str) -> String {
@@ -336,13 +263,7 @@ impl TestApp {
         }
         let token = self
             .token_client()
-            .password(
-                &self.tenant_id().to_string(),
-                &self.app_id().to_string(),
-                &upn(local),
-                PASSWORD,
-                scope,
-            )
+            .password(&self.tenant_id().to_string(), &self.app_id().to_string(), &upn(local), PASSWORD, scope)
             .await
             .unwrap_or_else(|e| panic!("token for {local}: {e}"))
             .access_token;
@@ -353,22 +274,14 @@ impl TestApp {
     /// A client-credentials token for the `automation` service principal.
     pub async fn app_token(&self) -> String {
         self.token_client()
-            .client_credentials(
-                &self.tenant_id().to_string(),
-                &self.app_id().to_string(),
-                SECRET,
-            )
+            .client_credentials(&self.tenant_id().to_string(), &self.app_id().to_string(), SECRET)
             .await
             .expect("app token")
             .access_token
     }
 
     pub async fn as_user(&self, local: &str) -> PowerBiClient {
-        PowerBiClient::new(
-            self.http.clone(),
-            &self.endpoints(),
-            self.user_token(local).await,
-        )
+        PowerBiClient::new(self.http.clone(), &self.endpoints(), self.user_token(local).await)
     }
 
     pub async fn as_app(&self) -> PowerBiClient {
@@ -387,12 +300,7 @@ impl TestApp {
             .await
             .unwrap()
             .into_iter()
-            .map(|u| {
-                (
-                    u.identifier.unwrap().to_lowercase(),
-                    u.group_user_access_right.as_str().to_string(),
-                )
-            })
+            .map(|u| (u.identifier.unwrap().to_lowercase(), u.group_user_access_right.as_str().to_string()))
             .collect();
         v.sort();
         v
@@ -401,15 +309,9 @@ impl TestApp {
 
 /// Assert a client call failed with this HTTP status and Power BI error code.
 #[track_caller]
-pub fn assert_api_error<T: std::fmt::Debug>(
-    result: Result<T, pbi_client::ClientError>,
-    status: u16,
-    code: &str,
-) {
+pub fn assert_api_error<T: std::fmt::Debug>(result: Result<T, pbi_client::ClientError>, status: u16, code: &str) {
     match result {
-        Err(pbi_client::ClientError::Api {
-            status: s, code: c, ..
-        }) if s.as_u16() == status && c == code => {}
+        Err(pbi_client::ClientError::Api { status: s, code: c, .. }) if s.as_u16() == status && c == code => {}
         other => panic!("expected {status} {code}, got {other:?}"),
     }
 }

@@ -8,194 +8,91 @@ use crate::backend_test;
 use crate::helpers::*;
 
 fn payload(token: &str) -> Value {
-    serde_json::from_slice(
-        &URL_SAFE_NO_PAD
-            .decode(token.split('.').nth(1).unwrap())
-            .unwrap(),
-    )
-    .unwrap()
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap()
 }
 
 fn header(token: &str) -> Value {
-    serde_json::from_slice(
-        &URL_SAFE_NO_PAD
-            .decode(token.split('.').next().unwrap())
-            .unwrap(),
-    )
-    .unwrap()
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap()
 }
 
 #[track_caller]
-fn assert_oauth_error<T: std::fmt::Debug>(
-    r: Result<T, ClientError>,
-    status: u16,
-    error: &str,
-    code: u32,
-) {
+fn assert_oauth_error<T: std::fmt::Debug>(r: Result<T, ClientError>, status: u16, error: &str, code: u32) {
     match r {
-        Err(ClientError::OAuth {
-            status: s,
-            error: e,
-            description,
-            codes,
-        }) => {
+        Err(ClientError::OAuth { status: s, error: e, description, codes }) => {
             assert_eq!((s.as_u16(), e.as_str()), (status, error), "{description}");
             assert_eq!(codes, vec![code]);
-            assert!(
-                description.starts_with(&format!("AADSTS{code}:")),
-                "{description}"
-            );
+            assert!(description.starts_with(&format!("AADSTS{code}:")), "{description}");
         }
         other => panic!("expected OAuth error {error}, got {other:?}"),
     }
 }
 
-backend_test!(
-    client_credentials_token_is_an_entra_shaped_rs256_jwt,
-    |app: TestApp| async move {
-        let token = app.app_token().await;
-        let h = header(&token);
-        assert_eq!(h["alg"], "RS256");
-        let claims = payload(&token);
-        assert_eq!(claims["aud"], "https://analysis.windows.net/powerbi/api");
-        assert_eq!(
-            claims["iss"],
-            format!("https://sts.windows.net/{}/", app.tenant_id())
-        );
-        assert_eq!(claims["tid"], app.tenant_id().to_string());
-        assert_eq!(claims["oid"], app.app_object_id().to_string());
-        assert_eq!(claims["appid"], app.app_id().to_string());
-        assert_eq!(claims["idtyp"], "app");
-        assert!(claims["exp"].as_i64().unwrap() > claims["iat"].as_i64().unwrap());
-        assert!(claims.get("scp").is_none());
+backend_test!(client_credentials_token_is_an_entra_shaped_rs256_jwt, |app: TestApp| async move {
+    let token = app.app_token().await;
+    let h = header(&token);
+    assert_eq!(h["alg"], "RS256");
+    let claims = payload(&token);
+    assert_eq!(claims["aud"], "https://analysis.windows.net/powerbi/api");
+    assert_eq!(claims["iss"], format!("https://sts.windows.net/{}/", app.tenant_id()));
+    assert_eq!(claims["tid"], app.tenant_id().to_string());
+    assert_eq!(claims["oid"], app.app_object_id().to_string());
+    assert_eq!(claims["appid"], app.app_id().to_string());
+    assert_eq!(claims["idtyp"], "app");
+    assert!(claims["exp"].as_i64().unwrap() > claims["iat"].as_i64().unwrap());
+    assert!(claims.get("scp").is_none());
 
-        // The JWKS publishes the key that verifies it.
-        let jwks: Jwks = app
-            .http
-            .get(app.url(&format!("/{}/discovery/v2.0/keys", app.tenant_id())))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let jwk = jwks
-            .keys
-            .iter()
-            .find(|k| Some(k.kid.as_str()) == h["kid"].as_str())
-            .expect("kid in JWKS");
-        let key = jsonwebtoken::DecodingKey::from_rsa_components(&jwk.n, &jwk.e).unwrap();
-        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-        validation.set_audience(&["https://analysis.windows.net/powerbi/api"]);
-        jsonwebtoken::decode::<Value>(&token, &key, &validation)
-            .expect("signature verifies with the published key");
-    }
-);
+    // The JWKS publishes the key that verifies it.
+    let jwks: Jwks =
+        app.http.get(app.url(&format!("/{}/discovery/v2.0/keys", app.tenant_id()))).send().await.unwrap().json().await.unwrap();
+    let jwk = jwks.keys.iter().find(|k| Some(k.kid.as_str()) == h["kid"].as_str()).expect("kid in JWKS");
+    let key = jsonwebtoken::DecodingKey::from_rsa_components(&jwk.n, &jwk.e).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_audience(&["https://analysis.windows.net/powerbi/api"]);
+    jsonwebtoken::decode::<Value>(&token, &key, &validation).expect("signature verifies with the published key");
+});
 
-backend_test!(
-    password_grant_gives_a_delegated_token_with_scopes_and_roles,
-    |app: TestApp| async move {
-        let claims = payload(&app.user_token("admin").await);
-        assert_eq!(claims["idtyp"], "user");
-        assert_eq!(claims["upn"], upn("admin"));
-        assert!(claims["scp"]
-            .as_str()
-            .unwrap()
-            .split(' ')
-            .any(|s| s == "Tenant.ReadWrite.All"));
-        assert_eq!(claims["wids"][0], "a9ea8996-122f-4c74-9520-8edcd192826c");
-        let narrow = payload(
-            &app.user_token_scoped(
-                "viewer",
-                "https://analysis.windows.net/powerbi/api/Workspace.Read.All openid",
-            )
-            .await,
-        );
-        assert_eq!(narrow["scp"], "Workspace.Read.All");
-    }
-);
+backend_test!(password_grant_gives_a_delegated_token_with_scopes_and_roles, |app: TestApp| async move {
+    let claims = payload(&app.user_token("admin").await);
+    assert_eq!(claims["idtyp"], "user");
+    assert_eq!(claims["upn"], upn("admin"));
+    assert!(claims["scp"].as_str().unwrap().split(' ').any(|s| s == "Tenant.ReadWrite.All"));
+    assert_eq!(claims["wids"][0], "a9ea8996-122f-4c74-9520-8edcd192826c");
+    let narrow = payload(&app.user_token_scoped("viewer", "https://analysis.windows.net/powerbi/api/Workspace.Read.All openid").await);
+    assert_eq!(narrow["scp"], "Workspace.Read.All");
+});
 
-backend_test!(
-    http_basic_client_authentication_is_accepted,
-    |app: TestApp| async move {
-        let response = app
-            .http
-            .post(app.url(&format!("/{}/oauth2/v2.0/token", app.fixture.tenant.domain)))
-            .basic_auth(app.app_id(), Some(SECRET))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("scope", "https://analysis.windows.net/powerbi/api/.default"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(body["token_type"], "Bearer");
-        assert_eq!(body["expires_in"], 3599);
-    }
-);
+backend_test!(http_basic_client_authentication_is_accepted, |app: TestApp| async move {
+    let response = app
+        .http
+        .post(app.url(&format!("/{}/oauth2/v2.0/token", app.fixture.tenant.domain)))
+        .basic_auth(app.app_id(), Some(SECRET))
+        .form(&[("grant_type", "client_credentials"), ("scope", "https://analysis.windows.net/powerbi/api/.default")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 3599);
+});
 
 backend_test!(token_errors_carry_entra_codes, |app: TestApp| async move {
     let tc = app.token_client();
     let tenant = app.tenant_id().to_string();
     let app_id = app.app_id().to_string();
+    assert_oauth_error(tc.client_credentials(&uuid::Uuid::new_v4().to_string(), &app_id, SECRET).await, 400, "invalid_request", 90002);
+    assert_oauth_error(tc.client_credentials(&tenant, &uuid::Uuid::new_v4().to_string(), SECRET).await, 400, "unauthorized_client", 700016);
+    assert_oauth_error(tc.client_credentials(&tenant, &app_id, "wrong").await, 401, "invalid_client", 7000215);
+    assert_oauth_error(tc.client_credentials(&tenant, &app_id, EXPIRED_SECRET).await, 401, "invalid_client", 7000222);
+    assert_oauth_error(tc.password(&tenant, &app_id, &upn("owner"), "wrong", ".default").await, 400, "invalid_grant", 50126);
     assert_oauth_error(
-        tc.client_credentials(&uuid::Uuid::new_v4().to_string(), &app_id, SECRET)
-            .await,
-        400,
-        "invalid_request",
-        90002,
-    );
-    assert_oauth_error(
-        tc.client_credentials(&tenant, &uuid::Uuid::new_v4().to_string(), SECRET)
-            .await,
-        400,
-        "unauthorized_client",
-        700016,
-    );
-    assert_oauth_error(
-        tc.client_credentials(&tenant, &app_id, "wrong").await,
-        401,
-        "invalid_client",
-        7000215,
-    );
-    assert_oauth_error(
-        tc.client_credentials(&tenant, &app_id, EXPIRED_SECRET)
-            .await,
-        401,
-        "invalid_client",
-        7000222,
-    );
-    assert_oauth_error(
-        tc.password(&tenant, &app_id, &upn("owner"), "wrong", ".default")
-            .await,
-        400,
-        "invalid_grant",
-        50126,
-    );
-    assert_oauth_error(
-        tc.password(
-            &tenant,
-            &app_id,
-            &upn("disabled"),
-            PASSWORD,
-            "https://analysis.windows.net/powerbi/api/.default",
-        )
-        .await,
+        tc.password(&tenant, &app_id, &upn("disabled"), PASSWORD, "https://analysis.windows.net/powerbi/api/.default").await,
         400,
         "invalid_grant",
         50057,
     );
     assert_oauth_error(
-        tc.password(
-            &tenant,
-            &app_id,
-            &upn("nobody"),
-            PASSWORD,
-            "https://analysis.windows.net/powerbi/api/.default",
-        )
-        .await,
+        tc.password(&tenant, &app_id, &upn("nobody"), PASSWORD, "https://analysis.windows.net/powerbi/api/.default").await,
         400,
         "invalid_grant",
         50034,
@@ -203,120 +100,90 @@ backend_test!(token_errors_carry_entra_codes, |app: TestApp| async move {
     let raw = |form: Vec<(&'static str, String)>| {
         let http = app.http.clone();
         let url = app.url(&format!("/{tenant}/oauth2/v2.0/token"));
-        async move {
-            http.post(url)
-                .form(&form)
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        }
+        async move { http.post(url).form(&form).send().await.unwrap().json::<Value>().await.unwrap() }
     };
     let body = raw(vec![("client_id", app_id.clone())]).await;
-    assert_eq!(
-        (body["error"].as_str(), body["error_codes"][0].as_u64()),
-        (Some("invalid_request"), Some(900144))
-    );
-    let body = raw(vec![
-        ("grant_type", "authorization_code".into()),
-        ("client_id", app_id.clone()),
-    ])
-    .await;
+    assert_eq!((body["error"].as_str(), body["error_codes"][0].as_u64()), (Some("invalid_request"), Some(900144)));
+    let body = raw(vec![("grant_type", "authorization_code".into()), ("client_id", app_id.clone())]).await;
     assert_eq!(body["error"], "unsupported_grant_type");
     let body = raw(vec![
         ("grant_type", "client_credentials".into()),
         ("client_id", app_id.clone()),
         ("client_secret", SECRET.into()),
-        (
-            "scope",
-            "https://analysis.windows.net/powerbi/api/Workspace.Read.All".into(),
-        ),
+        ("scope", "https://analysis.windows.net/powerbi/api/Workspace.Read.All".into()),
     ])
     .await;
-    assert_eq!(
-        (body["error"].as_str(), body["error_codes"][0].as_u64()),
-        (Some("invalid_scope"), Some(1002012))
-    );
+    assert_eq!((body["error"].as_str(), body["error_codes"][0].as_u64()), (Some("invalid_scope"), Some(1002012)));
 });
 
-backend_test!(
-    expired_and_forged_tokens_get_401_with_a_bearer_challenge,
-    |app: TestApp| async move {
-        let token = app.app_token().await;
-        let get = |token: String| {
-            let http = app.http.clone();
-            let url = app.url("/v1.0/myorg/groups");
-            async move { http.get(url).bearer_auth(token).send().await.unwrap() }
-        };
-        assert_eq!(get(token.clone()).await.status(), 200);
+backend_test!(expired_and_forged_tokens_get_401_with_a_bearer_challenge, |app: TestApp| async move {
+    let token = app.app_token().await;
+    let get = |token: String| {
+        let http = app.http.clone();
+        let url = app.url("/v1.0/myorg/groups");
+        async move { http.get(url).bearer_auth(token).send().await.unwrap() }
+    };
+    assert_eq!(get(token.clone()).await.status(), 200);
 
-        // Forged: same claims, signed by a key that is not ours.
-        let foreign =
-            pbi_server::auth::KeyRing::from_stored(&pbi_server::auth::keys::generate().unwrap())
-                .unwrap();
-        let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
-        h.kid = header(&token)["kid"].as_str().map(str::to_string);
-        let forged = jsonwebtoken::encode(&h, &payload(&token), &foreign.encoding).unwrap();
-        let r = get(forged).await;
-        assert_eq!(r.status(), 401);
-        assert!(r.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .starts_with("Bearer"));
-        let body: Value = r.json().await.unwrap();
-        assert_eq!(body["error"]["code"], "PowerBINotAuthorizedException");
+    // Forged: same claims, signed by a key that is not ours.
+    let foreign = pbi_server::auth::KeyRing::from_stored(&pbi_server::auth::keys::generate().unwrap()).unwrap();
+    let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    h.kid = header(&token)["kid"].as_str().map(str::to_string);
+    let forged = jsonwebtoken::encode(&h, &payload(&token), &foreign.encoding).unwrap();
+    let r = get(forged).await;
+    assert_eq!(r.status(), 401);
+    assert!(r.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "PowerBINotAuthorizedException");
 
-        // Expired: past lifetime plus the clock skew, on the injected clock.
-        app.clock
-            .advance(std::time::Duration::from_secs(3600 + 300 + 1));
-        let r = get(token).await;
-        assert_eq!(r.status(), 401);
-        assert!(r.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .contains("invalid_token"));
-        assert!(r.text().await.unwrap().contains("expired"));
+    // Expired: past lifetime plus the clock skew, on the injected clock.
+    app.clock.advance(std::time::Duration::from_secs(3600 + 300 + 1));
+    let r = get(token).await;
+    assert_eq!(r.status(), 401);
+    assert!(r.headers()["www-authenticate"].to_str().unwrap().contains("invalid_token"));
+    assert!(r.text().await.unwrap().contains("expired"));
 
-        let r = app
-            .http
-            .get(app.url("/v1.0/myorg/groups"))
-            .header("Authorization", "Basic Zm9vOmJhcg==")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 401);
-    }
-);
+    let r = app.http.get(app.url("/v1.0/myorg/groups")).header("Authorization", "Basic Zm9vOmJhcg==").send().await.unwrap();
+    assert_eq!(r.status(), 401);
+});
 
 #[tokio::test]
 async fn signing_key_and_data_survive_a_restart() {
     let (url, _dir) = fresh_database(Backend::Sqlite).await.unwrap();
     let clock = pbi_server::ManualClock::starting_now();
-    let config = pbi_server::Config {
-        listen: "127.0.0.1:0".into(),
-        database: url.clone(),
-        demo: true,
-        ..Default::default()
-    };
-    let first = pbi_server::Application::build(config.clone(), clock.clone())
-        .await
-        .unwrap();
+    let config = pbi_server::Config { listen: "127.0.0.1:0".into(), database: url.clone(), demo: true, ..Default::default() };
+    let first = pbi_server::Application::build(config.clone(), clock.clone()).await.unwrap();
     let demo = first.demo().unwrap().clone();
     let kid1 = first.state().tokens.keys().kid.clone();
     first.state().store.close().await;
     drop(first);
     let second = pbi_server::Application::build(config, clock).await.unwrap();
-    assert_eq!(
-        second.state().tokens.keys().kid,
-        kid1,
-        "the signing key is kept in the store"
-    );
-    assert_eq!(
-        second.demo().unwrap(),
-        &demo,
-        "the demo tenant is created once and kept"
-    );
+    assert_eq!(second.state().tokens.keys().kid, kid1, "the signing key is kept in the store");
+    assert_eq!(second.demo().unwrap(), &demo, "the demo tenant is created once and kept");
     assert_eq!(second.state().store.tenant_count().await.unwrap(), 1);
 }
+
+backend_test!(password_grant_checks_a_confidential_clients_secret, |app: TestApp| async move {
+    let form = |secret: &'static str| {
+        vec![
+            ("grant_type", "password".to_string()),
+            ("client_id", app.app_id().to_string()),
+            ("client_secret", secret.to_string()),
+            ("username", upn("owner")),
+            ("password", PASSWORD.to_string()),
+            ("scope", "https://analysis.windows.net/powerbi/api/.default".to_string()),
+        ]
+    };
+    let url = app.url(&format!("/{}/oauth2/v2.0/token", app.tenant_id()));
+    let wrong: Value = app.http.post(&url).form(&form("wrong")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(wrong["error_codes"][0], 7000215);
+    let right = app.http.post(&url).form(&form(SECRET)).send().await.unwrap();
+    assert_eq!(right.status(), 200);
+});
+
+backend_test!(unbuilt_operations_authenticate_before_answering_501, |app: TestApp| async move {
+    let r = app.http.get(app.url("/v1.0/myorg/admin/activityevents")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = app.http.get(app.url("/v1.0/myorg/admin/activityevents")).bearer_auth(app.user_token("admin").await).send().await.unwrap();
+    assert_eq!(r.status(), 501);
+});

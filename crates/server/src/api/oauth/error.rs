@@ -17,19 +17,8 @@ pub struct OAuthError {
 }
 
 impl OAuthError {
-    pub fn new(
-        status: StatusCode,
-        error: &'static str,
-        code: u32,
-        description: impl Into<String>,
-    ) -> OAuthError {
-        OAuthError {
-            status,
-            error,
-            code,
-            description: description.into(),
-            timestamp: String::new(),
-        }
+    pub fn new(status: StatusCode, error: &'static str, code: u32, description: impl Into<String>) -> OAuthError {
+        OAuthError { status, error, code, description: description.into(), timestamp: String::new() }
     }
 
     /// Set the timestamp Entra puts in every error, from the injected clock.
@@ -52,7 +41,9 @@ impl OAuthError {
             StatusCode::BAD_REQUEST,
             "invalid_request",
             90002,
-            format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."),
+            format!(
+                "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
+            ),
         )
     }
 }
@@ -76,11 +67,7 @@ impl IntoResponse for OAuthError {
         if self.status.is_server_error() {
             tracing::warn!(error = self.error, code = self.code, "token request failed");
         } else {
-            tracing::info!(
-                error = self.error,
-                code = self.code,
-                "token request refused"
-            );
+            tracing::info!(error = self.error, code = self.code, "token request refused");
         }
         let body = OAuthErrorBody {
             error: self.error.to_string(),
@@ -94,10 +81,7 @@ impl IntoResponse for OAuthError {
             correlation_id,
         };
         let mut response = (self.status, Json(body)).into_response();
-        response.headers_mut().insert(
-            axum::http::header::CACHE_CONTROL,
-            axum::http::HeaderValue::from_static("no-store, no-cache"),
-        );
+        response.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store, no-cache"));
         response
     }
 }

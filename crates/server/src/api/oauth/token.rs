@@ -43,31 +43,16 @@ const OIDC_SCOPES: &[&str] = &["openid", "profile", "offline_access", "email"];
 /// The grant, parsed from the form: invalid combinations never reach the issuing code.
 #[derive(Debug)]
 enum Grant {
-    ClientCredentials {
-        client_id: String,
-        client_secret: Option<String>,
-        scope: String,
-    },
-    Password {
-        client_id: String,
-        username: String,
-        password: String,
-        scope: String,
-    },
+    ClientCredentials { client_id: String, client_secret: Option<String>, scope: String },
+    Password { client_id: String, client_secret: Option<String>, username: String, password: String, scope: String },
 }
 
 fn required(form: &HashMap<String, String>, name: &str) -> Result<String, OAuthError> {
-    form.get(name)
-        .filter(|v| !v.is_empty())
-        .cloned()
-        .ok_or_else(|| OAuthError::missing(name))
+    form.get(name).filter(|v| !v.is_empty()).cloned().ok_or_else(|| OAuthError::missing(name))
 }
 
 /// Client id and secret from HTTP Basic (`client_secret_basic`) or the form (`client_secret_post`).
-fn client_auth(
-    headers: &HeaderMap,
-    form: &HashMap<String, String>,
-) -> (Option<String>, Option<String>) {
+fn client_auth(headers: &HeaderMap, form: &HashMap<String, String>) -> (Option<String>, Option<String>) {
     let basic = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
@@ -76,19 +61,12 @@ fn client_auth(
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|s| {
             let (id, secret) = s.split_once(':')?;
-            let decode = |v: &str| {
-                percent_encoding::percent_decode_str(&v.replace('+', " "))
-                    .decode_utf8_lossy()
-                    .into_owned()
-            };
+            let decode = |v: &str| percent_encoding::percent_decode_str(&v.replace('+', " ")).decode_utf8_lossy().into_owned();
             Some((decode(id), decode(secret)))
         });
     match basic {
         Some((id, secret)) => (Some(id), Some(secret)),
-        None => (
-            form.get("client_id").cloned(),
-            form.get("client_secret").cloned().filter(|s| !s.is_empty()),
-        ),
+        None => (form.get("client_id").cloned(), form.get("client_secret").cloned().filter(|s| !s.is_empty())),
     }
 }
 
@@ -103,17 +81,12 @@ fn parse_grant(headers: &HeaderMap, form: &HashMap<String, String>) -> Result<Gr
     }
     let grant_type = required(form, "grant_type")?;
     let (client_id, client_secret) = client_auth(headers, form);
-    let client_id = client_id
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| OAuthError::missing("client_id"))?;
+    let client_id = client_id.filter(|c| !c.is_empty()).ok_or_else(|| OAuthError::missing("client_id"))?;
     match grant_type.as_str() {
-        "client_credentials" => Ok(Grant::ClientCredentials {
-            client_id,
-            client_secret,
-            scope: required(form, "scope")?,
-        }),
+        "client_credentials" => Ok(Grant::ClientCredentials { client_id, client_secret, scope: required(form, "scope")? }),
         "password" => Ok(Grant::Password {
             client_id,
+            client_secret,
             username: required(form, "username")?,
             password: required(form, "password")?,
             scope: required(form, "scope")?,
@@ -135,20 +108,29 @@ fn delegated_scopes(scope: &str) -> Result<Vec<String>, OAuthError> {
         if OIDC_SCOPES.contains(&s) {
             continue;
         }
-        let short = s
-            .strip_prefix(POWERBI_RESOURCE)
-            .map(|r| r.trim_start_matches('/'))
-            .unwrap_or(s);
+        let short = s.strip_prefix(POWERBI_RESOURCE).map(|r| r.trim_start_matches('/')).unwrap_or(s);
         if short == ".default" {
             return Ok(DELEGATED_SCOPES.iter().map(|s| s.to_string()).collect());
         }
         match DELEGATED_SCOPES.iter().find(|k| k.eq_ignore_ascii_case(short)) {
             Some(known) => granted.push(known.to_string()),
-            None => return Err(OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", 70011, format!("The provided value for the input parameter 'scope' is not valid. The scope {s} is not valid."))),
+            None => {
+                return Err(OAuthError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_scope",
+                    70011,
+                    format!("The provided value for the input parameter 'scope' is not valid. The scope {s} is not valid."),
+                ))
+            }
         }
     }
     if granted.is_empty() {
-        return Err(OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", 70011, "The provided value for the input parameter 'scope' is not valid: it names no Power BI scope."));
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            70011,
+            "The provided value for the input parameter 'scope' is not valid: it names no Power BI scope.",
+        ));
     }
     Ok(granted)
 }
@@ -162,15 +144,39 @@ fn unknown_client(client_id: &str, tenant: &Tenant) -> OAuthError {
     )
 }
 
+/// Check a client secret: a matching unexpired secret passes; expired and wrong ones fail
+/// with Entra's codes.
+async fn verify_secret(state: &AppState, tenant: &Tenant, sp_id: Uuid, client_id: &str, secret: &str) -> Result<(), OAuthError> {
+    let secrets = state.store.client_secrets(tenant.id, sp_id).await?;
+    let now = state.clock.now_millis();
+    match secrets.iter().find(|s| secret_matches(secret, &s.secret_hash)) {
+                Some(s) if s.expires_at <= now => {
+                    Err(OAuthError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "invalid_client",
+                        7000222,
+                        format!("The provided client secret keys for app '{client_id}' are expired. Visit the Azure portal to create new keys for your app."),
+                    ))
+                }
+                Some(_) => Ok(()),
+                None => {
+                    Err(OAuthError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "invalid_client",
+                        7000215,
+                        "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '".to_string() + client_id + "'.",
+                    ))
+                }
+            }
+}
+
 pub async fn token(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
     form: Result<axum::Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
 ) -> Result<Json<TokenResponse>, OAuthError> {
-    issue(&state, &tenant, &headers, form)
-        .await
-        .map_err(|e| e.stamped(&*state.clock))
+    issue(&state, &tenant, &headers, form).await.map_err(|e| e.stamped(&*state.clock))
 }
 
 async fn issue(
@@ -179,21 +185,18 @@ async fn issue(
     headers: &HeaderMap,
     form: Result<axum::Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
 ) -> Result<Json<TokenResponse>, OAuthError> {
-    let tenant = state
-        .store
-        .find_tenant(tenant)
-        .await?
-        .ok_or_else(|| OAuthError::unknown_tenant(tenant))?;
+    let tenant = state.store.find_tenant(tenant).await?.ok_or_else(|| OAuthError::unknown_tenant(tenant))?;
     let axum::Form(form) = form.map_err(|_| {
-        OAuthError::new(StatusCode::BAD_REQUEST, "invalid_request", 900144, "The request body must be application/x-www-form-urlencoded and contain the parameter 'grant_type'.")
+        OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            "The request body must be application/x-www-form-urlencoded and contain the parameter 'grant_type'.",
+        )
     })?;
     let grant = parse_grant(headers, &form)?;
     let subject = match grant {
-        Grant::ClientCredentials {
-            client_id,
-            client_secret,
-            scope,
-        } => {
+        Grant::ClientCredentials { client_id, client_secret, scope } => {
             let resource = scope.trim().strip_suffix("/.default").ok_or_else(|| {
                 OAuthError::new(
                     StatusCode::BAD_REQUEST,
@@ -210,57 +213,28 @@ async fn issue(
                     format!("The resource principal named {resource} was not found in the tenant named {}.", tenant.name),
                 ));
             }
-            let app_id =
-                Uuid::parse_str(&client_id).map_err(|_| unknown_client(&client_id, &tenant))?;
-            let sp = state
-                .store
-                .get_service_principal(tenant.id, app_id, true)
-                .await?
-                .ok_or_else(|| unknown_client(&client_id, &tenant))?;
+            let app_id = Uuid::parse_str(&client_id).map_err(|_| unknown_client(&client_id, &tenant))?;
+            let sp =
+                state.store.get_service_principal(tenant.id, app_id, true).await?.ok_or_else(|| unknown_client(&client_id, &tenant))?;
             let secret = client_secret.ok_or_else(|| {
-                OAuthError::new(StatusCode::UNAUTHORIZED, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
+                OAuthError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    7000218,
+                    "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+                )
             })?;
-            let secrets = state.store.client_secrets(tenant.id, sp.id).await?;
-            let now = state.clock.now_millis();
-            match secrets.iter().find(|s| secret_matches(&secret, &s.secret_hash)) {
-                Some(s) if s.expires_at <= now => {
-                    return Err(OAuthError::new(
-                        StatusCode::UNAUTHORIZED,
-                        "invalid_client",
-                        7000222,
-                        format!("The provided client secret keys for app '{client_id}' are expired. Visit the Azure portal to create new keys for your app."),
-                    ))
-                }
-                Some(_) => {}
-                None => {
-                    return Err(OAuthError::new(
-                        StatusCode::UNAUTHORIZED,
-                        "invalid_client",
-                        7000215,
-                        "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '".to_string() + &client_id + "'.",
-                    ))
-                }
-            }
-            TokenSubject::App {
-                tenant: tenant.id,
-                object_id: sp.id,
-                app_id: sp.app_id,
-                display_name: sp.display_name,
-            }
+            verify_secret(state, &tenant, sp.id, &client_id, &secret).await?;
+            TokenSubject::App { tenant: tenant.id, object_id: sp.id, app_id: sp.app_id, display_name: sp.display_name }
         }
-        Grant::Password {
-            client_id,
-            username,
-            password,
-            scope,
-        } => {
-            let app_id =
-                Uuid::parse_str(&client_id).map_err(|_| unknown_client(&client_id, &tenant))?;
-            state
-                .store
-                .get_service_principal(tenant.id, app_id, true)
-                .await?
-                .ok_or_else(|| unknown_client(&client_id, &tenant))?;
+        Grant::Password { client_id, client_secret, username, password, scope } => {
+            let app_id = Uuid::parse_str(&client_id).map_err(|_| unknown_client(&client_id, &tenant))?;
+            let sp =
+                state.store.get_service_principal(tenant.id, app_id, true).await?.ok_or_else(|| unknown_client(&client_id, &tenant))?;
+            // A confidential client that sends its secret must send the right one.
+            if let Some(secret) = client_secret {
+                verify_secret(state, &tenant, sp.id, &client_id, &secret).await?;
+            }
             let scopes = delegated_scopes(&scope)?;
             let (user, hash) = state.store.user_credentials(tenant.id, &username).await?.ok_or_else(|| {
                 OAuthError::new(
@@ -270,10 +244,7 @@ async fn issue(
                     format!("The user account {username} does not exist in the {} directory. To sign into this application, the account must be added to the directory.", tenant.domain),
                 )
             })?;
-            if !hash
-                .as_deref()
-                .is_some_and(|h| password_matches(&password, h))
-            {
+            if !hash.as_deref().is_some_and(|h| password_matches(&password, h)) {
                 return Err(OAuthError::new(
                     StatusCode::BAD_REQUEST,
                     "invalid_grant",
@@ -282,20 +253,9 @@ async fn issue(
                 ));
             }
             if !user.account_enabled {
-                return Err(OAuthError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_grant",
-                    50057,
-                    "The user account is disabled.",
-                ));
+                return Err(OAuthError::new(StatusCode::BAD_REQUEST, "invalid_grant", 50057, "The user account is disabled."));
             }
-            let wids = state
-                .store
-                .directory_roles(tenant.id, user.id)
-                .await?
-                .iter()
-                .map(|r| r.template_id().to_string())
-                .collect();
+            let wids = state.store.directory_roles(tenant.id, user.id).await?.iter().map(|r| r.template_id().to_string()).collect();
             TokenSubject::User {
                 tenant: tenant.id,
                 object_id: user.id,
@@ -324,25 +284,12 @@ mod tests {
 
     #[test]
     fn default_scope_grants_everything_and_named_scopes_are_checked() {
+        assert_eq!(delegated_scopes("https://analysis.windows.net/powerbi/api/.default openid").unwrap().len(), DELEGATED_SCOPES.len());
         assert_eq!(
-            delegated_scopes("https://analysis.windows.net/powerbi/api/.default openid")
-                .unwrap()
-                .len(),
-            DELEGATED_SCOPES.len()
-        );
-        assert_eq!(
-            delegated_scopes(
-                "https://analysis.windows.net/powerbi/api/Workspace.Read.All offline_access"
-            )
-            .unwrap(),
+            delegated_scopes("https://analysis.windows.net/powerbi/api/Workspace.Read.All offline_access").unwrap(),
             vec!["Workspace.Read.All"]
         );
-        assert_eq!(
-            delegated_scopes("https://analysis.windows.net/powerbi/api/Nope.All")
-                .unwrap_err()
-                .code,
-            70011
-        );
+        assert_eq!(delegated_scopes("https://analysis.windows.net/powerbi/api/Nope.All").unwrap_err().code, 70011);
         assert_eq!(delegated_scopes("openid").unwrap_err().code, 70011);
     }
 }

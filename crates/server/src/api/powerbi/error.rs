@@ -20,17 +20,8 @@ pub struct PbiError {
 }
 
 impl PbiError {
-    pub fn new(
-        status: StatusCode,
-        code: impl Into<Cow<'static, str>>,
-        message: impl Into<String>,
-    ) -> PbiError {
-        PbiError {
-            status,
-            code: code.into(),
-            message: message.into(),
-            bearer_challenge: None,
-        }
+    pub fn new(status: StatusCode, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> PbiError {
+        PbiError { status, code: code.into(), message: message.into(), bearer_challenge: None }
     }
 
     pub fn invalid_request(message: impl Into<String>) -> PbiError {
@@ -38,11 +29,7 @@ impl PbiError {
     }
 
     pub fn not_authorized(message: impl Into<String>) -> PbiError {
-        PbiError::new(
-            StatusCode::UNAUTHORIZED,
-            "PowerBINotAuthorizedException",
-            message,
-        )
+        PbiError::new(StatusCode::UNAUTHORIZED, "PowerBINotAuthorizedException", message)
     }
 
     pub fn entity_not_found(message: impl Into<String>) -> PbiError {
@@ -50,9 +37,7 @@ impl PbiError {
     }
 
     pub fn workspace_not_found(id: impl std::fmt::Display) -> PbiError {
-        PbiError::entity_not_found(format!(
-            "Workspace '{id}' was not found or the caller has no role in it"
-        ))
+        PbiError::entity_not_found(format!("Workspace '{id}' was not found or the caller has no role in it"))
     }
 
     pub fn missing_token() -> PbiError {
@@ -64,9 +49,7 @@ impl PbiError {
 
     pub fn bad_token(e: TokenError) -> PbiError {
         PbiError {
-            bearer_challenge: Some(format!(
-                "Bearer realm=\"pbi-access\", error=\"invalid_token\", error_description=\"{e}\""
-            )),
+            bearer_challenge: Some(format!("Bearer realm=\"pbi-access\", error=\"invalid_token\", error_description=\"{e}\"")),
             ..PbiError::not_authorized(e.to_string())
         }
     }
@@ -90,9 +73,7 @@ impl From<StoreError> for PbiError {
 impl From<ChangeError> for PbiError {
     fn from(e: ChangeError) -> PbiError {
         match e {
-            ChangeError::WorkspaceNotFound => PbiError::entity_not_found(
-                "Workspace was not found or the caller has no role in it",
-            ),
+            ChangeError::WorkspaceNotFound => PbiError::entity_not_found("Workspace was not found or the caller has no role in it"),
             ChangeError::Refused(refusal) => refusal.into(),
             ChangeError::Store(e) => e.into(),
         }
@@ -131,20 +112,10 @@ impl IntoResponse for PbiError {
         } else {
             tracing::info!(status = self.status.as_u16(), code = %self.code, message = %self.message, "request refused");
         }
-        let body = PowerBiErrorBody {
-            error: PowerBiError {
-                code: self.code.into_owned(),
-                message: Some(self.message),
-            },
-        };
+        let body = PowerBiErrorBody { error: PowerBiError { code: self.code.into_owned(), message: Some(self.message) } };
         let mut response = (self.status, axum::Json(body)).into_response();
-        if let Some(challenge) = self
-            .bearer_challenge
-            .and_then(|c| HeaderValue::from_str(&c).ok())
-        {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, challenge);
+        if let Some(challenge) = self.bearer_challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
         }
         response
     }

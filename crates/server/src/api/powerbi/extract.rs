@@ -24,20 +24,15 @@ pub struct PbiPath<T>(pub T);
 impl From<JsonRejection> for PbiError {
     fn from(r: JsonRejection) -> PbiError {
         match r.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => PbiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "RequestEntityTooLarge",
-                "The request body is too large",
-            ),
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                PbiError::new(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", "The request body is too large")
+            }
             StatusCode::UNSUPPORTED_MEDIA_TYPE => PbiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "UnsupportedMediaType",
                 "The request body must be JSON (Content-Type: application/json)",
             ),
-            _ => PbiError::invalid_request(format!(
-                "The request body is not valid: {}",
-                r.body_text()
-            )),
+            _ => PbiError::invalid_request(format!("The request body is not valid: {}", r.body_text())),
         }
     }
 }
@@ -87,66 +82,33 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = PbiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PbiError> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(PbiError::missing_token)?;
+        let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or_else(PbiError::missing_token)?;
         let token = header
             .to_str()
             .ok()
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
+            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(PbiError::missing_token)?;
         let caller = state.tokens.verify(token).map_err(PbiError::bad_token)?;
-        let access = parts
-            .extensions
-            .get::<RouteAccess>()
-            .copied()
-            .unwrap_or(RouteAccess {
-                scopes: &[],
-                admin: AdminAccess::No,
-            });
+        let access = parts.extensions.get::<RouteAccess>().copied().unwrap_or(RouteAccess { scopes: &[], admin: AdminAccess::No });
         if matches!(caller.kind, CallerKind::User { .. })
             && !access.scopes.is_empty()
-            && !caller
-                .scopes
-                .iter()
-                .any(|s| access.scopes.contains(&s.as_str()))
+            && !caller.scopes.iter().any(|s| access.scopes.contains(&s.as_str()))
         {
-            return Err(PbiError::not_authorized(format!(
-                "The access token lacks a required scope: one of {}",
-                access.scopes.join(", ")
-            )));
+            return Err(PbiError::not_authorized(format!("The access token lacks a required scope: one of {}", access.scopes.join(", "))));
         }
         match (access.admin, &caller.kind) {
             (AdminAccess::No, _) => {}
             (_, CallerKind::User { .. }) => {
-                let roles = state
-                    .store
-                    .directory_roles(caller.tenant_id, caller.object_id)
-                    .await?;
-                if !roles.iter().any(|r| {
-                    matches!(
-                        r,
-                        DirectoryRole::FabricAdministrator | DirectoryRole::GlobalAdministrator
-                    )
-                }) {
-                    return Err(PbiError::not_authorized(
-                        "This API requires the caller to be a Fabric administrator",
-                    ));
+                let roles = state.store.directory_roles(caller.tenant_id, caller.object_id).await?;
+                if !roles.iter().any(|r| matches!(r, DirectoryRole::FabricAdministrator | DirectoryRole::GlobalAdministrator)) {
+                    return Err(PbiError::not_authorized("This API requires the caller to be a Fabric administrator"));
                 }
             }
             (AdminAccess::Read, CallerKind::App { .. }) => {}
             (AdminAccess::Write, CallerKind::App { .. }) => {
-                return Err(PbiError::new(
-                    StatusCode::FORBIDDEN,
-                    "PowerBINotAuthorizedException",
-                    "API is not accessible for application",
-                ));
+                return Err(PbiError::new(StatusCode::FORBIDDEN, "PowerBINotAuthorizedException", "API is not accessible for application"));
             }
         }
         Ok(Authenticated(caller))

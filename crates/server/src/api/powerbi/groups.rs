@@ -3,10 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use pbi_wire::powerbi::{
-    Group, GroupCreationRequest, GroupUser, GroupUserAccessRight, PrincipalType,
-    ServicePrincipalProfile,
-};
+use pbi_wire::powerbi::{Group, GroupCreationRequest, GroupUser, GroupUserAccessRight, PrincipalType, ServicePrincipalProfile};
 use pbi_wire::{ODataEntity, ODataList};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -74,15 +71,8 @@ pub fn group_user_json(m: &Member, admin: bool) -> GroupUser {
         },
         display_name: m.display_name.clone(),
         graph_id: admin.then(|| m.principal.object_id.to_string()),
-        user_type: if admin {
-            m.user_type.map(|t| t.as_str().to_string())
-        } else {
-            None
-        },
-        profile: m.profile_id.map(|id| ServicePrincipalProfile {
-            id,
-            display_name: None,
-        }),
+        user_type: if admin { m.user_type.map(|t| t.as_str().to_string()) } else { None },
+        profile: m.profile_id.map(|id| ServicePrincipalProfile { id, display_name: None }),
     }
 }
 
@@ -114,28 +104,19 @@ fn caller_actor(caller: &Caller) -> Actor {
 }
 
 /// Read a `GroupUser` request body: which principal (both body forms) and which role.
-async fn target_of(
-    state: &AppState,
-    tenant: Uuid,
-    body: &GroupUser,
-) -> Result<(PrincipalRef, Role), PbiError> {
+async fn target_of(state: &AppState, tenant: Uuid, body: &GroupUser) -> Result<(PrincipalRef, Role), PbiError> {
     let role = role_from_json(body.group_user_access_right)?;
-    let identifier = body
-        .identifier
-        .as_deref()
-        .or(body.email_address.as_deref())
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| PbiError::invalid_request("Parameter userDetails.UserEmailAddress is missing or invalid: give an identifier or an emailAddress"))?;
+    let identifier =
+        body.identifier.as_deref().or(body.email_address.as_deref()).map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| {
+            PbiError::invalid_request("Parameter userDetails.UserEmailAddress is missing or invalid: give an identifier or an emailAddress")
+        })?;
     let identifier = plain_text(identifier, "identifier")?;
     let kind = match body.principal_type {
         None | Some(PrincipalType::User) => PrincipalKind::User,
         Some(PrincipalType::Group) => PrincipalKind::Group,
         Some(PrincipalType::App) => PrincipalKind::App,
         Some(PrincipalType::None) => {
-            return Err(PbiError::invalid_request(
-                "principalType 'None' (whole organisation) cannot hold a workspace role",
-            ))
+            return Err(PbiError::invalid_request("principalType 'None' (whole organisation) cannot hold a workspace role"))
         }
     };
     if kind != PrincipalKind::User && Uuid::parse_str(identifier).is_err() {
@@ -144,39 +125,23 @@ async fn target_of(
             kind.as_str()
         )));
     }
-    let principal = state
-        .store
-        .resolve_principal(tenant, kind, identifier)
-        .await?
-        .ok_or_else(|| {
-            PbiError::new(
-                StatusCode::BAD_REQUEST,
-                "PrincipalNotFound",
-                format!(
-                    "No {} '{identifier}' exists in the tenant's directory",
-                    kind.as_str()
-                ),
-            )
-        })?;
+    let principal = state.store.resolve_principal(tenant, kind, identifier).await?.ok_or_else(|| {
+        PbiError::new(
+            StatusCode::BAD_REQUEST,
+            "PrincipalNotFound",
+            format!("No {} '{identifier}' exists in the tenant's directory", kind.as_str()),
+        )
+    })?;
     Ok((principal, role))
 }
 
 /// Resolve the `{user}` path segment of a DELETE: a UPN or email, or an object id.
-async fn target_of_path(
-    state: &AppState,
-    tenant: Uuid,
-    user: &str,
-    is_group: bool,
-) -> Result<PrincipalRef, PbiError> {
+async fn target_of_path(state: &AppState, tenant: Uuid, user: &str, is_group: bool) -> Result<PrincipalRef, PbiError> {
     let user = plain_text(user.trim(), "user")?;
     let kinds: &[PrincipalKind] = if is_group {
         &[PrincipalKind::Group]
     } else if Uuid::parse_str(user).is_ok() {
-        &[
-            PrincipalKind::App,
-            PrincipalKind::Group,
-            PrincipalKind::User,
-        ]
+        &[PrincipalKind::App, PrincipalKind::Group, PrincipalKind::User]
     } else {
         &[PrincipalKind::User]
     };
@@ -185,18 +150,14 @@ async fn target_of_path(
             return Ok(p);
         }
     }
-    Err(PbiError::entity_not_found(format!(
-        "No principal '{user}' exists in the tenant's directory"
-    )))
+    Err(PbiError::entity_not_found(format!("No principal '{user}' exists in the tenant's directory")))
 }
 
 /// Text bound for the store: no control characters (PostgreSQL refuses NUL, and no name,
 /// UPN or id legitimately carries one) and a sane length.
 pub fn plain_text<'a>(value: &'a str, what: &str) -> Result<&'a str, PbiError> {
     if value.chars().any(char::is_control) || value.len() > 1024 {
-        return Err(PbiError::invalid_request(format!(
-            "The {what} contains control characters or is too long"
-        )));
+        return Err(PbiError::invalid_request(format!("The {what} contains control characters or is too long")));
     }
     Ok(value)
 }
@@ -206,11 +167,7 @@ fn entity_context(state: &AppState, fragment: &str) -> String {
 }
 
 fn paginate<T>(items: Vec<T>, top: Option<u32>, skip: Option<u32>) -> Vec<T> {
-    items
-        .into_iter()
-        .skip(skip.unwrap_or(0) as usize)
-        .take(top.map(|t| t as usize).unwrap_or(usize::MAX))
-        .collect()
+    items.into_iter().skip(skip.unwrap_or(0) as usize).take(top.map(|t| t as usize).unwrap_or(usize::MAX)).collect()
 }
 
 pub async fn get_groups(
@@ -224,18 +181,9 @@ pub async fn get_groups(
         .map(|f| parse_filter(f, GROUP_FIELDS))
         .transpose()
         .map_err(|e| PbiError::invalid_request(format!("Invalid $filter: {e}")))?;
-    let page = Page {
-        top: q.top,
-        skip: q.skip.unwrap_or(0),
-    };
-    let workspaces = state
-        .store
-        .workspaces_of(caller.tenant_id, caller.object_id, filter.as_ref(), &page)
-        .await?;
-    Ok(Json(ODataList::new(
-        entity_context(&state, "groups"),
-        workspaces.iter().map(group_json).collect(),
-    )))
+    let page = Page { top: q.top, skip: q.skip.unwrap_or(0) };
+    let workspaces = state.store.workspaces_of(caller.tenant_id, caller.object_id, filter.as_ref(), &page).await?;
+    Ok(Json(ODataList::new(entity_context(&state, "groups"), workspaces.iter().map(group_json).collect())))
 }
 
 pub async fn create_group(
@@ -246,16 +194,12 @@ pub async fn create_group(
 ) -> Result<Json<ODataEntity<Group>>, PbiError> {
     if let Some(v) = q.workspace_v2.as_deref() {
         if !v.eq_ignore_ascii_case("true") && !v.eq_ignore_ascii_case("false") {
-            return Err(PbiError::invalid_request(format!(
-                "workspaceV2 must be true or false, not '{v}'"
-            )));
+            return Err(PbiError::invalid_request(format!("workspaceV2 must be true or false, not '{v}'")));
         }
     }
     let name = plain_text(body.name.trim(), "name")?;
     if name.is_empty() || name.chars().count() > 256 {
-        return Err(PbiError::invalid_request(
-            "The workspace name must have between 1 and 256 characters",
-        ));
+        return Err(PbiError::invalid_request("The workspace name must have between 1 and 256 characters"));
     }
     let ws = Workspace {
         id: Uuid::new_v4(),
@@ -267,11 +211,7 @@ pub async fn create_group(
         is_read_only: false,
         capacity_id: None,
     };
-    match state
-        .store
-        .create_workspace(&ws, caller.principal(), state.clock.now_millis())
-        .await
-    {
+    match state.store.create_workspace(&ws, caller.principal(), state.clock.now_millis()).await {
         Ok(()) => {}
         Err(e) if e.is_unique_violation() => {
             return Err(PbiError::new(
@@ -282,10 +222,7 @@ pub async fn create_group(
         }
         Err(e) => return Err(e.into()),
     }
-    Ok(Json(ODataEntity {
-        odata_context: Some(entity_context(&state, "groups/$entity")),
-        entity: group_json(&ws),
-    }))
+    Ok(Json(ODataEntity { odata_context: Some(entity_context(&state, "groups/$entity")), entity: group_json(&ws) }))
 }
 
 pub async fn get_group(
@@ -293,23 +230,11 @@ pub async fn get_group(
     Authenticated(caller): Authenticated,
     PbiPath(id): PbiPath<Uuid>,
 ) -> Result<Json<ODataEntity<Group>>, PbiError> {
-    if state
-        .store
-        .role_in_workspace(caller.tenant_id, id, caller.object_id)
-        .await?
-        .is_none()
-    {
+    if state.store.role_in_workspace(caller.tenant_id, id, caller.object_id).await?.is_none() {
         return Err(PbiError::workspace_not_found(id));
     }
-    let ws = state
-        .store
-        .get_workspace(caller.tenant_id, id)
-        .await?
-        .ok_or_else(|| PbiError::workspace_not_found(id))?;
-    Ok(Json(ODataEntity {
-        odata_context: Some(entity_context(&state, "groups/$entity")),
-        entity: group_json(&ws),
-    }))
+    let ws = state.store.get_workspace(caller.tenant_id, id).await?.ok_or_else(|| PbiError::workspace_not_found(id))?;
+    Ok(Json(ODataEntity { odata_context: Some(entity_context(&state, "groups/$entity")), entity: group_json(&ws) }))
 }
 
 pub async fn delete_group(
@@ -317,15 +242,7 @@ pub async fn delete_group(
     Authenticated(caller): Authenticated,
     PbiPath(id): PbiPath<Uuid>,
 ) -> Result<StatusCode, PbiError> {
-    state
-        .store
-        .delete_workspace(
-            caller.tenant_id,
-            id,
-            caller_actor(&caller),
-            state.clock.now_millis(),
-        )
-        .await?;
+    state.store.delete_workspace(caller.tenant_id, id, caller_actor(&caller), state.clock.now_millis()).await?;
     Ok(StatusCode::OK)
 }
 
@@ -335,23 +252,12 @@ pub async fn get_group_users(
     PbiPath(id): PbiPath<Uuid>,
     PbiQuery(q): PbiQuery<ListQuery>,
 ) -> Result<Json<ODataList<GroupUser>>, PbiError> {
-    if state
-        .store
-        .role_in_workspace(caller.tenant_id, id, caller.object_id)
-        .await?
-        .is_none()
-    {
+    if state.store.role_in_workspace(caller.tenant_id, id, caller.object_id).await?.is_none() {
         return Err(PbiError::workspace_not_found(id));
     }
     let members = state.store.members(caller.tenant_id, id).await?;
-    let users = paginate(members, q.top, q.skip)
-        .iter()
-        .map(|m| group_user_json(m, false))
-        .collect();
-    Ok(Json(ODataList::new(
-        entity_context(&state, "groupUsers"),
-        users,
-    )))
+    let users = paginate(members, q.top, q.skip).iter().map(|m| group_user_json(m, false)).collect();
+    Ok(Json(ODataList::new(entity_context(&state, "groupUsers"), users)))
 }
 
 async fn change(
@@ -380,23 +286,10 @@ async fn change(
 
 /// Check that the caller can see the workspace before looking at what it asks for, so an
 /// outsider learns nothing about the directory from a workspace it cannot see.
-async fn ensure_visible(
-    state: &AppState,
-    caller: &Caller,
-    workspace: Uuid,
-    actor: Actor,
-) -> Result<(), PbiError> {
+async fn ensure_visible(state: &AppState, caller: &Caller, workspace: Uuid, actor: Actor) -> Result<(), PbiError> {
     let visible = match actor {
-        Actor::TenantAdmin => state
-            .store
-            .get_workspace(caller.tenant_id, workspace)
-            .await?
-            .is_some(),
-        Actor::Principal(p) => state
-            .store
-            .role_in_workspace(caller.tenant_id, workspace, p.object_id)
-            .await?
-            .is_some(),
+        Actor::TenantAdmin => state.store.get_workspace(caller.tenant_id, workspace).await?.is_some(),
+        Actor::Principal(p) => state.store.role_in_workspace(caller.tenant_id, workspace, p.object_id).await?.is_some(),
     };
     if visible {
         Ok(())
@@ -414,16 +307,7 @@ pub async fn add_group_user(
     let actor = caller_actor(&caller);
     ensure_visible(&state, &caller, id, actor).await?;
     let (target, role) = target_of(&state, caller.tenant_id, &body).await?;
-    change(
-        &state,
-        &caller,
-        id,
-        actor,
-        target,
-        body.profile.as_ref().map(|p| p.id),
-        Change::Add(role),
-    )
-    .await
+    change(&state, &caller, id, actor, target, body.profile.as_ref().map(|p| p.id), Change::Add(role)).await
 }
 
 pub async fn update_group_user(
@@ -435,16 +319,7 @@ pub async fn update_group_user(
     let actor = caller_actor(&caller);
     ensure_visible(&state, &caller, id, actor).await?;
     let (target, role) = target_of(&state, caller.tenant_id, &body).await?;
-    change(
-        &state,
-        &caller,
-        id,
-        actor,
-        target,
-        body.profile.as_ref().map(|p| p.id),
-        Change::Update(role),
-    )
-    .await
+    change(&state, &caller, id, actor, target, body.profile.as_ref().map(|p| p.id), Change::Update(role)).await
 }
 
 pub async fn delete_user_in_group(
@@ -456,16 +331,7 @@ pub async fn delete_user_in_group(
     let actor = caller_actor(&caller);
     ensure_visible(&state, &caller, id, actor).await?;
     let target = target_of_path(&state, caller.tenant_id, &user, false).await?;
-    change(
-        &state,
-        &caller,
-        id,
-        actor,
-        target,
-        q.profile_id,
-        Change::Remove,
-    )
-    .await
+    change(&state, &caller, id, actor, target, q.profile_id, Change::Remove).await
 }
 
 pub async fn get_group_users_as_admin(
@@ -473,16 +339,9 @@ pub async fn get_group_users_as_admin(
     Authenticated(caller): Authenticated,
     PbiPath(id): PbiPath<Uuid>,
 ) -> Result<Json<ODataList<GroupUser>>, PbiError> {
-    state
-        .store
-        .get_workspace(caller.tenant_id, id)
-        .await?
-        .ok_or_else(|| PbiError::workspace_not_found(id))?;
+    state.store.get_workspace(caller.tenant_id, id).await?.ok_or_else(|| PbiError::workspace_not_found(id))?;
     let members = state.store.members(caller.tenant_id, id).await?;
-    Ok(Json(ODataList::new(
-        entity_context(&state, "groupUsers"),
-        members.iter().map(|m| group_user_json(m, true)).collect(),
-    )))
+    Ok(Json(ODataList::new(entity_context(&state, "groupUsers"), members.iter().map(|m| group_user_json(m, true)).collect())))
 }
 
 pub async fn add_user_as_admin(
@@ -493,16 +352,7 @@ pub async fn add_user_as_admin(
 ) -> Result<StatusCode, PbiError> {
     ensure_visible(&state, &caller, id, Actor::TenantAdmin).await?;
     let (target, role) = target_of(&state, caller.tenant_id, &body).await?;
-    change(
-        &state,
-        &caller,
-        id,
-        Actor::TenantAdmin,
-        target,
-        body.profile.as_ref().map(|p| p.id),
-        Change::Upsert(role),
-    )
-    .await
+    change(&state, &caller, id, Actor::TenantAdmin, target, body.profile.as_ref().map(|p| p.id), Change::Upsert(role)).await
 }
 
 pub async fn delete_user_as_admin(
@@ -512,16 +362,6 @@ pub async fn delete_user_as_admin(
     PbiQuery(q): PbiQuery<DeleteQuery>,
 ) -> Result<StatusCode, PbiError> {
     ensure_visible(&state, &caller, id, Actor::TenantAdmin).await?;
-    let target =
-        target_of_path(&state, caller.tenant_id, &user, q.is_group.unwrap_or(false)).await?;
-    change(
-        &state,
-        &caller,
-        id,
-        Actor::TenantAdmin,
-        target,
-        q.profile_id,
-        Change::Remove,
-    )
-    .await
+    let target = target_of_path(&state, caller.tenant_id, &user, q.is_group.unwrap_or(false)).await?;
+    change(&state, &caller, id, Actor::TenantAdmin, target, q.profile_id, Change::Remove).await
 }

@@ -8,7 +8,6 @@ pub mod extract;
 pub mod groups;
 pub mod odata;
 
-use axum::extract::Request;
 use axum::handler::Handler;
 use axum::http::{Method, StatusCode};
 use axum::routing::{on, MethodFilter, MethodRouter};
@@ -36,8 +35,7 @@ pub struct Route {
 }
 
 fn filter(op: Op) -> MethodFilter {
-    let method =
-        Method::from_bytes(op.method.as_bytes()).expect("operation table methods are valid");
+    let method = Method::from_bytes(op.method.as_bytes()).expect("operation table methods are valid");
     MethodFilter::try_from(method).expect("operation table methods are routable")
 }
 
@@ -46,19 +44,11 @@ where
     H: Handler<T, AppState>,
     T: 'static,
 {
-    Route {
-        op,
-        access: RouteAccess { scopes, admin },
-        handler: Some(on(filter(op), handler)),
-    }
+    Route { op, access: RouteAccess { scopes, admin }, handler: Some(on(filter(op), handler)) }
 }
 
 fn planned(op: Op, scopes: &'static [&'static str], admin: AdminAccess) -> Route {
-    Route {
-        op,
-        access: RouteAccess { scopes, admin },
-        handler: None,
-    }
+    Route { op, access: RouteAccess { scopes, admin }, handler: None }
 }
 
 /// The routing table of the Power BI API.
@@ -70,48 +60,13 @@ pub fn routes() -> Vec<Route> {
         built(op::GET_GROUP, WORKSPACE_READ, No, groups::get_group),
         planned(op::UPDATE_GROUP, WORKSPACE_WRITE, No),
         built(op::DELETE_GROUP, WORKSPACE_WRITE, No, groups::delete_group),
-        built(
-            op::GET_GROUP_USERS,
-            WORKSPACE_READ,
-            No,
-            groups::get_group_users,
-        ),
-        built(
-            op::ADD_GROUP_USER,
-            WORKSPACE_WRITE,
-            No,
-            groups::add_group_user,
-        ),
-        built(
-            op::UPDATE_GROUP_USER,
-            WORKSPACE_WRITE,
-            No,
-            groups::update_group_user,
-        ),
-        built(
-            op::DELETE_USER_IN_GROUP,
-            WORKSPACE_WRITE,
-            No,
-            groups::delete_user_in_group,
-        ),
-        built(
-            op::GET_GROUP_USERS_AS_ADMIN,
-            TENANT_READ,
-            Read,
-            groups::get_group_users_as_admin,
-        ),
-        built(
-            op::ADD_USER_AS_ADMIN,
-            TENANT_WRITE,
-            Write,
-            groups::add_user_as_admin,
-        ),
-        built(
-            op::DELETE_USER_AS_ADMIN,
-            TENANT_WRITE,
-            Write,
-            groups::delete_user_as_admin,
-        ),
+        built(op::GET_GROUP_USERS, WORKSPACE_READ, No, groups::get_group_users),
+        built(op::ADD_GROUP_USER, WORKSPACE_WRITE, No, groups::add_group_user),
+        built(op::UPDATE_GROUP_USER, WORKSPACE_WRITE, No, groups::update_group_user),
+        built(op::DELETE_USER_IN_GROUP, WORKSPACE_WRITE, No, groups::delete_user_in_group),
+        built(op::GET_GROUP_USERS_AS_ADMIN, TENANT_READ, Read, groups::get_group_users_as_admin),
+        built(op::ADD_USER_AS_ADMIN, TENANT_WRITE, Write, groups::add_user_as_admin),
+        built(op::DELETE_USER_AS_ADMIN, TENANT_WRITE, Write, groups::delete_user_as_admin),
         planned(op::GET_GROUPS_AS_ADMIN, TENANT_READ, Read),
         planned(op::GET_USER_ARTIFACT_ACCESS_AS_ADMIN, TENANT_READ, Read),
         planned(op::GET_USER_SUBSCRIPTIONS_AS_ADMIN, TENANT_READ, Read),
@@ -146,7 +101,11 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
-async fn not_implemented(op_id: &'static str) -> PbiError {
+/// Unbuilt operations still authenticate first, as the real service would.
+async fn not_implemented(op_id: &'static str, caller: Result<extract::Authenticated, PbiError>) -> PbiError {
+    if let Err(e) = caller {
+        return e;
+    }
     PbiError::new(
         StatusCode::NOT_IMPLEMENTED,
         "NotImplemented",
@@ -161,7 +120,7 @@ pub fn router() -> Router<AppState> {
         let op = route.op;
         let handler = route
             .handler
-            .unwrap_or_else(|| on(filter(op), move |_: Request| not_implemented(op.id)));
+            .unwrap_or_else(|| on(filter(op), move |caller: Result<extract::Authenticated, PbiError>| not_implemented(op.id, caller)));
         router = router.route(op.path, handler.layer(Extension(route.access)));
     }
     router
@@ -175,11 +134,7 @@ pub fn compatibility_markdown() -> String {
          ## Power BI REST v1.0\n\n| operationId | method | path | status | delegated scopes (any of) | admin |\n|---|---|---|---|---|---|\n",
     );
     for route in routes() {
-        let status = if route.handler.is_some() {
-            "implemented"
-        } else {
-            "501 (planned)"
-        };
+        let status = if route.handler.is_some() { "implemented" } else { "501 (planned)" };
         let admin = match route.access.admin {
             AdminAccess::No => "no",
             AdminAccess::Read => "Fabric admin, or service principal",
@@ -202,11 +157,7 @@ pub fn compatibility_markdown() -> String {
             op.id,
             op.method,
             op.path,
-            if implemented {
-                "implemented"
-            } else {
-                "501 (planned)"
-            }
+            if implemented { "implemented" } else { "501 (planned)" }
         ));
     }
     out

@@ -105,9 +105,7 @@ impl Parser<'_> {
     fn string(&mut self) -> Result<String, String> {
         match self.next() {
             Some(Token::Str(s)) => Ok(s),
-            other => Err(format!(
-                "expected a string literal in single quotes, found {other:?}"
-            )),
+            other => Err(format!("expected a string literal in single quotes, found {other:?}")),
         }
     }
 
@@ -141,10 +139,7 @@ impl Parser<'_> {
             return Ok(inner);
         }
         for (name, make) in [
-            (
-                "contains",
-                WorkspaceFilter::Contains as fn(WorkspaceField, String) -> WorkspaceFilter,
-            ),
+            ("contains", WorkspaceFilter::Contains as fn(WorkspaceField, String) -> WorkspaceFilter),
             ("startswith", WorkspaceFilter::StartsWith),
             ("endswith", WorkspaceFilter::EndsWith),
         ] {
@@ -172,30 +167,19 @@ impl Parser<'_> {
 }
 
 /// Fields of `GET /groups`.
-pub const GROUP_FIELDS: &[(&str, WorkspaceField)] =
-    &[("name", WorkspaceField::Name), ("id", WorkspaceField::Id)];
+pub const GROUP_FIELDS: &[(&str, WorkspaceField)] = &[("name", WorkspaceField::Name), ("id", WorkspaceField::Id)];
 
-pub fn parse_filter(
-    input: &str,
-    fields: &[(&str, WorkspaceField)],
-) -> Result<WorkspaceFilter, String> {
+pub fn parse_filter(input: &str, fields: &[(&str, WorkspaceField)]) -> Result<WorkspaceFilter, String> {
     if input.chars().any(char::is_control) || input.len() > 4096 {
         return Err("the filter contains control characters or is too long".into());
     }
-    let mut parser = Parser {
-        tokens: tokenize(input)?,
-        pos: 0,
-        fields,
-    };
+    let mut parser = Parser { tokens: tokenize(input)?, pos: 0, fields };
     if parser.tokens.is_empty() {
         return Err("the filter is empty".into());
     }
     let filter = parser.or()?;
     if parser.pos < parser.tokens.len() {
-        return Err(format!(
-            "unexpected {:?} after the end of the expression",
-            parser.tokens[parser.pos]
-        ));
+        return Err(format!("unexpected {:?} after the end of the expression", parser.tokens[parser.pos]));
     }
     Ok(filter)
 }
@@ -208,59 +192,25 @@ mod tests {
 
     #[test]
     fn parses_the_swagger_example() {
-        let f = parse_filter(
-            "contains(name,'marketing') or name eq 'contoso'",
-            GROUP_FIELDS,
-        )
-        .unwrap();
-        assert_eq!(
-            f,
-            Or(
-                Box::new(Contains(Name, "marketing".into())),
-                Box::new(Eq(Name, "contoso".into()))
-            )
-        );
+        let f = parse_filter("contains(name,'marketing') or name eq 'contoso'", GROUP_FIELDS).unwrap();
+        assert_eq!(f, Or(Box::new(Contains(Name, "marketing".into())), Box::new(Eq(Name, "contoso".into()))));
     }
 
     #[test]
     fn precedence_not_and_or_and_parentheses() {
-        let f = parse_filter(
-            "not (id eq 'a' or name eq 'b') and name ne 'c'",
-            GROUP_FIELDS,
-        )
-        .unwrap();
+        let f = parse_filter("not (id eq 'a' or name eq 'b') and name ne 'c'", GROUP_FIELDS).unwrap();
         assert_eq!(
             f,
-            And(
-                Box::new(Not(Box::new(Or(
-                    Box::new(Eq(Id, "a".into())),
-                    Box::new(Eq(Name, "b".into()))
-                )))),
-                Box::new(Ne(Name, "c".into()))
-            )
+            And(Box::new(Not(Box::new(Or(Box::new(Eq(Id, "a".into())), Box::new(Eq(Name, "b".into())))))), Box::new(Ne(Name, "c".into())))
         );
-        assert_eq!(
-            parse_filter("name eq 'O''Brien'", GROUP_FIELDS).unwrap(),
-            Eq(Name, "O'Brien".into())
-        );
+        assert_eq!(parse_filter("name eq 'O''Brien'", GROUP_FIELDS).unwrap(), Eq(Name, "O'Brien".into()));
     }
 
     #[test]
     fn rejects_what_it_does_not_understand() {
-        for bad in [
-            "",
-            "name",
-            "name eq",
-            "name gt 'a'",
-            "colour eq 'red'",
-            "name eq 'a' )",
-            "contains(name 'a')",
-            "name eq 'unterminated",
-        ] {
-            assert!(
-                parse_filter(bad, GROUP_FIELDS).is_err(),
-                "{bad} should fail"
-            );
+        for bad in ["", "name", "name eq", "name gt 'a'", "colour eq 'red'", "name eq 'a' )", "contains(name 'a')", "name eq 'unterminated"]
+        {
+            assert!(parse_filter(bad, GROUP_FIELDS).is_err(), "{bad} should fail");
         }
     }
 }
