@@ -145,6 +145,7 @@ pub async fn provision(store: &Store, clock: &dyn Clock, spec: &TenantSpec) -> R
     let mut tx = store.begin().await?;
     let out = provision_in(&mut tx, clock, spec).await?;
     tx.commit().await?;
+    store.invalidate_cache();
     Ok(out)
 }
 

@@ -80,6 +80,9 @@ pub enum TokenError {
 }
 
 pub struct TokenService {
+    /// Tokens already verified, with the caller and `exp`: an RSA check per request is the
+    /// largest fixed cost of a read. Expiry is still checked on every hit.
+    verified: std::sync::RwLock<std::collections::HashMap<String, (Caller, i64)>>,
     keys: Arc<KeyRing>,
     clock: SharedClock,
     lifetime_secs: u64,
@@ -98,7 +101,7 @@ impl TokenService {
         validation.validate_nbf = false;
         validation.validate_aud = false;
         validation.required_spec_claims.clear();
-        TokenService { keys, clock, lifetime_secs, skew_secs: skew_secs as i64, validation }
+        TokenService { verified: Default::default(), keys, clock, lifetime_secs, skew_secs: skew_secs as i64, validation }
     }
 
     pub fn keys(&self) -> &KeyRing {
@@ -164,6 +167,21 @@ impl TokenService {
 
     /// Verify signature, audience, issuer/tenant agreement and lifetime; return the caller.
     pub fn verify(&self, token: &str) -> Result<Caller, TokenError> {
+        let now = self.clock.now().timestamp();
+        if let Some((caller, exp)) = self.verified.read().ok().and_then(|v| v.get(token).cloned()) {
+            return if now > exp + self.skew_secs { Err(TokenError::Expired) } else { Ok(caller) };
+        }
+        let (caller, exp) = self.verify_uncached(token)?;
+        if let Ok(mut verified) = self.verified.write() {
+            if verified.len() >= 10_000 {
+                verified.clear();
+            }
+            verified.insert(token.to_string(), (caller.clone(), exp));
+        }
+        Ok(caller)
+    }
+
+    fn verify_uncached(&self, token: &str) -> Result<(Caller, i64), TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::RS256 || header.kid.as_deref() != Some(self.keys.kid.as_str()) {
             return Err(TokenError::BadSignature);
@@ -194,7 +212,7 @@ impl TokenService {
             _ => return Err(TokenError::Malformed),
         };
         let scopes = claims.scp.map(|s| s.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect()).unwrap_or_default();
-        Ok(Caller { tenant_id, object_id, kind, scopes })
+        Ok((Caller { tenant_id, object_id, kind, scopes }, claims.exp))
     }
 }
 

@@ -199,9 +199,12 @@ impl Store {
 
     /// A user by UPN or mail, case-insensitively, ignoring soft-deleted users.
     pub async fn find_user_by_name(&self, tenant: Uuid, upn_or_mail: &str) -> StoreResult<Option<User>> {
+        // Two indexed lookups (UPN first) rather than `upn_lower = $2 OR mail_lower = $2`, which
+        // SQLite answers with a scan of the tenant's users.
         let sql = format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND deleted_at IS NULL AND (upn_lower = $2 OR mail_lower = $2) \
-             ORDER BY CASE WHEN upn_lower = $2 THEN 0 ELSE 1 END LIMIT 1"
+            "SELECT * FROM (SELECT 0 AS rank, {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND upn_lower = $2 AND deleted_at IS NULL \
+             UNION ALL SELECT 1 AS rank, {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND mail_lower = $2 AND deleted_at IS NULL) AS found \
+             ORDER BY rank LIMIT 1"
         );
         let row = sqlx::query(&sql).bind(tenant.to_string()).bind(upn_or_mail.to_lowercase()).fetch_optional(&self.read).await?;
         row.as_ref().map(user_from_row).transpose()

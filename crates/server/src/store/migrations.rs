@@ -6,7 +6,8 @@ use sqlx::{AnyPool, Executor, Row};
 use super::{Backend, Store, StoreError, StoreResult};
 
 /// (version, SQL). Append only; never edit a released migration.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/0001_foundation.sql"))];
+const MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("../../migrations/0001_foundation.sql")), (2, include_str!("../../migrations/0002_identity_plane.sql"))];
 
 pub const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 

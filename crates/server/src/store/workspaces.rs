@@ -4,6 +4,9 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 use uuid::Uuid;
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use super::{parse_enum, parse_uuid, Store, StoreError, StoreResult};
 use crate::domain::filter::{WorkspaceField, WorkspaceFilter};
 use crate::domain::policy::{self, Authority, Change, Effect, Facts, Refusal};
@@ -44,6 +47,18 @@ impl From<sqlx::Error> for ChangeError {
     fn from(e: sqlx::Error) -> Self {
         ChangeError::Store(e.into())
     }
+}
+
+/// A workspace's role assignments as one immutable value, shared by concurrent readers.
+#[derive(Debug)]
+pub struct WorkspaceView {
+    pub tenant: Uuid,
+    pub members: Vec<Member>,
+    /// Direct (profile-less) role of each principal.
+    pub roles: HashMap<Uuid, Role>,
+    /// A rendering of `members` the API layer may compute once and keep (for example the JSON
+    /// body of the unpaged user list); it dies with the view when the workspace changes.
+    pub rendered: std::sync::OnceLock<bytes::Bytes>,
 }
 
 #[derive(Debug, Clone)]
@@ -244,6 +259,21 @@ impl Store {
         query.fetch_all(&self.read).await?.iter().map(workspace_from_row).collect()
     }
 
+    /// An active workspace's role assignments and who holds which role directly, served from
+    /// the read cache when it has them (SQLite), else read in one statement.
+    pub async fn workspace_view(&self, tenant: Uuid, workspace: Uuid) -> StoreResult<Option<Arc<WorkspaceView>>> {
+        if let Some(view) = self.cache.get(workspace) {
+            return Ok((view.tenant == tenant).then_some(view));
+        }
+        let generation = self.cache.generation();
+        let Some(ws) = self.get_workspace(tenant, workspace).await? else { return Ok(None) };
+        let members = self.members(tenant, workspace).await?;
+        let roles = members.iter().filter(|m| m.profile_id.is_none()).map(|m| (m.principal.object_id, m.role)).collect();
+        let view = Arc::new(WorkspaceView { tenant: ws.tenant_id, members, roles, rendered: std::sync::OnceLock::new() });
+        self.cache.put(workspace, view.clone(), generation);
+        Ok(Some(view))
+    }
+
     /// Every role assignment of a workspace, oldest first, joined with the directory.
     pub async fn members(&self, tenant: Uuid, workspace: Uuid) -> StoreResult<Vec<Member>> {
         let rows = sqlx::query(MEMBER_SELECT).bind(workspace.to_string()).bind(tenant.to_string()).fetch_all(&self.read).await?;
@@ -282,6 +312,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.cache.invalidate(workspace);
         Ok(())
     }
 
@@ -289,24 +320,37 @@ impl Store {
     pub async fn change_member(&self, req: &MemberChange) -> Result<Effect, ChangeError> {
         let mut tx = self.write.begin().await?;
         lock_workspace(&mut tx, req.tenant_id, req.workspace_id, req.now).await?;
-        let authority = match req.actor {
-            Actor::TenantAdmin => Authority::TenantAdmin,
-            Actor::Principal(p) => Authority::Workspace(role_of(&mut tx, req.workspace_id, p.object_id, None).await?),
+        // Every fact in one statement: fewer round trips while the workspace is locked.
+        // Service-principal profiles share their principal's place: count principals once, and
+        // only direct (profile-less) Admins keep a workspace administered.
+        let actor_id = match req.actor {
+            Actor::TenantAdmin => String::new(),
+            Actor::Principal(p) => p.object_id.to_string(),
         };
-        let counts = sqlx::query(
-            // Service-principal profiles share their principal's place: count principals once, and
-            // only direct (profile-less) Admins keep a workspace administered.
-            "SELECT COUNT(DISTINCT principal_id) AS principals, COUNT(CASE WHEN role = 'Admin' AND profile_id = '' THEN 1 END) AS admins \
+        let row = sqlx::query(
+            "SELECT COUNT(DISTINCT principal_id) AS principals, \
+                    COUNT(CASE WHEN role = 'Admin' AND profile_id = '' THEN 1 END) AS admins, \
+                    MAX(CASE WHEN principal_id = $2 AND profile_id = '' THEN role END) AS actor_role, \
+                    MAX(CASE WHEN principal_id = $3 AND profile_id = $4 THEN role END) AS target_role \
              FROM workspace_members WHERE workspace_id = $1",
         )
         .bind(req.workspace_id.to_string())
+        .bind(actor_id)
+        .bind(req.target.object_id.to_string())
+        .bind(req.profile_id.map(|p| p.to_string()).unwrap_or_default())
         .fetch_one(&mut *tx)
         .await?;
+        let role = |column: &str| -> StoreResult<Option<Role>> {
+            row.try_get::<Option<String>, _>(column)?.as_deref().map(parse_enum::<Role>).transpose()
+        };
         let facts = Facts {
-            authority,
-            target_role: role_of(&mut tx, req.workspace_id, req.target.object_id, req.profile_id).await?,
-            admins: counts.try_get::<i64, _>("admins")? as u32,
-            principals: counts.try_get::<i64, _>("principals")? as u32,
+            authority: match req.actor {
+                Actor::TenantAdmin => Authority::TenantAdmin,
+                Actor::Principal(_) => Authority::Workspace(role("actor_role")?),
+            },
+            target_role: role("target_role")?,
+            admins: row.try_get::<i64, _>("admins")? as u32,
+            principals: row.try_get::<i64, _>("principals")? as u32,
             principal_limit: req.principal_limit,
         };
         let effect = policy::decide(&facts, req.change).map_err(|refusal| match refusal {
@@ -338,6 +382,7 @@ impl Store {
             Effect::Nothing => {}
         }
         tx.commit().await?;
+        self.cache.invalidate(req.workspace_id);
         Ok(effect)
     }
 }
