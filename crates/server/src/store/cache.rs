@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 use uuid::Uuid;
 
 use super::WorkspaceView;
+use crate::domain::TenantSettings;
 
 /// Bound on cached workspaces; past it the cache starts over (simple, and views are cheap to rebuild).
 const CAPACITY: usize = 20_000;
@@ -17,11 +18,12 @@ pub(crate) struct ViewCache {
     enabled: bool,
     generation: AtomicU64,
     views: RwLock<HashMap<Uuid, Arc<WorkspaceView>>>,
+    settings: RwLock<HashMap<Uuid, TenantSettings>>,
 }
 
 impl ViewCache {
     pub(crate) fn new(enabled: bool) -> ViewCache {
-        ViewCache { enabled, generation: AtomicU64::new(0), views: RwLock::new(HashMap::new()) }
+        ViewCache { enabled, generation: AtomicU64::new(0), views: RwLock::new(HashMap::new()), settings: RwLock::new(HashMap::new()) }
     }
 
     pub(crate) fn get(&self, workspace: Uuid) -> Option<Arc<WorkspaceView>> {
@@ -59,9 +61,28 @@ impl ViewCache {
     }
 
     pub(crate) fn clear(&self) {
-        if let Ok(mut views) = self.views.write() {
+        if let (Ok(mut views), Ok(mut settings)) = (self.views.write(), self.settings.write()) {
             self.generation.fetch_add(1, Ordering::SeqCst);
             views.clear();
+            settings.clear();
+        }
+    }
+
+    pub(crate) fn settings(&self, tenant: Uuid) -> Option<TenantSettings> {
+        if !self.enabled {
+            return None;
+        }
+        self.settings.read().ok()?.get(&tenant).copied()
+    }
+
+    pub(crate) fn put_settings(&self, tenant: Uuid, value: TenantSettings, generation: u64) {
+        if !self.enabled {
+            return;
+        }
+        if let Ok(mut settings) = self.settings.write() {
+            if self.generation.load(Ordering::SeqCst) == generation {
+                settings.insert(tenant, value);
+            }
         }
     }
 }

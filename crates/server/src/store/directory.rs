@@ -6,7 +6,8 @@ use uuid::Uuid;
 
 use super::{parse_enum, parse_uuid, Store, StoreResult};
 use crate::domain::{
-    ClientSecret, DirectoryGroup, DirectoryRole, GroupKind, PrincipalKind, PrincipalRef, ServicePrincipal, Tenant, User, UserType,
+    ClientSecret, DirectoryGroup, DirectoryRole, GroupKind, PrincipalKind, PrincipalRef, ServicePrincipal, Tenant, TenantSettings, User,
+    UserType,
 };
 
 /// A user row to insert (what import and provisioning write).
@@ -165,6 +166,60 @@ pub async fn insert_demo_credentials<'c, E: Executor<'c, Database = Any>>(e: E, 
         .bind(&demo.password)
         .execute(e)
         .await?;
+    Ok(())
+}
+
+/// Provisioning: `member` joins `group` (a user, a nested group or an app).
+pub async fn provision_group_member<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    tenant: Uuid,
+    group: Uuid,
+    member: PrincipalRef,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query("INSERT INTO group_members (tenant_id, group_id, member_id, member_type, added_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(tenant.to_string())
+        .bind(group.to_string())
+        .bind(member.object_id.to_string())
+        .bind(member.kind.as_str())
+        .bind(now)
+        .execute(e)
+        .await?;
+    Ok(())
+}
+
+pub async fn provision_group_owner<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    tenant: Uuid,
+    group: Uuid,
+    owner: Uuid,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query("INSERT INTO group_owners (tenant_id, group_id, owner_id, added_at) VALUES ($1, $2, $3, $4)")
+        .bind(tenant.to_string())
+        .bind(group.to_string())
+        .bind(owner.to_string())
+        .bind(now)
+        .execute(e)
+        .await?;
+    Ok(())
+}
+
+pub async fn provision_tenant_settings<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    tenant: Uuid,
+    settings: &TenantSettings,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE tenants SET sp_api_enabled = $2, sp_api_group_id = $3, sp_admin_api_enabled = $4, sp_admin_api_group_id = $5 WHERE id = $1",
+    )
+    .bind(tenant.to_string())
+    .bind(settings.sp_api_enabled as i64)
+    .bind(settings.sp_api_group.map(|g| g.to_string()))
+    .bind(settings.sp_admin_api_enabled as i64)
+    .bind(settings.sp_admin_api_group.map(|g| g.to_string()))
+    .execute(e)
+    .await?;
     Ok(())
 }
 

@@ -7,10 +7,12 @@
 //! writes anyway. So the last-Admin and principal-limit checks read facts nobody else can change
 //! before the commit.
 
+mod access;
 mod cache;
 mod directory;
 mod keys;
 mod migrations;
+mod settings;
 mod workspaces;
 
 pub use directory::*;

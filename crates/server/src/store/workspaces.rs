@@ -7,6 +7,7 @@ use uuid::Uuid;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::access::{effective_role, MEMBERSHIPS_CTE, REACHES};
 use super::{parse_enum, parse_uuid, Store, StoreError, StoreResult};
 use crate::domain::filter::{WorkspaceField, WorkspaceFilter};
 use crate::domain::policy::{self, Authority, Change, Effect, Facts, Refusal};
@@ -160,7 +161,7 @@ fn filter_sql(filter: &WorkspaceFilter, sql: &mut String, binds: &mut Vec<String
 }
 
 /// Parameters bound before the filter's own in `workspaces_of`.
-const BASE_PARAMS: usize = 2;
+const BASE_PARAMS: usize = 3;
 
 const MEMBER_SELECT: &str = "SELECT m.principal_id, m.principal_type, m.role, m.profile_id, \
        u.upn, u.mail, u.display_name AS user_name, u.user_type, g.display_name AS group_name, s.display_name AS app_name, s.app_id \
@@ -211,6 +212,16 @@ pub async fn insert_member<'c, E: Executor<'c, Database = Any>>(
     Ok(())
 }
 
+/// Provisioning: a Microsoft 365 group backs the workspace.
+pub async fn provision_backing_group<'c, E: Executor<'c, Database = Any>>(e: E, workspace: Uuid, group: Uuid) -> StoreResult<()> {
+    sqlx::query("UPDATE workspaces SET backing_group_id = $2 WHERE id = $1")
+        .bind(workspace.to_string())
+        .bind(group.to_string())
+        .execute(e)
+        .await?;
+    Ok(())
+}
+
 impl Store {
     /// An active workspace of the tenant.
     pub async fn get_workspace(&self, tenant: Uuid, id: Uuid) -> StoreResult<Option<Workspace>> {
@@ -219,18 +230,10 @@ impl Store {
         row.as_ref().map(workspace_from_row).transpose()
     }
 
-    /// The role `principal` holds directly in the workspace, if the workspace is active.
+    /// The effective role of `principal` in the workspace (own role, groups, Microsoft 365
+    /// backing), if the workspace is active.
     pub async fn role_in_workspace(&self, tenant: Uuid, workspace: Uuid, principal: Uuid) -> StoreResult<Option<Role>> {
-        let row = sqlx::query(
-            "SELECT m.role FROM workspace_members m JOIN workspaces w ON w.id = m.workspace_id \
-             WHERE m.workspace_id = $1 AND w.tenant_id = $2 AND w.state <> 'Deleted' AND m.principal_id = $3 AND m.profile_id = ''",
-        )
-        .bind(workspace.to_string())
-        .bind(tenant.to_string())
-        .bind(principal.to_string())
-        .fetch_optional(&self.read)
-        .await?;
-        row.map(|r| parse_enum::<Role>(&r.try_get::<String, _>("role")?)).transpose()
+        super::access::effective_role(&self.read, tenant, workspace, principal).await
     }
 
     /// Active workspaces in which `principal` holds a role, filtered and paged, ordered by name.
@@ -242,8 +245,7 @@ impl Store {
         page: &Page,
     ) -> StoreResult<Vec<Workspace>> {
         let mut sql = format!(
-            "SELECT {WORKSPACE_COLUMNS} FROM workspaces w JOIN workspace_members m ON m.workspace_id = w.id \
-             WHERE w.tenant_id = $1 AND m.principal_id = $2 AND m.profile_id = '' AND w.state <> 'Deleted'"
+            "{MEMBERSHIPS_CTE} SELECT {WORKSPACE_COLUMNS} FROM workspaces w WHERE w.tenant_id = $1 AND $2 = $2 AND w.state <> 'Deleted' AND {REACHES}"
         );
         let mut binds = Vec::new();
         if let Some(filter) = filter {
@@ -252,7 +254,7 @@ impl Store {
         }
         sql.push_str(" ORDER BY w.name_lower, w.id");
         push_page(&mut sql, page);
-        let mut query = sqlx::query(&sql).bind(tenant.to_string()).bind(principal.to_string());
+        let mut query = sqlx::query(&sql).bind(tenant.to_string()).bind(String::new()).bind(principal.to_string());
         for b in binds {
             query = query.bind(b);
         }
@@ -295,7 +297,7 @@ impl Store {
         let mut tx = self.write.begin().await?;
         lock_workspace(&mut tx, tenant, workspace, now).await?;
         if let Actor::Principal(p) = actor {
-            match role_of(&mut tx, workspace, p.object_id, None).await? {
+            match effective_role(&mut *tx, tenant, workspace, p.object_id).await? {
                 Some(Role::Admin) => {}
                 None => return Err(ChangeError::WorkspaceNotFound),
                 Some(role) => {
@@ -346,7 +348,11 @@ impl Store {
         let facts = Facts {
             authority: match req.actor {
                 Actor::TenantAdmin => Authority::TenantAdmin,
-                Actor::Principal(_) => Authority::Workspace(role("actor_role")?),
+                // A direct Admin needs no more reading; anyone else may reach further through groups.
+                Actor::Principal(p) => match role("actor_role")? {
+                    Some(Role::Admin) => Authority::Workspace(Some(Role::Admin)),
+                    _ => Authority::Workspace(effective_role(&mut *tx, req.tenant_id, req.workspace_id, p.object_id).await?),
+                },
             },
             target_role: role("target_role")?,
             admins: row.try_get::<i64, _>("admins")? as u32,
@@ -401,21 +407,6 @@ async fn lock_workspace(tx: &mut sqlx::Transaction<'_, Any>, tenant: Uuid, works
         return Err(ChangeError::WorkspaceNotFound);
     }
     Ok(())
-}
-
-async fn role_of(
-    tx: &mut sqlx::Transaction<'_, Any>,
-    workspace: Uuid,
-    principal: Uuid,
-    profile: Option<Uuid>,
-) -> StoreResult<Option<Role>> {
-    let row = sqlx::query("SELECT role FROM workspace_members WHERE workspace_id = $1 AND principal_id = $2 AND profile_id = $3")
-        .bind(workspace.to_string())
-        .bind(principal.to_string())
-        .bind(profile.map(|p| p.to_string()).unwrap_or_default())
-        .fetch_optional(&mut **tx)
-        .await?;
-    row.map(|r| parse_enum::<Role>(&r.try_get::<String, _>("role")?)).transpose()
 }
 
 fn push_page(sql: &mut String, page: &Page) {

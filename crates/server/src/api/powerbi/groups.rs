@@ -254,7 +254,9 @@ pub async fn get_group_users(
     PbiQuery(q): PbiQuery<ListQuery>,
 ) -> Result<Response, PbiError> {
     let view = state.store.workspace_view(caller.tenant_id, id).await?.ok_or_else(|| PbiError::workspace_not_found(id))?;
-    if !view.roles.contains_key(&caller.object_id) {
+    // A direct role is in the view; access through groups or a Microsoft 365 backing is read.
+    if !view.roles.contains_key(&caller.object_id) && state.store.role_in_workspace(caller.tenant_id, id, caller.object_id).await?.is_none()
+    {
         return Err(PbiError::workspace_not_found(id));
     }
     let render = |members: &[Member]| -> bytes::Bytes {
