@@ -309,6 +309,7 @@ impl Seed {
                 guest: false,
                 account_enabled: true,
                 password: None,
+                password_hash: None,
                 fabric_admin: false,
             })
             .collect();
@@ -350,7 +351,7 @@ impl Seed {
                 id: None,
                 app_id: None,
                 display_name: SP_NAME.into(),
-                secrets: vec![SecretSpec { value: secret.clone(), expires_at: None }],
+                secrets: vec![SecretSpec { value: secret.clone(), expires_at: None, hash: None }],
             }],
             workspaces,
         };

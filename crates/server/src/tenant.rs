@@ -75,10 +75,29 @@ pub struct UserSpec {
     #[serde(default = "yes")]
     pub account_enabled: bool,
     /// Plain-text password for the password grant; hashed before it is stored.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+    /// An Argon2 hash, as `tenant export` writes it (instead of `password`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
     #[serde(default)]
     pub fabric_admin: bool,
+}
+
+impl Default for UserSpec {
+    fn default() -> Self {
+        UserSpec {
+            id: None,
+            upn: String::new(),
+            mail: None,
+            display_name: String::new(),
+            guest: false,
+            account_enabled: true,
+            password: None,
+            password_hash: None,
+            fabric_admin: false,
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -122,10 +141,15 @@ pub struct ServicePrincipalSpec {
     pub secrets: Vec<SecretSpec>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SecretSpec {
+    /// The secret in plain text; hashed before it is stored.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub value: String,
+    /// A stored hash, as `tenant export` writes it (instead of `value`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
     /// Unix milliseconds; default two years after provisioning.
     #[serde(default)]
     pub expires_at: Option<i64>,
@@ -213,7 +237,8 @@ async fn provision_in(
     };
 
     // Hash outside the transaction: Argon2 is deliberately slow.
-    let hashed: Vec<Option<String>> = spec.users.iter().map(|u| u.password.as_deref().map(hash_password)).collect();
+    let hashed: Vec<Option<String>> =
+        spec.users.iter().map(|u| u.password.as_deref().map(hash_password).or_else(|| u.password_hash.clone())).collect();
 
     store::insert_tenant(&mut **tx, &tenant, now).await?;
     let mut by_name: HashMap<(PrincipalKind, String), Uuid> = HashMap::new();
@@ -260,7 +285,13 @@ async fn provision_in(
         for secret in &sp.secrets {
             let row = ClientSecret {
                 id: Uuid::new_v4(),
-                secret_hash: hash_secret(&secret.value),
+                secret_hash: match &secret.hash {
+                    Some(hash) if secret.value.is_empty() => hash.clone(),
+                    _ if secret.value.is_empty() => {
+                        return Err(invalid(format!("a secret of '{}' has neither a value nor a hash", sp.display_name)))
+                    }
+                    _ => hash_secret(&secret.value),
+                },
                 expires_at: secret.expires_at.unwrap_or(now + 2 * 365 * 24 * 3600 * 1000),
             };
             let hint: String = secret.value.chars().take(3).collect();
@@ -342,6 +373,7 @@ pub async fn create_demo(store: &Store, clock: &dyn Clock) -> Result<DemoCredent
         guest: false,
         account_enabled: true,
         password: Some(password.clone()),
+        password_hash: None,
         fabric_admin: admin,
     };
     let member = |principal: &str, principal_type: &str, role: &str| MemberSpec {
@@ -371,6 +403,7 @@ pub async fn create_demo(store: &Store, clock: &dyn Clock) -> Result<DemoCredent
                 guest: true,
                 account_enabled: true,
                 password: None,
+                password_hash: None,
                 fabric_admin: false,
             },
         ],
@@ -392,7 +425,7 @@ pub async fn create_demo(store: &Store, clock: &dyn Clock) -> Result<DemoCredent
             id: None,
             app_id: None,
             display_name: sp_name.into(),
-            secrets: vec![SecretSpec { value: secret.clone(), expires_at: None }],
+            secrets: vec![SecretSpec { value: secret.clone(), expires_at: None, hash: None }],
         }],
         workspaces: vec![
             WorkspaceSpec {
@@ -436,4 +469,86 @@ pub async fn create_demo(store: &Store, clock: &dyn Clock) -> Result<DemoCredent
     store::insert_demo_credentials(&mut *tx, &demo).await?;
     tx.commit().await?;
     Ok(demo)
+}
+
+/// The whole tenant as a spec that `provision` takes back: same ids, hashed secrets and
+/// passwords (never plain text), members named by object id.
+pub async fn export(store: &Store, tenant_id: Uuid) -> Result<Option<TenantSpec>, StoreError> {
+    let Some(tenant) = store.find_tenant(&tenant_id.to_string()).await? else { return Ok(None) };
+    let rows = store.tenant_rows(tenant_id).await?;
+    let settings = store.tenant_settings(tenant_id).await?.unwrap_or_default();
+    let mut workspaces = Vec::new();
+    for (ws, backing) in &rows.workspaces {
+        let members = store
+            .members(tenant_id, ws.id)
+            .await?
+            .into_iter()
+            .filter(|m| m.profile_id.is_none())
+            .map(|m| MemberSpec {
+                principal: m.principal.object_id.to_string(),
+                principal_type: m.principal.kind.as_str().into(),
+                role: m.role.as_str().into(),
+            })
+            .collect();
+        workspaces.push(WorkspaceSpec { id: Some(ws.id), name: ws.name.clone(), backed_by: backing.map(|b| b.to_string()), members });
+    }
+    let group_name = |id: Option<Uuid>| id.map(|g| g.to_string());
+    Ok(Some(TenantSpec {
+        id: Some(tenant.id),
+        name: tenant.name,
+        domain: tenant.domain,
+        users: rows
+            .users
+            .into_iter()
+            .map(|(u, hash, admin)| UserSpec {
+                id: Some(u.id),
+                upn: u.upn,
+                mail: u.mail,
+                display_name: u.display_name,
+                guest: u.user_type == UserType::Guest,
+                account_enabled: u.account_enabled,
+                password: None,
+                password_hash: hash,
+                fabric_admin: admin,
+            })
+            .collect(),
+        groups: rows
+            .groups
+            .iter()
+            .map(|g| GroupSpec {
+                id: Some(g.id),
+                display_name: g.display_name.clone(),
+                microsoft365: g.kind == GroupKind::Microsoft365,
+                members: rows
+                    .group_members
+                    .iter()
+                    .filter(|(group, _)| *group == g.id)
+                    .map(|(_, m)| GroupMemberSpec { principal: m.object_id.to_string(), principal_type: m.kind.as_str().into() })
+                    .collect(),
+                owners: rows.group_owners.iter().filter(|(group, _)| *group == g.id).map(|(_, o)| o.to_string()).collect(),
+            })
+            .collect(),
+        service_principals: rows
+            .service_principals
+            .iter()
+            .map(|sp| ServicePrincipalSpec {
+                id: Some(sp.id),
+                app_id: Some(sp.app_id),
+                display_name: sp.display_name.clone(),
+                secrets: rows
+                    .secrets
+                    .iter()
+                    .filter(|(owner, _)| *owner == sp.id)
+                    .map(|(_, s)| SecretSpec { value: String::new(), hash: Some(s.secret_hash.clone()), expires_at: Some(s.expires_at) })
+                    .collect(),
+            })
+            .collect(),
+        workspaces,
+        settings: SettingsSpec {
+            service_principals_can_use_apis: settings.sp_api_enabled,
+            service_principals_api_group: group_name(settings.sp_api_group),
+            service_principals_can_use_admin_apis: settings.sp_admin_api_enabled,
+            service_principals_admin_api_group: group_name(settings.sp_admin_api_group),
+        },
+    }))
 }

@@ -13,6 +13,9 @@ mod directory;
 mod keys;
 mod migrations;
 mod settings;
+mod snapshot;
+
+pub use snapshot::TenantRows;
 mod workspaces;
 
 pub use directory::*;

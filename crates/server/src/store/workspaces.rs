@@ -70,7 +70,7 @@ pub struct Page {
 
 const WORKSPACE_COLUMNS: &str = "w.id, w.tenant_id, w.name, w.description, w.kind, w.state, w.is_read_only, w.capacity_id";
 
-fn workspace_from_row(row: &AnyRow) -> StoreResult<Workspace> {
+pub(super) fn workspace_from_row(row: &AnyRow) -> StoreResult<Workspace> {
     Ok(Workspace {
         id: parse_uuid(&row.try_get::<String, _>("id")?)?,
         tenant_id: parse_uuid(&row.try_get::<String, _>("tenant_id")?)?,

@@ -108,6 +108,7 @@ pub fn fixture_spec() -> TenantSpec {
         guest: false,
         account_enabled: true,
         password: Some(PASSWORD.into()),
+        password_hash: None,
         fabric_admin: false,
     };
     let member = |p: &str, t: &str, r: &str| MemberSpec { principal: p.into(), principal_type: t.into(), role: r.into() };
@@ -130,6 +131,7 @@ pub fn fixture_spec() -> TenantSpec {
         guest: true,
         account_enabled: true,
         password: None,
+        password_hash: None,
         fabric_admin: false,
     });
     TenantSpec {
@@ -145,8 +147,8 @@ pub fn fixture_spec() -> TenantSpec {
                 app_id: None,
                 display_name: "automation".into(),
                 secrets: vec![
-                    SecretSpec { value: SECRET.into(), expires_at: None },
-                    SecretSpec { value: EXPIRED_SECRET.into(), expires_at: Some(1) },
+                    SecretSpec { value: SECRET.into(), expires_at: None, hash: None },
+                    SecretSpec { value: EXPIRED_SECRET.into(), expires_at: Some(1), hash: None },
                 ],
             },
             ServicePrincipalSpec { id: None, app_id: None, display_name: "other-app".into(), secrets: vec![] },

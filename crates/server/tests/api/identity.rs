@@ -24,6 +24,7 @@ fn groups_spec() -> TenantSpec {
         guest: false,
         account_enabled: true,
         password: Some(PASSWORD.into()),
+        password_hash: None,
         fabric_admin: local == "admin",
     };
     let m = |p: &str, t: &str| GroupMemberSpec { principal: p.into(), principal_type: t.into() };
@@ -32,7 +33,7 @@ fn groups_spec() -> TenantSpec {
         id: None,
         app_id: None,
         display_name: name.into(),
-        secrets: vec![SecretSpec { value: SECRET.into(), expires_at: None }],
+        secrets: vec![SecretSpec { value: SECRET.into(), expires_at: None, hash: None }],
     };
     TenantSpec {
         id: None,

@@ -1,0 +1,118 @@
+//! Whole-tenant reads for `tenant export` (the snapshot that `tenant import` takes back).
+
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::{parse_enum, parse_uuid, Store, StoreResult};
+use crate::domain::{ClientSecret, DirectoryGroup, GroupKind, PrincipalKind, PrincipalRef, ServicePrincipal, User, UserType, Workspace};
+
+/// Everything a tenant holds, as rows of the store, for a snapshot.
+#[derive(Debug, Clone)]
+pub struct TenantRows {
+    /// Live users with their password hash and whether they are Fabric administrators.
+    pub users: Vec<(User, Option<String>, bool)>,
+    pub groups: Vec<DirectoryGroup>,
+    pub group_members: Vec<(Uuid, PrincipalRef)>,
+    pub group_owners: Vec<(Uuid, Uuid)>,
+    pub service_principals: Vec<ServicePrincipal>,
+    pub secrets: Vec<(Uuid, ClientSecret)>,
+    /// Active workspaces with their Microsoft 365 backing group.
+    pub workspaces: Vec<(Workspace, Option<Uuid>)>,
+}
+
+impl Store {
+    pub async fn tenant_rows(&self, tenant: Uuid) -> StoreResult<TenantRows> {
+        let t = tenant.to_string();
+        let uuid = |row: &sqlx::any::AnyRow, col: &str| -> StoreResult<Uuid> { parse_uuid(&row.try_get::<String, _>(col)?) };
+        let mut users = Vec::new();
+        for row in sqlx::query(
+            "SELECT u.id, u.upn, u.mail, u.display_name, u.user_type, u.account_enabled, u.deleted_at, u.password_hash, \
+                    (SELECT COUNT(*) FROM directory_role_members r WHERE r.tenant_id = u.tenant_id AND r.principal_id = u.id AND r.role = 'FabricAdministrator') AS admin \
+             FROM users u WHERE u.tenant_id = $1 AND u.deleted_at IS NULL ORDER BY u.created_at, u.upn_lower",
+        )
+        .bind(&t)
+        .fetch_all(&self.read)
+        .await?
+        {
+            let user = User {
+                id: uuid(&row, "id")?,
+                upn: row.try_get("upn")?,
+                mail: row.try_get("mail")?,
+                display_name: row.try_get("display_name")?,
+                user_type: parse_enum::<UserType>(&row.try_get::<String, _>("user_type")?)?,
+                account_enabled: row.try_get::<i64, _>("account_enabled")? != 0,
+                deleted_at: row.try_get("deleted_at")?,
+            };
+            users.push((user, row.try_get("password_hash")?, row.try_get::<i64, _>("admin")? > 0));
+        }
+        let mut groups = Vec::new();
+        for row in sqlx::query(
+            "SELECT id, display_name, group_kind FROM directory_groups WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY created_at, id",
+        )
+        .bind(&t)
+        .fetch_all(&self.read)
+        .await?
+        {
+            groups.push(DirectoryGroup {
+                id: uuid(&row, "id")?,
+                display_name: row.try_get("display_name")?,
+                kind: parse_enum::<GroupKind>(&row.try_get::<String, _>("group_kind")?)?,
+            });
+        }
+        let mut group_members = Vec::new();
+        for row in sqlx::query(
+            "SELECT group_id, member_id, member_type FROM group_members WHERE tenant_id = $1 ORDER BY added_at, group_id, member_id",
+        )
+        .bind(&t)
+        .fetch_all(&self.read)
+        .await?
+        {
+            let kind = parse_enum::<PrincipalKind>(&row.try_get::<String, _>("member_type")?)?;
+            group_members.push((uuid(&row, "group_id")?, PrincipalRef { kind, object_id: uuid(&row, "member_id")? }));
+        }
+        let mut group_owners = Vec::new();
+        for row in sqlx::query("SELECT group_id, owner_id FROM group_owners WHERE tenant_id = $1 ORDER BY added_at, group_id, owner_id")
+            .bind(&t)
+            .fetch_all(&self.read)
+            .await?
+        {
+            group_owners.push((uuid(&row, "group_id")?, uuid(&row, "owner_id")?));
+        }
+        let mut service_principals = Vec::new();
+        for row in sqlx::query("SELECT id, app_id, display_name FROM service_principals WHERE tenant_id = $1 ORDER BY created_at, id")
+            .bind(&t)
+            .fetch_all(&self.read)
+            .await?
+        {
+            service_principals.push(ServicePrincipal {
+                id: uuid(&row, "id")?,
+                app_id: uuid(&row, "app_id")?,
+                display_name: row.try_get("display_name")?,
+            });
+        }
+        let mut secrets = Vec::new();
+        for row in sqlx::query("SELECT sp_id, id, secret_hash, expires_at FROM client_secrets WHERE tenant_id = $1 ORDER BY created_at, id")
+            .bind(&t)
+            .fetch_all(&self.read)
+            .await?
+        {
+            secrets.push((
+                uuid(&row, "sp_id")?,
+                ClientSecret { id: uuid(&row, "id")?, secret_hash: row.try_get("secret_hash")?, expires_at: row.try_get("expires_at")? },
+            ));
+        }
+        let mut workspaces = Vec::new();
+        for row in sqlx::query(
+            "SELECT id, tenant_id, name, description, kind, state, is_read_only, capacity_id, backing_group_id FROM workspaces \
+             WHERE tenant_id = $1 AND state <> 'Deleted' ORDER BY created_at, id",
+        )
+        .bind(&t)
+        .fetch_all(&self.read)
+        .await?
+        {
+            let backing = row.try_get::<Option<String>, _>("backing_group_id")?.as_deref().map(parse_uuid).transpose()?;
+            workspaces.push((super::workspaces::workspace_from_row(&row)?, backing));
+        }
+        Ok(TenantRows { users, groups, group_members, group_owners, service_principals, secrets, workspaces })
+    }
+}
