@@ -45,6 +45,10 @@ pub struct AccessClaims {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub wids: Vec<String>,
+    /// Never set on access tokens. Refresh tokens carry `refresh` here (see `auth::refresh`), and
+    /// the verifier refuses any token that has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_use: Option<String>,
 }
 
 /// Whom a token is for.
@@ -77,9 +81,14 @@ pub enum TokenError {
     WrongAudience,
     #[error("the access token was issued for another tenant or by another issuer")]
     WrongIssuer,
+    #[error("the token is not an access token")]
+    NotAnAccessToken,
 }
 
 pub struct TokenService {
+    /// Tokens already verified, with the caller and `exp`: an RSA check per request is the
+    /// largest fixed cost of a read. Expiry is still checked on every hit.
+    verified: std::sync::RwLock<std::collections::HashMap<String, (Caller, i64)>>,
     keys: Arc<KeyRing>,
     clock: SharedClock,
     lifetime_secs: u64,
@@ -98,11 +107,37 @@ impl TokenService {
         validation.validate_nbf = false;
         validation.validate_aud = false;
         validation.required_spec_claims.clear();
-        TokenService { keys, clock, lifetime_secs, skew_secs: skew_secs as i64, validation }
+        TokenService { verified: Default::default(), keys, clock, lifetime_secs, skew_secs: skew_secs as i64, validation }
     }
 
     pub fn keys(&self) -> &KeyRing {
         &self.keys
+    }
+
+    pub(crate) fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// Access-token lifetime; ID tokens live as long.
+    pub(crate) fn lifetime_secs(&self) -> u64 {
+        self.lifetime_secs
+    }
+
+    /// Sign claims with the current key: RS256, `kid`, and the given `typ`.
+    pub(crate) fn sign<T: Serialize>(&self, typ: &str, claims: &T) -> String {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(self.keys.kid.clone());
+        header.typ = Some(typ.into());
+        jsonwebtoken::encode(&header, claims, &self.keys.encoding).expect("RS256 signing with a valid key cannot fail")
+    }
+
+    /// Check the algorithm, `kid` and signature only; lifetime and meaning are the caller's job.
+    pub(crate) fn decode_signed<T: serde::de::DeserializeOwned>(&self, token: &str) -> Option<T> {
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        if header.alg != Algorithm::RS256 || header.kid.as_deref() != Some(self.keys.kid.as_str()) {
+            return None;
+        }
+        jsonwebtoken::decode::<T>(token, &self.keys.decoding, &self.validation).ok().map(|d| d.claims)
     }
 
     pub fn issue(&self, subject: &TokenSubject) -> IssuedToken {
@@ -128,6 +163,7 @@ impl TokenService {
             unique_name: None,
             name: None,
             wids: Vec::new(),
+            token_use: None,
         };
         let scope = match subject {
             TokenSubject::App { tenant, object_id, app_id, display_name: _ } => {
@@ -164,15 +200,35 @@ impl TokenService {
 
     /// Verify signature, audience, issuer/tenant agreement and lifetime; return the caller.
     pub fn verify(&self, token: &str) -> Result<Caller, TokenError> {
+        let now = self.clock.now().timestamp();
+        if let Some((caller, exp)) = self.verified.read().ok().and_then(|v| v.get(token).cloned()) {
+            return if now > exp + self.skew_secs { Err(TokenError::Expired) } else { Ok(caller) };
+        }
+        let (caller, exp) = self.verify_uncached(token)?;
+        if let Ok(mut verified) = self.verified.write() {
+            if verified.len() >= 10_000 {
+                verified.clear();
+            }
+            verified.insert(token.to_string(), (caller.clone(), exp));
+        }
+        Ok(caller)
+    }
+
+    fn verify_uncached(&self, token: &str) -> Result<(Caller, i64), TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::RS256 || header.kid.as_deref() != Some(self.keys.kid.as_str()) {
             return Err(TokenError::BadSignature);
         }
         let data = jsonwebtoken::decode::<AccessClaims>(token, &self.keys.decoding, &self.validation).map_err(|e| match e.kind() {
             jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenError::BadSignature,
+            // Signed by us but not shaped like an access token: a refresh token, say.
+            _ if header.typ.as_deref() == Some(crate::auth::refresh::REFRESH_TYP) => TokenError::NotAnAccessToken,
             _ => TokenError::Malformed,
         })?;
         let claims = data.claims;
+        if claims.token_use.is_some() {
+            return Err(TokenError::NotAnAccessToken);
+        }
         let now = self.clock.now().timestamp();
         if now > claims.exp + self.skew_secs {
             return Err(TokenError::Expired);
@@ -194,7 +250,7 @@ impl TokenService {
             _ => return Err(TokenError::Malformed),
         };
         let scopes = claims.scp.map(|s| s.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect()).unwrap_or_default();
-        Ok(Caller { tenant_id, object_id, kind, scopes })
+        Ok((Caller { tenant_id, object_id, kind, scopes }, claims.exp))
     }
 }
 

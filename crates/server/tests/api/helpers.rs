@@ -90,6 +90,9 @@ pub async fn fresh_database(backend: Backend) -> Option<(String, Option<tempfile
                 return None;
             };
             let schema = format!("t_{}", Uuid::new_v4().simple());
+            // With PBI_ACCESS_TEST_POSTGRES set, nothing has installed the drivers yet when the
+            // first PostgreSQL test gets here (it raced `Store::connect` of the others).
+            sqlx::any::install_default_drivers();
             let pool = sqlx::AnyPool::connect(&base).await.expect("PBI_ACCESS_TEST_POSTGRES is set but PostgreSQL does not answer");
             sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await.unwrap();
             pool.close().await;
@@ -179,6 +182,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub clock: Arc<ManualClock>,
     pub fixture: ProvisionedTenant,
+    /// The server's own store, for tests that change the directory behind the API's back.
+    pub store: Store,
     tokens: Mutex<HashMap<String, String>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: Option<tempfile::TempDir>,
@@ -206,7 +211,7 @@ impl TestApp {
         let clock = ManualClock::starting_now();
         let store = Store::connect(&url).await.expect("store");
         let fixture = tenant::provision(&store, &*clock, &fixture_spec()).await.expect("fixture tenant");
-        let app = Application::build_with_store(config, clock.clone(), store).await.expect("build");
+        let app = Application::build_with_store(config, clock.clone(), store.clone()).await.expect("build");
         let base = app.public_url().to_string();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(app.run_until(async move {
@@ -217,6 +222,7 @@ impl TestApp {
             http: reqwest::Client::new(),
             clock,
             fixture,
+            store,
             tokens: Mutex::new(HashMap::new()),
             shutdown: Some(tx),
             _dir: dir,

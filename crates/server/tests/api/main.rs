@@ -9,5 +9,6 @@ mod concurrency;
 mod errors;
 mod group_users;
 mod groups;
+mod oidc;
 mod store;
 mod tokens;
