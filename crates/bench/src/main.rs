@@ -324,7 +324,7 @@ impl Seed {
             let role = ["Member", "Contributor", "Viewer"][i % 3];
             member(upn(i), "User", role)
         }));
-        workspaces.push(WorkspaceSpec { id: None, name: MEASURED.into(), members: measured });
+        workspaces.push(WorkspaceSpec { backed_by: None, id: None, name: MEASURED.into(), members: measured });
         // Other workspaces draw their members from the users that are neither measured nor
         // reserved (or, in a tiny directory, from any user).
         let pool_end = args.users - reserved;
@@ -337,9 +337,10 @@ impl Seed {
                     member(upn(user), "User", ["Admin", "Member", "Viewer"][k % 3])
                 })
                 .collect();
-            workspaces.push(WorkspaceSpec { id: None, name: format!("Workspace {w:05}"), members });
+            workspaces.push(WorkspaceSpec { backed_by: None, id: None, name: format!("Workspace {w:05}"), members });
         }
         let spec = TenantSpec {
+            settings: Default::default(),
             id: None,
             name: "pbi-bench".into(),
             domain: domain.clone(),

@@ -11,8 +11,8 @@ use uuid::Uuid;
 use crate::auth::credentials::{hash_password, hash_secret, new_client_secret};
 use crate::clock::Clock;
 use crate::domain::{
-    ClientSecret, DirectoryGroup, DirectoryRole, GroupKind, PrincipalKind, PrincipalRef, Role, ServicePrincipal, Tenant, UserType,
-    Workspace,
+    ClientSecret, DirectoryGroup, DirectoryRole, GroupKind, PrincipalKind, PrincipalRef, Role, ServicePrincipal, Tenant, TenantSettings,
+    UserType, Workspace,
 };
 use crate::store::{self, DemoCredentials, NewUser, Store, StoreError};
 
@@ -32,6 +32,33 @@ pub struct TenantSpec {
     pub service_principals: Vec<ServicePrincipalSpec>,
     #[serde(default)]
     pub workspaces: Vec<WorkspaceSpec>,
+    #[serde(default)]
+    pub settings: SettingsSpec,
+}
+
+/// The developer tenant settings that gate service principals; groups by display name.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SettingsSpec {
+    #[serde(default = "yes")]
+    pub service_principals_can_use_apis: bool,
+    #[serde(default)]
+    pub service_principals_api_group: Option<String>,
+    #[serde(default = "yes")]
+    pub service_principals_can_use_admin_apis: bool,
+    #[serde(default)]
+    pub service_principals_admin_api_group: Option<String>,
+}
+
+impl Default for SettingsSpec {
+    fn default() -> Self {
+        SettingsSpec {
+            service_principals_can_use_apis: true,
+            service_principals_api_group: None,
+            service_principals_can_use_admin_apis: true,
+            service_principals_admin_api_group: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,7 +85,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GroupSpec {
     #[serde(default)]
@@ -66,6 +93,20 @@ pub struct GroupSpec {
     pub display_name: String,
     #[serde(default)]
     pub microsoft365: bool,
+    /// Members: users by UPN, groups (nesting) and apps by display name.
+    #[serde(default)]
+    pub members: Vec<GroupMemberSpec>,
+    /// Owners, by UPN (they are the Admins of a workspace this group backs).
+    #[serde(default)]
+    pub owners: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GroupMemberSpec {
+    pub principal: String,
+    #[serde(default = "user_kind")]
+    pub principal_type: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -90,12 +131,15 @@ pub struct SecretSpec {
     pub expires_at: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkspaceSpec {
     #[serde(default)]
     pub id: Option<Uuid>,
     pub name: String,
+    /// A Microsoft 365 group (by display name) backing the workspace.
+    #[serde(default)]
+    pub backed_by: Option<String>,
     #[serde(default)]
     pub members: Vec<MemberSpec>,
 }
@@ -145,6 +189,7 @@ pub async fn provision(store: &Store, clock: &dyn Clock, spec: &TenantSpec) -> R
     let mut tx = store.begin().await?;
     let out = provision_in(&mut tx, clock, spec).await?;
     tx.commit().await?;
+    store.invalidate_cache();
     Ok(out)
 }
 
@@ -224,7 +269,36 @@ async fn provision_in(
         out.service_principals.insert(sp.display_name.clone(), (s.id, s.app_id));
         by_name.insert((PrincipalKind::App, sp.display_name.to_lowercase()), s.id);
     }
+    let lookup = |kind: PrincipalKind, name: &str| -> Result<Uuid, ProvisionError> {
+        Uuid::parse_str(name)
+            .ok()
+            .or_else(|| by_name.get(&(kind, name.to_lowercase())).copied())
+            .ok_or_else(|| ProvisionError::Invalid(format!("unknown {} '{name}'", kind.as_str())))
+    };
+    for group in &spec.groups {
+        let group_id = out.groups[&group.display_name];
+        for m in &group.members {
+            let kind: PrincipalKind = m.principal_type.parse().map_err(invalid)?;
+            let id = lookup(kind, &m.principal)?;
+            if id == group_id {
+                return Err(invalid(format!("group '{}' cannot contain itself", group.display_name)));
+            }
+            store::provision_group_member(&mut **tx, tenant.id, group_id, PrincipalRef { kind, object_id: id }, now).await?;
+        }
+        for owner in &group.owners {
+            store::provision_group_owner(&mut **tx, tenant.id, group_id, lookup(PrincipalKind::User, owner)?, now).await?;
+        }
+    }
+    let group_setting = |name: &Option<String>| name.as_deref().map(|n| lookup(PrincipalKind::Group, n)).transpose();
+    let settings = TenantSettings {
+        sp_api_enabled: spec.settings.service_principals_can_use_apis,
+        sp_api_group: group_setting(&spec.settings.service_principals_api_group)?,
+        sp_admin_api_enabled: spec.settings.service_principals_can_use_admin_apis,
+        sp_admin_api_group: group_setting(&spec.settings.service_principals_admin_api_group)?,
+    };
+    store::provision_tenant_settings(&mut **tx, tenant.id, &settings).await?;
     for ws in &spec.workspaces {
+        let backing = ws.backed_by.as_deref().map(|g| lookup(PrincipalKind::Group, g)).transpose()?;
         let w = Workspace {
             id: ws.id.unwrap_or_else(Uuid::new_v4),
             tenant_id: tenant.id,
@@ -236,6 +310,9 @@ async fn provision_in(
             capacity_id: None,
         };
         store::insert_workspace(&mut **tx, &w, now).await?;
+        if let Some(group) = backing {
+            store::provision_backing_group(&mut **tx, w.id, group).await?;
+        }
         for (i, m) in ws.members.iter().enumerate() {
             let kind: PrincipalKind = m.principal_type.parse().map_err(invalid)?;
             let role: Role = m.role.parse().map_err(invalid)?;
@@ -273,8 +350,10 @@ pub async fn create_demo(store: &Store, clock: &dyn Clock) -> Result<DemoCredent
         role: role.into(),
     };
     let upn = |local: &str| format!("{local}@{domain}");
+    let member_of = |upn: &str| GroupMemberSpec { principal: upn.into(), principal_type: "User".into() };
     let sp_name = "pbi-access demo automation";
     let spec = TenantSpec {
+        settings: SettingsSpec::default(),
         id: None,
         name: "Contoso (demo)".into(),
         domain: domain.into(),
@@ -296,8 +375,18 @@ pub async fn create_demo(store: &Store, clock: &dyn Clock) -> Result<DemoCredent
             },
         ],
         groups: vec![
-            GroupSpec { id: None, display_name: "Sales Analysts".into(), microsoft365: false },
-            GroupSpec { id: None, display_name: "Finance Team".into(), microsoft365: true },
+            GroupSpec {
+                display_name: "Sales Analysts".into(),
+                members: vec![member_of("carol@contoso.onmicrosoft.com")],
+                ..Default::default()
+            },
+            GroupSpec {
+                display_name: "Finance Team".into(),
+                microsoft365: true,
+                members: vec![member_of("bob@contoso.onmicrosoft.com")],
+                owners: vec![upn("dave")],
+                ..Default::default()
+            },
         ],
         service_principals: vec![ServicePrincipalSpec {
             id: None,
@@ -309,6 +398,7 @@ pub async fn create_demo(store: &Store, clock: &dyn Clock) -> Result<DemoCredent
             WorkspaceSpec {
                 id: None,
                 name: "Sales Analytics".into(),
+                backed_by: None,
                 members: vec![
                     member(&upn("admin"), "User", "Admin"),
                     member(sp_name, "App", "Admin"),
@@ -322,6 +412,7 @@ pub async fn create_demo(store: &Store, clock: &dyn Clock) -> Result<DemoCredent
             WorkspaceSpec {
                 id: None,
                 name: "Finance Reporting".into(),
+                backed_by: Some("Finance Team".into()),
                 members: vec![
                     member(&upn("admin"), "User", "Admin"),
                     member(sp_name, "App", "Admin"),

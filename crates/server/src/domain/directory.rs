@@ -132,3 +132,21 @@ impl Member {
         }
     }
 }
+
+/// Tenant settings of the Fabric admin portal's developer section that gate service principals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TenantSettings {
+    /// "Service principals can use Fabric APIs".
+    pub sp_api_enabled: bool,
+    /// …limited to the members of this security group, when set.
+    pub sp_api_group: Option<Uuid>,
+    /// "Service principals can access read-only admin APIs".
+    pub sp_admin_api_enabled: bool,
+    pub sp_admin_api_group: Option<Uuid>,
+}
+
+impl Default for TenantSettings {
+    fn default() -> Self {
+        TenantSettings { sp_api_enabled: true, sp_api_group: None, sp_admin_api_enabled: true, sp_admin_api_group: None }
+    }
+}

@@ -6,7 +6,8 @@ use uuid::Uuid;
 
 use super::{parse_enum, parse_uuid, Store, StoreResult};
 use crate::domain::{
-    ClientSecret, DirectoryGroup, DirectoryRole, GroupKind, PrincipalKind, PrincipalRef, ServicePrincipal, Tenant, User, UserType,
+    ClientSecret, DirectoryGroup, DirectoryRole, GroupKind, PrincipalKind, PrincipalRef, ServicePrincipal, Tenant, TenantSettings, User,
+    UserType,
 };
 
 /// A user row to insert (what import and provisioning write).
@@ -168,6 +169,60 @@ pub async fn insert_demo_credentials<'c, E: Executor<'c, Database = Any>>(e: E, 
     Ok(())
 }
 
+/// Provisioning: `member` joins `group` (a user, a nested group or an app).
+pub async fn provision_group_member<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    tenant: Uuid,
+    group: Uuid,
+    member: PrincipalRef,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query("INSERT INTO group_members (tenant_id, group_id, member_id, member_type, added_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(tenant.to_string())
+        .bind(group.to_string())
+        .bind(member.object_id.to_string())
+        .bind(member.kind.as_str())
+        .bind(now)
+        .execute(e)
+        .await?;
+    Ok(())
+}
+
+pub async fn provision_group_owner<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    tenant: Uuid,
+    group: Uuid,
+    owner: Uuid,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query("INSERT INTO group_owners (tenant_id, group_id, owner_id, added_at) VALUES ($1, $2, $3, $4)")
+        .bind(tenant.to_string())
+        .bind(group.to_string())
+        .bind(owner.to_string())
+        .bind(now)
+        .execute(e)
+        .await?;
+    Ok(())
+}
+
+pub async fn provision_tenant_settings<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    tenant: Uuid,
+    settings: &TenantSettings,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE tenants SET sp_api_enabled = $2, sp_api_group_id = $3, sp_admin_api_enabled = $4, sp_admin_api_group_id = $5 WHERE id = $1",
+    )
+    .bind(tenant.to_string())
+    .bind(settings.sp_api_enabled as i64)
+    .bind(settings.sp_api_group.map(|g| g.to_string()))
+    .bind(settings.sp_admin_api_enabled as i64)
+    .bind(settings.sp_admin_api_group.map(|g| g.to_string()))
+    .execute(e)
+    .await?;
+    Ok(())
+}
+
 impl Store {
     pub async fn tenant_count(&self) -> StoreResult<i64> {
         Ok(sqlx::query("SELECT COUNT(*) AS n FROM tenants").fetch_one(&self.read).await?.try_get("n")?)
@@ -199,9 +254,12 @@ impl Store {
 
     /// A user by UPN or mail, case-insensitively, ignoring soft-deleted users.
     pub async fn find_user_by_name(&self, tenant: Uuid, upn_or_mail: &str) -> StoreResult<Option<User>> {
+        // Two indexed lookups (UPN first) rather than `upn_lower = $2 OR mail_lower = $2`, which
+        // SQLite answers with a scan of the tenant's users.
         let sql = format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND deleted_at IS NULL AND (upn_lower = $2 OR mail_lower = $2) \
-             ORDER BY CASE WHEN upn_lower = $2 THEN 0 ELSE 1 END LIMIT 1"
+            "SELECT * FROM (SELECT 0 AS rank, {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND upn_lower = $2 AND deleted_at IS NULL \
+             UNION ALL SELECT 1 AS rank, {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND mail_lower = $2 AND deleted_at IS NULL) AS found \
+             ORDER BY rank LIMIT 1"
         );
         let row = sqlx::query(&sql).bind(tenant.to_string()).bind(upn_or_mail.to_lowercase()).fetch_optional(&self.read).await?;
         row.as_ref().map(user_from_row).transpose()

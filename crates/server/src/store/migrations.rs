@@ -1,12 +1,18 @@
 //! Versioned, forward-only migrations. The schema version is visible in `schema_migrations`;
 //! a database newer than this binary is refused rather than silently misread.
+//!
+//! Several instances may start together on one database: PostgreSQL migrates under an advisory
+//! lock; SQLite migrates inside one `BEGIN IMMEDIATE` transaction (the database's write lock), and
+//! both read the current version only once they hold the lock.
 
+use sqlx::AnyConnection;
 use sqlx::{AnyPool, Executor, Row};
 
 use super::{Backend, Store, StoreError, StoreResult};
 
 /// (version, SQL). Append only; never edit a released migration.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/0001_foundation.sql"))];
+const MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("../../migrations/0001_foundation.sql")), (2, include_str!("../../migrations/0002_identity_plane.sql"))];
 
 pub const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 
@@ -17,38 +23,48 @@ pub(super) async fn current_version(pool: &AnyPool) -> StoreResult<i64> {
 
 pub(super) async fn migrate(store: &Store) -> StoreResult<()> {
     let mut conn = store.write.acquire().await?;
-    if store.backend == Backend::Postgres {
-        // Several instances may start together on one database: migrate one at a time.
-        conn.execute("SELECT pg_advisory_lock(727274)").await?;
+    let (lock, unlock_ok, unlock_err) = match store.backend {
+        Backend::Postgres => ("SELECT pg_advisory_lock(727274)", "SELECT pg_advisory_unlock(727274)", "SELECT pg_advisory_unlock(727274)"),
+        Backend::Sqlite => ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"),
+    };
+    conn.execute(lock).await?;
+    let result = apply_pending(&mut conn, store.backend).await;
+    conn.execute(if result.is_ok() { unlock_ok } else { unlock_err }).await?;
+    result
+}
+
+async fn apply_pending(conn: &mut AnyConnection, backend: Backend) -> StoreResult<()> {
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)").await?;
+    let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations").fetch_one(&mut *conn).await?;
+    let current: i64 = row.try_get("v")?;
+    if current > LATEST {
+        return Err(StoreError::Migration(format!(
+            "the database is at schema version {current}, newer than this pbi-access supports ({LATEST}); refusing to downgrade"
+        )));
     }
-    let result = async {
-        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)").await?;
-        let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations").fetch_one(&mut *conn).await?;
-        let current: i64 = row.try_get("v")?;
-        if current > LATEST {
-            return Err(StoreError::Migration(format!(
-                "the database is at schema version {current}, newer than this pbi-access supports ({LATEST}); refusing to downgrade"
-            )));
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        // PostgreSQL: one transaction per migration. SQLite: already inside BEGIN IMMEDIATE.
+        if backend == Backend::Postgres {
+            conn.execute("BEGIN").await?;
         }
-        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
-            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let applied = async {
             for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty() && !s.lines().all(|l| l.trim_start().starts_with("--")))
             {
-                tx.execute(statement).await.map_err(|e| StoreError::Migration(format!("migration {version} failed: {e}")))?;
+                conn.execute(statement).await.map_err(|e| StoreError::Migration(format!("migration {version} failed: {e}")))?;
             }
             sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
                 .bind(*version)
                 .bind(chrono::Utc::now().timestamp_millis())
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await?;
-            tx.commit().await?;
-            tracing::info!(version, "applied schema migration");
+            Ok::<(), StoreError>(())
         }
-        Ok(())
+        .await;
+        if backend == Backend::Postgres {
+            conn.execute(if applied.is_ok() { "COMMIT" } else { "ROLLBACK" }).await?;
+        }
+        applied?;
+        tracing::info!(version, "applied schema migration");
     }
-    .await;
-    if store.backend == Backend::Postgres {
-        conn.execute("SELECT pg_advisory_unlock(727274)").await?;
-    }
-    result
+    Ok(())
 }

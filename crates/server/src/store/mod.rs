@@ -7,14 +7,19 @@
 //! writes anyway. So the last-Admin and principal-limit checks read facts nobody else can change
 //! before the commit.
 
+mod access;
+mod cache;
 mod directory;
 mod keys;
 mod migrations;
+mod settings;
 mod workspaces;
 
 pub use directory::*;
 pub use keys::*;
 pub use workspaces::*;
+/// The schema version this build migrates to.
+pub const SCHEMA_VERSION: i64 = migrations::LATEST;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -57,6 +62,10 @@ pub struct Store {
     /// Reads. On SQLite several connections reading WAL snapshots; on PostgreSQL the same pool.
     read: AnyPool,
     backend: Backend,
+    /// Read-through cache of workspace views. Only SQLite enables it: there this process is the
+    /// database's one writer, so invalidating on its own commits keeps the cache exact. With
+    /// PostgreSQL other instances write too, and every read goes to the database.
+    cache: std::sync::Arc<cache::ViewCache>,
 }
 
 impl Store {
@@ -87,10 +96,10 @@ impl Store {
             };
             let write = pool(1).connect_with(options.clone()).await?;
             let read = pool(8).connect_with(options).await?;
-            Store { write, read, backend: Backend::Sqlite }
+            Store { write, read, backend: Backend::Sqlite, cache: std::sync::Arc::new(cache::ViewCache::new(true)) }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = AnyPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(30)).connect(url).await?;
-            Store { write: pool.clone(), read: pool, backend: Backend::Postgres }
+            Store { write: pool.clone(), read: pool, backend: Backend::Postgres, cache: std::sync::Arc::new(cache::ViewCache::new(false)) }
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         };
@@ -110,6 +119,11 @@ impl Store {
     /// A write transaction, for callers that group several inserts atomically (tenant import).
     pub async fn begin(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
         Ok(self.write.begin().await?)
+    }
+
+    /// Forget every cached view (after writes that bypass the workspace methods, e.g. imports).
+    pub fn invalidate_cache(&self) {
+        self.cache.clear();
     }
 
     pub async fn close(&self) {

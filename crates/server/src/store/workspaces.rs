@@ -4,6 +4,10 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 use uuid::Uuid;
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::access::{effective_role, MEMBERSHIPS_CTE, REACHES};
 use super::{parse_enum, parse_uuid, Store, StoreError, StoreResult};
 use crate::domain::filter::{WorkspaceField, WorkspaceFilter};
 use crate::domain::policy::{self, Authority, Change, Effect, Facts, Refusal};
@@ -44,6 +48,18 @@ impl From<sqlx::Error> for ChangeError {
     fn from(e: sqlx::Error) -> Self {
         ChangeError::Store(e.into())
     }
+}
+
+/// A workspace's role assignments as one immutable value, shared by concurrent readers.
+#[derive(Debug)]
+pub struct WorkspaceView {
+    pub tenant: Uuid,
+    pub members: Vec<Member>,
+    /// Direct (profile-less) role of each principal.
+    pub roles: HashMap<Uuid, Role>,
+    /// A rendering of `members` the API layer may compute once and keep (for example the JSON
+    /// body of the unpaged user list); it dies with the view when the workspace changes.
+    pub rendered: std::sync::OnceLock<bytes::Bytes>,
 }
 
 #[derive(Debug, Clone)]
@@ -145,7 +161,7 @@ fn filter_sql(filter: &WorkspaceFilter, sql: &mut String, binds: &mut Vec<String
 }
 
 /// Parameters bound before the filter's own in `workspaces_of`.
-const BASE_PARAMS: usize = 2;
+const BASE_PARAMS: usize = 3;
 
 const MEMBER_SELECT: &str = "SELECT m.principal_id, m.principal_type, m.role, m.profile_id, \
        u.upn, u.mail, u.display_name AS user_name, u.user_type, g.display_name AS group_name, s.display_name AS app_name, s.app_id \
@@ -196,6 +212,16 @@ pub async fn insert_member<'c, E: Executor<'c, Database = Any>>(
     Ok(())
 }
 
+/// Provisioning: a Microsoft 365 group backs the workspace.
+pub async fn provision_backing_group<'c, E: Executor<'c, Database = Any>>(e: E, workspace: Uuid, group: Uuid) -> StoreResult<()> {
+    sqlx::query("UPDATE workspaces SET backing_group_id = $2 WHERE id = $1")
+        .bind(workspace.to_string())
+        .bind(group.to_string())
+        .execute(e)
+        .await?;
+    Ok(())
+}
+
 impl Store {
     /// An active workspace of the tenant.
     pub async fn get_workspace(&self, tenant: Uuid, id: Uuid) -> StoreResult<Option<Workspace>> {
@@ -204,18 +230,10 @@ impl Store {
         row.as_ref().map(workspace_from_row).transpose()
     }
 
-    /// The role `principal` holds directly in the workspace, if the workspace is active.
+    /// The effective role of `principal` in the workspace (own role, groups, Microsoft 365
+    /// backing), if the workspace is active.
     pub async fn role_in_workspace(&self, tenant: Uuid, workspace: Uuid, principal: Uuid) -> StoreResult<Option<Role>> {
-        let row = sqlx::query(
-            "SELECT m.role FROM workspace_members m JOIN workspaces w ON w.id = m.workspace_id \
-             WHERE m.workspace_id = $1 AND w.tenant_id = $2 AND w.state <> 'Deleted' AND m.principal_id = $3 AND m.profile_id = ''",
-        )
-        .bind(workspace.to_string())
-        .bind(tenant.to_string())
-        .bind(principal.to_string())
-        .fetch_optional(&self.read)
-        .await?;
-        row.map(|r| parse_enum::<Role>(&r.try_get::<String, _>("role")?)).transpose()
+        super::access::effective_role(&self.read, tenant, workspace, principal).await
     }
 
     /// Active workspaces in which `principal` holds a role, filtered and paged, ordered by name.
@@ -227,8 +245,7 @@ impl Store {
         page: &Page,
     ) -> StoreResult<Vec<Workspace>> {
         let mut sql = format!(
-            "SELECT {WORKSPACE_COLUMNS} FROM workspaces w JOIN workspace_members m ON m.workspace_id = w.id \
-             WHERE w.tenant_id = $1 AND m.principal_id = $2 AND m.profile_id = '' AND w.state <> 'Deleted'"
+            "{MEMBERSHIPS_CTE} SELECT {WORKSPACE_COLUMNS} FROM workspaces w WHERE w.tenant_id = $1 AND $2 = $2 AND w.state <> 'Deleted' AND {REACHES}"
         );
         let mut binds = Vec::new();
         if let Some(filter) = filter {
@@ -237,11 +254,26 @@ impl Store {
         }
         sql.push_str(" ORDER BY w.name_lower, w.id");
         push_page(&mut sql, page);
-        let mut query = sqlx::query(&sql).bind(tenant.to_string()).bind(principal.to_string());
+        let mut query = sqlx::query(&sql).bind(tenant.to_string()).bind(String::new()).bind(principal.to_string());
         for b in binds {
             query = query.bind(b);
         }
         query.fetch_all(&self.read).await?.iter().map(workspace_from_row).collect()
+    }
+
+    /// An active workspace's role assignments and who holds which role directly, served from
+    /// the read cache when it has them (SQLite), else read in one statement.
+    pub async fn workspace_view(&self, tenant: Uuid, workspace: Uuid) -> StoreResult<Option<Arc<WorkspaceView>>> {
+        if let Some(view) = self.cache.get(workspace) {
+            return Ok((view.tenant == tenant).then_some(view));
+        }
+        let generation = self.cache.generation();
+        let Some(ws) = self.get_workspace(tenant, workspace).await? else { return Ok(None) };
+        let members = self.members(tenant, workspace).await?;
+        let roles = members.iter().filter(|m| m.profile_id.is_none()).map(|m| (m.principal.object_id, m.role)).collect();
+        let view = Arc::new(WorkspaceView { tenant: ws.tenant_id, members, roles, rendered: std::sync::OnceLock::new() });
+        self.cache.put(workspace, view.clone(), generation);
+        Ok(Some(view))
     }
 
     /// Every role assignment of a workspace, oldest first, joined with the directory.
@@ -265,7 +297,7 @@ impl Store {
         let mut tx = self.write.begin().await?;
         lock_workspace(&mut tx, tenant, workspace, now).await?;
         if let Actor::Principal(p) = actor {
-            match role_of(&mut tx, workspace, p.object_id, None).await? {
+            match effective_role(&mut *tx, tenant, workspace, p.object_id).await? {
                 Some(Role::Admin) => {}
                 None => return Err(ChangeError::WorkspaceNotFound),
                 Some(role) => {
@@ -282,6 +314,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.cache.invalidate(workspace);
         Ok(())
     }
 
@@ -289,24 +322,41 @@ impl Store {
     pub async fn change_member(&self, req: &MemberChange) -> Result<Effect, ChangeError> {
         let mut tx = self.write.begin().await?;
         lock_workspace(&mut tx, req.tenant_id, req.workspace_id, req.now).await?;
-        let authority = match req.actor {
-            Actor::TenantAdmin => Authority::TenantAdmin,
-            Actor::Principal(p) => Authority::Workspace(role_of(&mut tx, req.workspace_id, p.object_id, None).await?),
+        // Every fact in one statement: fewer round trips while the workspace is locked.
+        // Service-principal profiles share their principal's place: count principals once, and
+        // only direct (profile-less) Admins keep a workspace administered.
+        let actor_id = match req.actor {
+            Actor::TenantAdmin => String::new(),
+            Actor::Principal(p) => p.object_id.to_string(),
         };
-        let counts = sqlx::query(
-            // Service-principal profiles share their principal's place: count principals once, and
-            // only direct (profile-less) Admins keep a workspace administered.
-            "SELECT COUNT(DISTINCT principal_id) AS principals, COUNT(CASE WHEN role = 'Admin' AND profile_id = '' THEN 1 END) AS admins \
+        let row = sqlx::query(
+            "SELECT COUNT(DISTINCT principal_id) AS principals, \
+                    COUNT(CASE WHEN role = 'Admin' AND profile_id = '' THEN 1 END) AS admins, \
+                    MAX(CASE WHEN principal_id = $2 AND profile_id = '' THEN role END) AS actor_role, \
+                    MAX(CASE WHEN principal_id = $3 AND profile_id = $4 THEN role END) AS target_role \
              FROM workspace_members WHERE workspace_id = $1",
         )
         .bind(req.workspace_id.to_string())
+        .bind(actor_id)
+        .bind(req.target.object_id.to_string())
+        .bind(req.profile_id.map(|p| p.to_string()).unwrap_or_default())
         .fetch_one(&mut *tx)
         .await?;
+        let role = |column: &str| -> StoreResult<Option<Role>> {
+            row.try_get::<Option<String>, _>(column)?.as_deref().map(parse_enum::<Role>).transpose()
+        };
         let facts = Facts {
-            authority,
-            target_role: role_of(&mut tx, req.workspace_id, req.target.object_id, req.profile_id).await?,
-            admins: counts.try_get::<i64, _>("admins")? as u32,
-            principals: counts.try_get::<i64, _>("principals")? as u32,
+            authority: match req.actor {
+                Actor::TenantAdmin => Authority::TenantAdmin,
+                // A direct Admin needs no more reading; anyone else may reach further through groups.
+                Actor::Principal(p) => match role("actor_role")? {
+                    Some(Role::Admin) => Authority::Workspace(Some(Role::Admin)),
+                    _ => Authority::Workspace(effective_role(&mut *tx, req.tenant_id, req.workspace_id, p.object_id).await?),
+                },
+            },
+            target_role: role("target_role")?,
+            admins: row.try_get::<i64, _>("admins")? as u32,
+            principals: row.try_get::<i64, _>("principals")? as u32,
             principal_limit: req.principal_limit,
         };
         let effect = policy::decide(&facts, req.change).map_err(|refusal| match refusal {
@@ -338,6 +388,7 @@ impl Store {
             Effect::Nothing => {}
         }
         tx.commit().await?;
+        self.cache.invalidate(req.workspace_id);
         Ok(effect)
     }
 }
@@ -356,21 +407,6 @@ async fn lock_workspace(tx: &mut sqlx::Transaction<'_, Any>, tenant: Uuid, works
         return Err(ChangeError::WorkspaceNotFound);
     }
     Ok(())
-}
-
-async fn role_of(
-    tx: &mut sqlx::Transaction<'_, Any>,
-    workspace: Uuid,
-    principal: Uuid,
-    profile: Option<Uuid>,
-) -> StoreResult<Option<Role>> {
-    let row = sqlx::query("SELECT role FROM workspace_members WHERE workspace_id = $1 AND principal_id = $2 AND profile_id = $3")
-        .bind(workspace.to_string())
-        .bind(principal.to_string())
-        .bind(profile.map(|p| p.to_string()).unwrap_or_default())
-        .fetch_optional(&mut **tx)
-        .await?;
-    row.map(|r| parse_enum::<Role>(&r.try_get::<String, _>("role")?)).transpose()
 }
 
 fn push_page(sql: &mut String, page: &Page) {

@@ -178,3 +178,22 @@ async fn principal_limit_counts_users_groups_and_apps() {
         assert_eq!(app.roles(ws).await.len(), 8);
     }
 }
+
+backend_test!(reads_see_every_acknowledged_write, |app: TestApp| async move {
+    // The list is cached per workspace version on SQLite: a write must never leave it stale.
+    let ws = app.ws("Team");
+    let owner = app.as_user("owner").await;
+    let viewer = app.as_user("viewer").await;
+    let listed = |users: Vec<GroupUser>| users.into_iter().map(|u| (u.identifier.unwrap(), u.group_user_access_right)).collect::<Vec<_>>();
+    for round in 0..5 {
+        assert!(!listed(viewer.get_group_users(ws).await.unwrap()).iter().any(|(who, _)| who == &upn("newbie")), "round {round}");
+        owner.add_group_user(ws, &GroupUser::email(upn("newbie"), R::Viewer)).await.unwrap();
+        assert!(listed(viewer.get_group_users(ws).await.unwrap()).contains(&(upn("newbie"), R::Viewer)), "round {round}");
+        owner.update_group_user(ws, &GroupUser::email(upn("newbie"), R::Contributor)).await.unwrap();
+        assert!(listed(viewer.get_group_users(ws).await.unwrap()).contains(&(upn("newbie"), R::Contributor)), "round {round}");
+        owner.delete_group_user(ws, &upn("newbie")).await.unwrap();
+    }
+    // Losing one's role hides the workspace at once.
+    owner.delete_group_user(ws, &upn("viewer")).await.unwrap();
+    assert_api_error(viewer.get_group_users(ws).await, 404, "PowerBIEntityNotFound");
+});

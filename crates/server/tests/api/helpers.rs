@@ -136,11 +136,12 @@ pub fn fixture_spec() -> TenantSpec {
         fabric_admin: false,
     });
     TenantSpec {
+        settings: Default::default(),
         id: None,
         name: "Fixture".into(),
         domain: DOMAIN.into(),
         users,
-        groups: vec![GroupSpec { id: None, display_name: "Analysts".into(), microsoft365: false }],
+        groups: vec![GroupSpec { id: None, display_name: "Analysts".into(), microsoft365: false, ..Default::default() }],
         service_principals: vec![
             ServicePrincipalSpec {
                 id: None,
@@ -155,6 +156,7 @@ pub fn fixture_spec() -> TenantSpec {
         ],
         workspaces: vec![
             WorkspaceSpec {
+                backed_by: None,
                 id: None,
                 name: "Team".into(),
                 members: vec![
@@ -167,12 +169,18 @@ pub fn fixture_spec() -> TenantSpec {
                 ],
             },
             WorkspaceSpec {
+                backed_by: None,
                 id: None,
                 name: "Marketing Hub".into(),
                 members: vec![member(&upn("owner"), "User", "Admin"), member(&upn("viewer"), "User", "Member")],
             },
-            WorkspaceSpec { id: None, name: "marketing archive".into(), members: vec![member(&upn("owner"), "User", "Admin")] },
-            WorkspaceSpec { id: None, name: "Solo".into(), members: vec![member(&upn("outsider"), "User", "Admin")] },
+            WorkspaceSpec {
+                backed_by: None,
+                id: None,
+                name: "marketing archive".into(),
+                members: vec![member(&upn("owner"), "User", "Admin")],
+            },
+            WorkspaceSpec { backed_by: None, id: None, name: "Solo".into(), members: vec![member(&upn("outsider"), "User", "Admin")] },
         ],
     }
 }
@@ -227,6 +235,29 @@ impl TestApp {
             shutdown: Some(tx),
             _dir: dir,
         })
+    }
+
+    /// Provision another tenant in the same server.
+    pub async fn provision(&self, spec: &TenantSpec) -> ProvisionedTenant {
+        tenant::provision(&self.store, &*self.clock, spec).await.expect("tenant")
+    }
+
+    /// A delegated token for any user of any tenant (password grant through `client_id`).
+    pub async fn token_for(&self, tenant: Uuid, client_id: Uuid, upn: &str) -> String {
+        self.token_client()
+            .password(&tenant.to_string(), &client_id.to_string(), upn, PASSWORD, "https://analysis.windows.net/powerbi/api/.default")
+            .await
+            .unwrap_or_else(|e| panic!("token for {upn}: {e}"))
+            .access_token
+    }
+
+    /// A client-credentials token for an app of any tenant.
+    pub async fn app_token_for(&self, tenant: Uuid, app_id: Uuid, secret: &str) -> String {
+        self.token_client().client_credentials(&tenant.to_string(), &app_id.to_string(), secret).await.expect("app token").access_token
+    }
+
+    pub fn client(&self, token: String) -> PowerBiClient {
+        PowerBiClient::new(self.http.clone(), &self.endpoints(), token)
     }
 
     pub fn tenant_id(&self) -> Uuid {

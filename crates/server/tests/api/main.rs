@@ -9,6 +9,7 @@ mod concurrency;
 mod errors;
 mod group_users;
 mod groups;
+mod identity;
 mod oidc;
 mod store;
 mod tokens;

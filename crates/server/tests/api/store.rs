@@ -13,8 +13,8 @@ async fn schema_is_versioned_and_downgrades_are_refused() {
         // Two instances starting together on one database both migrate safely.
         let (a, b) = tokio::join!(Store::connect(&url), Store::connect(&url));
         let (a, b) = (a.unwrap(), b.unwrap());
-        assert_eq!(a.schema_version().await.unwrap(), 1, "{backend:?}");
-        assert_eq!(b.schema_version().await.unwrap(), 1, "{backend:?}");
+        assert_eq!(a.schema_version().await.unwrap(), pbi_server::store::SCHEMA_VERSION, "{backend:?}");
+        assert_eq!(b.schema_version().await.unwrap(), pbi_server::store::SCHEMA_VERSION, "{backend:?}");
         sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (99, 0)")
             .execute(&sqlx::AnyPool::connect(&url).await.unwrap())
             .await

@@ -99,18 +99,42 @@ impl FromRequestParts<AppState> for Authenticated {
             return Err(PbiError::not_authorized(format!("The access token lacks a required scope: one of {}", access.scopes.join(", "))));
         }
         match (access.admin, &caller.kind) {
-            (AdminAccess::No, _) => {}
+            (AdminAccess::No, CallerKind::User { .. }) => {}
             (_, CallerKind::User { .. }) => {
                 let roles = state.store.directory_roles(caller.tenant_id, caller.object_id).await?;
                 if !roles.iter().any(|r| matches!(r, DirectoryRole::FabricAdministrator | DirectoryRole::GlobalAdministrator)) {
                     return Err(PbiError::not_authorized("This API requires the caller to be a Fabric administrator"));
                 }
             }
-            (AdminAccess::Read, CallerKind::App { .. }) => {}
-            (AdminAccess::Write, CallerKind::App { .. }) => {
-                return Err(PbiError::new(StatusCode::FORBIDDEN, "PowerBINotAuthorizedException", "API is not accessible for application"));
-            }
+            (admin, CallerKind::App { .. }) => service_principal_gates(state, &caller, admin).await?,
         }
         Ok(Authenticated(caller))
+    }
+}
+
+/// The two tenant-setting gates of a service principal, each with its own error: "Service
+/// principals can use Fabric APIs" for every call, and "Service principals can access read-only
+/// admin APIs" for admin reads. Admin writes are never open to applications.
+async fn service_principal_gates(state: &AppState, caller: &Caller, admin: AdminAccess) -> Result<(), PbiError> {
+    let settings = state.store.tenant_settings(caller.tenant_id).await?.unwrap_or_default();
+    let allowed = |enabled: bool, group: Option<uuid::Uuid>| async move {
+        match (enabled, group) {
+            (false, _) => Ok::<bool, PbiError>(false),
+            (true, None) => Ok(true),
+            (true, Some(group)) => Ok(state.store.is_member_of(caller.tenant_id, caller.object_id, group).await?),
+        }
+    };
+    if !allowed(settings.sp_api_enabled, settings.sp_api_group).await? {
+        return Err(PbiError::not_authorized(
+            "Service principals are not allowed to use Fabric APIs in this tenant, or this one is not in the allowed security group (tenant setting 'Service principals can use Fabric APIs')",
+        ));
+    }
+    match admin {
+        AdminAccess::No => Ok(()),
+        AdminAccess::Read if allowed(settings.sp_admin_api_enabled, settings.sp_admin_api_group).await? => Ok(()),
+        AdminAccess::Read => Err(PbiError::not_authorized(
+            "Service principals are not allowed to use read-only admin APIs in this tenant, or this one is not in the allowed security group (tenant setting 'Service principals can access read-only admin APIs')",
+        )),
+        AdminAccess::Write => Err(PbiError::new(StatusCode::FORBIDDEN, "PowerBINotAuthorizedException", "API is not accessible for application")),
     }
 }

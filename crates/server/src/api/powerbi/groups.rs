@@ -1,7 +1,8 @@
 //! Workspaces (`/groups`) and their users, through the workspace endpoints and the admin ones.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use pbi_wire::powerbi::{Group, GroupCreationRequest, GroupUser, GroupUserAccessRight, PrincipalType, ServicePrincipalProfile};
 use pbi_wire::{ODataEntity, ODataList};
@@ -251,13 +252,24 @@ pub async fn get_group_users(
     Authenticated(caller): Authenticated,
     PbiPath(id): PbiPath<Uuid>,
     PbiQuery(q): PbiQuery<ListQuery>,
-) -> Result<Json<ODataList<GroupUser>>, PbiError> {
-    if state.store.role_in_workspace(caller.tenant_id, id, caller.object_id).await?.is_none() {
+) -> Result<Response, PbiError> {
+    let view = state.store.workspace_view(caller.tenant_id, id).await?.ok_or_else(|| PbiError::workspace_not_found(id))?;
+    // A direct role is in the view; access through groups or a Microsoft 365 backing is read.
+    if !view.roles.contains_key(&caller.object_id) && state.store.role_in_workspace(caller.tenant_id, id, caller.object_id).await?.is_none()
+    {
         return Err(PbiError::workspace_not_found(id));
     }
-    let members = state.store.members(caller.tenant_id, id).await?;
-    let users = paginate(members, q.top, q.skip).iter().map(|m| group_user_json(m, false)).collect();
-    Ok(Json(ODataList::new(entity_context(&state, "groupUsers"), users)))
+    let render = |members: &[Member]| -> bytes::Bytes {
+        let users: Vec<GroupUser> = members.iter().map(|m| group_user_json(m, false)).collect();
+        serde_json::to_vec(&ODataList::new(entity_context(&state, "groupUsers"), users)).unwrap_or_default().into()
+    };
+    let body = if q.top.is_none() && q.skip.is_none() {
+        // The whole list is the same for every caller who may see it: render it once per version.
+        view.rendered.get_or_init(|| render(&view.members)).clone()
+    } else {
+        render(&paginate(view.members.clone(), q.top, q.skip))
+    };
+    Ok(([(header::CONTENT_TYPE, "application/json; charset=utf-8")], body).into_response())
 }
 
 async fn change(

@@ -1,0 +1,88 @@
+//! The workspace view cache (see `Store::cache`). A generation counter makes a read that raced a
+//! write unable to store what it read: it saw the generation before the write and cannot insert.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use uuid::Uuid;
+
+use super::WorkspaceView;
+use crate::domain::TenantSettings;
+
+/// Bound on cached workspaces; past it the cache starts over (simple, and views are cheap to rebuild).
+const CAPACITY: usize = 20_000;
+
+#[derive(Debug)]
+pub(crate) struct ViewCache {
+    enabled: bool,
+    generation: AtomicU64,
+    views: RwLock<HashMap<Uuid, Arc<WorkspaceView>>>,
+    settings: RwLock<HashMap<Uuid, TenantSettings>>,
+}
+
+impl ViewCache {
+    pub(crate) fn new(enabled: bool) -> ViewCache {
+        ViewCache { enabled, generation: AtomicU64::new(0), views: RwLock::new(HashMap::new()), settings: RwLock::new(HashMap::new()) }
+    }
+
+    pub(crate) fn get(&self, workspace: Uuid) -> Option<Arc<WorkspaceView>> {
+        if !self.enabled {
+            return None;
+        }
+        self.views.read().ok()?.get(&workspace).cloned()
+    }
+
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Keep `view` unless a write happened since `generation` was read.
+    pub(crate) fn put(&self, workspace: Uuid, view: Arc<WorkspaceView>, generation: u64) {
+        if !self.enabled {
+            return;
+        }
+        if let Ok(mut views) = self.views.write() {
+            if self.generation.load(Ordering::SeqCst) != generation {
+                return;
+            }
+            if views.len() >= CAPACITY {
+                views.clear();
+            }
+            views.insert(workspace, view);
+        }
+    }
+
+    pub(crate) fn invalidate(&self, workspace: Uuid) {
+        if let Ok(mut views) = self.views.write() {
+            self.generation.fetch_add(1, Ordering::SeqCst);
+            views.remove(&workspace);
+        }
+    }
+
+    pub(crate) fn clear(&self) {
+        if let (Ok(mut views), Ok(mut settings)) = (self.views.write(), self.settings.write()) {
+            self.generation.fetch_add(1, Ordering::SeqCst);
+            views.clear();
+            settings.clear();
+        }
+    }
+
+    pub(crate) fn settings(&self, tenant: Uuid) -> Option<TenantSettings> {
+        if !self.enabled {
+            return None;
+        }
+        self.settings.read().ok()?.get(&tenant).copied()
+    }
+
+    pub(crate) fn put_settings(&self, tenant: Uuid, value: TenantSettings, generation: u64) {
+        if !self.enabled {
+            return;
+        }
+        if let Ok(mut settings) = self.settings.write() {
+            if self.generation.load(Ordering::SeqCst) == generation {
+                settings.insert(tenant, value);
+            }
+        }
+    }
+}
