@@ -40,6 +40,19 @@ enum Command {
         /// Do not create the demo tenant on an empty database.
         #[arg(long)]
         no_demo: bool,
+        /// Serve HTTPS. Without --tls-cert/--tls-key, a local CA and a certificate for localhost,
+        /// 127.0.0.1 and ::1 are generated once into --tls-dir and reused.
+        #[arg(long)]
+        tls: bool,
+        /// Where the generated ca.pem, cert.pem and key.pem live (default: pbi-access-tls beside the SQLite file).
+        #[arg(long, value_name = "DIR")]
+        tls_dir: Option<String>,
+        /// Serve this PEM certificate chain (with --tls-key) instead of a generated one; implies --tls.
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<String>,
+        /// The PEM private key of --tls-cert; implies --tls.
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<String>,
     },
     /// Exit 0 when the server answers its health check, 1 otherwise.
     ///
@@ -54,7 +67,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Serve { listen, database, public_url, config, log_format, no_demo } => {
+        Command::Serve { listen, database, public_url, config, log_format, no_demo, tls, tls_dir, tls_cert, tls_key } => {
             let mut overrides = serde_json::Map::new();
             let mut set = |k: &str, v: Option<String>| {
                 if let Some(v) = v {
@@ -67,6 +80,18 @@ async fn main() -> ExitCode {
             set("log_format", log_format);
             if no_demo {
                 overrides.insert("demo".into(), false.into());
+            }
+            let mut tls_overrides = serde_json::Map::new();
+            if tls {
+                tls_overrides.insert("enabled".into(), true.into());
+            }
+            for (key, value) in [("dir", tls_dir), ("cert", tls_cert), ("key", tls_key)] {
+                if let Some(value) = value {
+                    tls_overrides.insert(key.into(), value.into());
+                }
+            }
+            if !tls_overrides.is_empty() {
+                overrides.insert("tls".into(), tls_overrides.into());
             }
             let config = match Config::load(config.as_deref(), &serde_json::Value::Object(overrides)) {
                 Ok(c) => c,
@@ -91,7 +116,10 @@ async fn serve(config: Config) -> ExitCode {
         }
     };
     tracing::info!(address = %app.local_addr(), public_url = app.public_url(), "pbi-access is listening");
-    // The banner goes to stdout whatever the log format, so the demo credentials are always shown.
+    // These go to stdout whatever the log format, so what a client needs is always shown.
+    if let Some(files) = app.tls() {
+        println!("{}", tls_banner(files));
+    }
     if let Some(text) = banner::demo_banner(&app).await {
         println!("{text}");
     }
@@ -101,6 +129,24 @@ async fn serve(config: Config) -> ExitCode {
             eprintln!("pbi-access: server error: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// Where the certificate is, and how to make clients trust it.
+fn tls_banner(files: &pbi_server::tls::TlsFiles) -> String {
+    let shown = |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string();
+    match &files.ca {
+        Some(ca) => {
+            let ca = shown(ca);
+            format!(
+                "\npbi-access serves HTTPS with a certificate for localhost, 127.0.0.1 and ::1 ({}) signed by a local CA.\n\
+                 Clients must trust that CA: {ca}\n\
+                 \n  export SSL_CERT_FILE={ca} REQUESTS_CA_BUNDLE={ca} CURL_CA_BUNDLE={ca}\n\
+                 \n  (REQUESTS_CA_BUNDLE: Python requests, MSAL, azure-identity; SSL_CERT_FILE: OpenSSL-based clients; CURL_CA_BUNDLE: curl)",
+                if files.generated { "generated now" } else { "kept from an earlier start" }
+            )
+        }
+        None => format!("\npbi-access serves HTTPS with the certificate {} (key {}).", shown(&files.cert), shown(&files.key)),
     }
 }
 

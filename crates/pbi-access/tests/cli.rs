@@ -1,86 +1,13 @@
 //! The binary end to end: `serve` prints a working demo, an acknowledged write survives
 //! `kill -9`, and `healthcheck` tells whether the server answers.
 
-use std::process::Stdio;
+mod common;
+
 use std::time::Duration;
 
+use common::serve;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-struct Demo {
-    child: Child,
-    base: String,
-    tenant: String,
-    client_id: String,
-    secret: String,
-    workspace: String,
-}
-
-fn field(line: &str, label: &str) -> Option<String> {
-    line.trim().strip_prefix(label).map(|rest| rest.split_whitespace().next().unwrap_or("").to_string())
-}
-
-/// Start `pbi-access serve` on a free port and read what it prints until the curl tour.
-async fn serve(database: &str) -> Demo {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pbi-access"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--database", database])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut base, mut tenant, mut client_id, mut secret, mut workspace) = (None, None, None, None, None);
-    let read = async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            tenant = tenant.take().or_else(|| field(&line, "tenant id"));
-            client_id = client_id.take().or_else(|| field(&line, "client id"));
-            secret = secret.take().or_else(|| field(&line, "client secret"));
-            if let Some(url) =
-                line.trim().strip_prefix("curl -s ").and_then(|l| l.strip_suffix("/v1.0/myorg/groups -H \"Authorization: Bearer $TOKEN\""))
-            {
-                base = Some(url.to_string());
-            }
-            if line.contains("/users -H \"Authorization: Bearer $TOKEN\"") && !line.contains('\\') {
-                let url = line.trim().strip_prefix("curl -s ").unwrap().split_whitespace().next().unwrap();
-                workspace = url.split('/').rev().nth(1).map(str::to_string);
-                break;
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(120), read).await.expect("serve prints its banner");
-    // Keep draining stdout so the server never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Demo {
-        child,
-        base: base.unwrap(),
-        tenant: tenant.unwrap(),
-        client_id: client_id.unwrap(),
-        secret: secret.unwrap(),
-        workspace: workspace.unwrap(),
-    }
-}
-
-impl Demo {
-    async fn token(&self, http: &reqwest::Client) -> String {
-        let r: Value = http
-            .post(format!("{}/{}/oauth2/v2.0/token", self.base, self.tenant))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", &self.client_id),
-                ("client_secret", &self.secret),
-                ("scope", "https://analysis.windows.net/powerbi/api/.default"),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        r["access_token"].as_str().expect("the demo credentials work").to_string()
-    }
-}
+use tokio::process::Command;
 
 async fn postgres_database() -> Option<String> {
     let base = std::env::var("PBI_ACCESS_TEST_POSTGRES")
@@ -199,4 +126,21 @@ async fn bad_configuration_is_reported_not_ignored() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported database URL"));
+
+    // TLS: a certificate needs its key, and files that cannot be read stop the start.
+    let out = Command::new(env!("CARGO_BIN_EXE_pbi-access")).args(["serve", "--tls-cert", "cert.pem"]).output().await.unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-key"));
+    let database = format!("sqlite://{}", dir.path().join("tls.db").display());
+    let missing = dir.path().join("missing.pem");
+    let out = Command::new(env!("CARGO_BIN_EXE_pbi-access"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", &database, "--tls-cert"])
+        .arg(&missing)
+        .arg("--tls-key")
+        .arg(&missing)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read the certificate chain"), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use chrono::Datelike;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -23,6 +24,7 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::store::{DemoCredentials, Store};
 use crate::telemetry::{self, REQUEST_ID};
+use crate::tls::{Tls, TlsFiles, TlsListener};
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
@@ -48,6 +50,7 @@ pub struct Application {
     listener: tokio::net::TcpListener,
     state: AppState,
     demo: Option<DemoCredentials>,
+    tls: Option<Tls>,
 }
 
 impl Application {
@@ -58,6 +61,7 @@ impl Application {
     }
 
     pub async fn build_with_store(config: Config, clock: SharedClock, store: Store) -> anyhow::Result<Application> {
+        let tls = crate::tls::setup(&config, clock.now().year())?;
         let listener =
             tokio::net::TcpListener::bind(&config.listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
         let public_url = config.public_url(listener.local_addr()?);
@@ -78,7 +82,7 @@ impl Application {
             None
         };
         let state = AppState(Arc::new(AppInner { store, tokens, clock, config, public_url }));
-        Ok(Application { listener, state, demo })
+        Ok(Application { listener, state, demo, tls })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -98,10 +102,18 @@ impl Application {
         self.demo.as_ref()
     }
 
-    /// Serve until `shutdown` resolves, then finish in-flight requests.
+    /// The certificate files served, when TLS is on.
+    pub fn tls(&self) -> Option<&TlsFiles> {
+        self.tls.as_ref().map(|t| &t.files)
+    }
+
+    /// Serve (HTTPS when TLS is on) until `shutdown` resolves, then finish in-flight requests.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let router = router(self.state.clone());
-        axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await
+        match self.tls {
+            None => axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await,
+            Some(tls) => axum::serve(TlsListener::new(self.listener, tls.config)?, router).with_graceful_shutdown(shutdown).await,
+        }
     }
 }
 

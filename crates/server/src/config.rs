@@ -24,6 +24,7 @@ pub struct Config {
     pub demo: bool,
     pub limits: Limits,
     pub tokens: Tokens,
+    pub tls: Tls,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +52,28 @@ pub struct Tokens {
     pub clock_skew_secs: u64,
 }
 
+/// HTTPS on the listener. Off by default. With `enabled` and no `cert`/`key`, a local CA and a
+/// certificate for `localhost`, `127.0.0.1` and `::1` are generated once into `dir` and reused.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tls {
+    pub enabled: bool,
+    /// Where the generated `ca.pem`, `cert.pem` and `key.pem` are kept. Default: `pbi-access-tls`
+    /// next to the SQLite file (in the working directory for PostgreSQL).
+    pub dir: Option<String>,
+    /// A PEM certificate chain to serve instead of a generated one; setting it turns TLS on.
+    pub cert: Option<String>,
+    /// The PEM private key of `cert`; setting it turns TLS on.
+    pub key: Option<String>,
+}
+
+impl Tls {
+    /// TLS is on when asked for, or when a certificate or key file is named.
+    pub fn is_on(&self) -> bool {
+        self.enabled || self.cert.is_some() || self.key.is_some()
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -61,6 +84,7 @@ impl Default for Config {
             demo: true,
             limits: Limits::default(),
             tokens: Tokens::default(),
+            tls: Tls::default(),
         }
     }
 }
@@ -79,7 +103,7 @@ impl Default for Tokens {
 
 /// Keys recognised in the environment (`PBI_ACCESS_LISTEN`, `PBI_ACCESS_LIMITS__MAX_BODY_BYTES`, …).
 /// Other `PBI_ACCESS_*` variables (such as `PBI_ACCESS_TEST_POSTGRES`) are not configuration.
-const ENV_KEYS: &[&str] = &["listen", "database", "public_url", "log_format", "demo", "limits", "tokens"];
+const ENV_KEYS: &[&str] = &["listen", "database", "public_url", "log_format", "demo", "limits", "tokens", "tls"];
 
 impl Config {
     /// Defaults < TOML file < `PBI_ACCESS_*` env < `overrides` (the flags that were given).
@@ -100,11 +124,28 @@ impl Config {
         figment.extract()
     }
 
+    /// The configured public URL, or `http://{bound}` (`https://{bound}` when TLS is on).
     pub fn public_url(&self, bound: std::net::SocketAddr) -> String {
         match &self.public_url {
             Some(url) => url.trim_end_matches('/').to_string(),
+            None if self.tls.is_on() => format!("https://{bound}"),
             None => format!("http://{bound}"),
         }
+    }
+
+    /// Where generated TLS files live: `tls.dir`, or `pbi-access-tls` beside the SQLite file.
+    pub fn tls_dir(&self) -> std::path::PathBuf {
+        if let Some(dir) = &self.tls.dir {
+            return dir.into();
+        }
+        let sqlite_file = self
+            .database
+            .strip_prefix("sqlite://")
+            .or_else(|| self.database.strip_prefix("sqlite:"))
+            .map(|rest| rest.split('?').next().unwrap_or(""))
+            .filter(|path| !path.is_empty() && !path.starts_with(':'));
+        let parent = sqlite_file.and_then(|f| Path::new(f).parent()).filter(|p| !p.as_os_str().is_empty());
+        parent.unwrap_or(Path::new(".")).join("pbi-access-tls")
     }
 }
 
@@ -130,6 +171,45 @@ mod tests {
             assert_eq!(config.tokens, Tokens { lifetime_secs: 60, ..Tokens::default() }, "nested keys come through __");
             Ok(())
         });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's `Jail` closures return `figment::Error`
+    fn tls_section_layers_and_refuses_unknown_keys() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "[tls]\nenabled = true\ndir = \"/srv/tls\"\n")?;
+            jail.set_env("PBI_ACCESS_TLS__CERT", "/etc/cert.pem");
+            let config = Config::load(Some(Path::new("c.toml")), &serde_json::json!({ "tls": { "key": "/etc/key.pem" } }))?;
+            assert_eq!(
+                config.tls,
+                Tls { enabled: true, dir: Some("/srv/tls".into()), cert: Some("/etc/cert.pem".into()), key: Some("/etc/key.pem".into()) }
+            );
+            jail.create_file("bad.toml", "[tls]\nenable = true\n")?;
+            let err = Config::load(Some(Path::new("bad.toml")), &serde_json::json!({})).unwrap_err();
+            assert!(err.to_string().contains("enable"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn tls_changes_the_default_public_url_and_finds_its_directory() {
+        let bound: std::net::SocketAddr = "127.0.0.1:8443".parse().unwrap();
+        let mut config = Config::default();
+        assert_eq!(config.public_url(bound), "http://127.0.0.1:8443");
+        assert!(!config.tls.is_on());
+        config.tls.enabled = true;
+        assert_eq!(config.public_url(bound), "https://127.0.0.1:8443");
+        assert_eq!(config.tls_dir(), Path::new("./pbi-access-tls"));
+        config.database = "sqlite:///var/lib/pbi/data.db?mode=rwc".into();
+        assert_eq!(config.tls_dir(), Path::new("/var/lib/pbi/pbi-access-tls"));
+        config.database = "sqlite://state/x.db".into();
+        assert_eq!(config.tls_dir(), Path::new("state/pbi-access-tls"));
+        config.database = "postgres://u@h/db".into();
+        assert_eq!(config.tls_dir(), Path::new("./pbi-access-tls"));
+        config.tls.dir = Some("/tmp/t".into());
+        assert_eq!(config.tls_dir(), Path::new("/tmp/t"));
+        let with_key = Config { tls: Tls { key: Some("k.pem".into()), ..Tls::default() }, ..Config::default() };
+        assert!(with_key.tls.is_on(), "naming a key turns TLS on");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //!
 //! Code map: `app` assembles state and routers; `api` holds one module per API dialect (Power BI,
 //! OAuth2); `auth` issues and verifies tokens; `domain` is the model and its rules; `store` is
-//! persistence; `tenant` provisions tenants from specs (the demo tenant too).
+//! persistence; `tenant` provisions tenants from specs (the demo tenant too); `tls` serves HTTPS.
 
 pub mod api;
 pub mod app;
@@ -15,6 +15,7 @@ pub mod domain;
 pub mod store;
 pub mod telemetry;
 pub mod tenant;
+pub mod tls;
 
 pub use app::{AppState, Application};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};

@@ -16,8 +16,16 @@ pub struct TokenResponse {
     pub expires_in: u64,
     pub ext_expires_in: u64,
     pub access_token: String,
+    /// Present when the scope asked for `offline_access`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+    /// An OpenID Connect ID token (audience: the client), when the scope asked for `openid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    /// Base64url of `{"uid":"<object id>","utid":"<tenant id>"}`, when the request sent
+    /// `client_info=1` for a user; MSAL keys its account cache on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_info: Option<String>,
 }
 
 /// A token error response (RFC 6749 §5.2) as Entra ID sends it: `AADSTS…` in `error_description`.
@@ -51,4 +59,64 @@ pub struct Jwk {
     pub e: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alg: Option<String>,
+}
+
+/// The OpenID Connect discovery document (`/{tenant}/v2.0/.well-known/openid-configuration`,
+/// and the v1 form without `/v2.0`), with Entra ID's fields in Entra ID's order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenIdConfiguration {
+    pub token_endpoint: String,
+    pub token_endpoint_auth_methods_supported: Vec<String>,
+    pub jwks_uri: String,
+    pub response_modes_supported: Vec<String>,
+    pub subject_types_supported: Vec<String>,
+    pub id_token_signing_alg_values_supported: Vec<String>,
+    pub response_types_supported: Vec<String>,
+    pub scopes_supported: Vec<String>,
+    pub issuer: String,
+    /// v1 document only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub microsoft_multi_refresh_token: Option<bool>,
+    pub request_uri_parameter_supported: bool,
+    pub authorization_endpoint: String,
+    pub device_authorization_endpoint: String,
+    pub http_logout_supported: bool,
+    pub frontchannel_logout_supported: bool,
+    pub end_session_endpoint: String,
+    pub claims_supported: Vec<String>,
+    /// `null` for the `common` and `organizations` documents.
+    pub tenant_region_scope: Option<String>,
+    pub cloud_instance_name: String,
+    pub cloud_graph_host_name: String,
+    pub msgraph_host: String,
+    pub rbac_url: String,
+}
+
+/// The answer of `GET /common/discovery/instance` (MSAL's instance discovery).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceDiscovery {
+    pub tenant_discovery_endpoint: String,
+    #[serde(rename = "api-version")]
+    pub api_version: String,
+    pub metadata: Vec<InstanceMetadata>,
+}
+
+/// One group of host names that are aliases of each other (`host` or `host:port`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceMetadata {
+    pub preferred_network: String,
+    pub preferred_cache: String,
+    pub aliases: Vec<String>,
+}
+
+/// The answer of `GET /common/userrealm/{username}?api-version=1.0`, which MSAL asks before the
+/// password grant: `Managed` (the directory checks the password itself) or `Unknown`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserRealm {
+    pub ver: String,
+    pub account_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain_name: Option<String>,
+    pub cloud_instance_name: String,
+    pub cloud_audience_urn: String,
 }

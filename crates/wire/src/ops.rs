@@ -87,12 +87,25 @@ pub mod powerbi {
     }
 }
 
-/// Entra ID (Microsoft identity platform v2.0), tenant-scoped.
+/// Entra ID (Microsoft identity platform v2.0). `{tenant}` is a tenant id, its domain, or (where
+/// Entra allows it) `common` / `organizations`.
 pub mod identity {
     use super::Op;
     ops! {
         TOKEN = "POST" "/{tenant}/oauth2/v2.0/token" "Token";
         KEYS = "GET" "/{tenant}/discovery/v2.0/keys" "Keys";
+        KEYS_V1 = "GET" "/{tenant}/discovery/keys" "Keys (v1)";
+        OPENID_CONFIGURATION = "GET" "/{tenant}/v2.0/.well-known/openid-configuration" "OpenIdConfiguration";
+        OPENID_CONFIGURATION_V1 = "GET" "/{tenant}/.well-known/openid-configuration" "OpenIdConfiguration (v1)";
+        INSTANCE_DISCOVERY = "GET" "/common/discovery/instance" "InstanceDiscovery";
+        USER_REALM = "GET" "/common/userrealm/{username}" "UserRealm";
+        AUTHORIZE = "GET" "/{tenant}/oauth2/v2.0/authorize" "Authorize";
+        DEVICE_CODE = "POST" "/{tenant}/oauth2/v2.0/devicecode" "DeviceCode";
+        LOGOUT = "GET" "/{tenant}/oauth2/v2.0/logout" "Logout";
+        TOKEN_V1 = "POST" "/{tenant}/oauth2/token" "Token (v1)";
+        AUTHORIZE_V1 = "GET" "/{tenant}/oauth2/authorize" "Authorize (v1)";
+        DEVICE_CODE_V1 = "POST" "/{tenant}/oauth2/devicecode" "DeviceCode (v1)";
+        LOGOUT_V1 = "GET" "/{tenant}/oauth2/logout" "Logout (v1)";
     }
 }
 
@@ -110,7 +123,7 @@ mod tests {
     #[test]
     fn operation_table_has_no_duplicate_routes() {
         let mut seen = std::collections::HashSet::new();
-        for op in powerbi::ALL {
+        for op in powerbi::ALL.iter().chain(identity::ALL) {
             assert!(seen.insert((op.method, op.path)), "duplicate {} {}", op.method, op.path);
         }
     }

@@ -1,9 +1,11 @@
-//! Tokens and credentials: the signing key ring, access-token issue and verification, and the
-//! hashing of client secrets and passwords.
+//! Tokens and credentials: the signing key ring, access-token issue and verification, refresh
+//! and ID tokens, and the hashing of client secrets and passwords.
 
 pub mod credentials;
 pub mod keys;
+pub mod refresh;
 pub mod tokens;
 
 pub use keys::KeyRing;
+pub use refresh::{IdTokenSubject, RefreshError, RefreshGrant};
 pub use tokens::{IssuedToken, TokenError, TokenService, TokenSubject};

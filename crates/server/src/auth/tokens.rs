@@ -45,6 +45,10 @@ pub struct AccessClaims {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub wids: Vec<String>,
+    /// Never set on access tokens. Refresh tokens carry `refresh` here (see `auth::refresh`), and
+    /// the verifier refuses any token that has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_use: Option<String>,
 }
 
 /// Whom a token is for.
@@ -77,6 +81,8 @@ pub enum TokenError {
     WrongAudience,
     #[error("the access token was issued for another tenant or by another issuer")]
     WrongIssuer,
+    #[error("the token is not an access token")]
+    NotAnAccessToken,
 }
 
 pub struct TokenService {
@@ -108,6 +114,32 @@ impl TokenService {
         &self.keys
     }
 
+    pub(crate) fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// Access-token lifetime; ID tokens live as long.
+    pub(crate) fn lifetime_secs(&self) -> u64 {
+        self.lifetime_secs
+    }
+
+    /// Sign claims with the current key: RS256, `kid`, and the given `typ`.
+    pub(crate) fn sign<T: Serialize>(&self, typ: &str, claims: &T) -> String {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(self.keys.kid.clone());
+        header.typ = Some(typ.into());
+        jsonwebtoken::encode(&header, claims, &self.keys.encoding).expect("RS256 signing with a valid key cannot fail")
+    }
+
+    /// Check the algorithm, `kid` and signature only; lifetime and meaning are the caller's job.
+    pub(crate) fn decode_signed<T: serde::de::DeserializeOwned>(&self, token: &str) -> Option<T> {
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        if header.alg != Algorithm::RS256 || header.kid.as_deref() != Some(self.keys.kid.as_str()) {
+            return None;
+        }
+        jsonwebtoken::decode::<T>(token, &self.keys.decoding, &self.validation).ok().map(|d| d.claims)
+    }
+
     pub fn issue(&self, subject: &TokenSubject) -> IssuedToken {
         let now = self.clock.now().timestamp();
         let exp = now + self.lifetime_secs as i64;
@@ -131,6 +163,7 @@ impl TokenService {
             unique_name: None,
             name: None,
             wids: Vec::new(),
+            token_use: None,
         };
         let scope = match subject {
             TokenSubject::App { tenant, object_id, app_id, display_name: _ } => {
@@ -188,9 +221,14 @@ impl TokenService {
         }
         let data = jsonwebtoken::decode::<AccessClaims>(token, &self.keys.decoding, &self.validation).map_err(|e| match e.kind() {
             jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenError::BadSignature,
+            // Signed by us but not shaped like an access token: a refresh token, say.
+            _ if header.typ.as_deref() == Some(crate::auth::refresh::REFRESH_TYP) => TokenError::NotAnAccessToken,
             _ => TokenError::Malformed,
         })?;
         let claims = data.claims;
+        if claims.token_use.is_some() {
+            return Err(TokenError::NotAnAccessToken);
+        }
         let now = self.clock.now().timestamp();
         if now > claims.exp + self.skew_secs {
             return Err(TokenError::Expired);

@@ -90,6 +90,9 @@ pub async fn fresh_database(backend: Backend) -> Option<(String, Option<tempfile
                 return None;
             };
             let schema = format!("t_{}", Uuid::new_v4().simple());
+            // With PBI_ACCESS_TEST_POSTGRES set, nothing has installed the drivers yet when the
+            // first PostgreSQL test gets here (it raced `Store::connect` of the others).
+            sqlx::any::install_default_drivers();
             let pool = sqlx::AnyPool::connect(&base).await.expect("PBI_ACCESS_TEST_POSTGRES is set but PostgreSQL does not answer");
             sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await.unwrap();
             pool.close().await;
@@ -185,11 +188,12 @@ pub fn fixture_spec() -> TenantSpec {
 }
 
 pub struct TestApp {
-    pub store: Store,
     pub base: String,
     pub http: reqwest::Client,
     pub clock: Arc<ManualClock>,
     pub fixture: ProvisionedTenant,
+    /// The server's own store, for tests that change the directory behind the API's back.
+    pub store: Store,
     tokens: Mutex<HashMap<String, String>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: Option<tempfile::TempDir>,
@@ -224,11 +228,11 @@ impl TestApp {
             let _ = rx.await;
         }));
         Some(TestApp {
-            store,
             base,
             http: reqwest::Client::new(),
             clock,
             fixture,
+            store,
             tokens: Mutex::new(HashMap::new()),
             shutdown: Some(tx),
             _dir: dir,

@@ -10,5 +10,6 @@ mod errors;
 mod group_users;
 mod groups;
 mod identity;
+mod oidc;
 mod store;
 mod tokens;

@@ -11,14 +11,44 @@ use crate::store::StoreError;
 pub struct OAuthError {
     pub status: StatusCode,
     pub error: &'static str,
-    pub code: u32,
+    /// Entra's `AADSTS` code; `None` for pbi-access's own answers (such as "not implemented"),
+    /// which Entra has no code for.
+    pub code: Option<u32>,
     pub description: String,
     pub timestamp: String,
+    /// Methods the path accepts, for the `Allow` header of a 405.
+    pub allow: Option<&'static str>,
 }
 
 impl OAuthError {
     pub fn new(status: StatusCode, error: &'static str, code: u32, description: impl Into<String>) -> OAuthError {
-        OAuthError { status, error, code, description: description.into(), timestamp: String::new() }
+        OAuthError { status, error, code: Some(code), description: description.into(), timestamp: String::new(), allow: None }
+    }
+
+    /// An operation Entra has and pbi-access does not implement yet: 501 `not_implemented`.
+    pub fn not_implemented(operation: &str) -> OAuthError {
+        OAuthError {
+            code: None,
+            ..OAuthError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "not_implemented",
+                0,
+                format!("pbi-access does not implement the {operation} endpoint yet."),
+            )
+        }
+    }
+
+    /// A known identity path called with a method it does not take (Entra's AADSTS900561).
+    pub fn method_not_allowed(allow: &'static str, method: &str) -> OAuthError {
+        OAuthError {
+            allow: Some(allow),
+            ..OAuthError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "invalid_request",
+                900561,
+                format!("The endpoint only accepts {allow} requests. Received a {method} request."),
+            )
+        }
     }
 
     /// Set the timestamp Entra puts in every error, from the injected clock.
@@ -65,23 +95,27 @@ impl IntoResponse for OAuthError {
         let trace_id = Uuid::new_v4().to_string();
         let correlation_id = Uuid::new_v4().to_string();
         if self.status.is_server_error() {
-            tracing::warn!(error = self.error, code = self.code, "token request failed");
+            tracing::warn!(error = self.error, code = self.code, "identity request failed");
         } else {
-            tracing::info!(error = self.error, code = self.code, "token request refused");
+            tracing::info!(error = self.error, code = self.code, "identity request refused");
         }
+        let prefix = self.code.map(|c| format!("AADSTS{c}: ")).unwrap_or_default();
         let body = OAuthErrorBody {
             error: self.error.to_string(),
             error_description: format!(
-                "AADSTS{}: {}\r\nTrace ID: {trace_id}\r\nCorrelation ID: {correlation_id}\r\nTimestamp: {}",
-                self.code, self.description, self.timestamp
+                "{prefix}{}\r\nTrace ID: {trace_id}\r\nCorrelation ID: {correlation_id}\r\nTimestamp: {}",
+                self.description, self.timestamp
             ),
-            error_codes: vec![self.code],
+            error_codes: self.code.into_iter().collect(),
             timestamp: self.timestamp,
             trace_id,
             correlation_id,
         };
         let mut response = (self.status, Json(body)).into_response();
         response.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store, no-cache"));
+        if let Some(allow) = self.allow {
+            response.headers_mut().insert(axum::http::header::ALLOW, axum::http::HeaderValue::from_static(allow));
+        }
         response
     }
 }

@@ -1,8 +1,8 @@
-//! `POST /{tenant}/oauth2/v2.0/token`.
+//! `POST /{tenant}/oauth2/v2.0/token`: client credentials, password, and refresh token grants.
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use base64::engine::general_purpose::STANDARD;
@@ -10,11 +10,12 @@ use base64::Engine;
 use pbi_wire::oauth::{TokenResponse, POWERBI_RESOURCE};
 use uuid::Uuid;
 
-use super::OAuthError;
+use super::{OAuthError, Segment};
 use crate::app::AppState;
 use crate::auth::credentials::{password_matches, secret_matches};
-use crate::auth::TokenSubject;
-use crate::domain::Tenant;
+use crate::auth::refresh::client_info;
+use crate::auth::{IdTokenSubject, RefreshError, RefreshGrant, TokenSubject};
+use crate::domain::{Tenant, User};
 
 /// Delegated Power BI scopes pbi-access knows; `.default` grants all of them.
 pub const DELEGATED_SCOPES: &[&str] = &[
@@ -45,6 +46,30 @@ const OIDC_SCOPES: &[&str] = &["openid", "profile", "offline_access", "email"];
 enum Grant {
     ClientCredentials { client_id: String, client_secret: Option<String>, scope: String },
     Password { client_id: String, client_secret: Option<String>, username: String, password: String, scope: String },
+    RefreshToken { client_id: String, client_secret: Option<String>, refresh_token: String, scope: Option<String> },
+}
+
+/// The OpenID Connect scopes a request named, and whether it sent `client_info=1`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Extras {
+    openid: bool,
+    profile: bool,
+    email: bool,
+    offline_access: bool,
+    client_info: bool,
+}
+
+impl Extras {
+    fn of(scope: Option<&str>, form: &HashMap<String, String>) -> Extras {
+        let named = |name: &str| scope.is_some_and(|s| s.split_whitespace().any(|x| x == name));
+        Extras {
+            openid: named("openid"),
+            profile: named("profile"),
+            email: named("email"),
+            offline_access: named("offline_access"),
+            client_info: form.get("client_info").is_some_and(|v| v == "1"),
+        }
+    }
 }
 
 fn required(form: &HashMap<String, String>, name: &str) -> Result<String, OAuthError> {
@@ -91,6 +116,12 @@ fn parse_grant(headers: &HeaderMap, form: &HashMap<String, String>) -> Result<Gr
             password: required(form, "password")?,
             scope: required(form, "scope")?,
         }),
+        "refresh_token" => Ok(Grant::RefreshToken {
+            client_id,
+            client_secret,
+            refresh_token: required(form, "refresh_token")?,
+            scope: form.get("scope").filter(|s| !s.trim().is_empty()).cloned(),
+        }),
         other => Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
@@ -135,6 +166,82 @@ fn delegated_scopes(scope: &str) -> Result<Vec<String>, OAuthError> {
     Ok(granted)
 }
 
+/// Scopes for a refreshed access token: those asked for, which the refresh token must cover
+/// (`.default`, or naming no Power BI scope, means all of them).
+fn refreshed_scopes(scope: Option<&str>, granted: &[String], client_id: &str) -> Result<Vec<String>, OAuthError> {
+    let mut asked = Vec::new();
+    for s in scope.unwrap_or("").split_whitespace() {
+        if OIDC_SCOPES.contains(&s) {
+            continue;
+        }
+        let short = s.strip_prefix(POWERBI_RESOURCE).map(|r| r.trim_start_matches('/')).unwrap_or(s);
+        if short == ".default" {
+            return Ok(granted.to_vec());
+        }
+        let known = DELEGATED_SCOPES.iter().find(|k| k.eq_ignore_ascii_case(short)).ok_or_else(|| {
+            OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_scope",
+                70011,
+                format!("The provided value for the input parameter 'scope' is not valid. The scope {s} is not valid."),
+            )
+        })?;
+        if !granted.iter().any(|g| g == known) {
+            return Err(OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                65001,
+                format!("The user or administrator has not consented to use the application with ID '{client_id}'. Send an interactive authorization request for this user and resource."),
+            ));
+        }
+        asked.push(known.to_string());
+    }
+    Ok(if asked.is_empty() { granted.to_vec() } else { asked })
+}
+
+/// A refresh token that cannot be used: Entra's codes for each reason.
+fn refresh_refused(e: RefreshError) -> OAuthError {
+    match e {
+        RefreshError::Invalid => {
+            OAuthError::new(StatusCode::BAD_REQUEST, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid.")
+        }
+        RefreshError::Expired { issued_at } => OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            700082,
+            format!(
+                "The refresh token has expired due to inactivity. The token was issued on {} and was inactive for 90.00:00:00.",
+                chrono::DateTime::from_timestamp(issued_at, 0).map(|t| t.to_rfc3339()).unwrap_or_default()
+            ),
+        ),
+        RefreshError::WrongClient | RefreshError::WrongTenant => {
+            OAuthError::new(StatusCode::BAD_REQUEST, "invalid_grant", 70000, "Provided grant is invalid or malformed.")
+        }
+    }
+}
+
+fn user_not_found(who: &str, tenant: &Tenant) -> OAuthError {
+    OAuthError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        50034,
+        format!("The user account {who} does not exist in the {} directory. To sign into this application, the account must be added to the directory.", tenant.domain),
+    )
+}
+
+fn user_disabled() -> OAuthError {
+    OAuthError::new(StatusCode::BAD_REQUEST, "invalid_grant", 50057, "The user account is disabled.")
+}
+
+fn secret_required() -> OAuthError {
+    OAuthError::new(
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        7000218,
+        "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+    )
+}
+
 fn unknown_client(client_id: &str, tenant: &Tenant) -> OAuthError {
     OAuthError::new(
         StatusCode::BAD_REQUEST,
@@ -172,7 +279,7 @@ async fn verify_secret(state: &AppState, tenant: &Tenant, sp_id: Uuid, client_id
 
 pub async fn token(
     State(state): State<AppState>,
-    Path(tenant): Path<String>,
+    Segment(tenant): Segment<1>,
     headers: HeaderMap,
     form: Result<axum::Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
 ) -> Result<Json<TokenResponse>, OAuthError> {
@@ -216,34 +323,23 @@ async fn issue(
             let app_id = Uuid::parse_str(&client_id).map_err(|_| unknown_client(&client_id, &tenant))?;
             let sp =
                 state.store.get_service_principal(tenant.id, app_id, true).await?.ok_or_else(|| unknown_client(&client_id, &tenant))?;
-            let secret = client_secret.ok_or_else(|| {
-                OAuthError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_client",
-                    7000218,
-                    "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
-                )
-            })?;
+            let secret = client_secret.ok_or_else(secret_required)?;
             verify_secret(state, &tenant, sp.id, &client_id, &secret).await?;
-            TokenSubject::App { tenant: tenant.id, object_id: sp.id, app_id: sp.app_id, display_name: sp.display_name }
+            let subject = TokenSubject::App { tenant: tenant.id, object_id: sp.id, app_id: sp.app_id, display_name: sp.display_name };
+            return Ok(Json(respond(state, &subject, None)));
         }
         Grant::Password { client_id, client_secret, username, password, scope } => {
             let app_id = Uuid::parse_str(&client_id).map_err(|_| unknown_client(&client_id, &tenant))?;
             let sp =
                 state.store.get_service_principal(tenant.id, app_id, true).await?.ok_or_else(|| unknown_client(&client_id, &tenant))?;
             // A confidential client that sends its secret must send the right one.
+            let confidential = client_secret.is_some();
             if let Some(secret) = client_secret {
                 verify_secret(state, &tenant, sp.id, &client_id, &secret).await?;
             }
             let scopes = delegated_scopes(&scope)?;
-            let (user, hash) = state.store.user_credentials(tenant.id, &username).await?.ok_or_else(|| {
-                OAuthError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_grant",
-                    50034,
-                    format!("The user account {username} does not exist in the {} directory. To sign into this application, the account must be added to the directory.", tenant.domain),
-                )
-            })?;
+            let (user, hash) =
+                state.store.user_credentials(tenant.id, &username).await?.ok_or_else(|| user_not_found(&username, &tenant))?;
             if !hash.as_deref().is_some_and(|h| password_matches(&password, h)) {
                 return Err(OAuthError::new(
                     StatusCode::BAD_REQUEST,
@@ -253,29 +349,126 @@ async fn issue(
                 ));
             }
             if !user.account_enabled {
-                return Err(OAuthError::new(StatusCode::BAD_REQUEST, "invalid_grant", 50057, "The user account is disabled."));
+                return Err(user_disabled());
             }
-            let wids = state.store.directory_roles(tenant.id, user.id).await?.iter().map(|r| r.template_id().to_string()).collect();
-            TokenSubject::User {
-                tenant: tenant.id,
-                object_id: user.id,
-                upn: user.upn,
-                display_name: user.display_name,
-                client_app: app_id,
+            Delegated {
+                tenant,
+                user,
+                client_id: app_id,
                 scopes,
-                wids,
+                access_scopes: None,
+                confidential,
+                extras: Extras::of(Some(&scope), &form),
+            }
+        }
+        Grant::RefreshToken { client_id, client_secret, refresh_token, scope } => {
+            let app_id = Uuid::parse_str(&client_id).map_err(|_| unknown_client(&client_id, &tenant))?;
+            let sp =
+                state.store.get_service_principal(tenant.id, app_id, true).await?.ok_or_else(|| unknown_client(&client_id, &tenant))?;
+            let authenticated = client_secret.is_some();
+            if let Some(secret) = client_secret {
+                verify_secret(state, &tenant, sp.id, &client_id, &secret).await?;
+            }
+            let grant = state.tokens.verify_refresh(&refresh_token, tenant.id, app_id).map_err(refresh_refused)?;
+            // A refresh token issued to a confidential client is redeemed by that client only.
+            if grant.confidential && !authenticated {
+                return Err(secret_required());
+            }
+            // Stateless token, live directory: a deleted or disabled user cannot refresh.
+            let user = state
+                .store
+                .get_user(tenant.id, grant.user)
+                .await?
+                .filter(|u| u.deleted_at.is_none())
+                .ok_or_else(|| user_not_found(&grant.user.to_string(), &tenant))?;
+            if !user.account_enabled {
+                return Err(user_disabled());
+            }
+            let scopes = refreshed_scopes(scope.as_deref(), &grant.scopes, &client_id)?;
+            let mut extras = Extras::of(scope.as_deref(), &form);
+            // A refresh always answers with a new refresh token (rotation), as Entra does.
+            extras.offline_access = true;
+            Delegated {
+                tenant,
+                user,
+                client_id: app_id,
+                // The new refresh token keeps everything the old one granted.
+                scopes: grant.scopes,
+                access_scopes: Some(scopes),
+                confidential: grant.confidential || authenticated,
+                extras,
             }
         }
     };
-    let issued = state.tokens.issue(&subject);
-    Ok(Json(TokenResponse {
+    let wids = state.store.directory_roles(subject.tenant.id, subject.user.id).await?.iter().map(|r| r.template_id().to_string()).collect();
+    let access = TokenSubject::User {
+        tenant: subject.tenant.id,
+        object_id: subject.user.id,
+        upn: subject.user.upn.clone(),
+        display_name: subject.user.display_name.clone(),
+        client_app: subject.client_id,
+        scopes: subject.access_scopes.clone().unwrap_or_else(|| subject.scopes.clone()),
+        wids,
+    };
+    Ok(Json(respond(state, &access, Some(&subject))))
+}
+
+/// A user grant that passed every check: what goes into the access, refresh and ID tokens.
+struct Delegated {
+    tenant: Tenant,
+    user: User,
+    client_id: Uuid,
+    /// Everything granted; the refresh token carries it.
+    scopes: Vec<String>,
+    /// The access token's scopes when narrower than `scopes` (a refresh asking for fewer).
+    access_scopes: Option<Vec<String>>,
+    /// The client authenticated with its secret.
+    confidential: bool,
+    extras: Extras,
+}
+
+/// The token response: the access token, plus for users the refresh token (`offline_access`),
+/// ID token (`openid`) and `client_info` (`client_info=1`) the request asked for.
+fn respond(state: &AppState, access: &TokenSubject, user: Option<&Delegated>) -> TokenResponse {
+    let issued = state.tokens.issue(access);
+    let mut response = TokenResponse {
         token_type: "Bearer".into(),
         scope: issued.scope,
         expires_in: issued.expires_in,
         ext_expires_in: issued.expires_in,
         access_token: issued.access_token,
         refresh_token: None,
-    }))
+        id_token: None,
+        client_info: None,
+    };
+    if let Some(d) = user {
+        if d.extras.offline_access {
+            response.refresh_token = Some(state.tokens.issue_refresh(&RefreshGrant {
+                tenant: d.tenant.id,
+                user: d.user.id,
+                client_id: d.client_id,
+                scopes: d.scopes.clone(),
+                confidential: d.confidential,
+                issued_at: 0,
+            }));
+        }
+        if d.extras.openid {
+            let issuer = format!("{}/{}/v2.0", state.public_url, d.tenant.id);
+            response.id_token = Some(state.tokens.issue_id_token(&IdTokenSubject {
+                issuer: &issuer,
+                tenant: d.tenant.id,
+                user: d.user.id,
+                client_id: d.client_id,
+                name: d.extras.profile.then_some(d.user.display_name.as_str()),
+                preferred_username: d.extras.profile.then_some(d.user.upn.as_str()),
+                email: if d.extras.email { d.user.mail.as_deref() } else { None },
+            }));
+        }
+        if d.extras.client_info {
+            response.client_info = Some(client_info(d.user.id, d.tenant.id));
+        }
+    }
+    response
 }
 
 #[cfg(test)]
@@ -289,7 +482,21 @@ mod tests {
             delegated_scopes("https://analysis.windows.net/powerbi/api/Workspace.Read.All offline_access").unwrap(),
             vec!["Workspace.Read.All"]
         );
-        assert_eq!(delegated_scopes("https://analysis.windows.net/powerbi/api/Nope.All").unwrap_err().code, 70011);
-        assert_eq!(delegated_scopes("openid").unwrap_err().code, 70011);
+        assert_eq!(delegated_scopes("https://analysis.windows.net/powerbi/api/Nope.All").unwrap_err().code, Some(70011));
+        assert_eq!(delegated_scopes("openid").unwrap_err().code, Some(70011));
+    }
+
+    #[test]
+    fn a_refresh_may_narrow_the_granted_scopes_but_not_widen_them() {
+        let granted = vec!["Workspace.Read.All".to_string(), "Tenant.Read.All".to_string()];
+        assert_eq!(refreshed_scopes(None, &granted, "c").unwrap(), granted);
+        assert_eq!(refreshed_scopes(Some("openid profile offline_access"), &granted, "c").unwrap(), granted);
+        assert_eq!(refreshed_scopes(Some("https://analysis.windows.net/powerbi/api/.default openid"), &granted, "c").unwrap(), granted);
+        assert_eq!(
+            refreshed_scopes(Some("https://analysis.windows.net/powerbi/api/workspace.read.all"), &granted, "c").unwrap(),
+            vec!["Workspace.Read.All"]
+        );
+        assert_eq!(refreshed_scopes(Some("Workspace.ReadWrite.All"), &granted, "c").unwrap_err().code, Some(65001));
+        assert_eq!(refreshed_scopes(Some("Bogus.All"), &granted, "c").unwrap_err().code, Some(70011));
     }
 }
