@@ -11,8 +11,11 @@ use sqlx::{AnyPool, Executor, Row};
 use super::{Backend, Store, StoreError, StoreResult};
 
 /// (version, SQL). Append only; never edit a released migration.
-const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../../migrations/0001_foundation.sql")), (2, include_str!("../../migrations/0002_identity_plane.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/0001_foundation.sql")),
+    (2, include_str!("../../migrations/0002_identity_plane.sql")),
+    (3, include_str!("../../migrations/0003_artifacts_and_audit.sql")),
+];
 
 pub const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 
@@ -48,9 +51,8 @@ async fn apply_pending(conn: &mut AnyConnection, backend: Backend) -> StoreResul
             conn.execute("BEGIN").await?;
         }
         let applied = async {
-            for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty() && !s.lines().all(|l| l.trim_start().starts_with("--")))
-            {
-                conn.execute(statement).await.map_err(|e| StoreError::Migration(format!("migration {version} failed: {e}")))?;
+            for statement in statements(sql) {
+                conn.execute(statement.as_str()).await.map_err(|e| StoreError::Migration(format!("migration {version} failed: {e}")))?;
             }
             sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
                 .bind(*version)
@@ -67,4 +69,20 @@ async fn apply_pending(conn: &mut AnyConnection, backend: Backend) -> StoreResul
         tracing::info!(version, "applied schema migration");
     }
     Ok(())
+}
+
+/// The statements of a migration file: `--` comment lines dropped first (so a `;` in a comment
+/// cannot split a statement), then split on `;`.
+fn statements(sql: &str) -> Vec<String> {
+    let code: String = sql.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
+    code.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn comments_never_split_statements() {
+        let sql = "-- a; b\nCREATE TABLE t (a TEXT);\n-- c;\nCREATE INDEX i ON t (a)\n";
+        assert_eq!(super::statements(sql), vec!["CREATE TABLE t (a TEXT)", "CREATE INDEX i ON t (a)"]);
+    }
 }
