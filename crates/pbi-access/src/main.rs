@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+mod tenant_cmd;
+
 use clap::{Parser, Subcommand};
 use pbi_server::config::Config;
 use pbi_server::{banner, telemetry, Application, SystemClock};
@@ -53,6 +55,19 @@ enum Command {
         /// The PEM private key of --tls-cert; implies --tls.
         #[arg(long, value_name = "FILE", requires = "tls_cert")]
         tls_key: Option<String>,
+    },
+    /// Manage tenants in a database: create, list, export a snapshot, import one.
+    ///
+    /// Example: pbi-access tenant list --database sqlite://pbi-access.db
+    Tenant {
+        #[command(subcommand)]
+        command: tenant_cmd::TenantCommand,
+        /// sqlite://PATH (default from the configuration: sqlite://pbi-access.db) or postgres://….
+        #[arg(long, global = true)]
+        database: Option<String>,
+        /// TOML configuration file (for its `database`).
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
     },
     /// Exit 0 when the server answers its health check, 1 otherwise.
     ///
@@ -104,6 +119,17 @@ async fn main() -> ExitCode {
             serve(config).await
         }
         Command::Healthcheck { url } => healthcheck(&url).await,
+        Command::Tenant { command, database, config } => {
+            let overrides = serde_json::json!({ "database": database });
+            let overrides = if database.is_some() { overrides } else { serde_json::json!({}) };
+            match Config::load(config.as_deref(), &overrides) {
+                Ok(config) => tenant_cmd::run(command, &config.database).await,
+                Err(e) => {
+                    eprintln!("pbi-access: configuration error: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
     }
 }
 

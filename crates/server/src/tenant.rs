@@ -210,6 +210,11 @@ impl From<sqlx::Error> for ProvisionError {
 
 /// Validate and write a whole tenant in one transaction: all of it lands, or none.
 pub async fn provision(store: &Store, clock: &dyn Clock, spec: &TenantSpec) -> Result<ProvisionedTenant, ProvisionError> {
+    for key in spec.id.map(|id| id.to_string()).into_iter().chain([spec.domain.clone()]) {
+        if store.find_tenant(&key).await?.is_some() {
+            return Err(ProvisionError::Invalid(format!("a tenant '{key}' exists already")));
+        }
+    }
     let mut tx = store.begin().await?;
     let out = provision_in(&mut tx, clock, spec).await?;
     tx.commit().await?;
@@ -551,4 +556,55 @@ pub async fn export(store: &Store, tenant_id: Uuid) -> Result<Option<TenantSpec>
             service_principals_admin_api_group: group_name(settings.sp_admin_api_group),
         },
     }))
+}
+
+/// What `tenant create` made: the tenant and an automation service principal's credentials.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedTenant {
+    pub tenant_id: Uuid,
+    pub domain: String,
+    pub client_id: Uuid,
+    pub client_secret: String,
+}
+
+/// A new empty tenant with a service principal ("tenant automation") and a fresh secret, and
+/// optionally a Fabric administrator user.
+pub async fn create(
+    store: &Store,
+    clock: &dyn Clock,
+    name: &str,
+    domain: &str,
+    admin: Option<(&str, &str)>,
+) -> Result<CreatedTenant, ProvisionError> {
+    let secret = new_client_secret();
+    let spec = TenantSpec {
+        name: name.into(),
+        domain: domain.into(),
+        users: admin
+            .map(|(upn, password)| UserSpec {
+                upn: upn.into(),
+                mail: Some(upn.into()),
+                display_name: upn.split('@').next().unwrap_or(upn).into(),
+                password: Some(password.into()),
+                fabric_admin: true,
+                ..Default::default()
+            })
+            .into_iter()
+            .collect(),
+        service_principals: vec![ServicePrincipalSpec {
+            id: None,
+            app_id: None,
+            display_name: "tenant automation".into(),
+            secrets: vec![SecretSpec { value: secret.clone(), hash: None, expires_at: None }],
+        }],
+        ..Default::default()
+    };
+    let made = provision(store, clock, &spec).await?;
+    Ok(CreatedTenant {
+        tenant_id: made.tenant.id,
+        domain: made.tenant.domain,
+        client_id: made.service_principals["tenant automation"].1,
+        client_secret: secret,
+    })
 }

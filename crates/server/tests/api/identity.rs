@@ -224,3 +224,21 @@ backend_test!(tenants_are_isolated, |app: TestApp| async move {
         .unwrap_err();
     assert!(matches!(err, pbi_client::ClientError::OAuth { .. }), "{err}");
 });
+
+backend_test!(a_tenant_snapshot_round_trips_exactly, |app: TestApp| async move {
+    let t = Groups::new(&app).await;
+    let first = pbi_server::tenant::export(&app.store, t.tenant.tenant.id).await.unwrap().unwrap();
+    assert_eq!(first.groups.iter().find(|g| g.display_name == "Outer").unwrap().members.len(), 1);
+    assert!(first.workspaces.iter().any(|w| w.backed_by.is_some()));
+    assert!(first.service_principals.iter().all(|sp| sp.secrets.iter().all(|s| s.value.is_empty() && s.hash.is_some())));
+    // Into another database, then out again: the same document.
+    let (url, _dir) = fresh_database(Backend::Sqlite).await.unwrap();
+    let other = pbi_server::store::Store::connect(&url).await.unwrap();
+    pbi_server::tenant::provision(&other, &*app.clock, &first).await.unwrap();
+    let second = pbi_server::tenant::export(&other, t.tenant.tenant.id).await.unwrap().unwrap();
+    assert_eq!(serde_json::to_value(&first).unwrap(), serde_json::to_value(&second).unwrap());
+    // Importing into a database that has the tenant already is refused, and changes nothing.
+    let err = pbi_server::tenant::provision(&app.store, &*app.clock, &first).await.unwrap_err();
+    assert!(err.to_string().contains("exists already"), "{err}");
+    assert_eq!(app.store.list_tenants().await.unwrap().len(), 2);
+});
