@@ -82,6 +82,10 @@ pub struct GroupUser {
     pub user_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<ServicePrincipalProfile>,
+    /// When the principal was (soft-)deleted from the directory. pbi-access adds it to admin
+    /// lists so a deleted account's lingering roles are visible; see docs/fidelity.md.
+    #[serde(rename = "deletedDateTime", default, skip_serializing_if = "Option::is_none")]
+    pub deleted_date_time: Option<String>,
 }
 
 impl GroupUser {
@@ -96,6 +100,7 @@ impl GroupUser {
             graph_id: None,
             user_type: None,
             profile: None,
+            deleted_date_time: None,
         }
     }
 

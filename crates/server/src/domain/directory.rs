@@ -119,6 +119,8 @@ pub struct Member {
     pub mail: Option<String>,
     pub display_name: Option<String>,
     pub user_type: Option<UserType>,
+    /// Set when the principal is soft-deleted in the directory (Unix milliseconds).
+    pub deleted_at: Option<i64>,
     /// The application id of an App principal.
     pub app_id: Option<Uuid>,
 }

@@ -99,6 +99,7 @@ fn member_from_row(row: &AnyRow) -> StoreResult<Member> {
         mail: row.try_get("mail")?,
         display_name,
         user_type: row.try_get::<Option<String>, _>("user_type")?.as_deref().map(parse_enum::<UserType>).transpose()?,
+        deleted_at: row.try_get("deleted_at")?,
         app_id: row.try_get::<Option<String>, _>("app_id")?.as_deref().map(parse_uuid).transpose()?,
     })
 }
@@ -164,7 +165,7 @@ fn filter_sql(filter: &WorkspaceFilter, sql: &mut String, binds: &mut Vec<String
 const BASE_PARAMS: usize = 3;
 
 const MEMBER_SELECT: &str = "SELECT m.principal_id, m.principal_type, m.role, m.profile_id, \
-       u.upn, u.mail, u.display_name AS user_name, u.user_type, g.display_name AS group_name, s.display_name AS app_name, s.app_id \
+       u.upn, u.mail, u.display_name AS user_name, u.user_type, COALESCE(u.deleted_at, g.deleted_at) AS deleted_at, g.display_name AS group_name, s.display_name AS app_name, s.app_id \
      FROM workspace_members m \
      LEFT JOIN users u ON m.principal_type = 'User' AND u.tenant_id = $2 AND u.id = m.principal_id \
      LEFT JOIN directory_groups g ON m.principal_type = 'Group' AND g.tenant_id = $2 AND g.id = m.principal_id \

@@ -72,3 +72,20 @@ backend_test!(delegated_scopes_are_enforced_per_operation, |app: TestApp| async 
     );
     assert_api_error(admin_workspace_scope.get_group_users_as_admin(ws).await, 401, "PowerBINotAuthorizedException");
 });
+
+backend_test!(disabled_and_deleted_accounts_keep_their_roles_visibly, |app: TestApp| async move {
+    let ws = app.ws("Team");
+    app.sql("UPDATE users SET account_enabled = 0 WHERE tenant_id = $1 AND id = $2", "viewer").await;
+    app.sql("UPDATE users SET deleted_at = 1767225600000 WHERE tenant_id = $1 AND id = $2", "contributor").await;
+    let users = app.as_user("admin").await.get_group_users_as_admin(ws).await.unwrap();
+    let find = |who: &str| users.iter().find(|u| u.identifier.as_deref() == Some(upn(who).as_str())).cloned().unwrap();
+    // Disabling blocks sign-in but removes no role.
+    assert_eq!(find("viewer").group_user_access_right, R::Viewer);
+    assert!(find("viewer").deleted_date_time.is_none());
+    // A deleted account's role lingers, and the admin list shows the deletion.
+    assert_eq!(find("contributor").group_user_access_right, R::Contributor);
+    assert_eq!(find("contributor").deleted_date_time.as_deref(), Some("2026-01-01T00:00:00.000Z"));
+    // The workspace endpoint does not show admin-only fields.
+    let plain = app.as_user("owner").await.get_group_users(ws).await.unwrap();
+    assert!(plain.iter().all(|u| u.deleted_date_time.is_none()));
+});

@@ -262,6 +262,15 @@ impl TestApp {
         PowerBiClient::new(self.http.clone(), &self.endpoints(), token)
     }
 
+    /// Change a fixture user's row directly (`$1` tenant id, `$2` user id), as the directory
+    /// APIs do (disable, delete).
+    pub async fn sql(&self, statement: &str, user: &str) {
+        let mut tx = self.store.begin().await.unwrap();
+        sqlx::query(statement).bind(self.tenant_id().to_string()).bind(self.user_id(user).to_string()).execute(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+        self.store.invalidate_cache();
+    }
+
     pub fn tenant_id(&self) -> Uuid {
         self.fixture.tenant.id
     }

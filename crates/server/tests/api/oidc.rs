@@ -68,14 +68,6 @@ impl TestApp {
     async fn groups_status(&self, token: &str) -> u16 {
         self.http.get(self.url("/v1.0/myorg/groups")).bearer_auth(token).send().await.unwrap().status().as_u16()
     }
-
-    /// Change a user row directly, as the identity plane will (disable, delete).
-    async fn sql(&self, statement: &str, user: &str) {
-        let mut tx = self.store.begin().await.unwrap();
-        sqlx::query(statement).bind(self.tenant_id().to_string()).bind(self.user_id(user).to_string()).execute(&mut *tx).await.unwrap();
-        tx.commit().await.unwrap();
-        self.store.invalidate_cache();
-    }
 }
 
 #[track_caller]

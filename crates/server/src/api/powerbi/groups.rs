@@ -74,6 +74,11 @@ pub fn group_user_json(m: &Member, admin: bool) -> GroupUser {
         graph_id: admin.then(|| m.principal.object_id.to_string()),
         user_type: if admin { m.user_type.map(|t| t.as_str().to_string()) } else { None },
         profile: m.profile_id.map(|id| ServicePrincipalProfile { id, display_name: None }),
+        deleted_date_time: if admin {
+            m.deleted_at.and_then(chrono::DateTime::from_timestamp_millis).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        } else {
+            None
+        },
     }
 }
 
