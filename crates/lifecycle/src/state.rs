@@ -1,0 +1,59 @@
+//! What the service shows: workspaces and who holds which role, with a fingerprint that
+//! changes whenever any of it does.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Role {
+    Viewer,
+    Contributor,
+    Member,
+    Admin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum PrincipalKind {
+    User,
+    Group,
+    App,
+}
+
+/// A principal as the service names it: UPN (lowercased) for users, object id for groups/apps.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PrincipalKey {
+    pub kind: PrincipalKind,
+    pub identifier: String,
+}
+
+impl PrincipalKey {
+    pub fn new(kind: PrincipalKind, identifier: &str) -> PrincipalKey {
+        PrincipalKey { kind, identifier: identifier.trim().to_lowercase() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkspaceState {
+    pub id: String,
+    pub name: String,
+    /// Direct role assignments.
+    pub members: BTreeMap<PrincipalKey, Role>,
+}
+
+/// The observed state of the workspaces a plan touches.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedState {
+    pub workspaces: BTreeMap<String, WorkspaceState>,
+}
+
+impl ObservedState {
+    /// SHA-256 over a canonical form (sorted maps, lowercase identifiers).
+    pub fn fingerprint(&self) -> String {
+        let canonical =
+            serde_json::to_vec(&self.workspaces.values().map(|w| (&w.id, w.members.iter().collect::<Vec<_>>())).collect::<Vec<_>>())
+                .unwrap_or_default();
+        Sha256::digest(canonical).iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
