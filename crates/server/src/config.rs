@@ -107,11 +107,11 @@ const ENV_KEYS: &[&str] = &["listen", "database", "public_url", "log_format", "d
 
 impl Config {
     /// Defaults < TOML file < `PBI_ACCESS_*` env < `overrides` (the flags that were given).
-    pub fn load(file: Option<&Path>, overrides: &serde_json::Value) -> Result<Config, figment::Error> {
+    pub fn load(file: Option<&Path>, overrides: &serde_json::Value) -> Result<Config, Box<figment::Error>> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             if !file.exists() {
-                return Err(figment::Error::from(format!("config file {} does not exist", file.display())));
+                return Err(Box::new(figment::Error::from(format!("config file {} does not exist", file.display()))));
             }
             figment = figment.merge(Toml::file(file));
         }
@@ -121,7 +121,7 @@ impl Config {
             ENV_KEYS.iter().any(|k| key == *k || key.strip_prefix(k).is_some_and(|rest| rest.starts_with('.')))
         }));
         figment = figment.merge(Serialized::defaults(overrides));
-        figment.extract()
+        figment.extract().map_err(Box::new)
     }
 
     /// The configured public URL, or `http://{bound}` (`https://{bound}` when TLS is on).
@@ -150,6 +150,7 @@ impl Config {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail closures return figment::Error
 mod tests {
     use super::*;
 
@@ -164,7 +165,7 @@ mod tests {
             jail.set_env("PBI_ACCESS_TEST_POSTGRES", "ignored, not configuration");
             jail.set_env("PBI_ACCESS_TOKENS__LIFETIME_SECS", "60");
             let overrides = serde_json::json!({ "listen": "127.0.0.1:9" });
-            let config = Config::load(Some(Path::new("c.toml")), &overrides)?;
+            let config = Config::load(Some(Path::new("c.toml")), &overrides).map_err(|e| *e)?;
             assert_eq!(config.listen, "127.0.0.1:9");
             assert_eq!(config.database, "sqlite://env.db");
             assert_eq!(config.limits.max_principals_per_workspace, 7);
@@ -179,7 +180,8 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.create_file("c.toml", "[tls]\nenabled = true\ndir = \"/srv/tls\"\n")?;
             jail.set_env("PBI_ACCESS_TLS__CERT", "/etc/cert.pem");
-            let config = Config::load(Some(Path::new("c.toml")), &serde_json::json!({ "tls": { "key": "/etc/key.pem" } }))?;
+            let config =
+                Config::load(Some(Path::new("c.toml")), &serde_json::json!({ "tls": { "key": "/etc/key.pem" } })).map_err(|e| *e)?;
             assert_eq!(
                 config.tls,
                 Tls { enabled: true, dir: Some("/srv/tls".into()), cert: Some("/etc/cert.pem".into()), key: Some("/etc/key.pem".into()) }

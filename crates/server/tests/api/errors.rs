@@ -26,7 +26,8 @@ backend_test!(bad_input_gets_power_bi_errors_never_500, |app: TestApp| async mov
     use reqwest::Method;
     let users = format!("/v1.0/myorg/groups/{}/users", app.ws("Team"));
     let json = "application/json";
-    let cases: Vec<(Method, String, Option<(&str, Vec<u8>)>, u16, &str)> = vec![
+    type Case<'a> = (Method, String, Option<(&'a str, Vec<u8>)>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (Method::POST, users.clone(), Some((json, b"{not json".to_vec())), 400, "InvalidRequest"),
         (
             Method::POST,
