@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+mod cli;
 mod tenant_cmd;
 
 use clap::{Parser, Subcommand};

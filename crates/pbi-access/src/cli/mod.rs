@@ -1,0 +1,25 @@
+//! The lifecycle commands' shared plumbing: output formats, profiles, exit codes.
+
+// Pieces land before every command that uses them.
+#![allow(dead_code)]
+
+pub mod output;
+pub mod profile;
+
+/// Distinct exit codes, so scripts can tell outcomes apart.
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// The service or the network failed.
+    pub const FAILURE: u8 = 1;
+    /// Bad usage or configuration.
+    pub const USAGE: u8 = 2;
+    /// Stopped to wait for the admin budget; the journal is saved, run the printed resume command.
+    pub const BUDGET: u8 = 3;
+    /// The plan's starting state has drifted; make a new plan.
+    pub const DRIFT: u8 = 4;
+    /// The operator declined the confirmation prompt.
+    pub const DECLINED: u8 = 5;
+    /// Finished, but something remains (e.g. access through a group only Entra can remove).
+    pub const REMAINS: u8 = 6;
+}

@@ -1,0 +1,96 @@
+//! `--output table|json|csv`: one `Rows` value rendered three ways. Tables fit the terminal
+//! width and use no colour when `NO_COLOR` is set or stdout is not a terminal.
+
+use std::io::Write;
+
+use comfy_table::{presets, ContentArrangement, Table};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+/// A result set: column names and string cells, plus the JSON form of each row.
+#[derive(Debug, Clone, Default)]
+pub struct Rows {
+    pub columns: Vec<&'static str>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Rows {
+    pub fn new(columns: &[&'static str]) -> Rows {
+        Rows { columns: columns.to_vec(), rows: Vec::new() }
+    }
+
+    pub fn push(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    pub fn render(&self, format: Format, out: &mut dyn Write) -> std::io::Result<()> {
+        match format {
+            Format::Json => {
+                let items: Vec<serde_json::Map<String, serde_json::Value>> = self
+                    .rows
+                    .iter()
+                    .map(|r| self.columns.iter().zip(r).map(|(c, v)| (c.to_string(), serde_json::Value::String(v.clone()))).collect())
+                    .collect();
+                serde_json::to_writer_pretty(&mut *out, &items)?;
+                writeln!(out)
+            }
+            Format::Csv => {
+                let mut w = csv::Writer::from_writer(out);
+                w.write_record(&self.columns)?;
+                for r in &self.rows {
+                    w.write_record(r)?;
+                }
+                w.flush()
+            }
+            Format::Table => {
+                let mut table = Table::new();
+                table.load_preset(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+                if no_color() {
+                    table.force_no_tty();
+                }
+                table.set_header(&self.columns);
+                for r in &self.rows {
+                    table.add_row(r);
+                }
+                writeln!(out, "{table}")
+            }
+        }
+    }
+}
+
+/// `NO_COLOR` (any value) turns colour off, as https://no-color.org asks.
+pub fn no_color() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Rows {
+        let mut rows = Rows::new(&["identifier", "role"]);
+        rows.push(vec!["a@x.com".into(), "Admin".into()]);
+        rows.push(vec!["b, \"q\"@x.com".into(), "Viewer".into()]);
+        rows
+    }
+
+    #[test]
+    fn renders_json_csv_and_table() {
+        let mut json = Vec::new();
+        sample().render(Format::Json, &mut json).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(v[1]["role"], "Viewer");
+        let mut csv = Vec::new();
+        sample().render(Format::Csv, &mut csv).unwrap();
+        assert_eq!(String::from_utf8(csv).unwrap(), "identifier,role\na@x.com,Admin\n\"b, \"\"q\"\"@x.com\",Viewer\n");
+        let mut table = Vec::new();
+        sample().render(Format::Table, &mut table).unwrap();
+        let text = String::from_utf8(table).unwrap();
+        assert!(text.contains("a@x.com") && text.contains("identifier"));
+    }
+}

@@ -1,0 +1,99 @@
+//! Where a command connects: a named profile from `profiles.toml`, under `PBI_ACCESS_*`
+//! variables. The defaults are Microsoft's real endpoints, so pointing the binary at production
+//! or at a pbi-access server is configuration alone.
+
+use std::path::PathBuf;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Profile {
+    pub tenant: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    /// `https://api.powerbi.com`, or a pbi-access server's URL.
+    pub powerbi_url: String,
+    /// `https://login.microsoftonline.com`, or a pbi-access server's URL.
+    pub authority_url: String,
+    /// `https://graph.microsoft.com`, or `{pbi-access}/graph`.
+    pub graph_url: String,
+    /// The tenant's admin API budget per sliding hour.
+    pub admin_budget_per_hour: u32,
+    /// The longest a job waits for admin budget before it saves its journal and stops.
+    pub max_wait_secs: u64,
+    /// The shared budget ledger of this machine.
+    pub ledger: Option<PathBuf>,
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Profile {
+            tenant: None,
+            client_id: None,
+            client_secret: None,
+            powerbi_url: "https://api.powerbi.com".into(),
+            authority_url: "https://login.microsoftonline.com".into(),
+            graph_url: "https://graph.microsoft.com".into(),
+            admin_budget_per_hour: 200,
+            max_wait_secs: 120,
+            ledger: None,
+        }
+    }
+}
+
+const ENV_KEYS: &[&str] = &[
+    "tenant",
+    "client_id",
+    "client_secret",
+    "powerbi_url",
+    "authority_url",
+    "graph_url",
+    "admin_budget_per_hour",
+    "max_wait_secs",
+    "ledger",
+];
+
+/// `$PBI_ACCESS_PROFILES`, else `$XDG_CONFIG_HOME/pbi-access/profiles.toml`, else `~/.config/…`.
+pub fn profiles_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("PBI_ACCESS_PROFILES") {
+        return Some(PathBuf::from(p));
+    }
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("pbi-access").join("profiles.toml"))
+}
+
+/// Defaults < `[NAME]` of the profiles file (when it exists) < `PBI_ACCESS_*`.
+pub fn load(name: &str, file: Option<PathBuf>) -> Result<Profile, Box<figment::Error>> {
+    let mut figment = Figment::from(Serialized::defaults(Profile::default()));
+    if let Some(file) = file.or_else(profiles_path).filter(|f| f.exists()) {
+        figment = figment.merge(Figment::from(Toml::file(file)).focus(name));
+    }
+    figment = figment.merge(Env::prefixed("PBI_ACCESS_").only(ENV_KEYS));
+    figment.extract().map_err(Box::new)
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profiles_layer_under_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("p.toml", "[twin]\ntenant = \"t1\"\npowerbi_url = \"http://127.0.0.1:8080\"\n[prod]\ntenant = \"t2\"\n")?;
+            jail.set_env("PBI_ACCESS_CLIENT_ID", "c1");
+            let twin = load("twin", Some("p.toml".into())).map_err(|e| *e)?;
+            assert_eq!((twin.tenant.as_deref(), twin.client_id.as_deref()), (Some("t1"), Some("c1")));
+            assert_eq!(twin.powerbi_url, "http://127.0.0.1:8080");
+            assert_eq!(twin.authority_url, "https://login.microsoftonline.com");
+            let prod = load("prod", Some("p.toml".into())).map_err(|e| *e)?;
+            assert_eq!(prod.powerbi_url, "https://api.powerbi.com");
+            Ok(())
+        });
+    }
+}
