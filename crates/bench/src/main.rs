@@ -352,6 +352,7 @@ impl Seed {
                 secrets: vec![SecretSpec { value: secret.clone(), expires_at: None }],
             }],
             workspaces,
+            scim_secret: None,
         };
         let reserved = (args.users - reserved..args.users).map(upn).collect();
         Seed { spec, secret, domain, reserved }

@@ -24,6 +24,8 @@ pub struct Config {
     pub demo: bool,
     pub limits: Limits,
     pub tokens: Tokens,
+    #[serde(default)]
+    pub licenses: Licenses,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +63,7 @@ impl Default for Config {
             demo: true,
             limits: Limits::default(),
             tokens: Tokens::default(),
+            licenses: Licenses::default(),
         }
     }
 }
@@ -79,7 +82,7 @@ impl Default for Tokens {
 
 /// Keys recognised in the environment (`PBI_ACCESS_LISTEN`, `PBI_ACCESS_LIMITS__MAX_BODY_BYTES`, …).
 /// Other `PBI_ACCESS_*` variables (such as `PBI_ACCESS_TEST_POSTGRES`) are not configuration.
-const ENV_KEYS: &[&str] = &["listen", "database", "public_url", "log_format", "demo", "limits", "tokens"];
+const ENV_KEYS: &[&str] = &["listen", "database", "public_url", "log_format", "demo", "limits", "tokens", "licenses"];
 
 impl Config {
     /// Defaults < TOML file < `PBI_ACCESS_*` env < `overrides` (the flags that were given).
@@ -105,6 +108,27 @@ impl Config {
             Some(url) => url.trim_end_matches('/').to_string(),
             None => format!("http://{bound}"),
         }
+    }
+}
+
+/// `[licenses]`: how the identity plane's license assignments reach the services.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Licenses {
+    /// A license assignment counts for the services (effective licenses) only once it is this
+    /// old, as Microsoft 365 takes minutes to propagate one. Read against the injected clock.
+    pub propagation_delay_secs: u64,
+}
+
+impl Default for Licenses {
+    fn default() -> Self {
+        Licenses { propagation_delay_secs: 300 }
+    }
+}
+
+impl Licenses {
+    pub fn propagation_delay(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.propagation_delay_secs)
     }
 }
 

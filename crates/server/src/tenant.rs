@@ -32,6 +32,10 @@ pub struct TenantSpec {
     pub service_principals: Vec<ServicePrincipalSpec>,
     #[serde(default)]
     pub workspaces: Vec<WorkspaceSpec>,
+    /// Plain-text SCIM provisioning secret (the bearer token of `/{tenant}/scim/v2/`); hashed
+    /// before it is stored. Without one, SCIM is closed for the tenant.
+    #[serde(default)]
+    pub scim_secret: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -172,6 +176,12 @@ async fn provision_in(
     let hashed: Vec<Option<String>> = spec.users.iter().map(|u| u.password.as_deref().map(hash_password)).collect();
 
     store::insert_tenant(&mut **tx, &tenant, now).await?;
+    if let Some(secret) = spec.scim_secret.as_deref() {
+        if secret.len() < 16 {
+            return Err(invalid("the SCIM secret must have at least 16 characters".into()));
+        }
+        store::set_scim_secret_hash(&mut **tx, tenant.id, Some(&hash_secret(secret))).await?;
+    }
     let mut by_name: HashMap<(PrincipalKind, String), Uuid> = HashMap::new();
     for (user, hash) in spec.users.iter().zip(&hashed) {
         let id = user.id.unwrap_or_else(Uuid::new_v4);
@@ -332,6 +342,7 @@ pub async fn create_demo(store: &Store, clock: &dyn Clock) -> Result<DemoCredent
                 ],
             },
         ],
+        scim_secret: None,
     };
     let mut tx = store.begin().await?;
     let provisioned = provision_in(&mut tx, clock, &spec).await?;

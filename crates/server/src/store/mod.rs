@@ -9,11 +9,13 @@
 
 mod cache;
 mod directory;
+mod directory_write;
 mod keys;
 mod migrations;
 mod workspaces;
 
 pub use directory::*;
+pub use directory_write::*;
 pub use keys::*;
 pub use workspaces::*;
 /// The schema version this build migrates to.
