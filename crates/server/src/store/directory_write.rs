@@ -622,16 +622,17 @@ impl Store {
         load_group(tx, tenant, current.id).await?.ok_or(DirError::NotFound)
     }
 
-    /// Replace a group's attributes and its whole member list at once (SCIM PUT and PATCH of a
-    /// Group). Each new member must exist; nesting may not create a cycle. One version bump.
+    /// Read, change and write a group's attributes and its whole member list at once (SCIM PUT
+    /// and PATCH of a Group): `change` gets a copy of the group and its current members and
+    /// returns the member ids it should have. Each new member must exist; nesting may not
+    /// create a cycle. One version bump.
     pub async fn replace_dir_group(
         &self,
         tenant: Uuid,
         id: Uuid,
         if_version: Option<i64>,
         now: i64,
-        next: &DirGroup,
-        members: &[Uuid],
+        change: impl FnOnce(&mut DirGroup, &[GroupMemberRef]) -> DirResult<Vec<Uuid>>,
     ) -> DirResult<DirGroup> {
         let mut tx = self.write.begin().await?;
         sqlx::query("UPDATE directory_groups SET version = version WHERE tenant_id = $1 AND id = $2")
@@ -641,7 +642,9 @@ impl Store {
             .await?;
         let current = load_group(&mut tx, tenant, id).await?.filter(|g| g.deleted_at.is_none()).ok_or(DirError::NotFound)?;
         check_if_match(current.version, if_version)?;
-        let mut next = next.clone();
+        let existing_members = Self::members_in(&mut tx, tenant, id).await?;
+        let mut next = current.clone();
+        let members = change(&mut next, &existing_members)?;
         next.id = current.id;
         next.kind = current.kind;
         next.version = current.version;
@@ -649,7 +652,7 @@ impl Store {
         next.modified_at = current.modified_at;
         next.deleted_at = None;
         let mut updated = Self::write_group(&mut tx, tenant, &current, &next, now).await?;
-        let existing: HashSet<Uuid> = Self::members_in(&mut tx, tenant, id).await?.into_iter().map(|m| m.id).collect();
+        let existing: HashSet<Uuid> = existing_members.iter().map(|m| m.id).collect();
         let wanted: HashSet<Uuid> = members.iter().copied().collect();
         let mut changed = false;
         for gone in existing.difference(&wanted) {
