@@ -1,0 +1,1 @@
+//! Microsoft Graph over HTTP, on both backends.
