@@ -160,8 +160,9 @@ async fn upn_taken(conn: &mut AnyConnection, tenant: Uuid, upn: &str, except: Uu
     Ok(row.is_some())
 }
 
-fn upn_conflict(upn: &str) -> DirError {
-    DirError::Conflict(format!("Another object with the same value for property userPrincipalName ('{upn}') already exists."))
+/// Graph's wording; SCIM shows it as the 409's detail.
+fn upn_conflict(_upn: &str) -> DirError {
+    DirError::Conflict("Another object with the same value for property userPrincipalName already exists.".into())
 }
 
 /// The kind of an active directory object, if it exists.
