@@ -278,13 +278,11 @@ async fn load_license_facts(conn: &mut AnyConnection, tenant: Uuid) -> DirResult
     Ok(facts)
 }
 
-/// Take the tenant's license lock: on PostgreSQL the row locks of its SKUs serialise every
-/// assignment, so the seat check reads counts nobody else can change before the commit.
+/// Take the tenant's license lock: on PostgreSQL the tenant row's lock serialises every license
+/// assignment of the tenant (one row, so no lock-order deadlocks), so the seat check reads
+/// counts nobody else can change before the commit. On SQLite the single writer does it.
 async fn lock_licenses(conn: &mut AnyConnection, tenant: Uuid) -> DirResult<()> {
-    sqlx::query("UPDATE subscribed_skus SET prepaid_enabled = prepaid_enabled WHERE tenant_id = $1")
-        .bind(tenant.to_string())
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query("UPDATE tenants SET name = name WHERE id = $1").bind(tenant.to_string()).execute(&mut *conn).await?;
     Ok(())
 }
 

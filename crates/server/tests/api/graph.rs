@@ -441,3 +441,27 @@ backend_test!(graph_bad_input_and_tenant_isolation, |app: TestApp| async move {
     let (_, me, _) = app.graph(Method::GET, &format!("/users/{a_user}"), None).await;
     assert_eq!(me["accountEnabled"], json!(true), "tenant A's user is untouched");
 });
+
+backend_test!(graph_racing_assignments_never_oversell_seats, |app: TestApp| async move {
+    let tenant = app.tenant_id();
+    app.store.upsert_subscribed_sku(tenant, PRO.parse().unwrap(), "POWER_BI_PRO", 2).await.unwrap();
+    let users: Vec<uuid::Uuid> =
+        ["owner", "member", "contributor", "viewer", "outsider", "newbie"].iter().map(|u| app.user_id(u)).collect();
+    for u in &users {
+        assert_eq!(app.graph(Method::PATCH, &format!("/users/{u}"), Some(json!({"usageLocation": "NL"}))).await.0, 204);
+    }
+    let token = app.app_token().await;
+    let body = json!({"addLicenses": [{"skuId": PRO, "disabledPlans": []}], "removeLicenses": []}).to_string();
+    let attempts = users.iter().map(|u| {
+        let (app, token, body) = (&app, token.clone(), body.clone());
+        async move {
+            let path = format!("/graph/v1.0/users/{u}/assignLicense");
+            app.call(Method::POST, &path, Some(&token), Some(("application/json", body.into_bytes())), &[]).await.0
+        }
+    });
+    let statuses = futures::future::join_all(attempts).await;
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 2, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 400).count(), 4, "{statuses:?}");
+    let (_, skus, _) = app.graph(Method::GET, "/subscribedSkus", None).await;
+    assert_eq!(skus["value"][0]["consumedUnits"], json!(2));
+});
