@@ -465,3 +465,33 @@ backend_test!(graph_racing_assignments_never_oversell_seats, |app: TestApp| asyn
     let (_, skus, _) = app.graph(Method::GET, "/subscribedSkus", None).await;
     assert_eq!(skus["value"][0]["consumedUnits"], json!(2));
 });
+
+backend_test!(directory_store_owners_stay_in_the_tenant, |app: TestApp| async move {
+    use pbi_server::store::DirError;
+    let tenant = app.tenant_id();
+    let now = app.clock.now_millis();
+    let group = app.fixture.groups["Analysts"];
+    let owner = app.user_id("owner");
+    app.store.add_dir_group_owner(tenant, group, owner, now).await.unwrap();
+    app.store.add_dir_group_owner(tenant, group, app.app_object_id(), now).await.unwrap();
+    assert!(matches!(app.store.add_dir_group_owner(tenant, group, owner, now).await, Err(DirError::AlreadyMember)));
+    assert!(matches!(app.store.add_dir_group_owner(tenant, group, group, now).await, Err(DirError::Invalid(_))));
+    let other = provision_other_tenant(&app).await;
+    let olga = other.users[&format!("olga@{OTHER_DOMAIN}")];
+    assert!(matches!(app.store.add_dir_group_owner(tenant, group, olga, now).await, Err(DirError::ReferenceNotFound(_))));
+    assert!(
+        matches!(app.store.add_dir_group_owner(other.tenant.id, group, olga, now).await, Err(DirError::NotFound)),
+        "A's group is not in B"
+    );
+    let owners: Vec<_> = app.store.dir_group_owners(tenant, group).await.unwrap().into_iter().map(|o| (o.id, o.kind)).collect();
+    assert_eq!(owners.len(), 2);
+    assert!(owners.contains(&(owner, pbi_server::domain::PrincipalKind::User)));
+    assert!(owners.contains(&(app.app_object_id(), pbi_server::domain::PrincipalKind::App)));
+    app.store.remove_dir_group_owner(tenant, group, owner, now).await.unwrap();
+    assert!(matches!(app.store.remove_dir_group_owner(tenant, group, owner, now).await, Err(DirError::NotMember)));
+    // Versions move with owner changes; B sees none of A's users.
+    let g = app.store.dir_group(tenant, group, false).await.unwrap().unwrap();
+    assert_eq!(g.version, 4, "three owner changes after creation");
+    assert!(app.store.dir_user(other.tenant.id, owner, true).await.unwrap().is_none());
+    assert_eq!(app.store.list_dir_users(other.tenant.id).await.unwrap().len(), 1);
+});
