@@ -354,6 +354,8 @@ impl Seed {
                 secrets: vec![SecretSpec { value: secret.clone(), expires_at: None, hash: None }],
             }],
             workspaces,
+            scim_secret: None,
+            scim_secret_hash: None,
         };
         let reserved = (args.users - reserved..args.users).map(upn).collect();
         Seed { spec, secret, domain, reserved }

@@ -18,7 +18,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::api::powerbi::error::PbiError;
-use crate::api::{oauth, powerbi};
+use crate::api::{graph, oauth, powerbi, scim};
 use crate::auth::{keys, KeyRing, TokenService};
 use crate::clock::SharedClock;
 use crate::config::Config;
@@ -123,6 +123,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(powerbi::router())
         .merge(oauth::router())
+        .merge(scim::router())
+        .merge(graph::router(state.clone()))
         .route("/healthz", get(health))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)

@@ -25,6 +25,8 @@ pub struct Config {
     pub limits: Limits,
     pub tokens: Tokens,
     pub tls: Tls,
+    #[serde(default)]
+    pub licenses: Licenses,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +87,7 @@ impl Default for Config {
             limits: Limits::default(),
             tokens: Tokens::default(),
             tls: Tls::default(),
+            licenses: Licenses::default(),
         }
     }
 }
@@ -103,7 +106,7 @@ impl Default for Tokens {
 
 /// Keys recognised in the environment (`PBI_ACCESS_LISTEN`, `PBI_ACCESS_LIMITS__MAX_BODY_BYTES`, …).
 /// Other `PBI_ACCESS_*` variables (such as `PBI_ACCESS_TEST_POSTGRES`) are not configuration.
-const ENV_KEYS: &[&str] = &["listen", "database", "public_url", "log_format", "demo", "limits", "tokens", "tls"];
+const ENV_KEYS: &[&str] = &["listen", "database", "public_url", "log_format", "demo", "limits", "tokens", "tls", "licenses"];
 
 impl Config {
     /// Defaults < TOML file < `PBI_ACCESS_*` env < `overrides` (the flags that were given).
@@ -146,6 +149,27 @@ impl Config {
             .filter(|path| !path.is_empty() && !path.starts_with(':'));
         let parent = sqlite_file.and_then(|f| Path::new(f).parent()).filter(|p| !p.as_os_str().is_empty());
         parent.unwrap_or(Path::new(".")).join("pbi-access-tls")
+    }
+}
+
+/// `[licenses]`: how the identity plane's license assignments reach the services.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Licenses {
+    /// A license assignment counts for the services (effective licenses) only once it is this
+    /// old, as Microsoft 365 takes minutes to propagate one. Read against the injected clock.
+    pub propagation_delay_secs: u64,
+}
+
+impl Default for Licenses {
+    fn default() -> Self {
+        Licenses { propagation_delay_secs: 300 }
+    }
+}
+
+impl Licenses {
+    pub fn propagation_delay(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.propagation_delay_secs)
     }
 }
 

@@ -34,6 +34,13 @@ pub struct TenantSpec {
     pub workspaces: Vec<WorkspaceSpec>,
     #[serde(default)]
     pub settings: SettingsSpec,
+    /// Plain-text SCIM provisioning secret (the bearer token of `/{tenant}/scim/v2/`); hashed
+    /// before it is stored. Without one, SCIM is closed for the tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scim_secret: Option<String>,
+    /// The stored hash of the SCIM secret, as `tenant export` writes it (instead of `scimSecret`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scim_secret_hash: Option<String>,
 }
 
 /// The developer tenant settings that gate service principals; groups by display name.
@@ -246,6 +253,14 @@ async fn provision_in(
         spec.users.iter().map(|u| u.password.as_deref().map(hash_password).or_else(|| u.password_hash.clone())).collect();
 
     store::insert_tenant(&mut **tx, &tenant, now).await?;
+    if let Some(secret) = spec.scim_secret.as_deref() {
+        if secret.len() < 16 {
+            return Err(invalid("the SCIM secret must have at least 16 characters".into()));
+        }
+        store::set_scim_secret_hash(&mut **tx, tenant.id, Some(&hash_secret(secret))).await?;
+    } else if let Some(hash) = spec.scim_secret_hash.as_deref() {
+        store::set_scim_secret_hash(&mut **tx, tenant.id, Some(hash)).await?;
+    }
     let mut by_name: HashMap<(PrincipalKind, String), Uuid> = HashMap::new();
     for (user, hash) in spec.users.iter().zip(&hashed) {
         let id = user.id.unwrap_or_else(Uuid::new_v4);
@@ -460,6 +475,8 @@ pub async fn create_demo(store: &Store, clock: &dyn Clock) -> Result<DemoCredent
                 ],
             },
         ],
+        scim_secret: None,
+        scim_secret_hash: None,
     };
     let mut tx = store.begin().await?;
     let provisioned = provision_in(&mut tx, clock, &spec).await?;
@@ -482,6 +499,7 @@ pub async fn export(store: &Store, tenant_id: Uuid) -> Result<Option<TenantSpec>
     let Some(tenant) = store.find_tenant(&tenant_id.to_string()).await? else { return Ok(None) };
     let rows = store.tenant_rows(tenant_id).await?;
     let settings = store.tenant_settings(tenant_id).await?.unwrap_or_default();
+    let scim_secret_hash = store.scim_secret_hash(tenant_id).await.map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let mut workspaces = Vec::new();
     for (ws, backing) in &rows.workspaces {
         let members = store
@@ -549,6 +567,8 @@ pub async fn export(store: &Store, tenant_id: Uuid) -> Result<Option<TenantSpec>
             })
             .collect(),
         workspaces,
+        scim_secret: None,
+        scim_secret_hash,
         settings: SettingsSpec {
             service_principals_can_use_apis: settings.sp_api_enabled,
             service_principals_api_group: group_name(settings.sp_api_group),

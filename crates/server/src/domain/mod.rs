@@ -3,6 +3,7 @@
 
 pub mod directory;
 pub mod filter;
+pub mod identity;
 pub mod policy;
 
 pub use directory::*;

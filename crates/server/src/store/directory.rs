@@ -285,11 +285,13 @@ impl Store {
     }
 
     pub async fn get_group(&self, tenant: Uuid, id: Uuid) -> StoreResult<Option<DirectoryGroup>> {
-        let row = sqlx::query("SELECT id, display_name, group_kind FROM directory_groups WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&self.read)
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, display_name, group_kind FROM directory_groups WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
+        )
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&self.read)
+        .await?;
         row.map(|row| {
             Ok(DirectoryGroup {
                 id: parse_uuid(&row.try_get::<String, _>("id")?)?,

@@ -10,6 +10,7 @@
 mod access;
 mod cache;
 mod directory;
+mod directory_write;
 mod keys;
 mod migrations;
 mod settings;
@@ -19,6 +20,7 @@ pub use snapshot::TenantRows;
 mod workspaces;
 
 pub use directory::*;
+pub use directory_write::*;
 pub use keys::*;
 pub use workspaces::*;
 /// The schema version this build migrates to.

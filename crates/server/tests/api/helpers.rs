@@ -17,6 +17,7 @@ pub const SECRET: &str = "abc~0123456789abcdefghijklmnopqrstuvwxyz";
 pub const EXPIRED_SECRET: &str = "old~0123456789abcdefghijklmnopqrstuvwxyz";
 pub const DOMAIN: &str = "fixture.onmicrosoft.com";
 pub const GUEST: &str = "gina_fabrikam.com#EXT#@fixture.onmicrosoft.com";
+pub const SCIM_SECRET: &str = "scim-fixture-secret-0123456789";
 
 pub fn upn(local: &str) -> String {
     format!("{local}@{DOMAIN}")
@@ -184,6 +185,8 @@ pub fn fixture_spec() -> TenantSpec {
             },
             WorkspaceSpec { backed_by: None, id: None, name: "Solo".into(), members: vec![member(&upn("outsider"), "User", "Admin")] },
         ],
+        scim_secret: Some(SCIM_SECRET.into()),
+        scim_secret_hash: None,
     }
 }
 
@@ -361,5 +364,99 @@ pub fn assert_api_error<T: std::fmt::Debug>(result: Result<T, pbi_client::Client
     match result {
         Err(pbi_client::ClientError::Api { status: s, code: c, .. }) if s.as_u16() == status && c == code => {}
         other => panic!("expected {status} {code}, got {other:?}"),
+    }
+}
+
+/// A second tenant with its own SCIM secret, user and service principal (isolation tests).
+pub const OTHER_DOMAIN: &str = "other.onmicrosoft.com";
+pub const OTHER_SCIM_SECRET: &str = "scim-other-secret-0123456789";
+
+pub async fn provision_other_tenant(app: &TestApp) -> ProvisionedTenant {
+    let spec = TenantSpec {
+        id: None,
+        name: "Other".into(),
+        domain: OTHER_DOMAIN.into(),
+        users: vec![UserSpec {
+            id: None,
+            upn: format!("olga@{OTHER_DOMAIN}"),
+            mail: None,
+            display_name: "Olga Other".into(),
+            guest: false,
+            account_enabled: true,
+            password: None,
+            password_hash: None,
+            fabric_admin: false,
+        }],
+        groups: vec![],
+        service_principals: vec![ServicePrincipalSpec {
+            id: None,
+            app_id: None,
+            display_name: "other-automation".into(),
+            secrets: vec![SecretSpec { value: SECRET.into(), expires_at: None, hash: None }],
+        }],
+        workspaces: vec![],
+        scim_secret: Some(OTHER_SCIM_SECRET.into()),
+        ..Default::default()
+    };
+    tenant::provision(&app.store, &*app.clock, &spec).await.expect("second tenant")
+}
+
+impl TestApp {
+    /// A client-credentials token for the `other-automation` app of the second tenant.
+    pub async fn other_app_token(&self, other: &ProvisionedTenant) -> String {
+        self.token_client()
+            .client_credentials(&other.tenant.id.to_string(), &other.service_principals["other-automation"].1.to_string(), SECRET)
+            .await
+            .expect("other tenant's app token")
+            .access_token
+    }
+
+    /// One HTTP call: `(status, JSON body or Null, headers)`. `body` is sent as `content_type`.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<(&str, Vec<u8>)>,
+        headers: &[(&str, &str)],
+    ) -> (u16, serde_json::Value, reqwest::header::HeaderMap) {
+        let mut req = reqwest::Client::new().request(method, self.url(path));
+        if let Some(t) = bearer {
+            req = req.bearer_auth(t);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some((ct, bytes)) = body {
+            req = req.header("content-type", ct).body(bytes);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null), headers)
+    }
+
+    /// A SCIM call to this tenant with its secret; `body` as `application/scim+json`.
+    pub async fn scim(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value, reqwest::header::HeaderMap) {
+        let path = format!("/{}/scim/v2{path}", self.tenant_id());
+        self.call(method, &path, Some(SCIM_SECRET), body.map(|b| ("application/scim+json", b.to_string().into_bytes())), &[]).await
+    }
+
+    /// A Graph call with the fixture app's token; `body` as `application/json`.
+    pub async fn graph(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value, reqwest::header::HeaderMap) {
+        let token = self.app_token().await;
+        let path = format!("/graph/v1.0{path}");
+        self.call(method, &path, Some(&token), body.map(|b| ("application/json", b.to_string().into_bytes())), &[]).await
     }
 }

@@ -160,5 +160,13 @@ pub fn compatibility_markdown() -> String {
             if implemented { "implemented" } else { "501 (planned)" }
         ));
     }
+    out.push_str("\n## SCIM 2.0 (per tenant, provisioning secret)\n\n| operation | method | path | status |\n|---|---|---|---|\n");
+    for op in crate::api::scim::routes_summary() {
+        out.push_str(&format!("| {} | {} | `{}` | implemented |\n", op.id, op.method, op.path));
+    }
+    out.push_str("\n## Microsoft Graph v1.0 (subset)\n\n| operation | method | path | status |\n|---|---|---|---|\n");
+    for op in crate::api::graph::routes_summary() {
+        out.push_str(&format!("| {} | {} | `{}` | implemented |\n", op.id, op.method, op.path));
+    }
     out
 }

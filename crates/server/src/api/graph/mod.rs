@@ -1,0 +1,124 @@
+//! The Microsoft Graph v1.0 dialect (a directory subset) under `/graph/v1.0/`: users (with soft
+//! delete and restore), groups and their members, licenses (subscribed SKUs, direct and
+//! group-based assignment). Callers present access tokens of the tenant; every read and write is
+//! confined to the caller's tenant. `routes()` is the routing table.
+
+pub mod error;
+pub mod extract;
+mod groups;
+pub mod odata;
+mod users;
+
+use axum::handler::Handler;
+use axum::http::{Method, StatusCode};
+use axum::routing::{any, on, MethodFilter, MethodRouter};
+use axum::Router;
+use pbi_wire::ops::Op;
+
+use self::error::GraphError;
+use crate::app::AppState;
+
+macro_rules! graph_ops {
+    ($($name:ident = $method:literal $path:literal $id:literal;)*) => {
+        $(pub const $name: Op = Op { id: $id, method: $method, path: $path };)*
+    };
+}
+
+graph_ops! {
+    LIST_USERS = "GET" "/graph/v1.0/users" "user: list";
+    CREATE_USER = "POST" "/graph/v1.0/users" "user: create";
+    GET_USER = "GET" "/graph/v1.0/users/{id}" "user: get";
+    UPDATE_USER = "PATCH" "/graph/v1.0/users/{id}" "user: update";
+    DELETE_USER = "DELETE" "/graph/v1.0/users/{id}" "user: delete";
+    ASSIGN_USER_LICENSE = "POST" "/graph/v1.0/users/{id}/assignLicense" "user: assignLicense";
+    LICENSE_DETAILS = "GET" "/graph/v1.0/users/{id}/licenseDetails" "user: list licenseDetails";
+    LIST_DELETED_USERS = "GET" "/graph/v1.0/directory/deletedItems/microsoft.graph.user" "directory: list deletedItems (users)";
+    RESTORE_DELETED = "POST" "/graph/v1.0/directory/deletedItems/{id}/restore" "directory: restore deleted item";
+    SUBSCRIBED_SKUS = "GET" "/graph/v1.0/subscribedSkus" "subscribedSku: list";
+    LIST_GROUPS = "GET" "/graph/v1.0/groups" "group: list";
+    CREATE_GROUP = "POST" "/graph/v1.0/groups" "group: create";
+    GET_GROUP = "GET" "/graph/v1.0/groups/{id}" "group: get";
+    LIST_GROUP_MEMBERS = "GET" "/graph/v1.0/groups/{id}/members" "group: list members";
+    ADD_GROUP_MEMBER = "POST" "/graph/v1.0/groups/{id}/members/$ref" "group: add member";
+    REMOVE_GROUP_MEMBER = "DELETE" "/graph/v1.0/groups/{id}/members/{member}/$ref" "group: remove member";
+    ASSIGN_GROUP_LICENSE = "POST" "/graph/v1.0/groups/{id}/assignLicense" "group: assignLicense";
+}
+
+pub struct Route {
+    pub op: Op,
+    pub handler: MethodRouter<AppState>,
+}
+
+fn route<H, T>(op: Op, handler: H) -> Route
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    let method = Method::from_bytes(op.method.as_bytes()).expect("valid method");
+    Route { op, handler: on(MethodFilter::try_from(method).expect("routable method"), handler) }
+}
+
+/// The routing table of the Graph dialect.
+pub fn routes() -> Vec<Route> {
+    vec![
+        route(LIST_USERS, users::list),
+        route(CREATE_USER, users::create),
+        route(GET_USER, users::get),
+        route(UPDATE_USER, users::update),
+        route(DELETE_USER, users::delete),
+        route(ASSIGN_USER_LICENSE, users::assign_license),
+        route(LICENSE_DETAILS, users::license_details),
+        route(LIST_DELETED_USERS, users::list_deleted),
+        route(RESTORE_DELETED, users::restore),
+        route(SUBSCRIBED_SKUS, users::subscribed_skus),
+        route(LIST_GROUPS, groups::list),
+        route(CREATE_GROUP, groups::create),
+        route(GET_GROUP, groups::get),
+        route(LIST_GROUP_MEMBERS, groups::members),
+        route(ADD_GROUP_MEMBER, groups::add_member),
+        route(REMOVE_GROUP_MEMBER, groups::remove_member),
+        route(ASSIGN_GROUP_LICENSE, groups::assign_license),
+    ]
+}
+
+pub fn routes_summary() -> Vec<Op> {
+    routes().into_iter().map(|r| r.op).collect()
+}
+
+/// The router; `state` feeds the middleware that renders errors with `innerError`.
+pub fn router(state: AppState) -> Router<AppState> {
+    let mut by_path: Vec<(&'static str, MethodRouter<AppState>)> = Vec::new();
+    for r in routes() {
+        match by_path.iter_mut().find(|(p, _)| *p == r.op.path) {
+            Some((_, mr)) => *mr = std::mem::take(mr).merge(r.handler),
+            None => by_path.push((r.op.path, r.handler)),
+        }
+    }
+    let mut router = Router::new();
+    for (path, mr) in by_path {
+        router = router.route(path, mr.fallback(method_not_allowed));
+    }
+    router
+        .route("/graph/v1.0", any(no_such_segment))
+        .route("/graph/v1.0/{*rest}", any(no_such_segment))
+        .layer(axum::middleware::from_fn_with_state(state, error::stamp))
+}
+
+async fn method_not_allowed() -> GraphError {
+    GraphError::new(StatusCode::METHOD_NOT_ALLOWED, "Request_BadRequest", "Specified HTTP method is not allowed for the request target.")
+}
+
+async fn no_such_segment(uri: axum::http::Uri) -> GraphError {
+    let segment = uri.path().trim_start_matches("/graph/v1.0").trim_start_matches('/').split('/').next().unwrap_or_default().to_string();
+    GraphError::odata(format!("Resource not found for the segment '{segment}'."))
+}
+
+/// `{public_url}/graph/v1.0`.
+pub(crate) fn base_url(state: &AppState) -> String {
+    format!("{}/graph/v1.0", state.public_url)
+}
+
+pub(crate) fn rfc3339(millis: i64) -> String {
+    use chrono::TimeZone;
+    chrono::Utc.timestamp_millis_opt(millis).single().unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}

@@ -1,0 +1,161 @@
+//! `/Groups`: list, create, get, replace, patch (members too), delete. SCIM creates security groups.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use uuid::Uuid;
+
+use super::error::ScimError;
+use super::extract::{if_match, ScimBody, ScimCaller, ScimQuery};
+use super::filter::{matches, parse_attr_path, parse_filter};
+use super::patch::apply_patch;
+use super::resources::{apply_group_json, group_to_scim, project};
+use super::{base_url, list_response, paging, scim_response};
+use crate::app::AppState;
+use crate::domain::identity::DirGroup;
+use crate::domain::GroupKind;
+use crate::store::DirError;
+
+fn group_id(caller: &ScimCaller) -> Result<Uuid, ScimError> {
+    let id = caller.id.clone().unwrap_or_default();
+    Uuid::parse_str(&id).map_err(|_| ScimError::not_found("Resource", &id))
+}
+
+fn not_found(id: Uuid) -> impl Fn(DirError) -> ScimError {
+    move |e| match e {
+        DirError::NotFound => ScimError::not_found("Resource", &id.to_string()),
+        other => other.into(),
+    }
+}
+
+/// Whether a request's projection leaves `members` out (Entra ID asks for that on every list).
+fn members_excluded(query: &ScimQuery) -> bool {
+    let named = |list: Option<&str>| {
+        list.unwrap_or_default()
+            .split(',')
+            .filter_map(|a| parse_attr_path(a.trim()).ok())
+            .any(|p| p.uri.is_none() && p.attr.eq_ignore_ascii_case("members"))
+    };
+    let attributes = query.get("attributes").filter(|a| !a.trim().is_empty());
+    named(query.get("excludedAttributes")) || attributes.is_some_and(|a| !named(Some(a)))
+}
+
+pub async fn list(State(state): State<AppState>, caller: ScimCaller, query: ScimQuery) -> Result<Response, ScimError> {
+    let filter = query.get("filter").filter(|f| !f.trim().is_empty()).map(parse_filter).transpose()?;
+    let (start, count) = paging(&query)?;
+    let tenant = caller.tenant.id;
+    let base = base_url(&state, tenant);
+    // Members are loaded only when shown or filtered on.
+    let need_members = !members_excluded(&query) || query.get("filter").is_some_and(|f| f.to_ascii_lowercase().contains("members"));
+    let mut out = Vec::new();
+    for g in state.store.list_dir_groups(tenant).await? {
+        let members = if need_members { Some(state.store.dir_group_members(tenant, g.id).await?) } else { None };
+        let r = group_to_scim(&g, members.as_deref(), &base);
+        if filter.as_ref().is_none_or(|f| matches(f, &r)) {
+            out.push(r);
+        }
+    }
+    let total = out.len();
+    let page = out
+        .into_iter()
+        .skip(start - 1)
+        .take(count)
+        .map(|r| project(r, query.get("attributes"), query.get("excludedAttributes")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(list_response(page, total, start))
+}
+
+pub async fn create(State(state): State<AppState>, caller: ScimCaller, ScimBody(body): ScimBody) -> Result<Response, ScimError> {
+    let tenant = caller.tenant.id;
+    let mut group = DirGroup::new(Uuid::new_v4(), String::new(), GroupKind::Security);
+    let members = apply_group_json(&body, &mut group)?;
+    let now = state.clock.now_millis();
+    let created = state.store.create_dir_group(tenant, &group, now).await?;
+    let created = if members.is_empty() {
+        created
+    } else {
+        // Members are added in a second step; a bad member leaves no half-made group behind.
+        match state.store.replace_dir_group(tenant, created.id, None, now, |_, _| Ok(members.clone())).await {
+            Ok(g) => g,
+            Err(e) => {
+                let _ = state.store.delete_dir_group(tenant, created.id, None, now).await;
+                return Err(e.into());
+            }
+        }
+    };
+    let members = state.store.dir_group_members(tenant, created.id).await?;
+    Ok(scim_response(StatusCode::CREATED, &group_to_scim(&created, Some(&members), &base_url(&state, tenant))))
+}
+
+pub async fn get(State(state): State<AppState>, caller: ScimCaller, query: ScimQuery) -> Result<Response, ScimError> {
+    let id = group_id(&caller)?;
+    let tenant = caller.tenant.id;
+    let group = state.store.dir_group(tenant, id, false).await?.ok_or_else(|| ScimError::not_found("Resource", &id.to_string()))?;
+    let members = if members_excluded(&query) { None } else { Some(state.store.dir_group_members(tenant, id).await?) };
+    let r = group_to_scim(&group, members.as_deref(), &base_url(&state, tenant));
+    Ok(scim_response(StatusCode::OK, &project(r, query.get("attributes"), query.get("excludedAttributes"))?))
+}
+
+async fn edit(
+    state: &AppState,
+    caller: &ScimCaller,
+    headers: &HeaderMap,
+    edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>) -> Result<(), ScimError>,
+) -> Result<Response, ScimError> {
+    let id = group_id(caller)?;
+    let tenant = caller.tenant.id;
+    let base = base_url(state, tenant);
+    let mut failure: Option<ScimError> = None;
+    let result = state
+        .store
+        .replace_dir_group(tenant, id, if_match(headers), state.clock.now_millis(), |g, members| {
+            let mut doc = group_to_scim(g, Some(members), &base);
+            match edit(&mut doc).and_then(|()| apply_group_json(&doc, g)) {
+                Ok(ids) => Ok(ids),
+                Err(e) => {
+                    failure = Some(e);
+                    Err(DirError::Invalid("the SCIM request was refused".into()))
+                }
+            }
+        })
+        .await;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let updated = result.map_err(not_found(id))?;
+    let members = state.store.dir_group_members(tenant, id).await?;
+    Ok(scim_response(StatusCode::OK, &group_to_scim(&updated, Some(&members), &base)))
+}
+
+pub async fn replace(
+    State(state): State<AppState>,
+    caller: ScimCaller,
+    headers: HeaderMap,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ScimError> {
+    edit(&state, &caller, &headers, |doc| {
+        let keep: Vec<(String, serde_json::Value)> =
+            ["id", "meta", "schemas"].iter().filter_map(|k| doc.get(*k).map(|v| (k.to_string(), v.clone()))).collect();
+        *doc = body;
+        for (k, v) in keep {
+            doc.insert(k, v);
+        }
+        Ok(())
+    })
+    .await
+}
+
+pub async fn patch(
+    State(state): State<AppState>,
+    caller: ScimCaller,
+    headers: HeaderMap,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ScimError> {
+    edit(&state, &caller, &headers, |doc| apply_patch(doc, &body)).await
+}
+
+pub async fn delete(State(state): State<AppState>, caller: ScimCaller, headers: HeaderMap) -> Result<Response, ScimError> {
+    let id = group_id(&caller)?;
+    state.store.delete_dir_group(caller.tenant.id, id, if_match(&headers), state.clock.now_millis()).await.map_err(not_found(id))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

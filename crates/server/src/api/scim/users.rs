@@ -1,0 +1,158 @@
+//! `/Users`: list (filter, paging, projection), create, get, replace, patch, delete.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use uuid::Uuid;
+
+use super::error::ScimError;
+use super::extract::{if_match, parse_etag, ScimBody, ScimCaller, ScimQuery};
+use super::filter::{matches, parse_filter};
+use super::patch::apply_patch;
+use super::resources::{apply_user_json, project, user_to_scim};
+use super::{base_url, list_response, paging, scim_response};
+use crate::app::AppState;
+use crate::auth::credentials::hash_password;
+use crate::domain::identity::DirUser;
+use crate::store::DirError;
+
+fn user_id(caller: &ScimCaller) -> Result<Uuid, ScimError> {
+    let id = caller.id.clone().unwrap_or_default();
+    Uuid::parse_str(&id).map_err(|_| ScimError::not_found("Resource", &id))
+}
+
+fn not_found(id: Uuid) -> impl Fn(DirError) -> ScimError {
+    move |e| match e {
+        DirError::NotFound => ScimError::not_found("Resource", &id.to_string()),
+        other => other.into(),
+    }
+}
+
+pub async fn list(State(state): State<AppState>, caller: ScimCaller, query: ScimQuery) -> Result<Response, ScimError> {
+    let filter = query.get("filter").filter(|f| !f.trim().is_empty()).map(parse_filter).transpose()?;
+    let (start, count) = paging(&query)?;
+    let tenant = caller.tenant.id;
+    let base = base_url(&state, tenant);
+    let users = state.store.list_dir_users(tenant).await?;
+    let memberships = state.store.group_memberships(tenant).await?;
+    let mut out = Vec::new();
+    for u in &users {
+        let groups = memberships.get(&u.id).map(Vec::as_slice).unwrap_or_default();
+        let r = user_to_scim(u, groups, &base);
+        if filter.as_ref().is_none_or(|f| matches(f, &r)) {
+            out.push(r);
+        }
+    }
+    let total = out.len();
+    let page = out
+        .into_iter()
+        .skip(start - 1)
+        .take(count)
+        .map(|r| project(r, query.get("attributes"), query.get("excludedAttributes")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(list_response(page, total, start))
+}
+
+pub async fn create(State(state): State<AppState>, caller: ScimCaller, ScimBody(body): ScimBody) -> Result<Response, ScimError> {
+    let tenant = caller.tenant.id;
+    let mut user = DirUser::new(Uuid::new_v4(), String::new(), String::new());
+    let password = apply_user_json(&body, &mut user)?;
+    let hash = password.as_deref().map(hash_password);
+    let now = state.clock.now_millis();
+    let created = state.store.create_dir_user(tenant, &user, hash.as_deref(), now).await?;
+    Ok(scim_response(StatusCode::CREATED, &user_to_scim(&created, &[], &base_url(&state, tenant))))
+}
+
+pub async fn get(State(state): State<AppState>, caller: ScimCaller, query: ScimQuery, headers: HeaderMap) -> Result<Response, ScimError> {
+    let id = user_id(&caller)?;
+    let tenant = caller.tenant.id;
+    let user = state.store.dir_user(tenant, id, false).await?.ok_or_else(|| ScimError::not_found("Resource", &id.to_string()))?;
+    if let Some(v) = headers.get(axum::http::header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).and_then(parse_etag) {
+        if v == user.version {
+            return Ok(StatusCode::NOT_MODIFIED.into_response());
+        }
+    }
+    let groups = state.store.groups_of_user(tenant, id).await?;
+    let r = user_to_scim(&user, &groups, &base_url(&state, tenant));
+    Ok(scim_response(StatusCode::OK, &project(r, query.get("attributes"), query.get("excludedAttributes"))?))
+}
+
+/// Run `edit` on the user's SCIM JSON inside the store's transaction and write the result.
+async fn edit(
+    state: &AppState,
+    caller: &ScimCaller,
+    headers: &HeaderMap,
+    edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>) -> Result<(), ScimError>,
+) -> Result<Response, ScimError> {
+    let id = user_id(caller)?;
+    let tenant = caller.tenant.id;
+    let base = base_url(state, tenant);
+    let mut failure: Option<ScimError> = None;
+    let mut password: Option<String> = None;
+    let result = state
+        .store
+        .update_dir_user(tenant, id, if_match(headers), state.clock.now_millis(), |u| {
+            let mut doc = user_to_scim(u, &[], &base);
+            let outcome = edit(&mut doc).and_then(|()| apply_user_json(&doc, u));
+            match outcome {
+                Ok(p) => {
+                    password = p;
+                    Ok(())
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    Err(DirError::Invalid("the SCIM request was refused".into()))
+                }
+            }
+        })
+        .await;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let updated = result.map_err(not_found(id))?;
+    if let Some(p) = password {
+        state.store.set_user_password_hash(tenant, id, Some(&hash_password(&p))).await?;
+    }
+    let groups = state.store.groups_of_user(tenant, id).await?;
+    Ok(scim_response(StatusCode::OK, &user_to_scim(&updated, &groups, &base)))
+}
+
+pub async fn replace(
+    State(state): State<AppState>,
+    caller: ScimCaller,
+    headers: HeaderMap,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ScimError> {
+    let id = user_id(&caller)?;
+    if let Some(given) = body.get("id").and_then(|v| v.as_str()) {
+        if !given.eq_ignore_ascii_case(&id.to_string()) {
+            return Err(ScimError::bad_request("mutability", "'id' cannot be changed"));
+        }
+    }
+    edit(&state, &caller, &headers, |doc| {
+        // PUT replaces every attribute; read-only ones (id, meta, groups) are kept.
+        let keep: Vec<(String, serde_json::Value)> =
+            ["id", "meta", "schemas"].iter().filter_map(|k| doc.get(*k).map(|v| (k.to_string(), v.clone()))).collect();
+        *doc = body;
+        for (k, v) in keep {
+            doc.insert(k, v);
+        }
+        Ok(())
+    })
+    .await
+}
+
+pub async fn patch(
+    State(state): State<AppState>,
+    caller: ScimCaller,
+    headers: HeaderMap,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ScimError> {
+    edit(&state, &caller, &headers, |doc| apply_patch(doc, &body)).await
+}
+
+pub async fn delete(State(state): State<AppState>, caller: ScimCaller, headers: HeaderMap) -> Result<Response, ScimError> {
+    let id = user_id(&caller)?;
+    state.store.delete_dir_user(caller.tenant.id, id, if_match(&headers), state.clock.now_millis()).await.map_err(not_found(id))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,497 @@
+//! Microsoft Graph over HTTP, on both backends: users, deleted items, groups and members,
+//! licenses with seats and propagation, errors, tenant isolation.
+
+use std::time::Duration;
+
+use pbi_server::Clock;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::backend_test;
+use crate::helpers::*;
+
+const PRO: &str = "f8a1db68-be16-40ed-86d5-cb42ce701560";
+const PPU: &str = "c1d032e0-5619-4761-9b5c-75b6831e1711";
+
+#[track_caller]
+fn assert_graph_error(status: u16, body: &Value, want_status: u16, want_code: &str) {
+    assert_eq!(status, want_status, "{body}");
+    assert_eq!(body["error"]["code"], json!(want_code), "{body}");
+    assert!(body["error"]["message"].is_string(), "{body}");
+    assert!(body["error"]["innerError"]["request-id"].as_str().is_some_and(|r| !r.is_empty()), "{body}");
+    assert!(body["error"]["innerError"]["date"].is_string(), "{body}");
+}
+
+fn new_user(local: &str) -> Value {
+    json!({
+        "accountEnabled": true,
+        "displayName": format!("New {local}"),
+        "mailNickname": local,
+        "userPrincipalName": upn(local),
+        "passwordProfile": {"forceChangePasswordNextSignIn": false, "password": PASSWORD},
+        "usageLocation": "US"
+    })
+}
+
+backend_test!(graph_needs_a_token_and_writes_need_privileges, |app: TestApp| async move {
+    let (s, b, h) = app.call(Method::GET, "/graph/v1.0/users", None, None, &[]).await;
+    assert_graph_error(s, &b, 401, "InvalidAuthenticationToken");
+    assert!(h.get("www-authenticate").is_some());
+    assert_eq!(h["content-type"], "application/json");
+    assert_eq!(b["error"]["innerError"]["request-id"].as_str().unwrap(), h["requestid"].to_str().unwrap());
+    let (s, b, _) = app.call(Method::GET, "/graph/v1.0/users", Some("not.a.jwt"), None, &[]).await;
+    assert_graph_error(s, &b, 401, "InvalidAuthenticationToken");
+    // A user token reads, but may not write (no Global Administrator role).
+    let token = app.user_token("admin").await;
+    let (s, b, _) = app.call(Method::GET, "/graph/v1.0/users?$top=1", Some(&token), None, &[]).await;
+    assert_eq!(s, 200, "{b}");
+    let body = ("application/json", new_user("x").to_string().into_bytes());
+    let (s, b, _) = app.call(Method::POST, "/graph/v1.0/users", Some(&token), Some(body), &[]).await;
+    assert_graph_error(s, &b, 403, "Authorization_RequestDenied");
+});
+
+backend_test!(graph_user_lifecycle_with_soft_delete_and_restore, |app: TestApp| async move {
+    let (s, created, h) = app.graph(Method::POST, "/users", Some(new_user("gary"))).await;
+    assert_eq!(s, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    assert!(created["@odata.context"].as_str().unwrap().ends_with("/graph/v1.0/$metadata#users/$entity"));
+    assert!(h["location"].to_str().unwrap().ends_with(&format!("/graph/v1.0/users/{id}")));
+    for key in ["userPrincipalName", "displayName", "accountEnabled", "userType", "usageLocation", "assignedLicenses", "mailNickname"] {
+        assert!(created.get(key).is_some(), "{key}: {created}");
+    }
+    assert_eq!(created["userType"], json!("Member"));
+    // The password works at the token endpoint.
+    let token = app
+        .token_client()
+        .password(&app.tenant_id().to_string(), &app.app_id().to_string(), &upn("gary"), PASSWORD, pbi_wire::oauth::POWERBI_DEFAULT_SCOPE)
+        .await;
+    assert!(token.is_ok(), "{token:?}");
+
+    // Required properties, unique UPN, verified domain.
+    let mut missing = new_user("y");
+    missing.as_object_mut().unwrap().remove("mailNickname");
+    let (s, b, _) = app.graph(Method::POST, "/users", Some(missing)).await;
+    assert_graph_error(s, &b, 400, "Request_BadRequest");
+    let (s, b, _) = app.graph(Method::POST, "/users", Some(new_user("GARY"))).await;
+    assert_graph_error(s, &b, 400, "Request_BadRequest");
+    assert!(b["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Another object with the same value for property userPrincipalName already exists"));
+    let mut foreign = new_user("z");
+    foreign["userPrincipalName"] = json!("z@elsewhere.com");
+    let (s, b, _) = app.graph(Method::POST, "/users", Some(foreign)).await;
+    assert_graph_error(s, &b, 400, "Request_BadRequest");
+
+    // GET by id and by UPN.
+    let (s, by_id, _) = app.graph(Method::GET, &format!("/users/{id}"), None).await;
+    assert_eq!((s, by_id["displayName"].clone()), (200, json!("New gary")));
+    let (s, by_upn, _) = app.graph(Method::GET, &format!("/users/{}", upn("GARY")), None).await;
+    assert_eq!((s, by_upn["id"].clone()), (200, json!(id)));
+    let (s, selected, _) = app.graph(Method::GET, &format!("/users/{id}?$select=displayName,accountEnabled"), None).await;
+    assert_eq!(s, 200);
+    assert!(selected["@odata.context"].as_str().unwrap().ends_with("#users(displayName,accountEnabled)/$entity"));
+    assert_eq!(selected.as_object().unwrap().len(), 3, "{selected}");
+
+    // PATCH answers 204; accountEnabled=false stops sign-in.
+    let (s, _, _) = app.graph(Method::PATCH, &format!("/users/{id}"), Some(json!({"accountEnabled": false, "jobTitle": "Buyer"}))).await;
+    assert_eq!(s, 204);
+    let (_, got, _) = app.graph(Method::GET, &format!("/users/{id}"), None).await;
+    assert_eq!((got["accountEnabled"].clone(), got["jobTitle"].clone()), (json!(false), json!("Buyer")));
+    let token = app
+        .token_client()
+        .password(&app.tenant_id().to_string(), &app.app_id().to_string(), &upn("gary"), PASSWORD, pbi_wire::oauth::POWERBI_DEFAULT_SCOPE)
+        .await;
+    assert!(format!("{token:?}").contains("50057"), "{token:?}");
+    let (s, b, _) = app.graph(Method::PATCH, &format!("/users/{id}"), Some(json!({"accountEnabled": "no"}))).await;
+    assert_graph_error(s, &b, 400, "Request_BadRequest");
+    let (s, b, _) = app.graph(Method::PATCH, &format!("/users/{id}"), Some(json!({"favouriteColour": "red"}))).await;
+    assert_graph_error(s, &b, 400, "Request_BadRequest");
+    // SCIM sees the same row and version history.
+    let (_, scim, _) = app.scim(Method::GET, &format!("/Users/{id}"), None).await;
+    assert_eq!((scim["active"].clone(), scim["title"].clone()), (json!(false), json!("Buyer")));
+
+    // DELETE is soft: listed in deletedItems, restorable, UPN free meanwhile.
+    assert_eq!(app.graph(Method::DELETE, &format!("/users/{id}"), None).await.0, 204);
+    let (s, b, _) = app.graph(Method::GET, &format!("/users/{id}"), None).await;
+    assert_graph_error(s, &b, 404, "Request_ResourceNotFound");
+    let (s, deleted, _) = app.graph(Method::GET, "/directory/deletedItems/microsoft.graph.user", None).await;
+    assert_eq!(s, 200, "{deleted}");
+    assert_eq!(deleted["value"][0]["id"], json!(id));
+    assert!(deleted["value"][0]["deletedDateTime"].is_string());
+    let (s, restored, _) = app.graph(Method::POST, &format!("/directory/deletedItems/{id}/restore"), None).await;
+    assert_eq!(s, 200, "{restored}");
+    assert_eq!(restored["@odata.type"], json!("#microsoft.graph.user"));
+    assert_eq!(app.graph(Method::GET, &format!("/users/{id}"), None).await.0, 200);
+    // A restore fails while another user holds the UPN.
+    app.graph(Method::DELETE, &format!("/users/{id}"), None).await;
+    let (s, _, _) = app.graph(Method::POST, "/users", Some(new_user("gary"))).await;
+    assert_eq!(s, 201);
+    let (s, b, _) = app.graph(Method::POST, &format!("/directory/deletedItems/{id}/restore"), None).await;
+    assert_graph_error(s, &b, 400, "Request_BadRequest");
+    // After 30 days a deleted user is gone for good.
+    app.clock.advance(Duration::from_secs(31 * 24 * 3600));
+    let (_, deleted, _) = app.graph(Method::GET, "/directory/deletedItems/microsoft.graph.user", None).await;
+    assert_eq!(deleted["value"], json!([]));
+    let (s, b, _) = app.graph(Method::POST, &format!("/directory/deletedItems/{id}/restore"), None).await;
+    assert_graph_error(s, &b, 404, "Request_ResourceNotFound");
+});
+
+backend_test!(graph_user_queries_filter_select_and_page, |app: TestApp| async move {
+    let list = |q: &str| {
+        let app = &app;
+        let q = q.to_string();
+        async move {
+            let (s, b, _) = app.graph(Method::GET, &format!("/users{q}"), None).await;
+            assert_eq!(s, 200, "{q}: {b}");
+            b
+        }
+    };
+    let upns = |b: &Value| -> Vec<String> {
+        b["value"].as_array().unwrap().iter().map(|u| u["userPrincipalName"].as_str().unwrap().to_string()).collect()
+    };
+    let enc = |f: &str| percent_encoding::utf8_percent_encode(f, percent_encoding::NON_ALPHANUMERIC).to_string();
+    assert_eq!(upns(&list(&format!("?$filter={}", enc(&format!("userPrincipalName eq '{}'", upn("OWNER"))))).await), vec![upn("owner")]);
+    assert_eq!(upns(&list(&format!("?$filter={}", enc("accountEnabled eq false"))).await), vec![upn("disabled")]);
+    assert_eq!(upns(&list(&format!("?$filter={}", enc("mail eq 'second.name@contoso.com'"))).await), vec![upn("mailuser")]);
+    let mut m = upns(&list(&format!("?$filter={}", enc("startswith(displayName,'m') or startswith(userPrincipalName,'ADMIN')"))).await);
+    m.sort();
+    assert_eq!(m, vec![upn("admin"), upn("mailuser"), upn("member")]);
+    let b = list("?$select=id,userPrincipalName&$top=1").await;
+    assert_eq!(b["value"][0].as_object().unwrap().len(), 2);
+    assert!(b["@odata.context"].as_str().unwrap().ends_with("$metadata#users(id,userPrincipalName)"));
+    // Follow @odata.nextLink to the end: every user once.
+    let mut seen = Vec::new();
+    let mut next = Some(app.url("/graph/v1.0/users?$top=3&$select=userPrincipalName"));
+    let token = app.app_token().await;
+    while let Some(url) = next {
+        let page: Value = app.http.get(&url).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        assert!(page["value"].as_array().unwrap().len() <= 3);
+        seen.extend(upns(&page));
+        next = page["@odata.nextLink"].as_str().map(str::to_string);
+    }
+    assert_eq!(seen.len(), 10);
+    seen.dedup();
+    assert_eq!(seen.len(), 10);
+    // Errors in the Graph dialect.
+    for (q, code) in [
+        ("?$filter=userPrincipalName ne 'a'", "Request_UnsupportedQuery"),
+        ("?$filter=city eq 'Paris'", "Request_UnsupportedQuery"),
+        ("?$filter=endswith(mail,'.com')", "Request_UnsupportedQuery"),
+        ("?$filter=displayName eq 'unterminated", "BadRequest"),
+        ("?$filter=accountEnabled eq 'yes'", "BadRequest"),
+        ("?$select=shoeSize", "BadRequest"),
+        ("?$top=0", "BadRequest"),
+        ("?$top=1000", "BadRequest"),
+        ("?$skiptoken=forged", "BadRequest"),
+    ] {
+        let (s, b, _) = app.graph(Method::GET, &format!("/users{}", q.replace(' ', "%20")), None).await;
+        assert_graph_error(s, &b, 400, code);
+    }
+});
+
+backend_test!(graph_groups_members_and_refs, |app: TestApp| async move {
+    let (s, sec, _) = app
+        .graph(
+            Method::POST,
+            "/groups",
+            Some(json!({"displayName": "Graph Sec", "mailEnabled": false, "mailNickname": "graphsec", "securityEnabled": true})),
+        )
+        .await;
+    assert_eq!(s, 201, "{sec}");
+    assert_eq!((sec["securityEnabled"].clone(), sec["groupTypes"].clone()), (json!(true), json!([])));
+    let (s, m365, _) = app
+        .graph(
+            Method::POST,
+            "/groups",
+            Some(json!({"displayName": "Graph 365", "mailEnabled": true, "mailNickname": "g365", "securityEnabled": false, "groupTypes": ["Unified"], "description": "d"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{m365}");
+    assert_eq!(m365["mail"], json!(format!("g365@{DOMAIN}")));
+    let (s, b, _) = app
+        .graph(
+            Method::POST,
+            "/groups",
+            Some(json!({"displayName": "x", "mailEnabled": true, "mailNickname": "x", "securityEnabled": true})),
+        )
+        .await;
+    assert_graph_error(s, &b, 400, "Request_BadRequest");
+    let (s, b, _) = app.graph(Method::POST, "/groups", Some(json!({"displayName": "x"}))).await;
+    assert_graph_error(s, &b, 400, "Request_BadRequest");
+    let sec_id = sec["id"].as_str().unwrap().to_string();
+    let m365_id = m365["id"].as_str().unwrap().to_string();
+    let reference = |id: &str| Some(json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{id}")}));
+    let member = app.user_id("member").to_string();
+    assert_eq!(app.graph(Method::POST, &format!("/groups/{sec_id}/members/$ref"), reference(&member)).await.0, 204);
+    assert_eq!(app.graph(Method::POST, &format!("/groups/{sec_id}/members/$ref"), reference(&m365_id)).await.0, 204);
+    assert_eq!(
+        app.graph(Method::POST, &format!("/groups/{sec_id}/members/$ref"), reference(&app.app_object_id().to_string())).await.0,
+        204
+    );
+    let (s, b, _) = app.graph(Method::POST, &format!("/groups/{sec_id}/members/$ref"), reference(&member)).await;
+    assert_graph_error(s, &b, 400, "Request_BadRequest");
+    assert!(b["error"]["message"].as_str().unwrap().contains("already exist"));
+    let (s, b, _) = app.graph(Method::POST, &format!("/groups/{m365_id}/members/$ref"), reference(&sec_id)).await;
+    assert_graph_error(s, &b, 400, "Request_BadRequest");
+    let (s, b, _) = app.graph(Method::POST, &format!("/groups/{sec_id}/members/$ref"), reference(&uuid::Uuid::new_v4().to_string())).await;
+    assert_graph_error(s, &b, 404, "Request_ResourceNotFound");
+    let (s, b, _) = app.graph(Method::POST, &format!("/groups/{sec_id}/members/$ref"), Some(json!({"@odata.id": "nonsense"}))).await;
+    assert_graph_error(s, &b, 400, "Request_BadRequest");
+    let (s, members, _) = app.graph(Method::GET, &format!("/groups/{sec_id}/members"), None).await;
+    assert_eq!(s, 200);
+    let mut types: Vec<&str> = members["value"].as_array().unwrap().iter().map(|m| m["@odata.type"].as_str().unwrap()).collect();
+    types.sort();
+    assert_eq!(types, vec!["#microsoft.graph.group", "#microsoft.graph.servicePrincipal", "#microsoft.graph.user"]);
+    let user = members["value"].as_array().unwrap().iter().find(|m| m["@odata.type"] == json!("#microsoft.graph.user")).unwrap().clone();
+    assert_eq!(user["userPrincipalName"], json!(upn("member")));
+    assert_eq!(app.graph(Method::DELETE, &format!("/groups/{sec_id}/members/{member}/$ref"), None).await.0, 204);
+    let (s, b, _) = app.graph(Method::DELETE, &format!("/groups/{sec_id}/members/{member}/$ref"), None).await;
+    assert_graph_error(s, &b, 404, "Request_ResourceNotFound");
+    // Group queries.
+    let (s, b, _) = app.graph(Method::GET, "/groups?$filter=startswith(displayName,'graph')&$select=displayName", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(b["value"].as_array().unwrap().len(), 2);
+    let (s, b, _) = app.graph(Method::GET, &format!("/groups/{}", uuid::Uuid::new_v4()), None).await;
+    assert_graph_error(s, &b, 404, "Request_ResourceNotFound");
+    // SCIM sees the same group and members.
+    let (_, scim, _) = app.scim(Method::GET, &format!("/Groups/{sec_id}"), None).await;
+    assert_eq!(scim["displayName"], json!("Graph Sec"));
+});
+
+backend_test!(graph_licenses_seats_groups_and_propagation, |app: TestApp| async move {
+    let tenant = app.tenant_id();
+    app.store.upsert_subscribed_sku(tenant, PRO.parse().unwrap(), "POWER_BI_PRO", 2).await.unwrap();
+    app.store.upsert_subscribed_sku(tenant, PPU.parse().unwrap(), "PBI_PREMIUM_PER_USER", 5).await.unwrap();
+    let assign = |sku: &str| Some(json!({"addLicenses": [{"disabledPlans": [], "skuId": sku}], "removeLicenses": []}));
+    let (owner, member, viewer) = (app.user_id("owner"), app.user_id("member"), app.user_id("viewer"));
+    // No usage location: refused as Graph does.
+    let (s, b, _) = app.graph(Method::POST, &format!("/users/{owner}/assignLicense"), assign(PRO)).await;
+    assert_graph_error(s, &b, 400, "Request_BadRequest");
+    assert!(b["error"]["message"].as_str().unwrap().contains("usage location"));
+    for u in [owner, member, viewer] {
+        assert_eq!(app.graph(Method::PATCH, &format!("/users/{u}"), Some(json!({"usageLocation": "us"}))).await.0, 204);
+    }
+    let (s, b, _) = app.graph(Method::POST, &format!("/users/{owner}/assignLicense"), assign(PRO)).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["assignedLicenses"], json!([{"disabledPlans": [], "skuId": PRO}]));
+    assert_eq!(b["usageLocation"], json!("US"));
+    assert_eq!(app.graph(Method::POST, &format!("/users/{member}/assignLicense"), assign(PRO)).await.0, 200);
+    // Two seats, both used: the third assignment is refused.
+    let (s, b, _) = app.graph(Method::POST, &format!("/users/{viewer}/assignLicense"), assign(PRO)).await;
+    assert_graph_error(s, &b, 400, "Request_BadRequest");
+    assert!(b["error"]["message"].as_str().unwrap().contains("does not have any available licenses"), "{b}");
+    // Re-assigning a held license takes no new seat.
+    assert_eq!(app.graph(Method::POST, &format!("/users/{owner}/assignLicense"), assign(PRO)).await.0, 200);
+    let (_, skus, _) = app.graph(Method::GET, "/subscribedSkus", None).await;
+    let pro = skus["value"].as_array().unwrap().iter().find(|s| s["skuId"] == json!(PRO)).unwrap().clone();
+    assert_eq!(
+        (pro["consumedUnits"].clone(), pro["prepaidUnits"]["enabled"].clone(), pro["skuPartNumber"].clone()),
+        (json!(2), json!(2), json!("POWER_BI_PRO"))
+    );
+    // Unknown SKU, removing what is not assigned, malformed bodies.
+    let (s, b, _) = app.graph(Method::POST, &format!("/users/{viewer}/assignLicense"), assign(&uuid::Uuid::new_v4().to_string())).await;
+    assert_graph_error(s, &b, 400, "Request_BadRequest");
+    let (s, b, _) =
+        app.graph(Method::POST, &format!("/users/{viewer}/assignLicense"), Some(json!({"addLicenses": [], "removeLicenses": [PPU]}))).await;
+    assert_graph_error(s, &b, 400, "Request_BadRequest");
+    let (s, b, _) = app
+        .graph(
+            Method::POST,
+            &format!("/users/{viewer}/assignLicense"),
+            Some(json!({"addLicenses": [{"skuId": "nope"}], "removeLicenses": []})),
+        )
+        .await;
+    assert_graph_error(s, &b, 400, "Request_BadRequest");
+    let (s, b, _) = app.graph(Method::POST, &format!("/users/{viewer}/assignLicense"), Some(json!({"addLicenses": []}))).await;
+    assert_graph_error(s, &b, 400, "Request_BadRequest");
+    // Removing frees the seat.
+    let (s, _, _) =
+        app.graph(Method::POST, &format!("/users/{member}/assignLicense"), Some(json!({"addLicenses": [], "removeLicenses": [PRO]}))).await;
+    assert_eq!(s, 200);
+    assert_eq!(app.graph(Method::POST, &format!("/users/{viewer}/assignLicense"), assign(PRO)).await.0, 200);
+    let (_, details, _) = app.graph(Method::GET, &format!("/users/{viewer}/licenseDetails"), None).await;
+    assert_eq!(details["value"][0]["skuPartNumber"], json!("POWER_BI_PRO"));
+
+    // Group-based licensing: every (nested) member holds the SKU while seats last.
+    let (_, g, _) = app
+        .graph(
+            Method::POST,
+            "/groups",
+            Some(json!({"displayName": "PPU holders", "mailEnabled": false, "mailNickname": "ppu", "securityEnabled": true})),
+        )
+        .await;
+    let gid = g["id"].as_str().unwrap().to_string();
+    let (_, inner, _) = app
+        .graph(
+            Method::POST,
+            "/groups",
+            Some(json!({"displayName": "Inner", "mailEnabled": false, "mailNickname": "inner", "securityEnabled": true})),
+        )
+        .await;
+    let inner_id = inner["id"].as_str().unwrap().to_string();
+    let reference = |id: String| Some(json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{id}")}));
+    app.graph(Method::POST, &format!("/groups/{gid}/members/$ref"), reference(member.to_string())).await;
+    app.graph(Method::POST, &format!("/groups/{gid}/members/$ref"), reference(inner_id.clone())).await;
+    app.graph(Method::POST, &format!("/groups/{inner_id}/members/$ref"), reference(app.user_id("contributor").to_string())).await;
+    let (s, b, _) = app.graph(Method::POST, &format!("/groups/{gid}/assignLicense"), assign(PPU)).await;
+    assert_eq!(s, 202, "{b}");
+    assert_eq!(b["assignedLicenses"], json!([{"disabledPlans": [], "skuId": PPU}]));
+    let (_, contributor, _) = app.graph(Method::GET, &format!("/users/{}", app.user_id("contributor")), None).await;
+    assert_eq!(contributor["assignedLicenses"], json!([{"disabledPlans": [], "skuId": PPU}]), "nested members inherit group licenses");
+    let (_, skus, _) = app.graph(Method::GET, "/subscribedSkus", None).await;
+    let ppu = skus["value"].as_array().unwrap().iter().find(|s| s["skuId"] == json!(PPU)).unwrap().clone();
+    assert_eq!(ppu["consumedUnits"], json!(2));
+
+    // Effective licenses wait for the propagation delay ([licenses] propagation_delay_secs, 300 by default).
+    let delay = Duration::from_secs(pbi_server::config::Config::default().licenses.propagation_delay_secs);
+    assert_eq!(delay, Duration::from_secs(300));
+    let effective = |user| {
+        let app = &app;
+        async move {
+            let mut v: Vec<String> = app
+                .store
+                .effective_licenses(tenant, user, app.clock.now_millis(), delay)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|l| l.part_number)
+                .collect();
+            v.sort();
+            v
+        }
+    };
+    assert_eq!(effective(viewer).await, Vec::<String>::new());
+    app.clock.advance(Duration::from_secs(301));
+    assert_eq!(effective(viewer).await, vec!["POWER_BI_PRO"]);
+    assert_eq!(effective(app.user_id("contributor")).await, vec!["PBI_PREMIUM_PER_USER"]);
+    // A member added later waits again; a deleted user holds nothing.
+    app.graph(Method::POST, &format!("/groups/{inner_id}/members/$ref"), reference(viewer.to_string())).await;
+    assert_eq!(effective(viewer).await, vec!["POWER_BI_PRO"]);
+    app.clock.advance(Duration::from_secs(301));
+    assert_eq!(effective(viewer).await, vec!["PBI_PREMIUM_PER_USER", "POWER_BI_PRO"]);
+    app.graph(Method::DELETE, &format!("/users/{viewer}"), None).await;
+    assert_eq!(effective(viewer).await, Vec::<String>::new());
+    let (_, skus, _) = app.graph(Method::GET, "/subscribedSkus", None).await;
+    let pro = skus["value"].as_array().unwrap().iter().find(|s| s["skuId"] == json!(PRO)).unwrap().clone();
+    assert_eq!(pro["consumedUnits"], json!(1), "a deleted user's seat is free");
+});
+
+backend_test!(graph_bad_input_and_tenant_isolation, |app: TestApp| async move {
+    let token = app.app_token().await;
+    let raw = |method: Method, path: &str, body: &'static [u8]| {
+        let app = &app;
+        let token = token.clone();
+        let path = format!("/graph/v1.0{path}");
+        async move { app.call(method, &path, Some(&token), Some(("application/json", body.to_vec())), &[]).await }
+    };
+    let (s, b, _) = raw(Method::POST, "/users", b"{oops").await;
+    assert_graph_error(s, &b, 400, "BadRequest");
+    let (s, b, _) = raw(Method::POST, "/users", b"[]").await;
+    assert_graph_error(s, &b, 400, "BadRequest");
+    let (s, b, _) = raw(Method::PATCH, &format!("/users/{}", app.user_id("member")), b"null").await;
+    assert_graph_error(s, &b, 400, "BadRequest");
+    let (s, b, _) = app.graph(Method::GET, "/users/not-a-user", None).await;
+    assert_graph_error(s, &b, 404, "Request_ResourceNotFound");
+    let (s, b, _) = app.graph(Method::GET, &format!("/users/{}/licenseDetails", uuid::Uuid::new_v4()), None).await;
+    assert_graph_error(s, &b, 404, "Request_ResourceNotFound");
+    let (s, b, _) = app.graph(Method::GET, "/contacts", None).await;
+    assert_graph_error(s, &b, 400, "BadRequest");
+    let (s, b, _) = app.graph(Method::PUT, "/users", None).await;
+    assert_graph_error(s, &b, 405, "Request_BadRequest");
+    let (s, b, _) = app.graph(Method::POST, "/directory/deletedItems/not-a-guid/restore", None).await;
+    assert_graph_error(s, &b, 404, "Request_ResourceNotFound");
+
+    // Tenant B's token sees only tenant B and cannot touch tenant A's objects.
+    let other = provision_other_tenant(&app).await;
+    let b_token = app.other_app_token(&other).await;
+    let (s, list, _) = app.call(Method::GET, "/graph/v1.0/users", Some(&b_token), None, &[]).await;
+    assert_eq!(s, 200);
+    let upns: Vec<&str> = list["value"].as_array().unwrap().iter().map(|u| u["userPrincipalName"].as_str().unwrap()).collect();
+    assert_eq!(upns, vec![format!("olga@{OTHER_DOMAIN}").as_str()]);
+    let a_user = app.user_id("member");
+    let (s, b, _) = app.call(Method::GET, &format!("/graph/v1.0/users/{a_user}"), Some(&b_token), None, &[]).await;
+    assert_graph_error(s, &b, 404, "Request_ResourceNotFound");
+    let (s, b, _) = app.call(Method::GET, &format!("/graph/v1.0/users/{}", upn("member")), Some(&b_token), None, &[]).await;
+    assert_graph_error(s, &b, 404, "Request_ResourceNotFound");
+    let body = ("application/json", json!({"accountEnabled": false}).to_string().into_bytes());
+    let (s, _, _) = app.call(Method::PATCH, &format!("/graph/v1.0/users/{a_user}"), Some(&b_token), Some(body), &[]).await;
+    assert_eq!(s, 404);
+    let (s, _, _) = app.call(Method::DELETE, &format!("/graph/v1.0/users/{a_user}"), Some(&b_token), None, &[]).await;
+    assert_eq!(s, 404);
+    let analysts = app.fixture.groups["Analysts"];
+    let body = (
+        "application/json",
+        json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{a_user}")}).to_string().into_bytes(),
+    );
+    let (s, _, _) = app.call(Method::POST, &format!("/graph/v1.0/groups/{analysts}/members/$ref"), Some(&b_token), Some(body), &[]).await;
+    assert_eq!(s, 404);
+    // Nor can tenant B add tenant A's user to its own group.
+    let body = (
+        "application/json",
+        json!({"displayName": "B", "mailEnabled": false, "mailNickname": "b", "securityEnabled": true}).to_string().into_bytes(),
+    );
+    let (_, bg, _) = app.call(Method::POST, "/graph/v1.0/groups", Some(&b_token), Some(body), &[]).await;
+    let body =
+        ("application/json", json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/users/{a_user}")}).to_string().into_bytes());
+    let (s, b, _) = app
+        .call(Method::POST, &format!("/graph/v1.0/groups/{}/members/$ref", bg["id"].as_str().unwrap()), Some(&b_token), Some(body), &[])
+        .await;
+    assert_graph_error(s, &b, 404, "Request_ResourceNotFound");
+    let (_, me, _) = app.graph(Method::GET, &format!("/users/{a_user}"), None).await;
+    assert_eq!(me["accountEnabled"], json!(true), "tenant A's user is untouched");
+});
+
+backend_test!(graph_racing_assignments_never_oversell_seats, |app: TestApp| async move {
+    let tenant = app.tenant_id();
+    app.store.upsert_subscribed_sku(tenant, PRO.parse().unwrap(), "POWER_BI_PRO", 2).await.unwrap();
+    let users: Vec<uuid::Uuid> =
+        ["owner", "member", "contributor", "viewer", "outsider", "newbie"].iter().map(|u| app.user_id(u)).collect();
+    for u in &users {
+        assert_eq!(app.graph(Method::PATCH, &format!("/users/{u}"), Some(json!({"usageLocation": "NL"}))).await.0, 204);
+    }
+    let token = app.app_token().await;
+    let body = json!({"addLicenses": [{"skuId": PRO, "disabledPlans": []}], "removeLicenses": []}).to_string();
+    let attempts = users.iter().map(|u| {
+        let (app, token, body) = (&app, token.clone(), body.clone());
+        async move {
+            let path = format!("/graph/v1.0/users/{u}/assignLicense");
+            app.call(Method::POST, &path, Some(&token), Some(("application/json", body.into_bytes())), &[]).await.0
+        }
+    });
+    let statuses = futures::future::join_all(attempts).await;
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 2, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 400).count(), 4, "{statuses:?}");
+    let (_, skus, _) = app.graph(Method::GET, "/subscribedSkus", None).await;
+    assert_eq!(skus["value"][0]["consumedUnits"], json!(2));
+});
+
+backend_test!(directory_store_owners_stay_in_the_tenant, |app: TestApp| async move {
+    use pbi_server::store::DirError;
+    let tenant = app.tenant_id();
+    let now = app.clock.now_millis();
+    let group = app.fixture.groups["Analysts"];
+    let owner = app.user_id("owner");
+    app.store.add_dir_group_owner(tenant, group, owner, now).await.unwrap();
+    app.store.add_dir_group_owner(tenant, group, app.app_object_id(), now).await.unwrap();
+    assert!(matches!(app.store.add_dir_group_owner(tenant, group, owner, now).await, Err(DirError::AlreadyMember)));
+    assert!(matches!(app.store.add_dir_group_owner(tenant, group, group, now).await, Err(DirError::Invalid(_))));
+    let other = provision_other_tenant(&app).await;
+    let olga = other.users[&format!("olga@{OTHER_DOMAIN}")];
+    assert!(matches!(app.store.add_dir_group_owner(tenant, group, olga, now).await, Err(DirError::ReferenceNotFound(_))));
+    assert!(
+        matches!(app.store.add_dir_group_owner(other.tenant.id, group, olga, now).await, Err(DirError::NotFound)),
+        "A's group is not in B"
+    );
+    let owners: Vec<_> = app.store.dir_group_owners(tenant, group).await.unwrap().into_iter().map(|o| (o.id, o.kind)).collect();
+    assert_eq!(owners.len(), 2);
+    assert!(owners.contains(&(owner, pbi_server::domain::PrincipalKind::User)));
+    assert!(owners.contains(&(app.app_object_id(), pbi_server::domain::PrincipalKind::App)));
+    app.store.remove_dir_group_owner(tenant, group, owner, now).await.unwrap();
+    assert!(matches!(app.store.remove_dir_group_owner(tenant, group, owner, now).await, Err(DirError::NotMember)));
+    // Versions move with owner changes; B sees none of A's users.
+    let g = app.store.dir_group(tenant, group, false).await.unwrap().unwrap();
+    assert_eq!(g.version, 4, "three owner changes after creation");
+    assert!(app.store.dir_user(other.tenant.id, owner, true).await.unwrap().is_none());
+    assert_eq!(app.store.list_dir_users(other.tenant.id).await.unwrap().len(), 1);
+});
