@@ -356,6 +356,7 @@ impl Seed {
             workspaces,
             scim_secret: None,
             scim_secret_hash: None,
+            ..Default::default()
         };
         let reserved = (args.users - reserved..args.users).map(upn).collect();
         Seed { spec, secret, domain, reserved }

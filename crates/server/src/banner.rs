@@ -26,6 +26,8 @@ pbi-access demo tenant
   client id      {client}   (service principal, Admin of both demo workspaces)
   client secret  {secret}
   users          {admin} (Fabric administrator), {member}, … password: {password}
+  SCIM           {url}/{tenant}/scim/v2/  bearer secret: {scim}
+  Graph          {url}/graph/v1.0/  (licenses: POWER_BI_PRO, PBI_PREMIUM_PER_USER, POWER_BI_STANDARD)
 
 Try it (copy and paste):
 
@@ -44,6 +46,7 @@ Try it (copy and paste):
         admin = demo.admin_upn,
         member = demo.member_upn,
         password = demo.password,
+        scim = crate::tenant::demo_scim_secret(&demo.client_secret),
         ws = workspace.id,
     ))
 }

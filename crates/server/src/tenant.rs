@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::auth::credentials::{hash_password, hash_secret, new_client_secret};
 use crate::clock::Clock;
+use crate::domain::identity::{sku_by_part_number, POWER_BI_SKUS};
 use crate::domain::{
     ClientSecret, DirectoryGroup, DirectoryRole, GroupKind, PrincipalKind, PrincipalRef, Role, ServicePrincipal, Tenant, TenantSettings,
     UserType, Workspace,
@@ -41,6 +42,30 @@ pub struct TenantSpec {
     /// The stored hash of the SCIM secret, as `tenant export` writes it (instead of `scimSecret`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scim_secret_hash: Option<String>,
+    /// License products the tenant has bought, with their seats.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subscribed_skus: Vec<SkuSpec>,
+    /// License assignments: to a user (by UPN) directly, or to a group (by display name) for
+    /// group-based licensing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub licenses: Vec<LicenseSpec>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SkuSpec {
+    /// `POWER_BI_STANDARD`, `POWER_BI_PRO` or `PBI_PREMIUM_PER_USER`.
+    pub sku_part_number: String,
+    pub seats: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LicenseSpec {
+    pub principal: String,
+    #[serde(default = "user_kind")]
+    pub principal_type: String,
+    pub sku_part_number: String,
 }
 
 /// The developer tenant settings that gate service principals; groups by display name.
@@ -348,6 +373,35 @@ async fn provision_in(
         sp_admin_api_group: group_setting(&spec.settings.service_principals_admin_api_group)?,
     };
     store::provision_tenant_settings(&mut **tx, tenant.id, &settings).await?;
+    let mut seats: HashMap<String, (Uuid, i64)> = HashMap::new();
+    for sku in &spec.subscribed_skus {
+        let info = sku_by_part_number(&sku.sku_part_number).ok_or_else(|| invalid(format!("unknown SKU '{}'", sku.sku_part_number)))?;
+        if sku.seats < 0 {
+            return Err(invalid(format!("SKU '{}' cannot have negative seats", sku.sku_part_number)));
+        }
+        store::provision_subscribed_sku(&mut **tx, tenant.id, info.sku_id, info.part_number, sku.seats).await?;
+        seats.insert(info.part_number.to_string(), (info.sku_id, sku.seats));
+    }
+    for license in &spec.licenses {
+        let info =
+            sku_by_part_number(&license.sku_part_number).ok_or_else(|| invalid(format!("unknown SKU '{}'", license.sku_part_number)))?;
+        let (sku_id, left) =
+            seats.get_mut(info.part_number).ok_or_else(|| invalid(format!("SKU '{}' is not subscribed", info.part_number)))?;
+        let kind: PrincipalKind = license.principal_type.parse().map_err(invalid)?;
+        let id = lookup(kind, &license.principal)?;
+        match kind {
+            PrincipalKind::User => {
+                // Direct assignments take seats; group-based ones are allocated when read.
+                if *left <= 0 {
+                    return Err(invalid(format!("no seat of '{}' left for '{}'", info.part_number, license.principal)));
+                }
+                *left -= 1;
+                store::provision_user_license(&mut **tx, tenant.id, id, *sku_id, now).await?;
+            }
+            PrincipalKind::Group => store::provision_group_license(&mut **tx, tenant.id, id, *sku_id, now).await?,
+            PrincipalKind::App => return Err(invalid(format!("applications hold no licenses ('{}')", license.principal))),
+        }
+    }
     for ws in &spec.workspaces {
         let backing = ws.backed_by.as_deref().map(|g| lookup(PrincipalKind::Group, g)).transpose()?;
         let w = Workspace {
@@ -379,6 +433,14 @@ async fn provision_in(
     Ok(out)
 }
 
+/// The demo tenant's SCIM provisioning secret, derived from its client secret so the banner can
+/// print it on every start without storing another plain-text secret.
+pub fn demo_scim_secret(client_secret: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("pbi-access demo scim {client_secret}").as_bytes());
+    format!("scim-{}", digest.iter().take(16).map(|b| format!("{b:02x}")).collect::<String>())
+}
+
 /// The demo tenant of a first start: a Fabric administrator, members, a guest, a service
 /// principal with a secret, groups, and two workspaces with members in every role.
 pub async fn create_demo(store: &Store, clock: &dyn Clock) -> Result<DemoCredentials, ProvisionError> {
@@ -404,8 +466,25 @@ pub async fn create_demo(store: &Store, clock: &dyn Clock) -> Result<DemoCredent
     let upn = |local: &str| format!("{local}@{domain}");
     let member_of = |upn: &str| GroupMemberSpec { principal: upn.into(), principal_type: "User".into() };
     let sp_name = "pbi-access demo automation";
+    let license = |principal: &str, principal_type: &str, sku: &str| LicenseSpec {
+        principal: principal.into(),
+        principal_type: principal_type.into(),
+        sku_part_number: sku.into(),
+    };
     let spec = TenantSpec {
         settings: SettingsSpec::default(),
+        scim_secret: Some(demo_scim_secret(&secret)),
+        subscribed_skus: vec![
+            SkuSpec { sku_part_number: "POWER_BI_STANDARD".into(), seats: 1000 },
+            SkuSpec { sku_part_number: "POWER_BI_PRO".into(), seats: 25 },
+            SkuSpec { sku_part_number: "PBI_PREMIUM_PER_USER".into(), seats: 5 },
+        ],
+        licenses: vec![
+            license(&upn("admin"), "User", "POWER_BI_PRO"),
+            license(&upn("alice"), "User", "POWER_BI_PRO"),
+            license(&upn("bob"), "User", "PBI_PREMIUM_PER_USER"),
+            license("Finance Team", "Group", "POWER_BI_PRO"),
+        ],
         id: None,
         name: "Contoso (demo)".into(),
         domain: domain.into(),
@@ -475,7 +554,6 @@ pub async fn create_demo(store: &Store, clock: &dyn Clock) -> Result<DemoCredent
                 ],
             },
         ],
-        scim_secret: None,
         scim_secret_hash: None,
     };
     let mut tx = store.begin().await?;
@@ -569,6 +647,19 @@ pub async fn export(store: &Store, tenant_id: Uuid) -> Result<Option<TenantSpec>
         workspaces,
         scim_secret: None,
         scim_secret_hash,
+        subscribed_skus: rows.skus.iter().map(|(part, seats)| SkuSpec { sku_part_number: part.clone(), seats: *seats }).collect(),
+        licenses: rows
+            .licenses
+            .iter()
+            .filter_map(|(principal, sku)| {
+                let part = POWER_BI_SKUS.iter().find(|s| s.sku_id == *sku)?.part_number;
+                Some(LicenseSpec {
+                    principal: principal.object_id.to_string(),
+                    principal_type: principal.kind.as_str().into(),
+                    sku_part_number: part.into(),
+                })
+            })
+            .collect(),
         settings: SettingsSpec {
             service_principals_can_use_apis: settings.sp_api_enabled,
             service_principals_api_group: group_name(settings.sp_api_group),

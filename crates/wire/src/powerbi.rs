@@ -86,6 +86,9 @@ pub struct GroupUser {
     /// lists so a deleted account's lingering roles are visible; see docs/fidelity.md.
     #[serde(rename = "deletedDateTime", default, skip_serializing_if = "Option::is_none")]
     pub deleted_date_time: Option<String>,
+    /// `Free`, `Pro` or `PremiumPerUser`: the user's effective Power BI license. Admin lists only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license_type: Option<String>,
 }
 
 impl GroupUser {
@@ -101,6 +104,7 @@ impl GroupUser {
             user_type: None,
             profile: None,
             deleted_date_time: None,
+            license_type: None,
         }
     }
 

@@ -223,6 +223,60 @@ pub async fn provision_tenant_settings<'c, E: Executor<'c, Database = Any>>(
     Ok(())
 }
 
+/// Provisioning: a subscribed SKU with its seats.
+pub async fn provision_subscribed_sku<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    tenant: Uuid,
+    sku: Uuid,
+    part_number: &str,
+    seats: i64,
+) -> StoreResult<()> {
+    sqlx::query("INSERT INTO subscribed_skus (tenant_id, sku_id, sku_part_number, prepaid_enabled) VALUES ($1, $2, $3, $4)")
+        .bind(tenant.to_string())
+        .bind(sku.to_string())
+        .bind(part_number)
+        .bind(seats)
+        .execute(e)
+        .await?;
+    Ok(())
+}
+
+/// Provisioning: a direct license assignment.
+pub async fn provision_user_license<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    tenant: Uuid,
+    user: Uuid,
+    sku: Uuid,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query("INSERT INTO license_assignments (tenant_id, user_id, sku_id, assigned_at) VALUES ($1, $2, $3, $4)")
+        .bind(tenant.to_string())
+        .bind(user.to_string())
+        .bind(sku.to_string())
+        .bind(now)
+        .execute(e)
+        .await?;
+    Ok(())
+}
+
+/// Provisioning: group-based licensing.
+pub async fn provision_group_license<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    tenant: Uuid,
+    group: Uuid,
+    sku: Uuid,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query("INSERT INTO group_licenses (tenant_id, group_id, sku_id, assigned_at) VALUES ($1, $2, $3, $4)")
+        .bind(tenant.to_string())
+        .bind(group.to_string())
+        .bind(sku.to_string())
+        .bind(now)
+        .execute(e)
+        .await?;
+    Ok(())
+}
+
 impl Store {
     pub async fn tenant_count(&self) -> StoreResult<i64> {
         Ok(sqlx::query("SELECT COUNT(*) AS n FROM tenants").fetch_one(&self.read).await?.try_get("n")?)

@@ -18,6 +18,10 @@ pub struct TenantRows {
     pub secrets: Vec<(Uuid, ClientSecret)>,
     /// Active workspaces with their Microsoft 365 backing group.
     pub workspaces: Vec<(Workspace, Option<Uuid>)>,
+    /// Subscribed SKUs: part number and seats.
+    pub skus: Vec<(String, i64)>,
+    /// License assignments: a user (direct) or a group (group-based), and the SKU id.
+    pub licenses: Vec<(PrincipalRef, Uuid)>,
 }
 
 impl Store {
@@ -113,6 +117,27 @@ impl Store {
             let backing = row.try_get::<Option<String>, _>("backing_group_id")?.as_deref().map(parse_uuid).transpose()?;
             workspaces.push((super::workspaces::workspace_from_row(&row)?, backing));
         }
-        Ok(TenantRows { users, groups, group_members, group_owners, service_principals, secrets, workspaces })
+        let mut skus = Vec::new();
+        for row in sqlx::query("SELECT sku_part_number, prepaid_enabled FROM subscribed_skus WHERE tenant_id = $1 ORDER BY sku_part_number")
+            .bind(&t)
+            .fetch_all(&self.read)
+            .await?
+        {
+            skus.push((row.try_get("sku_part_number")?, row.try_get("prepaid_enabled")?));
+        }
+        let mut licenses = Vec::new();
+        for row in sqlx::query(
+            "SELECT 'User' AS kind, user_id AS principal, sku_id, assigned_at FROM license_assignments WHERE tenant_id = $1 \
+             UNION ALL SELECT 'Group' AS kind, group_id AS principal, sku_id, assigned_at FROM group_licenses WHERE tenant_id = $1 \
+             ORDER BY assigned_at, principal, sku_id",
+        )
+        .bind(&t)
+        .fetch_all(&self.read)
+        .await?
+        {
+            let kind = parse_enum::<PrincipalKind>(&row.try_get::<String, _>("kind")?)?;
+            licenses.push((PrincipalRef { kind, object_id: uuid(&row, "principal")? }, uuid(&row, "sku_id")?));
+        }
+        Ok(TenantRows { users, groups, group_members, group_owners, service_principals, secrets, workspaces, skus, licenses })
     }
 }

@@ -89,3 +89,80 @@ backend_test!(disabled_and_deleted_accounts_keep_their_roles_visibly, |app: Test
     let plain = app.as_user("owner").await.get_group_users(ws).await.unwrap();
     assert!(plain.iter().all(|u| u.deleted_date_time.is_none()));
 });
+
+backend_test!(license_type_follows_assignments_after_propagation, |app: TestApp| async move {
+    use pbi_server::tenant::{GroupMemberSpec, GroupSpec, LicenseSpec, MemberSpec, SkuSpec, TenantSpec, UserSpec, WorkspaceSpec};
+    let d = "lic.onmicrosoft.com";
+    let user = |l: &str| UserSpec {
+        upn: format!("{l}@{d}"),
+        display_name: l.into(),
+        password: Some(PASSWORD.into()),
+        fabric_admin: l == "boss",
+        ..Default::default()
+    };
+    let role = |l: &str| MemberSpec { principal: format!("{l}@{d}"), principal_type: "User".into(), role: "Admin".into() };
+    let lic = |p: &str, t: &str, sku: &str| LicenseSpec { principal: p.into(), principal_type: t.into(), sku_part_number: sku.into() };
+    let spec = TenantSpec {
+        name: "Licenses".into(),
+        domain: d.into(),
+        users: ["boss", "ppu", "viagroup", "free"].into_iter().map(user).collect(),
+        groups: vec![GroupSpec {
+            display_name: "Licensed".into(),
+            members: vec![GroupMemberSpec { principal: format!("viagroup@{d}"), principal_type: "User".into() }],
+            ..Default::default()
+        }],
+        service_principals: vec![pbi_server::tenant::ServicePrincipalSpec {
+            id: None,
+            app_id: None,
+            display_name: "app".into(),
+            secrets: vec![],
+        }],
+        workspaces: vec![WorkspaceSpec {
+            name: "W".into(),
+            members: vec![role("ppu"), role("viagroup"), role("free")],
+            ..Default::default()
+        }],
+        subscribed_skus: vec![
+            SkuSpec { sku_part_number: "POWER_BI_PRO".into(), seats: 5 },
+            SkuSpec { sku_part_number: "PBI_PREMIUM_PER_USER".into(), seats: 1 },
+        ],
+        licenses: vec![lic(&format!("ppu@{d}"), "User", "PBI_PREMIUM_PER_USER"), lic("Licensed", "Group", "POWER_BI_PRO")],
+        ..Default::default()
+    };
+    let t = app.provision(&spec).await;
+    let boss = app.client(app.token_for(t.tenant.id, t.service_principals["app"].1, &format!("boss@{d}")).await);
+    let types = || async {
+        let mut v: Vec<(String, String)> = boss
+            .get_group_users_as_admin(t.workspaces["W"])
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|u| (u.identifier.unwrap(), u.license_type.unwrap()))
+            .collect();
+        v.sort();
+        v
+    };
+    // Licenses take minutes to propagate: right after assignment everyone is still Free.
+    assert!(types().await.iter().all(|(_, l)| l == "Free"));
+    app.clock.advance(std::time::Duration::from_secs(301));
+    assert_eq!(
+        types().await,
+        vec![(format!("free@{d}"), "Free".into()), (format!("ppu@{d}"), "PremiumPerUser".into()), (format!("viagroup@{d}"), "Pro".into())]
+    );
+    // Seats are enforced when a tenant is provisioned: a second direct PPU assignment is refused.
+    let mut over = spec.clone();
+    over.domain = "lic2.onmicrosoft.com".into();
+    over.users = vec![user("a"), user("b")]
+        .into_iter()
+        .map(|mut u| {
+            u.upn = u.upn.replace(d, "lic2.onmicrosoft.com");
+            u
+        })
+        .collect();
+    over.groups.clear();
+    over.workspaces.clear();
+    over.licenses =
+        vec![lic("a@lic2.onmicrosoft.com", "User", "PBI_PREMIUM_PER_USER"), lic("b@lic2.onmicrosoft.com", "User", "PBI_PREMIUM_PER_USER")];
+    let err = pbi_server::tenant::provision(&app.store, &*app.clock, &over).await.unwrap_err();
+    assert!(err.to_string().contains("no seat"), "{err}");
+});

@@ -187,6 +187,7 @@ pub fn fixture_spec() -> TenantSpec {
         ],
         scim_secret: Some(SCIM_SECRET.into()),
         scim_secret_hash: None,
+        ..Default::default()
     }
 }
 

@@ -74,6 +74,7 @@ pub fn group_user_json(m: &Member, admin: bool) -> GroupUser {
         graph_id: admin.then(|| m.principal.object_id.to_string()),
         user_type: if admin { m.user_type.map(|t| t.as_str().to_string()) } else { None },
         profile: m.profile_id.map(|id| ServicePrincipalProfile { id, display_name: None }),
+        license_type: None,
         deleted_date_time: if admin {
             m.deleted_at.and_then(chrono::DateTime::from_timestamp_millis).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         } else {
@@ -358,7 +359,35 @@ pub async fn get_group_users_as_admin(
 ) -> Result<Json<ODataList<GroupUser>>, PbiError> {
     state.store.get_workspace(caller.tenant_id, id).await?.ok_or_else(|| PbiError::workspace_not_found(id))?;
     let members = state.store.members(caller.tenant_id, id).await?;
-    Ok(Json(ODataList::new(entity_context(&state, "groupUsers"), members.iter().map(|m| group_user_json(m, true)).collect())))
+    // Licenses count once they have propagated (config `licenses.propagation_delay_secs`).
+    let allocation = state.store.license_allocation(caller.tenant_id).await.map_err(|e| {
+        tracing::error!(error = %e, "license allocation");
+        PbiError::internal()
+    })?;
+    let cutoff = state.clock.now_millis() - state.config.licenses.propagation_delay().as_millis() as i64;
+    let users = members
+        .iter()
+        .map(|m| {
+            let mut user = group_user_json(m, true);
+            if m.principal.kind == PrincipalKind::User {
+                let held: Vec<_> = allocation.of_user(m.principal.object_id).into_iter().filter(|l| l.since <= cutoff).collect();
+                user.license_type = Some(license_type(&held).into());
+            }
+            user
+        })
+        .collect();
+    Ok(Json(ODataList::new(entity_context(&state, "groupUsers"), users)))
+}
+
+/// The best Power BI license a user holds: Premium Per User, then Pro, else Free.
+fn license_type(held: &[crate::domain::identity::UserLicense]) -> &'static str {
+    if held.iter().any(|l| l.part_number == "PBI_PREMIUM_PER_USER") {
+        "PremiumPerUser"
+    } else if held.iter().any(|l| l.part_number == "POWER_BI_PRO") {
+        "Pro"
+    } else {
+        "Free"
+    }
 }
 
 pub async fn add_user_as_admin(
