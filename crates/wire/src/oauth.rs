@@ -4,6 +4,10 @@ use serde::{Deserialize, Serialize};
 
 /// The resource (audience) of Power BI access tokens.
 pub const POWERBI_RESOURCE: &str = "https://analysis.windows.net/powerbi/api";
+/// The resource (audience) of Microsoft Graph access tokens.
+pub const GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
+/// The scope an application asks for with client credentials to call Graph.
+pub const GRAPH_DEFAULT_SCOPE: &str = "https://graph.microsoft.com/.default";
 /// The scope an application asks for with client credentials.
 pub const POWERBI_DEFAULT_SCOPE: &str = "https://analysis.windows.net/powerbi/api/.default";
 

@@ -8,4 +8,4 @@ pub mod tokens;
 
 pub use keys::KeyRing;
 pub use refresh::{IdTokenSubject, RefreshError, RefreshGrant};
-pub use tokens::{IssuedToken, TokenError, TokenService, TokenSubject};
+pub use tokens::{Audience, IssuedToken, TokenError, TokenService, TokenSubject};

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, Header, Validation};
-use pbi_wire::oauth::POWERBI_RESOURCE;
+use pbi_wire::oauth::{GRAPH_RESOURCE, POWERBI_RESOURCE};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -51,6 +51,28 @@ pub struct AccessClaims {
     pub token_use: Option<String>,
 }
 
+/// Which API an access token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// `https://analysis.windows.net/powerbi/api`
+    PowerBi,
+    /// `https://graph.microsoft.com`
+    Graph,
+}
+
+impl Audience {
+    fn of(aud: &str) -> Option<Audience> {
+        match aud.trim_end_matches('/') {
+            POWERBI_RESOURCE => Some(Audience::PowerBi),
+            GRAPH_RESOURCE | "00000003-0000-0000-c000-000000000000" => Some(Audience::Graph),
+            _ => None,
+        }
+    }
+}
+
+/// Application permissions of Graph tokens (as if an administrator had consented to them).
+const GRAPH_APP_ROLES: &[&str] = &["Directory.ReadWrite.All", "Group.ReadWrite.All", "Organization.Read.All", "User.ReadWrite.All"];
+
 /// Whom a token is for.
 #[derive(Debug, Clone)]
 pub enum TokenSubject {
@@ -88,7 +110,7 @@ pub enum TokenError {
 pub struct TokenService {
     /// Tokens already verified, with the caller and `exp`: an RSA check per request is the
     /// largest fixed cost of a read. Expiry is still checked on every hit.
-    verified: std::sync::RwLock<std::collections::HashMap<String, (Caller, i64)>>,
+    verified: std::sync::RwLock<std::collections::HashMap<String, (Caller, i64, Audience)>>,
     keys: Arc<KeyRing>,
     clock: SharedClock,
     lifetime_secs: u64,
@@ -141,6 +163,12 @@ impl TokenService {
     }
 
     pub fn issue(&self, subject: &TokenSubject) -> IssuedToken {
+        self.issue_for(subject, Audience::PowerBi)
+    }
+
+    /// An access token for `audience`. Graph application tokens carry the directory and
+    /// license permissions pbi-access's Graph subset checks for in `roles`.
+    pub fn issue_for(&self, subject: &TokenSubject, audience: Audience) -> IssuedToken {
         let now = self.clock.now().timestamp();
         let exp = now + self.lifetime_secs as i64;
         let mut claims = AccessClaims {
@@ -190,6 +218,12 @@ impl TokenService {
                 Some(scopes.iter().map(|s| format!("{POWERBI_RESOURCE}/{s}")).collect::<Vec<_>>().join(" "))
             }
         };
+        if audience == Audience::Graph {
+            claims.aud = GRAPH_RESOURCE.to_string();
+            if matches!(subject, TokenSubject::App { .. }) {
+                claims.roles = GRAPH_APP_ROLES.iter().map(|r| r.to_string()).collect();
+            }
+        }
         claims.iss = issuer_for(claims.tid.parse().unwrap_or_default());
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(self.keys.kid.clone());
@@ -200,21 +234,33 @@ impl TokenService {
 
     /// Verify signature, audience, issuer/tenant agreement and lifetime; return the caller.
     pub fn verify(&self, token: &str) -> Result<Caller, TokenError> {
+        self.verify_for(token, &[Audience::PowerBi])
+    }
+
+    /// Verify a token meant for one of `audiences` (Graph accepts its own tokens and, leniently,
+    /// Power BI ones; Power BI accepts only its own).
+    pub fn verify_for(&self, token: &str, audiences: &[Audience]) -> Result<Caller, TokenError> {
         let now = self.clock.now().timestamp();
-        if let Some((caller, exp)) = self.verified.read().ok().and_then(|v| v.get(token).cloned()) {
+        if let Some((caller, exp, audience)) = self.verified.read().ok().and_then(|v| v.get(token).cloned()) {
+            if !audiences.contains(&audience) {
+                return Err(TokenError::WrongAudience);
+            }
             return if now > exp + self.skew_secs { Err(TokenError::Expired) } else { Ok(caller) };
         }
-        let (caller, exp) = self.verify_uncached(token)?;
+        let (caller, exp, audience) = self.verify_uncached(token)?;
+        if !audiences.contains(&audience) {
+            return Err(TokenError::WrongAudience);
+        }
         if let Ok(mut verified) = self.verified.write() {
             if verified.len() >= 10_000 {
                 verified.clear();
             }
-            verified.insert(token.to_string(), (caller.clone(), exp));
+            verified.insert(token.to_string(), (caller.clone(), exp, audience));
         }
         Ok(caller)
     }
 
-    fn verify_uncached(&self, token: &str) -> Result<(Caller, i64), TokenError> {
+    fn verify_uncached(&self, token: &str) -> Result<(Caller, i64, Audience), TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::RS256 || header.kid.as_deref() != Some(self.keys.kid.as_str()) {
             return Err(TokenError::BadSignature);
@@ -236,9 +282,7 @@ impl TokenService {
         if now + self.skew_secs < claims.nbf {
             return Err(TokenError::NotYetValid);
         }
-        if claims.aud != POWERBI_RESOURCE && claims.aud != format!("{POWERBI_RESOURCE}/") {
-            return Err(TokenError::WrongAudience);
-        }
+        let audience = Audience::of(&claims.aud).ok_or(TokenError::WrongAudience)?;
         let tenant_id: Uuid = claims.tid.parse().map_err(|_| TokenError::Malformed)?;
         if claims.iss != issuer_for(tenant_id) {
             return Err(TokenError::WrongIssuer);
@@ -250,7 +294,7 @@ impl TokenService {
             _ => return Err(TokenError::Malformed),
         };
         let scopes = claims.scp.map(|s| s.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect()).unwrap_or_default();
-        Ok((Caller { tenant_id, object_id, kind, scopes }, claims.exp))
+        Ok((Caller { tenant_id, object_id, kind, scopes }, claims.exp, audience))
     }
 }
 

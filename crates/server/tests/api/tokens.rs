@@ -187,3 +187,30 @@ backend_test!(unbuilt_operations_authenticate_before_answering_501, |app: TestAp
     let r = app.http.get(app.url("/v1.0/myorg/admin/activityevents")).bearer_auth(app.user_token("admin").await).send().await.unwrap();
     assert_eq!(r.status(), 501);
 });
+
+backend_test!(graph_tokens_open_graph_and_only_graph, |app: TestApp| async move {
+    let form = [
+        ("grant_type", "client_credentials".to_string()),
+        ("client_id", app.app_id().to_string()),
+        ("client_secret", SECRET.to_string()),
+        ("scope", "https://graph.microsoft.com/.default".to_string()),
+    ];
+    let body: Value =
+        app.http.post(app.url(&format!("/{}/oauth2/v2.0/token", app.tenant_id()))).form(&form).send().await.unwrap().json().await.unwrap();
+    let token = body["access_token"].as_str().expect("a Graph token").to_string();
+    let claims = payload(&token);
+    assert_eq!(claims["aud"], "https://graph.microsoft.com");
+    assert!(claims["roles"].as_array().unwrap().iter().any(|r| r == "User.ReadWrite.All"));
+    let graph = app.http.get(app.url("/graph/v1.0/users?$top=1")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(graph.status(), 200);
+    // Power BI refuses a token for another audience, even a valid one of the same tenant.
+    let pbi = app.http.get(app.url("/v1.0/myorg/groups")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(pbi.status(), 401);
+    assert!(pbi.text().await.unwrap().contains("not for the Power BI API"));
+    // Unknown resources are refused at the token endpoint.
+    let mut bad = form.clone();
+    bad[3].1 = "https://vault.azure.net/.default".into();
+    let body: Value =
+        app.http.post(app.url(&format!("/{}/oauth2/v2.0/token", app.tenant_id()))).form(&bad).send().await.unwrap().json().await.unwrap();
+    assert_eq!(body["error_codes"][0], 500011);
+});

@@ -11,15 +11,15 @@ use serde_json::{Map, Value};
 
 use super::error::GraphError;
 use crate::app::AppState;
+use crate::auth::Audience;
 use crate::domain::{Caller, CallerKind, DirectoryRole};
 
 /// The verified caller. Reads are open to every token of the tenant; writes need an application
 /// token or a Global Administrator.
 ///
-/// TODO(graph-tokens): the token endpoint issues Power BI tokens only, so Graph accepts them
-/// (audience `https://analysis.windows.net/powerbi/api`). When the token endpoint learns the
-/// `https://graph.microsoft.com/.default` scope, require `aud = https://graph.microsoft.com`
-/// and Graph permissions (User.ReadWrite.All, …) here. See docs/fidelity.md.
+/// Graph tokens (`aud` `https://graph.microsoft.com`, from the client-credentials grant with
+/// `https://graph.microsoft.com/.default`) are accepted, and so, leniently, are the tenant's
+/// Power BI tokens (the delegated flows issue Power BI tokens only). See docs/fidelity.md.
 #[derive(Debug, Clone)]
 pub struct GraphCaller(pub Caller);
 
@@ -35,7 +35,10 @@ impl FromRequestParts<AppState> for GraphCaller {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| GraphError::token("Access token is empty."))?;
-        let caller = state.tokens.verify(token).map_err(|e| GraphError::token(format!("Access token validation failure: {e}.")))?;
+        let caller = state
+            .tokens
+            .verify_for(token, &[Audience::Graph, Audience::PowerBi])
+            .map_err(|e| GraphError::token(format!("Access token validation failure: {e}.")))?;
         if parts.method != Method::GET {
             let allowed = match caller.kind {
                 CallerKind::App { .. } => true,

@@ -7,14 +7,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use pbi_wire::oauth::{TokenResponse, POWERBI_RESOURCE};
+use pbi_wire::oauth::{TokenResponse, GRAPH_RESOURCE, POWERBI_RESOURCE};
 use uuid::Uuid;
 
 use super::{OAuthError, Segment};
 use crate::app::AppState;
 use crate::auth::credentials::{password_matches, secret_matches};
 use crate::auth::refresh::client_info;
-use crate::auth::{IdTokenSubject, RefreshError, RefreshGrant, TokenSubject};
+use crate::auth::{Audience, IdTokenSubject, RefreshError, RefreshGrant, TokenSubject};
 use crate::domain::{Tenant, User};
 
 /// Delegated Power BI scopes pbi-access knows; `.default` grants all of them.
@@ -312,20 +312,36 @@ async fn issue(
                     format!("The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."),
                 )
             })?;
-            if resource.trim_end_matches('/') != POWERBI_RESOURCE {
-                return Err(OAuthError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_resource",
-                    500011,
-                    format!("The resource principal named {resource} was not found in the tenant named {}.", tenant.name),
-                ));
-            }
+            let audience = match resource.trim_end_matches('/') {
+                POWERBI_RESOURCE => Audience::PowerBi,
+                GRAPH_RESOURCE | "00000003-0000-0000-c000-000000000000" => Audience::Graph,
+                _ => {
+                    return Err(OAuthError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_resource",
+                        500011,
+                        format!("The resource principal named {resource} was not found in the tenant named {}.", tenant.name),
+                    ))
+                }
+            };
             let app_id = Uuid::parse_str(&client_id).map_err(|_| unknown_client(&client_id, &tenant))?;
             let sp =
                 state.store.get_service_principal(tenant.id, app_id, true).await?.ok_or_else(|| unknown_client(&client_id, &tenant))?;
             let secret = client_secret.ok_or_else(secret_required)?;
             verify_secret(state, &tenant, sp.id, &client_id, &secret).await?;
             let subject = TokenSubject::App { tenant: tenant.id, object_id: sp.id, app_id: sp.app_id, display_name: sp.display_name };
+            if audience == Audience::Graph {
+                let issued = state.tokens.issue_for(&subject, Audience::Graph);
+                return Ok(Json(TokenResponse {
+                    token_type: "Bearer".into(),
+                    scope: None,
+                    expires_in: issued.expires_in,
+                    ext_expires_in: issued.expires_in,
+                    access_token: issued.access_token,
+                    refresh_token: None,
+                    ..respond(state, &subject, None)
+                }));
+            }
             return Ok(Json(respond(state, &subject, None)));
         }
         Grant::Password { client_id, client_secret, username, password, scope } => {
