@@ -8,6 +8,7 @@
 //! before the commit.
 
 mod access;
+pub mod activity;
 mod cache;
 mod directory;
 mod keys;
@@ -18,6 +19,7 @@ mod snapshot;
 pub use snapshot::TenantRows;
 mod workspaces;
 
+pub use activity::{record_activity, ActivityEvent};
 pub use directory::*;
 pub use keys::*;
 pub use workspaces::*;
