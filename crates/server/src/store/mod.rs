@@ -9,6 +9,7 @@
 
 mod access;
 pub mod activity;
+mod artifacts;
 mod cache;
 mod directory;
 mod keys;
@@ -20,6 +21,7 @@ pub use snapshot::TenantRows;
 mod workspaces;
 
 pub use activity::{record_activity, ActivityEvent};
+pub use artifacts::*;
 pub use directory::*;
 pub use keys::*;
 pub use workspaces::*;
