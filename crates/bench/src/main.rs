@@ -325,7 +325,7 @@ impl Seed {
             let role = ["Member", "Contributor", "Viewer"][i % 3];
             member(upn(i), "User", role)
         }));
-        workspaces.push(WorkspaceSpec { backed_by: None, id: None, name: MEASURED.into(), members: measured });
+        workspaces.push(WorkspaceSpec { name: MEASURED.into(), members: measured, ..Default::default() });
         // Other workspaces draw their members from the users that are neither measured nor
         // reserved (or, in a tiny directory, from any user).
         let pool_end = args.users - reserved;
@@ -338,7 +338,7 @@ impl Seed {
                     member(upn(user), "User", ["Admin", "Member", "Viewer"][k % 3])
                 })
                 .collect();
-            workspaces.push(WorkspaceSpec { backed_by: None, id: None, name: format!("Workspace {w:05}"), members });
+            workspaces.push(WorkspaceSpec { name: format!("Workspace {w:05}"), members, ..Default::default() });
         }
         let spec = TenantSpec {
             settings: Default::default(),
@@ -354,6 +354,7 @@ impl Seed {
                 secrets: vec![SecretSpec { value: secret.clone(), expires_at: None, hash: None }],
             }],
             workspaces,
+            capacities: Vec::new(),
             scim_secret: None,
             scim_secret_hash: None,
             ..Default::default()

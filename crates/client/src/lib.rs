@@ -3,6 +3,10 @@
 //! Base URLs default to Microsoft's, so the same code talks to production or to a pbi-access
 //! server (`Endpoints::local`). URLs are built from the shared operation table in `pbi-wire`.
 
+use pbi_wire::artifacts::{
+    AppUser, Capacity, CapacityUser, Dashboard, DashboardUser, Dataflow, DataflowUser, Dataset, DatasetUser, DatasetUserAccess, Report,
+    ReportUser,
+};
 use pbi_wire::oauth::{OAuthErrorBody, TokenResponse, POWERBI_DEFAULT_SCOPE};
 use pbi_wire::ops::{identity, powerbi as op, Op};
 use pbi_wire::powerbi::{Group, GroupCreationRequest, GroupUser, PowerBiErrorBody};
@@ -225,5 +229,103 @@ impl PowerBiClient {
     pub async fn delete_user_as_admin(&self, group: Uuid, user: &str, is_group: bool) -> Result<()> {
         let query = if is_group { vec![("isGroup", "true".to_string())] } else { vec![] };
         self.send(op::DELETE_USER_AS_ADMIN, &[&group.to_string(), &encode_segment(user)], &query, None::<&()>).await.map(drop)
+    }
+
+    async fn list<T: DeserializeOwned>(&self, op: Op, params: &[&str]) -> Result<Vec<T>> {
+        let list: ODataList<T> = self.json(op, params, &[], None::<&()>).await?;
+        Ok(list.value)
+    }
+
+    async fn entity<T: DeserializeOwned>(&self, op: Op, params: &[&str]) -> Result<T> {
+        let entity: ODataEntity<T> = self.json(op, params, &[], None::<&()>).await?;
+        Ok(entity.entity)
+    }
+
+    pub async fn get_datasets_in_group(&self, group: Uuid) -> Result<Vec<Dataset>> {
+        self.list(op::GET_DATASETS_IN_GROUP, &[&group.to_string()]).await
+    }
+
+    pub async fn get_dataset_in_group(&self, group: Uuid, dataset: &str) -> Result<Dataset> {
+        self.entity(op::GET_DATASET_IN_GROUP, &[&group.to_string(), &encode_segment(dataset)]).await
+    }
+
+    pub async fn get_reports_in_group(&self, group: Uuid) -> Result<Vec<Report>> {
+        self.list(op::GET_REPORTS_IN_GROUP, &[&group.to_string()]).await
+    }
+
+    pub async fn get_report_in_group(&self, group: Uuid, report: Uuid) -> Result<Report> {
+        self.entity(op::GET_REPORT_IN_GROUP, &[&group.to_string(), &report.to_string()]).await
+    }
+
+    pub async fn get_dashboards_in_group(&self, group: Uuid) -> Result<Vec<Dashboard>> {
+        self.list(op::GET_DASHBOARDS_IN_GROUP, &[&group.to_string()]).await
+    }
+
+    pub async fn get_dashboard_in_group(&self, group: Uuid, dashboard: Uuid) -> Result<Dashboard> {
+        self.entity(op::GET_DASHBOARD_IN_GROUP, &[&group.to_string(), &dashboard.to_string()]).await
+    }
+
+    pub async fn get_dataflows(&self, group: Uuid) -> Result<Vec<Dataflow>> {
+        self.list(op::GET_DATAFLOWS, &[&group.to_string()]).await
+    }
+
+    /// `GET /capacities`: the capacities the caller holds a right on.
+    pub async fn get_capacities(&self) -> Result<Vec<Capacity>> {
+        self.list(op::GET_CAPACITIES, &[]).await
+    }
+
+    /// `GET /datasets/{id}/users`, or `/groups/{group}/datasets/{id}/users` with a group.
+    pub async fn get_dataset_users(&self, group: Option<Uuid>, dataset: &str) -> Result<Vec<DatasetUserAccess>> {
+        match group {
+            Some(g) => self.list(op::GET_DATASET_USERS_IN_GROUP, &[&g.to_string(), &encode_segment(dataset)]).await,
+            None => self.list(op::GET_DATASET_USERS, &[&encode_segment(dataset)]).await,
+        }
+    }
+
+    /// `POST …/datasets/{id}/users`: grant.
+    pub async fn post_dataset_user(&self, group: Option<Uuid>, dataset: &str, user: &DatasetUserAccess) -> Result<()> {
+        match group {
+            Some(g) => self.send(op::POST_DATASET_USER_IN_GROUP, &[&g.to_string(), &encode_segment(dataset)], &[], Some(user)).await,
+            None => self.send(op::POST_DATASET_USER, &[&encode_segment(dataset)], &[], Some(user)).await,
+        }
+        .map(drop)
+    }
+
+    /// `PUT …/datasets/{id}/users`: replace (`None` removes).
+    pub async fn put_dataset_user(&self, group: Option<Uuid>, dataset: &str, user: &DatasetUserAccess) -> Result<()> {
+        match group {
+            Some(g) => self.send(op::PUT_DATASET_USER_IN_GROUP, &[&g.to_string(), &encode_segment(dataset)], &[], Some(user)).await,
+            None => self.send(op::PUT_DATASET_USER, &[&encode_segment(dataset)], &[], Some(user)).await,
+        }
+        .map(drop)
+    }
+
+    /// `DELETE /datasets/{id}/users/{user}` (not in the Swagger; the offboarding guides call it).
+    pub async fn delete_dataset_user(&self, dataset: &str, user: &str) -> Result<()> {
+        self.send(op::DELETE_DATASET_USER, &[&encode_segment(dataset), &encode_segment(user)], &[], None::<&()>).await.map(drop)
+    }
+
+    pub async fn get_report_users_as_admin(&self, report: Uuid) -> Result<Vec<ReportUser>> {
+        self.list(op::GET_REPORT_USERS_AS_ADMIN, &[&report.to_string()]).await
+    }
+
+    pub async fn get_dashboard_users_as_admin(&self, dashboard: Uuid) -> Result<Vec<DashboardUser>> {
+        self.list(op::GET_DASHBOARD_USERS_AS_ADMIN, &[&dashboard.to_string()]).await
+    }
+
+    pub async fn get_dataset_users_as_admin(&self, dataset: Uuid) -> Result<Vec<DatasetUser>> {
+        self.list(op::GET_DATASET_USERS_AS_ADMIN, &[&dataset.to_string()]).await
+    }
+
+    pub async fn get_dataflow_users_as_admin(&self, dataflow: Uuid) -> Result<Vec<DataflowUser>> {
+        self.list(op::GET_DATAFLOW_USERS_AS_ADMIN, &[&dataflow.to_string()]).await
+    }
+
+    pub async fn get_app_users_as_admin(&self, app: Uuid) -> Result<Vec<AppUser>> {
+        self.list(op::GET_APP_USERS_AS_ADMIN, &[&app.to_string()]).await
+    }
+
+    pub async fn get_capacity_users_as_admin(&self, capacity: Uuid) -> Result<Vec<CapacityUser>> {
+        self.list(op::GET_CAPACITY_USERS_AS_ADMIN, &[&capacity.to_string()]).await
     }
 }

@@ -11,9 +11,10 @@ use uuid::Uuid;
 use crate::auth::credentials::{hash_password, hash_secret, new_client_secret};
 use crate::clock::Clock;
 use crate::domain::identity::{sku_by_part_number, POWER_BI_SKUS};
+use crate::domain::rights;
 use crate::domain::{
-    ClientSecret, DirectoryGroup, DirectoryRole, GroupKind, PrincipalKind, PrincipalRef, Role, ServicePrincipal, Tenant, TenantSettings,
-    UserType, Workspace,
+    Artifact, ArtifactKind, Capacity, CapacityRight, ClientSecret, DirectoryGroup, DirectoryRole, GroupKind, PrincipalKind, PrincipalRef,
+    Role, ServicePrincipal, Subscription, Tenant, TenantSettings, UserType, Workspace,
 };
 use crate::store::{self, DemoCredentials, NewUser, Store, StoreError};
 
@@ -49,6 +50,9 @@ pub struct TenantSpec {
     /// group-based licensing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub licenses: Vec<LicenseSpec>,
+    /// Capacities workspaces can run on, with the principals holding rights on them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capacities: Vec<CapacitySpec>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -198,6 +202,93 @@ pub struct WorkspaceSpec {
     pub backed_by: Option<String>,
     #[serde(default)]
     pub members: Vec<MemberSpec>,
+    /// The capacity the workspace is assigned to, by display name or id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<String>,
+    /// Datasets, reports, dashboards, dataflows, workbooks and apps in the workspace.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<ArtifactSpec>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CapacitySpec {
+    #[serde(default)]
+    pub id: Option<Uuid>,
+    pub display_name: String,
+    /// For example `P1`, `A1` or `F64`.
+    pub sku: String,
+    pub region: String,
+    /// `CapacityState`; `Active` when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Capacity admins (`Admin`) and contributors (`Assign`).
+    #[serde(default)]
+    pub users: Vec<RightSpec>,
+}
+
+/// An item in a workspace. `kind` is one of Dataset, Report, PaginatedReport, Dashboard,
+/// Dataflow, Workbook, App.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ArtifactSpec {
+    #[serde(default)]
+    pub id: Option<Uuid>,
+    pub kind: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// For a report: its dataset, by name in the same workspace or by id in any workspace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
+    /// The owner's UPN (`configuredBy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configured_by: Option<String>,
+    /// Direct permissions, each in the kind's own access-right enum (`DatasetUserAccessRight`,
+    /// `ReportUserAccessRight`, …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub permissions: Vec<RightSpec>,
+    /// Email subscriptions (reports and dashboards).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subscriptions: Vec<SubscriptionSpec>,
+}
+
+/// A principal's right on a capacity or an artifact. `principal` names a user by UPN, a group
+/// or service principal by display name, or any of them by object id.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RightSpec {
+    pub principal: String,
+    #[serde(default = "user_kind")]
+    pub principal_type: String,
+    pub access_right: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SubscriptionSpec {
+    #[serde(default)]
+    pub id: Option<Uuid>,
+    /// The subscriber, by UPN or object id.
+    pub owner: String,
+    pub title: String,
+    /// `Daily` when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frequency: Option<String>,
+    #[serde(default = "yes")]
+    pub is_enabled: bool,
+    /// Unix milliseconds; default the provisioning time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_date: Option<i64>,
+    /// Unix milliseconds; default a year after the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_date: Option<i64>,
+    /// `PNG` when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment_format: Option<String>,
+    /// The report page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_artifact_name: Option<String>,
 }
 
 /// A role in a workspace. `principal` names a user by UPN, a group by display name and a
@@ -224,6 +315,16 @@ pub struct ProvisionedTenant {
     /// Display name → (object id, app id).
     pub service_principals: HashMap<String, (Uuid, Uuid)>,
     pub workspaces: HashMap<String, Uuid>,
+    pub capacities: HashMap<String, Uuid>,
+    /// (workspace name, kind, artifact name) → artifact id.
+    pub artifacts: HashMap<(String, String, String), Uuid>,
+}
+
+impl ProvisionedTenant {
+    /// The id of the artifact of `kind` (`Dataset`, `Report`, …) called `name` in `workspace`.
+    pub fn artifact(&self, workspace: &str, kind: &str, name: &str) -> Uuid {
+        self.artifacts[&(workspace.to_string(), kind.to_string(), name.to_string())]
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -271,6 +372,8 @@ async fn provision_in(
         groups: HashMap::new(),
         service_principals: HashMap::new(),
         workspaces: HashMap::new(),
+        capacities: HashMap::new(),
+        artifacts: HashMap::new(),
     };
 
     // Hash outside the transaction: Argon2 is deliberately slow.
@@ -327,7 +430,7 @@ async fn provision_in(
             display_name: sp.display_name.clone(),
         };
         store::insert_service_principal(&mut **tx, tenant.id, &s, now).await?;
-        for secret in &sp.secrets {
+        for (i, secret) in sp.secrets.iter().enumerate() {
             let row = ClientSecret {
                 id: Uuid::new_v4(),
                 secret_hash: match &secret.hash {
@@ -340,7 +443,8 @@ async fn provision_in(
                 expires_at: secret.expires_at.unwrap_or(now + 2 * 365 * 24 * 3600 * 1000),
             };
             let hint: String = secret.value.chars().take(3).collect();
-            store::insert_client_secret(&mut **tx, tenant.id, s.id, &row, &hint, now).await?;
+            // Keep the spec's order as the secrets' order (export lists them by creation).
+            store::insert_client_secret(&mut **tx, tenant.id, s.id, &row, &hint, now + i as i64).await?;
         }
         out.service_principals.insert(sp.display_name.clone(), (s.id, s.app_id));
         by_name.insert((PrincipalKind::App, sp.display_name.to_lowercase()), s.id);
@@ -402,6 +506,32 @@ async fn provision_in(
             PrincipalKind::App => return Err(invalid(format!("applications hold no licenses ('{}')", license.principal))),
         }
     }
+    // Capacities, before the workspaces that run on them.
+    let mut capacity_ids: HashMap<String, Uuid> = HashMap::new();
+    for c in &spec.capacities {
+        if c.display_name.trim().is_empty() || c.sku.trim().is_empty() || c.region.trim().is_empty() {
+            return Err(invalid("a capacity needs a displayName, a sku and a region".into()));
+        }
+        let capacity = Capacity {
+            id: c.id.unwrap_or_else(Uuid::new_v4),
+            tenant_id: tenant.id,
+            display_name: c.display_name.clone(),
+            sku: c.sku.clone(),
+            region: c.region.clone(),
+            state: c.state.clone().unwrap_or_else(|| "Active".into()),
+        };
+        store::insert_capacity(&mut **tx, &capacity, now).await?;
+        for u in &c.users {
+            let kind: PrincipalKind = u.principal_type.parse().map_err(invalid)?;
+            let right: CapacityRight = u.access_right.parse().map_err(invalid)?;
+            let principal = PrincipalRef { kind, object_id: lookup(kind, &u.principal)? };
+            store::insert_capacity_user(&mut **tx, capacity.id, principal, right).await?;
+        }
+        capacity_ids.insert(capacity.display_name.to_lowercase(), capacity.id);
+        capacity_ids.insert(capacity.id.to_string(), capacity.id);
+        out.capacities.insert(capacity.display_name.clone(), capacity.id);
+    }
+    let mut workspace_ids = Vec::with_capacity(spec.workspaces.len());
     for ws in &spec.workspaces {
         let backing = ws.backed_by.as_deref().map(|g| lookup(PrincipalKind::Group, g)).transpose()?;
         let w = Workspace {
@@ -412,7 +542,15 @@ async fn provision_in(
             kind: "Workspace".into(),
             state: "Active".into(),
             is_read_only: false,
-            capacity_id: None,
+            capacity_id: match ws.capacity.as_deref() {
+                None => None,
+                Some(c) => Some(capacity_ids.get(&c.to_lowercase()).copied().ok_or_else(|| {
+                    invalid(format!(
+                        "workspace '{}' names unknown capacity '{c}': capacities are declared in the spec's capacities",
+                        ws.name
+                    ))
+                })?),
+            },
         };
         store::insert_workspace(&mut **tx, &w, now).await?;
         if let Some(group) = backing {
@@ -429,7 +567,9 @@ async fn provision_in(
             store::insert_member(&mut **tx, w.id, PrincipalRef { kind, object_id: id }, None, role, now + i as i64).await?;
         }
         out.workspaces.insert(ws.name.clone(), w.id);
+        workspace_ids.push(w.id);
     }
+    provision_artifacts(tx, tenant.id, spec, &workspace_ids, &lookup, now, &mut out.artifacts).await?;
     Ok(out)
 }
 
@@ -439,6 +579,101 @@ pub fn demo_scim_secret(client_secret: &str) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(format!("pbi-access demo scim {client_secret}").as_bytes());
     format!("scim-{}", digest.iter().take(16).map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+/// The artifacts of every workspace of the spec, with their permissions and subscriptions.
+async fn provision_artifacts(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tenant: Uuid,
+    spec: &TenantSpec,
+    workspace_ids: &[Uuid],
+    lookup: &dyn Fn(PrincipalKind, &str) -> Result<Uuid, ProvisionError>,
+    now: i64,
+    provisioned: &mut HashMap<(String, String, String), Uuid>,
+) -> Result<(), ProvisionError> {
+    let invalid = |m: String| ProvisionError::Invalid(m);
+    // Ids first, so that a report can name a dataset of any workspace by id.
+    let mut planned: Vec<(usize, &ArtifactSpec, ArtifactKind, Uuid)> = Vec::new();
+    for (i, ws) in spec.workspaces.iter().enumerate() {
+        for a in &ws.artifacts {
+            let kind: ArtifactKind = a.kind.parse().map_err(invalid)?;
+            if a.name.trim().is_empty() {
+                return Err(invalid(format!("an artifact of workspace '{}' has no name", ws.name)));
+            }
+            planned.push((i, a, kind, a.id.unwrap_or_else(Uuid::new_v4)));
+        }
+    }
+    let dataset_of = |ws: usize, report: &ArtifactSpec, name: &str| -> Result<Uuid, ProvisionError> {
+        let found = match Uuid::parse_str(name) {
+            Ok(id) => planned.iter().find(|(_, _, k, pid)| *k == ArtifactKind::Dataset && *pid == id),
+            Err(_) => planned.iter().find(|(w, a, k, _)| *w == ws && *k == ArtifactKind::Dataset && a.name.eq_ignore_ascii_case(name)),
+        };
+        found
+            .map(|(_, _, _, id)| *id)
+            .ok_or_else(|| ProvisionError::Invalid(format!("report '{}' names unknown dataset '{name}'", report.name)))
+    };
+    let mut seq = 0i64;
+    for (ws, a, kind, id) in &planned {
+        let dataset_id = match (kind, a.dataset.as_deref()) {
+            (_, None) => None,
+            (ArtifactKind::Report, Some(name)) => Some(dataset_of(*ws, a, name)?),
+            (other, Some(_)) => return Err(invalid(format!("{other} '{}' cannot name a dataset: only reports are bound to one", a.name))),
+        };
+        seq += 1;
+        let artifact = Artifact {
+            id: *id,
+            tenant_id: tenant,
+            workspace_id: workspace_ids[*ws],
+            kind: *kind,
+            name: a.name.clone(),
+            description: a.description.clone(),
+            dataset_id,
+            configured_by: a.configured_by.as_deref().map(str::trim).filter(|o| !o.is_empty()).map(str::to_string),
+            created_at: now + seq,
+        };
+        store::insert_artifact(&mut **tx, &artifact).await?;
+        for p in &a.permissions {
+            if !kind.has_permissions() {
+                return Err(invalid(format!("{kind} '{}' cannot carry permissions", a.name)));
+            }
+            let principal_kind: PrincipalKind = p.principal_type.parse().map_err(invalid)?;
+            let right =
+                rights::parse(*kind, &p.access_right).filter(|r| !r.is_empty()).and_then(|r| rights::name(*kind, r)).ok_or_else(|| {
+                    invalid(format!("'{}' is not a {kind} access right that can be granted (on '{}')", p.access_right, a.name))
+                })?;
+            let principal = PrincipalRef { kind: principal_kind, object_id: lookup(principal_kind, &p.principal)? };
+            seq += 1;
+            store::insert_artifact_permission(&mut **tx, artifact.id, principal, right, now + seq).await.map_err(|e| {
+                if e.is_unique_violation() {
+                    invalid(format!("'{}' holds two permissions on '{}'", p.principal, a.name))
+                } else {
+                    e.into()
+                }
+            })?;
+        }
+        for sub in &a.subscriptions {
+            if !matches!(kind, ArtifactKind::Report | ArtifactKind::PaginatedReport | ArtifactKind::Dashboard) {
+                return Err(invalid(format!("only reports and dashboards have subscriptions, not {kind} '{}'", a.name)));
+            }
+            let start = sub.start_date.unwrap_or(now);
+            seq += 1;
+            let subscription = Subscription {
+                id: sub.id.unwrap_or_else(Uuid::new_v4),
+                artifact_id: artifact.id,
+                owner_id: lookup(PrincipalKind::User, &sub.owner)?,
+                title: sub.title.clone(),
+                frequency: sub.frequency.clone().unwrap_or_else(|| "Daily".into()),
+                is_enabled: sub.is_enabled,
+                start_date: start,
+                end_date: sub.end_date.unwrap_or(start + 365 * 24 * 3600 * 1000),
+                attachment_format: sub.attachment_format.clone().unwrap_or_else(|| "PNG".into()),
+                sub_artifact_name: sub.sub_artifact_name.clone(),
+            };
+            store::insert_subscription(&mut **tx, artifact.tenant_id, &subscription, now + seq).await?;
+        }
+        provisioned.insert((spec.workspaces[*ws].name.clone(), kind.as_str().to_string(), a.name.clone()), artifact.id);
+    }
+    Ok(())
 }
 
 /// The demo tenant of a first start: a Fabric administrator, members, a guest, a service
@@ -465,6 +700,11 @@ pub async fn create_demo(store: &Store, clock: &dyn Clock) -> Result<DemoCredent
     };
     let upn = |local: &str| format!("{local}@{domain}");
     let member_of = |upn: &str| GroupMemberSpec { principal: upn.into(), principal_type: "User".into() };
+    let right = |principal: &str, principal_type: &str, access_right: &str| RightSpec {
+        principal: principal.into(),
+        principal_type: principal_type.into(),
+        access_right: access_right.into(),
+    };
     let sp_name = "pbi-access demo automation";
     let license = |principal: &str, principal_type: &str, sku: &str| LicenseSpec {
         principal: principal.into(),
@@ -540,6 +780,45 @@ pub async fn create_demo(store: &Store, clock: &dyn Clock) -> Result<DemoCredent
                     member(&format!("gina_fabrikam.com#EXT#@{domain}"), "User", "Viewer"),
                     member("Sales Analysts", "Group", "Viewer"),
                 ],
+                capacity: Some("Contoso P1".into()),
+                artifacts: vec![
+                    ArtifactSpec {
+                        kind: "Dataset".into(),
+                        name: "Sales Model".into(),
+                        configured_by: Some(upn("alice")),
+                        // dave has no role here: the model is shared with him directly.
+                        permissions: vec![right(&upn("dave"), "User", "ReadReshare")],
+                        ..Default::default()
+                    },
+                    ArtifactSpec {
+                        kind: "Report".into(),
+                        name: "Sales Overview".into(),
+                        dataset: Some("Sales Model".into()),
+                        configured_by: Some(upn("alice")),
+                        permissions: vec![right(&upn("dave"), "User", "Read")],
+                        subscriptions: vec![SubscriptionSpec {
+                            owner: upn("carol"),
+                            title: "Sales every morning".into(),
+                            is_enabled: true,
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    },
+                    ArtifactSpec { kind: "PaginatedReport".into(), name: "Invoices".into(), ..Default::default() },
+                    ArtifactSpec { kind: "Dashboard".into(), name: "Sales Pulse".into(), ..Default::default() },
+                    ArtifactSpec {
+                        kind: "Dataflow".into(),
+                        name: "Sales Prep".into(),
+                        configured_by: Some(upn("bob")),
+                        ..Default::default()
+                    },
+                    ArtifactSpec {
+                        kind: "App".into(),
+                        name: "Sales App".into(),
+                        permissions: vec![right("Finance Team", "Group", "Read")],
+                        ..Default::default()
+                    },
+                ],
             },
             WorkspaceSpec {
                 id: None,
@@ -552,9 +831,24 @@ pub async fn create_demo(store: &Store, clock: &dyn Clock) -> Result<DemoCredent
                     member(&upn("alice"), "User", "Contributor"),
                     member("Finance Team", "Group", "Viewer"),
                 ],
+                capacity: None,
+                artifacts: vec![ArtifactSpec {
+                    kind: "Dataset".into(),
+                    name: "Ledger".into(),
+                    configured_by: Some(upn("dave")),
+                    ..Default::default()
+                }],
             },
         ],
         scim_secret_hash: None,
+        capacities: vec![CapacitySpec {
+            id: None,
+            display_name: "Contoso P1".into(),
+            sku: "P1".into(),
+            region: "West Europe".into(),
+            state: None,
+            users: vec![right(&upn("admin"), "User", "Admin"), right(&upn("alice"), "User", "Assign")],
+        }],
     };
     let mut tx = store.begin().await?;
     let provisioned = provision_in(&mut tx, clock, &spec).await?;
@@ -576,6 +870,7 @@ pub async fn create_demo(store: &Store, clock: &dyn Clock) -> Result<DemoCredent
 pub async fn export(store: &Store, tenant_id: Uuid) -> Result<Option<TenantSpec>, StoreError> {
     let Some(tenant) = store.find_tenant(&tenant_id.to_string()).await? else { return Ok(None) };
     let rows = store.tenant_rows(tenant_id).await?;
+    let extras = store.artifact_rows(tenant_id).await?;
     let settings = store.tenant_settings(tenant_id).await?.unwrap_or_default();
     let scim_secret_hash = store.scim_secret_hash(tenant_id).await.map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let mut workspaces = Vec::new();
@@ -591,8 +886,75 @@ pub async fn export(store: &Store, tenant_id: Uuid) -> Result<Option<TenantSpec>
                 role: m.role.as_str().into(),
             })
             .collect();
-        workspaces.push(WorkspaceSpec { id: Some(ws.id), name: ws.name.clone(), backed_by: backing.map(|b| b.to_string()), members });
+        let artifacts = extras
+            .artifacts
+            .iter()
+            .filter(|a| a.workspace_id == ws.id)
+            .map(|a| ArtifactSpec {
+                id: Some(a.id),
+                kind: a.kind.as_str().into(),
+                name: a.name.clone(),
+                description: a.description.clone(),
+                dataset: a.dataset_id.map(|d| d.to_string()),
+                configured_by: a.configured_by.clone(),
+                permissions: extras
+                    .permissions
+                    .iter()
+                    .filter(|(artifact, _, _)| *artifact == a.id)
+                    .map(|(_, p, right)| RightSpec {
+                        principal: p.object_id.to_string(),
+                        principal_type: p.kind.as_str().into(),
+                        access_right: right.clone(),
+                    })
+                    .collect(),
+                subscriptions: extras
+                    .subscriptions
+                    .iter()
+                    .filter(|sub| sub.artifact_id == a.id)
+                    .map(|sub| SubscriptionSpec {
+                        id: Some(sub.id),
+                        owner: sub.owner_id.to_string(),
+                        title: sub.title.clone(),
+                        frequency: Some(sub.frequency.clone()),
+                        is_enabled: sub.is_enabled,
+                        start_date: Some(sub.start_date),
+                        end_date: Some(sub.end_date),
+                        attachment_format: Some(sub.attachment_format.clone()),
+                        sub_artifact_name: sub.sub_artifact_name.clone(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        workspaces.push(WorkspaceSpec {
+            id: Some(ws.id),
+            name: ws.name.clone(),
+            backed_by: backing.map(|b| b.to_string()),
+            members,
+            capacity: ws.capacity_id.map(|c| c.to_string()),
+            artifacts,
+        });
     }
+    let capacities = extras
+        .capacities
+        .iter()
+        .map(|c| CapacitySpec {
+            id: Some(c.id),
+            display_name: c.display_name.clone(),
+            sku: c.sku.clone(),
+            region: c.region.clone(),
+            state: Some(c.state.clone()),
+            users: extras
+                .capacity_users
+                .iter()
+                .filter(|(capacity, _, _)| *capacity == c.id)
+                .map(|(_, p, right)| RightSpec {
+                    principal: p.object_id.to_string(),
+                    principal_type: p.kind.as_str().into(),
+                    access_right: right.as_str().into(),
+                })
+                .collect(),
+        })
+        .collect();
     let group_name = |id: Option<Uuid>| id.map(|g| g.to_string());
     Ok(Some(TenantSpec {
         id: Some(tenant.id),
@@ -666,6 +1028,7 @@ pub async fn export(store: &Store, tenant_id: Uuid) -> Result<Option<TenantSpec>
             service_principals_can_use_admin_apis: settings.sp_admin_api_enabled,
             service_principals_admin_api_group: group_name(settings.sp_admin_api_group),
         },
+        capacities,
     }))
 }
 

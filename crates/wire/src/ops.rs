@@ -84,6 +84,14 @@ pub mod powerbi {
         GET_DATASOURCE_USERS = "GET" "/v1.0/myorg/gateways/{gatewayId}/datasources/{datasourceId}/users" "Gateways_GetDatasourceUsers";
         ADD_DATASOURCE_USER = "POST" "/v1.0/myorg/gateways/{gatewayId}/datasources/{datasourceId}/users" "Gateways_AddDatasourceUser";
         DELETE_DATASOURCE_USER = "DELETE" "/v1.0/myorg/gateways/{gatewayId}/datasources/{datasourceId}/users/{emailAdress}" "Gateways_DeleteDatasourceUser";
+        GET_DATASETS_IN_GROUP = "GET" "/v1.0/myorg/groups/{groupId}/datasets" "Datasets_GetDatasetsInGroup";
+        GET_DATASET_IN_GROUP = "GET" "/v1.0/myorg/groups/{groupId}/datasets/{datasetId}" "Datasets_GetDatasetInGroup";
+        GET_REPORTS_IN_GROUP = "GET" "/v1.0/myorg/groups/{groupId}/reports" "Reports_GetReportsInGroup";
+        GET_REPORT_IN_GROUP = "GET" "/v1.0/myorg/groups/{groupId}/reports/{reportId}" "Reports_GetReportInGroup";
+        GET_DASHBOARDS_IN_GROUP = "GET" "/v1.0/myorg/groups/{groupId}/dashboards" "Dashboards_GetDashboardsInGroup";
+        GET_DASHBOARD_IN_GROUP = "GET" "/v1.0/myorg/groups/{groupId}/dashboards/{dashboardId}" "Dashboards_GetDashboardInGroup";
+        GET_DATAFLOWS = "GET" "/v1.0/myorg/groups/{groupId}/dataflows" "Dataflows_GetDataflows";
+        GET_CAPACITIES = "GET" "/v1.0/myorg/capacities" "Capacities_GetCapacities";
     }
 }
 

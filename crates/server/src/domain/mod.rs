@@ -1,11 +1,15 @@
 //! Domain types: what a workspace role, a principal and a caller are, independent of JSON and SQL.
 //! Conversions to wire types live in `api`, to rows in `store`.
 
+pub mod artifacts;
+pub mod dataset_policy;
 pub mod directory;
 pub mod filter;
 pub mod identity;
 pub mod policy;
+pub mod rights;
 
+pub use artifacts::*;
 pub use directory::*;
 
 use std::fmt;

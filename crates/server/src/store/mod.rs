@@ -8,6 +8,8 @@
 //! before the commit.
 
 mod access;
+pub mod activity;
+mod artifacts;
 mod cache;
 mod directory;
 mod directory_write;
@@ -19,6 +21,8 @@ mod snapshot;
 pub use snapshot::TenantRows;
 mod workspaces;
 
+pub use activity::{record_activity, ActivityEvent};
+pub use artifacts::*;
 pub use directory::*;
 pub use directory_write::*;
 pub use keys::*;

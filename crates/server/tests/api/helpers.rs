@@ -7,7 +7,8 @@ use pbi_server::clock::ManualClock;
 use pbi_server::config::Config;
 use pbi_server::store::Store;
 use pbi_server::tenant::{
-    self, GroupSpec, MemberSpec, ProvisionedTenant, SecretSpec, ServicePrincipalSpec, TenantSpec, UserSpec, WorkspaceSpec,
+    self, ArtifactSpec, CapacitySpec, GroupSpec, MemberSpec, ProvisionedTenant, RightSpec, SecretSpec, ServicePrincipalSpec,
+    SubscriptionSpec, TenantSpec, UserSpec, WorkspaceSpec,
 };
 use pbi_server::Application;
 use uuid::Uuid;
@@ -159,8 +160,6 @@ pub fn fixture_spec() -> TenantSpec {
         ],
         workspaces: vec![
             WorkspaceSpec {
-                backed_by: None,
-                id: None,
                 name: "Team".into(),
                 members: vec![
                     member(&upn("owner"), "User", "Admin"),
@@ -170,25 +169,101 @@ pub fn fixture_spec() -> TenantSpec {
                     member("automation", "App", "Admin"),
                     member(&upn("disabled"), "User", "Viewer"),
                 ],
+                capacity: Some("Fixture F64".into()),
+                artifacts: team_artifacts(),
+                ..Default::default()
             },
             WorkspaceSpec {
-                backed_by: None,
-                id: None,
                 name: "Marketing Hub".into(),
                 members: vec![member(&upn("owner"), "User", "Admin"), member(&upn("viewer"), "User", "Member")],
+                artifacts: vec![ArtifactSpec { kind: "Dataset".into(), name: "Campaigns".into(), ..Default::default() }],
+                ..Default::default()
             },
-            WorkspaceSpec {
-                backed_by: None,
-                id: None,
-                name: "marketing archive".into(),
-                members: vec![member(&upn("owner"), "User", "Admin")],
+            WorkspaceSpec { name: "marketing archive".into(), members: vec![member(&upn("owner"), "User", "Admin")], ..Default::default() },
+            WorkspaceSpec { name: "Solo".into(), members: vec![member(&upn("outsider"), "User", "Admin")], ..Default::default() },
+        ],
+        capacities: vec![
+            CapacitySpec {
+                display_name: "Fixture F64".into(),
+                sku: "F64".into(),
+                region: "North Europe".into(),
+                users: vec![
+                    right(&upn("owner"), "User", "Admin"),
+                    right(&upn("member"), "User", "Assign"),
+                    right("Analysts", "Group", "Assign"),
+                ],
+                ..Default::default()
             },
-            WorkspaceSpec { backed_by: None, id: None, name: "Solo".into(), members: vec![member(&upn("outsider"), "User", "Admin")] },
+            CapacitySpec {
+                display_name: "Spare A1".into(),
+                sku: "A1".into(),
+                region: "West US".into(),
+                state: Some("Suspended".into()),
+                users: vec![right(&upn("member"), "User", "Admin")],
+                ..Default::default()
+            },
         ],
         scim_secret: Some(SCIM_SECRET.into()),
         scim_secret_hash: None,
         ..Default::default()
     }
+}
+
+pub fn right(principal: &str, principal_type: &str, access_right: &str) -> RightSpec {
+    RightSpec { principal: principal.into(), principal_type: principal_type.into(), access_right: access_right.into() }
+}
+
+/// The items of workspace "Team": a dataset shared with the outsider (ReadReshare) and with
+/// mailuser (ReadWrite, which only an operator can give), a report on it, a paginated report, a
+/// dashboard shared with the Analysts group, a dataflow, a workbook and an app.
+pub fn team_artifacts() -> Vec<ArtifactSpec> {
+    vec![
+        ArtifactSpec {
+            kind: "Dataset".into(),
+            name: "Sales".into(),
+            description: Some("Orders and revenue".into()),
+            configured_by: Some(upn("contributor")),
+            permissions: vec![right(&upn("outsider"), "User", "ReadReshare"), right(&upn("mailuser"), "User", "ReadWrite")],
+            ..Default::default()
+        },
+        ArtifactSpec {
+            kind: "Report".into(),
+            name: "Sales Report".into(),
+            dataset: Some("Sales".into()),
+            configured_by: Some(upn("member")),
+            permissions: vec![right(GUEST, "User", "ReadCopy")],
+            subscriptions: vec![SubscriptionSpec {
+                owner: upn("viewer"),
+                title: "Sales daily".into(),
+                is_enabled: true,
+                sub_artifact_name: Some("Overview".into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        },
+        ArtifactSpec { kind: "PaginatedReport".into(), name: "Invoices".into(), ..Default::default() },
+        ArtifactSpec {
+            kind: "Dashboard".into(),
+            name: "Pulse".into(),
+            permissions: vec![right("Analysts", "Group", "Read")],
+            ..Default::default()
+        },
+        ArtifactSpec {
+            kind: "Dataflow".into(),
+            name: "Prep".into(),
+            configured_by: Some(upn("owner")),
+            permissions: vec![right(&upn("outsider"), "User", "Read")],
+            ..Default::default()
+        },
+        ArtifactSpec { kind: "Workbook".into(), name: "Budget".into(), ..Default::default() },
+        ArtifactSpec {
+            kind: "App".into(),
+            name: "Team App".into(),
+            permissions: vec![right(&upn("newbie"), "User", "ReadExplore"), right("Analysts", "Group", "Read")],
+            ..Default::default()
+        },
+        ArtifactSpec { kind: "Dataset".into(), name: "Finance".into(), ..Default::default() },
+    ]
 }
 
 pub struct TestApp {
@@ -198,6 +273,7 @@ pub struct TestApp {
     pub fixture: ProvisionedTenant,
     /// The server's own store, for tests that change the directory behind the API's back.
     pub store: Store,
+    pub backend: Backend,
     tokens: Mutex<HashMap<String, String>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: Option<tempfile::TempDir>,
@@ -237,6 +313,7 @@ impl TestApp {
             clock,
             fixture,
             store,
+            backend,
             tokens: Mutex::new(HashMap::new()),
             shutdown: Some(tx),
             _dir: dir,
@@ -342,6 +419,24 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// The id of an artifact of the fixture, by workspace, kind and name.
+    pub fn artifact(&self, workspace: &str, kind: &str, name: &str) -> Uuid {
+        self.fixture.artifact(workspace, kind, name)
+    }
+
+    /// The fixture tenant's activity events (their `event_json`), oldest first, read straight
+    /// from the store (the activity log API is another module's).
+    pub async fn activity_events(&self) -> Vec<serde_json::Value> {
+        let mut tx = self.store.begin().await.unwrap();
+        let rows = sqlx::query("SELECT event_json FROM activity_events WHERE tenant_id = $1 ORDER BY creation_time, id")
+            .bind(self.tenant_id().to_string())
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+        tx.rollback().await.unwrap();
+        rows.iter().map(|r| serde_json::from_str(&sqlx::Row::get::<String, _>(r, "event_json")).unwrap()).collect()
     }
 
     /// Identifiers and roles of a workspace, as the admin endpoint lists them.

@@ -84,6 +84,7 @@ fn groups_spec() -> TenantSpec {
             service_principals_can_use_admin_apis: false,
             ..Default::default()
         },
+        capacities: vec![],
         ..Default::default()
     }
 }

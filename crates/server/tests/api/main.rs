@@ -4,8 +4,10 @@
 mod helpers;
 
 mod admin;
+mod artifacts;
 mod compatibility;
 mod concurrency;
+mod dataset_users;
 mod errors;
 mod graph;
 mod group_users;

@@ -7,8 +7,11 @@ use axum::response::{IntoResponse, Response};
 use pbi_wire::powerbi::{PowerBiError, PowerBiErrorBody};
 
 use crate::auth::TokenError;
+use crate::domain::dataset_policy::Refusal as DatasetRefusal;
 use crate::domain::policy::Refusal;
-use crate::store::{ChangeError, StoreError};
+use crate::domain::rights::{self, Rights};
+use crate::domain::ArtifactKind;
+use crate::store::{ArtifactChangeError, ChangeError, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct PbiError {
@@ -101,6 +104,53 @@ impl From<Refusal> for PbiError {
                 "PrincipalsPerWorkspaceLimitExceeded",
                 format!("A workspace can have at most {limit} users or groups in workspace roles"),
             ),
+        }
+    }
+}
+
+impl From<ArtifactChangeError> for PbiError {
+    fn from(e: ArtifactChangeError) -> PbiError {
+        match e {
+            ArtifactChangeError::NotFound => PbiError::entity_not_found("Dataset was not found or the caller has no access to it"),
+            ArtifactChangeError::Refused(refusal) => refusal.into(),
+            ArtifactChangeError::Store(e) => e.into(),
+        }
+    }
+}
+
+fn dataset_right(r: Rights) -> &'static str {
+    rights::name(ArtifactKind::Dataset, r).unwrap_or("a combination no DatasetUserAccessRight names")
+}
+
+impl From<DatasetRefusal> for PbiError {
+    fn from(refusal: DatasetRefusal) -> PbiError {
+        let unsupported = |message: String| PbiError::new(StatusCode::BAD_REQUEST, "UnsupportedAccessRightError", message);
+        match refusal {
+            DatasetRefusal::NotVisible => PbiError::entity_not_found("Dataset was not found or the caller has no access to it"),
+            DatasetRefusal::NotAuthorized { needed, held } => PbiError::not_authorized(format!(
+                "The caller's permission on the dataset is {}: this operation needs {}",
+                dataset_right(held),
+                dataset_right(needed)
+            )),
+            DatasetRefusal::ExceedsCaller { requested, held } => PbiError::not_authorized(format!(
+                "The caller's permission on the dataset is {}: it cannot grant {}",
+                dataset_right(held),
+                dataset_right(requested)
+            )),
+            DatasetRefusal::AppPrincipal => PbiError::invalid_request(
+                "Dataset permissions of service principals (principalType App) cannot be granted or changed through this API",
+            ),
+            DatasetRefusal::NotGrantable(r) => unsupported(format!(
+                "datasetUserAccessRight {} cannot be granted here: POST grants Read, ReadReshare, ReadExplore or ReadReshareExplore",
+                dataset_right(r)
+            )),
+            DatasetRefusal::WriteChange { adding: true } => unsupported("This API cannot add Write permission on a dataset".into()),
+            DatasetRefusal::WriteChange { adding: false } => unsupported("This API cannot remove Write permission on a dataset".into()),
+            DatasetRefusal::StripsInherited { inherited } => unsupported(format!(
+                "This API cannot remove permissions inherited from the workspace role ({}); change the workspace role instead",
+                dataset_right(inherited)
+            )),
+            DatasetRefusal::NoPermission => PbiError::entity_not_found("The principal has no permission on this dataset"),
         }
     }
 }

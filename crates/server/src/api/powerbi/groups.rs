@@ -143,7 +143,7 @@ async fn target_of(state: &AppState, tenant: Uuid, body: &GroupUser) -> Result<(
 }
 
 /// Resolve the `{user}` path segment of a DELETE: a UPN or email, or an object id.
-async fn target_of_path(state: &AppState, tenant: Uuid, user: &str, is_group: bool) -> Result<PrincipalRef, PbiError> {
+pub(super) async fn target_of_path(state: &AppState, tenant: Uuid, user: &str, is_group: bool) -> Result<PrincipalRef, PbiError> {
     let user = plain_text(user.trim(), "user")?;
     let kinds: &[PrincipalKind] = if is_group {
         &[PrincipalKind::Group]
@@ -169,7 +169,7 @@ pub fn plain_text<'a>(value: &'a str, what: &str) -> Result<&'a str, PbiError> {
     Ok(value)
 }
 
-fn entity_context(state: &AppState, fragment: &str) -> String {
+pub(super) fn entity_context(state: &AppState, fragment: &str) -> String {
     format!("{}/v1.0/myorg/$metadata#{fragment}", state.public_url)
 }
 

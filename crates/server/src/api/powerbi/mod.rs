@@ -3,6 +3,8 @@
 //! none yet (then it answers 501 in the Power BI error format). The router and
 //! `docs/compatibility.md` are both generated from it.
 
+pub mod artifacts;
+pub mod dataset_users;
 pub mod error;
 pub mod extract;
 pub mod groups;
@@ -24,6 +26,10 @@ const TENANT_READ: &[&str] = &["Tenant.Read.All", "Tenant.ReadWrite.All"];
 const TENANT_WRITE: &[&str] = &["Tenant.ReadWrite.All"];
 const DATASET_READ: &[&str] = &["Dataset.Read.All", "Dataset.ReadWrite.All"];
 const DATASET_WRITE: &[&str] = &["Dataset.ReadWrite.All"];
+const REPORT_READ: &[&str] = &["Report.Read.All", "Report.ReadWrite.All"];
+const DASHBOARD_READ: &[&str] = &["Dashboard.Read.All", "Dashboard.ReadWrite.All"];
+const DATAFLOW_READ: &[&str] = &["Dataflow.Read.All", "Dataflow.ReadWrite.All"];
+const CAPACITY_READ: &[&str] = &["Capacity.Read.All", "Capacity.ReadWrite.All"];
 const PIPELINE_READ: &[&str] = &["Pipeline.Read.All", "Pipeline.ReadWrite.All"];
 const PIPELINE_WRITE: &[&str] = &["Pipeline.ReadWrite.All"];
 
@@ -71,19 +77,27 @@ pub fn routes() -> Vec<Route> {
         planned(op::GET_USER_ARTIFACT_ACCESS_AS_ADMIN, TENANT_READ, Read),
         planned(op::GET_USER_SUBSCRIPTIONS_AS_ADMIN, TENANT_READ, Read),
         planned(op::GET_ACTIVITY_EVENTS, TENANT_READ, Read),
-        planned(op::GET_REPORT_USERS_AS_ADMIN, TENANT_READ, Read),
-        planned(op::GET_DASHBOARD_USERS_AS_ADMIN, TENANT_READ, Read),
-        planned(op::GET_DATASET_USERS_AS_ADMIN, TENANT_READ, Read),
-        planned(op::GET_APP_USERS_AS_ADMIN, TENANT_READ, Read),
-        planned(op::GET_DATAFLOW_USERS_AS_ADMIN, TENANT_READ, Read),
-        planned(op::GET_CAPACITY_USERS_AS_ADMIN, TENANT_READ, Read),
-        planned(op::GET_DATASET_USERS, DATASET_READ, No),
-        planned(op::POST_DATASET_USER, DATASET_WRITE, No),
-        planned(op::PUT_DATASET_USER, DATASET_WRITE, No),
-        planned(op::DELETE_DATASET_USER, DATASET_WRITE, No),
-        planned(op::GET_DATASET_USERS_IN_GROUP, DATASET_READ, No),
-        planned(op::POST_DATASET_USER_IN_GROUP, DATASET_WRITE, No),
-        planned(op::PUT_DATASET_USER_IN_GROUP, DATASET_WRITE, No),
+        built(op::GET_REPORT_USERS_AS_ADMIN, TENANT_READ, Read, artifacts::get_report_users_as_admin),
+        built(op::GET_DASHBOARD_USERS_AS_ADMIN, TENANT_READ, Read, artifacts::get_dashboard_users_as_admin),
+        built(op::GET_DATASET_USERS_AS_ADMIN, TENANT_READ, Read, artifacts::get_dataset_users_as_admin),
+        built(op::GET_APP_USERS_AS_ADMIN, TENANT_READ, Read, artifacts::get_app_users_as_admin),
+        built(op::GET_DATAFLOW_USERS_AS_ADMIN, TENANT_READ, Read, artifacts::get_dataflow_users_as_admin),
+        built(op::GET_CAPACITY_USERS_AS_ADMIN, TENANT_READ, Read, artifacts::get_capacity_users_as_admin),
+        built(op::GET_DATASET_USERS, DATASET_READ, No, dataset_users::get_dataset_users),
+        built(op::POST_DATASET_USER, DATASET_WRITE, No, dataset_users::post_dataset_user),
+        built(op::PUT_DATASET_USER, DATASET_WRITE, No, dataset_users::put_dataset_user),
+        built(op::DELETE_DATASET_USER, DATASET_WRITE, No, dataset_users::delete_dataset_user),
+        built(op::GET_DATASET_USERS_IN_GROUP, DATASET_READ, No, dataset_users::get_dataset_users_in_group),
+        built(op::POST_DATASET_USER_IN_GROUP, DATASET_WRITE, No, dataset_users::post_dataset_user_in_group),
+        built(op::PUT_DATASET_USER_IN_GROUP, DATASET_WRITE, No, dataset_users::put_dataset_user_in_group),
+        built(op::GET_DATASETS_IN_GROUP, DATASET_READ, No, artifacts::get_datasets_in_group),
+        built(op::GET_DATASET_IN_GROUP, DATASET_READ, No, artifacts::get_dataset_in_group),
+        built(op::GET_REPORTS_IN_GROUP, REPORT_READ, No, artifacts::get_reports_in_group),
+        built(op::GET_REPORT_IN_GROUP, REPORT_READ, No, artifacts::get_report_in_group),
+        built(op::GET_DASHBOARDS_IN_GROUP, DASHBOARD_READ, No, artifacts::get_dashboards_in_group),
+        built(op::GET_DASHBOARD_IN_GROUP, DASHBOARD_READ, No, artifacts::get_dashboard_in_group),
+        built(op::GET_DATAFLOWS, DATAFLOW_READ, No, artifacts::get_dataflows),
+        built(op::GET_CAPACITIES, CAPACITY_READ, No, artifacts::get_capacities),
         planned(op::POST_WORKSPACE_INFO, TENANT_READ, Read),
         planned(op::GET_SCAN_STATUS, TENANT_READ, Read),
         planned(op::GET_SCAN_RESULT, TENANT_READ, Read),
