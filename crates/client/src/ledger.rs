@@ -204,7 +204,7 @@ impl Ledger {
                         return Err(ClientError::BudgetExhausted { tenant: tenant.to_string(), retry_after: wait });
                     }
                     tracing::debug!(tenant, ?wait, "admin budget full: waiting for a slot");
-                    self.clock.sleep(wait).await;
+                    self.clock.sleep_until(crate::time::from_unix_millis(now) + wait).await;
                     waited += wait;
                 }
             }

@@ -2,6 +2,9 @@
 //!
 //! - **continuation tokens** (artifact access, subscriptions, activity events): the token arrives
 //!   percent-encoded and goes back as it is, in single quotes: `?continuationToken='<token>'`.
+//!   reqwest's URL type follows the WHATWG URL rules, which write `'` in an http(s) query as
+//!   `%27`, so the quotes travel as `%27…%27`: the same value once the service decodes the query;
+//!   the token itself is neither decoded nor encoded again.
 //!   Pages with zero items are normal (the activity log sends them); the stream ends when a page
 //!   carries no token (or `lastResultSet: true`). The URL of the next page is built from the
 //!   configured base, never taken from `continuationUri`, so a page cannot send the bearer token

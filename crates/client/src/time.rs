@@ -13,6 +13,11 @@ pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 pub trait Clock: Send + Sync + Debug {
     fn now(&self) -> SystemTime;
     fn sleep(&self, duration: Duration) -> Sleep;
+
+    /// Sleep until `deadline` (at once if it has passed).
+    fn sleep_until(&self, deadline: SystemTime) -> Sleep {
+        self.sleep(deadline.duration_since(self.now()).unwrap_or(Duration::ZERO))
+    }
 }
 
 pub type SharedClock = Arc<dyn Clock>;
@@ -41,9 +46,9 @@ impl Clock for SystemClock {
 }
 
 /// A clock that moves only when told to, or when someone sleeps on it: `sleep(d)` moves the
-/// clock to at least "now at the call + d" and returns at once (after yielding, so other tasks
-/// run). Concurrent sleepers therefore do not add up: two tasks sleeping 10 s from the same
-/// instant leave the clock 10 s later.
+/// clock to at least "now at the call + d", `sleep_until(t)` to at least `t`, and both return at
+/// once (after yielding, so other tasks run). Sleepers that wait for a deadline therefore do not
+/// add up: two tasks waiting for the same instant leave the clock at that instant.
 #[derive(Debug)]
 pub struct ManualClock {
     now: Mutex<SystemTime>,
@@ -79,6 +84,16 @@ impl Clock for ManualClock {
             let wake = *now + duration;
             if wake > *now {
                 *now = wake;
+            }
+        }
+        Box::pin(tokio::task::yield_now())
+    }
+
+    fn sleep_until(&self, deadline: SystemTime) -> Sleep {
+        {
+            let mut now = self.now.lock().unwrap();
+            if deadline > *now {
+                *now = deadline;
             }
         }
         Box::pin(tokio::task::yield_now())
