@@ -6,9 +6,10 @@ use reqwest::StatusCode;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The Power BI API (or Graph) answered with an error body.
+    /// The Power BI API (or Graph) answered with an error body. `retry_after` is the answer's
+    /// `Retry-After` (a 429 or 503 that was not, or no longer, retried).
     #[error("{status} {code}: {message}")]
-    Api { status: StatusCode, code: String, message: String, request_id: Option<String> },
+    Api { status: StatusCode, code: String, message: String, request_id: Option<String>, retry_after: Option<Duration> },
     /// The token endpoint refused.
     #[error("token endpoint: {status} {error}: {description}")]
     OAuth { status: StatusCode, error: String, description: String, codes: Vec<u32> },
@@ -22,7 +23,8 @@ pub enum ClientError {
     /// `PowerBiClient::add_group_user_verified`).
     #[error("{method} {url} may or may not have been applied ({cause}); read back before retrying")]
     Ambiguous { method: String, url: String, cause: String },
-    /// 429 with a `Retry-After` longer than the policy sleeps through, or 429 on every attempt.
+    /// 429 with a `Retry-After` longer than the policy sleeps through (`max_retry_after`): the
+    /// client did not wait. (A 429 on the last allowed attempt is returned as `Api`.)
     #[error("throttled: retry after {retry_after:?}")]
     Throttled { retry_after: Duration, request_id: Option<String> },
     /// The tenant's admin budget has no free slot within the ledger's maximum wait. Nothing was
@@ -60,6 +62,7 @@ impl ClientError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             ClientError::Throttled { retry_after, .. } | ClientError::BudgetExhausted { retry_after, .. } => Some(*retry_after),
+            ClientError::Api { retry_after, .. } => *retry_after,
             _ => None,
         }
     }

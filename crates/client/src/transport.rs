@@ -98,16 +98,10 @@ impl Core {
             if let (Some((ledger, _)), Some(r)) = (admin, &reservation) {
                 ledger.complete(r).await?;
             }
-            let outcome = match outcome {
-                Outcome::Retry { after, sent } => {
-                    maybe_applied |= sent;
-                    Outcome::Retry { after, sent }
-                }
-                done => done,
-            };
             match outcome {
                 Outcome::Done(result) => return result,
-                Outcome::Retry { after, .. } => {
+                Outcome::Retry { after, sent } => {
+                    maybe_applied |= sent;
                     attempt += 1;
                     tracing::debug!(method = %call.method, url = %call.url, attempt, ?after, "retrying");
                     if !after.is_zero() {
@@ -158,13 +152,16 @@ impl Core {
                     }));
                 }
                 if last {
-                    return Outcome::Done(Err(ClientError::Throttled { retry_after: retry_after.unwrap_or(wait), request_id }));
+                    return Outcome::Done(Err(api_error(status, &body, request_id, Some(retry_after.unwrap_or(wait)))));
                 }
                 // The next reservation waits out the block; only the jitter is slept here.
                 let jitter = self.retry.backoff(attempt, jitter_unit());
                 return Outcome::Retry { after: jitter, sent: false };
             }
-            if last || wait > self.retry.max_retry_after {
+            if last {
+                return Outcome::Done(Err(api_error(status, &body, request_id, Some(retry_after.unwrap_or(wait)))));
+            }
+            if wait > self.retry.max_retry_after {
                 return Outcome::Done(Err(ClientError::Throttled { retry_after: retry_after.unwrap_or(wait), request_id }));
             }
             return Outcome::Retry { after: wait, sent: false };
@@ -176,7 +173,7 @@ impl Core {
                 if !last && wait <= self.retry.max_retry_after {
                     return Outcome::Retry { after: wait, sent: true };
                 }
-                return Outcome::Done(Err(api_error(status, &body, request_id)));
+                return Outcome::Done(Err(api_error(status, &body, request_id, retry_after)));
             }
             return Outcome::Done(Err(ClientError::Ambiguous {
                 method: call.method.to_string(),
@@ -200,7 +197,7 @@ impl Core {
         if status.is_success() {
             return Outcome::Done(Ok(Answer { status, headers, body }));
         }
-        Outcome::Done(Err(api_error(status, &body, request_id)))
+        Outcome::Done(Err(api_error(status, &body, request_id, retry_after)))
     }
 
     fn ledger_max_wait(&self) -> std::time::Duration {
@@ -237,9 +234,14 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// A Power BI error body, or Graph's `{"error":{"code","message"}}` (the same envelope), or
 /// whatever came.
-pub(crate) fn api_error(status: StatusCode, body: &[u8], request_id: Option<String>) -> ClientError {
+pub(crate) fn api_error(
+    status: StatusCode,
+    body: &[u8],
+    request_id: Option<String>,
+    retry_after: Option<std::time::Duration>,
+) -> ClientError {
     match serde_json::from_slice::<PowerBiErrorBody>(body) {
-        Ok(e) => ClientError::Api { status, code: e.error.code, message: e.error.message.unwrap_or_default(), request_id },
+        Ok(e) => ClientError::Api { status, code: e.error.code, message: e.error.message.unwrap_or_default(), request_id, retry_after },
         Err(_) => ClientError::Unexpected { status, body: String::from_utf8_lossy(body).into() },
     }
 }

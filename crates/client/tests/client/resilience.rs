@@ -315,3 +315,16 @@ async fn verified_add_reads_back_after_an_ambiguous_post() {
     assert!(matches!(client.add_group_user_verified(Uuid::nil(), &dave).await, Err(ClientError::Ambiguous { .. })));
     assert_eq!(ws.seen.count("POST"), 3);
 }
+
+#[tokio::test]
+async fn a_plain_client_makes_one_attempt_and_returns_the_service_error_with_retry_after() {
+    let (base, seen) = mock(vec![Step(429, Some("30".into()), THROTTLED)]).await;
+    let client = pbi_client::PowerBiClient::new(reqwest::Client::new(), &pbi_client::Endpoints::local(&base), "t");
+    let err = client.get_group_users(Uuid::nil()).await.unwrap_err();
+    match &err {
+        ClientError::Api { status, code, .. } => assert_eq!((status.as_u16(), code.as_str()), (429, "TooManyRequests")),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
+    assert_eq!(seen.count("GET"), 1);
+}
