@@ -13,6 +13,27 @@
 //!   non-idempotent calls ([`ClientError::Ambiguous`]).
 //! - [`ledger`]: the tenant's admin budget (200 per sliding hour), shared between processes.
 //! - [`time`]: the injected clock and sleeper.
+//!
+//! ```no_run
+//! # async fn example(tenant: &str, client_id: &str, secret: &str) -> pbi_client::Result<()> {
+//! use std::sync::Arc;
+//! use futures::TryStreamExt;
+//! use pbi_client::{AddOutcome, AdminBudget, Endpoints, Ledger, PowerBiClient, SystemClock};
+//! use pbi_wire::powerbi::{GroupUser, GroupUserAccessRight};
+//!
+//! // Microsoft's services, or `Endpoints::local("http://127.0.0.1:8080")` for pbi-access.
+//! let endpoints = Endpoints::default();
+//! let ledger = Ledger::file("/var/lib/pbi-jobs/admin-ledger.json", AdminBudget::default(), Arc::new(SystemClock))?;
+//! let client = PowerBiClient::builder(endpoints).client_secret(tenant, client_id, secret).admin_ledger(ledger).build()?;
+//!
+//! let ws = client.create_group("Scratch").await?;
+//! let dave = GroupUser::email("dave@contoso.com", GroupUserAccessRight::Viewer);
+//! assert_ne!(client.add_group_user_verified(ws.id, &dave).await?, AddOutcome::PresentWithOtherRole(GroupUserAccessRight::Admin));
+//! let events: Vec<_> = client.activity_events("2024-05-01T00:00:00Z", "2024-05-01T23:59:59Z", None).try_collect().await?;
+//! # let _ = events;
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod auth;
 pub mod builder;
