@@ -5,9 +5,61 @@
 //! knows about storage or HTTP frameworks: these are plain serde types plus the operation table
 //! (method + path + operationId) that both the server's router and the client's URL builder use.
 
+/// A string enum that the Swagger marks `modelAsExtensible`: the known values as variants, and
+/// any other value the service may add kept as `Other(text)` instead of failing to parse.
+macro_rules! extensible_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)*
+            /// A value this version does not know.
+            Other(String),
+        }
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => stringify!($variant),)*
+                    Self::Other(s) => s,
+                }
+            }
+
+            pub fn parse(s: &str) -> Self {
+                match s {
+                    $(stringify!($variant) => Self::$variant,)*
+                    other => Self::Other(other.to_string()),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <String as serde::Deserialize>::deserialize(d)?;
+                Ok(Self::parse(&s))
+            }
+        }
+    };
+}
+
+pub mod admin;
+pub mod artifact_users;
 pub mod artifacts;
 pub mod oauth;
 pub mod ops;
+pub mod paging;
 pub mod powerbi;
 
 /// The OData wrapper `{"@odata.context": …, "value": […]}` used by every Power BI list response.
