@@ -33,8 +33,8 @@ impl GraphClient {
         self.core.execute(&self.call(Method::GET, path, query)).await?.json()
     }
 
-    /// POST a JSON body; `T` may be `serde_json::Value` when the answer is `204 No Content`… use
-    /// [`GraphClient::send`] for bodiless answers.
+    /// POST a JSON body and read the answer as `T`. For answers without a body (`204 No
+    /// Content`, e.g. adding a member `$ref`), use [`GraphClient::send`].
     pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
         self.core.execute(&self.call(Method::POST, path, &Query::new()).json(body)?).await?.json()
     }

@@ -96,7 +96,11 @@ impl Core {
             };
             let outcome = self.attempt(call, attempt, admin.map(|(_, t)| t), maybe_applied).await;
             if let (Some((ledger, _)), Some(r)) = (admin, &reservation) {
-                ledger.complete(r).await?;
+                // The call is over whatever the ledger says: failing a call that succeeded could
+                // make its caller repeat it. The reservation still counts from its start.
+                if let Err(e) = ledger.complete(r).await {
+                    tracing::warn!(error = %e, "admin-budget ledger: could not record the answer time");
+                }
             }
             match outcome {
                 Outcome::Done(result) => return result,
