@@ -377,7 +377,7 @@ impl PowerBiClient {
     }
 
     pub async fn get_dataset_in_group(&self, group: Uuid, dataset: &str) -> Result<Dataset> {
-        self.entity(op::GET_DATASET_IN_GROUP, &[&group.to_string(), &encode_segment(dataset)]).await
+        self.entity(op::GET_DATASET_IN_GROUP, &[&group.to_string(), dataset]).await
     }
 
     pub async fn get_reports_in_group(&self, group: Uuid) -> Result<Vec<Report>> {
@@ -407,7 +407,7 @@ impl PowerBiClient {
 
     /// `DELETE /datasets/{id}/users/{user}` (not in the Swagger; the offboarding guides call it).
     pub async fn delete_dataset_user(&self, dataset: &str, user: &str) -> Result<()> {
-        self.call_empty(op::DELETE_DATASET_USER, &[&encode_segment(dataset), &encode_segment(user)], &Query::new(), None::<&()>).await
+        self.call_empty(op::DELETE_DATASET_USER, &[dataset, user], &Query::new(), None::<&()>).await
     }
 
     // ---- Dataset users --------------------------------------------------------------------------
