@@ -4,6 +4,7 @@
 pub mod directory;
 pub mod filter;
 pub mod policy;
+pub mod throttle;
 
 pub use directory::*;
 

@@ -14,6 +14,7 @@ mod keys;
 mod migrations;
 mod settings;
 mod snapshot;
+mod throttle;
 
 pub use snapshot::TenantRows;
 mod workspaces;
