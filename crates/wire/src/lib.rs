@@ -6,6 +6,7 @@
 //! (method + path + operationId) that both the server's router and the client's URL builder use.
 
 pub mod oauth;
+pub mod operator;
 pub mod ops;
 pub mod powerbi;
 

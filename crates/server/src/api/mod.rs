@@ -2,4 +2,5 @@
 //! so a malformed request still gets an answer in the dialect of the API it hit.
 
 pub mod oauth;
+pub mod operator;
 pub mod powerbi;

@@ -8,6 +8,7 @@ use pbi_wire::powerbi::{PowerBiError, PowerBiErrorBody};
 
 use crate::auth::TokenError;
 use crate::domain::policy::Refusal;
+use crate::domain::throttle::throttled_message;
 use crate::store::{ChangeError, StoreError};
 
 #[derive(Debug, Clone)]
@@ -17,11 +18,13 @@ pub struct PbiError {
     pub message: String,
     /// Send `WWW-Authenticate: Bearer …` (token problems only).
     pub bearer_challenge: Option<String>,
+    /// Send `Retry-After` with this many seconds (429 only).
+    pub retry_after: Option<u64>,
 }
 
 impl PbiError {
     pub fn new(status: StatusCode, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> PbiError {
-        PbiError { status, code: code.into(), message: message.into(), bearer_challenge: None }
+        PbiError { status, code: code.into(), message: message.into(), bearer_challenge: None, retry_after: None }
     }
 
     pub fn invalid_request(message: impl Into<String>) -> PbiError {
@@ -52,6 +55,18 @@ impl PbiError {
             bearer_challenge: Some(format!("Bearer realm=\"pbi-access\", error=\"invalid_token\", error_description=\"{e}\"")),
             ..PbiError::not_authorized(e.to_string())
         }
+    }
+
+    /// A spent request budget: 429 with `Retry-After` and the service's reported message.
+    pub fn too_many_requests(retry_after_secs: u64) -> PbiError {
+        PbiError {
+            retry_after: Some(retry_after_secs),
+            ..PbiError::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", throttled_message(retry_after_secs))
+        }
+    }
+
+    pub fn service_unavailable() -> PbiError {
+        PbiError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "The service is temporarily unavailable; retry later")
     }
 
     pub fn internal() -> PbiError {
@@ -116,6 +131,9 @@ impl IntoResponse for PbiError {
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(challenge) = self.bearer_challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        if let Some(secs) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }
