@@ -305,3 +305,13 @@ backend_test_with!(
         spend(&app, &app.base, "/v1.0/myorg/admin/groups?$top=1", &token, 20).await;
     }
 );
+
+backend_test_with!(a_wrong_method_is_405_whoever_calls_and_is_not_counted, small_admin_budget, |app: TestApp| async move {
+    let (token, path) = (app.user_token("admin").await, admin_users(&app));
+    for _ in 0..5 {
+        assert_eq!(app.http.patch(app.url(&path)).send().await.unwrap().status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(app.http.patch(app.url(&path)).bearer_auth(&token).send().await.unwrap().status(), StatusCode::METHOD_NOT_ALLOWED);
+    }
+    spend(&app, &app.base, &path, &token, 10).await;
+    assert_throttled(get(&app, &app.base, &path, &token).await, 3600).await;
+});

@@ -143,8 +143,9 @@ pub fn router(state: &AppState) -> Router<AppState> {
         let gate = Arc::new(RouteGate { op, budgets: throttle::budgets(op.id, route.access.admin, route.limit, &state.config.throttling) });
         router = router.route(
             op.path,
-            // Outermost first: the extensions are in place when the gate runs.
-            handler.layer(
+            // Outermost first: the extensions are in place when the gate runs. A route layer
+            // runs only for the route's own methods, so a wrong method stays a plain 405.
+            handler.route_layer(
                 tower::ServiceBuilder::new()
                     .layer(Extension(route.access))
                     .layer(Extension(gate))
