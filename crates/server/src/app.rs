@@ -18,10 +18,11 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::api::powerbi::error::PbiError;
-use crate::api::{graph, oauth, powerbi, scim};
+use crate::api::{graph, oauth, operator, powerbi, scim};
 use crate::auth::{keys, KeyRing, TokenService};
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::faults::Faults;
 use crate::store::{DemoCredentials, Store};
 use crate::telemetry::{self, REQUEST_ID};
 use crate::tls::{Tls, TlsFiles, TlsListener};
@@ -37,6 +38,8 @@ pub struct AppInner {
     pub config: Config,
     /// Base URL clients use to reach this server, without a trailing slash.
     pub public_url: String,
+    /// Fault-injection rules in force (from the config, replaced through the operator API).
+    pub faults: Faults,
 }
 
 impl Deref for AppState {
@@ -61,6 +64,7 @@ impl Application {
     }
 
     pub async fn build_with_store(config: Config, clock: SharedClock, store: Store) -> anyhow::Result<Application> {
+        let faults = Faults::new(&config.faults).map_err(|e| anyhow::anyhow!("invalid [[faults]] in the config: {e}"))?;
         let tls = crate::tls::setup(&config, clock.now().year())?;
         let listener =
             tokio::net::TcpListener::bind(&config.listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
@@ -81,7 +85,7 @@ impl Application {
         } else {
             None
         };
-        let state = AppState(Arc::new(AppInner { store, tokens, clock, config, public_url }));
+        let state = AppState(Arc::new(AppInner { store, tokens, clock, config, public_url, faults }));
         Ok(Application { listener, state, demo, tls })
     }
 
@@ -121,10 +125,11 @@ impl Application {
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.limits.max_body_bytes;
     Router::new()
-        .merge(powerbi::router())
+        .merge(powerbi::router(&state))
         .merge(oauth::router())
         .merge(scim::router())
         .merge(graph::router(state.clone()))
+        .merge(operator::router())
         .route("/healthz", get(health))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)

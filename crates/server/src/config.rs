@@ -6,6 +6,7 @@ use std::path::Path;
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+pub use pbi_wire::operator::FaultRule;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,6 +28,11 @@ pub struct Config {
     pub tls: Tls,
     #[serde(default)]
     pub licenses: Licenses,
+    pub throttling: Throttling,
+    /// The operator API (`/operator/v1/…`).
+    pub operator: Operator,
+    /// Fault-injection rules in force at start (`[[faults]]`); the operator API can replace them.
+    pub faults: Vec<FaultRule>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +75,53 @@ pub struct Tls {
     pub key: Option<String>,
 }
 
+/// The service's request budgets, as sliding windows counted in the store against the injected
+/// clock. A limit of 0 turns that limit off. See docs/fidelity.md, "Throttling".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Throttling {
+    pub enabled: bool,
+    /// One budget per tenant shared by every admin endpoint (the scanner's own budgets excepted).
+    pub admin_per_hour: u32,
+    /// GetGroupsAsAdmin, per tenant, on top of the admin budget.
+    pub groups_as_admin_per_hour: u32,
+    pub groups_as_admin_per_minute: u32,
+    /// PostWorkspaceInfo, and (separately counted) GetScanResult, per tenant.
+    pub scanner_per_hour: u32,
+    /// GetScanStatus, per tenant.
+    pub scan_status_per_hour: u32,
+    /// GetModifiedWorkspaces, per tenant, on top of the admin budget.
+    pub modified_workspaces_per_hour: u32,
+    /// RefreshUserPermissions, per caller.
+    pub refresh_user_permissions_per_user_per_hour: u32,
+    /// Every non-admin operation, per caller; 0 (the default) is off, as Microsoft publishes no figure.
+    pub standard_per_caller_per_minute: u32,
+}
+
+impl Default for Throttling {
+    fn default() -> Self {
+        Throttling {
+            enabled: true,
+            admin_per_hour: 200,
+            groups_as_admin_per_hour: 50,
+            groups_as_admin_per_minute: 15,
+            scanner_per_hour: 500,
+            scan_status_per_hour: 10_000,
+            modified_workspaces_per_hour: 30,
+            refresh_user_permissions_per_user_per_hour: 1,
+            standard_per_caller_per_minute: 0,
+        }
+    }
+}
+
+/// The operator API. Without a token it does not exist (404).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Operator {
+    /// Bearer token the operator API demands.
+    pub token: Option<String>,
+}
+
 impl Tls {
     /// TLS is on when asked for, or when a certificate or key file is named.
     pub fn is_on(&self) -> bool {
@@ -88,6 +141,9 @@ impl Default for Config {
             tokens: Tokens::default(),
             tls: Tls::default(),
             licenses: Licenses::default(),
+            throttling: Throttling::default(),
+            operator: Operator::default(),
+            faults: Vec::new(),
         }
     }
 }
@@ -106,7 +162,9 @@ impl Default for Tokens {
 
 /// Keys recognised in the environment (`PBI_ACCESS_LISTEN`, `PBI_ACCESS_LIMITS__MAX_BODY_BYTES`, …).
 /// Other `PBI_ACCESS_*` variables (such as `PBI_ACCESS_TEST_POSTGRES`) are not configuration.
-const ENV_KEYS: &[&str] = &["listen", "database", "public_url", "log_format", "demo", "limits", "tokens", "tls", "licenses"];
+/// `faults` is a list of tables and has no environment spelling.
+const ENV_KEYS: &[&str] =
+    &["listen", "database", "public_url", "log_format", "demo", "limits", "tokens", "tls", "licenses", "throttling", "operator"];
 
 impl Config {
     /// Defaults < TOML file < `PBI_ACCESS_*` env < `overrides` (the flags that were given).
@@ -236,6 +294,28 @@ mod tests {
         assert_eq!(config.tls_dir(), Path::new("/tmp/t"));
         let with_key = Config { tls: Tls { key: Some("k.pem".into()), ..Tls::default() }, ..Config::default() };
         assert!(with_key.tls.is_on(), "naming a key turns TLS on");
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn throttling_operator_and_faults_sections() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "c.toml",
+                "[throttling]\nadmin_per_hour = 20\n[operator]\ntoken = \"op\"\n\n[[faults]]\noperation = \"Groups_GetGroups\"\nprobability_503 = 0.5\nseed = 9\n\n[[faults]]\npath = \"/v1.0/myorg/admin/*\"\nlatency_ms = 10\n",
+            )?;
+            jail.set_env("PBI_ACCESS_THROTTLING__ENABLED", "false");
+            let config = Config::load(Some(Path::new("c.toml")), &serde_json::json!({})).map_err(|e| *e)?;
+            assert_eq!(config.throttling, Throttling { enabled: false, admin_per_hour: 20, ..Throttling::default() });
+            assert_eq!(config.operator.token.as_deref(), Some("op"));
+            assert_eq!(config.faults.len(), 2);
+            assert_eq!(config.faults[0].probability_503, 0.5);
+            assert_eq!(config.faults[1].path.as_deref(), Some("/v1.0/myorg/admin/*"));
+            jail.create_file("bad.toml", "[[faults]]\noperation = \"x\"\nprobability = 1\n")?;
+            let err = Config::load(Some(Path::new("bad.toml")), &serde_json::json!({})).unwrap_err();
+            assert!(err.to_string().contains("probability"), "{err}");
+            Ok(())
+        });
     }
 
     #[test]

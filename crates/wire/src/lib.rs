@@ -58,6 +58,7 @@ pub mod admin;
 pub mod artifact_users;
 pub mod artifacts;
 pub mod oauth;
+pub mod operator;
 pub mod ops;
 pub mod paging;
 pub mod powerbi;

@@ -117,6 +117,16 @@ pub mod identity {
     }
 }
 
+/// The operator API of pbi-access itself (not a Microsoft API).
+pub mod operator {
+    use super::Op;
+    ops! {
+        GET_FAULTS = "GET" "/operator/v1/faults" "GetFaults";
+        PUT_FAULTS = "PUT" "/operator/v1/faults" "PutFaults";
+        DELETE_FAULTS = "DELETE" "/operator/v1/faults" "DeleteFaults";
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,7 +141,7 @@ mod tests {
     #[test]
     fn operation_table_has_no_duplicate_routes() {
         let mut seen = std::collections::HashSet::new();
-        for op in powerbi::ALL.iter().chain(identity::ALL) {
+        for op in powerbi::ALL.iter().chain(identity::ALL).chain(operator::ALL) {
             assert!(seen.insert((op.method, op.path)), "duplicate {} {}", op.method, op.path);
         }
     }

@@ -3,5 +3,6 @@
 
 pub mod graph;
 pub mod oauth;
+pub mod operator;
 pub mod powerbi;
 pub mod scim;

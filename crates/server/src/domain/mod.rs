@@ -8,6 +8,7 @@ pub mod filter;
 pub mod identity;
 pub mod policy;
 pub mod rights;
+pub mod throttle;
 
 pub use artifacts::*;
 pub use directory::*;

@@ -17,6 +17,7 @@ mod keys;
 mod migrations;
 mod settings;
 mod snapshot;
+mod throttle;
 
 pub use snapshot::TenantRows;
 mod workspaces;

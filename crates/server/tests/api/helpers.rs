@@ -54,6 +54,30 @@ macro_rules! backend_test {
     };
 }
 
+/// `backend_test!` with a config tweak: `backend_test_with!(name, |c: &mut Config| …, |app| async move { … })`.
+#[macro_export]
+macro_rules! backend_test_with {
+    ($name:ident, $tweak:expr, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let f = $body;
+                if let Some(app) = $crate::helpers::TestApp::spawn_with($crate::helpers::Backend::Sqlite, $tweak).await {
+                    f(app).await;
+                }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let f = $body;
+                if let Some(app) = $crate::helpers::TestApp::spawn_with($crate::helpers::Backend::Postgres, $tweak).await {
+                    f(app).await;
+                }
+            }
+        }
+    };
+}
+
 /// Where the PostgreSQL suite runs: `PBI_ACCESS_TEST_POSTGRES` (then it must work), or a
 /// server on 127.0.0.1:5432 if one answers; otherwise the PostgreSQL tests say they are skipped.
 pub async fn postgres_url() -> Option<String> {
@@ -274,6 +298,8 @@ pub struct TestApp {
     /// The server's own store, for tests that change the directory behind the API's back.
     pub store: Store,
     pub backend: Backend,
+    /// The config the server was built with (its `database` names the test's database).
+    pub config: Config,
     tokens: Mutex<HashMap<String, String>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: Option<tempfile::TempDir>,
@@ -285,6 +311,35 @@ impl Drop for TestApp {
             let _ = tx.send(());
         }
     }
+}
+
+/// Another server on the test's database, with its own store connections (see `TestApp::instance`).
+pub struct Instance {
+    pub base: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Build and start an application; returns its base URL and its shutdown switch.
+async fn start(config: Config, clock: Arc<ManualClock>, store: Option<Store>) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let app = match store {
+        Some(store) => Application::build_with_store(config, clock, store).await,
+        None => Application::build(config, clock).await,
+    }
+    .expect("build");
+    let base = app.public_url().to_string();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    (base, tx)
 }
 
 impl TestApp {
@@ -301,12 +356,7 @@ impl TestApp {
         let clock = ManualClock::starting_now();
         let store = Store::connect(&url).await.expect("store");
         let fixture = tenant::provision(&store, &*clock, &fixture_spec()).await.expect("fixture tenant");
-        let app = Application::build_with_store(config, clock.clone(), store.clone()).await.expect("build");
-        let base = app.public_url().to_string();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(app.run_until(async move {
-            let _ = rx.await;
-        }));
+        let (base, tx) = start(config.clone(), clock.clone(), Some(store.clone())).await;
         Some(TestApp {
             base,
             http: reqwest::Client::new(),
@@ -314,10 +364,28 @@ impl TestApp {
             fixture,
             store,
             backend,
+            config,
             tokens: Mutex::new(HashMap::new()),
             shutdown: Some(tx),
             _dir: dir,
         })
+    }
+
+    /// A second server on the same database and clock, with its own connections, as another
+    /// instance of a deployment would be.
+    pub async fn instance(&self) -> Instance {
+        let (base, tx) = start(self.config.clone(), self.clock.clone(), None).await;
+        Instance { base, shutdown: Some(tx) }
+    }
+
+    /// Stop the server and start a new one on the same database (fresh connections, new port).
+    pub async fn restart(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let (base, tx) = start(self.config.clone(), self.clock.clone(), None).await;
+        self.base = base;
+        self.shutdown = Some(tx);
     }
 
     /// Provision another tenant in the same server.

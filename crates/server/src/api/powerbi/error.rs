@@ -10,6 +10,7 @@ use crate::auth::TokenError;
 use crate::domain::dataset_policy::Refusal as DatasetRefusal;
 use crate::domain::policy::Refusal;
 use crate::domain::rights::{self, Rights};
+use crate::domain::throttle::throttled_message;
 use crate::domain::ArtifactKind;
 use crate::store::{ArtifactChangeError, ChangeError, StoreError};
 
@@ -20,11 +21,13 @@ pub struct PbiError {
     pub message: String,
     /// Send `WWW-Authenticate: Bearer …` (token problems only).
     pub bearer_challenge: Option<String>,
+    /// Send `Retry-After` with this many seconds (429 only).
+    pub retry_after: Option<u64>,
 }
 
 impl PbiError {
     pub fn new(status: StatusCode, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> PbiError {
-        PbiError { status, code: code.into(), message: message.into(), bearer_challenge: None }
+        PbiError { status, code: code.into(), message: message.into(), bearer_challenge: None, retry_after: None }
     }
 
     pub fn invalid_request(message: impl Into<String>) -> PbiError {
@@ -55,6 +58,18 @@ impl PbiError {
             bearer_challenge: Some(format!("Bearer realm=\"pbi-access\", error=\"invalid_token\", error_description=\"{e}\"")),
             ..PbiError::not_authorized(e.to_string())
         }
+    }
+
+    /// A spent request budget: 429 with `Retry-After` and the service's reported message.
+    pub fn too_many_requests(retry_after_secs: u64) -> PbiError {
+        PbiError {
+            retry_after: Some(retry_after_secs),
+            ..PbiError::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", throttled_message(retry_after_secs))
+        }
+    }
+
+    pub fn service_unavailable() -> PbiError {
+        PbiError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "The service is temporarily unavailable; retry later")
     }
 
     pub fn internal() -> PbiError {
@@ -166,6 +181,9 @@ impl IntoResponse for PbiError {
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(challenge) = self.bearer_challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        if let Some(secs) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

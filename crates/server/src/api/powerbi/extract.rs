@@ -82,6 +82,10 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = PbiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PbiError> {
+        // Already established by the route's gate (`gate.rs`).
+        if let Some(caller) = parts.extensions.get::<Authenticated>() {
+            return Ok(caller.clone());
+        }
         let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or_else(PbiError::missing_token)?;
         let token = header
             .to_str()

@@ -1,14 +1,18 @@
 //! The Power BI REST v1.0 dialect. `routes()` is the one routing table: every user-management
-//! operation of the reference, with the scopes and admin level it demands and its handler, or
-//! none yet (then it answers 501 in the Power BI error format). The router and
-//! `docs/compatibility.md` are both generated from it.
+//! operation of the reference, with the scopes and admin level it demands, its own throttling
+//! limits where the reference names them, and its handler, or none yet (then it answers 501 in
+//! the Power BI error format). The router and `docs/compatibility.md` are both generated from it.
 
 pub mod artifacts;
 pub mod dataset_users;
 pub mod error;
 pub mod extract;
+pub mod gate;
 pub mod groups;
 pub mod odata;
+pub mod throttle;
+
+use std::sync::Arc;
 
 use axum::handler::Handler;
 use axum::http::{Method, StatusCode};
@@ -18,7 +22,10 @@ use pbi_wire::ops::{powerbi as op, Op};
 
 use self::error::PbiError;
 use self::extract::{AdminAccess, RouteAccess};
+use self::gate::RouteGate;
+use self::throttle::OpLimit;
 use crate::app::AppState;
+use crate::config::Throttling;
 
 const WORKSPACE_READ: &[&str] = &["Workspace.Read.All", "Workspace.ReadWrite.All"];
 const WORKSPACE_WRITE: &[&str] = &["Workspace.ReadWrite.All"];
@@ -37,7 +44,16 @@ const PIPELINE_WRITE: &[&str] = &["Pipeline.ReadWrite.All"];
 pub struct Route {
     pub op: Op,
     pub access: RouteAccess,
+    /// Request budgets beyond the general ones (see `throttle.rs`).
+    pub limit: OpLimit,
     pub handler: Option<MethodRouter<AppState>>,
+}
+
+impl Route {
+    /// The operation's own throttling limits, where the reference names them.
+    fn limited(self, limit: OpLimit) -> Route {
+        Route { limit, ..self }
+    }
 }
 
 fn filter(op: Op) -> MethodFilter {
@@ -50,16 +66,17 @@ where
     H: Handler<T, AppState>,
     T: 'static,
 {
-    Route { op, access: RouteAccess { scopes, admin }, handler: Some(on(filter(op), handler)) }
+    Route { op, access: RouteAccess { scopes, admin }, limit: OpLimit::General, handler: Some(on(filter(op), handler)) }
 }
 
 fn planned(op: Op, scopes: &'static [&'static str], admin: AdminAccess) -> Route {
-    Route { op, access: RouteAccess { scopes, admin }, handler: None }
+    Route { op, access: RouteAccess { scopes, admin }, limit: OpLimit::General, handler: None }
 }
 
 /// The routing table of the Power BI API.
 pub fn routes() -> Vec<Route> {
     use AdminAccess::{No, Read, Write};
+    use OpLimit::*;
     vec![
         built(op::GET_GROUPS, WORKSPACE_READ, No, groups::get_groups),
         built(op::CREATE_GROUP, WORKSPACE_WRITE, No, groups::create_group),
@@ -73,7 +90,7 @@ pub fn routes() -> Vec<Route> {
         built(op::GET_GROUP_USERS_AS_ADMIN, TENANT_READ, Read, groups::get_group_users_as_admin),
         built(op::ADD_USER_AS_ADMIN, TENANT_WRITE, Write, groups::add_user_as_admin),
         built(op::DELETE_USER_AS_ADMIN, TENANT_WRITE, Write, groups::delete_user_as_admin),
-        planned(op::GET_GROUPS_AS_ADMIN, TENANT_READ, Read),
+        planned(op::GET_GROUPS_AS_ADMIN, TENANT_READ, Read).limited(GroupsAsAdmin),
         planned(op::GET_USER_ARTIFACT_ACCESS_AS_ADMIN, TENANT_READ, Read),
         planned(op::GET_USER_SUBSCRIPTIONS_AS_ADMIN, TENANT_READ, Read),
         planned(op::GET_ACTIVITY_EVENTS, TENANT_READ, Read),
@@ -98,11 +115,11 @@ pub fn routes() -> Vec<Route> {
         built(op::GET_DASHBOARD_IN_GROUP, DASHBOARD_READ, No, artifacts::get_dashboard_in_group),
         built(op::GET_DATAFLOWS, DATAFLOW_READ, No, artifacts::get_dataflows),
         built(op::GET_CAPACITIES, CAPACITY_READ, No, artifacts::get_capacities),
-        planned(op::POST_WORKSPACE_INFO, TENANT_READ, Read),
-        planned(op::GET_SCAN_STATUS, TENANT_READ, Read),
-        planned(op::GET_SCAN_RESULT, TENANT_READ, Read),
-        planned(op::GET_MODIFIED_WORKSPACES, TENANT_READ, Read),
-        planned(op::REFRESH_USER_PERMISSIONS, WORKSPACE_READ, No),
+        planned(op::POST_WORKSPACE_INFO, TENANT_READ, Read).limited(PostWorkspaceInfo),
+        planned(op::GET_SCAN_STATUS, TENANT_READ, Read).limited(ScanStatus),
+        planned(op::GET_SCAN_RESULT, TENANT_READ, Read).limited(ScanResult),
+        planned(op::GET_MODIFIED_WORKSPACES, TENANT_READ, Read).limited(ModifiedWorkspaces),
+        planned(op::REFRESH_USER_PERMISSIONS, WORKSPACE_READ, No).limited(RefreshUserPermissions),
         planned(op::GET_PIPELINE_USERS, PIPELINE_READ, No),
         planned(op::UPDATE_PIPELINE_USER, PIPELINE_WRITE, No),
         planned(op::DELETE_PIPELINE_USER, PIPELINE_WRITE, No),
@@ -127,15 +144,28 @@ async fn not_implemented(op_id: &'static str, caller: Result<extract::Authentica
     )
 }
 
-/// Build the axum router from the table.
-pub fn router() -> Router<AppState> {
+/// Build the axum router from the table. Every route passes its gate (authentication, fault
+/// injection, request budgets) before the handler; the gate reads the route's access rules and
+/// budgets from the extensions layered outside it.
+pub fn router(state: &AppState) -> Router<AppState> {
     let mut router = Router::new();
     for route in routes() {
         let op = route.op;
         let handler = route
             .handler
             .unwrap_or_else(|| on(filter(op), move |caller: Result<extract::Authenticated, PbiError>| not_implemented(op.id, caller)));
-        router = router.route(op.path, handler.layer(Extension(route.access)));
+        let gate = Arc::new(RouteGate { op, budgets: throttle::budgets(op.id, route.access.admin, route.limit, &state.config.throttling) });
+        router = router.route(
+            op.path,
+            // Outermost first: the extensions are in place when the gate runs. A route layer
+            // runs only for the route's own methods, so a wrong method stays a plain 405.
+            handler.route_layer(
+                tower::ServiceBuilder::new()
+                    .layer(Extension(route.access))
+                    .layer(Extension(gate))
+                    .layer(axum::middleware::from_fn_with_state(state.clone(), gate::gate)),
+            ),
+        );
     }
     router
 }
@@ -145,7 +175,9 @@ pub fn compatibility_markdown() -> String {
     let mut out = String::from(
         "# Compatibility\n\nGenerated from the routing tables in `crates/server/src/api/*/mod.rs` \
          (`UPDATE_DOCS=1 cargo test -p pbi-server --test api compatibility` rewrites it; a test fails when it is stale).\n\n\
-         ## Power BI REST v1.0\n\n| operationId | method | path | status | delegated scopes (any of) | admin |\n|---|---|---|---|---|---|\n",
+         ## Power BI REST v1.0\n\nThe last column gives the request budgets each operation draws on with the default `[throttling]` \
+         config: `admin 200/h` is the tenant's one admin budget, shared by the admin operations (the scanner's have their own instead); the others are the operation's own.\n\n\
+         | operationId | method | path | status | delegated scopes (any of) | admin | throttling |\n|---|---|---|---|---|---|---|\n",
     );
     for route in routes() {
         let status = if route.handler.is_some() { "implemented" } else { "501 (planned)" };
@@ -154,14 +186,18 @@ pub fn compatibility_markdown() -> String {
             AdminAccess::Read => "Fabric admin, or service principal",
             AdminAccess::Write => "Fabric admin",
         };
+        let budgets = throttle::budgets(route.op.id, route.access.admin, route.limit, &Throttling::default());
+        let budgets =
+            if budgets.is_empty() { "–".to_string() } else { budgets.iter().map(|b| b.describe()).collect::<Vec<_>>().join(" + ") };
         out.push_str(&format!(
-            "| {} | {} | `{}` | {} | {} | {} |\n",
+            "| {} | {} | `{}` | {} | {} | {} | {} |\n",
             route.op.id,
             route.op.method,
             route.op.path,
             status,
             route.access.scopes.join(", "),
-            admin
+            admin,
+            budgets
         ));
     }
     out.push_str("\n## Identity (Entra ID v2.0)\n\n| operation | method | path | status |\n|---|---|---|---|\n");
@@ -181,6 +217,10 @@ pub fn compatibility_markdown() -> String {
     out.push_str("\n## Microsoft Graph v1.0 (subset)\n\n| operation | method | path | status |\n|---|---|---|---|\n");
     for op in crate::api::graph::routes_summary() {
         out.push_str(&format!("| {} | {} | `{}` | implemented |\n", op.id, op.method, op.path));
+    }
+    out.push_str("\n## Operator API (pbi-access's own; only with `[operator] token`)\n\n| operation | method | path |\n|---|---|---|\n");
+    for route in crate::api::operator::routes() {
+        out.push_str(&format!("| {} | {} | `{}` |\n", route.op.id, route.op.method, route.op.path));
     }
     out
 }

@@ -1,0 +1,74 @@
+//! The gate every Power BI route passes before its handler: authenticate, then inject a fault
+//! if a rule says so, then count the call against the operation's request budgets. The routing
+//! table attaches one [`RouteGate`] per operation.
+//!
+//! Order matters: an unauthenticated or unauthorised call gets its 401/403 and is neither
+//! faulted nor counted; an injected fault answers before the budgets, so it never changes data
+//! (budgets included); a throttled call is not counted and never reaches the handler.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use pbi_wire::ops::Op;
+
+use super::error::PbiError;
+use super::extract::Authenticated;
+use super::throttle::BudgetTemplate;
+use crate::app::AppState;
+use crate::domain::throttle::{Admission, Budget};
+use crate::faults::Injected;
+
+/// Response header on every injected fault, so a client's log can tell it from a real one.
+pub const FAULT_HEADER: &str = "x-pbi-access-fault";
+
+/// What the gate needs to know of its route.
+#[derive(Debug)]
+pub struct RouteGate {
+    pub op: Op,
+    /// Empty when throttling is off or the operation has no budget.
+    pub budgets: Vec<BudgetTemplate>,
+}
+
+pub async fn gate(State(state): State<AppState>, Extension(route): Extension<Arc<RouteGate>>, request: Request, next: Next) -> Response {
+    let fault = state.faults.matching(route.op.id, request.uri().path());
+    if route.budgets.is_empty() && fault.is_none() {
+        return next.run(request).await;
+    }
+    let (mut parts, body) = request.into_parts();
+    let caller = match Authenticated::from_request_parts(&mut parts, &state).await {
+        Ok(caller) => caller,
+        Err(e) => return e.into_response(),
+    };
+    if let Some(fault) = fault {
+        let draw = fault.draw();
+        if !draw.delay.is_zero() {
+            tokio::time::sleep(draw.delay).await;
+        }
+        if let Some(injected) = draw.answer {
+            tracing::info!(operation = route.op.id, ?injected, "fault injected");
+            let mut response = match injected {
+                Injected::TooManyRequests { retry_after_secs } => PbiError::too_many_requests(retry_after_secs),
+                Injected::InternalServerError => PbiError::internal(),
+                Injected::ServiceUnavailable => PbiError::service_unavailable(),
+            }
+            .into_response();
+            response.headers_mut().insert(FAULT_HEADER, HeaderValue::from_static("injected"));
+            return response;
+        }
+    }
+    if !route.budgets.is_empty() {
+        let budgets: Vec<Budget> = route.budgets.iter().map(|b| b.for_caller(&caller.0)).collect();
+        match state.store.admit(caller.0.tenant_id, &budgets, state.clock.now_millis()).await {
+            Ok(Admission::Admitted) => {}
+            Ok(Admission::Throttled { retry_after_secs }) => return PbiError::too_many_requests(retry_after_secs).into_response(),
+            Err(e) => return PbiError::from(e).into_response(),
+        }
+    }
+    // The handler's `Authenticated` takes this one instead of verifying again.
+    parts.extensions.insert(caller);
+    next.run(Request::from_parts(parts, body)).await
+}
