@@ -250,6 +250,16 @@ mod tests {
     }
 
     #[test]
+    fn plans_round_trip_through_json() {
+        let have = observed(&[("old@x.com", Role::Admin)]);
+        let plan = make_plan(&[want(&[("new@x.com", Role::Admin)])], &have, &caps(false));
+        let text = serde_json::to_string(&plan).unwrap();
+        let back: Plan = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, plan);
+        assert_eq!(back.observed.fingerprint(), plan.fingerprint);
+    }
+
+    #[test]
     fn the_fingerprint_follows_the_state() {
         let a = observed(&[("a@x.com", Role::Admin)]);
         let b = observed(&[("a@x.com", Role::Member)]);

@@ -38,8 +38,32 @@ impl PrincipalKey {
 pub struct WorkspaceState {
     pub id: String,
     pub name: String,
-    /// Direct role assignments.
+    /// Direct role assignments (a list in JSON: map keys must be strings there).
+    #[serde(with = "members_as_list")]
     pub members: BTreeMap<PrincipalKey, Role>,
+}
+
+mod members_as_list {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::{PrincipalKey, Role};
+
+    #[derive(Serialize, Deserialize)]
+    struct Entry {
+        #[serde(flatten)]
+        principal: PrincipalKey,
+        role: Role,
+    }
+
+    pub fn serialize<S: Serializer>(map: &BTreeMap<PrincipalKey, Role>, s: S) -> Result<S::Ok, S::Error> {
+        map.iter().map(|(p, r)| Entry { principal: p.clone(), role: *r }).collect::<Vec<_>>().serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<PrincipalKey, Role>, D::Error> {
+        Ok(Vec::<Entry>::deserialize(d)?.into_iter().map(|e| (e.principal, e.role)).collect())
+    }
 }
 
 /// The observed state of the workspaces a plan touches.

@@ -70,6 +70,46 @@ enum Command {
         #[arg(long, short, global = true)]
         config: Option<PathBuf>,
     },
+    /// List the workspaces the profile's identity holds a role in.
+    ///
+    /// Example: PBI_ACCESS_TENANT=… PBI_ACCESS_CLIENT_ID=… PBI_ACCESS_CLIENT_SECRET=… pbi-access workspaces --output csv
+    Workspaces {
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// List who holds which role in a workspace (by name or id).
+    ///
+    /// Example: pbi-access members "Sales Analytics" --profile twin
+    Members {
+        workspace: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Diff a desired state (YAML) against the service: every change, its admin-budget cost and a time estimate.
+    ///
+    /// Example: pbi-access plan desired.yaml --out access.plan.json
+    Plan {
+        desired: PathBuf,
+        /// Where to write the plan (default: access.plan.json).
+        #[arg(long, default_value = "access.plan.json")]
+        out: PathBuf,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Apply a plan, journaling each step: safe to interrupt and run again; refused if the service drifted.
+    ///
+    /// Example: pbi-access apply access.plan.json --yes
+    Apply {
+        plan: PathBuf,
+        /// The journal (default: the plan's path with .journal).
+        #[arg(long)]
+        journal: Option<PathBuf>,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        conn: Conn,
+    },
     /// Exit 0 when the server answers its health check, 1 otherwise.
     ///
     /// Example: pbi-access healthcheck --url http://127.0.0.1:8080
@@ -78,6 +118,30 @@ enum Command {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         url: String,
     },
+}
+
+/// Where the lifecycle commands connect, and how they print.
+#[derive(clap::Args)]
+struct Conn {
+    /// Profile name in profiles.toml (PBI_ACCESS_* variables override it).
+    #[arg(long, default_value = "default")]
+    profile: String,
+    /// The profiles file (default: $PBI_ACCESS_PROFILES or ~/.config/pbi-access/profiles.toml).
+    #[arg(long)]
+    profiles: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "table")]
+    output: cli::output::Format,
+}
+
+async fn session(conn: &Conn) -> Result<cli::commands::Session, ExitCode> {
+    let profile = cli::profile::load(&conn.profile, conn.profiles.clone()).map_err(|e| {
+        eprintln!("pbi-access: profile error: {e}");
+        ExitCode::from(cli::exit::USAGE)
+    })?;
+    cli::commands::connect(profile).await.map_err(|e| {
+        eprintln!("pbi-access: {e}");
+        ExitCode::from(cli::exit::USAGE)
+    })
 }
 
 #[tokio::main]
@@ -120,6 +184,22 @@ async fn main() -> ExitCode {
             serve(config).await
         }
         Command::Healthcheck { url } => healthcheck(&url).await,
+        Command::Workspaces { conn } => match session(&conn).await {
+            Ok(s) => cli::commands::workspaces(&s, conn.output).await,
+            Err(code) => code,
+        },
+        Command::Members { workspace, conn } => match session(&conn).await {
+            Ok(s) => cli::commands::members(&s, &workspace, conn.output).await,
+            Err(code) => code,
+        },
+        Command::Plan { desired, out, conn } => match session(&conn).await {
+            Ok(s) => cli::commands::plan(&s, &desired, &out, conn.output).await,
+            Err(code) => code,
+        },
+        Command::Apply { plan, journal, yes, conn } => match session(&conn).await {
+            Ok(s) => cli::commands::apply_plan(&s, &plan, journal, yes).await,
+            Err(code) => code,
+        },
         Command::Tenant { command, database, config } => {
             let overrides = serde_json::json!({ "database": database });
             let overrides = if database.is_some() { overrides } else { serde_json::json!({}) };

@@ -1,15 +1,11 @@
 //! The lifecycle commands' shared plumbing: output formats, profiles, exit codes.
 
-// Pieces land before every command that uses them.
-#![allow(dead_code)]
-
+pub mod commands;
 pub mod output;
 pub mod profile;
 
 /// Distinct exit codes, so scripts can tell outcomes apart.
 pub mod exit {
-    /// Success.
-    pub const OK: u8 = 0;
     /// The service or the network failed.
     pub const FAILURE: u8 = 1;
     /// Bad usage or configuration.
@@ -20,6 +16,4 @@ pub mod exit {
     pub const DRIFT: u8 = 4;
     /// The operator declined the confirmation prompt.
     pub const DECLINED: u8 = 5;
-    /// Finished, but something remains (e.g. access through a group only Entra can remove).
-    pub const REMAINS: u8 = 6;
 }
