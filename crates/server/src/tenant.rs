@@ -587,7 +587,7 @@ async fn provision_artifacts(
     tenant: Uuid,
     spec: &TenantSpec,
     workspace_ids: &[Uuid],
-    lookup: &dyn Fn(PrincipalKind, &str) -> Result<Uuid, ProvisionError>,
+    lookup: &(dyn Fn(PrincipalKind, &str) -> Result<Uuid, ProvisionError> + Sync),
     now: i64,
     provisioned: &mut HashMap<(String, String, String), Uuid>,
 ) -> Result<(), ProvisionError> {

@@ -124,6 +124,9 @@ pub mod operator {
         GET_FAULTS = "GET" "/operator/v1/faults" "GetFaults";
         PUT_FAULTS = "PUT" "/operator/v1/faults" "PutFaults";
         DELETE_FAULTS = "DELETE" "/operator/v1/faults" "DeleteFaults";
+        LIST_TENANTS = "GET" "/operator/v1/tenants" "ListTenants";
+        IMPORT_TENANT = "POST" "/operator/v1/tenants" "ImportTenant";
+        EXPORT_TENANT = "GET" "/operator/v1/tenants/{tenant}" "ExportTenant";
     }
 }
 

@@ -257,3 +257,68 @@ fn assert_post_500(result: Result<(), pbi_client::ClientError>) {
         other => panic!("expected a 500 on a POST, got {other:?}"),
     }
 }
+
+backend_test_with!(the_operator_api_lists_imports_and_exports_tenants, with_operator, |app: TestApp| async move {
+    let call = |method: reqwest::Method, path: &str, token: Option<&str>, body: Option<serde_json::Value>| {
+        let mut req = app.http.request(method, app.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        async move {
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<serde_json::Value>().await.unwrap_or_default())
+        }
+    };
+    let (s, list) = call(reqwest::Method::GET, "/operator/v1/tenants", Some(OPERATOR_TOKEN), None).await;
+    assert_eq!(s, 200);
+    assert_eq!(list["value"].as_array().unwrap().len(), 1);
+    assert_eq!(call(reqwest::Method::GET, "/operator/v1/tenants", None, None).await.0, 401);
+    assert_eq!(call(reqwest::Method::GET, "/operator/v1/tenants", Some("wrong"), None).await.0, 401);
+    // Export the fixture tenant, rename it, import it as a new tenant.
+    let (s, mut snapshot) = call(reqwest::Method::GET, &format!("/operator/v1/tenants/{DOMAIN}"), Some(OPERATOR_TOKEN), None).await;
+    assert_eq!(s, 200);
+    assert!(snapshot["users"].as_array().unwrap().iter().all(|u| u.get("password").is_none()), "no plain-text passwords");
+    let original = snapshot.clone();
+    snapshot["id"] = serde_json::Value::Null;
+    snapshot["domain"] = "copy.onmicrosoft.com".into();
+    for section in ["users", "groups", "servicePrincipals", "workspaces", "capacities"] {
+        for item in snapshot[section].as_array_mut().into_iter().flatten() {
+            if let Some(obj) = item.as_object_mut() {
+                obj.remove("id");
+                obj.remove("appId");
+            }
+        }
+    }
+    // Members name principals by object id; the copy gets new ids, so it keeps no roles.
+    for ws in snapshot["workspaces"].as_array_mut().unwrap() {
+        ws["members"] = serde_json::json!([]);
+        ws["artifacts"] = serde_json::json!([]);
+        ws.as_object_mut().unwrap().remove("capacity");
+    }
+    snapshot["capacities"] = serde_json::json!([]);
+    for g in snapshot["groups"].as_array_mut().unwrap() {
+        g["members"] = serde_json::json!([]);
+        g["owners"] = serde_json::json!([]);
+    }
+    snapshot["licenses"] = serde_json::json!([]);
+    let (s, made) = call(reqwest::Method::POST, "/operator/v1/tenants", Some(OPERATOR_TOKEN), Some(snapshot)).await;
+    assert_eq!(s, 201, "{made}");
+    assert_eq!(made["domain"], "copy.onmicrosoft.com");
+    // The same document again: refused whole, with the reason.
+    let (s, err) = call(reqwest::Method::POST, "/operator/v1/tenants", Some(OPERATOR_TOKEN), Some(original)).await;
+    assert_eq!(s, 400, "{err}");
+    assert!(err["error"]["message"].as_str().unwrap().contains("exists already"), "{err}");
+    assert_eq!(
+        call(reqwest::Method::GET, "/operator/v1/tenants", Some(OPERATOR_TOKEN), None).await.1["value"].as_array().unwrap().len(),
+        2
+    );
+    assert_eq!(call(reqwest::Method::GET, "/operator/v1/tenants/nope.onmicrosoft.com", Some(OPERATOR_TOKEN), None).await.0, 404);
+    assert_eq!(
+        call(reqwest::Method::POST, "/operator/v1/tenants", Some(OPERATOR_TOKEN), Some(serde_json::json!({"name": 1}))).await.0,
+        400
+    );
+});

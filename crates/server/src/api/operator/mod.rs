@@ -8,6 +8,7 @@
 //! `pbi_wire::ops::operator`).
 
 pub mod faults;
+pub mod tenants;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -40,6 +41,9 @@ pub fn routes() -> Vec<Route> {
         route(op::GET_FAULTS, faults::get_faults),
         route(op::PUT_FAULTS, faults::put_faults),
         route(op::DELETE_FAULTS, faults::delete_faults),
+        route(op::LIST_TENANTS, tenants::list_tenants),
+        route(op::IMPORT_TENANT, tenants::import_tenant),
+        route(op::EXPORT_TENANT, tenants::export_tenant),
     ]
 }
 
