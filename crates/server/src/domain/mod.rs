@@ -1,6 +1,7 @@
 //! Domain types: what a workspace role, a principal and a caller are, independent of JSON and SQL.
 //! Conversions to wire types live in `api`, to rows in `store`.
 
+pub mod audit;
 pub mod directory;
 pub mod filter;
 pub mod policy;

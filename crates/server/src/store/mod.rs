@@ -8,6 +8,8 @@
 //! before the commit.
 
 mod access;
+pub mod activity;
+mod audit;
 mod cache;
 mod directory;
 mod keys;
@@ -16,8 +18,10 @@ mod settings;
 mod snapshot;
 
 pub use snapshot::TenantRows;
+pub mod seed;
 mod workspaces;
 
+pub use activity::{record_activity, ActivityEvent};
 pub use directory::*;
 pub use keys::*;
 pub use workspaces::*;

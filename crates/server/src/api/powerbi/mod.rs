@@ -3,6 +3,7 @@
 //! none yet (then it answers 501 in the Power BI error format). The router and
 //! `docs/compatibility.md` are both generated from it.
 
+pub mod activity;
 pub mod error;
 pub mod extract;
 pub mod groups;
