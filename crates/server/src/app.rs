@@ -17,6 +17,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::api::powerbi::continuation::ContinuationKey;
 use crate::api::powerbi::error::PbiError;
 use crate::api::{oauth, powerbi};
 use crate::auth::{keys, KeyRing, TokenService};
@@ -37,6 +38,10 @@ pub struct AppInner {
     pub config: Config,
     /// Base URL clients use to reach this server, without a trailing slash.
     pub public_url: String,
+    /// Signs and checks the continuation tokens of the admin reads.
+    pub continuation: ContinuationKey,
+    /// Per tenant, the retention cut-off of this process's last purge of the activity log.
+    pub activity_purged: std::sync::Mutex<std::collections::HashMap<uuid::Uuid, i64>>,
 }
 
 impl Deref for AppState {
@@ -81,7 +86,16 @@ impl Application {
         } else {
             None
         };
-        let state = AppState(Arc::new(AppInner { store, tokens, clock, config, public_url }));
+        let continuation = ContinuationKey::derive(&stored.private_pem);
+        let state = AppState(Arc::new(AppInner {
+            store,
+            tokens,
+            clock,
+            config,
+            public_url,
+            continuation,
+            activity_purged: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }));
         Ok(Application { listener, state, demo, tls })
     }
 

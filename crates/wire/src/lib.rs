@@ -5,6 +5,7 @@
 //! knows about storage or HTTP frameworks: these are plain serde types plus the operation table
 //! (method + path + operationId) that both the server's router and the client's URL builder use.
 
+pub mod admin;
 pub mod oauth;
 pub mod ops;
 pub mod powerbi;

@@ -3,7 +3,9 @@
 
 mod helpers;
 
+mod activity;
 mod admin;
+mod audit;
 mod compatibility;
 mod concurrency;
 mod errors;
@@ -11,5 +13,6 @@ mod group_users;
 mod groups;
 mod identity;
 mod oidc;
+mod scanner;
 mod store;
 mod tokens;

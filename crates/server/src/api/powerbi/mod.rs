@@ -4,10 +4,13 @@
 //! `docs/compatibility.md` are both generated from it.
 
 pub mod activity;
+pub mod admin;
+pub mod continuation;
 pub mod error;
 pub mod extract;
 pub mod groups;
 pub mod odata;
+pub mod scanner;
 
 use axum::handler::Handler;
 use axum::http::{Method, StatusCode};
@@ -68,10 +71,10 @@ pub fn routes() -> Vec<Route> {
         built(op::GET_GROUP_USERS_AS_ADMIN, TENANT_READ, Read, groups::get_group_users_as_admin),
         built(op::ADD_USER_AS_ADMIN, TENANT_WRITE, Write, groups::add_user_as_admin),
         built(op::DELETE_USER_AS_ADMIN, TENANT_WRITE, Write, groups::delete_user_as_admin),
-        planned(op::GET_GROUPS_AS_ADMIN, TENANT_READ, Read),
-        planned(op::GET_USER_ARTIFACT_ACCESS_AS_ADMIN, TENANT_READ, Read),
-        planned(op::GET_USER_SUBSCRIPTIONS_AS_ADMIN, TENANT_READ, Read),
-        planned(op::GET_ACTIVITY_EVENTS, TENANT_READ, Read),
+        built(op::GET_GROUPS_AS_ADMIN, TENANT_READ, Read, admin::get_groups_as_admin),
+        built(op::GET_USER_ARTIFACT_ACCESS_AS_ADMIN, TENANT_READ, Read, admin::get_user_artifact_access),
+        built(op::GET_USER_SUBSCRIPTIONS_AS_ADMIN, TENANT_READ, Read, admin::get_user_subscriptions),
+        built(op::GET_ACTIVITY_EVENTS, TENANT_READ, Read, admin::get_activity_events),
         planned(op::GET_REPORT_USERS_AS_ADMIN, TENANT_READ, Read),
         planned(op::GET_DASHBOARD_USERS_AS_ADMIN, TENANT_READ, Read),
         planned(op::GET_DATASET_USERS_AS_ADMIN, TENANT_READ, Read),
@@ -85,10 +88,10 @@ pub fn routes() -> Vec<Route> {
         planned(op::GET_DATASET_USERS_IN_GROUP, DATASET_READ, No),
         planned(op::POST_DATASET_USER_IN_GROUP, DATASET_WRITE, No),
         planned(op::PUT_DATASET_USER_IN_GROUP, DATASET_WRITE, No),
-        planned(op::POST_WORKSPACE_INFO, TENANT_READ, Read),
-        planned(op::GET_SCAN_STATUS, TENANT_READ, Read),
-        planned(op::GET_SCAN_RESULT, TENANT_READ, Read),
-        planned(op::GET_MODIFIED_WORKSPACES, TENANT_READ, Read),
+        built(op::POST_WORKSPACE_INFO, TENANT_READ, Read, scanner::post_workspace_info),
+        built(op::GET_SCAN_STATUS, TENANT_READ, Read, scanner::get_scan_status),
+        built(op::GET_SCAN_RESULT, TENANT_READ, Read, scanner::get_scan_result),
+        built(op::GET_MODIFIED_WORKSPACES, TENANT_READ, Read, scanner::get_modified_workspaces),
         planned(op::REFRESH_USER_PERMISSIONS, WORKSPACE_READ, No),
         planned(op::GET_PIPELINE_USERS, PIPELINE_READ, No),
         planned(op::UPDATE_PIPELINE_USER, PIPELINE_WRITE, No),
