@@ -12,6 +12,7 @@ pub mod banner;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod seed;
 pub mod store;
 pub mod telemetry;
 pub mod tenant;

@@ -14,5 +14,6 @@ mod groups;
 mod identity;
 mod oidc;
 mod scanner;
+mod seed;
 mod store;
 mod tokens;
