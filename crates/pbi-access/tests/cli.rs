@@ -144,3 +144,74 @@ async fn bad_configuration_is_reported_not_ignored() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read the certificate chain"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[tokio::test]
+async fn seed_generates_a_tenant_the_server_then_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("seeded.db").display());
+    let seed = |seed: &str| {
+        Command::new(env!("CARGO_BIN_EXE_pbi-access"))
+            .args(["seed", "--users", "200", "--workspaces", "50", "--seed", seed, "--database", &database])
+            .output()
+    };
+    let out = seed("5").await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("seeded tenant seed5.onmicrosoft.com"), "{stdout}");
+    let line = |label: &str| stdout.lines().find_map(|l| common::field(l, label)).unwrap_or_else(|| panic!("no {label} in {stdout}"));
+    let (tenant, client, secret) = (line("tenant id"), line("client id"), line("client secret"));
+    assert!(stdout.contains("200 users") && stdout.contains("50 workspaces"), "{stdout}");
+    // The same seed twice is refused: the tenant exists.
+    let again = seed("5").await.unwrap();
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+
+    // The server serves it (no demo tenant is added to a database that has one).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pbi-access"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", &database, "--log-format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(l) = lines.next_line().await.unwrap() {
+            if let Ok(v) = serde_json::from_str::<Value>(&l) {
+                if let Some(url) = v["public_url"].as_str() {
+                    return url.to_string();
+                }
+            }
+        }
+        panic!("the server printed no public_url");
+    })
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("{base}/{tenant}/oauth2/v2.0/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", client.as_str()),
+            ("client_secret", secret.as_str()),
+            ("scope", "https://analysis.windows.net/powerbi/api/.default"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let groups: Value = http
+        .get(format!("{base}/v1.0/myorg/admin/groups?$top=5000"))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(groups["value"].as_array().map(Vec::len), Some(50), "{groups}");
+    child.start_kill().unwrap();
+}

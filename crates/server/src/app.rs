@@ -17,6 +17,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::api::powerbi::continuation::ContinuationKey;
 use crate::api::powerbi::error::PbiError;
 use crate::api::{graph, oauth, operator, powerbi, scim};
 use crate::auth::{keys, KeyRing, TokenService};
@@ -40,6 +41,10 @@ pub struct AppInner {
     pub public_url: String,
     /// Fault-injection rules in force (from the config, replaced through the operator API).
     pub faults: Faults,
+    /// Signs and checks the continuation tokens of the admin reads.
+    pub continuation: ContinuationKey,
+    /// Per tenant, the retention cut-off of this process's last purge of the activity log.
+    pub activity_purged: std::sync::Mutex<std::collections::HashMap<uuid::Uuid, i64>>,
 }
 
 impl Deref for AppState {
@@ -85,7 +90,17 @@ impl Application {
         } else {
             None
         };
-        let state = AppState(Arc::new(AppInner { store, tokens, clock, config, public_url, faults }));
+        let continuation = ContinuationKey::derive(&stored.private_pem);
+        let state = AppState(Arc::new(AppInner {
+            store,
+            tokens,
+            clock,
+            config,
+            public_url,
+            faults,
+            continuation,
+            activity_purged: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }));
         Ok(Application { listener, state, demo, tls })
     }
 

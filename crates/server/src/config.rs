@@ -33,6 +33,7 @@ pub struct Config {
     pub operator: Operator,
     /// Fault-injection rules in force at start (`[[faults]]`); the operator API can replace them.
     pub faults: Vec<FaultRule>,
+    pub audit: Audit,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +59,41 @@ pub struct Tokens {
     pub lifetime_secs: u64,
     /// Tolerated clock difference when checking `exp` and `nbf`.
     pub clock_skew_secs: u64,
+}
+
+/// The admin audit surface: paging of the admin reads, the activity log, and scans.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Audit {
+    /// How long a continuation token stays valid.
+    pub continuation_ttl_secs: u64,
+    /// Items per page of artifact access and of subscriptions.
+    pub page_size: u32,
+    /// Most events per page of the activity log (a page also covers at most one hour).
+    pub activity_page_size: u32,
+    /// Days the activity log keeps events.
+    pub activity_retention_days: u32,
+    /// How long a scan takes: `NotStarted` for the first half, `Running` for the second, then
+    /// `Succeeded` (injected clock).
+    pub scan_duration_ms: u64,
+    /// Scans not yet succeeded that a tenant may have at once.
+    pub max_concurrent_scans: u32,
+    /// How long a scan result stays available after the scan succeeded.
+    pub scan_result_ttl_secs: u64,
+}
+
+impl Default for Audit {
+    fn default() -> Self {
+        Audit {
+            continuation_ttl_secs: 24 * 3600,
+            page_size: 1000,
+            activity_page_size: 5000,
+            activity_retention_days: 30,
+            scan_duration_ms: 2000,
+            max_concurrent_scans: 16,
+            scan_result_ttl_secs: 24 * 3600,
+        }
+    }
 }
 
 /// HTTPS on the listener. Off by default. With `enabled` and no `cert`/`key`, a local CA and a
@@ -144,6 +180,7 @@ impl Default for Config {
             throttling: Throttling::default(),
             operator: Operator::default(),
             faults: Vec::new(),
+            audit: Audit::default(),
         }
     }
 }
@@ -164,7 +201,7 @@ impl Default for Tokens {
 /// Other `PBI_ACCESS_*` variables (such as `PBI_ACCESS_TEST_POSTGRES`) are not configuration.
 /// `faults` is a list of tables and has no environment spelling.
 const ENV_KEYS: &[&str] =
-    &["listen", "database", "public_url", "log_format", "demo", "limits", "tokens", "tls", "licenses", "throttling", "operator"];
+    &["listen", "database", "public_url", "log_format", "demo", "limits", "tokens", "tls", "licenses", "throttling", "operator", "audit"];
 
 impl Config {
     /// Defaults < TOML file < `PBI_ACCESS_*` env < `overrides` (the flags that were given).

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod faults;
+pub mod seed;
 pub mod store;
 pub mod telemetry;
 pub mod tenant;

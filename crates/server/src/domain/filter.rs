@@ -19,4 +19,15 @@ pub enum WorkspaceFilter {
     And(Box<WorkspaceFilter>, Box<WorkspaceFilter>),
     Or(Box<WorkspaceFilter>, Box<WorkspaceFilter>),
     Not(Box<WorkspaceFilter>),
+    /// `users/any()`: some principal holds a role; `users/any(u: u/groupUserAccessRight eq 'Admin')`:
+    /// some principal holds that role (the Swagger's orphaned-workspace filter is built from these).
+    AnyUser(Option<super::Role>),
+}
+
+/// One condition of the activity log's `$filter`, which only knows `eq` joined by `and`.
+/// Values compare without regard to case, as the service's examples show (`'viewreport'`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActivityCondition {
+    Activity(String),
+    UserId(String),
 }

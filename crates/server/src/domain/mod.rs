@@ -2,6 +2,7 @@
 //! Conversions to wire types live in `api`, to rows in `store`.
 
 pub mod artifacts;
+pub mod audit;
 pub mod dataset_policy;
 pub mod directory;
 pub mod filter;

@@ -104,3 +104,9 @@ mod tests {
         assert_eq!(json["IsSuccess"], true);
     }
 }
+
+/// The stored form of an event (`activity_events.event_json`), for bulk writers such as the
+/// tenant generator.
+pub fn event_json(tenant: Uuid, event: &ActivityEvent) -> String {
+    event.to_json(tenant).to_string()
+}

@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../../migrations/0002_identity_plane.sql")),
     (3, include_str!("../../migrations/0003_artifacts_and_audit.sql")),
     (4, include_str!("../../migrations/0004_throttling.sql")),
+    (6, include_str!("../../migrations/0006_audit_extra.sql")),
 ];
 
 pub const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -10,6 +10,7 @@
 mod access;
 pub mod activity;
 mod artifacts;
+mod audit;
 mod cache;
 mod directory;
 mod directory_write;
@@ -20,6 +21,7 @@ mod snapshot;
 mod throttle;
 
 pub use snapshot::TenantRows;
+pub mod seed;
 mod workspaces;
 
 pub use activity::{record_activity, ActivityEvent};

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::access::{effective_role, MEMBERSHIPS_CTE, REACHES};
+use super::activity::{record_activity, ActivityEvent};
 use super::{parse_enum, parse_uuid, Store, StoreError, StoreResult};
 use crate::domain::filter::{WorkspaceField, WorkspaceFilter};
 use crate::domain::policy::{self, Authority, Change, Effect, Facts, Refusal};
@@ -60,6 +61,8 @@ pub struct WorkspaceView {
     /// A rendering of `members` the API layer may compute once and keep (for example the JSON
     /// body of the unpaged user list); it dies with the view when the workspace changes.
     pub rendered: std::sync::OnceLock<bytes::Bytes>,
+    /// The same for the admin rendering (the JSON array of admin `GroupUser`s).
+    pub rendered_admin: std::sync::OnceLock<bytes::Bytes>,
 }
 
 #[derive(Debug, Clone)]
@@ -83,7 +86,7 @@ pub(super) fn workspace_from_row(row: &AnyRow) -> StoreResult<Workspace> {
     })
 }
 
-fn member_from_row(row: &AnyRow) -> StoreResult<Member> {
+pub(super) fn member_from_row(row: &AnyRow) -> StoreResult<Member> {
     let kind = parse_enum::<PrincipalKind>(&row.try_get::<String, _>("principal_type")?)?;
     let profile: String = row.try_get("profile_id")?;
     let display_name: Option<String> = match kind {
@@ -99,18 +102,27 @@ fn member_from_row(row: &AnyRow) -> StoreResult<Member> {
         mail: row.try_get("mail")?,
         display_name,
         user_type: row.try_get::<Option<String>, _>("user_type")?.as_deref().map(parse_enum::<UserType>).transpose()?,
-        deleted_at: row.try_get("deleted_at")?,
+        // Optional: the admin-audit queries share this mapping without the column.
+        deleted_at: row.try_get::<Option<i64>, _>("deleted_at").ok().flatten(),
         app_id: row.try_get::<Option<String>, _>("app_id")?.as_deref().map(parse_uuid).transpose()?,
     })
 }
 
-/// Append the SQL of `filter` to `sql`, pushing its values onto `binds`.
-fn filter_sql(filter: &WorkspaceFilter, sql: &mut String, binds: &mut Vec<String>) {
+/// A workspace's state as the admin sees it: `Orphaned` when it is active and nobody holds its
+/// Admin role (no direct Admin, and no owner of a Microsoft 365 group backing it).
+pub(super) const STATE_EXPR: &str = "(CASE WHEN w.state = 'Active' \
+      AND NOT EXISTS (SELECT 1 FROM workspace_members am WHERE am.workspace_id = w.id AND am.role = 'Admin' AND am.profile_id = '') \
+      AND NOT EXISTS (SELECT 1 FROM group_owners ao WHERE ao.tenant_id = w.tenant_id AND ao.group_id = w.backing_group_id) \
+      THEN 'Orphaned' ELSE w.state END)";
+
+/// Append the SQL of `filter` to `sql`, pushing its values onto `binds`; the query binds
+/// `base` parameters of its own before them.
+pub(super) fn filter_sql(filter: &WorkspaceFilter, sql: &mut String, binds: &mut Vec<String>, base: usize) {
     fn column(field: WorkspaceField) -> &'static str {
         match field {
             WorkspaceField::Name => "w.name_lower",
             WorkspaceField::Id => "w.id",
-            WorkspaceField::State => "w.state",
+            WorkspaceField::State => STATE_EXPR,
             WorkspaceField::Type => "w.kind",
         }
     }
@@ -126,7 +138,7 @@ fn filter_sql(filter: &WorkspaceFilter, sql: &mut String, binds: &mut Vec<String
     }
     let mut param = |sql: &mut String, value: String| {
         binds.push(value);
-        sql.push_str(&format!("${}", binds.len() + BASE_PARAMS));
+        sql.push_str(&format!("${}", binds.len() + base));
     };
     match filter {
         WorkspaceFilter::Eq(f, v) | WorkspaceFilter::Ne(f, v) => {
@@ -148,14 +160,22 @@ fn filter_sql(filter: &WorkspaceFilter, sql: &mut String, binds: &mut Vec<String
         }
         WorkspaceFilter::And(a, b) | WorkspaceFilter::Or(a, b) => {
             sql.push('(');
-            filter_sql(a, sql, binds);
+            filter_sql(a, sql, binds, base);
             sql.push_str(if matches!(filter, WorkspaceFilter::And(..)) { " AND " } else { " OR " });
-            filter_sql(b, sql, binds);
+            filter_sql(b, sql, binds, base);
             sql.push(')');
         }
         WorkspaceFilter::Not(a) => {
             sql.push_str("NOT (");
-            filter_sql(a, sql, binds);
+            filter_sql(a, sql, binds, base);
+            sql.push(')');
+        }
+        WorkspaceFilter::AnyUser(role) => {
+            sql.push_str("EXISTS (SELECT 1 FROM workspace_members um WHERE um.workspace_id = w.id AND um.profile_id = ''");
+            if let Some(role) = role {
+                // An enum's own spelling, not client text.
+                sql.push_str(&format!(" AND um.role = '{}'", role.as_str()));
+            }
             sql.push(')');
         }
     }
@@ -251,7 +271,7 @@ impl Store {
         let mut binds = Vec::new();
         if let Some(filter) = filter {
             sql.push_str(" AND ");
-            filter_sql(filter, &mut sql, &mut binds);
+            filter_sql(filter, &mut sql, &mut binds, BASE_PARAMS);
         }
         sql.push_str(" ORDER BY w.name_lower, w.id");
         push_page(&mut sql, page);
@@ -271,8 +291,7 @@ impl Store {
         let generation = self.cache.generation();
         let Some(ws) = self.get_workspace(tenant, workspace).await? else { return Ok(None) };
         let members = self.members(tenant, workspace).await?;
-        let roles = members.iter().filter(|m| m.profile_id.is_none()).map(|m| (m.principal.object_id, m.role)).collect();
-        let view = Arc::new(WorkspaceView { tenant: ws.tenant_id, members, roles, rendered: std::sync::OnceLock::new() });
+        let view = Arc::new(WorkspaceView::new(ws.tenant_id, members));
         self.cache.put(workspace, view.clone(), generation);
         Ok(Some(view))
     }
@@ -283,20 +302,37 @@ impl Store {
         rows.iter().map(member_from_row).collect()
     }
 
-    /// Create a workspace with `creator` as its Admin, atomically. A duplicate active name is a
-    /// unique violation (see `StoreError::is_unique_violation`).
-    pub async fn create_workspace(&self, ws: &Workspace, creator: PrincipalRef, now: i64) -> StoreResult<()> {
+    /// Create a workspace with `creator` as its Admin, atomically, with its activity event. A
+    /// duplicate active name is a unique violation (see `StoreError::is_unique_violation`).
+    pub async fn create_workspace(
+        &self,
+        ws: &Workspace,
+        creator: PrincipalRef,
+        now: i64,
+        event: Option<&ActivityEvent>,
+    ) -> StoreResult<()> {
         let mut tx = self.write.begin().await?;
         insert_workspace(&mut *tx, ws, now).await?;
         insert_member(&mut *tx, ws.id, creator, None, Role::Admin, now).await?;
+        if let Some(event) = event {
+            record_activity(&mut *tx, ws.tenant_id, event).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
 
-    /// Mark a workspace deleted, if `actor` may: a workspace Admin, or a tenant admin.
-    pub async fn delete_workspace(&self, tenant: Uuid, workspace: Uuid, actor: Actor, now: i64) -> Result<(), ChangeError> {
+    /// Mark a workspace deleted, if `actor` may: a workspace Admin, or a tenant admin. `audit`
+    /// gets the workspace's name and returns the activity event to record with the change.
+    pub async fn delete_workspace(
+        &self,
+        tenant: Uuid,
+        workspace: Uuid,
+        actor: Actor,
+        now: i64,
+        audit: impl FnOnce(&str) -> Option<ActivityEvent>,
+    ) -> Result<(), ChangeError> {
         let mut tx = self.write.begin().await?;
-        lock_workspace(&mut tx, tenant, workspace, now).await?;
+        let name = lock_workspace(&mut tx, tenant, workspace, now).await?;
         if let Actor::Principal(p) = actor {
             match effective_role(&mut *tx, tenant, workspace, p.object_id).await? {
                 Some(Role::Admin) => {}
@@ -314,15 +350,24 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+        if let Some(event) = audit(&name) {
+            record_activity(&mut *tx, tenant, &event).await?;
+        }
         tx.commit().await?;
         self.cache.invalidate(workspace);
         Ok(())
     }
 
     /// Apply one membership change under the workspace lock, after `policy::decide` allows it.
-    pub async fn change_member(&self, req: &MemberChange) -> Result<Effect, ChangeError> {
+    /// `audit` gets the workspace's name and the effect, and returns the activity event to record
+    /// in the same transaction (none when nothing changed).
+    pub async fn change_member(
+        &self,
+        req: &MemberChange,
+        audit: impl FnOnce(&str, Effect) -> Option<ActivityEvent>,
+    ) -> Result<Effect, ChangeError> {
         let mut tx = self.write.begin().await?;
-        lock_workspace(&mut tx, req.tenant_id, req.workspace_id, req.now).await?;
+        let name = lock_workspace(&mut tx, req.tenant_id, req.workspace_id, req.now).await?;
         // Every fact in one statement: fewer round trips while the workspace is locked.
         // Service-principal profiles share their principal's place: count principals once, and
         // only direct (profile-less) Admins keep a workspace administered.
@@ -388,26 +433,39 @@ impl Store {
             }
             Effect::Nothing => {}
         }
+        if effect != Effect::Nothing {
+            if let Some(event) = audit(&name, effect) {
+                record_activity(&mut *tx, req.tenant_id, &event).await?;
+            }
+        }
         tx.commit().await?;
         self.cache.invalidate(req.workspace_id);
         Ok(effect)
     }
 }
 
-/// Take the workspace's write lock (see the module invariant) and check it is active.
-async fn lock_workspace(tx: &mut sqlx::Transaction<'_, Any>, tenant: Uuid, workspace: Uuid, now: i64) -> Result<(), ChangeError> {
+/// Take the workspace's write lock (see the module invariant), check it is active, and return
+/// its name.
+async fn lock_workspace(tx: &mut sqlx::Transaction<'_, Any>, tenant: Uuid, workspace: Uuid, now: i64) -> Result<String, ChangeError> {
     let updated = sqlx::query(
-        "UPDATE workspaces SET version = version + 1, modified_at = $3 WHERE id = $1 AND tenant_id = $2 AND state <> 'Deleted'",
+        "UPDATE workspaces SET version = version + 1, modified_at = $3 WHERE id = $1 AND tenant_id = $2 AND state <> 'Deleted' RETURNING name",
     )
     .bind(workspace.to_string())
     .bind(tenant.to_string())
     .bind(now)
-    .execute(&mut **tx)
+    .fetch_optional(&mut **tx)
     .await?;
-    if updated.rows_affected() == 0 {
-        return Err(ChangeError::WorkspaceNotFound);
+    match updated {
+        Some(row) => Ok(row.try_get("name")?),
+        None => Err(ChangeError::WorkspaceNotFound),
     }
-    Ok(())
+}
+
+impl WorkspaceView {
+    pub(super) fn new(tenant: Uuid, members: Vec<Member>) -> WorkspaceView {
+        let roles = members.iter().filter(|m| m.profile_id.is_none()).map(|m| (m.principal.object_id, m.role)).collect();
+        WorkspaceView { tenant, members, roles, rendered: std::sync::OnceLock::new(), rendered_admin: std::sync::OnceLock::new() }
+    }
 }
 
 fn push_page(sql: &mut String, page: &Page) {

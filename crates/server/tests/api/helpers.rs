@@ -30,6 +30,51 @@ pub enum Backend {
     Postgres,
 }
 
+/// The fixture without artifacts, capacities or subscriptions: for tests that seed their own
+/// items and count exactly what a principal reaches.
+pub fn plain_fixture_spec() -> TenantSpec {
+    let mut spec = fixture_spec();
+    spec.capacities.clear();
+    for ws in &mut spec.workspaces {
+        ws.artifacts.clear();
+        ws.capacity = None;
+    }
+    spec
+}
+
+/// Like `backend_test!`, on the plain fixture and without throttling (admin-read tests that make
+/// many calls and count items exactly).
+#[macro_export]
+macro_rules! plain_backend_test {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let f = $body;
+                let spec = $crate::helpers::plain_fixture_spec();
+                if let Some(app) =
+                    $crate::helpers::TestApp::spawn_with_fixture($crate::helpers::Backend::Sqlite, |c| c.throttling.enabled = false, spec)
+                        .await
+                {
+                    f(app).await;
+                }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let f = $body;
+                let spec = $crate::helpers::plain_fixture_spec();
+                if let Some(app) =
+                    $crate::helpers::TestApp::spawn_with_fixture($crate::helpers::Backend::Postgres, |c| c.throttling.enabled = false, spec)
+                        .await
+                {
+                    f(app).await;
+                }
+            }
+        }
+    };
+}
+
 /// Runs a test body once per backend: `backend_test!(name, |app| async move { … })`.
 #[macro_export]
 macro_rules! backend_test {
@@ -348,6 +393,10 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<TestApp> {
+        Self::spawn_with_fixture(backend, tweak, fixture_spec()).await
+    }
+
+    pub async fn spawn_with_fixture(backend: Backend, tweak: impl FnOnce(&mut Config), spec: TenantSpec) -> Option<TestApp> {
         // `RUST_LOG=info cargo test …` shows the server's log lines with each test's output.
         let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).try_init();
         let (url, dir) = fresh_database(backend).await?;
@@ -355,7 +404,7 @@ impl TestApp {
         tweak(&mut config);
         let clock = ManualClock::starting_now();
         let store = Store::connect(&url).await.expect("store");
-        let fixture = tenant::provision(&store, &*clock, &fixture_spec()).await.expect("fixture tenant");
+        let fixture = tenant::provision(&store, &*clock, &spec).await.expect("fixture tenant");
         let (base, tx) = start(config.clone(), clock.clone(), Some(store.clone())).await;
         Some(TestApp {
             base,

@@ -3,8 +3,10 @@
 
 mod helpers;
 
+mod activity;
 mod admin;
 mod artifacts;
+mod audit;
 mod compatibility;
 mod concurrency;
 mod dataset_users;
@@ -15,7 +17,9 @@ mod group_users;
 mod groups;
 mod identity;
 mod oidc;
+mod scanner;
 mod scim;
+mod seed;
 mod store;
 mod throttling;
 mod tokens;

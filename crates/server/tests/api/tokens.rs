@@ -182,9 +182,10 @@ backend_test!(password_grant_checks_a_confidential_clients_secret, |app: TestApp
 });
 
 backend_test!(unbuilt_operations_authenticate_before_answering_501, |app: TestApp| async move {
-    let r = app.http.get(app.url("/v1.0/myorg/admin/activityevents")).send().await.unwrap();
+    let path = format!("/v1.0/myorg/admin/pipelines/{}/users", uuid::Uuid::new_v4());
+    let r = app.http.get(app.url(&path)).send().await.unwrap();
     assert_eq!(r.status(), 401);
-    let r = app.http.get(app.url("/v1.0/myorg/admin/activityevents")).bearer_auth(app.user_token("admin").await).send().await.unwrap();
+    let r = app.http.get(app.url(&path)).bearer_auth(app.user_token("admin").await).send().await.unwrap();
     assert_eq!(r.status(), 501);
 });
 

@@ -1,7 +1,7 @@
 //! Workspaces (`/groups`) and their users, through the workspace endpoints and the admin ones.
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use pbi_wire::powerbi::{Group, GroupCreationRequest, GroupUser, GroupUserAccessRight, PrincipalType, ServicePrincipalProfile};
@@ -9,6 +9,7 @@ use pbi_wire::{ODataEntity, ODataList};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::activity::{MembershipChange, Origin};
 use super::error::PbiError;
 use super::extract::{Authenticated, PbiJson, PbiPath, PbiQuery};
 use super::odata::{parse_filter, GROUP_FIELDS};
@@ -110,8 +111,8 @@ fn caller_actor(caller: &Caller) -> Actor {
     Actor::Principal(caller.principal())
 }
 
-/// Read a `GroupUser` request body: which principal (both body forms) and which role.
-async fn target_of(state: &AppState, tenant: Uuid, body: &GroupUser) -> Result<(PrincipalRef, Role), PbiError> {
+/// Read a `GroupUser` request body: which principal (both body forms), named how, and which role.
+async fn target_of(state: &AppState, tenant: Uuid, body: &GroupUser) -> Result<(PrincipalRef, String, Role), PbiError> {
     let role = role_from_json(body.group_user_access_right)?;
     let identifier =
         body.identifier.as_deref().or(body.email_address.as_deref()).map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| {
@@ -139,7 +140,7 @@ async fn target_of(state: &AppState, tenant: Uuid, body: &GroupUser) -> Result<(
             format!("No {} '{identifier}' exists in the tenant's directory", kind.as_str()),
         )
     })?;
-    Ok((principal, role))
+    Ok((principal, identifier.to_string(), role))
 }
 
 /// Resolve the `{user}` path segment of a DELETE: a UPN or email, or an object id.
@@ -196,6 +197,7 @@ pub async fn get_groups(
 pub async fn create_group(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
+    headers: HeaderMap,
     PbiQuery(q): PbiQuery<CreateQuery>,
     PbiJson(body): PbiJson<GroupCreationRequest>,
 ) -> Result<Json<ODataEntity<Group>>, PbiError> {
@@ -218,7 +220,9 @@ pub async fn create_group(
         is_read_only: false,
         capacity_id: None,
     };
-    match state.store.create_workspace(&ws, caller.principal(), state.clock.now_millis()).await {
+    let now = state.clock.now_millis();
+    let event = Origin::new(&caller, &headers).workspace_event("CreateFolder", now, ws.id, &ws.name);
+    match state.store.create_workspace(&ws, caller.principal(), now, Some(&event)).await {
         Ok(()) => {}
         Err(e) if e.is_unique_violation() => {
             return Err(PbiError::new(
@@ -247,9 +251,17 @@ pub async fn get_group(
 pub async fn delete_group(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
+    headers: HeaderMap,
     PbiPath(id): PbiPath<Uuid>,
 ) -> Result<StatusCode, PbiError> {
-    state.store.delete_workspace(caller.tenant_id, id, caller_actor(&caller), state.clock.now_millis()).await?;
+    let now = state.clock.now_millis();
+    let origin = Origin::new(&caller, &headers);
+    state
+        .store
+        .delete_workspace(caller.tenant_id, id, caller_actor(&caller), now, |name| {
+            Some(origin.workspace_event("DeleteFolder", now, id, name))
+        })
+        .await?;
     Ok(StatusCode::OK)
 }
 
@@ -278,15 +290,24 @@ pub async fn get_group_users(
     Ok(([(header::CONTENT_TYPE, "application/json; charset=utf-8")], body).into_response())
 }
 
+/// Who asks, through which endpoint family, for what; the request's headers go into the
+/// activity event.
+struct Request<'a> {
+    caller: &'a Caller,
+    headers: &'a HeaderMap,
+    actor: Actor,
+}
+
 async fn change(
     state: &AppState,
-    caller: &Caller,
+    request: Request<'_>,
     workspace: Uuid,
-    actor: Actor,
     target: PrincipalRef,
+    identifier: &str,
     profile_id: Option<Uuid>,
     change: Change,
 ) -> Result<StatusCode, PbiError> {
+    let Request { caller, headers, actor } = request;
     let req = MemberChange {
         tenant_id: caller.tenant_id,
         workspace_id: workspace,
@@ -297,7 +318,15 @@ async fn change(
         principal_limit: state.config.limits.max_principals_per_workspace,
         now: state.clock.now_millis(),
     };
-    let effect = state.store.change_member(&req).await?;
+    let origin = Origin::new(caller, headers);
+    let admin = actor == Actor::TenantAdmin;
+    let effect = state
+        .store
+        .change_member(&req, |workspace_name, effect| {
+            let described = MembershipChange { workspace, workspace_name, target, identifier, profile: profile_id };
+            origin.membership_event(admin, req.now, &described, effect)
+        })
+        .await?;
     tracing::info!(workspace = %workspace, principal = %target.object_id, ?change, ?effect, "workspace access changed");
     Ok(StatusCode::OK)
 }
@@ -319,37 +348,43 @@ async fn ensure_visible(state: &AppState, caller: &Caller, workspace: Uuid, acto
 pub async fn add_group_user(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
+    headers: HeaderMap,
     PbiPath(id): PbiPath<Uuid>,
     PbiJson(body): PbiJson<GroupUser>,
 ) -> Result<StatusCode, PbiError> {
     let actor = caller_actor(&caller);
     ensure_visible(&state, &caller, id, actor).await?;
-    let (target, role) = target_of(&state, caller.tenant_id, &body).await?;
-    change(&state, &caller, id, actor, target, body.profile.as_ref().map(|p| p.id), Change::Add(role)).await
+    let (target, identifier, role) = target_of(&state, caller.tenant_id, &body).await?;
+    let request = Request { caller: &caller, headers: &headers, actor };
+    change(&state, request, id, target, &identifier, body.profile.as_ref().map(|p| p.id), Change::Add(role)).await
 }
 
 pub async fn update_group_user(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
+    headers: HeaderMap,
     PbiPath(id): PbiPath<Uuid>,
     PbiJson(body): PbiJson<GroupUser>,
 ) -> Result<StatusCode, PbiError> {
     let actor = caller_actor(&caller);
     ensure_visible(&state, &caller, id, actor).await?;
-    let (target, role) = target_of(&state, caller.tenant_id, &body).await?;
-    change(&state, &caller, id, actor, target, body.profile.as_ref().map(|p| p.id), Change::Update(role)).await
+    let (target, identifier, role) = target_of(&state, caller.tenant_id, &body).await?;
+    let request = Request { caller: &caller, headers: &headers, actor };
+    change(&state, request, id, target, &identifier, body.profile.as_ref().map(|p| p.id), Change::Update(role)).await
 }
 
 pub async fn delete_user_in_group(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
+    headers: HeaderMap,
     PbiPath((id, user)): PbiPath<(Uuid, String)>,
     PbiQuery(q): PbiQuery<DeleteQuery>,
 ) -> Result<StatusCode, PbiError> {
     let actor = caller_actor(&caller);
     ensure_visible(&state, &caller, id, actor).await?;
     let target = target_of_path(&state, caller.tenant_id, &user, false).await?;
-    change(&state, &caller, id, actor, target, q.profile_id, Change::Remove).await
+    let request = Request { caller: &caller, headers: &headers, actor };
+    change(&state, request, id, target, user.trim(), q.profile_id, Change::Remove).await
 }
 
 pub async fn get_group_users_as_admin(
@@ -393,21 +428,25 @@ fn license_type(held: &[crate::domain::identity::UserLicense]) -> &'static str {
 pub async fn add_user_as_admin(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
+    headers: HeaderMap,
     PbiPath(id): PbiPath<Uuid>,
     PbiJson(body): PbiJson<GroupUser>,
 ) -> Result<StatusCode, PbiError> {
     ensure_visible(&state, &caller, id, Actor::TenantAdmin).await?;
-    let (target, role) = target_of(&state, caller.tenant_id, &body).await?;
-    change(&state, &caller, id, Actor::TenantAdmin, target, body.profile.as_ref().map(|p| p.id), Change::Upsert(role)).await
+    let (target, identifier, role) = target_of(&state, caller.tenant_id, &body).await?;
+    let request = Request { caller: &caller, headers: &headers, actor: Actor::TenantAdmin };
+    change(&state, request, id, target, &identifier, body.profile.as_ref().map(|p| p.id), Change::Upsert(role)).await
 }
 
 pub async fn delete_user_as_admin(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
+    headers: HeaderMap,
     PbiPath((id, user)): PbiPath<(Uuid, String)>,
     PbiQuery(q): PbiQuery<DeleteQuery>,
 ) -> Result<StatusCode, PbiError> {
     ensure_visible(&state, &caller, id, Actor::TenantAdmin).await?;
     let target = target_of_path(&state, caller.tenant_id, &user, q.is_group.unwrap_or(false)).await?;
-    change(&state, &caller, id, Actor::TenantAdmin, target, q.profile_id, Change::Remove).await
+    let request = Request { caller: &caller, headers: &headers, actor: Actor::TenantAdmin };
+    change(&state, request, id, target, user.trim(), q.profile_id, Change::Remove).await
 }

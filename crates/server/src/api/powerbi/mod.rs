@@ -3,7 +3,10 @@
 //! limits where the reference names them, and its handler, or none yet (then it answers 501 in
 //! the Power BI error format). The router and `docs/compatibility.md` are both generated from it.
 
+pub mod activity;
+pub mod admin;
 pub mod artifacts;
+pub mod continuation;
 pub mod dataset_users;
 pub mod error;
 pub mod extract;
@@ -13,6 +16,7 @@ pub mod odata;
 pub mod throttle;
 
 use std::sync::Arc;
+pub mod scanner;
 
 use axum::handler::Handler;
 use axum::http::{Method, StatusCode};
@@ -90,10 +94,10 @@ pub fn routes() -> Vec<Route> {
         built(op::GET_GROUP_USERS_AS_ADMIN, TENANT_READ, Read, groups::get_group_users_as_admin),
         built(op::ADD_USER_AS_ADMIN, TENANT_WRITE, Write, groups::add_user_as_admin),
         built(op::DELETE_USER_AS_ADMIN, TENANT_WRITE, Write, groups::delete_user_as_admin),
-        planned(op::GET_GROUPS_AS_ADMIN, TENANT_READ, Read).limited(GroupsAsAdmin),
-        planned(op::GET_USER_ARTIFACT_ACCESS_AS_ADMIN, TENANT_READ, Read),
-        planned(op::GET_USER_SUBSCRIPTIONS_AS_ADMIN, TENANT_READ, Read),
-        planned(op::GET_ACTIVITY_EVENTS, TENANT_READ, Read),
+        built(op::GET_GROUPS_AS_ADMIN, TENANT_READ, Read, admin::get_groups_as_admin).limited(GroupsAsAdmin),
+        built(op::GET_USER_ARTIFACT_ACCESS_AS_ADMIN, TENANT_READ, Read, admin::get_user_artifact_access),
+        built(op::GET_USER_SUBSCRIPTIONS_AS_ADMIN, TENANT_READ, Read, admin::get_user_subscriptions),
+        built(op::GET_ACTIVITY_EVENTS, TENANT_READ, Read, admin::get_activity_events),
         built(op::GET_REPORT_USERS_AS_ADMIN, TENANT_READ, Read, artifacts::get_report_users_as_admin),
         built(op::GET_DASHBOARD_USERS_AS_ADMIN, TENANT_READ, Read, artifacts::get_dashboard_users_as_admin),
         built(op::GET_DATASET_USERS_AS_ADMIN, TENANT_READ, Read, artifacts::get_dataset_users_as_admin),
@@ -115,10 +119,10 @@ pub fn routes() -> Vec<Route> {
         built(op::GET_DASHBOARD_IN_GROUP, DASHBOARD_READ, No, artifacts::get_dashboard_in_group),
         built(op::GET_DATAFLOWS, DATAFLOW_READ, No, artifacts::get_dataflows),
         built(op::GET_CAPACITIES, CAPACITY_READ, No, artifacts::get_capacities),
-        planned(op::POST_WORKSPACE_INFO, TENANT_READ, Read).limited(PostWorkspaceInfo),
-        planned(op::GET_SCAN_STATUS, TENANT_READ, Read).limited(ScanStatus),
-        planned(op::GET_SCAN_RESULT, TENANT_READ, Read).limited(ScanResult),
-        planned(op::GET_MODIFIED_WORKSPACES, TENANT_READ, Read).limited(ModifiedWorkspaces),
+        built(op::POST_WORKSPACE_INFO, TENANT_READ, Read, scanner::post_workspace_info).limited(PostWorkspaceInfo),
+        built(op::GET_SCAN_STATUS, TENANT_READ, Read, scanner::get_scan_status).limited(ScanStatus),
+        built(op::GET_SCAN_RESULT, TENANT_READ, Read, scanner::get_scan_result).limited(ScanResult),
+        built(op::GET_MODIFIED_WORKSPACES, TENANT_READ, Read, scanner::get_modified_workspaces).limited(ModifiedWorkspaces),
         planned(op::REFRESH_USER_PERMISSIONS, WORKSPACE_READ, No).limited(RefreshUserPermissions),
         planned(op::GET_PIPELINE_USERS, PIPELINE_READ, No),
         planned(op::UPDATE_PIPELINE_USER, PIPELINE_WRITE, No),

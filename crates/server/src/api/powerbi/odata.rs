@@ -1,7 +1,10 @@
 //! The OData subset Power BI accepts in `$filter` on workspace lists: `eq`, `ne`, `contains`,
-//! `startswith`, `endswith`, `and`, `or`, `not` and parentheses, over string literals.
+//! `startswith`, `endswith`, `and`, `or`, `not` and parentheses, over string literals; on the
+//! admin workspace list also `users/any()` and `users/any(u: u/groupUserAccessRight eq 'Admin')`.
+//! The activity log's filter (`eq` and `and` over `Activity` and `UserId`) has its own parser.
 
-use crate::domain::filter::{WorkspaceField, WorkspaceFilter};
+use crate::domain::filter::{ActivityCondition, WorkspaceField, WorkspaceFilter};
+use crate::domain::Role;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Token {
@@ -10,6 +13,7 @@ enum Token {
     LParen,
     RParen,
     Comma,
+    Colon,
 }
 
 fn tokenize(input: &str) -> Result<Vec<Token>, String> {
@@ -31,6 +35,10 @@ fn tokenize(input: &str) -> Result<Vec<Token>, String> {
             ',' => {
                 chars.next();
                 tokens.push(Token::Comma);
+            }
+            ':' => {
+                chars.next();
+                tokens.push(Token::Colon);
             }
             '\'' => {
                 chars.next();
@@ -70,6 +78,8 @@ struct Parser<'a> {
     tokens: Vec<Token>,
     pos: usize,
     fields: &'a [(&'a str, WorkspaceField)],
+    /// Whether `users/any(…)` may be used (the admin workspace list).
+    users_any: bool,
 }
 
 impl Parser<'_> {
@@ -138,6 +148,10 @@ impl Parser<'_> {
             self.expect(Token::RParen)?;
             return Ok(inner);
         }
+        if self.users_any && self.peek_keyword("users/any") && self.tokens.get(self.pos + 1) == Some(&Token::LParen) {
+            self.pos += 2;
+            return self.users_any_body();
+        }
         for (name, make) in [
             ("contains", WorkspaceFilter::Contains as fn(WorkspaceField, String) -> WorkspaceFilter),
             ("startswith", WorkspaceFilter::StartsWith),
@@ -166,14 +180,96 @@ impl Parser<'_> {
     }
 }
 
+impl Parser<'_> {
+    /// After `users/any(`: `)` alone, or `u: u/groupUserAccessRight eq [Type]'Role')`.
+    fn users_any_body(&mut self) -> Result<WorkspaceFilter, String> {
+        if self.tokens.get(self.pos) == Some(&Token::RParen) {
+            self.pos += 1;
+            return Ok(WorkspaceFilter::AnyUser(None));
+        }
+        let var = match self.next() {
+            Some(Token::Ident(v)) if !v.contains('/') => v,
+            other => return Err(format!("expected a lambda variable in users/any(…), found {other:?}")),
+        };
+        self.expect(Token::Colon)?;
+        match self.next() {
+            Some(Token::Ident(path)) if path.eq_ignore_ascii_case(&format!("{var}/groupUserAccessRight")) => {}
+            other => return Err(format!("users/any(…) can only test {var}/groupUserAccessRight, found {other:?}")),
+        }
+        if !self.peek_keyword("eq") {
+            return Err("users/any(…) only supports 'eq'".into());
+        }
+        self.pos += 1;
+        // An enum literal may carry its type: Microsoft.PowerBI.ServiceContracts.Api.GroupUserAccessRight'Admin'.
+        if let Some(Token::Ident(prefix)) = self.tokens.get(self.pos) {
+            if !prefix.to_ascii_lowercase().ends_with("groupuseraccessright") {
+                return Err(format!("unexpected '{prefix}' before the access right"));
+            }
+            self.pos += 1;
+        }
+        let value = self.string()?;
+        let role = [Role::Admin, Role::Member, Role::Contributor, Role::Viewer]
+            .into_iter()
+            .find(|r| r.as_str().eq_ignore_ascii_case(&value))
+            .ok_or_else(|| format!("'{value}' is not a workspace access right"))?;
+        self.expect(Token::RParen)?;
+        Ok(WorkspaceFilter::AnyUser(Some(role)))
+    }
+}
+
 /// Fields of `GET /groups`.
 pub const GROUP_FIELDS: &[(&str, WorkspaceField)] = &[("name", WorkspaceField::Name), ("id", WorkspaceField::Id)];
 
+/// Fields of `GET /admin/groups`.
+pub const ADMIN_GROUP_FIELDS: &[(&str, WorkspaceField)] =
+    &[("name", WorkspaceField::Name), ("id", WorkspaceField::Id), ("state", WorkspaceField::State), ("type", WorkspaceField::Type)];
+
 pub fn parse_filter(input: &str, fields: &[(&str, WorkspaceField)]) -> Result<WorkspaceFilter, String> {
+    parse(input, fields, false)
+}
+
+/// The admin workspace list's filter: `parse_filter` plus `users/any(…)`.
+pub fn parse_admin_filter(input: &str) -> Result<WorkspaceFilter, String> {
+    parse(input, ADMIN_GROUP_FIELDS, true)
+}
+
+/// The activity log's `$filter`: `Activity eq '…'` and `UserId eq '…'`, joined by `and`.
+pub fn parse_activity_filter(input: &str) -> Result<Vec<ActivityCondition>, String> {
     if input.chars().any(char::is_control) || input.len() > 4096 {
         return Err("the filter contains control characters or is too long".into());
     }
-    let mut parser = Parser { tokens: tokenize(input)?, pos: 0, fields };
+    let tokens = tokenize(input)?;
+    let mut out = Vec::new();
+    let mut i = 0;
+    loop {
+        let (field, op, value) = match (tokens.get(i), tokens.get(i + 1), tokens.get(i + 2)) {
+            (Some(Token::Ident(f)), Some(Token::Ident(op)), Some(Token::Str(v))) => (f, op, v),
+            _ => return Err("expected Activity eq '…' or UserId eq '…'".into()),
+        };
+        if !op.eq_ignore_ascii_case("eq") {
+            return Err(format!("operator '{op}' is not supported: only 'eq' and 'and' are"));
+        }
+        if field.eq_ignore_ascii_case("Activity") {
+            out.push(ActivityCondition::Activity(value.clone()));
+        } else if field.eq_ignore_ascii_case("UserId") {
+            out.push(ActivityCondition::UserId(value.clone()));
+        } else {
+            return Err(format!("filtering on '{field}' is not supported: only Activity and UserId are"));
+        }
+        i += 3;
+        match tokens.get(i) {
+            None => return Ok(out),
+            Some(Token::Ident(and)) if and.eq_ignore_ascii_case("and") => i += 1,
+            Some(other) => return Err(format!("unexpected {other:?}: only 'and' may join conditions")),
+        }
+    }
+}
+
+fn parse(input: &str, fields: &[(&str, WorkspaceField)], users_any: bool) -> Result<WorkspaceFilter, String> {
+    if input.chars().any(char::is_control) || input.len() > 4096 {
+        return Err("the filter contains control characters or is too long".into());
+    }
+    let mut parser = Parser { tokens: tokenize(input)?, pos: 0, fields, users_any };
     if parser.tokens.is_empty() {
         return Err("the filter is empty".into());
     }
@@ -204,6 +300,43 @@ mod tests {
             And(Box::new(Not(Box::new(Or(Box::new(Eq(Id, "a".into())), Box::new(Eq(Name, "b".into())))))), Box::new(Ne(Name, "c".into())))
         );
         assert_eq!(parse_filter("name eq 'O''Brien'", GROUP_FIELDS).unwrap(), Eq(Name, "O'Brien".into()));
+    }
+
+    #[test]
+    fn parses_the_orphaned_workspace_example_of_the_swagger() {
+        let f = parse_admin_filter(
+            "(not users/any()) or (not users/any(u: u/groupUserAccessRight eq Microsoft.PowerBI.ServiceContracts.Api.GroupUserAccessRight'Admin'))",
+        )
+        .unwrap();
+        assert_eq!(f, Or(Box::new(Not(Box::new(AnyUser(None)))), Box::new(Not(Box::new(AnyUser(Some(Role::Admin)))))));
+        assert_eq!(parse_admin_filter("users/any(x: x/groupUserAccessRight eq 'viewer')").unwrap(), AnyUser(Some(Role::Viewer)));
+        assert_eq!(
+            parse_admin_filter("state eq 'Deleted' and type eq 'Workspace'").unwrap(),
+            And(Box::new(Eq(State, "Deleted".into())), Box::new(Eq(Type, "Workspace".into())))
+        );
+        for bad in [
+            "users/any(u: v/groupUserAccessRight eq 'Admin')",
+            "users/any(u: u/groupUserAccessRight eq 'None')",
+            "users/any(u u/x eq 'A')",
+            "users/any(",
+        ] {
+            assert!(parse_admin_filter(bad).is_err(), "{bad} should fail");
+        }
+        assert!(parse_filter("users/any()", GROUP_FIELDS).is_err(), "not on GET /groups");
+        assert!(parse_filter("state eq 'Deleted'", GROUP_FIELDS).is_err(), "not on GET /groups");
+    }
+
+    #[test]
+    fn parses_activity_filters_with_eq_and_only() {
+        assert_eq!(
+            parse_activity_filter("Activity eq 'viewreport' and UserId eq 'john@contoso.com'").unwrap(),
+            vec![ActivityCondition::Activity("viewreport".into()), ActivityCondition::UserId("john@contoso.com".into())]
+        );
+        for bad in
+            ["", "Activity ne 'x'", "Activity eq 'x' or UserId eq 'y'", "Workspace eq 'x'", "Activity eq 'x' and", "not Activity eq 'x'"]
+        {
+            assert!(parse_activity_filter(bad).is_err(), "{bad} should fail");
+        }
     }
 
     #[test]

@@ -1,0 +1,292 @@
+//! What the admin audit surface reads: artifacts by kind, the access right a workspace role
+//! gives on each kind, and how to compare access rights of one kind.
+
+use std::str::FromStr;
+
+use uuid::Uuid;
+
+use super::Role;
+
+/// The kinds of item stored in `artifacts.kind`, plus the containers artifact access also lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ArtifactKind {
+    Report,
+    PaginatedReport,
+    Dashboard,
+    Dataset,
+    Dataflow,
+    Workbook,
+    App,
+    Datamart,
+    /// A workspace, listed by artifact access with the user's role as its access right.
+    Workspace,
+    /// A capacity, listed with the user's capacity right (`Admin`, `Assign`).
+    Capacity,
+}
+
+impl ArtifactKind {
+    /// Every kind, in the order artifact types are documented.
+    pub const ALL: [ArtifactKind; 10] = [
+        ArtifactKind::Report,
+        ArtifactKind::PaginatedReport,
+        ArtifactKind::Dashboard,
+        ArtifactKind::Dataset,
+        ArtifactKind::Dataflow,
+        ArtifactKind::Workbook,
+        ArtifactKind::App,
+        ArtifactKind::Datamart,
+        ArtifactKind::Workspace,
+        ArtifactKind::Capacity,
+    ];
+
+    /// Kinds stored in the `artifacts` table.
+    pub const STORED: [ArtifactKind; 8] = [
+        ArtifactKind::Report,
+        ArtifactKind::PaginatedReport,
+        ArtifactKind::Dashboard,
+        ArtifactKind::Dataset,
+        ArtifactKind::Dataflow,
+        ArtifactKind::Workbook,
+        ArtifactKind::App,
+        ArtifactKind::Datamart,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArtifactKind::Report => "Report",
+            ArtifactKind::PaginatedReport => "PaginatedReport",
+            ArtifactKind::Dashboard => "Dashboard",
+            ArtifactKind::Dataset => "Dataset",
+            ArtifactKind::Dataflow => "Dataflow",
+            ArtifactKind::Workbook => "Workbook",
+            ArtifactKind::App => "App",
+            ArtifactKind::Datamart => "Datamart",
+            ArtifactKind::Workspace => "Workspace",
+            ArtifactKind::Capacity => "Capacity",
+        }
+    }
+
+    pub fn is_stored(self) -> bool {
+        !matches!(self, ArtifactKind::Workspace | ArtifactKind::Capacity)
+    }
+
+    /// The access right a workspace role gives on an item of this kind. Datasets follow the
+    /// Swagger (Admin/Member → ReadWriteReshareExplore, Contributor → ReadWriteExplore, Viewer →
+    /// Read); the other kinds follow the same pattern in their own enums.
+    pub fn right_from_role(self, role: Role) -> &'static str {
+        use ArtifactKind::*;
+        use Role::*;
+        match (self, role) {
+            (Workspace, role) => role.as_str(),
+            (Capacity, _) => "Assign",
+            (Dataset | Datamart, Admin | Member) => "ReadWriteReshareExplore",
+            (Dataset | Datamart, Contributor) => "ReadWriteExplore",
+            (App, Admin | Member) => "All",
+            (App, Contributor) => "ReadWriteExplore",
+            (Report | PaginatedReport | Dashboard | Dataflow | Workbook, Admin) => "Owner",
+            (Report | PaginatedReport | Dashboard | Dataflow | Workbook, Member | Contributor) => "ReadWrite",
+            (_, Viewer) => "Read",
+        }
+    }
+
+    /// The access rights a permission on this kind may hold (the kind's own enum, without `None`).
+    pub fn rights(self) -> &'static [&'static str] {
+        use ArtifactKind::*;
+        match self {
+            Report | PaginatedReport | Dashboard | Workbook => &["Read", "ReadWrite", "ReadReshare", "ReadCopy", "Owner"],
+            Dataflow => &["Read", "ReadWrite", "ReadReshare", "Owner"],
+            Dataset => &[
+                "Read",
+                "ReadWrite",
+                "ReadReshare",
+                "ReadWriteReshare",
+                "ReadExplore",
+                "ReadReshareExplore",
+                "ReadWriteExplore",
+                "ReadWriteReshareExplore",
+            ],
+            Datamart => &[
+                "Read",
+                "Write",
+                "Reshare",
+                "Explore",
+                "ReadWrite",
+                "ReadReshare",
+                "ReadWriteReshare",
+                "ReadExplore",
+                "ReadReshareExplore",
+                "ReadWriteExplore",
+                "ReadWriteReshareExplore",
+            ],
+            App => &[
+                "Read",
+                "ReadWrite",
+                "ReadReshare",
+                "ReadWriteReshare",
+                "ReadExplore",
+                "ReadCopy",
+                "ReadExploreCopy",
+                "ReadReshareExplore",
+                "ReadReshareExploreCopy",
+                "ReadWriteExplore",
+                "ReadWriteReshareExplore",
+                "ReadWriteExploreCopy",
+                "ReadReshareCopy",
+                "All",
+            ],
+            Workspace => &["Viewer", "Contributor", "Member", "Admin"],
+            Capacity => &["Assign", "Admin"],
+        }
+    }
+}
+
+impl FromStr for ArtifactKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ArtifactKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| format!("unknown artifact kind '{s}'"))
+    }
+}
+
+/// A total order on access rights of one kind: the owner-like rights first, then by how many
+/// capabilities a right names (Read, Write, Reshare, Explore, Copy), then by their weight.
+pub fn right_rank(right: &str) -> u32 {
+    match right {
+        "Owner" | "All" | "Admin" => return 1000,
+        "Member" => return 900,
+        "Contributor" => return 800,
+        "Viewer" => return 700,
+        "Assign" => return 100,
+        _ => {}
+    }
+    let mut rank = 0;
+    for (word, weight) in [("Write", 16), ("Reshare", 8), ("Explore", 4), ("Copy", 2), ("Read", 1)] {
+        if right.contains(word) {
+            rank += 100 + weight;
+        }
+    }
+    rank
+}
+
+/// How a principal holds access to an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ShareType {
+    /// Through a workspace role (its own, a group's, or a Microsoft 365 backing group's).
+    Workspace,
+    /// A permission on the item granted to the principal itself.
+    Direct,
+    /// A permission granted to a group the principal belongs to.
+    Group,
+}
+
+impl ShareType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShareType::Workspace => "Workspace",
+            ShareType::Direct => "Direct",
+            ShareType::Group => "Group",
+        }
+    }
+}
+
+/// One item a user reaches, with the strongest right among the paths that reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactAccess {
+    pub id: Uuid,
+    pub kind: ArtifactKind,
+    pub name: String,
+    pub right: String,
+    pub share: ShareType,
+}
+
+/// An artifact row as the admin reads show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactRecord {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub kind: ArtifactKind,
+    pub name: String,
+    pub description: Option<String>,
+    pub dataset_id: Option<Uuid>,
+    pub configured_by: Option<String>,
+    pub created_at: i64,
+    pub modified_at: i64,
+}
+
+/// A principal's direct permission on an artifact, with what the directory says about the
+/// principal. `member` is the principal as a workspace list shows it; its `role` means nothing
+/// here (`right` is what the permission grants).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactGrant {
+    pub artifact_id: Uuid,
+    pub member: super::Member,
+    pub right: String,
+}
+
+/// A subscription with the artifact it is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionRecord {
+    pub id: Uuid,
+    pub title: String,
+    pub artifact_id: Uuid,
+    pub artifact_name: String,
+    pub artifact_kind: ArtifactKind,
+    pub sub_artifact_name: Option<String>,
+    pub frequency: String,
+    pub is_enabled: bool,
+    pub start_date: i64,
+    pub end_date: i64,
+    pub attachment_format: String,
+}
+
+/// A workspace as the admin sees it: deleted ones included, and `Orphaned` when no Admin holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminWorkspace {
+    pub workspace: super::Workspace,
+    pub modified_at: i64,
+}
+
+/// A stored scan of the scanner API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanRecord {
+    pub id: Uuid,
+    pub created_at: i64,
+    /// When it counts as `Succeeded`.
+    pub ready_at: i64,
+    /// The `WorkspaceInfoResponse`, computed when the scan was requested.
+    pub result_json: String,
+}
+
+impl ScanRecord {
+    /// `NotStarted` for the first half of the scan's duration, `Running` for the second, then
+    /// `Succeeded`.
+    pub fn status(&self, now: i64) -> &'static str {
+        if now >= self.ready_at {
+            "Succeeded"
+        } else if now >= self.created_at + (self.ready_at - self.created_at) / 2 {
+            "Running"
+        } else {
+            "NotStarted"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranks_order_rights_within_each_kind() {
+        for kind in ArtifactKind::ALL {
+            for role in [Role::Viewer, Role::Contributor, Role::Member, Role::Admin] {
+                let right = kind.right_from_role(role);
+                assert!(kind.rights().contains(&right), "{kind:?} {role:?} gives {right}, not in its enum");
+            }
+        }
+        assert!(right_rank("ReadWriteReshareExplore") > right_rank("ReadWriteExplore"));
+        assert!(right_rank("ReadWriteExplore") > right_rank("ReadReshare"));
+        assert!(right_rank("ReadReshare") > right_rank("Read"));
+        assert!(right_rank("Owner") > right_rank("ReadWrite"));
+        assert!(right_rank("Admin") > right_rank("Member"));
+        assert!(right_rank("Admin") > right_rank("Assign"));
+    }
+}
