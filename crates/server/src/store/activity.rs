@@ -76,6 +76,12 @@ pub async fn record_activity<'c, E: Executor<'c, Database = Any>>(e: E, tenant: 
     Ok(())
 }
 
+/// The stored form of an event (`activity_events.event_json`), for bulk writers such as the
+/// tenant generator.
+pub fn event_json(tenant: Uuid, event: &ActivityEvent) -> String {
+    event.to_json(tenant).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,10 +109,4 @@ mod tests {
         assert_eq!(json["UserType"], 6, "item keys are merged last");
         assert_eq!(json["IsSuccess"], true);
     }
-}
-
-/// The stored form of an event (`activity_events.event_json`), for bulk writers such as the
-/// tenant generator.
-pub fn event_json(tenant: Uuid, event: &ActivityEvent) -> String {
-    event.to_json(tenant).to_string()
 }

@@ -22,13 +22,11 @@ pub struct ScimCaller {
     pub id: Option<String>,
 }
 
-fn path_params(parts: &mut Parts) -> impl std::future::Future<Output = Result<HashMap<String, String>, ScimError>> + '_ {
-    async move {
-        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, &())
-            .await
-            .map_err(|_| ScimError::new(StatusCode::NOT_FOUND, None, "The path names no SCIM resource"))?;
-        Ok(params)
-    }
+async fn path_params(parts: &mut Parts) -> Result<HashMap<String, String>, ScimError> {
+    let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, &())
+        .await
+        .map_err(|_| ScimError::new(StatusCode::NOT_FOUND, None, "The path names no SCIM resource"))?;
+    Ok(params)
 }
 
 impl FromRequestParts<AppState> for ScimCaller {

@@ -288,7 +288,7 @@ impl Parser {
 }
 
 pub fn parse_filter(text: &str) -> Result<Filter, ScimError> {
-    let toks = tokenize(text, |m| bad_filter(m))?;
+    let toks = tokenize(text, bad_filter)?;
     if toks.is_empty() {
         return Err(bad_filter("the filter is empty"));
     }
@@ -301,7 +301,7 @@ pub fn parse_filter(text: &str) -> Result<Filter, ScimError> {
 }
 
 pub fn parse_patch_path(text: &str) -> Result<PatchPath, ScimError> {
-    let toks = tokenize(text, |m| bad_path(m))?;
+    let toks = tokenize(text, bad_path)?;
     let mut p = Parser { toks, pos: 0, depth: 0 };
     let attr = match p.next() {
         Some(Tok::Word(w)) => parse_attr_path(&w).map_err(bad_path)?,
