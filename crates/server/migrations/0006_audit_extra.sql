@@ -20,6 +20,10 @@ CREATE INDEX workspaces_tenant_name ON workspaces (tenant_id, name_lower, id);
 CREATE INDEX workspaces_tenant_modified ON workspaces (tenant_id, modified_at);
 -- Access through a Microsoft 365 group backing a workspace, read by artifact access.
 CREATE INDEX workspaces_backing_group ON workspaces (backing_group_id);
--- Artifact access pages by artifact id within each reachable workspace.
-CREATE INDEX artifacts_workspace_id ON artifacts (workspace_id, id);
-CREATE INDEX capacity_users_principal ON capacity_users (principal_id, capacity_id)
+-- Artifact access starts from the user's principals: their capacity rights.
+CREATE INDEX capacity_users_principal ON capacity_users (principal_id, capacity_id);
+-- Memberships walk from a member to its groups: covering, so SQLite prefers it to the primary
+-- key (which it would otherwise scan for the whole tenant).
+CREATE INDEX group_members_member_group ON group_members (tenant_id, member_id, group_id);
+-- Whether a workspace has an Admin (its Orphaned state, users/any(…) filters): one probe.
+CREATE INDEX workspace_members_role ON workspace_members (workspace_id, role, profile_id)

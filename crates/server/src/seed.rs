@@ -151,8 +151,11 @@ fn pick_role(rng: &mut StdRng) -> Role {
     }
 }
 
-/// Buffers one table's rows and writes them in large statements.
+/// Buffers the workspace tables' rows and writes them in large statements, parents first
+/// (workspaces, then their roles and artifacts, then the artifacts' permissions) so foreign
+/// keys always find their rows.
 struct Buffers {
+    workspaces: Vec<SeedWorkspace>,
     members: Vec<(Uuid, PrincipalRef, Role, i64)>,
     artifacts: Vec<SeedArtifact>,
     grants: Vec<(Uuid, PrincipalRef, String, i64)>,
@@ -160,19 +163,21 @@ struct Buffers {
 }
 
 impl Buffers {
+    /// Write everything buffered, when `all` or once any table has `FLUSH_ROWS` rows waiting.
     async fn flush(&mut self, conn: &mut AnyConnection, tenant: Uuid, all: bool) -> Result<(), SeedError> {
-        if all || self.members.len() >= FLUSH_ROWS {
-            self.counts.workspace_roles += self.members.len();
-            bulk::insert_workspace_members(conn, &std::mem::take(&mut self.members)).await?;
+        let full =
+            [self.workspaces.len(), self.members.len(), self.artifacts.len(), self.grants.len()].into_iter().any(|n| n >= FLUSH_ROWS);
+        if !all && !full {
+            return Ok(());
         }
-        if all || self.artifacts.len() >= FLUSH_ROWS {
-            self.counts.artifacts += self.artifacts.len();
-            bulk::insert_artifacts(conn, tenant, &std::mem::take(&mut self.artifacts)).await?;
-        }
-        if all || self.grants.len() >= FLUSH_ROWS {
-            self.counts.artifact_permissions += self.grants.len();
-            bulk::insert_artifact_permissions(conn, &std::mem::take(&mut self.grants)).await?;
-        }
+        self.counts.workspaces += self.workspaces.len();
+        bulk::insert_workspaces(conn, tenant, &std::mem::take(&mut self.workspaces)).await?;
+        self.counts.workspace_roles += self.members.len();
+        bulk::insert_workspace_members(conn, &std::mem::take(&mut self.members)).await?;
+        self.counts.artifacts += self.artifacts.len();
+        bulk::insert_artifacts(conn, tenant, &std::mem::take(&mut self.artifacts)).await?;
+        self.counts.artifact_permissions += self.grants.len();
+        bulk::insert_artifact_permissions(conn, &std::mem::take(&mut self.grants)).await?;
         Ok(())
     }
 }
@@ -188,6 +193,41 @@ struct PlannedWorkspace {
     viewable: Vec<(Uuid, ArtifactKind, String)>,
 }
 
+/// What a seed's tenant is reached with. The generator draws these first, so they can be
+/// recomputed from the seed alone (for example to reuse a seeded database).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeedCredentials {
+    pub tenant_id: Uuid,
+    pub domain: String,
+    pub admin_upn: String,
+    pub heavy_upn: String,
+    pub password: String,
+    pub client_id: Uuid,
+    pub client_secret: String,
+}
+
+fn draw_credentials(rng: &mut StdRng, params: &SeedParams) -> SeedCredentials {
+    let domain = params.domain.clone().unwrap_or_else(|| format!("seed{}.onmicrosoft.com", params.seed));
+    let tenant_id = uuid(rng);
+    let password = format!("{}-{}9", alnum(rng, 10), alnum(rng, 6));
+    let client_secret = format!("{}~{}", alnum(rng, 3), alnum(rng, 36));
+    let client_id = uuid(rng);
+    SeedCredentials {
+        tenant_id,
+        admin_upn: format!("admin@{domain}"),
+        heavy_upn: format!("heavy@{domain}"),
+        domain,
+        password,
+        client_id,
+        client_secret,
+    }
+}
+
+/// The credentials `generate` gives the tenant of `params`.
+pub fn credentials(params: &SeedParams) -> SeedCredentials {
+    draw_credentials(&mut StdRng::seed_from_u64(params.seed), params)
+}
+
 /// Generate a tenant into `store`.
 pub async fn generate(store: &Store, clock: &dyn Clock, params: &SeedParams) -> Result<SeededTenant, SeedError> {
     if params.users < 10 {
@@ -199,15 +239,12 @@ pub async fn generate(store: &Store, clock: &dyn Clock, params: &SeedParams) -> 
     let started = Instant::now();
     let mut rng = StdRng::seed_from_u64(params.seed);
     let now = clock.now_millis();
-    let domain = params.domain.clone().unwrap_or_else(|| format!("seed{}.onmicrosoft.com", params.seed));
+    let SeedCredentials { tenant_id, domain, password, client_id, client_secret, .. } = draw_credentials(&mut rng, params);
     if store.find_tenant(&domain).await?.is_some() {
         return Err(SeedError::Invalid(format!("a tenant with the domain {domain} already exists; choose another --seed")));
     }
-    let tenant = Tenant { id: uuid(&mut rng), name: format!("Seeded tenant {}", params.seed), domain: domain.clone() };
-    let password = format!("{}-{}9", alnum(&mut rng, 10), alnum(&mut rng, 6));
+    let tenant = Tenant { id: tenant_id, name: format!("Seeded tenant {}", params.seed), domain: domain.clone() };
     let password_hash = hash_password(&password);
-    let client_secret = format!("{}~{}", alnum(&mut rng, 3), alnum(&mut rng, 36));
-    let client_id = uuid(&mut rng);
 
     let mut tx = store.begin().await?;
     let conn: &mut AnyConnection = &mut tx;
@@ -364,9 +401,9 @@ pub async fn generate(store: &Store, clock: &dyn Clock, params: &SeedParams) -> 
     // others: enough to reach about HEAVY_TARGET artifacts.
     let heavy_direct = (params.workspaces / 4).min(300);
     let heavy_via_group = (params.workspaces / 4).min(250);
-    let mut buffers = Buffers { members: Vec::new(), artifacts: Vec::new(), grants: Vec::new(), counts: SeedCounts::default() };
+    let mut buffers =
+        Buffers { workspaces: Vec::new(), members: Vec::new(), artifacts: Vec::new(), grants: Vec::new(), counts: SeedCounts::default() };
     let mut planned: Vec<PlannedWorkspace> = Vec::with_capacity(params.workspaces);
-    let mut workspace_rows: Vec<SeedWorkspace> = Vec::new();
     let mut heavy_artifacts = 0usize;
     let m365_groups: Vec<Uuid> = groups[security..security + m365].iter().map(|g| g.0).collect();
     for i in 0..params.workspaces {
@@ -382,7 +419,7 @@ pub async fn generate(store: &Store, clock: &dyn Clock, params: &SeedParams) -> 
         let name = if personal { format!("PersonalWorkspace {} {i}", users[owner].display_name) } else { format!("{dept} workspace {i}") };
         let capacity = (!personal && rng.gen_range(0..100) < 30).then(|| capacities[rng.gen_range(0..capacities.len())].id);
         let modified_at = now - rng.gen_range(0..40 * 24) * 3600 * 1000;
-        workspace_rows.push(SeedWorkspace {
+        buffers.workspaces.push(SeedWorkspace {
             id,
             name: name.clone(),
             description: (!personal).then(|| format!("{dept} reporting")),
@@ -485,9 +522,9 @@ pub async fn generate(store: &Store, clock: &dyn Clock, params: &SeedParams) -> 
         // Direct permissions: shares, dataset permissions, app audiences.
         for (aid, kind) in &made {
             let (n, rights): (usize, &[&str]) = match kind {
-                ArtifactKind::Report | ArtifactKind::PaginatedReport => (rng.gen_range(0..=16), &["Read", "ReadReshare", "ReadCopy"]),
+                ArtifactKind::Report | ArtifactKind::PaginatedReport => (rng.gen_range(0..=20), &["Read", "ReadReshare", "ReadCopy"]),
                 ArtifactKind::Dashboard => (rng.gen_range(0..=10), &["Read", "ReadReshare"]),
-                ArtifactKind::Dataset => (rng.gen_range(0..=14), &["Read", "ReadReshare", "ReadExplore", "ReadReshareExplore"]),
+                ArtifactKind::Dataset => (rng.gen_range(0..=16), &["Read", "ReadReshare", "ReadExplore", "ReadReshareExplore"]),
                 ArtifactKind::App => (rng.gen_range(5..=60), &["Read", "ReadExplore", "ReadReshare"]),
                 ArtifactKind::Dataflow => (rng.gen_range(0..=3), &["Read", "ReadReshare"]),
                 _ => (rng.gen_range(0..=2), &["Read"]),
@@ -512,15 +549,10 @@ pub async fn generate(store: &Store, clock: &dyn Clock, params: &SeedParams) -> 
             }
         }
         planned.push(PlannedWorkspace { id, name, personal, deleted, capacity, viewable });
-        if workspace_rows.len() >= 5_000 {
-            counts.workspaces += workspace_rows.len();
-            bulk::insert_workspaces(&mut *conn, tenant.id, &std::mem::take(&mut workspace_rows)).await?;
-        }
         buffers.flush(&mut *conn, tenant.id, false).await?;
     }
-    counts.workspaces += workspace_rows.len();
-    bulk::insert_workspaces(&mut *conn, tenant.id, &workspace_rows).await?;
     buffers.flush(&mut *conn, tenant.id, true).await?;
+    counts.workspaces = buffers.counts.workspaces;
     counts.workspace_roles = buffers.counts.workspace_roles;
     counts.artifacts = buffers.counts.artifacts;
     counts.artifact_permissions = buffers.counts.artifact_permissions;

@@ -14,15 +14,17 @@ use crate::domain::Role;
 
 /// `memberships(group_id)`: every live group `$3` (a principal in tenant `$1`) belongs to,
 /// transitively. `UNION` (not `UNION ALL`) ends the recursion even if groups form a cycle.
+/// The `CROSS JOIN`s fix SQLite's join order: from the member (or the groups found so far) into
+/// `group_members` by member, then to the group; without statistics SQLite would otherwise start
+/// from every group or membership of the tenant at each step. PostgreSQL reads them as joins.
 pub(super) const MEMBERSHIPS_CTE: &str = "WITH RECURSIVE memberships(group_id) AS ( \
-       SELECT gm.group_id FROM group_members gm \
-         JOIN directory_groups g ON g.tenant_id = gm.tenant_id AND g.id = gm.group_id AND g.deleted_at IS NULL \
+       SELECT gm.group_id FROM group_members gm CROSS JOIN directory_groups g \
         WHERE gm.tenant_id = $1 AND gm.member_id = $3 \
+          AND g.tenant_id = gm.tenant_id AND g.id = gm.group_id AND g.deleted_at IS NULL \
        UNION \
-       SELECT gm.group_id FROM group_members gm \
-         JOIN memberships ms ON gm.member_id = ms.group_id \
-         JOIN directory_groups g ON g.tenant_id = gm.tenant_id AND g.id = gm.group_id AND g.deleted_at IS NULL \
-        WHERE gm.tenant_id = $1) ";
+       SELECT gm.group_id FROM memberships ms CROSS JOIN group_members gm CROSS JOIN directory_groups g \
+        WHERE gm.tenant_id = $1 AND gm.member_id = ms.group_id \
+          AND g.tenant_id = gm.tenant_id AND g.id = gm.group_id AND g.deleted_at IS NULL) ";
 
 /// The condition "principal `$3` reaches workspace `w`", for use after `MEMBERSHIPS_CTE`.
 pub(super) const REACHES: &str = "(EXISTS (SELECT 1 FROM workspace_members m WHERE m.workspace_id = w.id AND m.profile_id = '' \

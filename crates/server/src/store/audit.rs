@@ -55,10 +55,17 @@ fn artifact_from_row(row: &AnyRow) -> StoreResult<ArtifactRecord> {
 
 impl Store {
     /// Up to `limit` items `user` reaches whose id sorts after `after` ('' for the first page),
-    /// in id order, each once with its strongest right. Items reach a user through a workspace
-    /// role (its own, a group's, nested groups included, or a Microsoft 365 group backing the
-    /// workspace) or through a permission on the item (its own or a group's). Deleted
-    /// workspaces and their items are left out.
+    /// in id order, each once with its strongest right.
+    ///
+    /// Cost: every page reads the user's reachable items after `after` (a few thousand index
+    /// entries for a heavy user, fewer the deeper the page) and the names of one page only. The
+    /// `CROSS JOIN`s fix SQLite's join order (from the user's principals outwards, never from
+    /// every workspace or artifact of the tenant), and the `CASE` keeps it on the artifacts'
+    /// primary key; PostgreSQL plans them as ordinary joins and filters.
+    ///
+    /// Items reach a user through a workspace role (its own, a group's, nested groups included,
+    /// or a Microsoft 365 group backing the workspace) or through a permission on the item (its
+    /// own or a group's). Deleted workspaces and their items are left out.
     pub async fn artifact_access_page(
         &self,
         tenant: Uuid,
@@ -72,31 +79,31 @@ impl Store {
         if !stored.is_empty() {
             let kinds = kind_list(&stored);
             branches.push(format!(
-                "SELECT a.id AS id, a.kind AS kind, a.name AS name, 'Workspace' AS src, r.role AS access \
-                   FROM ws_roles r JOIN artifacts a ON a.workspace_id = r.workspace_id \
-                  WHERE a.id > $2 AND a.kind IN ({kinds})"
+                "SELECT a.id AS id, a.kind AS kind, 'Workspace' AS src, r.role AS access \
+                   FROM ws_roles r CROSS JOIN artifacts a \
+                  WHERE a.workspace_id = r.workspace_id AND a.id > $2 AND a.kind IN ({kinds})"
             ));
             branches.push(format!(
-                "SELECT a.id AS id, a.kind AS kind, a.name AS name, \
-                        CASE WHEN p.principal_id = $3 THEN 'Direct' ELSE 'Group' END AS src, p.access_right AS access \
-                   FROM artifact_permissions p JOIN artifacts a ON a.id = p.artifact_id JOIN workspaces w ON w.id = a.workspace_id \
-                  WHERE p.principal_id IN (SELECT pid FROM principals) AND p.artifact_id > $2 AND a.tenant_id = $1 \
-                    AND w.state <> 'Deleted' AND a.kind IN ({kinds})"
+                "SELECT a.id AS id, a.kind AS kind, CASE WHEN p.principal_id = $3 THEN 'Direct' ELSE 'Group' END AS src, \
+                        p.access_right AS access \
+                   FROM principals pr CROSS JOIN artifact_permissions p CROSS JOIN artifacts a CROSS JOIN workspaces w \
+                  WHERE p.principal_id = pr.pid AND p.artifact_id > $2 AND a.id = p.artifact_id AND a.tenant_id = $1 \
+                    AND (CASE WHEN a.kind IN ({kinds}) THEN 1 ELSE 0 END) = 1 AND w.id = a.workspace_id AND w.state <> 'Deleted'"
             ));
         }
         if kinds.contains(&ArtifactKind::Workspace) {
             branches.push(
-                "SELECT w.id AS id, 'Workspace' AS kind, w.name AS name, r.via AS src, r.role AS access \
-                   FROM ws_roles r JOIN workspaces w ON w.id = r.workspace_id WHERE w.id > $2"
+                "SELECT w.id AS id, 'Workspace' AS kind, r.via AS src, r.role AS access \
+                   FROM ws_roles r CROSS JOIN workspaces w WHERE w.id = r.workspace_id AND w.id > $2"
                     .to_string(),
             );
         }
         if kinds.contains(&ArtifactKind::Capacity) {
             branches.push(
-                "SELECT c.id AS id, 'Capacity' AS kind, c.display_name AS name, \
-                        CASE WHEN cu.principal_id = $3 THEN 'Direct' ELSE 'Group' END AS src, cu.access_right AS access \
-                   FROM capacity_users cu JOIN capacities c ON c.id = cu.capacity_id \
-                  WHERE cu.principal_id IN (SELECT pid FROM principals) AND c.tenant_id = $1 AND c.id > $2"
+                "SELECT c.id AS id, 'Capacity' AS kind, CASE WHEN cu.principal_id = $3 THEN 'Direct' ELSE 'Group' END AS src, \
+                        cu.access_right AS access \
+                   FROM principals pr CROSS JOIN capacity_users cu CROSS JOIN capacities c \
+                  WHERE cu.principal_id = pr.pid AND c.id = cu.capacity_id AND c.tenant_id = $1 AND c.id > $2"
                     .to_string(),
             );
         }
@@ -108,17 +115,19 @@ impl Store {
              principals(pid) AS (SELECT CAST($3 AS TEXT) UNION SELECT group_id FROM memberships), \
              ws_roles(workspace_id, role, via) AS ( \
                SELECT m.workspace_id, m.role, CASE WHEN m.principal_id = $3 THEN 'Direct' ELSE 'Group' END \
-                 FROM workspace_members m JOIN workspaces w ON w.id = m.workspace_id \
-                WHERE m.principal_id IN (SELECT pid FROM principals) AND m.profile_id = '' AND w.tenant_id = $1 AND w.state <> 'Deleted' \
+                 FROM principals pr CROSS JOIN workspace_members m CROSS JOIN workspaces w \
+                WHERE m.principal_id = pr.pid AND m.profile_id = '' AND w.id = m.workspace_id AND w.tenant_id = $1 AND w.state <> 'Deleted' \
                UNION ALL \
                SELECT w.id, CASE WHEN EXISTS (SELECT 1 FROM group_owners o WHERE o.tenant_id = $1 AND o.group_id = w.backing_group_id AND o.owner_id = $3) \
                                  THEN 'Admin' ELSE 'Member' END, 'Group' \
-                 FROM workspaces w \
-                WHERE w.tenant_id = $1 AND w.state <> 'Deleted' AND w.backing_group_id IN \
-                      (SELECT group_id FROM memberships UNION SELECT group_id FROM group_owners WHERE tenant_id = $1 AND owner_id = $3)), \
-             reach(id, kind, name, src, access) AS ({branches}), \
+                 FROM (SELECT group_id FROM memberships UNION SELECT group_id FROM group_owners WHERE tenant_id = $1 AND owner_id = $3) bg \
+                      CROSS JOIN workspaces w \
+                WHERE w.backing_group_id = bg.group_id AND w.tenant_id = $1 AND w.state <> 'Deleted'), \
+             reach(id, kind, src, access) AS ({branches}), \
              page(id) AS (SELECT id FROM reach GROUP BY id ORDER BY id LIMIT {limit}) \
-             SELECT id, kind, name, src, access FROM reach WHERE id IN (SELECT id FROM page) ORDER BY id",
+             SELECT r.id AS id, r.kind AS kind, COALESCE(a.name, w.name, c.display_name) AS name, r.src AS src, r.access AS access \
+               FROM reach r LEFT JOIN artifacts a ON a.id = r.id LEFT JOIN workspaces w ON w.id = r.id LEFT JOIN capacities c ON c.id = r.id \
+              WHERE r.id IN (SELECT id FROM page) ORDER BY r.id",
             branches = branches.join(" UNION ALL "),
         );
         let rows = sqlx::query(&sql).bind(tenant.to_string()).bind(after.to_string()).bind(user.to_string()).fetch_all(&self.read).await?;

@@ -61,6 +61,10 @@ pub async fn insert_rows(conn: &mut AnyConnection, table: &str, columns: &[&str]
     }
     let per_statement = (MAX_VALUES / columns.len()).max(1);
     let head = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
+    // SQLite keeps the names of `$1` and `?1` parameters in a list that sqlx's binding scans
+    // once per parameter, which is quadratic in a statement with thousands of them; anonymous
+    // `?` parameters have no name and bind in order. PostgreSQL only knows `$1`.
+    let numbered = !conn.backend_name().eq_ignore_ascii_case("sqlite");
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<Vec<Value>> = rows.by_ref().take(per_statement).collect();
@@ -75,8 +79,12 @@ pub async fn insert_rows(conn: &mut AnyConnection, table: &str, columns: &[&str]
                 if j > 0 {
                     sql.push_str(", ");
                 }
-                sql.push('$');
-                sql.push_str(&n.to_string());
+                if numbered {
+                    sql.push('$');
+                    sql.push_str(&n.to_string());
+                } else {
+                    sql.push('?');
+                }
             }
             sql.push(')');
         }

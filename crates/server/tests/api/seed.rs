@@ -18,6 +18,12 @@ backend_test!(the_generator_is_deterministic_and_its_tenant_works, |app: TestApp
     assert!(c.groups > 5 && c.group_members > 100 && c.workspace_roles > 500 && c.artifacts > 500, "{c:?}");
     assert!(c.artifact_permissions > 2000 && c.subscriptions == 80 && c.activity_events > 1000 && c.licenses > 100, "{c:?}");
     assert_eq!(seeded.domain, "seed42.onmicrosoft.com");
+    let known = pbi_server::seed::credentials(&params);
+    assert_eq!(
+        (known.tenant_id, known.client_id, &known.password, &known.client_secret, &known.heavy_upn),
+        (seeded.tenant_id, seeded.client_id, &seeded.password, &seeded.client_secret, &seeded.heavy_upn),
+        "the credentials follow from the seed alone"
+    );
     // The same seed again (on the same backend, in another database) makes the same tenant.
     let backend = if app.store.backend() == pbi_server::store::Backend::Sqlite { Backend::Sqlite } else { Backend::Postgres };
     let (url, _dir) = fresh_database(backend).await.unwrap();
