@@ -21,6 +21,9 @@ use crate::domain::Role;
 
 /// Most values bound in one statement by the `IN (…)` reads (SQLite allows 32,766).
 const IN_CHUNK: usize = 1000;
+/// Ids per name lookup: SQLite's `$N` parameters cost a scan of the names bound so far each,
+/// so a page's names are read in a few short statements rather than one long one.
+const NAME_CHUNK: usize = 250;
 
 /// `$first, $first+1, …` for `n` values.
 fn placeholders(first: usize, n: usize) -> String {
@@ -58,7 +61,8 @@ impl Store {
     /// in id order, each once with its strongest right.
     ///
     /// Cost: every page reads the user's reachable items after `after` (a few thousand index
-    /// entries for a heavy user, fewer the deeper the page) and the names of one page only. The
+    /// entries for a heavy user, fewer the deeper the page), then the names of its own items by
+    /// primary key. The
     /// `CROSS JOIN`s fix SQLite's join order (from the user's principals outwards, never from
     /// every workspace or artifact of the tenant), and the `CASE` keeps it on the artifacts'
     /// primary key; PostgreSQL plans them as ordinary joins and filters.
@@ -125,9 +129,7 @@ impl Store {
                 WHERE w.backing_group_id = bg.group_id AND w.tenant_id = $1 AND w.state <> 'Deleted'), \
              reach(id, kind, src, access) AS ({branches}), \
              page(id) AS (SELECT id FROM reach GROUP BY id ORDER BY id LIMIT {limit}) \
-             SELECT r.id AS id, r.kind AS kind, COALESCE(a.name, w.name, c.display_name) AS name, r.src AS src, r.access AS access \
-               FROM reach r LEFT JOIN artifacts a ON a.id = r.id LEFT JOIN workspaces w ON w.id = r.id LEFT JOIN capacities c ON c.id = r.id \
-              WHERE r.id IN (SELECT id FROM page) ORDER BY r.id",
+             SELECT id, kind, src, access FROM reach WHERE id IN (SELECT id FROM page) ORDER BY id",
             branches = branches.join(" UNION ALL "),
         );
         let rows = sqlx::query(&sql).bind(tenant.to_string()).bind(after.to_string()).bind(user.to_string()).fetch_all(&self.read).await?;
@@ -149,10 +151,39 @@ impl Store {
                         last.share = share;
                     }
                 }
-                _ => out.push(ArtifactAccess { id, kind, name: row.try_get("name")?, right, share }),
+                _ => out.push(ArtifactAccess { id, kind, name: String::new(), right, share }),
             }
         }
+        self.name_items(&mut out).await?;
         Ok(out)
+    }
+
+    /// Fill in the names of a page of items, by primary key (one small query per table).
+    async fn name_items(&self, items: &mut [ArtifactAccess]) -> StoreResult<()> {
+        let mut names: HashMap<String, String> = HashMap::with_capacity(items.len());
+        for (table, column, kinds) in [
+            ("artifacts", "name", &ArtifactKind::STORED[..]),
+            ("workspaces", "name", &[ArtifactKind::Workspace][..]),
+            ("capacities", "display_name", &[ArtifactKind::Capacity][..]),
+        ] {
+            let ids: Vec<String> = items.iter().filter(|i| kinds.contains(&i.kind)).map(|i| i.id.to_string()).collect();
+            for chunk in ids.chunks(NAME_CHUNK) {
+                // By primary key alone: the ids came from this tenant's query, and a tenant
+                // condition tempts SQLite into scanning the tenant's index instead.
+                let sql = format!("SELECT id, {column} AS name FROM {table} WHERE id IN ({})", placeholders(1, chunk.len()));
+                let mut query = sqlx::query(&sql);
+                for id in chunk {
+                    query = query.bind(id.clone());
+                }
+                for row in query.fetch_all(&self.read).await? {
+                    names.insert(row.try_get("id")?, row.try_get("name")?);
+                }
+            }
+        }
+        for item in items {
+            item.name = names.remove(&item.id.to_string()).unwrap_or_default();
+        }
+        Ok(())
     }
 
     /// Up to `limit` subscriptions owned by `owner` with an id after `after`, in id order.
