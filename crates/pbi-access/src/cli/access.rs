@@ -1,0 +1,255 @@
+//! `pbi-access access UPN` and `pbi-access who ARTIFACT`: effective access with the path that
+//! grants it (a direct role or permission, a workspace role, group X inside group Y, a Microsoft
+//! 365 group backing the workspace).
+//!
+//! Sources: the admin artifact-access list of the user (followed to its last continuation
+//! token), every workspace's direct roles (`GET /admin/groups?$expand=users`, one admin call per
+//! 5,000 workspaces), the per-item admin user lists for `who`, and Graph's groups and members.
+//! The Power BI API does not say which Microsoft 365 group backs a workspace: when the user's
+//! role is stronger than every direct or group role explains, the Microsoft 365 groups the user
+//! is in are named as the backing (see docs/fidelity.md).
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use futures::TryStreamExt;
+use pbi_client::{AdminGroupsQuery, Memberships};
+use pbi_wire::admin_client::{AdminGroup, ArtifactAccessEntry};
+use pbi_wire::graph::User;
+use pbi_wire::powerbi::{GroupUser, PrincipalType};
+use uuid::Uuid;
+
+use super::commands::{fail, render, Session};
+use super::directory::{graph, ledger_calls, role_rank, workspaces, Workspace};
+use super::exit;
+use super::output::{Format, Rows};
+
+/// "group Inner inside group Outer": a chain from the group holding the principal directly up to
+/// the group holding the access.
+pub fn group_path(m: &Memberships, chain: &[Uuid]) -> String {
+    chain.iter().map(|g| format!("group {}", m.group_name(*g))).collect::<Vec<_>>().join(" inside ")
+}
+
+fn is_user(u: &GroupUser, user: &User) -> bool {
+    let upn = user.user_principal_name.as_deref().unwrap_or_default();
+    u.principal_type == Some(PrincipalType::User)
+        && (u.identifier.as_deref().is_some_and(|i| i.eq_ignore_ascii_case(upn) || i == user.id.to_string())
+            || u.graph_id.as_deref() == Some(user.id.to_string().as_str()))
+}
+
+fn group_id(u: &GroupUser) -> Option<Uuid> {
+    (u.principal_type == Some(PrincipalType::Group)).then(|| u.identifier.as_deref().and_then(|i| Uuid::parse_str(i).ok())).flatten()
+}
+
+/// The paths that give `user` a role in `ws`, with the role each gives.
+pub fn workspace_paths(ws: &Workspace, user: &User, m: &Memberships, groups_of_user: &BTreeMap<Uuid, Vec<Uuid>>) -> Vec<(String, String)> {
+    let mut paths = Vec::new();
+    for u in &ws.users {
+        let role = u.group_user_access_right.as_str().to_string();
+        if is_user(u, user) {
+            paths.push((role, "direct workspace role".to_string()));
+        } else if let Some(chain) = group_id(u).and_then(|g| groups_of_user.get(&g)) {
+            paths.push((role, format!("workspace role of {}", group_path(m, chain))));
+        }
+    }
+    paths
+}
+
+pub async fn access(s: &Session, upn: &str, format: Format) -> ExitCode {
+    let before = ledger_calls(&s.profile).await;
+    let graph = match graph(&s.profile) {
+        Ok(g) => g,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    let user = match graph.get_user(upn).await {
+        Ok(u) => u,
+        Err(e) => return fail(exit::FAILURE, format!("no account '{upn}' in the directory: {e}")),
+    };
+    let m = match graph.memberships().await {
+        Ok(m) => m,
+        Err(e) => return fail(exit::FAILURE, e),
+    };
+    let mine = m.transitive_member_of(user.id);
+    let spaces = match workspaces(s).await {
+        Ok(w) => w,
+        Err(e) => return fail(exit::FAILURE, e),
+    };
+    let entries: Vec<ArtifactAccessEntry> = match s.client.user_artifact_access(&user.id.to_string(), &[]).try_collect().await {
+        Ok(e) => e,
+        Err(e) => return fail(exit::FAILURE, e),
+    };
+    let mut rows = Rows::new(&["artifactType", "name", "access", "path"]);
+    // Workspaces: every path, and the Microsoft 365 backing when no role explains the access.
+    for ws in &spaces {
+        let paths = workspace_paths(ws, &user, &m, &mine);
+        let effective = entries.iter().find(|e| e.artifact_type.as_str() == "Workspace" && e.artifact_id.eq_ignore_ascii_case(&ws.id.to_string()));
+        let explained = paths.iter().map(|(r, _)| role_rank(r)).max().unwrap_or(0);
+        for (role, path) in &paths {
+            rows.push(vec!["Workspace".into(), ws.name.clone(), role.clone(), path.clone()]);
+        }
+        if let Some(e) = effective.filter(|e| role_rank(&e.access_right) > explained) {
+            let m365: Vec<&Uuid> = mine.keys().filter(|g| m.groups.get(g).is_some_and(|g| g.is_microsoft365())).collect();
+            let path = match m365.as_slice() {
+                [] => "a Microsoft 365 group backing the workspace (one the user owns)".to_string(),
+                groups => {
+                    let names: Vec<String> = groups.iter().map(|g| group_path(&m, &mine[*g])).collect();
+                    format!("Microsoft 365 {} backing the workspace", names.join(" or "))
+                }
+            };
+            rows.push(vec!["Workspace".into(), ws.name.clone(), e.access_right.clone(), path]);
+        }
+    }
+    // Items: direct and group permissions; items reached through a role are covered above.
+    for e in entries.iter().filter(|e| e.artifact_type.as_str() != "Workspace") {
+        let path = match e.share_type.as_deref() {
+            Some("Direct") => "direct permission".to_string(),
+            Some("Group") => "permission of a group the user is in".to_string(),
+            _ => "through a workspace role".to_string(),
+        };
+        rows.push(vec![e.artifact_type.as_str().to_string(), e.display_name.clone(), e.access_right.clone(), path]);
+    }
+    let code = render(&rows, format);
+    eprintln!("{} admin call(s) spent", ledger_calls(&s.profile).await.saturating_sub(before));
+    code
+}
+
+/// One principal's right on the asked item, before groups are expanded.
+struct Holder {
+    identifier: String,
+    principal_type: PrincipalType,
+    display_name: Option<String>,
+    right: String,
+}
+
+fn holders_of_workspace(ws: &Workspace) -> Vec<Holder> {
+    ws.users
+        .iter()
+        .map(|u| Holder {
+            identifier: u.identifier.clone().unwrap_or_default(),
+            principal_type: u.principal_type.unwrap_or(PrincipalType::None),
+            display_name: u.display_name.clone(),
+            right: u.group_user_access_right.as_str().to_string(),
+        })
+        .collect()
+}
+
+/// An item of a workspace, found by name or id among reports, datasets and dashboards.
+struct Item {
+    kind: &'static str,
+    id: Uuid,
+    name: String,
+    workspace: Uuid,
+}
+
+/// A text field of an item the admin list returns as free JSON.
+pub fn text<'a>(item: &'a serde_json::Map<String, serde_json::Value>, key: &str) -> Option<&'a str> {
+    item.get(key).and_then(|v| v.as_str())
+}
+
+fn find_items(groups: &[AdminGroup], key: &str) -> Vec<Item> {
+    let mut out = Vec::new();
+    for g in groups {
+        let lists = [("Report", "name", &g.reports), ("Dataset", "name", &g.datasets), ("Dashboard", "displayName", &g.dashboards)];
+        for (kind, name_key, list) in lists {
+            for item in list.iter().flatten() {
+                let (Some(id), Some(name)) = (text(item, "id").and_then(|i| Uuid::parse_str(i).ok()), text(item, name_key)) else { continue };
+                if id.to_string().eq_ignore_ascii_case(key) || name.eq_ignore_ascii_case(key) {
+                    out.push(Item { kind, id, name: name.to_string(), workspace: g.id });
+                }
+            }
+        }
+    }
+    out
+}
+
+async fn holders_of_item(s: &Session, item: &Item) -> Result<Vec<Holder>, pbi_client::ClientError> {
+    macro_rules! holders {
+        ($list:expr, $field:ident) => {
+            $list
+                .into_iter()
+                .map(|u| Holder {
+                    identifier: u.identifier,
+                    principal_type: u.principal_type,
+                    display_name: u.display_name,
+                    right: u.$field.as_str().to_string(),
+                })
+                .collect()
+        };
+    }
+    Ok(match item.kind {
+        "Report" => holders!(s.client.get_report_users_as_admin(item.id).await?, report_user_access_right),
+        "Dataset" => holders!(s.client.get_dataset_users_as_admin(item.id).await?, dataset_user_access_right),
+        _ => holders!(s.client.get_dashboard_users_as_admin(item.id).await?, dashboard_user_access_right),
+    })
+}
+
+pub async fn who(s: &Session, artifact: &str, format: Format) -> ExitCode {
+    let before = ledger_calls(&s.profile).await;
+    let graph = match graph(&s.profile) {
+        Ok(g) => g,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    let q = AdminGroupsQuery { expand: Some("users,reports,datasets,dashboards".into()), filter: Some("state eq 'Active'".into()) };
+    let groups: Vec<AdminGroup> = match s.client.groups_as_admin_stream(5000, &q).try_collect::<Vec<_>>().await {
+        Ok(pages) => pages.into_iter().flatten().collect(),
+        Err(e) => return fail(exit::FAILURE, e),
+    };
+    let spaces: Vec<Workspace> = groups
+        .iter()
+        .map(|g| Workspace {
+            id: g.id,
+            name: g.name.clone().unwrap_or_default(),
+            users: g.users.clone().unwrap_or_default().into_iter().filter(|u| u.profile.is_none()).collect(),
+        })
+        .collect();
+    let ws_match: Vec<&Workspace> =
+        spaces.iter().filter(|w| w.id.to_string().eq_ignore_ascii_case(artifact) || w.name.eq_ignore_ascii_case(artifact)).collect();
+    let items = find_items(&groups, artifact);
+    let (holders, workspace) = match (ws_match.as_slice(), items.as_slice()) {
+        ([ws], []) => (holders_of_workspace(ws), Some(*ws)),
+        ([], [item]) => match holders_of_item(s, item).await {
+            Ok(h) => (h, spaces.iter().find(|w| w.id == item.workspace)),
+            Err(e) => return fail(exit::FAILURE, e),
+        },
+        ([], []) => return fail(exit::FAILURE, format!("no workspace, report, dataset or dashboard '{artifact}'")),
+        _ => return fail(exit::USAGE, format!("several items are named '{artifact}': use the id")),
+    };
+    let m = match graph.memberships().await {
+        Ok(m) => m,
+        Err(e) => return fail(exit::FAILURE, e),
+    };
+    match (workspace, items.first()) {
+        (_, Some(item)) => eprintln!("{} '{}' ({})", item.kind, item.name, item.id),
+        (Some(ws), None) => eprintln!("Workspace '{}' ({})", ws.name, ws.id),
+        _ => {}
+    }
+    let mut rows = Rows::new(&["principal", "principalType", "access", "path"]);
+    for h in &holders {
+        let role_in_workspace = workspace.and_then(|w| w.users.iter().find(|u| u.identifier.as_deref() == Some(h.identifier.as_str())));
+        let own_path = match (items.is_empty(), role_in_workspace) {
+            (true, _) => "direct workspace role".to_string(),
+            (false, Some(u)) => format!("workspace role {}", u.group_user_access_right.as_str()),
+            (false, None) => "direct permission".to_string(),
+        };
+        let name = match h.principal_type {
+            PrincipalType::Group => h.display_name.clone().unwrap_or_else(|| h.identifier.clone()),
+            _ => h.identifier.clone(),
+        };
+        rows.push(vec![name, h.principal_type.as_str().into(), h.right.clone(), own_path.clone()]);
+        if let Some(group) = (h.principal_type == PrincipalType::Group).then(|| Uuid::parse_str(&h.identifier).ok()).flatten() {
+            for (user, chain) in m.transitive_users(group) {
+                // The chain runs from the holding group down; "inner inside outer" reads upwards.
+                let up: Vec<Uuid> = chain.iter().rev().copied().collect();
+                rows.push(vec![
+                    user.user_principal_name.clone().unwrap_or_else(|| user.id.to_string()),
+                    "User".into(),
+                    h.right.clone(),
+                    format!("member of {} ({own_path})", group_path(&m, &up)),
+                ]);
+            }
+        }
+    }
+    let code = render(&rows, format);
+    eprintln!("{} admin call(s) spent", ledger_calls(&s.profile).await.saturating_sub(before));
+    code
+}
