@@ -1,6 +1,8 @@
 //! Shared by the binary's end-to-end tests: start `pbi-access serve` and read its banner.
 #![allow(dead_code)] // Each test crate uses a different part.
 
+pub mod cli;
+
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
