@@ -71,6 +71,11 @@ impl GraphClient {
         self.get(&format!("/v1.0/users/{}", encode_segment(id_or_upn)), &Query::new()).await
     }
 
+    /// `PATCH /users/{id}` with the properties to change (e.g. `{"usageLocation": "NL"}`).
+    pub async fn update_user(&self, id_or_upn: &str, changes: &serde_json::Value) -> Result<()> {
+        self.send(reqwest::Method::PATCH, &format!("/v1.0/users/{}", encode_segment(id_or_upn)), Some(changes)).await
+    }
+
     /// The tenant's users, across `@odata.nextLink` pages of `page_size` (Graph's `$top`).
     pub fn users(&self, filter: Option<&str>, page_size: Option<u32>) -> BoxStream<'static, Result<User>> {
         self.list("/v1.0/users", &Query::new().opt("$filter", filter).opt("$top", page_size))

@@ -164,6 +164,9 @@ enum Command {
         /// The dataset permission: Read, ReadReshare, ReadExplore, ReadReshareExplore, …
         #[arg(long, requires = "dataset")]
         permission: Option<String>,
+        /// Set this usageLocation (two-letter country code) on an account that has none; a license needs one.
+        #[arg(long, value_name = "CC")]
+        usage_location: Option<String>,
         /// Seconds to wait for the license to show in Graph's licenseDetails.
         #[arg(long, default_value_t = 120)]
         license_wait: u64,
@@ -348,7 +351,7 @@ async fn main() -> ExitCode {
                 }
             }
         }
-        Command::Onboard { upn, workspace, role, license, dataset, permission, license_wait, conn } => {
+        Command::Onboard { upn, workspace, role, license, dataset, permission, usage_location, license_wait, conn } => {
             let role = match cli::onboard::parse_role(&role) {
                 Ok(r) => r,
                 Err(e) => {
@@ -363,6 +366,7 @@ async fn main() -> ExitCode {
                 license,
                 dataset,
                 permission,
+                usage_location,
                 license_wait: std::time::Duration::from_secs(license_wait),
             };
             match session(&conn).await {

@@ -82,7 +82,10 @@ async fn access_who_and_audit_show_the_paths_and_the_flags() {
     assert_eq!(erin_rows[0]["access"], "Viewer");
     let carol: Vec<_> = rows_where(&who, "principal", &upn("carol"));
     let carol_paths: Vec<&str> = carol.iter().map(|r| r["path"].as_str().unwrap()).collect();
-    assert!(carol_paths.contains(&"direct workspace role") && carol_paths.contains(&"member of group Sales Analysts (direct workspace role)"), "{who}");
+    assert!(
+        carol_paths.contains(&"direct workspace role") && carol_paths.contains(&"member of group Sales Analysts (direct workspace role)"),
+        "{who}"
+    );
     // who on a dataset: role-derived rights and dave's direct permission.
     let who = cli.json(&["who", "Sales Model"]).await;
     let dave = rows_where(&who, "principal", &upn("dave"));

@@ -31,6 +31,9 @@ pub struct User {
     pub user_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_enabled: Option<bool>,
+    /// Two-letter country code; Entra refuses to assign a license without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_location: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_date_time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -82,7 +82,8 @@ pub async fn access(s: &Session, upn: &str, format: Format) -> ExitCode {
     // Workspaces: every path, and the Microsoft 365 backing when no role explains the access.
     for ws in &spaces {
         let paths = workspace_paths(ws, &user, &m, &mine);
-        let effective = entries.iter().find(|e| e.artifact_type.as_str() == "Workspace" && e.artifact_id.eq_ignore_ascii_case(&ws.id.to_string()));
+        let effective =
+            entries.iter().find(|e| e.artifact_type.as_str() == "Workspace" && e.artifact_id.eq_ignore_ascii_case(&ws.id.to_string()));
         let explained = paths.iter().map(|(r, _)| role_rank(r)).max().unwrap_or(0);
         for (role, path) in &paths {
             rows.push(vec!["Workspace".into(), ws.name.clone(), role.clone(), path.clone()]);
@@ -152,7 +153,9 @@ fn find_items(groups: &[AdminGroup], key: &str) -> Vec<Item> {
         let lists = [("Report", "name", &g.reports), ("Dataset", "name", &g.datasets), ("Dashboard", "displayName", &g.dashboards)];
         for (kind, name_key, list) in lists {
             for item in list.iter().flatten() {
-                let (Some(id), Some(name)) = (text(item, "id").and_then(|i| Uuid::parse_str(i).ok()), text(item, name_key)) else { continue };
+                let (Some(id), Some(name)) = (text(item, "id").and_then(|i| Uuid::parse_str(i).ok()), text(item, name_key)) else {
+                    continue;
+                };
                 if id.to_string().eq_ignore_ascii_case(key) || name.eq_ignore_ascii_case(key) {
                     out.push(Item { kind, id, name: name.to_string(), workspace: g.id });
                 }

@@ -59,11 +59,18 @@ struct Facts {
 
 impl Facts {
     fn user(&self, gu: &GroupUser) -> Option<&User> {
-        let by_id = gu.graph_id.as_deref().and_then(|g| Uuid::parse_str(g).ok()).or_else(|| gu.identifier.as_deref().and_then(|i| Uuid::parse_str(i).ok()));
+        let by_id = gu
+            .graph_id
+            .as_deref()
+            .and_then(|g| Uuid::parse_str(g).ok())
+            .or_else(|| gu.identifier.as_deref().and_then(|i| Uuid::parse_str(i).ok()));
         let id = gu.identifier.as_deref().unwrap_or_default();
-        by_id
-            .and_then(|id| self.users.get(&id).or_else(|| self.deleted.get(&id)))
-            .or_else(|| self.users.values().chain(self.deleted.values()).find(|u| u.user_principal_name.as_deref().is_some_and(|p| p.eq_ignore_ascii_case(id))))
+        by_id.and_then(|id| self.users.get(&id).or_else(|| self.deleted.get(&id))).or_else(|| {
+            self.users
+                .values()
+                .chain(self.deleted.values())
+                .find(|u| u.user_principal_name.as_deref().is_some_and(|p| p.eq_ignore_ascii_case(id)))
+        })
     }
 
     fn account(&self, u: &User, gu: Option<&GroupUser>) -> &'static str {
@@ -98,7 +105,17 @@ impl Facts {
         let mut rows = Rows::new(COLUMNS);
         for ws in &self.workspaces {
             if !ws.users.iter().any(|u| u.group_user_access_right.as_str() == "Admin") {
-                rows.push(vec![ws.name.clone(), String::new(), String::new(), String::new(), String::new(), String::new(), String::new(), String::new(), "no-admin".into()]);
+                rows.push(vec![
+                    ws.name.clone(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    "no-admin".into(),
+                ]);
             }
             let direct: BTreeSet<Uuid> = ws.users.iter().filter_map(|u| self.user(u).map(|u| u.id)).collect();
             let mut group_only: BTreeMap<Uuid, Vec<String>> = BTreeMap::new();
@@ -109,19 +126,42 @@ impl Facts {
                     Some(PrincipalType::User) => {
                         let user = self.user(gu);
                         let user_type = gu.user_type.clone().or_else(|| user.and_then(|u| u.user_type.clone())).unwrap_or_default();
-                        let license = gu.license_type.clone().unwrap_or_else(|| user.map(|u| self.licenses.license_type(u).to_string()).unwrap_or_default());
+                        let license = gu
+                            .license_type
+                            .clone()
+                            .unwrap_or_else(|| user.map(|u| self.licenses.license_type(u).to_string()).unwrap_or_default());
                         let account = match user {
                             Some(u) => self.account(u, Some(gu)),
                             None if gu.deleted_date_time.is_some() => "deleted",
                             None => "unknown",
                         };
                         let flags = self.flags(role, &user_type, &license, account);
-                        rows.push(vec![ws.name.clone(), identifier, "User".into(), role.into(), "direct".into(), license, user_type, account.into(), flags.join(" ")]);
+                        rows.push(vec![
+                            ws.name.clone(),
+                            identifier,
+                            "User".into(),
+                            role.into(),
+                            "direct".into(),
+                            license,
+                            user_type,
+                            account.into(),
+                            flags.join(" "),
+                        ]);
                     }
                     Some(PrincipalType::Group) => {
                         let group = Uuid::parse_str(&identifier).ok();
                         let name = group.map(|g| self.memberships.group_name(g)).unwrap_or(identifier);
-                        rows.push(vec![ws.name.clone(), name, "Group".into(), role.into(), "direct".into(), String::new(), String::new(), String::new(), String::new()]);
+                        rows.push(vec![
+                            ws.name.clone(),
+                            name,
+                            "Group".into(),
+                            role.into(),
+                            "direct".into(),
+                            String::new(),
+                            String::new(),
+                            String::new(),
+                            String::new(),
+                        ]);
                         for (u, chain) in group.map(|g| self.memberships.transitive_users(g)).unwrap_or_default() {
                             let up: Vec<Uuid> = chain.iter().rev().copied().collect();
                             let via = group_path(&self.memberships, &up);
@@ -134,12 +174,32 @@ impl Facts {
                                 group_only.entry(u.id).or_default().push(via.clone());
                             }
                             let upn = u.user_principal_name.clone().unwrap_or_else(|| u.id.to_string());
-                            rows.push(vec![ws.name.clone(), upn, "User".into(), role.into(), via, license, user_type, account.into(), flags.join(" ")]);
+                            rows.push(vec![
+                                ws.name.clone(),
+                                upn,
+                                "User".into(),
+                                role.into(),
+                                via,
+                                license,
+                                user_type,
+                                account.into(),
+                                flags.join(" "),
+                            ]);
                         }
                     }
                     _ => {
                         let name = gu.display_name.clone().unwrap_or(identifier);
-                        rows.push(vec![ws.name.clone(), name, "App".into(), role.into(), "direct".into(), String::new(), String::new(), String::new(), String::new()]);
+                        rows.push(vec![
+                            ws.name.clone(),
+                            name,
+                            "App".into(),
+                            role.into(),
+                            "direct".into(),
+                            String::new(),
+                            String::new(),
+                            String::new(),
+                            String::new(),
+                        ]);
                     }
                 }
             }
@@ -158,7 +218,8 @@ async fn directory(graph: &GraphClient) -> Result<(BTreeMap<Uuid, User>, BTreeMa
 
 /// Scan every workspace: ids from `workspaces/modified`, then `getInfo` 100 at a time.
 async fn scan_all(s: &Session) -> Result<Vec<WorkspaceInfo>, String> {
-    let ids: Vec<Uuid> = s.client.get_modified_workspaces(None, true, true).await.map_err(|e| e.to_string())?.into_iter().map(|w| w.id).collect();
+    let ids: Vec<Uuid> =
+        s.client.get_modified_workspaces(None, true, true).await.map_err(|e| e.to_string())?.into_iter().map(|w| w.id).collect();
     let mut out = Vec::new();
     for chunk in ids.chunks(100) {
         let options = ScanOptions { get_artifact_users: true, ..ScanOptions::default() };
@@ -371,12 +432,18 @@ fn snapshot(s: &Session, facts: &Facts, secret: &str) -> Result<TenantSpec, Stri
                     Some(PrincipalType::User) => known_user(u)?,
                     _ => u.identifier.clone()?,
                 };
-                Some(MemberSpec { principal, principal_type: principal_type(u.principal_type).into(), role: u.group_user_access_right.as_str().into() })
+                Some(MemberSpec {
+                    principal,
+                    principal_type: principal_type(u.principal_type).into(),
+                    role: u.group_user_access_right.as_str().into(),
+                })
             })
             .collect();
         let with_role: BTreeSet<String> = holders.iter().filter_map(|u| u.identifier.as_deref().map(str::to_lowercase)).collect();
         let mut artifacts = Vec::new();
-        for (list, items) in [("datasets", &w.datasets), ("reports", &w.reports), ("dashboards", &w.dashboards), ("dataflows", &w.dataflows)] {
+        for (list, items) in
+            [("datasets", &w.datasets), ("reports", &w.reports), ("dashboards", &w.dashboards), ("dataflows", &w.dataflows)]
+        {
             for a in items {
                 let Some(id) = text(a, "id").or_else(|| text(a, "objectId")).and_then(|i| Uuid::parse_str(i).ok()) else { continue };
                 let kind = kind_of(list, a);
@@ -415,7 +482,14 @@ fn snapshot(s: &Session, facts: &Facts, secret: &str) -> Result<TenantSpec, Stri
                 });
             }
         }
-        workspaces.push(WorkspaceSpec { id: Some(w.id), name: w.name.clone().unwrap_or_default(), backed_by: None, members, capacity: None, artifacts });
+        workspaces.push(WorkspaceSpec {
+            id: Some(w.id),
+            name: w.name.clone().unwrap_or_default(),
+            backed_by: None,
+            members,
+            capacity: None,
+            artifacts,
+        });
     }
     Ok(TenantSpec {
         id: tenant,
@@ -425,7 +499,12 @@ fn snapshot(s: &Session, facts: &Facts, secret: &str) -> Result<TenantSpec, Stri
         groups,
         service_principals,
         workspaces,
-        subscribed_skus: facts.licenses.skus.iter().map(|s| SkuSpec { sku_part_number: s.sku_part_number.clone(), seats: s.prepaid_units.enabled }).collect(),
+        subscribed_skus: facts
+            .licenses
+            .skus
+            .iter()
+            .map(|s| SkuSpec { sku_part_number: s.sku_part_number.clone(), seats: s.prepaid_units.enabled })
+            .collect(),
         licenses,
         ..Default::default()
     })

@@ -23,7 +23,11 @@ pub fn graph(profile: &Profile) -> Result<GraphClient, String> {
         graph: profile.graph_url.clone(),
     };
     PowerBiClient::builder(endpoints)
-        .client_secret(need(&profile.tenant, "tenant")?, need(&profile.client_id, "client_id")?, need(&profile.client_secret, "client_secret")?)
+        .client_secret(
+            need(&profile.tenant, "tenant")?,
+            need(&profile.client_id, "client_id")?,
+            need(&profile.client_secret, "client_secret")?,
+        )
         .build_graph()
         .map_err(|e| e.to_string())
 }
@@ -49,11 +53,16 @@ pub struct Workspace {
 /// 5,000 workspaces an admin call.
 pub async fn workspaces(s: &Session) -> Result<Vec<Workspace>, String> {
     let q = AdminGroupsQuery { expand: Some("users".into()), filter: Some("state eq 'Active'".into()) };
-    let pages: Vec<Vec<pbi_wire::admin_client::AdminGroup>> = s.client.groups_as_admin_stream(5000, &q).try_collect().await.map_err(|e| e.to_string())?;
+    let pages: Vec<Vec<pbi_wire::admin_client::AdminGroup>> =
+        s.client.groups_as_admin_stream(5000, &q).try_collect().await.map_err(|e| e.to_string())?;
     Ok(pages
         .into_iter()
         .flatten()
-        .map(|g| Workspace { id: g.id, name: g.name.unwrap_or_default(), users: g.users.unwrap_or_default().into_iter().filter(|u| u.profile.is_none()).collect() })
+        .map(|g| Workspace {
+            id: g.id,
+            name: g.name.unwrap_or_default(),
+            users: g.users.unwrap_or_default().into_iter().filter(|u| u.profile.is_none()).collect(),
+        })
         .collect())
 }
 
@@ -78,8 +87,7 @@ impl Licenses {
 
     /// The Power BI `licenseType` a user's assigned licenses give: the best of PPU, Pro, Free.
     pub fn license_type(&self, user: &User) -> &'static str {
-        let held: Vec<&str> =
-            user.assigned_licenses.iter().flatten().filter_map(|l| self.part_number(l.sku_id)).collect();
+        let held: Vec<&str> = user.assigned_licenses.iter().flatten().filter_map(|l| self.part_number(l.sku_id)).collect();
         license_type_of(&held)
     }
 

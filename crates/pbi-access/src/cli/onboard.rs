@@ -42,6 +42,8 @@ pub struct Request {
     pub license: Option<License>,
     pub dataset: Option<String>,
     pub permission: Option<String>,
+    /// Set as the user's `usageLocation` when it has none (a license needs one).
+    pub usage_location: Option<String>,
     /// How long to wait for the license to show in `licenseDetails`.
     pub license_wait: Duration,
 }
@@ -101,6 +103,18 @@ pub async fn onboard(s: &Session, req: &Request, format: Format) -> ExitCode {
         let Some(sku_id) = licenses.sku_id(license.part_number()) else {
             return fail(exit::FAILURE, format!("the tenant has no {} subscription", license.part_number()));
         };
+        if user.usage_location.is_none() {
+            let Some(country) = &req.usage_location else {
+                return fail(
+                    exit::FAILURE,
+                    format!("{upn} has no usageLocation, and Entra assigns no license without one: add --usage-location with a two-letter country code"),
+                );
+            };
+            if let Err(e) = graph.update_user(&user.id.to_string(), &serde_json::json!({ "usageLocation": country })).await {
+                return fail(exit::FAILURE, format!("cannot set the usageLocation of {upn}: {e}"));
+            }
+            report.step("usage location", country, "set");
+        }
         let held = |details: &[pbi_wire::graph::LicenseDetails]| details.iter().any(|d| d.sku_id == sku_id);
         match graph.license_details(&user.id.to_string()).await {
             Ok(d) if held(&d) => report.step("license", license.part_number(), "unchanged"),
@@ -141,7 +155,9 @@ pub async fn onboard(s: &Session, req: &Request, format: Format) -> ExitCode {
     let mine = |users: &[GroupUser]| -> Option<GroupUserAccessRight> {
         users
             .iter()
-            .find(|u| u.principal_type == Some(PrincipalType::User) && u.identifier.as_deref().is_some_and(|i| i.eq_ignore_ascii_case(&upn)))
+            .find(|u| {
+                u.principal_type == Some(PrincipalType::User) && u.identifier.as_deref().is_some_and(|i| i.eq_ignore_ascii_case(&upn))
+            })
             .map(|u| u.group_user_access_right)
     };
     for (id, name) in &targets {
@@ -173,7 +189,9 @@ pub async fn onboard(s: &Session, req: &Request, format: Format) -> ExitCode {
         let mut found = None;
         for (id, _) in &targets {
             if let Ok(list) = s.client.get_datasets_in_group(*id).await {
-                if let Some(d) = list.into_iter().find(|d| d.id.to_string().eq_ignore_ascii_case(dataset) || d.name.eq_ignore_ascii_case(dataset)) {
+                if let Some(d) =
+                    list.into_iter().find(|d| d.id.to_string().eq_ignore_ascii_case(dataset) || d.name.eq_ignore_ascii_case(dataset))
+                {
                     found = Some((*id, d));
                     break;
                 }
@@ -185,13 +203,15 @@ pub async fn onboard(s: &Session, req: &Request, format: Format) -> ExitCode {
         let id = d.id.to_string();
         let holds = |list: &[DatasetUserAccess]| {
             list.iter().any(|a| {
-                a.identifier.eq_ignore_ascii_case(&upn) && words(right.as_str()).iter().all(|w| a.dataset_user_access_right.as_str().contains(w))
+                a.identifier.eq_ignore_ascii_case(&upn)
+                    && words(right.as_str()).iter().all(|w| a.dataset_user_access_right.as_str().contains(w))
             })
         };
         match s.client.get_dataset_users(Some(group), &id).await {
             Ok(list) if holds(&list) => report.step("dataset permission", &d.name, "unchanged"),
             Ok(_) => {
-                let access = DatasetUserAccess { identifier: upn.clone(), principal_type: PrincipalType::User, dataset_user_access_right: right };
+                let access =
+                    DatasetUserAccess { identifier: upn.clone(), principal_type: PrincipalType::User, dataset_user_access_right: right };
                 if let Err(e) = s.client.post_dataset_user(Some(group), &id, &access).await {
                     return fail(exit::FAILURE, format!("{}: {e}", d.name));
                 }

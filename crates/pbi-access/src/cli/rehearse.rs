@@ -70,9 +70,7 @@ impl Twin {
         let rows: Vec<serde_json::Value> = serde_json::from_str(&text).map_err(|e| format!("the twin's audit is not JSON: {e}"))?;
         let mut lines: Vec<String> = rows
             .iter()
-            .map(|r| {
-                super::audit::COLUMNS.iter().map(|c| r[*c].as_str().unwrap_or_default().to_string()).collect::<Vec<_>>().join(" | ")
-            })
+            .map(|r| super::audit::COLUMNS.iter().map(|c| r[*c].as_str().unwrap_or_default().to_string()).collect::<Vec<_>>().join(" | "))
             .collect();
         lines.sort();
         Ok(lines)
@@ -91,7 +89,8 @@ async fn start_twin(spec: &TenantSpec, dir: &Path, base_profile: &Profile, secre
         .map(|(_, app)| app.to_string())
         .ok_or("the snapshot has no automation app")?;
     let config = Config { listen: "127.0.0.1:0".into(), database: url, demo: false, ..Config::default() };
-    let app = Application::build_with_store(config, Arc::new(SystemClock), store).await.map_err(|e| format!("cannot start the twin: {e:#}"))?;
+    let app =
+        Application::build_with_store(config, Arc::new(SystemClock), store).await.map_err(|e| format!("cannot start the twin: {e:#}"))?;
     let base = app.public_url().trim_end_matches('/').to_string();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async move {
@@ -147,10 +146,11 @@ pub async fn rehearse(profile: &Profile, profile_args: &[String], snapshot: Opti
             path
         }
     };
-    let mut spec: TenantSpec = match std::fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string())) {
-        Ok(s) => s,
-        Err(e) => return fail(exit::USAGE, format!("{} is not a tenant snapshot: {e}", path.display())),
-    };
+    let mut spec: TenantSpec =
+        match std::fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string())) {
+            Ok(s) => s,
+            Err(e) => return fail(exit::USAGE, format!("{} is not a tenant snapshot: {e}", path.display())),
+        };
     // A fresh secret for the automation app: the profile's app if the snapshot has it, else the
     // first app with a secret.
     let secret = fresh_secret();
@@ -198,11 +198,12 @@ pub async fn rehearse(profile: &Profile, profile_args: &[String], snapshot: Opti
         }
     }
     let budget = profile.admin_budget_per_hour.max(1) as usize;
-    let wait = if calls > budget { format!(", and at least {} hour(s) of waiting for the budget", calls.div_ceil(budget) - 1) } else { String::new() };
-    println!(
-        "cost: {calls} admin call(s) of the {budget}/hour budget, {:.1} s on the twin{wait}",
-        elapsed.as_secs_f64()
-    );
+    let wait = if calls > budget {
+        format!(", and at least {} hour(s) of waiting for the budget", calls.div_ceil(budget) - 1)
+    } else {
+        String::new()
+    };
+    println!("cost: {calls} admin call(s) of the {budget}/hour budget, {:.1} s on the twin{wait}", elapsed.as_secs_f64());
     if code == 0 {
         ExitCode::SUCCESS
     } else {
