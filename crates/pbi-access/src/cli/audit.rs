@@ -530,3 +530,60 @@ fn write_snapshot(s: &Session, facts: &Facts, out: &Path) -> ExitCode {
     );
     ExitCode::SUCCESS
 }
+
+#[cfg(test)]
+mod tests {
+    use pbi_wire::powerbi::GroupUserAccessRight as Right;
+
+    use super::*;
+
+    fn user(id: Uuid, upn: &str, guest: bool) -> User {
+        User {
+            id,
+            user_principal_name: Some(upn.into()),
+            display_name: None,
+            mail: None,
+            user_type: Some(if guest { "Guest" } else { "Member" }.into()),
+            account_enabled: Some(true),
+            usage_location: None,
+            deleted_date_time: None,
+            assigned_licenses: None,
+        }
+    }
+
+    #[test]
+    fn flags_a_workspace_without_admin_and_deleted_or_guest_holders() {
+        let (guest, gone) = (Uuid::new_v4(), Uuid::new_v4());
+        let mut deleted = user(gone, "gone@x.com", false);
+        deleted.deleted_date_time = Some("2026-01-01T00:00:00Z".into());
+        let facts = Facts {
+            workspaces: vec![
+                Workspace {
+                    id: Uuid::new_v4(),
+                    name: "Orphan".into(),
+                    users: vec![GroupUser::principal("gone@x.com", PrincipalType::User, Right::Viewer)],
+                },
+                Workspace {
+                    id: Uuid::new_v4(),
+                    name: "Shared".into(),
+                    users: vec![GroupUser::principal("g@y.com", PrincipalType::User, Right::Admin)],
+                },
+            ],
+            scanned: Vec::new(),
+            users: [(guest, user(guest, "g@y.com", true))].into(),
+            deleted: [(gone, deleted)].into(),
+            memberships: Memberships::default(),
+            licenses: Licenses::default(),
+        };
+        let rows = facts.rows();
+        let flags: Vec<(&str, &str, &str)> = rows.rows.iter().map(|r| (r[0].as_str(), r[1].as_str(), r[8].as_str())).collect();
+        assert_eq!(
+            flags,
+            [
+                ("Orphan", "", "no-admin"),
+                ("Orphan", "gone@x.com", "deleted-account"),
+                ("Shared", "g@y.com", "guest-with-write-role free-with-write-role")
+            ]
+        );
+    }
+}
