@@ -122,7 +122,7 @@ async fn scanner_audit_snapshot_twin_and_rehearsal() {
     let source: Value = serde_json::from_str(&out).unwrap();
     assert!(err.contains("42 workspace(s) audited"), "{err}");
     let spent: usize = err.split("; ").nth(1).and_then(|s| s.split_whitespace().next()).and_then(|n| n.parse().ok()).expect(&err);
-    assert!(spent >= 4 && spent <= 42 / 3, "modified + getInfo + status + result, far fewer than 42: {spent}");
+    assert!((4..=42 / 3).contains(&spent), "modified + getInfo + status + result, far fewer than 42: {spent}");
     assert_eq!(rows_where(&source, "workspace", "Team 07").len(), 1, "{source}");
     assert!(!rows_where(&source, "principal", &upn("carol")).is_empty());
 

@@ -13,14 +13,14 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use futures::TryStreamExt;
-use pbi_client::{AdminGroupsQuery, Memberships};
+use pbi_client::Memberships;
 use pbi_wire::admin_client::{AdminGroup, ArtifactAccessEntry};
 use pbi_wire::graph::User;
 use pbi_wire::powerbi::{GroupUser, PrincipalType};
 use uuid::Uuid;
 
 use super::commands::{fail, render, Session};
-use super::directory::{graph, ledger_calls, role_rank, workspaces, Workspace};
+use super::directory::{admin_groups, graph, ledger_calls, role_rank, workspaces, Workspace};
 use super::exit;
 use super::output::{Format, Rows};
 
@@ -192,19 +192,11 @@ pub async fn who(s: &Session, artifact: &str, format: Format) -> ExitCode {
         Ok(g) => g,
         Err(e) => return fail(exit::USAGE, e),
     };
-    let q = AdminGroupsQuery { expand: Some("users,reports,datasets,dashboards".into()), filter: Some("state eq 'Active'".into()) };
-    let groups: Vec<AdminGroup> = match s.client.groups_as_admin_stream(5000, &q).try_collect::<Vec<_>>().await {
-        Ok(pages) => pages.into_iter().flatten().collect(),
+    let groups = match admin_groups(s, "users,reports,datasets,dashboards").await {
+        Ok(g) => g,
         Err(e) => return fail(exit::FAILURE, e),
     };
-    let spaces: Vec<Workspace> = groups
-        .iter()
-        .map(|g| Workspace {
-            id: g.id,
-            name: g.name.clone().unwrap_or_default(),
-            users: g.users.clone().unwrap_or_default().into_iter().filter(|u| u.profile.is_none()).collect(),
-        })
-        .collect();
+    let spaces: Vec<Workspace> = groups.iter().map(|g| Workspace::new(g.id, g.name.clone(), g.users.clone())).collect();
     let ws_match: Vec<&Workspace> =
         spaces.iter().filter(|w| w.id.to_string().eq_ignore_ascii_case(artifact) || w.name.eq_ignore_ascii_case(artifact)).collect();
     let items = find_items(&groups, artifact);

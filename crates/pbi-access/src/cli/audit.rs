@@ -118,7 +118,6 @@ impl Facts {
                 ]);
             }
             let direct: BTreeSet<Uuid> = ws.users.iter().filter_map(|u| self.user(u).map(|u| u.id)).collect();
-            let mut group_only: BTreeMap<Uuid, Vec<String>> = BTreeMap::new();
             for gu in &ws.users {
                 let role = gu.group_user_access_right.as_str();
                 let identifier = gu.identifier.clone().unwrap_or_default();
@@ -151,17 +150,7 @@ impl Facts {
                     Some(PrincipalType::Group) => {
                         let group = Uuid::parse_str(&identifier).ok();
                         let name = group.map(|g| self.memberships.group_name(g)).unwrap_or(identifier);
-                        rows.push(vec![
-                            ws.name.clone(),
-                            name,
-                            "Group".into(),
-                            role.into(),
-                            "direct".into(),
-                            String::new(),
-                            String::new(),
-                            String::new(),
-                            String::new(),
-                        ]);
+                        rows.push(holder_row(&ws.name, name, "Group", role));
                         for (u, chain) in group.map(|g| self.memberships.transitive_users(g)).unwrap_or_default() {
                             let up: Vec<Uuid> = chain.iter().rev().copied().collect();
                             let via = group_path(&self.memberships, &up);
@@ -171,7 +160,6 @@ impl Facts {
                             let mut flags = self.flags(role, &user_type, &license, account);
                             if !direct.contains(&u.id) {
                                 flags.push("group-only");
-                                group_only.entry(u.id).or_default().push(via.clone());
                             }
                             let upn = u.user_principal_name.clone().unwrap_or_else(|| u.id.to_string());
                             rows.push(vec![
@@ -189,23 +177,20 @@ impl Facts {
                     }
                     _ => {
                         let name = gu.display_name.clone().unwrap_or(identifier);
-                        rows.push(vec![
-                            ws.name.clone(),
-                            name,
-                            "App".into(),
-                            role.into(),
-                            "direct".into(),
-                            String::new(),
-                            String::new(),
-                            String::new(),
-                            String::new(),
-                        ]);
+                        rows.push(holder_row(&ws.name, name, "App", role));
                     }
                 }
             }
         }
         rows
     }
+}
+
+/// A group or app holding a role: no license, user type or account to show.
+fn holder_row(workspace: &str, name: String, kind: &str, role: &str) -> Vec<String> {
+    let mut row = vec![workspace.to_string(), name, kind.into(), role.into(), "direct".into()];
+    row.resize(COLUMNS.len(), String::new());
+    row
 }
 
 async fn directory(graph: &GraphClient) -> Result<(BTreeMap<Uuid, User>, BTreeMap<Uuid, User>, Memberships, Licenses), String> {
@@ -255,20 +240,13 @@ pub async fn audit(s: &Session, workspace: Option<&str>, all: bool, format: Audi
                 Err(e) => return fail(exit::FAILURE, e),
             };
             match s.client.get_group_users_as_admin(id).await {
-                Ok(users) => (vec![Workspace { id, name, users: users.into_iter().filter(|u| u.profile.is_none()).collect() }], Vec::new()),
+                Ok(users) => (vec![Workspace::new(id, Some(name), Some(users))], Vec::new()),
                 Err(e) => return fail(exit::FAILURE, e),
             }
         }
         (None, true) => match scan_all(s).await {
             Ok(scanned) => {
-                let spaces = scanned
-                    .iter()
-                    .map(|w| Workspace {
-                        id: w.id,
-                        name: w.name.clone().unwrap_or_default(),
-                        users: w.users.clone().unwrap_or_default().into_iter().filter(|u| u.profile.is_none()).collect(),
-                    })
-                    .collect();
+                let spaces = scanned.iter().map(|w| Workspace::new(w.id, w.name.clone(), w.users.clone())).collect();
                 (spaces, scanned)
             }
             Err(e) => return fail(exit::FAILURE, e),

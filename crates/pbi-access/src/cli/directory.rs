@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use futures::TryStreamExt;
 use pbi_client::{AdminBudget, AdminGroupsQuery, GraphClient, Ledger, PowerBiClient, SystemClock};
+use pbi_wire::admin_client::AdminGroup;
 use pbi_wire::graph::{sku, SubscribedSku, User};
 use pbi_wire::powerbi::GroupUser;
 use uuid::Uuid;
@@ -49,21 +50,28 @@ pub struct Workspace {
     pub users: Vec<GroupUser>,
 }
 
-/// Every active workspace of the tenant with its direct roles: `GET /admin/groups?$expand=users`,
-/// 5,000 workspaces an admin call.
+impl Workspace {
+    /// From an admin list or a scan: the principals' own roles (service-principal profiles apart).
+    pub fn new(id: Uuid, name: Option<String>, users: Option<Vec<GroupUser>>) -> Workspace {
+        Workspace {
+            id,
+            name: name.unwrap_or_default(),
+            users: users.unwrap_or_default().into_iter().filter(|u| u.profile.is_none()).collect(),
+        }
+    }
+}
+
+/// Every active workspace of the tenant with `expand` (`users`, `reports`, …):
+/// `GET /admin/groups`, 5,000 workspaces an admin call.
+pub async fn admin_groups(s: &Session, expand: &str) -> Result<Vec<AdminGroup>, String> {
+    let q = AdminGroupsQuery { expand: Some(expand.into()), filter: Some("state eq 'Active'".into()) };
+    let pages: Vec<Vec<AdminGroup>> = s.client.groups_as_admin_stream(5000, &q).try_collect().await.map_err(|e| e.to_string())?;
+    Ok(pages.into_iter().flatten().collect())
+}
+
+/// Every active workspace of the tenant with its direct roles.
 pub async fn workspaces(s: &Session) -> Result<Vec<Workspace>, String> {
-    let q = AdminGroupsQuery { expand: Some("users".into()), filter: Some("state eq 'Active'".into()) };
-    let pages: Vec<Vec<pbi_wire::admin_client::AdminGroup>> =
-        s.client.groups_as_admin_stream(5000, &q).try_collect().await.map_err(|e| e.to_string())?;
-    Ok(pages
-        .into_iter()
-        .flatten()
-        .map(|g| Workspace {
-            id: g.id,
-            name: g.name.unwrap_or_default(),
-            users: g.users.unwrap_or_default().into_iter().filter(|u| u.profile.is_none()).collect(),
-        })
-        .collect())
+    Ok(admin_groups(s, "users").await?.into_iter().map(|g| Workspace::new(g.id, g.name, g.users)).collect())
 }
 
 /// Power BI license names by SKU id (`Pro`, `PremiumPerUser`, …) from `subscribedSkus`.

@@ -189,7 +189,7 @@ pub async fn rehearse(profile: &Profile, profile_args: &[String], snapshot: Opti
     if removed.is_empty() && added.is_empty() {
         println!("audit diff: no change");
     } else {
-        println!("audit diff ({} workspace | principal | principalType | role | via | licenseType | userType | account | flags):", "");
+        println!("audit diff (workspace | principal | principalType | role | via | licenseType | userType | account | flags):");
         for l in removed {
             println!("- {l}");
         }

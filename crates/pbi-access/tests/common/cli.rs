@@ -63,21 +63,7 @@ pub struct Graph {
 impl Graph {
     pub async fn new(demo: &Demo) -> Graph {
         let http = demo.http();
-        let r: Value = http
-            .post(format!("{}/{}/oauth2/v2.0/token", demo.base, demo.tenant))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", &demo.client_id),
-                ("client_secret", &demo.secret),
-                ("scope", "https://graph.microsoft.com/.default"),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = r["access_token"].as_str().expect("a Graph token").to_string();
+        let token = demo.token_for(&http, "https://graph.microsoft.com/.default").await;
         Graph { http, base: format!("{}/graph/v1.0", demo.base), token }
     }
 

@@ -105,13 +105,18 @@ impl Demo {
 
     /// A client-credentials token for the demo service principal.
     pub async fn token(&self, http: &reqwest::Client) -> String {
+        self.token_for(http, "https://analysis.windows.net/powerbi/api/.default").await
+    }
+
+    /// A client-credentials token of the demo service principal for `scope` (e.g. Graph's `.default`).
+    pub async fn token_for(&self, http: &reqwest::Client, scope: &str) -> String {
         let r: Value = http
             .post(format!("{}/{}/oauth2/v2.0/token", self.base, self.tenant))
             .form(&[
                 ("grant_type", "client_credentials"),
                 ("client_id", &self.client_id),
                 ("client_secret", &self.secret),
-                ("scope", "https://analysis.windows.net/powerbi/api/.default"),
+                ("scope", scope),
             ])
             .send()
             .await
