@@ -141,8 +141,12 @@ enum Command {
         /// The command and its arguments, after `--`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         command: Vec<String>,
-        #[command(flatten)]
-        conn: Conn,
+        /// Profile name in profiles.toml (PBI_ACCESS_* variables override it); the twin gets its own.
+        #[arg(long, default_value = "default")]
+        profile: String,
+        /// The profiles file (default: $PBI_ACCESS_PROFILES or ~/.config/pbi-access/profiles.toml).
+        #[arg(long)]
+        profiles: Option<PathBuf>,
     },
     /// Onboard a user: check the account, assign the license (Graph), add the workspace roles,
     /// grant the dataset permission, verify by reading back. Running it again changes nothing.
@@ -338,12 +342,12 @@ async fn main() -> ExitCode {
                 Err(code) => code,
             }
         }
-        Command::Rehearse { snapshot, command, conn } => {
-            let mut args = vec!["--profile".to_string(), conn.profile.clone()];
-            if let Some(p) = &conn.profiles {
+        Command::Rehearse { snapshot, command, profile, profiles } => {
+            let mut args = vec!["--profile".to_string(), profile.clone()];
+            if let Some(p) = &profiles {
                 args.extend(["--profiles".to_string(), p.display().to_string()]);
             }
-            match cli::profile::load(&conn.profile, conn.profiles.clone()) {
+            match cli::profile::load(&profile, profiles) {
                 Ok(profile) => cli::rehearse::rehearse(&profile, &args, snapshot.as_deref(), &command).await,
                 Err(e) => {
                     eprintln!("pbi-access: profile error: {e}");

@@ -15,6 +15,16 @@ fn upn(local: &str) -> String {
 }
 
 #[tokio::test]
+async fn every_new_command_has_help_with_an_example() {
+    for command in ["users", "access", "who", "audit", "onboard", "rehearse"] {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_pbi-access")).args([command, "--help"]).output().await.unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{command}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(text.lines().any(|l| l.trim_start().starts_with(&format!("Example: pbi-access {command}"))), "{command}: {text}");
+    }
+}
+
+#[tokio::test]
 async fn access_who_and_audit_show_the_paths_and_the_flags() {
     let dir = tempfile::tempdir().unwrap();
     let config = instant_licenses(dir.path());

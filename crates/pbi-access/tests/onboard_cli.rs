@@ -184,5 +184,12 @@ async fn scanner_audit_snapshot_twin_and_rehearsal() {
     let (code, out, _) = cli.run(&["rehearse", "--snapshot", snapshot.to_str().unwrap(), "--", "members", "Finance Reporting"]).await;
     assert_eq!(code, 0);
     assert!(out.contains("audit diff: no change"), "{out}");
+    // Without --snapshot, a snapshot of the tenant is taken first (reads only).
+    let (code, out, err) = cli.run(&["rehearse", "--", "onboard", &upn("dave"), "--workspace", "Team 03", "--role", "Member"]).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(err.contains("taking a snapshot"), "{err}");
+    assert!(out.contains(&format!("+ Team 03 | {} | User | Member | direct", upn("dave"))), "{out}");
+    let team: Value = cli.json(&["audit", "--workspace", "Team 03"]).await;
+    assert!(rows_where(&team, "principal", &upn("dave")).is_empty(), "the source is untouched: {team}");
     demo.child.start_kill().unwrap();
 }
