@@ -23,6 +23,13 @@ use crate::error::Result;
 use crate::paging::{next_link_pages, Query};
 use crate::transport::{Call, Core};
 
+/// Microsoft Graph returns only a default set of user properties (no `accountEnabled`,
+/// `userType` or `assignedLicenses`) unless they are selected.
+pub const USER_SELECT: &str =
+    "id,userPrincipalName,displayName,mail,userType,accountEnabled,usageLocation,assignedLicenses,deletedDateTime";
+/// The group properties the typed methods read.
+pub const GROUP_SELECT: &str = "id,displayName,description,groupTypes,mail,mailEnabled,securityEnabled,assignedLicenses";
+
 #[derive(Debug, Clone)]
 pub struct GraphClient {
     core: Arc<Core>,
@@ -68,7 +75,7 @@ impl GraphClient {
 
     /// A user by object id or user principal name (a guest's `#EXT#` is encoded).
     pub async fn get_user(&self, id_or_upn: &str) -> Result<User> {
-        self.get(&format!("/v1.0/users/{}", encode_segment(id_or_upn)), &Query::new()).await
+        self.get(&format!("/v1.0/users/{}", encode_segment(id_or_upn)), &Query::new().push("$select", USER_SELECT)).await
     }
 
     /// `PATCH /users/{id}` with the properties to change (e.g. `{"usageLocation": "NL"}`).
@@ -78,21 +85,21 @@ impl GraphClient {
 
     /// The tenant's users, across `@odata.nextLink` pages of `page_size` (Graph's `$top`).
     pub fn users(&self, filter: Option<&str>, page_size: Option<u32>) -> BoxStream<'static, Result<User>> {
-        self.list("/v1.0/users", &Query::new().opt("$filter", filter).opt("$top", page_size))
+        self.list("/v1.0/users", &Query::new().opt("$filter", filter).opt("$top", page_size).push("$select", USER_SELECT))
     }
 
     /// Users deleted within the last 30 days (`/directory/deletedItems/microsoft.graph.user`).
     pub fn deleted_users(&self) -> BoxStream<'static, Result<User>> {
-        self.list("/v1.0/directory/deletedItems/microsoft.graph.user", &Query::new())
+        self.list("/v1.0/directory/deletedItems/microsoft.graph.user", &Query::new().push("$select", USER_SELECT))
     }
 
     pub async fn get_group(&self, id: uuid::Uuid) -> Result<Group> {
-        self.get(&format!("/v1.0/groups/{id}"), &Query::new()).await
+        self.get(&format!("/v1.0/groups/{id}"), &Query::new().push("$select", GROUP_SELECT)).await
     }
 
     /// Every group of the tenant, across pages.
     pub fn groups(&self, filter: Option<&str>) -> BoxStream<'static, Result<Group>> {
-        self.list("/v1.0/groups", &Query::new().opt("$filter", filter))
+        self.list("/v1.0/groups", &Query::new().opt("$filter", filter).push("$select", GROUP_SELECT))
     }
 
     /// A group's direct members: users, groups (nested) and service principals.

@@ -76,6 +76,27 @@ async fn access_who_and_audit_show_the_paths_and_the_flags() {
     assert!(paths.contains(&("Member", "Microsoft 365 group Finance Team backing the workspace")), "{access}");
     let sales: Vec<_> = rows_where(&access, "name", "Sales Analytics");
     assert_eq!((sales[0]["access"].as_str(), sales[0]["path"].as_str()), (Some("Contributor"), Some("direct workspace role")));
+    // The Sales App is shared with the Finance Team group; frank is in App Readers, inside it.
+    let frank = graph
+        .send(
+            Method::POST,
+            "/users",
+            Some(json!({"accountEnabled": true, "displayName": "Frank Fox", "mailNickname": "frank", "userPrincipalName": upn("frank"),
+                        "passwordProfile": {"password": "Str0ng-Passw0rd!"}})),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let readers = graph.create_group("App Readers", &[&frank]).await;
+    graph.add_member(&graph.group_id("Finance Team").await, &readers).await;
+    let access = cli.json(&["access", &upn("frank")]).await;
+    let app = rows_where(&access, "name", "Sales App");
+    assert_eq!(
+        (app[0]["access"].as_str(), app[0]["path"].as_str()),
+        (Some("Read"), Some("permission of group App Readers inside group Finance Team")),
+        "{access}"
+    );
     // dave: direct permissions on the model and the report, no role in Sales Analytics.
     let access = cli.json(&["access", &upn("dave")]).await;
     let model = rows_where(&access, "name", "Sales Model");

@@ -85,6 +85,16 @@ async fn onboarding_across_workspaces_with_a_license_is_verified_and_idempotent(
     assert!(outcomes(&second).iter().skip(1).all(|o| o.ends_with(": unchanged")), "{second}");
     assert!(err.contains("0 change(s)"), "{err}");
 
+    // Onboarding never demotes: dave stays Member of Finance Reporting.
+    let (code, out, err) =
+        cli.run(&["onboard", &upn("dave"), "--workspace", "Finance Reporting", "--role", "Viewer", "--output", "json"]).await;
+    assert_eq!(code, 0, "{err}");
+    let rows: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(outcomes(&rows)[1], "workspace role: unchanged (already Member; onboarding never demotes)", "{rows}");
+    let audit = cli.json(&["audit", "--workspace", "Finance Reporting"]).await;
+    let dave = rows_where(&audit, "principal", &upn("dave"));
+    assert!(dave.iter().any(|r| r["role"] == "Member" && r["via"] == "direct"), "{audit}");
+
     // An account that cannot sign in is refused before anything changes.
     graph.send(Method::PATCH, &format!("/users/{}", upn("carol")), Some(json!({"accountEnabled": false}))).await;
     let (code, _, err) = cli.run(&["onboard", &upn("carol"), "--workspace", "Finance Reporting", "--role", "Member"]).await;

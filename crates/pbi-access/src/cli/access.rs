@@ -104,7 +104,7 @@ pub async fn access(s: &Session, upn: &str, format: Format) -> ExitCode {
     for e in entries.iter().filter(|e| e.artifact_type.as_str() != "Workspace") {
         let path = match e.share_type.as_deref() {
             Some("Direct") => "direct permission".to_string(),
-            Some("Group") => "permission of a group the user is in".to_string(),
+            Some("Group") => group_grant_path(s, e, &m, &mine).await,
             _ => "through a workspace role".to_string(),
         };
         rows.push(vec![e.artifact_type.as_str().to_string(), e.display_name.clone(), e.access_right.clone(), path]);
@@ -165,7 +165,8 @@ fn find_items(groups: &[AdminGroup], key: &str) -> Vec<Item> {
     out
 }
 
-async fn holders_of_item(s: &Session, item: &Item) -> Result<Vec<Holder>, pbi_client::ClientError> {
+/// The principals of an item's admin user list (one admin call).
+async fn holders_of_item(s: &Session, kind: &str, id: Uuid) -> Result<Vec<Holder>, pbi_client::ClientError> {
     macro_rules! holders {
         ($list:expr, $field:ident) => {
             $list
@@ -179,11 +180,33 @@ async fn holders_of_item(s: &Session, item: &Item) -> Result<Vec<Holder>, pbi_cl
                 .collect()
         };
     }
-    Ok(match item.kind {
-        "Report" => holders!(s.client.get_report_users_as_admin(item.id).await?, report_user_access_right),
-        "Dataset" => holders!(s.client.get_dataset_users_as_admin(item.id).await?, dataset_user_access_right),
-        _ => holders!(s.client.get_dashboard_users_as_admin(item.id).await?, dashboard_user_access_right),
+    Ok(match kind {
+        "Report" | "PaginatedReport" => holders!(s.client.get_report_users_as_admin(id).await?, report_user_access_right),
+        "Dataset" => holders!(s.client.get_dataset_users_as_admin(id).await?, dataset_user_access_right),
+        "Dashboard" => holders!(s.client.get_dashboard_users_as_admin(id).await?, dashboard_user_access_right),
+        "Dataflow" => holders!(s.client.get_dataflow_users_as_admin(id).await?, dataflow_user_access_right),
+        "App" => holders!(s.client.get_app_users_as_admin(id).await?, app_user_access_right),
+        _ => Vec::new(),
     })
+}
+
+/// Which of the user's groups holds the permission on an item shared with a group: the item's
+/// admin user list (one admin call per such item), matched against the user's transitive groups.
+async fn group_grant_path(s: &Session, e: &ArtifactAccessEntry, m: &Memberships, mine: &BTreeMap<Uuid, Vec<Uuid>>) -> String {
+    let fallback = "permission of a group the user is in".to_string();
+    let Ok(id) = Uuid::parse_str(&e.artifact_id) else { return fallback };
+    let Ok(holders) = holders_of_item(s, e.artifact_type.as_str(), id).await else { return fallback };
+    let paths: Vec<String> = holders
+        .iter()
+        .filter(|h| h.principal_type == PrincipalType::Group)
+        .filter_map(|h| Uuid::parse_str(&h.identifier).ok().and_then(|g| mine.get(&g)))
+        .map(|chain| format!("permission of {}", group_path(m, chain)))
+        .collect();
+    if paths.is_empty() {
+        fallback
+    } else {
+        paths.join("; ")
+    }
 }
 
 pub async fn who(s: &Session, artifact: &str, format: Format) -> ExitCode {
@@ -202,7 +225,7 @@ pub async fn who(s: &Session, artifact: &str, format: Format) -> ExitCode {
     let items = find_items(&groups, artifact);
     let (holders, workspace) = match (ws_match.as_slice(), items.as_slice()) {
         ([ws], []) => (holders_of_workspace(ws), Some(*ws)),
-        ([], [item]) => match holders_of_item(s, item).await {
+        ([], [item]) => match holders_of_item(s, item.kind, item.id).await {
             Ok(h) => (h, spaces.iter().find(|w| w.id == item.workspace)),
             Err(e) => return fail(exit::FAILURE, e),
         },

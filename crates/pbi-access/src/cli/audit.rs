@@ -152,6 +152,8 @@ impl Facts {
                         let name = group.map(|g| self.memberships.group_name(g)).unwrap_or(identifier);
                         rows.push(holder_row(&ws.name, name, "Group", role));
                         for (u, chain) in group.map(|g| self.memberships.transitive_users(g)).unwrap_or_default() {
+                            // Graph lists members with its default properties: take the full user.
+                            let u = self.users.get(&u.id).or_else(|| self.deleted.get(&u.id)).cloned().unwrap_or(u);
                             let up: Vec<Uuid> = chain.iter().rev().copied().collect();
                             let via = group_path(&self.memberships, &up);
                             let account = self.account(&u, None);

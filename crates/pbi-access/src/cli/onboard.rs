@@ -16,7 +16,7 @@ use pbi_wire::powerbi::{GroupUser, GroupUserAccessRight, PrincipalType};
 use uuid::Uuid;
 
 use super::commands::{fail, find_workspace, render, Session};
-use super::directory::{graph, ledger_calls, Licenses};
+use super::directory::{graph, ledger_calls, role_rank, Licenses};
 use super::exit;
 use super::output::{Format, Rows};
 
@@ -68,7 +68,7 @@ struct Report {
 
 impl Report {
     fn step(&mut self, step: &str, target: &str, outcome: &str) {
-        if outcome != "unchanged" && outcome != "verified" {
+        if !outcome.starts_with("unchanged") && outcome != "verified" {
             self.changed += 1;
         }
         self.rows.push(vec![step.into(), target.into(), outcome.into()]);
@@ -168,6 +168,9 @@ pub async fn onboard(s: &Session, req: &Request, format: Format) -> ExitCode {
         let body = GroupUser::principal(upn.clone(), PrincipalType::User, req.role);
         let outcome = match current {
             Some(r) if r == req.role => Ok("unchanged".to_string()),
+            Some(r) if role_rank(r.as_str()) > role_rank(req.role.as_str()) => {
+                Ok(format!("unchanged (already {}; onboarding never demotes)", r.as_str()))
+            }
             Some(r) => s.client.update_group_user(*id, &body).await.map(|()| format!("{} -> {}", r.as_str(), req.role.as_str())),
             None => s.client.add_group_user_verified(*id, &body).await.map(|o| match o {
                 AddOutcome::Added => format!("added as {}", req.role.as_str()),
@@ -231,7 +234,7 @@ pub async fn onboard(s: &Session, req: &Request, format: Format) -> ExitCode {
             Ok(u) => u,
             Err(e) => return fail(exit::FAILURE, format!("{name}: {e}")),
         };
-        if mine(&users) != Some(req.role) {
+        if mine(&users).is_none_or(|r| role_rank(r.as_str()) < role_rank(req.role.as_str())) {
             return fail(exit::FAILURE, format!("{name}: the role is not {} after onboarding", req.role.as_str()));
         }
         if req.license.is_some() {
