@@ -85,6 +85,42 @@ async fn onboarding_across_workspaces_with_a_license_is_verified_and_idempotent(
     assert!(outcomes(&second).iter().skip(1).all(|o| o.ends_with(": unchanged")), "{second}");
     assert!(err.contains("0 change(s)"), "{err}");
 
+    // A workspace the app holds no role in is found and changed through the admin endpoints.
+    let http = demo.http();
+    let admin: Value = http
+        .post(format!("{}/{}/oauth2/v2.0/token", demo.base, demo.tenant))
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", demo.client_id.as_str()),
+            ("username", demo.admin.as_str()),
+            ("password", demo.password.as_str()),
+            ("scope", "https://analysis.windows.net/powerbi/api/.default"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let r = http
+        .post(format!("{}/v1.0/myorg/groups", demo.base))
+        .bearer_auth(admin["access_token"].as_str().unwrap())
+        .json(&json!({"name": "Private"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let (code, _, _) = cli.run(&["members", "Private"]).await;
+    assert_eq!(code, 1, "the app is not in Private");
+    // A workspace the app holds no role in is found through the admin list (audit reads it), but
+    // Power BI's admin writes are not open to service principals: a clear refusal.
+    let (code, _, err) = cli.run(&["onboard", &upn("erin"), "--workspace", "Private", "--role", "Contributor"]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("holds no role in this workspace") && err.contains("give the app a role"), "{err}");
+    let audit = cli.json(&["audit", "--workspace", "Private"]).await;
+    assert!(rows_where(&audit, "principal", &upn("erin")).is_empty(), "{audit}");
+    assert_eq!(rows_where(&audit, "principal", &demo.admin)[0]["role"], "Admin", "{audit}");
+
     // Onboarding never demotes: dave stays Member of Finance Reporting.
     let (code, out, err) =
         cli.run(&["onboard", &upn("dave"), "--workspace", "Finance Reporting", "--role", "Viewer", "--output", "json"]).await;

@@ -30,8 +30,8 @@ use pbi_wire::powerbi::{GroupUser, PrincipalType};
 use uuid::Uuid;
 
 use super::access::{group_path, text};
-use super::commands::{fail, find_workspace, render, Session};
-use super::directory::{graph, ledger_calls, role_rank, users_by_id, Licenses, Workspace};
+use super::commands::{fail, render, Session};
+use super::directory::{graph, ledger_calls, resolve_workspace, role_rank, users_by_id, Licenses, Workspace};
 use super::exit;
 use super::output::{Format, Rows};
 
@@ -237,8 +237,8 @@ pub async fn audit(s: &Session, workspace: Option<&str>, all: bool, format: Audi
     };
     let (workspaces, scanned) = match (workspace, all) {
         (Some(w), false) => {
-            let (id, name) = match find_workspace(s, w).await {
-                Ok(found) => found,
+            let (id, name) = match resolve_workspace(s, w).await {
+                Ok(t) => (t.id, t.name),
                 Err(e) => return fail(exit::FAILURE, e),
             };
             match s.client.get_group_users_as_admin(id).await {

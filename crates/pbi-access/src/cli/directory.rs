@@ -12,7 +12,7 @@ use pbi_wire::graph::{sku, SubscribedSku, User};
 use pbi_wire::powerbi::GroupUser;
 use uuid::Uuid;
 
-use super::commands::{default_ledger, Session};
+use super::commands::{default_ledger, find_workspace, Session};
 use super::profile::Profile;
 
 /// A Graph client with the profile's client credentials (tokens for Graph's `.default`).
@@ -67,6 +67,34 @@ pub async fn admin_groups(s: &Session, expand: &str) -> Result<Vec<AdminGroup>, 
     let q = AdminGroupsQuery { expand: Some(expand.into()), filter: Some("state eq 'Active'".into()) };
     let pages: Vec<Vec<AdminGroup>> = s.client.groups_as_admin_stream(5000, &q).try_collect().await.map_err(|e| e.to_string())?;
     Ok(pages.into_iter().flatten().collect())
+}
+
+/// A workspace named by the user, and whether the caller holds a role in it (then the free
+/// workspace endpoints serve; otherwise the admin endpoints, which spend the admin budget).
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub id: Uuid,
+    pub name: String,
+    pub member: bool,
+}
+
+/// A workspace by name or id: among the caller's own first (free), else the tenant's
+/// (`GET /admin/groups?$filter=…`, one admin call).
+pub async fn resolve_workspace(s: &Session, name_or_id: &str) -> Result<Target, String> {
+    if let Ok((id, name)) = find_workspace(s, name_or_id).await {
+        return Ok(Target { id, name, member: true });
+    }
+    let filter = match Uuid::parse_str(name_or_id) {
+        Ok(id) => format!("id eq '{id}'"),
+        Err(_) => format!("name eq '{}'", name_or_id.replace('\'', "''")),
+    };
+    let q = AdminGroupsQuery { filter: Some(format!("{filter} and state eq 'Active'")), expand: None };
+    let found = s.client.get_groups_as_admin(2, None, &q).await.map_err(|e| e.to_string())?;
+    match found.value.as_slice() {
+        [one] => Ok(Target { id: one.id, name: one.name.clone().unwrap_or_default(), member: false }),
+        [] => Err(format!("no workspace '{name_or_id}' in the tenant")),
+        _ => Err(format!("several workspaces are named '{name_or_id}': use the id")),
+    }
 }
 
 /// Every active workspace of the tenant with its direct roles.

@@ -3,8 +3,9 @@
 //! workspace roles (verified add), grant the dataset permission, then read everything back.
 //! Each step first reads what is there, so a second run changes nothing.
 //!
-//! Only workspace endpoints are used (the caller must hold a role that may add users), so
-//! onboarding spends no admin budget except for one read-back of `licenseType` per workspace.
+//! Where the caller holds a role, the workspace endpoints do the work and onboarding spends no
+//! admin budget except one read-back of `licenseType` per workspace; other workspaces are found
+//! and changed through the admin endpoints.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -13,10 +14,9 @@ use pbi_client::AddOutcome;
 use pbi_wire::artifacts::{DatasetUserAccess, DatasetUserAccessRight};
 use pbi_wire::graph::sku;
 use pbi_wire::powerbi::{GroupUser, GroupUserAccessRight, PrincipalType};
-use uuid::Uuid;
 
-use super::commands::{fail, find_workspace, render, Session};
-use super::directory::{graph, ledger_calls, role_rank, Licenses};
+use super::commands::{fail, render, Session};
+use super::directory::{graph, ledger_calls, resolve_workspace, role_rank, Licenses, Target};
 use super::exit;
 use super::output::{Format, Rows};
 
@@ -145,13 +145,23 @@ pub async fn onboard(s: &Session, req: &Request, format: Format) -> ExitCode {
     }
 
     // 3. Workspace roles, through the workspace endpoint; verified add on ambiguous answers.
-    let mut targets: Vec<(Uuid, String)> = Vec::new();
+    let mut targets: Vec<Target> = Vec::new();
     for w in &req.workspaces {
-        match find_workspace(s, w).await {
+        match resolve_workspace(s, w).await {
             Ok(t) => targets.push(t),
             Err(e) => return fail(exit::FAILURE, e),
         }
     }
+    let users_of = |t: &Target| {
+        let (client, id, member) = (s.client.clone(), t.id, t.member);
+        async move {
+            if member {
+                client.get_group_users(id).await
+            } else {
+                client.get_group_users_as_admin(id).await
+            }
+        }
+    };
     let mine = |users: &[GroupUser]| -> Option<GroupUserAccessRight> {
         users
             .iter()
@@ -160,25 +170,40 @@ pub async fn onboard(s: &Session, req: &Request, format: Format) -> ExitCode {
             })
             .map(|u| u.group_user_access_right)
     };
-    for (id, name) in &targets {
-        let current = match s.client.get_group_users(*id).await {
+    for t in &targets {
+        let name = &t.name;
+        let current = match users_of(t).await {
             Ok(users) => mine(&users),
             Err(e) => return fail(exit::FAILURE, format!("{name}: {e}")),
         };
         let body = GroupUser::principal(upn.clone(), PrincipalType::User, req.role);
+        let added = |o: AddOutcome| match o {
+            AddOutcome::Added => format!("added as {}", req.role.as_str()),
+            _ => format!("added as {} (confirmed by reading back)", req.role.as_str()),
+        };
         let outcome = match current {
             Some(r) if r == req.role => Ok("unchanged".to_string()),
             Some(r) if role_rank(r.as_str()) > role_rank(req.role.as_str()) => {
                 Ok(format!("unchanged (already {}; onboarding never demotes)", r.as_str()))
             }
-            Some(r) => s.client.update_group_user(*id, &body).await.map(|()| format!("{} -> {}", r.as_str(), req.role.as_str())),
-            None => s.client.add_group_user_verified(*id, &body).await.map(|o| match o {
-                AddOutcome::Added => format!("added as {}", req.role.as_str()),
-                _ => format!("added as {} (confirmed by reading back)", req.role.as_str()),
-            }),
+            Some(r) if t.member => {
+                s.client.update_group_user(t.id, &body).await.map(|()| format!("{} -> {}", r.as_str(), req.role.as_str()))
+            }
+            // The admin add sets the role of a principal already there.
+            Some(r) => {
+                s.client.add_user_as_admin(t.id, &body).await.map(|()| format!("{} -> {} (admin endpoint)", r.as_str(), req.role.as_str()))
+            }
+            None if t.member => s.client.add_group_user_verified(t.id, &body).await.map(added),
+            None => s.client.add_user_as_admin_verified(t.id, &body).await.map(|o| format!("{} (admin endpoint)", added(o))),
         };
         match outcome {
             Ok(o) => report.step("workspace role", name, &o),
+            Err(e) if !t.member && e.status().is_some_and(|st| st.as_u16() == 403) => {
+                return fail(
+                    exit::FAILURE,
+                    format!("{name}: the caller holds no role in this workspace, and the admin write endpoints refused it ({e}); Power BI opens them to Fabric administrators' delegated tokens, not to service principals: give the app a role in the workspace"),
+                )
+            }
             Err(e) => return fail(exit::FAILURE, format!("{name}: {e}")),
         }
     }
@@ -190,18 +215,18 @@ pub async fn onboard(s: &Session, req: &Request, format: Format) -> ExitCode {
             Err(e) => return fail(exit::USAGE, e),
         };
         let mut found = None;
-        for (id, _) in &targets {
-            if let Ok(list) = s.client.get_datasets_in_group(*id).await {
+        for t in targets.iter().filter(|t| t.member) {
+            if let Ok(list) = s.client.get_datasets_in_group(t.id).await {
                 if let Some(d) =
                     list.into_iter().find(|d| d.id.to_string().eq_ignore_ascii_case(dataset) || d.name.eq_ignore_ascii_case(dataset))
                 {
-                    found = Some((*id, d));
+                    found = Some((t.id, d));
                     break;
                 }
             }
         }
         let Some((group, d)) = found else {
-            return fail(exit::FAILURE, format!("no dataset '{dataset}' in the named workspaces"));
+            return fail(exit::FAILURE, format!("no dataset '{dataset}' in the named workspaces the caller holds a role in"));
         };
         let id = d.id.to_string();
         let holds = |list: &[DatasetUserAccess]| {
@@ -229,8 +254,9 @@ pub async fn onboard(s: &Session, req: &Request, format: Format) -> ExitCode {
     }
 
     // 5. Read back the roles, and the license Power BI sees (one admin read per workspace).
-    for (id, name) in &targets {
-        let users = match s.client.get_group_users(*id).await {
+    for t in &targets {
+        let name = &t.name;
+        let users = match users_of(t).await {
             Ok(u) => u,
             Err(e) => return fail(exit::FAILURE, format!("{name}: {e}")),
         };
@@ -238,7 +264,8 @@ pub async fn onboard(s: &Session, req: &Request, format: Format) -> ExitCode {
             return fail(exit::FAILURE, format!("{name}: the role is not {} after onboarding", req.role.as_str()));
         }
         if req.license.is_some() {
-            let seen = s.client.get_group_users_as_admin(*id).await.ok().and_then(|list| {
+            let listed = if t.member { s.client.get_group_users_as_admin(t.id).await.ok() } else { Some(users) };
+            let seen = listed.and_then(|list| {
                 list.into_iter()
                     .find(|u| u.identifier.as_deref().is_some_and(|i| i.eq_ignore_ascii_case(&upn)))
                     .and_then(|u| u.license_type)
