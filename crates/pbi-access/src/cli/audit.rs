@@ -208,7 +208,13 @@ async fn scan_all(s: &Session) -> Result<Vec<WorkspaceInfo>, String> {
     let ids: Vec<Uuid> =
         s.client.get_modified_workspaces(None, true, true).await.map_err(|e| e.to_string())?.into_iter().map(|w| w.id).collect();
     let mut out = Vec::new();
-    for chunk in ids.chunks(100) {
+    // A spinner on stderr while scans run (hidden when stderr is not a terminal). indicatif is
+    // used directly here; a shared progress module is being built alongside.
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    let batches = ids.len().div_ceil(100);
+    for (i, chunk) in ids.chunks(100).enumerate() {
+        spinner.set_message(format!("scanning {} workspace(s): batch {}/{batches}", ids.len(), i + 1));
         let options = ScanOptions { get_artifact_users: true, ..ScanOptions::default() };
         let scan = s.client.post_workspace_info(chunk, options).await.map_err(|e| e.to_string())?;
         let started = Instant::now();
@@ -223,6 +229,7 @@ async fn scan_all(s: &Session) -> Result<Vec<WorkspaceInfo>, String> {
         }
         out.extend(s.client.get_scan_result(scan.id).await.map_err(|e| e.to_string())?.workspaces);
     }
+    spinner.finish_and_clear();
     Ok(out)
 }
 
