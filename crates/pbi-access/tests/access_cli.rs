@@ -25,10 +25,21 @@ async fn every_new_command_has_help_with_an_example() {
 }
 
 #[tokio::test]
-async fn access_who_and_audit_show_the_paths_and_the_flags() {
+async fn sqlite_access_who_and_audit_show_the_paths_and_the_flags() {
+    paths_and_flags(None).await;
+}
+
+#[tokio::test]
+async fn postgres_access_who_and_audit_show_the_paths_and_the_flags() {
+    if let Some(url) = common::postgres_database().await {
+        paths_and_flags(Some(url)).await;
+    }
+}
+
+async fn paths_and_flags(database: Option<String>) {
     let dir = tempfile::tempdir().unwrap();
     let config = instant_licenses(dir.path());
-    let db = format!("sqlite://{}", dir.path().join("access.db").display());
+    let db = database.unwrap_or_else(|| format!("sqlite://{}", dir.path().join("access.db").display()));
     let mut demo = common::serve_with(&db, &["--config", &config]).await;
     let cli = Cli::new(&demo, dir.path());
     let graph = Graph::new(&demo).await;

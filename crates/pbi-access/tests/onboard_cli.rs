@@ -18,10 +18,22 @@ fn outcomes(rows: &Value) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn onboarding_across_workspaces_with_a_license_is_verified_and_idempotent() {
+async fn sqlite_onboarding_across_workspaces_with_a_license_is_verified_and_idempotent() {
+    onboarding(None).await;
+}
+
+#[tokio::test]
+async fn postgres_onboarding_across_workspaces_with_a_license_is_verified_and_idempotent() {
+    if let Some(url) = common::postgres_database().await {
+        onboarding(Some(url)).await;
+    }
+}
+
+async fn onboarding(database: Option<String>) {
     let dir = tempfile::tempdir().unwrap();
     let config = instant_licenses(dir.path());
-    let mut demo = common::serve_with(&format!("sqlite://{}", dir.path().join("onboard.db").display()), &["--config", &config]).await;
+    let db = database.unwrap_or_else(|| format!("sqlite://{}", dir.path().join("onboard.db").display()));
+    let mut demo = common::serve_with(&db, &["--config", &config]).await;
     let cli = Cli::new(&demo, dir.path());
     let graph = Graph::new(&demo).await;
     let body = json!({"accountEnabled": true, "displayName": "Erin Eng", "mailNickname": "erin", "userPrincipalName": upn("erin"),
@@ -144,9 +156,22 @@ async fn onboarding_across_workspaces_with_a_license_is_verified_and_idempotent(
 }
 
 #[tokio::test]
-async fn scanner_audit_snapshot_twin_and_rehearsal() {
+async fn sqlite_scanner_audit_snapshot_twin_and_rehearsal() {
+    scanner_snapshot_rehearsal(None).await;
+}
+
+/// The source on PostgreSQL; the twins are SQLite files, as `rehearse` makes them.
+#[tokio::test]
+async fn postgres_scanner_audit_snapshot_twin_and_rehearsal() {
+    if let Some(url) = common::postgres_database().await {
+        scanner_snapshot_rehearsal(Some(url)).await;
+    }
+}
+
+async fn scanner_snapshot_rehearsal(database: Option<String>) {
     let dir = tempfile::tempdir().unwrap();
-    let mut demo = common::serve(&format!("sqlite://{}", dir.path().join("source.db").display())).await;
+    let db = database.unwrap_or_else(|| format!("sqlite://{}", dir.path().join("source.db").display()));
+    let mut demo = common::serve(&db).await;
     let cli = Cli::new(&demo, dir.path());
     // 40 more workspaces, so the tenant has 42.
     let http = demo.http();

@@ -127,3 +127,27 @@ impl Demo {
         r["access_token"].as_str().expect("the demo credentials work").to_string()
     }
 }
+
+/// A fresh PostgreSQL schema as a database URL, from `PBI_ACCESS_TEST_POSTGRES` or a server on
+/// 127.0.0.1:5432; `None` (the test says "skipped") when there is none and the variable is unset.
+pub async fn postgres_database() -> Option<String> {
+    let base = std::env::var("PBI_ACCESS_TEST_POSTGRES")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".into());
+    sqlx::any::install_default_drivers();
+    let pool = match tokio::time::timeout(Duration::from_secs(3), sqlx::AnyPool::connect(&base)).await {
+        Ok(Ok(pool)) => pool,
+        _ if std::env::var("PBI_ACCESS_TEST_POSTGRES").is_ok() => {
+            panic!("PBI_ACCESS_TEST_POSTGRES is set but PostgreSQL does not answer")
+        }
+        _ => {
+            eprintln!("skipped: no PostgreSQL server (set PBI_ACCESS_TEST_POSTGRES or run one on 127.0.0.1:5432)");
+            return None;
+        }
+    };
+    let schema = format!("cli_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await.unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
+}
