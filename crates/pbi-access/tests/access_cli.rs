@@ -58,17 +58,7 @@ async fn paths_and_flags(database: Option<String>) {
     assert!(out.starts_with("userPrincipalName,displayName,userType,accountEnabled,licenseType,licenses\n"), "{out}");
 
     // Nesting: erin is in "Regional Analysts", which is inside "Sales Analysts" (Viewer of Sales Analytics).
-    let erin = graph
-        .send(
-            Method::POST,
-            "/users",
-            Some(json!({"accountEnabled": true, "displayName": "Erin Eng", "mailNickname": "erin", "userPrincipalName": upn("erin"),
-                        "passwordProfile": {"password": "Str0ng-Passw0rd!"}})),
-        )
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let erin = graph.create_user(&upn("erin"), "Erin Eng").await;
     let regional = graph.create_group("Regional Analysts", &[&erin]).await;
     graph.add_member(&graph.group_id("Sales Analysts").await, &regional).await;
 
@@ -88,17 +78,7 @@ async fn paths_and_flags(database: Option<String>) {
     let sales: Vec<_> = rows_where(&access, "name", "Sales Analytics");
     assert_eq!((sales[0]["access"].as_str(), sales[0]["path"].as_str()), (Some("Contributor"), Some("direct workspace role")));
     // The Sales App is shared with the Finance Team group; frank is in App Readers, inside it.
-    let frank = graph
-        .send(
-            Method::POST,
-            "/users",
-            Some(json!({"accountEnabled": true, "displayName": "Frank Fox", "mailNickname": "frank", "userPrincipalName": upn("frank"),
-                        "passwordProfile": {"password": "Str0ng-Passw0rd!"}})),
-        )
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let frank = graph.create_user(&upn("frank"), "Frank Fox").await;
     let readers = graph.create_group("App Readers", &[&frank]).await;
     graph.add_member(&graph.group_id("Finance Team").await, &readers).await;
     let access = cli.json(&["access", &upn("frank")]).await;

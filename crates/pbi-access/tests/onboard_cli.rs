@@ -36,9 +36,7 @@ async fn onboarding(database: Option<String>) {
     let mut demo = common::serve_with(&db, &["--config", &config]).await;
     let cli = Cli::new(&demo, dir.path());
     let graph = Graph::new(&demo).await;
-    let body = json!({"accountEnabled": true, "displayName": "Erin Eng", "mailNickname": "erin", "userPrincipalName": upn("erin"),
-                      "passwordProfile": {"password": "Str0ng-Passw0rd!"}});
-    graph.send(Method::POST, "/users", Some(body)).await;
+    graph.create_user(&upn("erin"), "Erin Eng").await;
     // Entra assigns no license to an account without a usage location: a clear refusal.
     let (code, _, err) =
         cli.run(&["onboard", &upn("erin"), "--workspace", "Sales Analytics", "--role", "Viewer", "--license", "pro"]).await;
@@ -99,28 +97,9 @@ async fn onboarding(database: Option<String>) {
 
     // A workspace the app holds no role in is found and changed through the admin endpoints.
     let http = demo.http();
-    let admin: Value = http
-        .post(format!("{}/{}/oauth2/v2.0/token", demo.base, demo.tenant))
-        .form(&[
-            ("grant_type", "password"),
-            ("client_id", demo.client_id.as_str()),
-            ("username", demo.admin.as_str()),
-            ("password", demo.password.as_str()),
-            ("scope", "https://analysis.windows.net/powerbi/api/.default"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let r = http
-        .post(format!("{}/v1.0/myorg/groups", demo.base))
-        .bearer_auth(admin["access_token"].as_str().unwrap())
-        .json(&json!({"name": "Private"}))
-        .send()
-        .await
-        .unwrap();
+    let admin = demo.admin_token(&http).await;
+    let r =
+        http.post(format!("{}/v1.0/myorg/groups", demo.base)).bearer_auth(&admin).json(&json!({"name": "Private"})).send().await.unwrap();
     assert!(r.status().is_success());
     let (code, _, _) = cli.run(&["members", "Private"]).await;
     assert_eq!(code, 1, "the app is not in Private");

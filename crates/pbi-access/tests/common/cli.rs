@@ -79,6 +79,14 @@ impl Graph {
         serde_json::from_str(&text).unwrap_or(Value::Null)
     }
 
+    /// A member user `local@{domain}` that can sign in; returns its object id.
+    pub async fn create_user(&self, upn: &str, display_name: &str) -> String {
+        let nickname: String = upn.split('@').next().unwrap_or_default().chars().filter(char::is_ascii_alphanumeric).collect();
+        let body = serde_json::json!({"accountEnabled": true, "displayName": display_name, "mailNickname": nickname,
+                                      "userPrincipalName": upn, "passwordProfile": {"password": "Str0ng-Passw0rd!"}});
+        self.send(reqwest::Method::POST, "/users", Some(body)).await["id"].as_str().unwrap().to_string()
+    }
+
     pub async fn group_id(&self, name: &str) -> String {
         let found = self.send(reqwest::Method::GET, &format!("/groups?$filter=displayName eq '{name}'"), None).await;
         found["value"][0]["id"].as_str().unwrap_or_else(|| panic!("group {name}: {found}")).to_string()

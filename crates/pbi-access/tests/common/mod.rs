@@ -110,21 +110,21 @@ impl Demo {
 
     /// A client-credentials token of the demo service principal for `scope` (e.g. Graph's `.default`).
     pub async fn token_for(&self, http: &reqwest::Client, scope: &str) -> String {
-        let r: Value = http
-            .post(format!("{}/{}/oauth2/v2.0/token", self.base, self.tenant))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", &self.client_id),
-                ("client_secret", &self.secret),
-                ("scope", scope),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        r["access_token"].as_str().expect("the demo credentials work").to_string()
+        self.grant(http, &[("grant_type", "client_credentials"), ("client_secret", &self.secret), ("scope", scope)]).await
+    }
+
+    /// A delegated Power BI token of the demo's Fabric administrator (password grant).
+    pub async fn admin_token(&self, http: &reqwest::Client) -> String {
+        let scope = "https://analysis.windows.net/powerbi/api/.default";
+        self.grant(http, &[("grant_type", "password"), ("username", &self.admin), ("password", &self.password), ("scope", scope)]).await
+    }
+
+    async fn grant(&self, http: &reqwest::Client, form: &[(&str, &str)]) -> String {
+        let mut form = form.to_vec();
+        form.push(("client_id", &self.client_id));
+        let r: Value =
+            http.post(format!("{}/{}/oauth2/v2.0/token", self.base, self.tenant)).form(&form).send().await.unwrap().json().await.unwrap();
+        r["access_token"].as_str().unwrap_or_else(|| panic!("the demo credentials work: {r}")).to_string()
     }
 }
 
