@@ -151,6 +151,11 @@ async fn paths_and_flags(database: Option<String>) {
     let bob = rows_where(&audit, "principal", &upn("bob"));
     assert_eq!((bob[0]["licenseType"].as_str(), bob[0]["userType"].as_str()), (Some("PremiumPerUser"), Some("Member")), "{audit}");
     assert!(rows_where(&audit, "flags", "no-admin").is_empty(), "Sales Analytics has Admins: {audit}");
+    // A deleted account keeps its role, and is flagged.
+    graph.send(Method::DELETE, &format!("/users/{}", upn("bob")), None).await;
+    let audit = cli.json(&["audit", "--workspace", "Sales Analytics"]).await;
+    let bob = rows_where(&audit, "principal", &upn("bob"));
+    assert_eq!((bob[0]["account"].as_str(), bob[0]["flags"].as_str()), (Some("deleted"), Some("deleted-account")), "{audit}");
     let (code, _, err) = cli.run(&["audit", "--workspace", "Sales Analytics", "--output", "snapshot"]).await;
     assert_eq!(code, 2, "a snapshot needs --all: {err}");
     demo.child.start_kill().unwrap();

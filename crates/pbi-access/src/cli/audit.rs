@@ -83,8 +83,11 @@ impl Facts {
         }
     }
 
-    /// Flags of a user holding `role`.
+    /// Flags of a user holding `role`. A deleted account has lost its licenses; it is flagged as deleted only.
     fn flags(&self, role: &str, user_type: &str, license: &str, account: &str) -> Vec<&'static str> {
+        if account == "deleted" {
+            return vec!["deleted-account"];
+        }
         let writes = role_rank(role) >= role_rank("Contributor");
         let mut flags = Vec::new();
         if writes && user_type.eq_ignore_ascii_case("Guest") {
@@ -93,10 +96,8 @@ impl Facts {
         if writes && license == "Free" {
             flags.push("free-with-write-role");
         }
-        match account {
-            "disabled" => flags.push("disabled-account"),
-            "deleted" => flags.push("deleted-account"),
-            _ => {}
+        if account == "disabled" {
+            flags.push("disabled-account");
         }
         flags
     }
