@@ -228,6 +228,8 @@ async fn scanner_snapshot_rehearsal(database: Option<String>) {
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains(&format!("+ Finance Reporting | {} | User | Contributor | direct", upn("carol"))), "{out}");
     assert!(out.contains("cost: "), "{out}");
+    assert!(out.contains("added as Contributor"), "the rehearsed command's own output is shown: {out}");
+    assert!(err.contains("1 change(s)"), "{err}");
     let after: Value = cli.json(&["audit", "--workspace", "Finance Reporting"]).await;
     assert!(rows_where(&after, "principal", &upn("carol")).is_empty(), "the source is untouched: {after}");
     // A rehearsal that changes nothing says so.

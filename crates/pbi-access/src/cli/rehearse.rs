@@ -55,10 +55,15 @@ impl Twin {
         let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
         let mut cmd = tokio::process::Command::new(exe);
         cmd.args(args).envs(self.env()).env("PBI_ACCESS_PROFILES", profiles).stdin(Stdio::null());
-        cmd.stdout(if capture { Stdio::piped() } else { Stdio::inherit() });
-        cmd.stderr(if capture { Stdio::piped() } else { Stdio::inherit() });
+        if !capture {
+            // `output()` would pipe (and drop) what the command prints: let it reach the terminal,
+            // and let it ask for confirmation.
+            cmd.stdin(Stdio::inherit());
+            let status = cmd.status().await.map_err(|e| format!("cannot run {args:?}: {e}"))?;
+            return Ok((status.code().unwrap_or(1), String::new()));
+        }
         let out = cmd.output().await.map_err(|e| format!("cannot run {args:?}: {e}"))?;
-        if capture && !out.status.success() {
+        if !out.status.success() {
             return Err(format!("{args:?} failed on the twin: {}", String::from_utf8_lossy(&out.stderr)));
         }
         Ok((out.status.code().unwrap_or(1), String::from_utf8_lossy(&out.stdout).into_owned()))
