@@ -5,7 +5,7 @@
 
 use std::io::Write;
 
-use comfy_table::{presets, Attribute, Cell, ContentArrangement, Table};
+use comfy_table::{presets, Attribute, Cell, ColumnConstraint, ContentArrangement, Table};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -67,7 +67,34 @@ impl Rows {
                 for r in &self.rows {
                     table.add_row(r);
                 }
+                keep_short_columns_whole(&mut table, &self.columns, &self.rows);
                 writeln!(out, "{table}")
+            }
+        }
+    }
+}
+
+/// Short columns (roles, types, flags of a word) are never wrapped, so the width goes to the
+/// long ones (names, paths) — as long as the short ones take at most half the table.
+fn keep_short_columns_whole(table: &mut Table, columns: &[&str], rows: &[Vec<String>]) {
+    const SHORT: usize = 14;
+    let Some(width) = table.width() else { return };
+    let widths: Vec<usize> = (0..columns.len())
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .chain(std::iter::once(&columns[i].to_string()))
+                .map(|c| c.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let short: Vec<usize> = (0..widths.len()).filter(|&i| widths[i] <= SHORT).collect();
+    let taken: usize = short.iter().map(|&i| widths[i] + 3).sum();
+    if short.len() < widths.len() && taken * 2 <= width as usize {
+        for i in short {
+            if let Some(column) = table.column_mut(i) {
+                column.set_constraint(ColumnConstraint::ContentWidth);
             }
         }
     }
@@ -112,9 +139,10 @@ mod tests {
 
     #[test]
     fn tables_wrap_to_the_width_they_are_given() {
-        let mut rows = Rows::new(&["workspace", "principal", "path"]);
+        let mut rows = Rows::new(&["workspace", "principalType", "principal", "path"]);
         rows.push(vec![
             "Sales Analytics".into(),
+            "User".into(),
             "a-rather-long-user-principal-name@contoso.onmicrosoft.com".into(),
             "workspace role of group Regional Analysts inside group Sales Analysts".into(),
         ]);
@@ -123,7 +151,8 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert!(text.lines().all(|l| l.chars().count() <= 60), "{text}");
         assert!(text.lines().count() > 5, "the long cells wrap onto more lines: {text}");
-        for word in ["Regional", "inside", "Analysts", "a-rather-long-user"] {
+        assert!(text.contains("principalType"), "a short column is kept whole: {text}");
+        for word in ["Regional", "inside", "Analysts", "a-rather"] {
             assert!(text.contains(word), "{word} is kept: {text}");
         }
         let mut wide = Vec::new();
