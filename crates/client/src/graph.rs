@@ -224,3 +224,37 @@ impl Memberships {
         self.groups.get(&id).and_then(|g| g.display_name.clone()).unwrap_or_else(|| id.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(id: uuid::Uuid, name: &str) -> Group {
+        serde_json::from_value(serde_json::json!({"id": id, "displayName": name})).unwrap()
+    }
+
+    #[test]
+    fn nesting_paths_are_shortest_first_and_cycles_are_cut() {
+        let [a, b, c, user] = [0u8; 4].map(|_| uuid::Uuid::new_v4());
+        let mut m = Memberships::default();
+        for (id, name) in [(a, "A"), (b, "B"), (c, "C")] {
+            m.groups.insert(id, group(id, name));
+        }
+        let u: User = serde_json::from_value(serde_json::json!({"id": user, "userPrincipalName": "u@x.com"})).unwrap();
+        // user in A; A in B; B in C; C in A (a cycle); user also directly in C.
+        for (child, parent) in [(user, a), (a, b), (b, c), (c, a), (user, c)] {
+            m.parents.entry(child).or_default().push(parent);
+            let member = if child == user { DirectoryObject::User(u.clone()) } else { DirectoryObject::Group(m.groups[&child].clone()) };
+            m.members.entry(parent).or_default().push(member);
+        }
+        let up = m.transitive_member_of(user);
+        assert_eq!(up.len(), 3);
+        assert_eq!(up[&a], vec![a]);
+        assert_eq!(up[&b], vec![a, b]);
+        assert_eq!(up[&c], vec![c], "the direct membership is the shortest path");
+        let down = m.transitive_users(b);
+        assert_eq!(down.len(), 1, "each user once, though reachable twice: {down:?}");
+        assert_eq!(down[0].0.id, user);
+        assert_eq!(m.group_name(c), "C");
+    }
+}

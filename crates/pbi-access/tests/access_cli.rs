@@ -156,6 +156,8 @@ async fn paths_and_flags(database: Option<String>) {
     let audit = cli.json(&["audit", "--workspace", "Sales Analytics"]).await;
     let bob = rows_where(&audit, "principal", &upn("bob"));
     assert_eq!((bob[0]["account"].as_str(), bob[0]["flags"].as_str()), (Some("deleted"), Some("deleted-account")), "{audit}");
+    let (code, _, err) = cli.run(&["audit"]).await;
+    assert_eq!(code, 2, "either --workspace or --all: {err}");
     let (code, _, err) = cli.run(&["audit", "--workspace", "Sales Analytics", "--output", "snapshot"]).await;
     assert_eq!(code, 2, "a snapshot needs --all: {err}");
     demo.child.start_kill().unwrap();
