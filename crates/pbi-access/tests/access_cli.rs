@@ -108,6 +108,15 @@ async fn paths_and_flags(database: Option<String>) {
         carol_paths.contains(&"direct workspace role") && carol_paths.contains(&"member of group Sales Analysts (direct workspace role)"),
         "{who}"
     );
+    // who on a workspace backed by a Microsoft 365 group: the group and its members, as Members.
+    let who = cli.json(&["who", "Finance Reporting"]).await;
+    let backing: Vec<_> = rows_where(&who, "path", "Microsoft 365 group backing the workspace");
+    assert_eq!(backing.len(), 1, "{who}");
+    assert_eq!((backing[0]["principal"].as_str(), backing[0]["access"].as_str()), (Some("Finance Team"), Some("Member")));
+    let bob = rows_where(&who, "principal", &upn("bob"));
+    let bob_paths: Vec<&str> = bob.iter().map(|r| r["path"].as_str().unwrap()).collect();
+    assert!(bob_paths.contains(&"member of group Finance Team (Microsoft 365 group backing the workspace)"), "{who}");
+    assert!(rows_where(&cli.json(&["who", "Sales Analytics"]).await, "path", "Microsoft 365 group backing the workspace").is_empty());
     // who on a dataset: role-derived rights and dave's direct permission.
     let who = cli.json(&["who", "Sales Model"]).await;
     let dave = rows_where(&who, "principal", &upn("dave"));

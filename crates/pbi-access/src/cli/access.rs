@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use futures::TryStreamExt;
 use pbi_client::Memberships;
-use pbi_wire::admin_client::{AdminGroup, ArtifactAccessEntry};
+use pbi_wire::admin_client::{AdminGroup, ArtifactAccessEntry, ArtifactType};
 use pbi_wire::graph::User;
 use pbi_wire::powerbi::{GroupUser, PrincipalType};
 use uuid::Uuid;
@@ -89,7 +89,7 @@ pub async fn access(s: &Session, upn: &str, format: Format) -> ExitCode {
             rows.push(vec!["Workspace".into(), ws.name.clone(), role.clone(), path.clone()]);
         }
         if let Some(e) = effective.filter(|e| role_rank(&e.access_right) > explained) {
-            let m365: Vec<&Uuid> = mine.keys().filter(|g| m.groups.get(g).is_some_and(|g| g.is_microsoft365())).collect();
+            let m365: Vec<&Uuid> = mine.keys().filter(|g| m365_of(&m, **g)).collect();
             let path = match m365.as_slice() {
                 [] => "a Microsoft 365 group backing the workspace (one the user owns)".to_string(),
                 groups => {
@@ -209,6 +209,56 @@ async fn group_grant_path(s: &Session, e: &ArtifactAccessEntry, m: &Memberships,
     }
 }
 
+/// A row for every user inside `group` (nested groups included), with the chain that holds them.
+fn push_members(rows: &mut Rows, m: &Memberships, group: Uuid, right: &str, own_path: &str) {
+    for (user, chain) in m.transitive_users(group) {
+        // The chain runs from the holding group down; "inner inside outer" reads upwards.
+        let up: Vec<Uuid> = chain.iter().rev().copied().collect();
+        rows.push(vec![
+            user.user_principal_name.clone().unwrap_or_else(|| user.id.to_string()),
+            "User".into(),
+            right.to_string(),
+            format!("member of {} ({own_path})", group_path(m, &up)),
+        ]);
+    }
+}
+
+/// At most this many Microsoft 365 groups are checked for backing a workspace (an admin call each).
+const BACKING_CHECKS: usize = 20;
+
+/// The Microsoft 365 groups that back `ws`, with the role they give. The API does not say, so
+/// for each Microsoft 365 group one member whose only Microsoft 365 group it is has its
+/// workspace access read (`artifactAccess?artifactTypes=Workspace`, one admin call): a role
+/// stronger than every direct or group role explains comes from the backing.
+async fn backing_groups(s: &Session, ws: &Workspace, m: &Memberships) -> Vec<(Uuid, String)> {
+    let m365: Vec<Uuid> = m.groups.values().filter(|g| g.is_microsoft365()).map(|g| g.id).collect();
+    if m365.len() > BACKING_CHECKS {
+        eprintln!("pbi-access: {} Microsoft 365 groups: Microsoft 365 backing not checked (it would take an admin call each)", m365.len());
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for g in m365 {
+        let only_in_g = |u: &pbi_wire::graph::User| m.transitive_member_of(u.id).keys().filter(|k| m365_of(m, **k)).count() == 1;
+        let Some((user, _)) = m.transitive_users(g).into_iter().find(|(u, _)| only_in_g(u)) else { continue };
+        let mine = m.transitive_member_of(user.id);
+        let explained = workspace_paths(ws, &user, m, &mine).iter().map(|(r, _)| role_rank(r)).max().unwrap_or(0);
+        let entries: Vec<ArtifactAccessEntry> =
+            match s.client.user_artifact_access(&user.id.to_string(), &[ArtifactType::Workspace]).try_collect().await {
+                Ok(e) => e,
+                Err(_) => continue,
+            };
+        let effective = entries.iter().find(|e| e.artifact_id.eq_ignore_ascii_case(&ws.id.to_string()));
+        if let Some(e) = effective.filter(|e| role_rank(&e.access_right) > explained) {
+            out.push((g, e.access_right.clone()));
+        }
+    }
+    out
+}
+
+fn m365_of(m: &Memberships, group: Uuid) -> bool {
+    m.groups.get(&group).is_some_and(|g| g.is_microsoft365())
+}
+
 pub async fn who(s: &Session, artifact: &str, format: Format) -> ExitCode {
     let before = ledger_calls(&s.profile).await;
     let graph = match graph(&s.profile) {
@@ -255,16 +305,14 @@ pub async fn who(s: &Session, artifact: &str, format: Format) -> ExitCode {
         };
         rows.push(vec![name, h.principal_type.as_str().into(), h.right.clone(), own_path.clone()]);
         if let Some(group) = (h.principal_type == PrincipalType::Group).then(|| Uuid::parse_str(&h.identifier).ok()).flatten() {
-            for (user, chain) in m.transitive_users(group) {
-                // The chain runs from the holding group down; "inner inside outer" reads upwards.
-                let up: Vec<Uuid> = chain.iter().rev().copied().collect();
-                rows.push(vec![
-                    user.user_principal_name.clone().unwrap_or_else(|| user.id.to_string()),
-                    "User".into(),
-                    h.right.clone(),
-                    format!("member of {} ({own_path})", group_path(&m, &up)),
-                ]);
-            }
+            push_members(&mut rows, &m, group, &h.right, &own_path);
+        }
+    }
+    if let (Some(ws), true) = (workspace, items.is_empty()) {
+        for (group, role) in backing_groups(s, ws, &m).await {
+            let path = "Microsoft 365 group backing the workspace".to_string();
+            rows.push(vec![m.group_name(group), "Group".into(), role.clone(), path.clone()]);
+            push_members(&mut rows, &m, group, &role, &path);
         }
     }
     let code = render(&rows, format);
