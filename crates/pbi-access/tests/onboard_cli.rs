@@ -208,6 +208,11 @@ async fn scanner_snapshot_rehearsal(database: Option<String>) {
     assert_eq!(code, 0, "{err}");
     let twin_rows: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(twin_rows, source, "the twin audits like the tenant");
+    // The Microsoft 365 backing, which the API does not expose, is inferred and kept.
+    let workspace_paths = |rows: Value| -> Vec<Value> { rows_where(&rows, "artifactType", "Workspace").into_iter().cloned().collect() };
+    let source_bob = workspace_paths(cli.json(&["access", &upn("bob")]).await);
+    assert!(source_bob.iter().any(|r| r["path"] == "Microsoft 365 group Finance Team backing the workspace"), "{source_bob:?}");
+    assert_eq!(workspace_paths(twin_cli.json(&["access", &upn("bob")]).await), source_bob);
     twin.start_kill().unwrap();
 
     // Rehearse an onboarding on a twin: the change shows, the source does not move.

@@ -226,30 +226,32 @@ fn push_members(rows: &mut Rows, m: &Memberships, group: Uuid, right: &str, own_
 /// At most this many Microsoft 365 groups are checked for backing a workspace (an admin call each).
 const BACKING_CHECKS: usize = 20;
 
-/// The Microsoft 365 groups that back `ws`, with the role they give. The API does not say, so
-/// for each Microsoft 365 group one member whose only Microsoft 365 group it is has its
-/// workspace access read (`artifactAccess?artifactTypes=Workspace`, one admin call): a role
-/// stronger than every direct or group role explains comes from the backing.
-async fn backing_groups(s: &Session, ws: &Workspace, m: &Memberships) -> Vec<(Uuid, String)> {
+/// The Microsoft 365 groups that back these workspaces, with the role they give, by workspace.
+/// The API does not say, so for each Microsoft 365 group one member whose only Microsoft 365
+/// group it is has its workspace access read (`artifactAccess?artifactTypes=Workspace`, one admin
+/// call per group): a role stronger than every direct or group role explains comes from the backing.
+pub async fn backings(s: &Session, spaces: &[Workspace], m: &Memberships) -> BTreeMap<Uuid, Vec<(Uuid, String)>> {
     let m365: Vec<Uuid> = m.groups.values().filter(|g| g.is_microsoft365()).map(|g| g.id).collect();
+    let mut out: BTreeMap<Uuid, Vec<(Uuid, String)>> = BTreeMap::new();
     if m365.len() > BACKING_CHECKS {
         eprintln!("pbi-access: {} Microsoft 365 groups: Microsoft 365 backing not checked (it would take an admin call each)", m365.len());
-        return Vec::new();
+        return out;
     }
-    let mut out = Vec::new();
     for g in m365 {
         let only_in_g = |u: &pbi_wire::graph::User| m.transitive_member_of(u.id).keys().filter(|k| m365_of(m, **k)).count() == 1;
         let Some((user, _)) = m.transitive_users(g).into_iter().find(|(u, _)| only_in_g(u)) else { continue };
         let mine = m.transitive_member_of(user.id);
-        let explained = workspace_paths(ws, &user, m, &mine).iter().map(|(r, _)| role_rank(r)).max().unwrap_or(0);
         let entries: Vec<ArtifactAccessEntry> =
             match s.client.user_artifact_access(&user.id.to_string(), &[ArtifactType::Workspace]).try_collect().await {
                 Ok(e) => e,
                 Err(_) => continue,
             };
-        let effective = entries.iter().find(|e| e.artifact_id.eq_ignore_ascii_case(&ws.id.to_string()));
-        if let Some(e) = effective.filter(|e| role_rank(&e.access_right) > explained) {
-            out.push((g, e.access_right.clone()));
+        for ws in spaces {
+            let explained = workspace_paths(ws, &user, m, &mine).iter().map(|(r, _)| role_rank(r)).max().unwrap_or(0);
+            let effective = entries.iter().find(|e| e.artifact_id.eq_ignore_ascii_case(&ws.id.to_string()));
+            if let Some(e) = effective.filter(|e| role_rank(&e.access_right) > explained) {
+                out.entry(ws.id).or_default().push((g, e.access_right.clone()));
+            }
         }
     }
     out
@@ -309,7 +311,7 @@ pub async fn who(s: &Session, artifact: &str, format: Format) -> ExitCode {
         }
     }
     if let (Some(ws), true) = (workspace, items.is_empty()) {
-        for (group, role) in backing_groups(s, ws, &m).await {
+        for (group, role) in backings(s, std::slice::from_ref(ws), &m).await.remove(&ws.id).unwrap_or_default() {
             let path = "Microsoft 365 group backing the workspace".to_string();
             rows.push(vec![m.group_name(group), "Group".into(), role.clone(), path.clone()]);
             push_members(&mut rows, &m, group, &role, &path);

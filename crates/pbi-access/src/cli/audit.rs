@@ -29,7 +29,7 @@ use pbi_wire::graph::{DirectoryObject, User};
 use pbi_wire::powerbi::{GroupUser, PrincipalType};
 use uuid::Uuid;
 
-use super::access::{group_path, text};
+use super::access::{backings, group_path, text};
 use super::commands::{fail, render, Session};
 use super::directory::{graph, ledger_calls, resolve_workspace, role_rank, users_by_id, Licenses, Workspace};
 use super::exit;
@@ -273,7 +273,7 @@ pub async fn audit(s: &Session, workspace: Option<&str>, all: bool, format: Audi
         AuditFormat::Table => render(&facts.rows(), Format::Table),
         AuditFormat::Json => render(&facts.rows(), Format::Json),
         AuditFormat::Csv => render(&facts.rows(), Format::Csv),
-        AuditFormat::Snapshot => write_snapshot(s, &facts, out),
+        AuditFormat::Snapshot => write_snapshot(s, &facts, out).await,
     };
     eprintln!(
         "{} workspace(s) audited; {} admin call(s) spent",
@@ -307,7 +307,7 @@ fn kind_of(list: &str, a: &serde_json::Map<String, serde_json::Value>) -> &'stat
     }
 }
 
-fn snapshot(s: &Session, facts: &Facts, secret: &str) -> Result<TenantSpec, String> {
+fn snapshot(s: &Session, facts: &Facts, secret: &str, backed: &BTreeMap<Uuid, Vec<(Uuid, String)>>) -> Result<TenantSpec, String> {
     let tenant = s.profile.tenant.as_deref().and_then(|t| Uuid::parse_str(t).ok());
     let app_id = s.profile.client_id.as_deref().and_then(|c| Uuid::parse_str(c).ok());
     // The domain most member users sign in with.
@@ -473,7 +473,7 @@ fn snapshot(s: &Session, facts: &Facts, secret: &str) -> Result<TenantSpec, Stri
         workspaces.push(WorkspaceSpec {
             id: Some(w.id),
             name: w.name.clone().unwrap_or_default(),
-            backed_by: None,
+            backed_by: backed.get(&w.id).and_then(|b| b.first()).map(|(g, _)| g.to_string()),
             members,
             capacity: None,
             artifacts,
@@ -498,9 +498,10 @@ fn snapshot(s: &Session, facts: &Facts, secret: &str) -> Result<TenantSpec, Stri
     })
 }
 
-fn write_snapshot(s: &Session, facts: &Facts, out: &Path) -> ExitCode {
+async fn write_snapshot(s: &Session, facts: &Facts, out: &Path) -> ExitCode {
     let secret = fresh_secret();
-    let spec = match snapshot(s, facts, &secret) {
+    let backed = backings(s, &facts.workspaces, &facts.memberships).await;
+    let spec = match snapshot(s, facts, &secret, &backed) {
         Ok(spec) => spec,
         Err(e) => return fail(exit::FAILURE, e),
     };
