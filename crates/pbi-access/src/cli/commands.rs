@@ -29,7 +29,7 @@ pub struct Session {
     pub profile: Profile,
 }
 
-fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
+pub(crate) fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
     eprintln!("pbi-access: {message}");
     ExitCode::from(code)
 }
@@ -76,7 +76,7 @@ pub async fn connect(profile: Profile) -> Result<Session, String> {
     Ok(Session { client, caller, profile })
 }
 
-fn default_ledger() -> PathBuf {
+pub(crate) fn default_ledger() -> PathBuf {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
@@ -85,7 +85,7 @@ fn default_ledger() -> PathBuf {
 }
 
 /// A workspace by id, or by name among the caller's workspaces.
-async fn find_workspace(s: &Session, name_or_id: &str) -> Result<(Uuid, String), String> {
+pub(crate) async fn find_workspace(s: &Session, name_or_id: &str) -> Result<(Uuid, String), String> {
     let filter = match Uuid::parse_str(name_or_id) {
         Ok(id) => format!("id eq '{id}'"),
         Err(_) => format!("name eq '{}'", name_or_id.replace('\'', "''")),
@@ -133,7 +133,7 @@ pub async fn members(s: &Session, workspace: &str, format: Format) -> ExitCode {
     }
 }
 
-fn render(rows: &Rows, format: Format) -> ExitCode {
+pub(crate) fn render(rows: &Rows, format: Format) -> ExitCode {
     let mut out = std::io::stdout().lock();
     match rows.render(format, &mut out) {
         Ok(()) => ExitCode::SUCCESS,
