@@ -76,7 +76,7 @@ plain_backend_test!(a_scan_moves_from_not_started_to_succeeded_and_reports_works
     let result: WorkspaceInfoResponse = serde_json::from_value(body.clone()).unwrap();
     assert_eq!(result.workspaces.iter().map(|w| w.id).collect::<Vec<_>>(), vec![team, hub], "unknown ids are left out, order kept");
     let info = &result.workspaces[0];
-    assert_eq!((info.kind.as_str(), info.state.as_str()), ("Workspace", "Active"));
+    assert_eq!((info.kind.as_ref().map(|k| k.as_str()), info.state.as_str()), (Some("Workspace"), "Active"));
     assert_eq!(info.users.as_ref().unwrap().len(), 6);
     assert_eq!(info.reports.len(), 1);
     assert_eq!(info.reports[0].dataset_id.as_deref(), Some(dataset.id.to_string().as_str()));
