@@ -3,41 +3,7 @@
 
 mod common;
 
-use std::process::Stdio;
-
-use serde_json::Value;
-use tokio::process::Command;
-
-struct Cli {
-    env: Vec<(String, String)>,
-}
-
-impl Cli {
-    fn new(demo: &common::Demo, dir: &std::path::Path) -> Cli {
-        let env = vec![
-            ("PBI_ACCESS_TENANT".to_string(), demo.tenant.clone()),
-            ("PBI_ACCESS_CLIENT_ID".into(), demo.client_id.clone()),
-            ("PBI_ACCESS_CLIENT_SECRET".into(), demo.secret.clone()),
-            ("PBI_ACCESS_POWERBI_URL".into(), demo.base.clone()),
-            ("PBI_ACCESS_AUTHORITY_URL".into(), demo.base.clone()),
-            ("PBI_ACCESS_LEDGER".into(), dir.join("ledger.json").display().to_string()),
-            ("PBI_ACCESS_PROFILES".into(), dir.join("no-profiles.toml").display().to_string()),
-        ];
-        Cli { env }
-    }
-
-    async fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out =
-            Command::new(env!("CARGO_BIN_EXE_pbi-access")).args(args).envs(self.env.clone()).stdin(Stdio::null()).output().await.unwrap();
-        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
-    }
-
-    async fn json(&self, args: &[&str]) -> Value {
-        let (code, out, err) = self.run(args).await;
-        assert_eq!(code, 0, "{args:?}: {err}");
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
-    }
-}
+use common::Cli;
 
 #[tokio::test]
 async fn plan_then_apply_reaches_the_desired_state_and_refuses_drift() {

@@ -9,6 +9,46 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+/// The binary as a client of a running demo, configured by `PBI_ACCESS_*` variables alone.
+pub struct Cli {
+    pub env: Vec<(String, String)>,
+}
+
+impl Cli {
+    pub fn new(demo: &Demo, dir: &std::path::Path) -> Cli {
+        let env = vec![
+            ("PBI_ACCESS_TENANT".to_string(), demo.tenant.clone()),
+            ("PBI_ACCESS_CLIENT_ID".into(), demo.client_id.clone()),
+            ("PBI_ACCESS_CLIENT_SECRET".into(), demo.secret.clone()),
+            ("PBI_ACCESS_POWERBI_URL".into(), demo.base.clone()),
+            ("PBI_ACCESS_AUTHORITY_URL".into(), demo.base.clone()),
+            ("PBI_ACCESS_LEDGER".into(), dir.join("ledger.json").display().to_string()),
+            ("PBI_ACCESS_PROFILES".into(), dir.join("no-profiles.toml").display().to_string()),
+        ];
+        Cli { env }
+    }
+
+    /// The command to run, with this configuration and no input.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pbi-access"));
+        command.args(args).envs(self.env.clone()).stdin(Stdio::null());
+        command
+    }
+
+    /// Exit code, stdout, stderr.
+    pub async fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.command(args).output().await.unwrap();
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    }
+
+    /// Run, expect success, and parse stdout as JSON.
+    pub async fn json(&self, args: &[&str]) -> Value {
+        let (code, out, err) = self.run(args).await;
+        assert_eq!(code, 0, "{args:?}: {err}");
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
+    }
+}
+
 /// A running `pbi-access serve` and what its banner said.
 pub struct Demo {
     pub child: Child,
