@@ -41,27 +41,6 @@ fn done_counts(journal: &Path) -> BTreeMap<u64, usize> {
     counts
 }
 
-/// A delegated token for the demo's Fabric administrator (the activity log is an admin read).
-async fn admin_token(demo: &Demo, http: &reqwest::Client) -> String {
-    let r: Value = http
-        .post(format!("{}/{}/oauth2/v2.0/token", demo.base, demo.tenant))
-        .form(&[
-            ("grant_type", "password"),
-            ("client_id", &demo.client_id),
-            ("client_secret", &demo.secret),
-            ("username", &demo.admin),
-            ("password", &demo.password),
-            ("scope", "https://analysis.windows.net/powerbi/api/.default"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    r["access_token"].as_str().unwrap_or_else(|| panic!("admin token: {r}")).to_string()
-}
-
 /// Every `AddGroupMembers` event of the UTC days from `first` to today, following every page.
 async fn add_events(demo: &Demo, http: &reqwest::Client, token: &str, first: NaiveDate) -> Vec<Value> {
     let mut events = Vec::new();
@@ -180,7 +159,7 @@ async fn an_apply_killed_half_way_and_run_again_ends_in_exactly_the_desired_stat
     }
 
     // The activity log: each principal added to each workspace exactly once (setup and plan alike).
-    let admin = admin_token(&demo, &http).await;
+    let admin = demo.admin_token(&http).await;
     let events = add_events(&demo, &http, &admin, started).await;
     let mut adds: BTreeMap<(String, String), usize> = BTreeMap::new();
     for e in &events {

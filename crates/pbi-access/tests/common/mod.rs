@@ -143,20 +143,24 @@ impl Demo {
 
     /// A client-credentials token for the demo service principal.
     pub async fn token(&self, http: &reqwest::Client) -> String {
-        let r: Value = http
-            .post(format!("{}/{}/oauth2/v2.0/token", self.base, self.tenant))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", &self.client_id),
-                ("client_secret", &self.secret),
-                ("scope", "https://analysis.windows.net/powerbi/api/.default"),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        r["access_token"].as_str().expect("the demo credentials work").to_string()
+        self.grant(http, &[("grant_type", "client_credentials")]).await
+    }
+
+    /// A delegated token for the demo's Fabric administrator (password grant).
+    pub async fn admin_token(&self, http: &reqwest::Client) -> String {
+        self.grant(http, &[("grant_type", "password"), ("username", &self.admin), ("password", &self.password)]).await
+    }
+
+    /// A Power BI token from the demo app's credentials and `fields` (the grant).
+    async fn grant(&self, http: &reqwest::Client, fields: &[(&str, &str)]) -> String {
+        let mut form = vec![
+            ("client_id", self.client_id.as_str()),
+            ("client_secret", self.secret.as_str()),
+            ("scope", "https://analysis.windows.net/powerbi/api/.default"),
+        ];
+        form.extend_from_slice(fields);
+        let r: Value =
+            http.post(format!("{}/{}/oauth2/v2.0/token", self.base, self.tenant)).form(&form).send().await.unwrap().json().await.unwrap();
+        r["access_token"].as_str().unwrap_or_else(|| panic!("the demo credentials work: {r}")).to_string()
     }
 }
