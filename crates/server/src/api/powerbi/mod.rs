@@ -240,3 +240,25 @@ pub fn compatibility_markdown() -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::Audit;
+
+    #[test]
+    fn only_get_groups_as_admin_has_a_timeout_and_zero_turns_it_off() {
+        let audit = Audit::default();
+        assert_eq!(route_timeout(op::GET_GROUPS_AS_ADMIN, &audit), Some(Duration::from_secs(30)));
+        let others: Vec<&str> = routes()
+            .iter()
+            .filter(|r| r.op.id != op::GET_GROUPS_AS_ADMIN.id && route_timeout(r.op, &audit).is_some())
+            .map(|r| r.op.id)
+            .collect();
+        assert!(others.is_empty(), "{others:?}");
+        let off = Audit { groups_as_admin_timeout_ms: 0, ..Audit::default() };
+        assert_eq!(route_timeout(op::GET_GROUPS_AS_ADMIN, &off), None);
+    }
+}
