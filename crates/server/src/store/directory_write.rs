@@ -284,18 +284,20 @@ async fn load_license_facts(conn: &mut AnyConnection, tenant: Uuid) -> DirResult
 /// (transitively), holds a role in a live workspace, backs one (Microsoft 365), or holds a
 /// permission on an item.
 async fn group_reaches_powerbi(conn: &mut AnyConnection, tenant: Uuid, group: Uuid) -> DirResult<bool> {
+    // `reach`: the group ($2) and every group it belongs to; each test is an indexed IN.
     let sql = format!(
-        "{MEMBERSHIPS_CTE} SELECT CASE WHEN \
+        "{MEMBERSHIPS_CTE}, reach(group_id) AS (SELECT group_id FROM memberships UNION SELECT $2) \
+         SELECT CASE WHEN \
            EXISTS (SELECT 1 FROM workspace_members m JOIN workspaces w ON w.id = m.workspace_id \
-                    WHERE w.tenant_id = $1 AND w.state <> 'Deleted' \
-                      AND (m.principal_id = $3 OR m.principal_id IN (SELECT group_id FROM memberships))) \
-        OR EXISTS (SELECT 1 FROM workspaces w WHERE w.tenant_id = $1 AND w.state <> 'Deleted' \
-                      AND (w.backing_group_id = $3 OR w.backing_group_id IN (SELECT group_id FROM memberships))) \
+                    WHERE m.principal_id IN (SELECT group_id FROM reach) AND w.tenant_id = $1 AND w.state <> 'Deleted') \
+        OR EXISTS (SELECT 1 FROM workspaces w \
+                    WHERE w.backing_group_id IN (SELECT group_id FROM reach) AND w.tenant_id = $1 AND w.state <> 'Deleted') \
         OR EXISTS (SELECT 1 FROM artifact_permissions p JOIN artifacts a ON a.id = p.artifact_id \
-                    WHERE a.tenant_id = $1 AND (p.principal_id = $3 OR p.principal_id IN (SELECT group_id FROM memberships))) \
-        THEN 1 ELSE 0 END AS n WHERE $2 = $2"
+                    WHERE p.principal_id IN (SELECT group_id FROM reach) AND a.tenant_id = $1) \
+        THEN 1 ELSE 0 END AS n"
     );
-    let row = sqlx::query(&sql).bind(tenant.to_string()).bind(String::new()).bind(group.to_string()).fetch_one(&mut *conn).await?;
+    let id = group.to_string();
+    let row = sqlx::query(&sql).bind(tenant.to_string()).bind(&id).bind(&id).fetch_one(&mut *conn).await?;
     Ok(row.try_get::<i64, _>("n")? > 0)
 }
 

@@ -3,6 +3,7 @@
 //! Read back through `GET /admin/activityevents` with `$filter=Activity eq '…'`.
 
 use pbi_server::Clock;
+use pbi_wire::powerbi::{GroupUserAccessRight, PrincipalType};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -145,4 +146,25 @@ backend_test!(refused_or_empty_directory_changes_record_nothing, |app: TestApp| 
     assert_eq!(app.graph(Method::PATCH, &format!("/users/{disabled}"), Some(json!({"accountEnabled": false}))).await.0, 204);
     let names: Vec<String> = app.activity_events().await.iter().map(|e| e["Activity"].as_str().unwrap_or_default().to_string()).collect();
     assert_eq!(names, vec!["Add member to group".to_string()]);
+});
+
+backend_test!(a_group_with_a_workspace_role_records_its_membership_changes, |app: TestApp| async move {
+    let body = json!({"displayName": "Crew", "mailEnabled": false, "mailNickname": "crew", "securityEnabled": true});
+    let (s, crew, _) = app.graph(Method::POST, "/groups", Some(body)).await;
+    assert_eq!(s, 201, "{crew}");
+    let crew = crew["id"].as_str().unwrap().to_string();
+    let owner = app.as_user("owner").await;
+    let role = pbi_wire::powerbi::GroupUser::principal(crew.clone(), PrincipalType::Group, GroupUserAccessRight::Viewer);
+    owner.add_group_user(app.ws("Marketing Hub"), &role).await.unwrap();
+    let entra = |events: Vec<Value>| events.into_iter().filter(|e| e["Workload"] == "AzureActiveDirectory").collect::<Vec<_>>();
+    assert!(entra(app.activity_events().await).is_empty());
+    assert_eq!(app.graph(Method::POST, &format!("/groups/{crew}/members/$ref"), reference(app.user_id("outsider"))).await.0, 204);
+    let events = entra(app.activity_events().await);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["Activity"], "Add member to group");
+    assert_eq!(events[0]["ModifiedProperties"][1]["NewValue"], "[\"Crew\"]");
+    // Once the workspace is deleted, the group reaches nothing there any more.
+    owner.delete_group(app.ws("Marketing Hub")).await.unwrap();
+    assert_eq!(app.graph(Method::DELETE, &format!("/groups/{crew}/members/{}/$ref", app.user_id("outsider")), None).await.0, 204);
+    assert_eq!(entra(app.activity_events().await).len(), 1, "no event for a group that reaches nothing");
 });
