@@ -137,6 +137,7 @@ backend_test!(items_are_visible_through_groups, |app: TestApp| async move {
             app_id: None,
             display_name: "client".into(),
             secrets: vec![],
+            certificates: vec![],
         }],
         workspaces: vec![WorkspaceSpec {
             name: "Shared".into(),
@@ -317,6 +318,7 @@ backend_test!(admin_user_lists_need_a_fabric_admin_or_an_allowed_app, |app: Test
                 app_id: None,
                 display_name: "c".into(),
                 secrets: vec![],
+                certificates: vec![],
             }],
             ..Default::default()
         })

@@ -224,8 +224,9 @@ pub fn fixture_spec() -> TenantSpec {
                     SecretSpec { value: SECRET.into(), expires_at: None, hash: None },
                     SecretSpec { value: EXPIRED_SECRET.into(), expires_at: Some(1), hash: None },
                 ],
+                certificates: vec![],
             },
-            ServicePrincipalSpec { id: None, app_id: None, display_name: "other-app".into(), secrets: vec![] },
+            ServicePrincipalSpec { id: None, app_id: None, display_name: "other-app".into(), secrets: vec![], certificates: vec![] },
         ],
         workspaces: vec![
             WorkspaceSpec {
@@ -606,6 +607,7 @@ pub async fn provision_other_tenant(app: &TestApp) -> ProvisionedTenant {
             app_id: None,
             display_name: "other-automation".into(),
             secrets: vec![SecretSpec { value: SECRET.into(), expires_at: None, hash: None }],
+            certificates: vec![],
         }],
         workspaces: vec![],
         scim_secret: Some(OTHER_SCIM_SECRET.into()),

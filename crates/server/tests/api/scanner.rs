@@ -122,6 +122,7 @@ plain_backend_test!(a_scan_moves_from_not_started_to_succeeded_and_reports_works
                 app_id: None,
                 display_name: "app".into(),
                 secrets: vec![],
+                certificates: vec![],
             }],
             ..Default::default()
         })
