@@ -105,6 +105,8 @@ async fn start_twin(spec: &TenantSpec, dir: &Path, base_profile: &Profile, secre
         tenant: Some(made.tenant.id.to_string()),
         client_id: Some(app_id),
         client_secret: Some(secret.to_string()),
+        client_certificate: None,
+        client_key: None,
         powerbi_url: base.clone(),
         authority_url: base.clone(),
         graph_url: format!("{base}/graph"),
