@@ -1,7 +1,9 @@
 //! Real Microsoft clients against the real binary over HTTPS: MSAL Python (client credentials,
 //! password, silent refresh) and azure-identity's `ClientSecretCredential` get tokens from
 //! `pbi-access serve --tls`, and each token lists workspaces. The Python side is
-//! `tests/python/msal_clients.py`.
+//! `tests/python/msal_clients.py`. After a restart, MSAL's certificate credential
+//! (`{"private_key", "thumbprint"}`) and azure-identity's `CertificateCredential` sign in to a
+//! tenant imported with the app's certificate.
 //!
 //! Without the Python packages the test says "skipped" and passes, unless
 //! `PBI_ACCESS_TEST_PYTHON=1` (as in `.ci/run`), which makes it required.
@@ -61,10 +63,29 @@ async fn msal_and_azure_identity_get_working_tokens_over_tls() {
     assert!(out.status.success(), "Python clients failed ({:?}):\n{stdout}\n{stderr}", out.status.code());
     assert!(stdout.contains("all Microsoft client checks passed"), "{stdout}");
 
-    // A restart keeps the CA, so clients that trust it keep working.
+    // A restart keeps the CA, so clients that trust it keep working. Meanwhile a tenant whose
+    // app has a certificate is imported.
     let ca_pem = std::fs::read_to_string(&ca).unwrap();
     demo.child.start_kill().unwrap();
     demo.child.wait().await.unwrap();
+    let (cert_pem, key_pem) = certificate();
+    let (cert_path, key_path) = (dir.path().join("app.crt.pem"), dir.path().join("app.key.pem"));
+    std::fs::write(&cert_path, &cert_pem).unwrap();
+    std::fs::write(&key_path, &key_pem).unwrap();
+    let (tenant, app) = (uuid::Uuid::new_v4().to_string(), uuid::Uuid::new_v4().to_string());
+    let spec = serde_json::json!({
+        "id": tenant, "name": "Certs", "domain": "certs.onmicrosoft.com",
+        "servicePrincipals": [{"appId": app, "displayName": "signer", "certificates": [{"pem": cert_pem}]}],
+        "workspaces": [{"name": "Signed", "members": [{"principal": "signer", "principalType": "App", "role": "Admin"}]}]
+    });
+    let spec_path = dir.path().join("certs.json");
+    std::fs::write(&spec_path, spec.to_string()).unwrap();
+    let import = Command::new(env!("CARGO_BIN_EXE_pbi-access"))
+        .args(["tenant", "import", spec_path.to_str().unwrap(), "--database", &database])
+        .output()
+        .await
+        .unwrap();
+    assert!(import.status.success(), "{}", String::from_utf8_lossy(&import.stderr));
     let again = serve_with(&database, &["--tls"]).await;
     assert!(!again.tls_generated, "the second start reuses the certificate");
     assert_eq!(std::fs::read_to_string(again.ca.as_ref().unwrap()).unwrap(), ca_pem);
@@ -72,4 +93,28 @@ async fn msal_and_azure_identity_get_working_tokens_over_tls() {
     let health = http.get(format!("{}/healthz", again.base)).send().await.unwrap();
     assert_eq!(health.status(), 200);
     assert!(again.token(&http).await.starts_with("eyJ"));
+
+    let run = Command::new("python3")
+        .arg(script)
+        .args(["--url", &again.base, "--tenant", &tenant, "--client-id", &app])
+        .args(["--certificate", cert_path.to_str().unwrap(), "--private-key", key_path.to_str().unwrap()])
+        .env("REQUESTS_CA_BUNDLE", &ca)
+        .env("SSL_CERT_FILE", &ca)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(180), run).await.expect("the Python clients finish").unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    println!("{stdout}");
+    assert!(out.status.success(), "Python certificate clients failed ({:?}):\n{stdout}\n{stderr}", out.status.code());
+    assert!(stdout.contains("all Microsoft certificate checks passed"), "{stdout}");
+}
+
+/// A self-signed RSA certificate and its private key, PEM (rcgen signs with the rsa crate's key).
+fn certificate() -> (String, String) {
+    use rsa::pkcs8::EncodePrivateKey;
+    let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).unwrap();
+    let key_pem = key.to_pkcs8_pem(rsa::pkcs8::LineEnding::LF).unwrap().to_string();
+    let pair = rcgen::KeyPair::from_pem(&key_pem).unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["signer".to_string()]).unwrap().self_signed(&pair).unwrap();
+    (cert.pem(), key_pem)
 }

@@ -101,12 +101,25 @@ pub struct AssertionClaims {
     pub iss: Option<String>,
     #[serde(default)]
     pub sub: Option<String>,
+    /// NumericDate: seconds, possibly with a fraction (MSAL Python sends `time.time() + 600`).
     #[serde(default)]
-    pub exp: Option<i64>,
+    pub exp: Option<f64>,
     #[serde(default)]
-    pub nbf: Option<i64>,
+    pub nbf: Option<f64>,
     #[serde(default)]
     pub jti: Option<String>,
+}
+
+impl AssertionClaims {
+    /// `exp` in whole seconds (a fraction is dropped).
+    pub fn exp_secs(&self) -> Option<i64> {
+        self.exp.filter(|v| v.is_finite()).map(|v| v.floor() as i64)
+    }
+
+    /// `nbf` in whole seconds (a fraction is dropped).
+    pub fn nbf_secs(&self) -> Option<i64> {
+        self.nbf.filter(|v| v.is_finite()).map(|v| v.floor() as i64)
+    }
 }
 
 /// Why an assertion was refused, before the token endpoint turns it into an AADSTS error.

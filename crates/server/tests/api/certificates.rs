@@ -119,6 +119,15 @@ backend_test!(a_certificate_signed_assertion_gets_a_token_that_works_like_the_se
     let (status, body) = redeem(&app, &sign(cert, header, &claims(&app))).await;
     assert_eq!(status, 200, "{body}");
 
+    // NumericDates with a fraction, as MSAL Python sends them (`time.time() + 600`).
+    let mut fractional = claims(&app);
+    let now = app.clock.now_millis() as f64 / 1000.0;
+    fractional["iat"] = json!(now + 0.25);
+    fractional["exp"] = json!(now + 600.25);
+    fractional["nbf"] = json!(now + 0.25);
+    let (status, body) = redeem(&app, &sign(cert, rs256(cert), &fractional)).await;
+    assert_eq!(status, 200, "{body}");
+
     // The v1 token endpoint and the tenant's domain are audiences Entra takes too.
     let mut v1 = claims(&app);
     v1["aud"] = json!(app.url(&format!("/{DOMAIN}/oauth2/token")));

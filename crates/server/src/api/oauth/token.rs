@@ -419,15 +419,16 @@ async fn verify_assertion(
         ));
     }
     let now = now_ms.div_euclid(1000);
-    let in_time = claims.exp.is_some_and(|exp| now < exp + SKEW_SECONDS) && claims.nbf.is_none_or(|nbf| now + SKEW_SECONDS >= nbf);
+    let (exp, nbf) = (claims.exp_secs(), claims.nbf_secs());
+    let in_time = exp.is_some_and(|exp| now < exp + SKEW_SECONDS) && nbf.is_none_or(|nbf| now + SKEW_SECONDS >= nbf);
     if !in_time {
         return Err(invalid_assertion(
             700024,
             format!(
                 "Client assertion is not within its valid time range. Current time: {}, assertion valid from {}, expiry time of assertion {}. {CERTIFICATE_DOCS}",
                 assertion_time(Some(now)),
-                assertion_time(claims.nbf),
-                assertion_time(claims.exp)
+                assertion_time(nbf),
+                assertion_time(exp)
             ),
         ));
     }
