@@ -13,7 +13,7 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::serve_with;
+use common::{certificate_tenant, import_tenant, serve_with, test_certificate};
 use tokio::process::Command;
 
 /// Whether `msal` and `azure-identity` can be imported; panics when they must be and cannot.
@@ -68,24 +68,12 @@ async fn msal_and_azure_identity_get_working_tokens_over_tls() {
     let ca_pem = std::fs::read_to_string(&ca).unwrap();
     demo.child.start_kill().unwrap();
     demo.child.wait().await.unwrap();
-    let (cert_pem, key_pem) = certificate();
+    let (cert_pem, key_pem) = test_certificate("signer");
     let (cert_path, key_path) = (dir.path().join("app.crt.pem"), dir.path().join("app.key.pem"));
     std::fs::write(&cert_path, &cert_pem).unwrap();
     std::fs::write(&key_path, &key_pem).unwrap();
-    let (tenant, app) = (uuid::Uuid::new_v4().to_string(), uuid::Uuid::new_v4().to_string());
-    let spec = serde_json::json!({
-        "id": tenant, "name": "Certs", "domain": "certs.onmicrosoft.com",
-        "servicePrincipals": [{"appId": app, "displayName": "signer", "certificates": [{"pem": cert_pem}]}],
-        "workspaces": [{"name": "Signed", "members": [{"principal": "signer", "principalType": "App", "role": "Admin"}]}]
-    });
-    let spec_path = dir.path().join("certs.json");
-    std::fs::write(&spec_path, spec.to_string()).unwrap();
-    let import = Command::new(env!("CARGO_BIN_EXE_pbi-access"))
-        .args(["tenant", "import", spec_path.to_str().unwrap(), "--database", &database])
-        .output()
-        .await
-        .unwrap();
-    assert!(import.status.success(), "{}", String::from_utf8_lossy(&import.stderr));
+    let (spec, tenant, app) = certificate_tenant(&cert_pem);
+    import_tenant(&spec, dir.path(), &database).await;
     let again = serve_with(&database, &["--tls"]).await;
     assert!(!again.tls_generated, "the second start reuses the certificate");
     assert_eq!(std::fs::read_to_string(again.ca.as_ref().unwrap()).unwrap(), ca_pem);
@@ -107,14 +95,4 @@ async fn msal_and_azure_identity_get_working_tokens_over_tls() {
     println!("{stdout}");
     assert!(out.status.success(), "Python certificate clients failed ({:?}):\n{stdout}\n{stderr}", out.status.code());
     assert!(stdout.contains("all Microsoft certificate checks passed"), "{stdout}");
-}
-
-/// A self-signed RSA certificate and its private key, PEM (rcgen signs with the rsa crate's key).
-fn certificate() -> (String, String) {
-    use rsa::pkcs8::EncodePrivateKey;
-    let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).unwrap();
-    let key_pem = key.to_pkcs8_pem(rsa::pkcs8::LineEnding::LF).unwrap().to_string();
-    let pair = rcgen::KeyPair::from_pem(&key_pem).unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["signer".to_string()]).unwrap().self_signed(&pair).unwrap();
-    (cert.pem(), key_pem)
 }
