@@ -317,3 +317,41 @@ backend_test!(certificates_import_with_the_tenant_and_export_as_public_certifica
     let r = app.http.post(&url).form(&form).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
 });
+
+backend_test!(a_confidential_client_signs_password_and_refresh_grants_with_its_certificate, |app: TestApp| async move {
+    register(&app).await;
+    let (cert, stranger) = certs();
+    let client = app.app_id().to_string();
+    let post = |form: Vec<(&'static str, String)>| {
+        let req = app.http.post(token_url(&app)).form(&form);
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let assertion = |key: &TestCert| {
+        vec![("client_assertion_type", JWT_BEARER.to_string()), ("client_assertion", sign(key, rs256(cert), &claims(&app)))]
+    };
+    let mut password = vec![
+        ("grant_type", "password".to_string()),
+        ("client_id", client.clone()),
+        ("username", upn("admin")),
+        ("password", PASSWORD.to_string()),
+        ("scope", "https://analysis.windows.net/powerbi/api/.default offline_access".to_string()),
+    ];
+    let mut forged = password.clone();
+    forged.extend(assertion(stranger));
+    assert_refused(post(forged).await, 401, "invalid_client", 700027);
+    password.extend(assertion(cert));
+    let (status, body) = post(password).await;
+    assert_eq!(status, 200, "{body}");
+    let refresh_token = body["refresh_token"].as_str().unwrap().to_string();
+    let refresh =
+        vec![("grant_type", "refresh_token".to_string()), ("client_id", client.clone()), ("refresh_token", refresh_token.clone())];
+    // Issued to a confidential client: redeemed only with its credential.
+    assert_refused(post(refresh.clone()).await, 401, "invalid_client", 7000218);
+    let mut signed = refresh;
+    signed.extend(assertion(cert));
+    let (status, body) = post(signed).await;
+    assert_eq!(status, 200, "{body}");
+});
