@@ -76,7 +76,7 @@ pub async fn connect(profile: Profile) -> Result<Session, String> {
     Ok(Session { client, caller, profile })
 }
 
-fn default_ledger() -> PathBuf {
+pub(crate) fn default_ledger() -> PathBuf {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))

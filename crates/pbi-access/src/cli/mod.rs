@@ -1,8 +1,10 @@
 //! The lifecycle commands' shared plumbing: output formats, profiles, exit codes.
 
 pub mod commands;
+pub mod offboard;
 pub mod output;
 pub mod profile;
+pub mod progress;
 
 /// Distinct exit codes, so scripts can tell outcomes apart.
 pub mod exit {
@@ -16,4 +18,8 @@ pub mod exit {
     pub const DRIFT: u8 = 4;
     /// The operator declined the confirmation prompt.
     pub const DECLINED: u8 = 5;
+    /// `offboard` left a workspace whose only Admin is the user: run again with `--successor`.
+    pub const LAST_ADMIN: u8 = 6;
+    /// `offboard` ran every step, but the service still shows access a step should have removed.
+    pub const NOT_VERIFIED: u8 = 7;
 }
