@@ -73,28 +73,9 @@ impl Tenant {
     }
 }
 
-async fn user_token(http: &reqwest::Client, demo: &common::Demo) -> String {
-    let r: Value = http
-        .post(format!("{}/{}/oauth2/v2.0/token", demo.base, demo.tenant))
-        .form(&[
-            ("grant_type", "password"),
-            ("client_id", demo.client_id.as_str()),
-            ("username", demo.admin.as_str()),
-            ("password", demo.password.as_str()),
-            ("scope", "https://analysis.windows.net/powerbi/api/.default"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    r["access_token"].as_str().unwrap_or_else(|| panic!("password grant: {r}")).to_string()
-}
-
 async fn grow(demo: &common::Demo) -> Tenant {
     let http = reqwest::Client::new();
-    let token = user_token(&http, demo).await;
+    let token = demo.user_token(&http).await;
     let mut t = Tenant {
         http,
         base: demo.base.clone(),

@@ -103,20 +103,19 @@ impl Demo {
 
     /// A client-credentials token for the demo service principal.
     pub async fn token(&self, http: &reqwest::Client) -> String {
-        let r: Value = http
-            .post(format!("{}/{}/oauth2/v2.0/token", self.base, self.tenant))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", &self.client_id),
-                ("client_secret", &self.secret),
-                ("scope", "https://analysis.windows.net/powerbi/api/.default"),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        r["access_token"].as_str().expect("the demo credentials work").to_string()
+        self.grant(http, &[("grant_type", "client_credentials"), ("client_secret", &self.secret)]).await
+    }
+
+    /// A password-grant token for the demo's Fabric administrator.
+    pub async fn user_token(&self, http: &reqwest::Client) -> String {
+        self.grant(http, &[("grant_type", "password"), ("username", &self.admin), ("password", &self.password)]).await
+    }
+
+    async fn grant(&self, http: &reqwest::Client, form: &[(&str, &str)]) -> String {
+        let mut form = form.to_vec();
+        form.extend([("client_id", self.client_id.as_str()), ("scope", "https://analysis.windows.net/powerbi/api/.default")]);
+        let r: Value =
+            http.post(format!("{}/{}/oauth2/v2.0/token", self.base, self.tenant)).form(&form).send().await.unwrap().json().await.unwrap();
+        r["access_token"].as_str().unwrap_or_else(|| panic!("the demo credentials work: {r}")).to_string()
     }
 }
