@@ -1,19 +1,34 @@
 //! Microsoft Graph: the same call path (token, retries) over `Endpoints::graph`. Paths are
 //! relative to the Graph base and start with the version: `/v1.0/users`. Lists follow
-//! `@odata.nextLink`. Typed methods for the directory subset come with its wire types; until
-//! then `get`/`list` take any `DeserializeOwned`.
+//! `@odata.nextLink`. The typed methods cover the directory subset pbi-access serves (users,
+//! groups and their members, subscribed SKUs, license assignment and details) with the
+//! `pbi_wire::graph` types; `get`/`list` take any `DeserializeOwned` for the rest.
+//!
+//! Graph v1.0 also serves `/users/{id}/memberOf` and `transitiveMemberOf`; pbi-access does not,
+//! so [`GraphClient::memberships`] builds the same answer from the groups and their members.
 
 use std::sync::Arc;
 
+use std::collections::BTreeMap;
+
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
+use pbi_wire::graph::{AssignLicense, AssignedLicense, DirectoryObject, Group, LicenseDetails, Reference, SubscribedSku, User};
 use pbi_wire::paging::ODataPage;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::encode_segment;
 use crate::error::Result;
 use crate::paging::{next_link_pages, Query};
 use crate::transport::{Call, Core};
+
+/// Microsoft Graph returns only a default set of user properties (no `accountEnabled`,
+/// `userType` or `assignedLicenses`) unless they are selected.
+pub const USER_SELECT: &str =
+    "id,userPrincipalName,displayName,mail,userType,accountEnabled,usageLocation,assignedLicenses,deletedDateTime";
+/// The group properties the typed methods read.
+pub const GROUP_SELECT: &str = "id,displayName,description,groupTypes,mail,mailEnabled,securityEnabled,assignedLicenses";
 
 #[derive(Debug, Clone)]
 pub struct GraphClient {
@@ -56,5 +71,190 @@ impl GraphClient {
     /// The items of a list, across pages.
     pub fn list<T: DeserializeOwned + Send + 'static>(&self, path: &str, query: &Query) -> BoxStream<'static, Result<T>> {
         self.pages::<T>(path, query).map_ok(|p| futures::stream::iter(p.value.into_iter().map(Ok))).try_flatten().boxed()
+    }
+
+    /// A user by object id or user principal name (a guest's `#EXT#` is encoded).
+    pub async fn get_user(&self, id_or_upn: &str) -> Result<User> {
+        self.get(&format!("/v1.0/users/{}", encode_segment(id_or_upn)), &Query::new().push("$select", USER_SELECT)).await
+    }
+
+    /// `PATCH /users/{id}` with the properties to change (e.g. `{"usageLocation": "NL"}`).
+    pub async fn update_user(&self, id_or_upn: &str, changes: &serde_json::Value) -> Result<()> {
+        self.send(reqwest::Method::PATCH, &format!("/v1.0/users/{}", encode_segment(id_or_upn)), Some(changes)).await
+    }
+
+    /// The tenant's users, across `@odata.nextLink` pages of `page_size` (Graph's `$top`).
+    pub fn users(&self, filter: Option<&str>, page_size: Option<u32>) -> BoxStream<'static, Result<User>> {
+        self.list("/v1.0/users", &Query::new().opt("$filter", filter).opt("$top", page_size).push("$select", USER_SELECT))
+    }
+
+    /// Users deleted within the last 30 days (`/directory/deletedItems/microsoft.graph.user`).
+    pub fn deleted_users(&self) -> BoxStream<'static, Result<User>> {
+        self.list("/v1.0/directory/deletedItems/microsoft.graph.user", &Query::new().push("$select", USER_SELECT))
+    }
+
+    pub async fn get_group(&self, id: uuid::Uuid) -> Result<Group> {
+        self.get(&format!("/v1.0/groups/{id}"), &Query::new().push("$select", GROUP_SELECT)).await
+    }
+
+    /// Every group of the tenant, across pages.
+    pub fn groups(&self, filter: Option<&str>) -> BoxStream<'static, Result<Group>> {
+        self.list("/v1.0/groups", &Query::new().opt("$filter", filter).push("$select", GROUP_SELECT))
+    }
+
+    /// A group's direct members: users, groups (nested) and service principals.
+    pub fn group_members(&self, id: uuid::Uuid) -> BoxStream<'static, Result<DirectoryObject>> {
+        self.list(&format!("/v1.0/groups/{id}/members"), &Query::new())
+    }
+
+    /// Add a user, group or service principal to a group (`POST …/members/$ref`).
+    pub async fn add_group_member(&self, group: uuid::Uuid, member: uuid::Uuid) -> Result<()> {
+        let body = Reference { odata_id: format!("{}/v1.0/directoryObjects/{member}", self.core.base) };
+        self.send(reqwest::Method::POST, &format!("/v1.0/groups/{group}/members/$ref"), Some(&body)).await
+    }
+
+    pub async fn subscribed_skus(&self) -> Result<Vec<SubscribedSku>> {
+        Ok(self.get::<ODataPage<SubscribedSku>>("/v1.0/subscribedSkus", &Query::new()).await?.value)
+    }
+
+    /// Assign and remove licenses of a user; answers the user as it now is.
+    pub async fn assign_license(&self, user: &str, add: &[uuid::Uuid], remove: &[uuid::Uuid]) -> Result<User> {
+        let body = AssignLicense {
+            add_licenses: add.iter().map(|&sku_id| AssignedLicense { sku_id, disabled_plans: Vec::new() }).collect(),
+            remove_licenses: remove.to_vec(),
+        };
+        self.post(&format!("/v1.0/users/{}/assignLicense", encode_segment(user)), &body).await
+    }
+
+    /// The licenses a user holds now (direct and group-based, once they have taken effect).
+    pub async fn license_details(&self, user: &str) -> Result<Vec<LicenseDetails>> {
+        let path = format!("/v1.0/users/{}/licenseDetails", encode_segment(user));
+        Ok(self.get::<ODataPage<LicenseDetails>>(&path, &Query::new()).await?.value)
+    }
+
+    /// The whole group graph: every group, and for each member object the groups that contain it
+    /// directly. One `GET /groups` walk plus one members list per group.
+    pub async fn memberships(&self) -> Result<Memberships> {
+        let groups: Vec<Group> = self.groups(None).try_collect().await?;
+        let mut m = Memberships::default();
+        for g in groups {
+            let members: Vec<DirectoryObject> = self.group_members(g.id).try_collect().await?;
+            for member in members {
+                m.parents.entry(member.id()).or_default().push(g.id);
+                if let DirectoryObject::User(u) = &member {
+                    m.users.insert(u.id, u.clone());
+                }
+                m.members.entry(g.id).or_default().push(member);
+            }
+            m.groups.insert(g.id, g);
+        }
+        Ok(m)
+    }
+}
+
+/// The directory's groups and who is in them, read once; answers `memberOf`,
+/// `transitiveMemberOf` (with the nesting path) and transitive members.
+#[derive(Debug, Clone, Default)]
+pub struct Memberships {
+    pub groups: BTreeMap<uuid::Uuid, Group>,
+    /// Direct members of each group.
+    pub members: BTreeMap<uuid::Uuid, Vec<DirectoryObject>>,
+    /// The groups that directly contain each object.
+    pub parents: BTreeMap<uuid::Uuid, Vec<uuid::Uuid>>,
+    /// Every user seen as a member.
+    pub users: BTreeMap<uuid::Uuid, User>,
+}
+
+impl Memberships {
+    /// The groups that directly contain `object` (Graph's `memberOf`).
+    pub fn member_of(&self, object: uuid::Uuid) -> &[uuid::Uuid] {
+        self.parents.get(&object).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Every group that contains `object`, directly or through nesting, each with the chain that
+    /// leads to it: `[direct parent, …, the group]` (Graph's `transitiveMemberOf`, plus the path).
+    /// Shortest chain first; cycles are cut.
+    pub fn transitive_member_of(&self, object: uuid::Uuid) -> BTreeMap<uuid::Uuid, Vec<uuid::Uuid>> {
+        let mut found: BTreeMap<uuid::Uuid, Vec<uuid::Uuid>> = BTreeMap::new();
+        let mut frontier: Vec<Vec<uuid::Uuid>> = self.member_of(object).iter().map(|g| vec![*g]).collect();
+        while !frontier.is_empty() {
+            let mut next = Vec::new();
+            for chain in frontier {
+                let Some(&last) = chain.last() else { continue };
+                if found.contains_key(&last) {
+                    continue;
+                }
+                for parent in self.member_of(last) {
+                    if !chain.contains(parent) {
+                        let mut longer = chain.clone();
+                        longer.push(*parent);
+                        next.push(longer);
+                    }
+                }
+                found.insert(last, chain);
+            }
+            frontier = next;
+        }
+        found
+    }
+
+    /// Every user inside `group`, directly or through nested groups, with the chain of groups
+    /// from `group` down to the one that holds the user directly.
+    pub fn transitive_users(&self, group: uuid::Uuid) -> Vec<(User, Vec<uuid::Uuid>)> {
+        let mut out: Vec<(User, Vec<uuid::Uuid>)> = Vec::new();
+        let mut stack = vec![vec![group]];
+        while let Some(chain) = stack.pop() {
+            let Some(&last) = chain.last() else { continue };
+            for m in self.members.get(&last).map(Vec::as_slice).unwrap_or(&[]) {
+                match m {
+                    DirectoryObject::User(u) if !out.iter().any(|(seen, _)| seen.id == u.id) => out.push((u.clone(), chain.clone())),
+                    DirectoryObject::Group(g) if !chain.contains(&g.id) => {
+                        let mut longer = chain.clone();
+                        longer.push(g.id);
+                        stack.push(longer);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
+
+    pub fn group_name(&self, id: uuid::Uuid) -> String {
+        self.groups.get(&id).and_then(|g| g.display_name.clone()).unwrap_or_else(|| id.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(id: uuid::Uuid, name: &str) -> Group {
+        serde_json::from_value(serde_json::json!({"id": id, "displayName": name})).unwrap()
+    }
+
+    #[test]
+    fn nesting_paths_are_shortest_first_and_cycles_are_cut() {
+        let [a, b, c, user] = [0u8; 4].map(|_| uuid::Uuid::new_v4());
+        let mut m = Memberships::default();
+        for (id, name) in [(a, "A"), (b, "B"), (c, "C")] {
+            m.groups.insert(id, group(id, name));
+        }
+        let u: User = serde_json::from_value(serde_json::json!({"id": user, "userPrincipalName": "u@x.com"})).unwrap();
+        // user in A; A in B; B in C; C in A (a cycle); user also directly in C.
+        for (child, parent) in [(user, a), (a, b), (b, c), (c, a), (user, c)] {
+            m.parents.entry(child).or_default().push(parent);
+            let member = if child == user { DirectoryObject::User(u.clone()) } else { DirectoryObject::Group(m.groups[&child].clone()) };
+            m.members.entry(parent).or_default().push(member);
+        }
+        let up = m.transitive_member_of(user);
+        assert_eq!(up.len(), 3);
+        assert_eq!(up[&a], vec![a]);
+        assert_eq!(up[&b], vec![a, b]);
+        assert_eq!(up[&c], vec![c], "the direct membership is the shortest path");
+        let down = m.transitive_users(b);
+        assert_eq!(down.len(), 1, "each user once, though reachable twice: {down:?}");
+        assert_eq!(down[0].0.id, user);
+        assert_eq!(m.group_name(c), "C");
     }
 }

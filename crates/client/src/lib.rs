@@ -52,7 +52,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 pub use auth::{Credential, TokenClient, TokenSource};
 pub use builder::ClientBuilder;
 pub use error::{ClientError, Result};
-pub use graph::GraphClient;
+pub use graph::{GraphClient, Memberships};
 pub use ledger::{AdminBudget, Ledger};
 pub use paging::{Page, Query};
 pub use powerbi::{AddOutcome, AdminGroupsQuery, PowerBiClient, ScanOptions};

@@ -87,6 +87,96 @@ enum Command {
         #[command(flatten)]
         conn: Conn,
     },
+    /// List the tenant's users from Graph: UPN, display name, user type, enabled, Power BI license.
+    ///
+    /// Example: pbi-access users --output csv
+    Users {
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// A user's effective access, each with the path that grants it: direct, workspace role,
+    /// group X inside group Y, Microsoft 365 group backing the workspace.
+    ///
+    /// Example: pbi-access access alice@contoso.onmicrosoft.com
+    Access {
+        upn: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Everyone with access to a workspace, report, dataset or dashboard (by name or id), groups
+    /// expanded into their nested members, with the path.
+    ///
+    /// Example: pbi-access who "Sales Overview" --output json
+    Who {
+        artifact: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Every principal with role, licenseType and userType, flagging guests and Free users with
+    /// write roles, disabled or deleted accounts holding roles, group-only access and workspaces
+    /// without an Admin. --all scans the whole tenant with the scanner API in a few admin calls.
+    ///
+    /// Example: pbi-access audit --all --output snapshot --out contoso.snapshot.json
+    Audit {
+        /// One workspace, by name or id.
+        #[arg(long, conflicts_with = "all")]
+        workspace: Option<String>,
+        /// Every workspace of the tenant (scanner API).
+        #[arg(long)]
+        all: bool,
+        /// Where `--output snapshot` writes the tenant snapshot.
+        #[arg(long, default_value = "tenant.snapshot.json")]
+        out: PathBuf,
+        #[command(flatten)]
+        conn: AuditConn,
+    },
+    /// Run a command against a local twin of the tenant (from a snapshot), then show what it
+    /// changed (the audit before and after) and the admin calls and time it took.
+    ///
+    /// Example: pbi-access rehearse --snapshot contoso.snapshot.json -- onboard erin@contoso.com --workspace Sales --role Viewer
+    Rehearse {
+        /// A snapshot from `audit --all --output snapshot` (default: take one now).
+        #[arg(long)]
+        snapshot: Option<PathBuf>,
+        /// The command and its arguments, after `--`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        command: Vec<String>,
+        /// Profile name in profiles.toml (PBI_ACCESS_* variables override it); the twin gets its own.
+        #[arg(long, default_value = "default")]
+        profile: String,
+        /// The profiles file (default: $PBI_ACCESS_PROFILES or ~/.config/pbi-access/profiles.toml).
+        #[arg(long)]
+        profiles: Option<PathBuf>,
+    },
+    /// Onboard a user: check the account, assign the license (Graph), add the workspace roles,
+    /// grant the dataset permission, verify by reading back. Running it again changes nothing.
+    ///
+    /// Example: pbi-access onboard erin@contoso.com --workspace Sales --workspace Finance --role Viewer --license pro
+    Onboard {
+        upn: String,
+        /// A workspace by name or id (repeat for several).
+        #[arg(long, required = true)]
+        workspace: Vec<String>,
+        /// Admin, Member, Contributor or Viewer.
+        #[arg(long)]
+        role: String,
+        #[arg(long, value_enum)]
+        license: Option<cli::onboard::License>,
+        /// A dataset (name or id) in one of the workspaces.
+        #[arg(long, requires = "permission")]
+        dataset: Option<String>,
+        /// The dataset permission: Read, ReadReshare, ReadExplore, ReadReshareExplore, …
+        #[arg(long, requires = "dataset")]
+        permission: Option<String>,
+        /// Set this usageLocation (two-letter country code) on an account that has none; a license needs one.
+        #[arg(long, value_name = "CC")]
+        usage_location: Option<String>,
+        /// Seconds to wait for the license to show in Graph's licenseDetails.
+        #[arg(long, default_value_t = 120)]
+        license_wait: u64,
+        #[command(flatten)]
+        conn: Conn,
+    },
     /// Diff a desired state (YAML) against the service: every change, its admin-budget cost and a time estimate.
     ///
     /// Example: pbi-access plan desired.yaml --out access.plan.json
@@ -192,6 +282,19 @@ struct Conn {
     output: cli::output::Format,
 }
 
+/// `Conn` for `audit`, whose `--output` also offers `snapshot`.
+#[derive(clap::Args)]
+struct AuditConn {
+    /// Profile name in profiles.toml (PBI_ACCESS_* variables override it).
+    #[arg(long, default_value = "default")]
+    profile: String,
+    /// The profiles file (default: $PBI_ACCESS_PROFILES or ~/.config/pbi-access/profiles.toml).
+    #[arg(long)]
+    profiles: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "table")]
+    output: cli::audit::AuditFormat,
+}
+
 async fn session(conn: &Conn) -> Result<cli::commands::Session, ExitCode> {
     let profile = cli::profile::load(&conn.profile, conn.profiles.clone()).map_err(|e| {
         eprintln!("pbi-access: profile error: {e}");
@@ -251,6 +354,62 @@ async fn main() -> ExitCode {
             Ok(s) => cli::commands::members(&s, &workspace, conn.output).await,
             Err(code) => code,
         },
+        Command::Users { conn } => match session(&conn).await {
+            Ok(s) => cli::users::users(&s, conn.output).await,
+            Err(code) => code,
+        },
+        Command::Access { upn, conn } => match session(&conn).await {
+            Ok(s) => cli::access::access(&s, &upn, conn.output).await,
+            Err(code) => code,
+        },
+        Command::Who { artifact, conn } => match session(&conn).await {
+            Ok(s) => cli::access::who(&s, &artifact, conn.output).await,
+            Err(code) => code,
+        },
+        Command::Audit { workspace, all, out, conn } => {
+            let format = conn.output;
+            let plain = Conn { profile: conn.profile, profiles: conn.profiles, output: cli::output::Format::Table };
+            match session(&plain).await {
+                Ok(s) => cli::audit::audit(&s, workspace.as_deref(), all, format, &out).await,
+                Err(code) => code,
+            }
+        }
+        Command::Rehearse { snapshot, command, profile, profiles } => {
+            let mut args = vec!["--profile".to_string(), profile.clone()];
+            if let Some(p) = &profiles {
+                args.extend(["--profiles".to_string(), p.display().to_string()]);
+            }
+            match cli::profile::load(&profile, profiles) {
+                Ok(profile) => cli::rehearse::rehearse(&profile, &args, snapshot.as_deref(), &command).await,
+                Err(e) => {
+                    eprintln!("pbi-access: profile error: {e}");
+                    ExitCode::from(cli::exit::USAGE)
+                }
+            }
+        }
+        Command::Onboard { upn, workspace, role, license, dataset, permission, usage_location, license_wait, conn } => {
+            let role = match cli::onboard::parse_role(&role) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("pbi-access: {e}");
+                    return ExitCode::from(cli::exit::USAGE);
+                }
+            };
+            let request = cli::onboard::Request {
+                upn,
+                workspaces: workspace,
+                role,
+                license,
+                dataset,
+                permission,
+                usage_location,
+                license_wait: std::time::Duration::from_secs(license_wait),
+            };
+            match session(&conn).await {
+                Ok(s) => cli::onboard::onboard(&s, &request, conn.output).await,
+                Err(code) => code,
+            }
+        }
         Command::Plan { desired, out, conn } => match session(&conn).await {
             Ok(s) => cli::commands::plan(&s, &desired, &out, conn.output).await,
             Err(code) => code,

@@ -5,31 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::serve;
+use common::{postgres_database, serve};
 use serde_json::Value;
 use tokio::process::Command;
-
-async fn postgres_database() -> Option<String> {
-    let base = std::env::var("PBI_ACCESS_TEST_POSTGRES")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".into());
-    sqlx::any::install_default_drivers();
-    let pool = match tokio::time::timeout(Duration::from_secs(3), sqlx::AnyPool::connect(&base)).await {
-        Ok(Ok(pool)) => pool,
-        _ if std::env::var("PBI_ACCESS_TEST_POSTGRES").is_ok() => {
-            panic!("PBI_ACCESS_TEST_POSTGRES is set but PostgreSQL does not answer")
-        }
-        _ => {
-            eprintln!("skipped: no PostgreSQL server (set PBI_ACCESS_TEST_POSTGRES or run one on 127.0.0.1:5432)");
-            return None;
-        }
-    };
-    let schema = format!("cli_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await.unwrap();
-    let sep = if base.contains('?') { '&' } else { '?' };
-    Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
-}
 
 async fn acknowledged_writes_survive_kill_9(database: &str) {
     let http = reqwest::Client::new();

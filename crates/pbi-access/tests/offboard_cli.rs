@@ -75,7 +75,7 @@ impl Tenant {
 
 async fn grow(demo: &common::Demo) -> Tenant {
     let http = reqwest::Client::new();
-    let token = demo.user_token(&http).await;
+    let token = demo.admin_token(&http).await;
     let mut t = Tenant {
         http,
         base: demo.base.clone(),

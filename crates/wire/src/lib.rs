@@ -58,6 +58,7 @@ pub mod admin;
 pub mod admin_client;
 pub mod artifact_users;
 pub mod artifacts;
+pub mod graph;
 pub mod oauth;
 pub mod operator;
 pub mod ops;

@@ -44,6 +44,7 @@ impl Server {
                 {"upn": upn("bob"), "mail": upn("bob"), "displayName": "Bob", "password": PASSWORD}
             ],
             "servicePrincipals": [{"displayName": "automation", "secrets": [{"value": SECRET}]}],
+            "subscribedSkus": [{"skuPartNumber": "POWER_BI_PRO", "seats": 2}],
             "workspaces": [
                 {"name": "Team", "members": [
                     {"principal": upn("admin"), "role": "Admin"},

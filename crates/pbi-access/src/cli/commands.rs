@@ -30,7 +30,7 @@ pub struct Session {
     pub profile: Profile,
 }
 
-fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
+pub(crate) fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
     eprintln!("pbi-access: {message}");
     ExitCode::from(code)
 }
@@ -86,7 +86,7 @@ pub(crate) fn default_ledger() -> PathBuf {
 }
 
 /// A workspace by id, or by name among the caller's workspaces.
-async fn find_workspace(s: &Session, name_or_id: &str) -> Result<(Uuid, String), String> {
+pub(crate) async fn find_workspace(s: &Session, name_or_id: &str) -> Result<(Uuid, String), String> {
     let filter = match Uuid::parse_str(name_or_id) {
         Ok(id) => format!("id eq '{id}'"),
         Err(_) => format!("name eq '{}'", name_or_id.replace('\'', "''")),
@@ -134,7 +134,7 @@ pub async fn members(s: &Session, workspace: &str, format: Format) -> ExitCode {
     }
 }
 
-fn render(rows: &Rows, format: Format) -> ExitCode {
+pub(crate) fn render(rows: &Rows, format: Format) -> ExitCode {
     let mut out = std::io::stdout().lock();
     match rows.render(format, &mut out) {
         Ok(()) => ExitCode::SUCCESS,

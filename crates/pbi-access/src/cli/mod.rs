@@ -1,10 +1,16 @@
 //! The lifecycle commands' shared plumbing: output formats, profiles, exit codes.
 
+pub mod access;
+pub mod audit;
 pub mod commands;
+pub mod directory;
 pub mod offboard;
+pub mod onboard;
 pub mod output;
 pub mod profile;
 pub mod progress;
+pub mod rehearse;
+pub mod users;
 
 /// Distinct exit codes, so scripts can tell outcomes apart.
 pub mod exit {

@@ -1,6 +1,8 @@
 //! Shared by the binary's end-to-end tests: start `pbi-access serve` and read its banner.
 #![allow(dead_code)] // Each test crate uses a different part.
 
+pub mod cli;
+
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -103,19 +105,49 @@ impl Demo {
 
     /// A client-credentials token for the demo service principal.
     pub async fn token(&self, http: &reqwest::Client) -> String {
-        self.grant(http, &[("grant_type", "client_credentials"), ("client_secret", &self.secret)]).await
+        self.token_for(http, "https://analysis.windows.net/powerbi/api/.default").await
     }
 
-    /// A password-grant token for the demo's Fabric administrator.
-    pub async fn user_token(&self, http: &reqwest::Client) -> String {
-        self.grant(http, &[("grant_type", "password"), ("username", &self.admin), ("password", &self.password)]).await
+    /// A client-credentials token of the demo service principal for `scope` (e.g. Graph's `.default`).
+    pub async fn token_for(&self, http: &reqwest::Client, scope: &str) -> String {
+        self.grant(http, &[("grant_type", "client_credentials"), ("client_secret", &self.secret), ("scope", scope)]).await
+    }
+
+    /// A delegated Power BI token of the demo's Fabric administrator (password grant).
+    pub async fn admin_token(&self, http: &reqwest::Client) -> String {
+        let scope = "https://analysis.windows.net/powerbi/api/.default";
+        self.grant(http, &[("grant_type", "password"), ("username", &self.admin), ("password", &self.password), ("scope", scope)]).await
     }
 
     async fn grant(&self, http: &reqwest::Client, form: &[(&str, &str)]) -> String {
         let mut form = form.to_vec();
-        form.extend([("client_id", self.client_id.as_str()), ("scope", "https://analysis.windows.net/powerbi/api/.default")]);
+        form.push(("client_id", &self.client_id));
         let r: Value =
             http.post(format!("{}/{}/oauth2/v2.0/token", self.base, self.tenant)).form(&form).send().await.unwrap().json().await.unwrap();
         r["access_token"].as_str().unwrap_or_else(|| panic!("the demo credentials work: {r}")).to_string()
     }
+}
+
+/// A fresh PostgreSQL schema as a database URL, from `PBI_ACCESS_TEST_POSTGRES` or a server on
+/// 127.0.0.1:5432; `None` (the test says "skipped") when there is none and the variable is unset.
+pub async fn postgres_database() -> Option<String> {
+    let base = std::env::var("PBI_ACCESS_TEST_POSTGRES")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".into());
+    sqlx::any::install_default_drivers();
+    let pool = match tokio::time::timeout(Duration::from_secs(3), sqlx::AnyPool::connect(&base)).await {
+        Ok(Ok(pool)) => pool,
+        _ if std::env::var("PBI_ACCESS_TEST_POSTGRES").is_ok() => {
+            panic!("PBI_ACCESS_TEST_POSTGRES is set but PostgreSQL does not answer")
+        }
+        _ => {
+            eprintln!("skipped: no PostgreSQL server (set PBI_ACCESS_TEST_POSTGRES or run one on 127.0.0.1:5432)");
+            return None;
+        }
+    };
+    let schema = format!("cli_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await.unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
 }

@@ -1,0 +1,290 @@
+//! `pbi-access onboard UPN --workspace W --role R [--license pro|ppu] [--dataset D --permission P]`:
+//! check the account (Graph), assign the license and wait until Graph lists it, add the
+//! workspace roles (verified add), grant the dataset permission, then read everything back.
+//! Each step first reads what is there, so a second run changes nothing.
+//!
+//! Where the caller holds a role, the workspace endpoints do the work and onboarding spends no
+//! admin budget except one read-back of `licenseType` per workspace; other workspaces are found
+//! and changed through the admin endpoints.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use pbi_client::AddOutcome;
+use pbi_wire::artifacts::{DatasetUserAccess, DatasetUserAccessRight};
+use pbi_wire::graph::sku;
+use pbi_wire::powerbi::{GroupUser, GroupUserAccessRight, PrincipalType};
+
+use super::commands::{fail, render, Session};
+use super::directory::{graph, ledger_calls, resolve_workspace, role_rank, Licenses, Target};
+use super::exit;
+use super::output::{Format, Rows};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum License {
+    Pro,
+    Ppu,
+}
+
+impl License {
+    fn part_number(self) -> &'static str {
+        match self {
+            License::Pro => sku::PRO,
+            License::Ppu => sku::PREMIUM_PER_USER,
+        }
+    }
+}
+
+pub struct Request {
+    pub upn: String,
+    pub workspaces: Vec<String>,
+    pub role: GroupUserAccessRight,
+    pub license: Option<License>,
+    pub dataset: Option<String>,
+    pub permission: Option<String>,
+    /// Set as the user's `usageLocation` when it has none (a license needs one).
+    pub usage_location: Option<String>,
+    /// How long to wait for the license to show in `licenseDetails`.
+    pub license_wait: Duration,
+}
+
+pub fn parse_role(text: &str) -> Result<GroupUserAccessRight, String> {
+    GroupUserAccessRight::ALL
+        .into_iter()
+        .filter(|r| *r != GroupUserAccessRight::None)
+        .find(|r| r.as_str().eq_ignore_ascii_case(text))
+        .ok_or_else(|| format!("'{text}' is not a role: Admin, Member, Contributor or Viewer"))
+}
+
+/// `Read`, `ReadReshare`, `ReadExplore`, `ReadReshareExplore`, … as capability words.
+fn words(right: &str) -> Vec<&'static str> {
+    ["Read", "Write", "Reshare", "Explore", "Copy"].into_iter().filter(|w| right.contains(w)).collect()
+}
+
+struct Report {
+    rows: Rows,
+    changed: usize,
+}
+
+impl Report {
+    fn step(&mut self, step: &str, target: &str, outcome: &str) {
+        if !outcome.starts_with("unchanged") && outcome != "verified" {
+            self.changed += 1;
+        }
+        self.rows.push(vec![step.into(), target.into(), outcome.into()]);
+    }
+}
+
+pub async fn onboard(s: &Session, req: &Request, format: Format) -> ExitCode {
+    let before = ledger_calls(&s.profile).await;
+    let graph = match graph(&s.profile) {
+        Ok(g) => g,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    let mut report = Report { rows: Rows::new(&["step", "target", "outcome"]), changed: 0 };
+
+    // 1. The account exists and can sign in.
+    let user = match graph.get_user(&req.upn).await {
+        Ok(u) => u,
+        Err(e) => return fail(exit::FAILURE, format!("no account '{}' in the directory: {e}", req.upn)),
+    };
+    if user.account_enabled == Some(false) {
+        return fail(exit::FAILURE, format!("the account '{}' is disabled: enable it in Entra first", req.upn));
+    }
+    let upn = user.user_principal_name.clone().unwrap_or_else(|| req.upn.clone());
+    report.step("account", &upn, "verified");
+
+    // 2. The license, through Graph, then wait until it is listed.
+    if let Some(license) = req.license {
+        let licenses = match Licenses::load(&graph).await {
+            Ok(l) => l,
+            Err(e) => return fail(exit::FAILURE, e),
+        };
+        let Some(sku_id) = licenses.sku_id(license.part_number()) else {
+            return fail(exit::FAILURE, format!("the tenant has no {} subscription", license.part_number()));
+        };
+        if user.usage_location.is_none() {
+            let Some(country) = &req.usage_location else {
+                return fail(
+                    exit::FAILURE,
+                    format!("{upn} has no usageLocation, and Entra assigns no license without one: add --usage-location with a two-letter country code"),
+                );
+            };
+            if let Err(e) = graph.update_user(&user.id.to_string(), &serde_json::json!({ "usageLocation": country })).await {
+                return fail(exit::FAILURE, format!("cannot set the usageLocation of {upn}: {e}"));
+            }
+            report.step("usage location", country, "set");
+        }
+        let held = |details: &[pbi_wire::graph::LicenseDetails]| details.iter().any(|d| d.sku_id == sku_id);
+        match graph.license_details(&user.id.to_string()).await {
+            Ok(d) if held(&d) => report.step("license", license.part_number(), "unchanged"),
+            Ok(_) => {
+                if let Err(e) = graph.assign_license(&user.id.to_string(), &[sku_id], &[]).await {
+                    return fail(exit::FAILURE, format!("assignLicense {}: {e}", license.part_number()));
+                }
+                let started = Instant::now();
+                let mut seen = false;
+                while started.elapsed() <= req.license_wait {
+                    if graph.license_details(&user.id.to_string()).await.is_ok_and(|d| held(&d)) {
+                        seen = true;
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+                if !seen {
+                    eprintln!(
+                        "pbi-access: warning: {} was assigned but licenseDetails does not list it after {} s; Power BI may treat the user as Free until it does",
+                        license.part_number(),
+                        req.license_wait.as_secs()
+                    );
+                }
+                report.step("license", license.part_number(), if seen { "assigned" } else { "assigned (not yet listed)" });
+            }
+            Err(e) => return fail(exit::FAILURE, format!("licenseDetails: {e}")),
+        }
+    }
+
+    // 3. Workspace roles, through the workspace endpoint; verified add on ambiguous answers.
+    let mut targets: Vec<Target> = Vec::new();
+    for w in &req.workspaces {
+        match resolve_workspace(s, w).await {
+            Ok(t) => targets.push(t),
+            Err(e) => return fail(exit::FAILURE, e),
+        }
+    }
+    let users_of = |t: &Target| {
+        let (client, id, member) = (s.client.clone(), t.id, t.member);
+        async move {
+            if member {
+                client.get_group_users(id).await
+            } else {
+                client.get_group_users_as_admin(id).await
+            }
+        }
+    };
+    let mine = |users: &[GroupUser]| -> Option<GroupUserAccessRight> {
+        users
+            .iter()
+            .find(|u| {
+                u.principal_type == Some(PrincipalType::User) && u.identifier.as_deref().is_some_and(|i| i.eq_ignore_ascii_case(&upn))
+            })
+            .map(|u| u.group_user_access_right)
+    };
+    for t in &targets {
+        let name = &t.name;
+        let current = match users_of(t).await {
+            Ok(users) => mine(&users),
+            Err(e) => return fail(exit::FAILURE, format!("{name}: {e}")),
+        };
+        let body = GroupUser::principal(upn.clone(), PrincipalType::User, req.role);
+        let added = |o: AddOutcome| match o {
+            AddOutcome::Added => format!("added as {}", req.role.as_str()),
+            _ => format!("added as {} (confirmed by reading back)", req.role.as_str()),
+        };
+        let outcome = match current {
+            Some(r) if r == req.role => Ok("unchanged".to_string()),
+            Some(r) if role_rank(r.as_str()) > role_rank(req.role.as_str()) => {
+                Ok(format!("unchanged (already {}; onboarding never demotes)", r.as_str()))
+            }
+            Some(r) if t.member => {
+                s.client.update_group_user(t.id, &body).await.map(|()| format!("{} -> {}", r.as_str(), req.role.as_str()))
+            }
+            // The admin add sets the role of a principal already there.
+            Some(r) => {
+                s.client.add_user_as_admin(t.id, &body).await.map(|()| format!("{} -> {} (admin endpoint)", r.as_str(), req.role.as_str()))
+            }
+            None if t.member => s.client.add_group_user_verified(t.id, &body).await.map(added),
+            None => s.client.add_user_as_admin_verified(t.id, &body).await.map(|o| format!("{} (admin endpoint)", added(o))),
+        };
+        match outcome {
+            Ok(o) => report.step("workspace role", name, &o),
+            Err(e) if !t.member && e.status().is_some_and(|st| st.as_u16() == 403) => {
+                return fail(
+                    exit::FAILURE,
+                    format!("{name}: the caller holds no role in this workspace, and the admin write endpoints refused it ({e}); Power BI opens them to Fabric administrators' delegated tokens, not to service principals: give the app a role in the workspace"),
+                )
+            }
+            Err(e) => return fail(exit::FAILURE, format!("{name}: {e}")),
+        }
+    }
+
+    // 4. The dataset permission, in the first named workspace that holds the dataset.
+    if let (Some(dataset), Some(permission)) = (&req.dataset, &req.permission) {
+        let right: DatasetUserAccessRight = match permission.parse() {
+            Ok(r) => r,
+            Err(e) => return fail(exit::USAGE, e),
+        };
+        let mut found = None;
+        for t in targets.iter().filter(|t| t.member) {
+            if let Ok(list) = s.client.get_datasets_in_group(t.id).await {
+                if let Some(d) =
+                    list.into_iter().find(|d| d.id.to_string().eq_ignore_ascii_case(dataset) || d.name.eq_ignore_ascii_case(dataset))
+                {
+                    found = Some((t.id, d));
+                    break;
+                }
+            }
+        }
+        let Some((group, d)) = found else {
+            return fail(exit::FAILURE, format!("no dataset '{dataset}' in the named workspaces the caller holds a role in"));
+        };
+        let id = d.id.to_string();
+        let holds = |list: &[DatasetUserAccess]| {
+            list.iter().any(|a| {
+                a.identifier.eq_ignore_ascii_case(&upn)
+                    && words(right.as_str()).iter().all(|w| a.dataset_user_access_right.as_str().contains(w))
+            })
+        };
+        match s.client.get_dataset_users(Some(group), &id).await {
+            Ok(list) if holds(&list) => report.step("dataset permission", &d.name, "unchanged"),
+            Ok(_) => {
+                let access =
+                    DatasetUserAccess { identifier: upn.clone(), principal_type: PrincipalType::User, dataset_user_access_right: right };
+                if let Err(e) = s.client.post_dataset_user(Some(group), &id, &access).await {
+                    return fail(exit::FAILURE, format!("{}: {e}", d.name));
+                }
+                match s.client.get_dataset_users(Some(group), &id).await {
+                    Ok(list) if holds(&list) => report.step("dataset permission", &d.name, &format!("granted {}", right.as_str())),
+                    Ok(_) => return fail(exit::FAILURE, format!("{}: the permission is not there after granting it", d.name)),
+                    Err(e) => return fail(exit::FAILURE, format!("{}: {e}", d.name)),
+                }
+            }
+            Err(e) => return fail(exit::FAILURE, format!("{}: {e}", d.name)),
+        }
+    }
+
+    // 5. Read back the roles, and the license Power BI sees (one admin read per workspace).
+    for t in &targets {
+        let name = &t.name;
+        let users = match users_of(t).await {
+            Ok(u) => u,
+            Err(e) => return fail(exit::FAILURE, format!("{name}: {e}")),
+        };
+        if mine(&users).is_none_or(|r| role_rank(r.as_str()) < role_rank(req.role.as_str())) {
+            return fail(exit::FAILURE, format!("{name}: the role is not {} after onboarding", req.role.as_str()));
+        }
+        if req.license.is_some() {
+            let listed = if t.member { s.client.get_group_users_as_admin(t.id).await.ok() } else { Some(users) };
+            let seen = listed.and_then(|list| {
+                list.into_iter()
+                    .find(|u| u.identifier.as_deref().is_some_and(|i| i.eq_ignore_ascii_case(&upn)))
+                    .and_then(|u| u.license_type)
+            });
+            match seen.as_deref() {
+                Some("Free") | None => eprintln!(
+                    "pbi-access: warning: Power BI still reports {upn} as {} in {name}; the license takes effect after propagation",
+                    seen.as_deref().unwrap_or("unknown")
+                ),
+                Some(_) => {}
+            }
+        }
+    }
+    let code = render(&report.rows, format);
+    eprintln!(
+        "{} change(s); {} admin call(s) spent{}",
+        report.changed,
+        ledger_calls(&s.profile).await.saturating_sub(before),
+        if report.changed == 0 { "; nothing to do, the user was already onboarded" } else { "" }
+    );
+    code
+}
