@@ -2,10 +2,10 @@
 //! admin budget, and the [`OffboardTarget`] that runs each step through the endpoint the plan
 //! chose. Shared by the `pbi-access offboard` command and the offboarding benchmark.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use futures::TryStreamExt;
-use pbi_client::{encode_segment, AddOutcome, ClientError, GraphClient, PowerBiClient, Query};
+use pbi_client::{AddOutcome, ClientError, GraphClient, Memberships, PowerBiClient};
 use pbi_wire::powerbi::{GroupUser, GroupUserAccessRight, PrincipalType};
 use uuid::Uuid;
 
@@ -86,10 +86,10 @@ pub async fn discover(
     let mut object_id = None;
     let mut graph = graph;
     if let Some(g) = graph {
-        match g.get::<serde_json::Value>(&format!("/v1.0/users/{}", encode_segment(&upn)), &Query::new()).await {
+        match g.get_user(&upn).await {
             Ok(user) => {
-                object_id = user["id"].as_str().map(str::to_string);
-                if let Some(canonical) = user["userPrincipalName"].as_str() {
+                object_id = Some(user.id);
+                if let Some(canonical) = user.user_principal_name {
                     upn = canonical.to_lowercase();
                 }
             }
@@ -102,7 +102,7 @@ pub async fn discover(
         }
     }
     let user_key = PrincipalKey::new(PrincipalKind::User, &upn);
-    let who = object_id.clone().unwrap_or_else(|| upn.clone());
+    let who = object_id.map(|o| o.to_string()).unwrap_or_else(|| upn.clone());
     let pages: Vec<_> = client.user_artifact_access_pages(&who, &[], None).try_collect().await?;
     cost.admin_calls += pages.len() as u32;
     let entries = pages.into_iter().flat_map(|p| p.items);
@@ -115,7 +115,8 @@ pub async fn discover(
         .flatten()
         .collect();
 
-    let mut group_members: HashMap<String, bool> = HashMap::new();
+    // The user's groups, direct and nested (read once, when some access comes through a group).
+    let mut groups_of_user: Option<(Memberships, BTreeMap<Uuid, Vec<Uuid>>)> = None;
     let mut workspaces = Vec::new();
     let mut items = Vec::new();
     for entry in entries {
@@ -153,35 +154,35 @@ pub async fn discover(
             reach.direct_role = role_in(members, &user_key);
             reach.direct_admins = members.iter().filter(|m| m.group_user_access_right == GroupUserAccessRight::Admin).count() as u32;
             reach.caller_role = role_in(members, caller);
-            if reach.through_group {
-                if let (Some(graph), Some(oid)) = (graph, &object_id) {
-                    for g in members.iter().filter(|m| m.principal_type == Some(PrincipalType::Group)) {
-                        let Some(gid) = g.identifier.clone() else { continue };
-                        let contains = match group_members.get(&gid) {
-                            Some(c) => *c,
-                            None => {
-                                let c = group_contains(graph, &gid, oid).await?;
-                                group_members.insert(gid.clone(), c);
-                                c
-                            }
-                        };
-                        if contains {
-                            reach.groups.push(g.display_name.clone().unwrap_or(gid));
-                        }
-                    }
+            if let (true, Some(graph), Some(oid)) = (reach.through_group, graph, object_id) {
+                if groups_of_user.is_none() {
+                    let all = graph.memberships().await?;
+                    let mine = all.transitive_member_of(oid);
+                    groups_of_user = Some((all, mine));
+                }
+                if let Some((all, mine)) = &groups_of_user {
+                    reach.groups = group_names(members, all, mine);
                 }
             }
         }
         workspaces.push(reach);
     }
-    Ok((Discovery { upn, object_id, workspaces, items }, cost))
+    Ok((Discovery { upn, object_id: object_id.map(|o| o.to_string()), workspaces, items }, cost))
 }
 
-/// Whether Graph lists `object_id` among the group's (direct) members.
-async fn group_contains(graph: &GraphClient, group: &str, object_id: &str) -> Result<bool, ClientError> {
-    let members: Vec<serde_json::Value> =
-        graph.list(&format!("/v1.0/groups/{}/members", encode_segment(group)), &Query::new()).try_collect().await?;
-    Ok(members.iter().any(|m| m["id"].as_str().is_some_and(|id| id.eq_ignore_ascii_case(object_id))))
+/// The groups holding a role in a workspace that contain the user, by name, with the nesting
+/// when the user is in a group inside them (`Sales (through Analysts)`).
+fn group_names(members: &[GroupUser], all: &Memberships, mine: &BTreeMap<Uuid, Vec<Uuid>>) -> Vec<String> {
+    members
+        .iter()
+        .filter(|m| m.principal_type == Some(PrincipalType::Group))
+        .filter_map(|m| m.identifier.as_deref()?.parse::<Uuid>().ok())
+        .filter_map(|g| {
+            let chain = mine.get(&g)?;
+            let inner: Vec<String> = chain[..chain.len().saturating_sub(1)].iter().map(|id| all.group_name(*id)).collect();
+            Some(if inner.is_empty() { all.group_name(g) } else { format!("{} (through {})", all.group_name(g), inner.join(", ")) })
+        })
+        .collect()
 }
 
 /// Runs offboarding steps through the client.
