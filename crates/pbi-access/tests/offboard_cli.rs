@@ -194,9 +194,21 @@ async fn assert_carol_gone(t: &Tenant, except: &[&str]) {
 #[tokio::test]
 async fn offboarding_across_many_workspaces_hands_over_the_last_admin_and_reports_group_access() {
     let dir = tempfile::tempdir().unwrap();
-    let mut demo = common::serve(&format!("sqlite://{}", dir.path().join("off.db").display())).await;
+    offboarding_across_many_workspaces(&format!("sqlite://{}", dir.path().join("off.db").display()), dir.path()).await;
+}
+
+#[tokio::test]
+async fn offboarding_across_many_workspaces_on_postgres() {
+    if let Some(url) = common::postgres_database().await {
+        let dir = tempfile::tempdir().unwrap();
+        offboarding_across_many_workspaces(&url, dir.path()).await;
+    }
+}
+
+async fn offboarding_across_many_workspaces(database: &str, dir: &std::path::Path) {
+    let mut demo = common::serve(database).await;
     let t = grow(&demo).await;
-    let cli = Cli::new(&demo, dir.path());
+    let cli = Cli::new(&demo, dir);
 
     // The plan, and nothing changed.
     let plan = cli.json(&["offboard", CAROL, "--dry-run", "--output", "json"], 0).await;
