@@ -223,6 +223,10 @@ async fn offboarding_across_many_workspaces(database: &str, dir: &std::path::Pat
     assert!(reason("Offboarding grouped").unwrap().contains("through group Offboarding Leads (through Sales Analysts)"), "{plan}");
     assert_eq!(t.role_of(&t.direct[3].1, CAROL).await.as_deref(), Some("Admin"), "a dry run changes nothing");
 
+    // The signed-in administrator cannot offboard itself.
+    let (code, _, err) = cli.run(&["offboard", &demo.admin, "--dry-run"], &[]).await;
+    assert_eq!(code, 2, "{err}");
+
     // Without --yes and without a terminal: declined, nothing changed.
     let (code, _, err) = cli.run(&["offboard", CAROL], &[]).await;
     assert_eq!(code, 5, "{err}");
@@ -298,7 +302,10 @@ async fn offboarding_through_injected_429s_and_500s_removes_everything_and_adds_
     assert!(r.status().is_success(), "{}", r.status());
 
     // The same command resumes the saved plan, through the faults, to the end.
-    let report = cli.json(&["offboard", CAROL, "--yes", "--successor", ALICE, "--output", "json"], 0).await;
+    let (code, out, err) = cli.run(&["offboard", CAROL, "--yes", "--successor", ALICE, "--output", "json"], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("resuming the offboarding of"), "the saved plan is resumed, not made again: {err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["verified"], true, "{report}");
     let faults_met = report["throttled"].as_u64().unwrap() + report["serverErrors"].as_u64().unwrap();
     assert!(faults_met > 0, "the run met injected faults: {report}");

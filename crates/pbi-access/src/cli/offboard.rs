@@ -171,6 +171,9 @@ pub async fn run(profile: Profile, o: Options) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(exit::USAGE, e),
     };
+    if s.caller.kind == PrincipalKind::User && s.caller.identifier == o.upn.trim().to_lowercase() {
+        return fail(exit::USAGE, "the signed-in user cannot offboard itself: it would lose the rights the run needs");
+    }
     let show = progress::visible(o.format);
     let journal_path = o.resume.clone().or(o.journal.clone()).unwrap_or_else(|| default_journal(&o.upn));
     let saved = unfinished(&journal_path);
