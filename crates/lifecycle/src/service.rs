@@ -273,3 +273,34 @@ impl OffboardTarget for ClientOffboardTarget<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_are_named_with_their_nesting() {
+        let [outer, inner, other, user] = [0u8; 4].map(|_| Uuid::new_v4());
+        let mut all = Memberships::default();
+        for (id, name) in [(outer, "Leads"), (inner, "Analysts"), (other, "Others")] {
+            all.groups.insert(id, serde_json::from_value(serde_json::json!({"id": id, "displayName": name})).unwrap());
+        }
+        all.parents.insert(user, vec![inner]);
+        all.parents.insert(inner, vec![outer]);
+        let mine = all.transitive_member_of(user);
+        let member = |id: Uuid| GroupUser::principal(id.to_string(), PrincipalType::Group, GroupUserAccessRight::Viewer);
+        let listed =
+            [member(outer), member(other), member(inner), GroupUser::principal("x@y.z", PrincipalType::User, GroupUserAccessRight::Admin)];
+        assert_eq!(group_names(&listed, &all, &mine), vec!["Leads (through Analysts)".to_string(), "Analysts".to_string()]);
+    }
+
+    #[test]
+    fn members_match_by_upn_or_mail_and_kind() {
+        let mut u = GroupUser::principal("Carol@X.com", PrincipalType::User, GroupUserAccessRight::Member);
+        assert_eq!(role_in(std::slice::from_ref(&u), &PrincipalKey::new(PrincipalKind::User, "carol@x.com")), Some(Role::Member));
+        assert_eq!(role_in(std::slice::from_ref(&u), &PrincipalKey::new(PrincipalKind::App, "carol@x.com")), None);
+        u.identifier = Some("3f1c".into());
+        u.email_address = Some("carol@x.com".into());
+        assert_eq!(role_in(&[u], &PrincipalKey::new(PrincipalKind::User, "CAROL@x.com")), Some(Role::Member));
+    }
+}
