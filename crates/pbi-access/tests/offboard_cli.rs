@@ -323,3 +323,52 @@ async fn offboarding_through_injected_429s_and_500s_removes_everything_and_adds_
     assert_eq!(activity_count(&db, "DeleteWorkspaceRoleViaAdminApi", &t.foreign).await, 1);
     demo.child.start_kill().unwrap();
 }
+
+#[tokio::test]
+async fn a_successor_add_left_in_doubt_is_read_back_not_sent_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("pbi-access.toml");
+    std::fs::write(&config, format!("[operator]\ntoken = \"{OPERATOR_TOKEN}\"\n")).unwrap();
+    let db = dir.path().join("doubt.db");
+    let mut demo = common::serve_with(&format!("sqlite://{}", db.display()), &["--config", config.to_str().unwrap()]).await;
+    let t = grow(&demo).await;
+    let cli = Cli::new(&demo, dir.path());
+
+    // Discovery spends the two admin calls there are: the run stops before its first admin step.
+    let (code, _, err) = cli
+        .run(
+            &["offboard", CAROL, "--yes", "--successor", ALICE],
+            &[("PBI_ACCESS_ADMIN_BUDGET_PER_HOUR", "2"), ("PBI_ACCESS_MAX_WAIT_SECS", "0")],
+        )
+        .await;
+    assert_eq!(code, 3, "{err}");
+
+    // As if the hand-over had been sent and its answer lost: alice is Admin, and the journal has
+    // the step started but not done.
+    t.ok(
+        reqwest::Method::POST,
+        &format!("/admin/groups/{}/users", t.last_admin),
+        Some(json!({"identifier": ALICE, "principalType": "User", "groupUserAccessRight": "Admin"})),
+    )
+    .await;
+    let journal = dir.path().join(format!("offboard-{CAROL}.journal"));
+    let plan: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join(format!("offboard-{CAROL}.plan.json"))).unwrap()).unwrap();
+    let step = plan["steps"].as_array().unwrap().iter().find(|s| s["action"]["type"] == "AddSuccessorAsAdmin").unwrap()["id"].clone();
+    let mut text = std::fs::read_to_string(&journal).unwrap();
+    text.push_str(&format!("{}\n", json!({"event": "started", "step": step})));
+    std::fs::write(&journal, text).unwrap();
+
+    // Any further POST of the hand-over would meet an hour-long 429 and stop the run (exit 3).
+    let rules = json!({"rules": [{"operation": "Groups_AddUserAsAdmin", "probability_429": 1.0, "retry_after_secs": 3600}]});
+    let r = t.http.put(format!("{}/operator/v1/faults", t.base)).bearer_auth(OPERATOR_TOKEN).json(&rules).send().await.unwrap();
+    assert!(r.status().is_success());
+    let (code, out, err) = cli.run(&["offboard", CAROL, "--yes", "--successor", ALICE, "--output", "json"], &[]).await;
+    assert_eq!(code, 0, "the add in doubt was read back and found done, not sent again: {err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["throttled"], 0, "{report}");
+    assert_eq!(report["verified"], true);
+    assert_carol_gone(&t, &[]).await;
+    assert_eq!(t.role_of(&t.last_admin, ALICE).await.as_deref(), Some("Admin"));
+    demo.child.start_kill().unwrap();
+}
