@@ -182,6 +182,13 @@ pub async fn run(profile: Profile, o: Options) -> ExitCode {
     let plan = match saved {
         Some(plan) if o.resume.is_some() || plan.upn == wanted => {
             eprintln!("pbi-access: resuming the offboarding of {} saved in {}", plan.upn, journal_path.display());
+            let asked = o.successor.as_deref().map(|s| s.trim().to_lowercase());
+            if asked.is_some() && asked != plan.successor {
+                eprintln!(
+                    "pbi-access: the saved plan's successor ({}) stays; run the command again when it is done to hand over to another",
+                    plan.successor.as_deref().unwrap_or("none")
+                );
+            }
             plan
         }
         Some(plan) => {
