@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
-use pbi_wire::admin_client::{ActivityEventResponse, ArtifactAccessResponse, SubscriptionsByUserResponse};
+use pbi_wire::admin::{ActivityEventResponse, ArtifactAccessResponse, SubscriptionsByUserResponse};
 use pbi_wire::paging::ODataPage;
 use pbi_wire::ODataList;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -122,14 +122,14 @@ pub trait ContinuationPage: DeserializeOwned + Send + 'static {
 }
 
 impl ContinuationPage for ArtifactAccessResponse {
-    type Item = pbi_wire::admin_client::ArtifactAccessEntry;
+    type Item = pbi_wire::admin::ArtifactAccessEntry;
     fn into_parts(self) -> (Vec<Self::Item>, Option<String>, Option<String>, bool) {
         (self.artifact_access_entities, self.continuation_token, self.continuation_uri, false)
     }
 }
 
 impl ContinuationPage for SubscriptionsByUserResponse {
-    type Item = pbi_wire::admin_client::Subscription;
+    type Item = pbi_wire::admin::Subscription;
     fn into_parts(self) -> (Vec<Self::Item>, Option<String>, Option<String>, bool) {
         (self.subscription_entities, self.continuation_token, self.continuation_uri, false)
     }

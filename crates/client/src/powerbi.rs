@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use futures::stream::BoxStream;
-use pbi_wire::admin_client::{
+use pbi_wire::admin::{
     ActivityEventResponse, AdminGroup, ArtifactAccessEntry, ArtifactAccessResponse, ArtifactType, ModifiedWorkspace, RequiredWorkspaces,
     ScanRequest, Subscription, SubscriptionsByUserResponse, WorkspaceInfoResponse,
 };

@@ -3,41 +3,7 @@
 
 mod common;
 
-use std::process::Stdio;
-
-use serde_json::Value;
-use tokio::process::Command;
-
-struct Cli {
-    env: Vec<(String, String)>,
-}
-
-impl Cli {
-    fn new(demo: &common::Demo, dir: &std::path::Path) -> Cli {
-        let env = vec![
-            ("PBI_ACCESS_TENANT".to_string(), demo.tenant.clone()),
-            ("PBI_ACCESS_CLIENT_ID".into(), demo.client_id.clone()),
-            ("PBI_ACCESS_CLIENT_SECRET".into(), demo.secret.clone()),
-            ("PBI_ACCESS_POWERBI_URL".into(), demo.base.clone()),
-            ("PBI_ACCESS_AUTHORITY_URL".into(), demo.base.clone()),
-            ("PBI_ACCESS_LEDGER".into(), dir.join("ledger.json").display().to_string()),
-            ("PBI_ACCESS_PROFILES".into(), dir.join("no-profiles.toml").display().to_string()),
-        ];
-        Cli { env }
-    }
-
-    async fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out =
-            Command::new(env!("CARGO_BIN_EXE_pbi-access")).args(args).envs(self.env.clone()).stdin(Stdio::null()).output().await.unwrap();
-        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
-    }
-
-    async fn json(&self, args: &[&str]) -> Value {
-        let (code, out, err) = self.run(args).await;
-        assert_eq!(code, 0, "{args:?}: {err}");
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
-    }
-}
+use common::cli::Cli;
 
 #[tokio::test]
 async fn plan_then_apply_reaches_the_desired_state_and_refuses_drift() {
@@ -45,9 +11,9 @@ async fn plan_then_apply_reaches_the_desired_state_and_refuses_drift() {
     let mut demo = common::serve(&format!("sqlite://{}", dir.path().join("cli.db").display())).await;
     let cli = Cli::new(&demo, dir.path());
 
-    let workspaces = cli.json(&["workspaces", "--output", "json"]).await;
+    let workspaces = cli.json(&["workspaces"]).await;
     assert!(workspaces.as_array().unwrap().iter().any(|w| w["name"] == "Sales Analytics"), "{workspaces}");
-    let members = cli.json(&["members", "Sales Analytics", "--output", "json"]).await;
+    let members = cli.json(&["members", "Sales Analytics"]).await;
     let list = members.as_array().unwrap();
     assert_eq!(list.len(), 7, "{members}");
     let (code, out, _) = cli.run(&["members", "Sales Analytics", "--output", "csv"]).await;
@@ -74,7 +40,7 @@ async fn plan_then_apply_reaches_the_desired_state_and_refuses_drift() {
     let desired = dir.path().join("desired.yaml");
     std::fs::write(&desired, &yaml).unwrap();
     let plan_path = dir.path().join("access.plan.json");
-    let steps = cli.json(&["plan", desired.to_str().unwrap(), "--out", plan_path.to_str().unwrap(), "--output", "json"]).await;
+    let steps = cli.json(&["plan", desired.to_str().unwrap(), "--out", plan_path.to_str().unwrap()]).await;
     let changes: Vec<&str> = steps.as_array().unwrap().iter().map(|s| s["change"].as_str().unwrap()).collect();
     assert_eq!(changes, vec!["Viewer -> Contributor", "add as Viewer", "remove (Contributor)"], "grants first, removals last: {steps}");
     assert!(steps.as_array().unwrap().iter().all(|s| s["endpoint"] == "Workspace"), "the app is a workspace Admin: no admin budget spent");
@@ -84,7 +50,7 @@ async fn plan_then_apply_reaches_the_desired_state_and_refuses_drift() {
     let (code, out, err) = cli.run(&["apply", plan_path.to_str().unwrap(), "--yes"]).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("applied 3 step(s)"), "{out}");
-    let after = cli.json(&["members", "Sales Analytics", "--output", "json"]).await;
+    let after = cli.json(&["members", "Sales Analytics"]).await;
     let role = |who: &str| {
         after
             .as_array()
@@ -100,13 +66,13 @@ async fn plan_then_apply_reaches_the_desired_state_and_refuses_drift() {
     assert_eq!(code, 0);
     assert!(out.contains("applied 0 step(s) (3 already done)"), "{out}");
     let again = dir.path().join("again.plan.json");
-    let steps = cli.json(&["plan", desired.to_str().unwrap(), "--out", again.to_str().unwrap(), "--output", "json"]).await;
+    let steps = cli.json(&["plan", desired.to_str().unwrap(), "--out", again.to_str().unwrap()]).await;
     assert_eq!(steps, serde_json::json!([]));
 
     // A plan made before someone else changed the workspace is refused, and changes nothing.
     std::fs::write(&desired, yaml.replace("role: Viewer }\n", "role: Member }\n")).unwrap();
     let stale = dir.path().join("stale.plan.json");
-    cli.json(&["plan", desired.to_str().unwrap(), "--out", stale.to_str().unwrap(), "--output", "json"]).await;
+    cli.json(&["plan", desired.to_str().unwrap(), "--out", stale.to_str().unwrap()]).await;
     let http = reqwest::Client::new();
     let token = demo.token(&http).await;
     let r = http
@@ -120,7 +86,7 @@ async fn plan_then_apply_reaches_the_desired_state_and_refuses_drift() {
     let (code, _, err) = cli.run(&["apply", stale.to_str().unwrap(), "--yes"]).await;
     assert_eq!(code, 4, "{err}");
     assert!(err.contains("no longer matches"), "{err}");
-    let unchanged = cli.json(&["members", "Sales Analytics", "--output", "json"]).await;
+    let unchanged = cli.json(&["members", "Sales Analytics"]).await;
     assert!(unchanged.as_array().unwrap().iter().any(|m| m["identifier"].as_str().unwrap().starts_with("bob@")));
 
     // Without credentials the commands say what is missing.

@@ -80,6 +80,9 @@ pub struct Audit {
     pub max_concurrent_scans: u32,
     /// How long a scan result stays available after the scan succeeded.
     pub scan_result_ttl_secs: u64,
+    /// `GET /admin/groups` (GetGroupsAsAdmin) answers 504 `RequestTimedOut` when it takes longer
+    /// than this (the reference: "the call times out after 30 s"); 0 turns the limit off.
+    pub groups_as_admin_timeout_ms: u64,
 }
 
 impl Default for Audit {
@@ -92,6 +95,7 @@ impl Default for Audit {
             scan_duration_ms: 2000,
             max_concurrent_scans: 16,
             scan_result_ttl_secs: 24 * 3600,
+            groups_as_admin_timeout_ms: 30_000,
         }
     }
 }

@@ -55,7 +55,6 @@ macro_rules! extensible_enum {
 }
 
 pub mod admin;
-pub mod admin_client;
 pub mod artifact_users;
 pub mod artifacts;
 pub mod graph;

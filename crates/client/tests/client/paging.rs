@@ -9,7 +9,7 @@ use axum::routing::any;
 use axum::{Json, Router};
 use futures::TryStreamExt;
 use pbi_client::{ClientError, Endpoints, GraphClient, ManualClock, Page, PowerBiClient, Query, RetryPolicy};
-use pbi_wire::admin_client::{ArtifactAccessEntry, ArtifactType};
+use pbi_wire::admin::{ArtifactAccessEntry, ArtifactType};
 use serde_json::{json, Value};
 
 use crate::common::*;
@@ -74,7 +74,7 @@ async fn pages_carry_the_token_to_resume_from() {
     ])
     .await;
     let client = mock_client(&base, ManualClock::starting_now(), RetryPolicy::none());
-    let walked: Vec<Page<pbi_wire::admin_client::Subscription>> = client.user_subscriptions_pages("u", None).try_collect().await.unwrap();
+    let walked: Vec<Page<pbi_wire::admin::Subscription>> = client.user_subscriptions_pages("u", None).try_collect().await.unwrap();
     assert_eq!(walked.iter().map(|p| p.continuation_token.clone()).collect::<Vec<_>>(), [Some("T2".to_string()), None]);
 
     // A stopped job resumes from a saved token: the first request already carries it.

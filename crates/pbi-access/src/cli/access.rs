@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use futures::TryStreamExt;
 use pbi_client::Memberships;
-use pbi_wire::admin_client::{AdminGroup, ArtifactAccessEntry, ArtifactType};
+use pbi_wire::admin::{AdminGroup, ArtifactAccessEntry, ArtifactType};
 use pbi_wire::graph::User;
 use pbi_wire::powerbi::{GroupUser, PrincipalType};
 use uuid::Uuid;
@@ -142,23 +142,15 @@ struct Item {
     workspace: Uuid,
 }
 
-/// A text field of an item the admin list returns as free JSON.
-pub fn text<'a>(item: &'a serde_json::Map<String, serde_json::Value>, key: &str) -> Option<&'a str> {
-    item.get(key).and_then(|v| v.as_str())
-}
-
 fn find_items(groups: &[AdminGroup], key: &str) -> Vec<Item> {
     let mut out = Vec::new();
     for g in groups {
-        let lists = [("Report", "name", &g.reports), ("Dataset", "name", &g.datasets), ("Dashboard", "displayName", &g.dashboards)];
-        for (kind, name_key, list) in lists {
-            for item in list.iter().flatten() {
-                let (Some(id), Some(name)) = (text(item, "id").and_then(|i| Uuid::parse_str(i).ok()), text(item, name_key)) else {
-                    continue;
-                };
-                if id.to_string().eq_ignore_ascii_case(key) || name.eq_ignore_ascii_case(key) {
-                    out.push(Item { kind, id, name: name.to_string(), workspace: g.id });
-                }
+        let reports = g.reports.iter().flatten().map(|r| ("Report", r.id, r.name.as_str()));
+        let datasets = g.datasets.iter().flatten().filter_map(|d| Uuid::parse_str(&d.id).ok().map(|id| ("Dataset", id, d.name.as_str())));
+        let dashboards = g.dashboards.iter().flatten().map(|d| ("Dashboard", d.id, d.display_name.as_str()));
+        for (kind, id, name) in reports.chain(datasets).chain(dashboards) {
+            if id.to_string().eq_ignore_ascii_case(key) || name.eq_ignore_ascii_case(key) {
+                out.push(Item { kind, id, name: name.to_string(), workspace: g.id });
             }
         }
     }

@@ -24,12 +24,12 @@ use pbi_server::tenant::{
     ArtifactSpec, GroupMemberSpec, GroupSpec, LicenseSpec, MemberSpec, RightSpec, SecretSpec, ServicePrincipalSpec, SkuSpec, TenantSpec,
     UserSpec, WorkspaceSpec,
 };
-use pbi_wire::admin_client::WorkspaceInfo;
+use pbi_wire::admin::{ScanArtifact, WorkspaceInfo};
 use pbi_wire::graph::{DirectoryObject, User};
 use pbi_wire::powerbi::{GroupUser, PrincipalType};
 use uuid::Uuid;
 
-use super::access::{backings, group_path, text};
+use super::access::{backings, group_path};
 use super::commands::{fail, render, Session};
 use super::directory::{graph, ledger_calls, resolve_workspace, role_rank, users_by_id, Licenses, Workspace};
 use super::exit;
@@ -250,7 +250,7 @@ pub async fn audit(s: &Session, workspace: Option<&str>, all: bool, format: Audi
                 Err(e) => return fail(exit::FAILURE, e),
             };
             match s.client.get_group_users_as_admin(id).await {
-                Ok(users) => (vec![Workspace::new(id, Some(name), Some(users))], Vec::new()),
+                Ok(users) => (vec![Workspace::new(id, name, Some(users))], Vec::new()),
                 Err(e) => return fail(exit::FAILURE, e),
             }
         }
@@ -297,9 +297,9 @@ fn principal_type(p: Option<PrincipalType>) -> &'static str {
 }
 
 /// The spec kind of a scanned item.
-fn kind_of(list: &str, a: &serde_json::Map<String, serde_json::Value>) -> &'static str {
+fn kind_of(list: &str, a: &ScanArtifact) -> &'static str {
     match list {
-        "reports" if text(a, "reportType") == Some("PaginatedReport") => "PaginatedReport",
+        "reports" if a.report_type.as_deref() == Some("PaginatedReport") => "PaginatedReport",
         "reports" => "Report",
         "datasets" => "Dataset",
         "dashboards" => "Dashboard",
@@ -433,10 +433,10 @@ fn snapshot(s: &Session, facts: &Facts, secret: &str, backed: &BTreeMap<Uuid, Ve
             [("datasets", &w.datasets), ("reports", &w.reports), ("dashboards", &w.dashboards), ("dataflows", &w.dataflows)]
         {
             for a in items {
-                let Some(id) = text(a, "id").or_else(|| text(a, "objectId")).and_then(|i| Uuid::parse_str(i).ok()) else { continue };
+                let Some(id) = a.id.or(a.object_id) else { continue };
                 let kind = kind_of(list, a);
                 // Rights a workspace role explains come back with the role; only the others are grants.
-                let users = a.get("users").and_then(|u| u.as_array()).map(Vec::as_slice).unwrap_or(&[]);
+                let users = a.users.as_deref().unwrap_or(&[]);
                 let permissions = users
                     .iter()
                     .filter_map(|u| {
@@ -457,14 +457,14 @@ fn snapshot(s: &Session, facts: &Facts, secret: &str, backed: &BTreeMap<Uuid, Ve
                     })
                     .collect::<Vec<_>>();
                 let permissions = if kind == "Dataflow" || kind == "PaginatedReport" { Vec::new() } else { permissions };
-                let name = text(a, "name").or_else(|| text(a, "displayName")).map(str::to_string).unwrap_or_else(|| id.to_string());
+                let name = a.name.clone().or_else(|| a.display_name.clone()).unwrap_or_else(|| id.to_string());
                 artifacts.push(ArtifactSpec {
                     id: Some(id),
                     kind: kind.into(),
                     name,
-                    description: text(a, "description").map(str::to_string),
-                    dataset: text(a, "datasetId").filter(|_| kind == "Report").map(str::to_string),
-                    configured_by: text(a, "configuredBy").map(str::to_string),
+                    description: a.description.clone(),
+                    dataset: a.dataset_id.clone().filter(|_| kind == "Report"),
+                    configured_by: a.configured_by.clone(),
                     permissions,
                     ..Default::default()
                 });
@@ -472,7 +472,7 @@ fn snapshot(s: &Session, facts: &Facts, secret: &str, backed: &BTreeMap<Uuid, Ve
         }
         workspaces.push(WorkspaceSpec {
             id: Some(w.id),
-            name: w.name.clone().unwrap_or_default(),
+            name: w.name.clone(),
             backed_by: backed.get(&w.id).and_then(|b| b.first()).map(|(g, _)| g.to_string()),
             members,
             capacity: None,
@@ -575,4 +575,9 @@ mod tests {
             ]
         );
     }
+}
+
+/// A text field of a scanned principal, which the scan returns as free JSON.
+fn text<'a>(item: &'a serde_json::Map<String, serde_json::Value>, key: &str) -> Option<&'a str> {
+    item.get(key).and_then(|v| v.as_str())
 }

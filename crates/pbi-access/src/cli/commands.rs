@@ -257,6 +257,8 @@ fn describe(action: &Action) -> String {
 struct ClientTarget<'a> {
     client: &'a PowerBiClient,
     names: BTreeMap<String, String>,
+    /// Test-only pacing before each step's call (`apply_step_delay_ms`).
+    step_delay: std::time::Duration,
 }
 
 impl Target for ClientTarget<'_> {
@@ -266,6 +268,9 @@ impl Target for ClientTarget<'_> {
     }
 
     async fn execute(&self, step: &Step) -> Result<(), TargetError> {
+        if !self.step_delay.is_zero() {
+            tokio::time::sleep(self.step_delay).await;
+        }
         let group: Uuid = step.workspace_id.parse().map_err(|_| TargetError::Failed("bad workspace id".into()))?;
         let principal_type = match step.principal.kind {
             PrincipalKind::User => PrincipalType::User,
@@ -310,7 +315,8 @@ pub async fn apply_plan(s: &Session, plan_path: &Path, journal_path: Option<Path
         Err(e) => return fail(exit::USAGE, e),
     };
     let names = plan.observed.workspaces.values().map(|w| (w.id.clone(), w.name.clone())).collect();
-    let target = ClientTarget { client: &s.client, names };
+    let step_delay = std::time::Duration::from_millis(s.profile.apply_step_delay_ms);
+    let target = ClientTarget { client: &s.client, names, step_delay };
     let progress = indicatif::ProgressBar::new(plan.steps.len() as u64);
     if super::output::no_color() {
         progress.set_style(

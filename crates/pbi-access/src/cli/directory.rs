@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use futures::TryStreamExt;
 use pbi_client::{AdminBudget, AdminGroupsQuery, GraphClient, Ledger, PowerBiClient, SystemClock};
-use pbi_wire::admin_client::AdminGroup;
+use pbi_wire::admin::AdminGroup;
 use pbi_wire::graph::{sku, SubscribedSku, User};
 use pbi_wire::powerbi::GroupUser;
 use uuid::Uuid;
@@ -52,12 +52,8 @@ pub struct Workspace {
 
 impl Workspace {
     /// From an admin list or a scan: the principals' own roles (service-principal profiles apart).
-    pub fn new(id: Uuid, name: Option<String>, users: Option<Vec<GroupUser>>) -> Workspace {
-        Workspace {
-            id,
-            name: name.unwrap_or_default(),
-            users: users.unwrap_or_default().into_iter().filter(|u| u.profile.is_none()).collect(),
-        }
+    pub fn new(id: Uuid, name: String, users: Option<Vec<GroupUser>>) -> Workspace {
+        Workspace { id, name, users: users.unwrap_or_default().into_iter().filter(|u| u.profile.is_none()).collect() }
     }
 }
 
@@ -91,7 +87,7 @@ pub async fn resolve_workspace(s: &Session, name_or_id: &str) -> Result<Target, 
     let q = AdminGroupsQuery { filter: Some(format!("{filter} and state eq 'Active'")), expand: None };
     let found = s.client.get_groups_as_admin(2, None, &q).await.map_err(|e| e.to_string())?;
     match found.value.as_slice() {
-        [one] => Ok(Target { id: one.id, name: one.name.clone().unwrap_or_default(), member: false }),
+        [one] => Ok(Target { id: one.id, name: one.name.clone(), member: false }),
         [] => Err(format!("no workspace '{name_or_id}' in the tenant")),
         _ => Err(format!("several workspaces are named '{name_or_id}': use the id")),
     }

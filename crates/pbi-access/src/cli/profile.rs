@@ -30,6 +30,9 @@ pub struct Profile {
     pub max_wait_secs: u64,
     /// The shared budget ledger of this machine.
     pub ledger: Option<PathBuf>,
+    /// Test-only pacing (`PBI_ACCESS_APPLY_STEP_DELAY_MS`): `apply` waits this long before each
+    /// step's call, so an end-to-end test can interrupt it half-way. 0 (the default) in real use.
+    pub apply_step_delay_ms: u64,
 }
 
 impl Default for Profile {
@@ -46,6 +49,7 @@ impl Default for Profile {
             admin_budget_per_hour: 200,
             max_wait_secs: 120,
             ledger: None,
+            apply_step_delay_ms: 0,
         }
     }
 }
@@ -62,6 +66,7 @@ const ENV_KEYS: &[&str] = &[
     "admin_budget_per_hour",
     "max_wait_secs",
     "ledger",
+    "apply_step_delay_ms",
 ];
 
 /// `$PBI_ACCESS_PROFILES`, else `$XDG_CONFIG_HOME/pbi-access/profiles.toml`, else `~/.config/…`.

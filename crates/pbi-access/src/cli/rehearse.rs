@@ -116,6 +116,7 @@ async fn start_twin(spec: &TenantSpec, dir: &Path, base_profile: &Profile, secre
         admin_budget_per_hour: base_profile.admin_budget_per_hour,
         max_wait_secs: base_profile.max_wait_secs,
         ledger: Some(dir.join("twin-ledger.json")),
+        apply_step_delay_ms: base_profile.apply_step_delay_ms,
     };
     Ok(Twin { profile, shutdown: Some(tx) })
 }

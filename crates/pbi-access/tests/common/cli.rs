@@ -32,9 +32,16 @@ impl Cli {
         Cli { env }
     }
 
+    /// The command to run, with this configuration and no input.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pbi-access"));
+        command.args(args).envs(self.env.clone()).stdin(Stdio::null());
+        command
+    }
+
+    /// Exit code, stdout, stderr.
     pub async fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out =
-            Command::new(env!("CARGO_BIN_EXE_pbi-access")).args(args).envs(self.env.clone()).stdin(Stdio::null()).output().await.unwrap();
+        let out = self.command(args).output().await.unwrap();
         (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
     }
 

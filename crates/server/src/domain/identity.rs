@@ -327,6 +327,54 @@ impl LicenseAllocation {
     }
 }
 
+/// A directory change that changes who reaches Power BI, as the store saw it under its lock.
+/// The store hands it to a [`crate::store::DirAuditor`], which turns it into the activity event
+/// written in the same transaction (see docs/fidelity.md, "Directory changes in the activity log").
+#[derive(Debug, Clone, PartialEq)]
+pub enum DirChange<'a> {
+    /// A member joined a group that reaches a workspace or an item (directly or through nesting).
+    MemberAdded {
+        group: &'a DirGroup,
+        member: Uuid,
+        kind: PrincipalKind,
+        label: String,
+    },
+    /// A member left such a group.
+    MemberRemoved {
+        group: &'a DirGroup,
+        member: Uuid,
+        kind: PrincipalKind,
+        label: String,
+    },
+    /// Such a group was deleted.
+    GroupDeleted {
+        group: &'a DirGroup,
+    },
+    /// `accountEnabled` changed.
+    AccountEnabled {
+        user: &'a DirUser,
+        enabled: bool,
+    },
+    UserDeleted {
+        user: &'a DirUser,
+    },
+    UserRestored {
+        user: &'a DirUser,
+    },
+    /// The user's direct licenses went from `before` to `after` (SKU ids, sorted).
+    UserLicenses {
+        user: &'a DirUser,
+        before: Vec<Uuid>,
+        after: Vec<Uuid>,
+    },
+    /// The group's licenses went from `before` to `after`.
+    GroupLicenses {
+        group: &'a DirGroup,
+        before: Vec<Uuid>,
+        after: Vec<Uuid>,
+    },
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

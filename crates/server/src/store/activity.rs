@@ -9,6 +9,14 @@ use sqlx::{Any, Executor};
 use uuid::Uuid;
 
 use super::StoreResult;
+use crate::domain::identity::DirChange;
+
+/// Turns a directory change (SCIM, Graph) into the activity event that records it. The API
+/// layer implements it for the caller; the store calls it under its lock and writes the event
+/// in the change's transaction.
+pub trait DirAuditor: Sync {
+    fn event(&self, now: i64, change: &DirChange<'_>) -> ActivityEvent;
+}
 
 /// One Power BI activity event.
 #[derive(Debug, Clone, PartialEq)]

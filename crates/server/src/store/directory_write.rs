@@ -20,9 +20,11 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 
+use super::access::MEMBERSHIPS_CTE;
+use super::activity::{record_activity, DirAuditor};
 use super::{parse_enum, parse_uuid, Store, StoreError};
 use crate::domain::identity::{
-    DirGroup, DirUser, GroupMemberRef, LicenseAllocation, LicenseFacts, SubscribedSku, UserLicense, RESTORE_WINDOW_MILLIS,
+    DirChange, DirGroup, DirUser, GroupMemberRef, LicenseAllocation, LicenseFacts, SubscribedSku, UserLicense, RESTORE_WINDOW_MILLIS,
 };
 use crate::domain::{GroupKind, PrincipalKind, UserType};
 
@@ -278,12 +280,63 @@ async fn load_license_facts(conn: &mut AnyConnection, tenant: Uuid) -> DirResult
     Ok(facts)
 }
 
+/// Whether membership of `group` is access to Power BI: the group, or a group it belongs to
+/// (transitively), holds a role in a live workspace, backs one (Microsoft 365), or holds a
+/// permission on an item.
+async fn group_reaches_powerbi(conn: &mut AnyConnection, tenant: Uuid, group: Uuid) -> DirResult<bool> {
+    // `reach`: the group ($2) and every group it belongs to; each test is an indexed IN.
+    let sql = format!(
+        "{MEMBERSHIPS_CTE}, reach(group_id) AS (SELECT group_id FROM memberships UNION SELECT $2) \
+         SELECT CASE WHEN \
+           EXISTS (SELECT 1 FROM workspace_members m JOIN workspaces w ON w.id = m.workspace_id \
+                    WHERE m.principal_id IN (SELECT group_id FROM reach) AND w.tenant_id = $1 AND w.state <> 'Deleted') \
+        OR EXISTS (SELECT 1 FROM workspaces w \
+                    WHERE w.backing_group_id IN (SELECT group_id FROM reach) AND w.tenant_id = $1 AND w.state <> 'Deleted') \
+        OR EXISTS (SELECT 1 FROM artifact_permissions p JOIN artifacts a ON a.id = p.artifact_id \
+                    WHERE p.principal_id IN (SELECT group_id FROM reach) AND a.tenant_id = $1) \
+        THEN 1 ELSE 0 END AS n"
+    );
+    let id = group.to_string();
+    let row = sqlx::query(&sql).bind(tenant.to_string()).bind(&id).bind(&id).fetch_one(&mut *conn).await?;
+    Ok(row.try_get::<i64, _>("n")? > 0)
+}
+
+/// How an event names a group member: a user's UPN, a group's or an app's display name.
+async fn principal_label(conn: &mut AnyConnection, tenant: Uuid, id: Uuid, kind: PrincipalKind) -> DirResult<String> {
+    let sql = match kind {
+        PrincipalKind::User => "SELECT upn AS label FROM users WHERE tenant_id = $1 AND id = $2",
+        PrincipalKind::Group => "SELECT display_name AS label FROM directory_groups WHERE tenant_id = $1 AND id = $2",
+        PrincipalKind::App => "SELECT display_name AS label FROM service_principals WHERE tenant_id = $1 AND id = $2",
+    };
+    let row = sqlx::query(sql).bind(tenant.to_string()).bind(id.to_string()).fetch_optional(&mut *conn).await?;
+    Ok(match row {
+        Some(r) => r.try_get("label")?,
+        None => id.to_string(),
+    })
+}
+
+/// Write the event `audit` makes of `change` on the change's own connection (transaction).
+async fn audit_change(conn: &mut AnyConnection, tenant: Uuid, audit: &dyn DirAuditor, now: i64, change: DirChange<'_>) -> DirResult<()> {
+    record_activity(&mut *conn, tenant, &audit.event(now, &change)).await?;
+    Ok(())
+}
+
 /// Take the tenant's license lock: on PostgreSQL the tenant row's lock serialises every license
 /// assignment of the tenant (one row, so no lock-order deadlocks), so the seat check reads
 /// counts nobody else can change before the commit. On SQLite the single writer does it.
 async fn lock_licenses(conn: &mut AnyConnection, tenant: Uuid) -> DirResult<()> {
     sqlx::query("UPDATE tenants SET name = name WHERE id = $1").bind(tenant.to_string()).execute(&mut *conn).await?;
     Ok(())
+}
+
+/// The SKUs held before and after removing `remove` and adding `add`, each sorted.
+fn license_sets(held: &HashSet<Uuid>, add: &[Uuid], remove: &[Uuid]) -> (Vec<Uuid>, Vec<Uuid>) {
+    let mut before: Vec<Uuid> = held.iter().copied().collect();
+    before.sort();
+    let mut after: Vec<Uuid> =
+        held.iter().filter(|s| !remove.contains(s)).chain(add.iter()).copied().collect::<HashSet<_>>().into_iter().collect();
+    after.sort();
+    (before, after)
 }
 
 impl Store {
@@ -373,6 +426,7 @@ impl Store {
         id: Uuid,
         if_version: Option<i64>,
         now: i64,
+        audit: &dyn DirAuditor,
         change: impl FnOnce(&mut DirUser) -> DirResult<()>,
     ) -> DirResult<DirUser> {
         let mut tx = self.write.begin().await?;
@@ -424,6 +478,10 @@ impl Store {
             return Err(if e.is_unique_violation() { upn_conflict(&next.upn) } else { e.into() });
         }
         let updated = load_user(&mut tx, tenant, id).await?.ok_or(DirError::NotFound)?;
+        if updated.account_enabled != current.account_enabled {
+            let change = DirChange::AccountEnabled { user: &updated, enabled: updated.account_enabled };
+            audit_change(&mut tx, tenant, audit, now, change).await?;
+        }
         tx.commit().await?;
         self.invalidate_cache();
         Ok(updated)
@@ -442,7 +500,14 @@ impl Store {
 
     /// Soft-delete a user: restorable for 30 days. Its memberships, roles and licenses stay
     /// (as in Entra, they come back with a restore) but no longer count.
-    pub async fn delete_dir_user(&self, tenant: Uuid, id: Uuid, if_version: Option<i64>, now: i64) -> DirResult<()> {
+    pub async fn delete_dir_user(
+        &self,
+        tenant: Uuid,
+        id: Uuid,
+        if_version: Option<i64>,
+        now: i64,
+        audit: &dyn DirAuditor,
+    ) -> DirResult<()> {
         let mut tx = self.write.begin().await?;
         let current = load_user(&mut tx, tenant, id).await?.filter(|u| u.deleted_at.is_none()).ok_or(DirError::NotFound)?;
         check_if_match(current.version, if_version)?;
@@ -461,6 +526,7 @@ impl Store {
         if n == 0 {
             return Err(DirError::NotFound);
         }
+        audit_change(&mut tx, tenant, audit, now, DirChange::UserDeleted { user: &current }).await?;
         tx.commit().await?;
         self.invalidate_cache();
         Ok(())
@@ -468,7 +534,7 @@ impl Store {
 
     /// Restore a user deleted less than 30 days ago. Fails with a conflict when another user
     /// has taken its UPN meanwhile.
-    pub async fn restore_dir_user(&self, tenant: Uuid, id: Uuid, now: i64) -> DirResult<DirUser> {
+    pub async fn restore_dir_user(&self, tenant: Uuid, id: Uuid, now: i64, audit: &dyn DirAuditor) -> DirResult<DirUser> {
         let mut tx = self.write.begin().await?;
         let current = load_user(&mut tx, tenant, id).await?.ok_or(DirError::NotFound)?;
         match current.deleted_at {
@@ -492,6 +558,7 @@ impl Store {
             return Err(if e.is_unique_violation() { upn_conflict(&current.upn) } else { e.into() });
         }
         let restored = load_user(&mut tx, tenant, id).await?.ok_or(DirError::NotFound)?;
+        audit_change(&mut tx, tenant, audit, now, DirChange::UserRestored { user: &restored }).await?;
         tx.commit().await?;
         self.invalidate_cache();
         Ok(restored)
@@ -631,6 +698,7 @@ impl Store {
         id: Uuid,
         if_version: Option<i64>,
         now: i64,
+        audit: &dyn DirAuditor,
         change: impl FnOnce(&mut DirGroup, &[GroupMemberRef]) -> DirResult<Vec<Uuid>>,
     ) -> DirResult<DirGroup> {
         let mut tx = self.write.begin().await?;
@@ -653,24 +721,38 @@ impl Store {
         let mut updated = Self::write_group(&mut tx, tenant, &current, &next, now).await?;
         let existing: HashSet<Uuid> = existing_members.iter().map(|m| m.id).collect();
         let wanted: HashSet<Uuid> = members.iter().copied().collect();
-        let mut changed = false;
-        for gone in existing.difference(&wanted) {
+        let mut removed: Vec<&GroupMemberRef> = existing_members.iter().filter(|m| !wanted.contains(&m.id)).collect();
+        removed.sort_by_key(|m| m.id);
+        let mut added: Vec<Uuid> = wanted.difference(&existing).copied().collect();
+        added.sort();
+        let changed = !removed.is_empty() || !added.is_empty();
+        let mut record = Vec::new();
+        for gone in removed {
             sqlx::query("DELETE FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3")
                 .bind(tenant.to_string())
                 .bind(id.to_string())
-                .bind(gone.to_string())
+                .bind(gone.id.to_string())
                 .execute(&mut *tx)
                 .await?;
-            changed = true;
+            record.push((false, gone.id, gone.kind));
         }
-        let mut added: Vec<Uuid> = wanted.difference(&existing).copied().collect();
-        added.sort();
         for new in added {
-            Self::insert_member_in(&mut tx, tenant, id, new, now).await?;
-            changed = true;
+            let kind = Self::insert_member_in(&mut tx, tenant, id, new, now).await?;
+            record.push((true, new, kind));
         }
         if changed && updated.version == current.version {
             updated = touch_group(&mut tx, tenant, id, now).await?;
+        }
+        if changed && group_reaches_powerbi(&mut tx, tenant, id).await? {
+            for (joined, member, kind) in record {
+                let label = principal_label(&mut tx, tenant, member, kind).await?;
+                let change = if joined {
+                    DirChange::MemberAdded { group: &updated, member, kind, label }
+                } else {
+                    DirChange::MemberRemoved { group: &updated, member, kind, label }
+                };
+                audit_change(&mut tx, tenant, audit, now, change).await?;
+            }
         }
         tx.commit().await?;
         self.invalidate_cache();
@@ -678,10 +760,21 @@ impl Store {
     }
 
     /// Soft-delete a group.
-    pub async fn delete_dir_group(&self, tenant: Uuid, id: Uuid, if_version: Option<i64>, now: i64) -> DirResult<()> {
+    pub async fn delete_dir_group(
+        &self,
+        tenant: Uuid,
+        id: Uuid,
+        if_version: Option<i64>,
+        now: i64,
+        audit: &dyn DirAuditor,
+    ) -> DirResult<()> {
         let mut tx = self.write.begin().await?;
         let current = load_group(&mut tx, tenant, id).await?.filter(|g| g.deleted_at.is_none()).ok_or(DirError::NotFound)?;
         check_if_match(current.version, if_version)?;
+        // Whether it reached Power BI is read before it is deleted (deleted groups reach nothing).
+        if group_reaches_powerbi(&mut tx, tenant, id).await? {
+            audit_change(&mut tx, tenant, audit, now, DirChange::GroupDeleted { group: &current }).await?;
+        }
         sqlx::query(
             "UPDATE directory_groups SET deleted_at = $3, version = version + 1, modified_at = $3 WHERE tenant_id = $1 AND id = $2",
         )
@@ -769,27 +862,55 @@ impl Store {
     }
 
     /// Add a user, group (nesting) or app to a group.
-    pub async fn add_dir_group_member(&self, tenant: Uuid, group: Uuid, member: Uuid, now: i64) -> DirResult<PrincipalKind> {
+    pub async fn add_dir_group_member(
+        &self,
+        tenant: Uuid,
+        group: Uuid,
+        member: Uuid,
+        now: i64,
+        audit: &dyn DirAuditor,
+    ) -> DirResult<PrincipalKind> {
         let mut tx = self.write.begin().await?;
-        touch_group(&mut tx, tenant, group, now).await?;
+        let touched = touch_group(&mut tx, tenant, group, now).await?;
         let kind = Self::insert_member_in(&mut tx, tenant, group, member, now).await?;
+        if group_reaches_powerbi(&mut tx, tenant, group).await? {
+            let label = principal_label(&mut tx, tenant, member, kind).await?;
+            audit_change(&mut tx, tenant, audit, now, DirChange::MemberAdded { group: &touched, member, kind, label }).await?;
+        }
         tx.commit().await?;
         self.invalidate_cache();
         Ok(kind)
     }
 
-    pub async fn remove_dir_group_member(&self, tenant: Uuid, group: Uuid, member: Uuid, now: i64) -> DirResult<()> {
+    pub async fn remove_dir_group_member(
+        &self,
+        tenant: Uuid,
+        group: Uuid,
+        member: Uuid,
+        now: i64,
+        audit: &dyn DirAuditor,
+    ) -> DirResult<()> {
         let mut tx = self.write.begin().await?;
-        touch_group(&mut tx, tenant, group, now).await?;
-        let n = sqlx::query("DELETE FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3")
+        let touched = touch_group(&mut tx, tenant, group, now).await?;
+        let row = sqlx::query("SELECT member_type FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3")
+            .bind(tenant.to_string())
+            .bind(group.to_string())
+            .bind(member.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Err(DirError::NotMember);
+        };
+        let kind = parse_enum::<PrincipalKind>(&row.try_get::<String, _>("member_type")?)?;
+        sqlx::query("DELETE FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3")
             .bind(tenant.to_string())
             .bind(group.to_string())
             .bind(member.to_string())
             .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n == 0 {
-            return Err(DirError::NotMember);
+            .await?;
+        if group_reaches_powerbi(&mut tx, tenant, group).await? {
+            let label = principal_label(&mut tx, tenant, member, kind).await?;
+            audit_change(&mut tx, tenant, audit, now, DirChange::MemberRemoved { group: &touched, member, kind, label }).await?;
         }
         tx.commit().await?;
         self.invalidate_cache();
@@ -950,7 +1071,15 @@ impl Store {
 
     /// Graph's `assignLicense` for a user: add and remove direct assignments atomically. An
     /// added SKU must be subscribed and have a free seat (unless the user already holds one).
-    pub async fn assign_user_licenses(&self, tenant: Uuid, user: Uuid, add: &[Uuid], remove: &[Uuid], now: i64) -> DirResult<DirUser> {
+    pub async fn assign_user_licenses(
+        &self,
+        tenant: Uuid,
+        user: Uuid,
+        add: &[Uuid],
+        remove: &[Uuid],
+        now: i64,
+        audit: &dyn DirAuditor,
+    ) -> DirResult<DirUser> {
         let mut tx = self.write.begin().await?;
         lock_licenses(&mut tx, tenant).await?;
         let current = load_user(&mut tx, tenant, user).await?.filter(|u| u.deleted_at.is_none()).ok_or(DirError::NotFound)?;
@@ -1012,6 +1141,10 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         let updated = load_user(&mut tx, tenant, user).await?.ok_or(DirError::NotFound)?;
+        let (before, after) = license_sets(&direct, add, remove);
+        if before != after {
+            audit_change(&mut tx, tenant, audit, now, DirChange::UserLicenses { user: &updated, before, after }).await?;
+        }
         tx.commit().await?;
         self.invalidate_cache();
         Ok(updated)
@@ -1019,7 +1152,15 @@ impl Store {
 
     /// Group-based licensing: add and remove SKUs on a group. Members beyond the free seats
     /// get no seat (Entra's `CountViolation`), which is not an error of this call.
-    pub async fn assign_group_licenses(&self, tenant: Uuid, group: Uuid, add: &[Uuid], remove: &[Uuid], now: i64) -> DirResult<DirGroup> {
+    pub async fn assign_group_licenses(
+        &self,
+        tenant: Uuid,
+        group: Uuid,
+        add: &[Uuid],
+        remove: &[Uuid],
+        now: i64,
+        audit: &dyn DirAuditor,
+    ) -> DirResult<DirGroup> {
         let mut tx = self.write.begin().await?;
         lock_licenses(&mut tx, tenant).await?;
         let updated = touch_group(&mut tx, tenant, group, now).await?;
@@ -1054,6 +1195,10 @@ impl Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+        }
+        let (before, after) = license_sets(&has, add, remove);
+        if before != after {
+            audit_change(&mut tx, tenant, audit, now, DirChange::GroupLicenses { group: &updated, before, after }).await?;
         }
         tx.commit().await?;
         self.invalidate_cache();

@@ -24,7 +24,7 @@ pub use snapshot::TenantRows;
 pub mod seed;
 mod workspaces;
 
-pub use activity::{record_activity, ActivityEvent};
+pub use activity::{record_activity, ActivityEvent, DirAuditor};
 pub use artifacts::*;
 pub use directory::*;
 pub use directory_write::*;

@@ -13,7 +13,7 @@ use crate::audit::{error_code, get};
 use crate::backend_test;
 use crate::helpers::*;
 
-fn day_window(t: DateTime<Utc>) -> String {
+pub fn day_window(t: DateTime<Utc>) -> String {
     let day = t.format("%Y-%m-%d");
     format!("startDateTime='{day}T00:00:00.000Z'&endDateTime='{day}T23:59:59.999Z'")
 }
@@ -24,7 +24,7 @@ fn events_path(query: &str) -> String {
 
 /// Follow an activity query to its end: every event, the number of pages, and how many pages
 /// carried a token but no events.
-async fn all_events(app: &TestApp, token: &str, first: &str) -> (Vec<Value>, usize, usize) {
+pub async fn all_events(app: &TestApp, token: &str, first: &str) -> (Vec<Value>, usize, usize) {
     let (mut events, mut pages, mut empty, mut next) = (Vec::new(), 0, 0, Some(first.to_string()));
     while let Some(url) = next.take() {
         let (status, body) = get(app, token, &url).await;

@@ -391,7 +391,8 @@ plain_backend_test!(subscriptions_page_with_continuation_tokens, |app: TestApp| 
     let second: SubscriptionsByUserResponse = serde_json::from_value(body.clone()).unwrap();
     assert_eq!(second.subscription_entities.len(), 2);
     assert!(body.get("continuationUri").is_none() && second.continuation_token.is_none());
-    let all: HashSet<Uuid> = first.subscription_entities.iter().chain(&second.subscription_entities).map(|s| s.id).collect();
+    let all: HashSet<Uuid> =
+        first.subscription_entities.iter().chain(&second.subscription_entities).map(|s| s.id.parse::<Uuid>().unwrap()).collect();
     assert_eq!(all, mine.iter().map(|s| s.id).collect());
     // By object id too; the token is bound to the user, and artifactTypes is no parameter here.
     let by_id = format!("/v1.0/myorg/admin/users/{}/subscriptions", app.user_id("viewer"));
@@ -441,7 +442,7 @@ plain_backend_test!(admin_groups_list_every_workspace_with_state_filters_and_exp
     assert_eq!(state(empty), "Orphaned");
     assert_eq!(state(app.ws("Team")), "Active");
     assert!(groups.iter().all(|g| g.users.is_none() && g.reports.is_none()), "nothing expanded unasked");
-    assert_eq!(groups.iter().find(|g| g.id == personal).unwrap().kind.as_deref(), Some("PersonalGroup"));
+    assert_eq!(groups.iter().find(|g| g.id == personal).unwrap().kind.as_ref().map(|k| k.as_str()), Some("PersonalGroup"));
 
     let ids = |q: &str| {
         let app = &app;

@@ -322,3 +322,32 @@ backend_test_with!(the_operator_api_lists_imports_and_exports_tenants, with_oper
         400
     );
 });
+
+backend_test_with!(
+    get_groups_as_admin_times_out_after_its_configured_limit,
+    |c: &mut Config| {
+        with_operator(c);
+        c.audit.groups_as_admin_timeout_ms = 1000;
+    },
+    |app: TestApp| async move {
+        assert_eq!(Config::default().audit.groups_as_admin_timeout_ms, 30_000, "the reference's 30 s by default");
+        let token = app.user_token("admin").await;
+        let groups = app.url("/v1.0/myorg/admin/groups?$top=10");
+        let quick = app.http.get(&groups).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(quick.status(), StatusCode::OK, "within its limit");
+        // Injected latency longer than the limit: the service gives up and says so.
+        put_rules(&app, vec![FaultRule { path: Some("/v1.0/myorg/admin/groups".into()), latency_ms: 3000, ..FaultRule::default() }]).await;
+        let slow = app.http.get(&groups).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(slow.status(), StatusCode::GATEWAY_TIMEOUT);
+        assert!(slow.headers().get(pbi_server::api::powerbi::gate::FAULT_HEADER).is_none(), "a timeout, not an injected fault");
+        let body: serde_json::Value = slow.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "RequestTimedOut", "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("within 1 seconds"), "{body}");
+        // Another admin read under the same latency has no such limit.
+        put_rules(&app, vec![FaultRule { path: Some("/v1.0/myorg/admin/groups/*".into()), latency_ms: 1500, ..FaultRule::default() }])
+            .await;
+        let users = app.url(&format!("/v1.0/myorg/admin/groups/{}/users", app.ws("Team")));
+        let response = app.http.get(users).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+);

@@ -10,6 +10,7 @@ mod audit;
 mod compatibility;
 mod concurrency;
 mod dataset_users;
+mod directory_activity;
 mod errors;
 mod faults;
 mod graph;

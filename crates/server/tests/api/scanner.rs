@@ -76,7 +76,7 @@ plain_backend_test!(a_scan_moves_from_not_started_to_succeeded_and_reports_works
     let result: WorkspaceInfoResponse = serde_json::from_value(body.clone()).unwrap();
     assert_eq!(result.workspaces.iter().map(|w| w.id).collect::<Vec<_>>(), vec![team, hub], "unknown ids are left out, order kept");
     let info = &result.workspaces[0];
-    assert_eq!((info.kind.as_str(), info.state.as_str()), ("Workspace", "Active"));
+    assert_eq!((info.kind.as_ref().map(|k| k.as_str()), info.state.as_str()), (Some("Workspace"), "Active"));
     assert_eq!(info.users.as_ref().unwrap().len(), 6);
     assert_eq!(info.reports.len(), 1);
     assert_eq!(info.reports[0].dataset_id.as_deref(), Some(dataset.id.to_string().as_str()));
@@ -177,6 +177,26 @@ plain_backend_test!(at_most_sixteen_scans_are_in_flight_per_tenant, |app: TestAp
     app.clock.advance(Duration::from_millis(2000));
     let (status, _, _, accepted) = post(&app, &token, "", &body).await;
     assert_eq!(status, 202, "{accepted}");
+});
+
+plain_backend_test!(thirty_two_racing_scans_let_exactly_sixteen_through, |app: TestApp| async move {
+    let token = app.user_token("admin").await;
+    let body = json!({ "workspaces": [app.ws("Team")] });
+    let calls = (0..32).map(|_| post(&app, &token, "", &body));
+    let answers = futures::future::join_all(calls).await;
+    let accepted = answers.iter().filter(|(status, ..)| *status == 202).count();
+    let refused: Vec<_> = answers.iter().filter(|(status, ..)| *status == 429).collect();
+    assert_eq!((accepted, refused.len()), (16, 16), "{:?}", answers.iter().map(|a| a.0).collect::<Vec<_>>());
+    for (_, _, retry, body) in refused {
+        assert_eq!(error_code(body), "TooManyRequests", "{body}");
+        assert_eq!(retry.as_deref(), Some("2"), "{body}");
+    }
+    // Exactly sixteen are stored: the seventeenth is refused until one succeeds.
+    let (status, _, _, refused) = post(&app, &token, "", &body).await;
+    assert_eq!(status, 429, "{refused}");
+    app.clock.advance(Duration::from_millis(2000));
+    let answers = futures::future::join_all((0..32).map(|_| post(&app, &token, "", &body))).await;
+    assert_eq!(answers.iter().filter(|(status, ..)| *status == 202).count(), 16, "a fresh round after they succeeded");
 });
 
 plain_backend_test!(modified_workspaces_since_a_time, |app: TestApp| async move {

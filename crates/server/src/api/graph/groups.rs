@@ -1,7 +1,7 @@
 //! `/groups`, their members (`$ref`), and group-based licensing.
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
@@ -12,6 +12,7 @@ use super::extract::{GraphBody, GraphCaller, GraphPath, GraphQuery};
 use super::odata::{self, FieldKind};
 use super::users::{parse_assign, user_json};
 use super::{base_url, rfc3339};
+use crate::api::powerbi::activity::Origin;
 use crate::app::AppState;
 use crate::domain::identity::DirGroup;
 use crate::domain::{GroupKind, PrincipalKind};
@@ -239,6 +240,7 @@ fn reference(body: &Map<String, Value>) -> Result<Uuid, GraphError> {
 pub async fn add_member(
     State(state): State<AppState>,
     GraphCaller(caller): GraphCaller,
+    headers: HeaderMap,
     path: GraphPath,
     GraphBody(body): GraphBody,
 ) -> Result<StatusCode, GraphError> {
@@ -247,7 +249,7 @@ pub async fn add_member(
     let member = reference(&body)?;
     state
         .store
-        .add_dir_group_member(caller.tenant_id, group.id, member, state.clock.now_millis())
+        .add_dir_group_member(caller.tenant_id, group.id, member, state.clock.now_millis(), &Origin::new(&caller, &headers))
         .await
         .map_err(|e| GraphError::from_dir(e, &key))?;
     Ok(StatusCode::NO_CONTENT)
@@ -256,6 +258,7 @@ pub async fn add_member(
 pub async fn remove_member(
     State(state): State<AppState>,
     GraphCaller(caller): GraphCaller,
+    headers: HeaderMap,
     path: GraphPath,
 ) -> Result<StatusCode, GraphError> {
     let key = path.get("id");
@@ -264,7 +267,7 @@ pub async fn remove_member(
     let member = Uuid::parse_str(&member_key).map_err(|_| GraphError::not_found(&member_key))?;
     state
         .store
-        .remove_dir_group_member(caller.tenant_id, group.id, member, state.clock.now_millis())
+        .remove_dir_group_member(caller.tenant_id, group.id, member, state.clock.now_millis(), &Origin::new(&caller, &headers))
         .await
         .map_err(|e| GraphError::from_dir(e, &member_key))?;
     Ok(StatusCode::NO_CONTENT)
@@ -273,6 +276,7 @@ pub async fn remove_member(
 pub async fn assign_license(
     State(state): State<AppState>,
     GraphCaller(caller): GraphCaller,
+    headers: HeaderMap,
     path: GraphPath,
     GraphBody(body): GraphBody,
 ) -> Result<Response, GraphError> {
@@ -281,7 +285,7 @@ pub async fn assign_license(
     let (add, remove) = parse_assign(&body)?;
     let updated = state
         .store
-        .assign_group_licenses(caller.tenant_id, group.id, &add, &remove, state.clock.now_millis())
+        .assign_group_licenses(caller.tenant_id, group.id, &add, &remove, state.clock.now_millis(), &Origin::new(&caller, &headers))
         .await
         .map_err(|e| GraphError::from_dir(e, &key))?;
     let skus = state.store.group_license_skus(caller.tenant_id, group.id).await?;

@@ -1,7 +1,7 @@
 //! `/users`, `/directory/deletedItems`, `/subscribedSkus`.
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
@@ -11,6 +11,7 @@ use super::error::GraphError;
 use super::extract::{GraphBody, GraphCaller, GraphPath, GraphQuery};
 use super::odata::{self, FieldKind};
 use super::{base_url, rfc3339};
+use crate::api::powerbi::activity::Origin;
 use crate::app::AppState;
 use crate::auth::credentials::hash_password;
 use crate::domain::identity::{DirUser, UserLicense};
@@ -283,6 +284,7 @@ pub async fn create(
 pub async fn update(
     State(state): State<AppState>,
     GraphCaller(caller): GraphCaller,
+    headers: HeaderMap,
     path: GraphPath,
     GraphBody(body): GraphBody,
 ) -> Result<StatusCode, GraphError> {
@@ -294,14 +296,16 @@ pub async fn update(
     let mut password = None;
     let result = state
         .store
-        .update_dir_user(tenant, user.id, None, state.clock.now_millis(), |u| match apply_properties(&body, u, &domain) {
-            Ok(p) => {
-                password = p;
-                Ok(())
-            }
-            Err(e) => {
-                failure = Some(e);
-                Err(DirError::Invalid("refused".into()))
+        .update_dir_user(tenant, user.id, None, state.clock.now_millis(), &Origin::new(&caller, &headers), |u| {
+            match apply_properties(&body, u, &domain) {
+                Ok(p) => {
+                    password = p;
+                    Ok(())
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    Err(DirError::Invalid("refused".into()))
+                }
             }
         })
         .await;
@@ -315,12 +319,17 @@ pub async fn update(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn delete(State(state): State<AppState>, GraphCaller(caller): GraphCaller, path: GraphPath) -> Result<StatusCode, GraphError> {
+pub async fn delete(
+    State(state): State<AppState>,
+    GraphCaller(caller): GraphCaller,
+    headers: HeaderMap,
+    path: GraphPath,
+) -> Result<StatusCode, GraphError> {
     let key = path.get("id");
     let user = find_user(&state, caller.tenant_id, &key).await?;
     state
         .store
-        .delete_dir_user(caller.tenant_id, user.id, None, state.clock.now_millis())
+        .delete_dir_user(caller.tenant_id, user.id, None, state.clock.now_millis(), &Origin::new(&caller, &headers))
         .await
         .map_err(|e| GraphError::from_dir(e, &key))?;
     Ok(StatusCode::NO_CONTENT)
@@ -344,11 +353,20 @@ pub async fn list_deleted(
     Ok(Json(body))
 }
 
-pub async fn restore(State(state): State<AppState>, GraphCaller(caller): GraphCaller, path: GraphPath) -> Result<Json<Value>, GraphError> {
+pub async fn restore(
+    State(state): State<AppState>,
+    GraphCaller(caller): GraphCaller,
+    headers: HeaderMap,
+    path: GraphPath,
+) -> Result<Json<Value>, GraphError> {
     let key = path.get("id");
     let id = Uuid::parse_str(&key).map_err(|_| GraphError::not_found(&key))?;
-    let user =
-        state.store.restore_dir_user(caller.tenant_id, id, state.clock.now_millis()).await.map_err(|e| GraphError::from_dir(e, &key))?;
+    let origin = Origin::new(&caller, &headers);
+    let user = state
+        .store
+        .restore_dir_user(caller.tenant_id, id, state.clock.now_millis(), &origin)
+        .await
+        .map_err(|e| GraphError::from_dir(e, &key))?;
     let licenses = state.store.user_licenses(caller.tenant_id, id).await?;
     let mut object = Map::new();
     object.insert("@odata.type".into(), json!("#microsoft.graph.user"));
@@ -392,6 +410,7 @@ pub(super) fn parse_assign(body: &Map<String, Value>) -> Result<(Vec<Uuid>, Vec<
 pub async fn assign_license(
     State(state): State<AppState>,
     GraphCaller(caller): GraphCaller,
+    headers: HeaderMap,
     path: GraphPath,
     GraphBody(body): GraphBody,
 ) -> Result<Json<Value>, GraphError> {
@@ -400,7 +419,7 @@ pub async fn assign_license(
     let (add, remove) = parse_assign(&body)?;
     let updated = state
         .store
-        .assign_user_licenses(caller.tenant_id, user.id, &add, &remove, state.clock.now_millis())
+        .assign_user_licenses(caller.tenant_id, user.id, &add, &remove, state.clock.now_millis(), &Origin::new(&caller, &headers))
         .await
         .map_err(|e| GraphError::from_dir(e, &key))?;
     let licenses = state.store.user_licenses(caller.tenant_id, user.id).await?;

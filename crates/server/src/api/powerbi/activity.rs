@@ -7,14 +7,21 @@
 //! `AddWorkspaceRoleViaAdminApi`, `UpdateWorkspaceRoleViaAdminApi` and
 //! `DeleteWorkspaceRoleViaAdminApi` for the admin ones, `CreateFolder` and `DeleteFolder` for
 //! workspaces (see docs/fidelity.md).
+//!
+//! Directory changes made through SCIM and Graph that change who reaches Power BI are recorded
+//! too ([`Origin`] is the store's [`DirAuditor`]), under Entra ID's audit activity names
+//! (`Add member to group`, `Remove member from group`, `Delete group`, `Update user`,
+//! `Delete user`, `Restore user`, `Change user license`, `Set group license`) with
+//! `Workload` `AzureActiveDirectory`: see docs/fidelity.md, "Directory changes in the activity log".
 
 use axum::http::HeaderMap;
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::domain::identity::DirChange;
 use crate::domain::policy::Effect;
 use crate::domain::{Caller, CallerKind, PrincipalKind, PrincipalRef};
-use crate::store::ActivityEvent;
+use crate::store::{ActivityEvent, DirAuditor};
 use crate::telemetry::REQUEST_ID;
 
 /// Who made a change, and the request it came in.
@@ -46,7 +53,26 @@ impl Origin {
         }
     }
 
-    fn event(&self, activity: &str, now: i64, workspace: Uuid, mut item: serde_json::Map<String, serde_json::Value>) -> ActivityEvent {
+    /// The tenant's SCIM provisioning client, which has no object id of its own: `UserId`
+    /// `ScimProvisioning`, `UserKey` the tenant id, `UserType` 6 (an application).
+    pub fn provisioning(tenant: Uuid, headers: &HeaderMap) -> Origin {
+        let header = |name: &axum::http::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        Origin {
+            user_id: SCIM_USER_ID.to_string(),
+            user_key: tenant.to_string(),
+            user_type: 6,
+            request_id: header(&REQUEST_ID),
+            user_agent: header(&axum::http::header::USER_AGENT),
+        }
+    }
+
+    fn event(
+        &self,
+        activity: &str,
+        now: i64,
+        workspace: Option<Uuid>,
+        mut item: serde_json::Map<String, serde_json::Value>,
+    ) -> ActivityEvent {
         item.insert("UserType".into(), self.user_type.into());
         if let Some(id) = &self.request_id {
             item.insert("RequestId".into(), id.clone().into());
@@ -61,7 +87,7 @@ impl Origin {
             operation: activity.to_string(),
             user_id: self.user_id.clone(),
             user_key: self.user_key.clone(),
-            workspace_id: Some(workspace),
+            workspace_id: workspace,
             item: serde_json::Value::Object(item),
         }
     }
@@ -75,7 +101,7 @@ impl Origin {
             "ObjectId": workspace.to_string(),
             "ItemName": name,
         });
-        self.event(activity, now, workspace, into_map(item))
+        self.event(activity, now, Some(workspace), into_map(item))
     }
 
     /// A role granted, changed or removed, through the workspace endpoints (`admin` false) or
@@ -108,8 +134,70 @@ impl Origin {
             "MembershipInformation": [{ "MemberEmail": change.identifier }],
             "WorkspaceAccessList": [{ "WorkspaceId": change.workspace.to_string(), "UserAccessList": [access] }],
         });
-        Some(self.event(activity, now, change.workspace, into_map(item)))
+        Some(self.event(activity, now, Some(change.workspace), into_map(item)))
     }
+}
+
+/// The `UserId` of changes made through SCIM.
+pub const SCIM_USER_ID: &str = "ScimProvisioning";
+
+impl DirAuditor for Origin {
+    /// Entra ID's audit activity name and fields (`ObjectId`, `Target`, `ModifiedProperties` with
+    /// JSON-array string values, `ResultStatus`), `Workload` `AzureActiveDirectory`, `RecordType` 8.
+    fn event(&self, now: i64, change: &DirChange<'_>) -> ActivityEvent {
+        let property = |name: &str, old: serde_json::Value, new: serde_json::Value| json!({ "Name": name, "OldValue": old.to_string(), "NewValue": new.to_string() });
+        let user_target = |id: Uuid, upn: &str| json!([{ "ID": id.to_string(), "Type": "User" }, { "ID": upn, "Type": "UPN" }]);
+        let group_target = |id: Uuid| json!([{ "ID": id.to_string(), "Type": "Group" }]);
+        let (activity, object, target, properties) = match change {
+            DirChange::MemberAdded { group, member, kind, label } | DirChange::MemberRemoved { group, member, kind, label } => {
+                let added = matches!(change, DirChange::MemberAdded { .. });
+                let wrap = |v: String| if added { (json!([]), json!([v])) } else { (json!([v]), json!([])) };
+                let (old_id, new_id) = wrap(group.id.to_string());
+                let (old_name, new_name) = wrap(group.display_name.clone());
+                let member_type = if *kind == PrincipalKind::App { "ServicePrincipal" } else { kind.as_str() };
+                (
+                    if added { "Add member to group" } else { "Remove member from group" },
+                    label.clone(),
+                    json!([{ "ID": member.to_string(), "Type": member_type }]),
+                    vec![property("Group.ObjectID", old_id, new_id), property("Group.DisplayName", old_name, new_name)],
+                )
+            }
+            DirChange::GroupDeleted { group } => ("Delete group", group.id.to_string(), group_target(group.id), vec![]),
+            DirChange::AccountEnabled { user, enabled } => (
+                "Update user",
+                user.upn.clone(),
+                user_target(user.id, &user.upn),
+                vec![property("AccountEnabled", json!([!enabled]), json!([enabled]))],
+            ),
+            DirChange::UserDeleted { user } => ("Delete user", user.upn.clone(), user_target(user.id, &user.upn), vec![]),
+            DirChange::UserRestored { user } => ("Restore user", user.upn.clone(), user_target(user.id, &user.upn), vec![]),
+            DirChange::UserLicenses { user, before, after } => (
+                "Change user license",
+                user.upn.clone(),
+                user_target(user.id, &user.upn),
+                vec![property("AssignedLicense", sku_list(before), sku_list(after))],
+            ),
+            DirChange::GroupLicenses { group, before, after } => (
+                "Set group license",
+                group.id.to_string(),
+                group_target(group.id),
+                vec![property("AssignedLicense", sku_list(before), sku_list(after))],
+            ),
+        };
+        let item = json!({
+            "RecordType": 8,
+            "Workload": "AzureActiveDirectory",
+            "ResultStatus": "Success",
+            "ObjectId": object,
+            "Target": target,
+            "ModifiedProperties": properties,
+        });
+        self.event(activity, now, None, into_map(item))
+    }
+}
+
+fn sku_list(skus: &[Uuid]) -> serde_json::Value {
+    serde_json::Value::Array(skus.iter().map(|s| s.to_string().into()).collect())
 }
 
 /// The membership change an event describes.

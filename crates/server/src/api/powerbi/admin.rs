@@ -10,11 +10,12 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use pbi_wire::admin::{
-    AdminDashboard, AdminDataflow, AdminDataset, AdminGroup, AdminReport, ArtifactAccessEntry, ArtifactAccessResponse, Subscription,
-    SubscriptionsByUserResponse, Workbook,
+    AdminDashboard, AdminDataflow, AdminDataset, AdminGroup, AdminReport, ArtifactAccessEntry, ArtifactAccessResponse, ArtifactType,
+    GroupType, Subscription, SubscriptionsByUserResponse, Workbook,
 };
 use pbi_wire::powerbi::GroupUser;
 use serde::{Deserialize, Serialize};
+use serde_json::Map;
 use uuid::Uuid;
 
 use super::continuation::percent_encode;
@@ -120,7 +121,7 @@ fn admin_group_json(w: &AdminWorkspace) -> AdminGroup {
         capacity_id: ws.capacity_id,
         default_dataset_storage_format: ws.capacity_id.map(|_| "Small".to_string()),
         description: ws.description.clone(),
-        kind: Some(ws.kind.clone()),
+        kind: Some(GroupType::parse(&ws.kind)),
         state: Some(ws.state.clone()),
         has_workspace_level_settings: false,
         users: None,
@@ -129,6 +130,10 @@ fn admin_group_json(w: &AdminWorkspace) -> AdminGroup {
         datasets: None,
         dataflows: None,
         workbooks: None,
+        dataflow_storage_id: None,
+        log_analytics_workspace: None,
+        pipeline_id: None,
+        capacity_migration_status: None,
     }
 }
 
@@ -147,6 +152,7 @@ fn expand_artifacts(group: &mut AdminGroup, expand: Expand, artifacts: &[&Artifa
                     created_date_time: Some(iso(a.created_at)),
                     modified_date_time: Some(iso(a.modified_at)),
                     workspace_id: Some(a.workspace_id),
+                    extra: Map::new(),
                 })
                 .collect(),
         );
@@ -154,7 +160,13 @@ fn expand_artifacts(group: &mut AdminGroup, expand: Expand, artifacts: &[&Artifa
     if expand.dashboards {
         group.dashboards = Some(
             of(&[ArtifactKind::Dashboard])
-                .map(|a| AdminDashboard { id: a.id, display_name: a.name.clone(), is_read_only: false, workspace_id: Some(a.workspace_id) })
+                .map(|a| AdminDashboard {
+                    id: a.id,
+                    display_name: a.name.clone(),
+                    is_read_only: false,
+                    workspace_id: Some(a.workspace_id),
+                    extra: Map::new(),
+                })
                 .collect(),
         );
     }
@@ -169,6 +181,7 @@ fn expand_artifacts(group: &mut AdminGroup, expand: Expand, artifacts: &[&Artifa
                     created_date: Some(iso(a.created_at)),
                     target_storage_mode: Some("Abf".into()),
                     workspace_id: Some(a.workspace_id),
+                    extra: Map::new(),
                 })
                 .collect(),
         );
@@ -182,6 +195,7 @@ fn expand_artifacts(group: &mut AdminGroup, expand: Expand, artifacts: &[&Artifa
                     description: a.description.clone(),
                     configured_by: a.configured_by.clone(),
                     workspace_id: Some(a.workspace_id),
+                    extra: Map::new(),
                 })
                 .collect(),
         );
@@ -366,9 +380,10 @@ pub async fn get_user_artifact_access(
             .map(|a| ArtifactAccessEntry {
                 artifact_id: a.id.to_string(),
                 display_name: a.name,
-                artifact_type: a.kind.as_str().to_string(),
+                artifact_type: ArtifactType::parse(a.kind.as_str()),
                 access_right: a.right,
                 share_type: Some(a.share.as_str().to_string()),
+                sharer: None,
             })
             .collect(),
         continuation_uri,
@@ -417,9 +432,9 @@ pub async fn get_user_subscriptions(
         subscription_entities: page
             .into_iter()
             .map(|s| Subscription {
-                id: s.id,
+                id: s.id.to_string(),
                 title: Some(s.title),
-                artifact_id: Some(s.artifact_id),
+                artifact_id: Some(s.artifact_id.to_string()),
                 artifact_display_name: Some(s.artifact_name),
                 sub_artifact_display_name: s.sub_artifact_name,
                 artifact_type: Some(s.artifact_kind.as_str().to_string()),

@@ -72,6 +72,19 @@ impl PbiError {
         PbiError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "The service is temporarily unavailable; retry later")
     }
 
+    /// The operation took longer than its limit (GetGroupsAsAdmin's 30 s): 504, as a gateway in
+    /// front of the service answers when the service does not.
+    pub fn timed_out(limit: std::time::Duration) -> PbiError {
+        PbiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "RequestTimedOut",
+            format!(
+                "The request did not complete within {} seconds; narrow it ($top, $filter, $expand) or retry later",
+                limit.as_secs_f64()
+            ),
+        )
+    }
+
     pub fn internal() -> PbiError {
         PbiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,

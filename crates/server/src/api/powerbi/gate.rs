@@ -7,6 +7,7 @@
 //! (budgets included); a throttled call is not counted and never reaches the handler.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::HeaderValue;
@@ -31,9 +32,25 @@ pub struct RouteGate {
     pub op: Op,
     /// Empty when throttling is off or the operation has no budget.
     pub budgets: Vec<BudgetTemplate>,
+    /// How long the call may take, injected latency and handler included (GetGroupsAsAdmin).
+    pub timeout: Option<Duration>,
 }
 
 pub async fn gate(State(state): State<AppState>, Extension(route): Extension<Arc<RouteGate>>, request: Request, next: Next) -> Response {
+    let Some(limit) = route.timeout else {
+        return admit(state, route, request, next).await;
+    };
+    let op = route.op.id;
+    match tokio::time::timeout(limit, admit(state, route, request, next)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(operation = op, limit_ms = limit.as_millis() as u64, "request timed out");
+            PbiError::timed_out(limit).into_response()
+        }
+    }
+}
+
+async fn admit(state: AppState, route: Arc<RouteGate>, request: Request, next: Next) -> Response {
     let fault = state.faults.matching(route.op.id, request.uri().path());
     if route.budgets.is_empty() && fault.is_none() {
         return next.run(request).await;

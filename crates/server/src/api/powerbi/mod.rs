@@ -77,6 +77,14 @@ fn planned(op: Op, scopes: &'static [&'static str], admin: AdminAccess) -> Route
     Route { op, access: RouteAccess { scopes, admin }, limit: OpLimit::General, handler: None }
 }
 
+/// How long an operation may take before the service gives up on it: GetGroupsAsAdmin's
+/// documented 30 s (`audit.groups_as_admin_timeout_ms`). Only read-only operations may have one,
+/// since a timed-out handler is dropped part-way.
+fn route_timeout(op: Op, audit: &crate::config::Audit) -> Option<std::time::Duration> {
+    let ms = if op.id == op::GET_GROUPS_AS_ADMIN.id { audit.groups_as_admin_timeout_ms } else { 0 };
+    (ms > 0).then(|| std::time::Duration::from_millis(ms))
+}
+
 /// The routing table of the Power BI API.
 pub fn routes() -> Vec<Route> {
     use AdminAccess::{No, Read, Write};
@@ -158,7 +166,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
         let handler = route
             .handler
             .unwrap_or_else(|| on(filter(op), move |caller: Result<extract::Authenticated, PbiError>| not_implemented(op.id, caller)));
-        let gate = Arc::new(RouteGate { op, budgets: throttle::budgets(op.id, route.access.admin, route.limit, &state.config.throttling) });
+        let gate = Arc::new(RouteGate {
+            op,
+            budgets: throttle::budgets(op.id, route.access.admin, route.limit, &state.config.throttling),
+            timeout: route_timeout(op, &state.config.audit),
+        });
         router = router.route(
             op.path,
             // Outermost first: the extensions are in place when the gate runs. A route layer
@@ -227,4 +239,26 @@ pub fn compatibility_markdown() -> String {
         out.push_str(&format!("| {} | {} | `{}` |\n", route.op.id, route.op.method, route.op.path));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::Audit;
+
+    #[test]
+    fn only_get_groups_as_admin_has_a_timeout_and_zero_turns_it_off() {
+        let audit = Audit::default();
+        assert_eq!(route_timeout(op::GET_GROUPS_AS_ADMIN, &audit), Some(Duration::from_secs(30)));
+        let others: Vec<&str> = routes()
+            .iter()
+            .filter(|r| r.op.id != op::GET_GROUPS_AS_ADMIN.id && route_timeout(r.op, &audit).is_some())
+            .map(|r| r.op.id)
+            .collect();
+        assert!(others.is_empty(), "{others:?}");
+        let off = Audit { groups_as_admin_timeout_ms: 0, ..Audit::default() };
+        assert_eq!(route_timeout(op::GET_GROUPS_AS_ADMIN, &off), None);
+    }
 }

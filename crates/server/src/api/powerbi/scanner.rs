@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Timelike};
-use pbi_wire::admin::{ModifiedWorkspace, RequiredWorkspaces, ScanArtifact, ScanRequest, WorkspaceInfo, WorkspaceInfoResponse};
+use pbi_wire::admin::{GroupType, ModifiedWorkspace, RequiredWorkspaces, ScanArtifact, ScanRequest, WorkspaceInfo, WorkspaceInfoResponse};
 use pbi_wire::powerbi::GroupUser;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -164,7 +164,7 @@ async fn scan_result(state: &AppState, tenant: Uuid, ids: &[Uuid], with_users: b
             id: ws.id,
             name: ws.name.clone(),
             description: ws.description.clone(),
-            kind: ws.kind.clone(),
+            kind: Some(GroupType::parse(&ws.kind)),
             state: ws.state.clone(),
             is_on_dedicated_capacity: ws.capacity_id.is_some(),
             capacity_id: ws.capacity_id,
@@ -175,6 +175,7 @@ async fn scan_result(state: &AppState, tenant: Uuid, ids: &[Uuid], with_users: b
             dataflows: Vec::new(),
             datamarts: Vec::new(),
             users: with_users.then(|| members.iter().map(|m| group_user_json(m, true)).collect::<Vec<GroupUser>>()),
+            extra: serde_json::Map::new(),
         };
         for a in by_workspace.get(&ws.id).map(Vec::as_slice).unwrap_or(&[]) {
             let users = with_users.then(|| artifact_users(a, members, grants_of.get(&a.id).map(Vec::as_slice).unwrap_or(&[])));
@@ -190,6 +191,7 @@ async fn scan_result(state: &AppState, tenant: Uuid, ids: &[Uuid], with_users: b
                 created_date_time: None,
                 modified_date_time: None,
                 users,
+                extra: serde_json::Map::new(),
             };
             match a.kind {
                 ArtifactKind::Report | ArtifactKind::PaginatedReport => info.reports.push(ScanArtifact {

@@ -11,6 +11,7 @@ use super::filter::{matches, parse_attr_path, parse_filter};
 use super::patch::apply_patch;
 use super::resources::{apply_group_json, group_to_scim, project};
 use super::{base_url, list_response, paging, scim_response};
+use crate::api::powerbi::activity::Origin;
 use crate::app::AppState;
 use crate::domain::identity::DirGroup;
 use crate::domain::GroupKind;
@@ -65,8 +66,14 @@ pub async fn list(State(state): State<AppState>, caller: ScimCaller, query: Scim
     Ok(list_response(page, total, start))
 }
 
-pub async fn create(State(state): State<AppState>, caller: ScimCaller, ScimBody(body): ScimBody) -> Result<Response, ScimError> {
+pub async fn create(
+    State(state): State<AppState>,
+    caller: ScimCaller,
+    headers: HeaderMap,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ScimError> {
     let tenant = caller.tenant.id;
+    let origin = Origin::provisioning(tenant, &headers);
     let mut group = DirGroup::new(Uuid::new_v4(), String::new(), GroupKind::Security);
     let members = apply_group_json(&body, &mut group)?;
     let now = state.clock.now_millis();
@@ -75,10 +82,10 @@ pub async fn create(State(state): State<AppState>, caller: ScimCaller, ScimBody(
         created
     } else {
         // Members are added in a second step; a bad member leaves no half-made group behind.
-        match state.store.replace_dir_group(tenant, created.id, None, now, |_, _| Ok(members.clone())).await {
+        match state.store.replace_dir_group(tenant, created.id, None, now, &origin, |_, _| Ok(members.clone())).await {
             Ok(g) => g,
             Err(e) => {
-                let _ = state.store.delete_dir_group(tenant, created.id, None, now).await;
+                let _ = state.store.delete_dir_group(tenant, created.id, None, now, &origin).await;
                 return Err(e.into());
             }
         }
@@ -108,7 +115,7 @@ async fn edit(
     let mut failure: Option<ScimError> = None;
     let result = state
         .store
-        .replace_dir_group(tenant, id, if_match(headers), state.clock.now_millis(), |g, members| {
+        .replace_dir_group(tenant, id, if_match(headers), state.clock.now_millis(), &Origin::provisioning(tenant, headers), |g, members| {
             let mut doc = group_to_scim(g, Some(members), &base);
             match edit(&mut doc).and_then(|()| apply_group_json(&doc, g)) {
                 Ok(ids) => Ok(ids),
@@ -156,6 +163,11 @@ pub async fn patch(
 
 pub async fn delete(State(state): State<AppState>, caller: ScimCaller, headers: HeaderMap) -> Result<Response, ScimError> {
     let id = group_id(&caller)?;
-    state.store.delete_dir_group(caller.tenant.id, id, if_match(&headers), state.clock.now_millis()).await.map_err(not_found(id))?;
+    let origin = Origin::provisioning(caller.tenant.id, &headers);
+    state
+        .store
+        .delete_dir_group(caller.tenant.id, id, if_match(&headers), state.clock.now_millis(), &origin)
+        .await
+        .map_err(not_found(id))?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

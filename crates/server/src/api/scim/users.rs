@@ -11,6 +11,7 @@ use super::filter::{matches, parse_filter};
 use super::patch::apply_patch;
 use super::resources::{apply_user_json, project, user_to_scim};
 use super::{base_url, list_response, paging, scim_response};
+use crate::api::powerbi::activity::Origin;
 use crate::app::AppState;
 use crate::auth::credentials::hash_password;
 use crate::domain::identity::DirUser;
@@ -91,7 +92,7 @@ async fn edit(
     let mut password: Option<String> = None;
     let result = state
         .store
-        .update_dir_user(tenant, id, if_match(headers), state.clock.now_millis(), |u| {
+        .update_dir_user(tenant, id, if_match(headers), state.clock.now_millis(), &Origin::provisioning(tenant, headers), |u| {
             let mut doc = user_to_scim(u, &[], &base);
             let outcome = edit(&mut doc).and_then(|()| apply_user_json(&doc, u));
             match outcome {
@@ -153,6 +154,11 @@ pub async fn patch(
 
 pub async fn delete(State(state): State<AppState>, caller: ScimCaller, headers: HeaderMap) -> Result<Response, ScimError> {
     let id = user_id(&caller)?;
-    state.store.delete_dir_user(caller.tenant.id, id, if_match(&headers), state.clock.now_millis()).await.map_err(not_found(id))?;
+    let origin = Origin::provisioning(caller.tenant.id, &headers);
+    state
+        .store
+        .delete_dir_user(caller.tenant.id, id, if_match(&headers), state.clock.now_millis(), &origin)
+        .await
+        .map_err(not_found(id))?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

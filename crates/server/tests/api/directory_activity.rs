@@ -1,0 +1,170 @@
+//! Directory changes that change access (SCIM and Graph) are in the activity log: group
+//! membership of groups that reach Power BI, account disable, delete and restore, licenses.
+//! Read back through `GET /admin/activityevents` with `$filter=Activity eq '…'`.
+
+use pbi_server::Clock;
+use pbi_wire::powerbi::{GroupUserAccessRight, PrincipalType};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::activity::{all_events, day_window};
+use crate::backend_test;
+use crate::helpers::*;
+
+const PRO: &str = "f8a1db68-be16-40ed-86d5-cb42ce701560";
+
+/// Every event of today with this activity name, through the admin API.
+async fn events_named(app: &TestApp, token: &str, activity: &str) -> Vec<Value> {
+    let filter = format!("Activity eq '{activity}'").replace(' ', "%20");
+    let path = format!("/v1.0/myorg/admin/activityevents?{}&$filter={filter}", day_window(app.clock.now()));
+    let (events, _, _) = all_events(app, token, &path).await;
+    events
+}
+
+fn reference(id: impl std::fmt::Display) -> Option<Value> {
+    Some(json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{id}")}))
+}
+
+fn scim_patch(operations: Value) -> Option<Value> {
+    Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": operations}))
+}
+
+backend_test!(scim_and_graph_changes_of_access_are_in_the_activity_log, |app: TestApp| async move {
+    let admin = app.user_token("admin").await;
+    // Events of one instant come in id order: a millisecond between changes keeps their order.
+    let tick = || app.clock.advance(std::time::Duration::from_millis(1));
+    // Analysts holds a share of the Team dashboard: its membership is access to Power BI.
+    let analysts = app.fixture.groups["Analysts"];
+    let (outsider, newbie, viewer, member) = (app.user_id("outsider"), app.user_id("newbie"), app.user_id("viewer"), app.user_id("member"));
+
+    // Graph: a member joins and leaves Analysts.
+    assert_eq!(app.graph(Method::POST, &format!("/groups/{analysts}/members/$ref"), reference(outsider)).await.0, 204);
+    tick();
+    assert_eq!(app.graph(Method::DELETE, &format!("/groups/{analysts}/members/{outsider}/$ref"), None).await.0, 204);
+    tick();
+    // A group that reaches nothing: joining it changes no access, and is not recorded.
+    let (s, lonely, _) = app
+        .graph(
+            Method::POST,
+            "/groups",
+            Some(json!({"displayName": "Lonely", "mailEnabled": false, "mailNickname": "lonely", "securityEnabled": true})),
+        )
+        .await;
+    assert_eq!(s, 201, "{lonely}");
+    let lonely = lonely["id"].as_str().unwrap().to_string();
+    assert_eq!(app.graph(Method::POST, &format!("/groups/{lonely}/members/$ref"), reference(outsider)).await.0, 204);
+    tick();
+    // ...until it is nested in Analysts: then its members reach the dashboard too.
+    assert_eq!(app.graph(Method::POST, &format!("/groups/{analysts}/members/$ref"), reference(&lonely)).await.0, 204);
+    tick();
+    assert_eq!(app.graph(Method::POST, &format!("/groups/{lonely}/members/$ref"), reference(member)).await.0, 204);
+    tick();
+
+    // SCIM: Entra ID's provisioning PATCH adds newbie to Analysts and disables viewer.
+    let (s, b, _) = app
+        .scim(
+            Method::PATCH,
+            &format!("/Groups/{analysts}"),
+            scim_patch(json!([{"op": "Add", "path": "members", "value": [{"value": newbie.to_string()}]}])),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    tick();
+    let (s, b, _) = app
+        .scim(Method::PATCH, &format!("/Users/{viewer}"), scim_patch(json!([{"op": "Replace", "path": "active", "value": "False"}])))
+        .await;
+    assert_eq!(s, 200, "{b}");
+    tick();
+    // A change that is not of access (a usage location) records nothing.
+    assert_eq!(app.graph(Method::PATCH, &format!("/users/{member}"), Some(json!({"usageLocation": "US"}))).await.0, 204);
+    tick();
+
+    // Graph: delete and restore a user; a license.
+    assert_eq!(app.graph(Method::DELETE, &format!("/users/{outsider}"), None).await.0, 204);
+    tick();
+    let (s, b, _) = app.graph(Method::POST, &format!("/directory/deletedItems/{outsider}/restore"), None).await;
+    assert_eq!(s, 200, "{b}");
+    tick();
+    app.store.upsert_subscribed_sku(app.tenant_id(), PRO.parse().unwrap(), "POWER_BI_PRO", 5).await.unwrap();
+    let assign = json!({"addLicenses": [{"disabledPlans": [], "skuId": PRO}], "removeLicenses": []});
+    assert_eq!(app.graph(Method::POST, &format!("/users/{member}/assignLicense"), Some(assign)).await.0, 200);
+    tick();
+
+    // The log, filtered by the activity names an auditor looks for.
+    let added = events_named(&app, &admin, "Add member to group").await;
+    let targets: Vec<&str> = added.iter().map(|e| e["ObjectId"].as_str().unwrap()).collect();
+    assert_eq!(targets, vec![upn("outsider").as_str(), "Lonely", upn("member").as_str(), upn("newbie").as_str()], "{added:?}");
+    let first = &added[0];
+    assert_eq!(first["Workload"], "AzureActiveDirectory");
+    assert_eq!(first["RecordType"], 8);
+    assert_eq!(first["Operation"], "Add member to group");
+    assert_eq!(first["UserKey"], app.app_object_id().to_string(), "the Graph caller: {first}");
+    assert_eq!(first["UserType"], 6);
+    assert_eq!(first["Target"], json!([{"ID": outsider.to_string(), "Type": "User"}]));
+    assert_eq!(
+        first["ModifiedProperties"][0],
+        json!({"Name": "Group.ObjectID", "OldValue": "[]", "NewValue": format!("[\"{analysts}\"]")})
+    );
+    assert_eq!(first["ModifiedProperties"][1]["NewValue"], "[\"Analysts\"]");
+    assert!(first.get("WorkspaceId").is_none(), "{first}");
+    let scim = &added[3];
+    assert_eq!((scim["UserId"].as_str(), scim["UserKey"].as_str()), (Some("ScimProvisioning"), Some(app.tenant_id().to_string().as_str())));
+
+    let removed = events_named(&app, &admin, "Remove member from group").await;
+    assert_eq!(removed.len(), 1, "{removed:?}");
+    assert_eq!(removed[0]["ModifiedProperties"][0]["OldValue"], format!("[\"{analysts}\"]"));
+
+    let updates = events_named(&app, &admin, "Update user").await;
+    assert_eq!(updates.len(), 1, "only the disable changed access: {updates:?}");
+    assert_eq!(updates[0]["ObjectId"], upn("viewer"));
+    assert_eq!(updates[0]["ModifiedProperties"], json!([{"Name": "AccountEnabled", "OldValue": "[true]", "NewValue": "[false]"}]));
+    assert_eq!(updates[0]["UserId"], "ScimProvisioning");
+
+    for name in ["Delete user", "Restore user"] {
+        let events = events_named(&app, &admin, name).await;
+        assert_eq!(events.len(), 1, "{name}: {events:?}");
+        assert_eq!(events[0]["ObjectId"], upn("outsider"));
+    }
+    let licenses = events_named(&app, &admin, "Change user license").await;
+    assert_eq!(licenses.len(), 1, "{licenses:?}");
+    assert_eq!(
+        licenses[0]["ModifiedProperties"],
+        json!([{"Name": "AssignedLicense", "OldValue": "[]", "NewValue": format!("[\"{PRO}\"]")}])
+    );
+    // The filter compares without regard to case, as for the Power BI activities.
+    assert_eq!(events_named(&app, &admin, "change USER license").await.len(), 1);
+});
+
+backend_test!(refused_or_empty_directory_changes_record_nothing, |app: TestApp| async move {
+    let analysts = app.fixture.groups["Analysts"];
+    let outsider = app.user_id("outsider");
+    // Removing a non-member, adding a member twice, disabling an already disabled account.
+    assert_eq!(app.graph(Method::DELETE, &format!("/groups/{analysts}/members/{outsider}/$ref"), None).await.0, 404);
+    assert_eq!(app.graph(Method::POST, &format!("/groups/{analysts}/members/$ref"), reference(outsider)).await.0, 204);
+    assert_eq!(app.graph(Method::POST, &format!("/groups/{analysts}/members/$ref"), reference(outsider)).await.0, 400);
+    let disabled = app.user_id("disabled");
+    assert_eq!(app.graph(Method::PATCH, &format!("/users/{disabled}"), Some(json!({"accountEnabled": false}))).await.0, 204);
+    let names: Vec<String> = app.activity_events().await.iter().map(|e| e["Activity"].as_str().unwrap_or_default().to_string()).collect();
+    assert_eq!(names, vec!["Add member to group".to_string()]);
+});
+
+backend_test!(a_group_with_a_workspace_role_records_its_membership_changes, |app: TestApp| async move {
+    let body = json!({"displayName": "Crew", "mailEnabled": false, "mailNickname": "crew", "securityEnabled": true});
+    let (s, crew, _) = app.graph(Method::POST, "/groups", Some(body)).await;
+    assert_eq!(s, 201, "{crew}");
+    let crew = crew["id"].as_str().unwrap().to_string();
+    let owner = app.as_user("owner").await;
+    let role = pbi_wire::powerbi::GroupUser::principal(crew.clone(), PrincipalType::Group, GroupUserAccessRight::Viewer);
+    owner.add_group_user(app.ws("Marketing Hub"), &role).await.unwrap();
+    let entra = |events: Vec<Value>| events.into_iter().filter(|e| e["Workload"] == "AzureActiveDirectory").collect::<Vec<_>>();
+    assert!(entra(app.activity_events().await).is_empty());
+    assert_eq!(app.graph(Method::POST, &format!("/groups/{crew}/members/$ref"), reference(app.user_id("outsider"))).await.0, 204);
+    let events = entra(app.activity_events().await);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["Activity"], "Add member to group");
+    assert_eq!(events[0]["ModifiedProperties"][1]["NewValue"], "[\"Crew\"]");
+    // Once the workspace is deleted, the group reaches nothing there any more.
+    owner.delete_group(app.ws("Marketing Hub")).await.unwrap();
+    assert_eq!(app.graph(Method::DELETE, &format!("/groups/{crew}/members/{}/$ref", app.user_id("outsider")), None).await.0, 204);
+    assert_eq!(entra(app.activity_events().await).len(), 1, "no event for a group that reaches nothing");
+});
