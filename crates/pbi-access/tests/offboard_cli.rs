@@ -270,25 +270,36 @@ async fn activity_count(db: &std::path::Path, activity: &str, workspace: &str) -
     n.0
 }
 
-#[tokio::test]
-async fn offboarding_through_injected_429s_and_500s_removes_everything_and_adds_the_successor_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("pbi-access.toml");
+/// A server with the operator API on, the grown tenant, and a first offboarding (with a
+/// successor) stopped by an admin budget of `budget` calls an hour: its plan and journal saved.
+async fn stopped_by_the_budget(dir: &std::path::Path, budget: &str) -> (common::Demo, Tenant, Cli, std::path::PathBuf, String) {
+    let config = dir.join("pbi-access.toml");
     std::fs::write(&config, format!("[operator]\ntoken = \"{OPERATOR_TOKEN}\"\n")).unwrap();
-    let db = dir.path().join("faults.db");
-    let mut demo = common::serve_with(&format!("sqlite://{}", db.display()), &["--config", config.to_str().unwrap()]).await;
+    let db = dir.join("offboard.db");
+    let demo = common::serve_with(&format!("sqlite://{}", db.display()), &["--config", config.to_str().unwrap()]).await;
     let t = grow(&demo).await;
-    let cli = Cli::new(&demo, dir.path());
-
-    // A first run stopped by the admin budget (the foreign workspace's removal and the hand-over
-    // need admin calls, discovery spends two): the journal is saved and a resume command printed.
+    let cli = Cli::new(&demo, dir);
     let (code, _, err) = cli
         .run(
             &["offboard", CAROL, "--yes", "--successor", ALICE],
-            &[("PBI_ACCESS_ADMIN_BUDGET_PER_HOUR", "3"), ("PBI_ACCESS_MAX_WAIT_SECS", "0")],
+            &[("PBI_ACCESS_ADMIN_BUDGET_PER_HOUR", budget), ("PBI_ACCESS_MAX_WAIT_SECS", "0")],
         )
         .await;
     assert_eq!(code, 3, "{err}");
+    (demo, t, cli, db, err)
+}
+
+async fn set_faults(t: &Tenant, rules: Value) {
+    let r = t.http.put(format!("{}/operator/v1/faults", t.base)).bearer_auth(OPERATOR_TOKEN).json(&rules).send().await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+}
+
+#[tokio::test]
+async fn offboarding_through_injected_429s_and_500s_removes_everything_and_adds_the_successor_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // A first run stopped by the admin budget (the foreign workspace's removal and the hand-over
+    // need admin calls, discovery spends two): the journal is saved and a resume command printed.
+    let (mut demo, t, cli, db, err) = stopped_by_the_budget(dir.path(), "3").await;
     assert!(err.contains("--resume") && err.contains("journal"), "{err}");
 
     // Now the service fails: 429s and 500s on every removal and admin call, seeded.
@@ -298,8 +309,7 @@ async fn offboarding_through_injected_429s_and_500s_removes_everything_and_adds_
         rule("/v1.0/myorg/admin/groups/*", 11),
         rule("/v1.0/myorg/datasets/*", 13),
     ]});
-    let r = t.http.put(format!("{}/operator/v1/faults", t.base)).bearer_auth(OPERATOR_TOKEN).json(&rules).send().await.unwrap();
-    assert!(r.status().is_success(), "{}", r.status());
+    set_faults(&t, rules).await;
 
     // The same command resumes the saved plan, through the faults, to the end.
     let (code, out, err) = cli.run(&["offboard", CAROL, "--yes", "--successor", ALICE, "--output", "json"], &[]).await;
@@ -327,21 +337,8 @@ async fn offboarding_through_injected_429s_and_500s_removes_everything_and_adds_
 #[tokio::test]
 async fn a_successor_add_left_in_doubt_is_read_back_not_sent_again() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("pbi-access.toml");
-    std::fs::write(&config, format!("[operator]\ntoken = \"{OPERATOR_TOKEN}\"\n")).unwrap();
-    let db = dir.path().join("doubt.db");
-    let mut demo = common::serve_with(&format!("sqlite://{}", db.display()), &["--config", config.to_str().unwrap()]).await;
-    let t = grow(&demo).await;
-    let cli = Cli::new(&demo, dir.path());
-
     // Discovery spends the two admin calls there are: the run stops before its first admin step.
-    let (code, _, err) = cli
-        .run(
-            &["offboard", CAROL, "--yes", "--successor", ALICE],
-            &[("PBI_ACCESS_ADMIN_BUDGET_PER_HOUR", "2"), ("PBI_ACCESS_MAX_WAIT_SECS", "0")],
-        )
-        .await;
-    assert_eq!(code, 3, "{err}");
+    let (mut demo, t, cli, _, _) = stopped_by_the_budget(dir.path(), "2").await;
 
     // As if the hand-over had been sent and its answer lost: alice is Admin, and the journal has
     // the step started but not done.
@@ -361,8 +358,7 @@ async fn a_successor_add_left_in_doubt_is_read_back_not_sent_again() {
 
     // Any further POST of the hand-over would meet an hour-long 429 and stop the run (exit 3).
     let rules = json!({"rules": [{"operation": "Groups_AddUserAsAdmin", "probability_429": 1.0, "retry_after_secs": 3600}]});
-    let r = t.http.put(format!("{}/operator/v1/faults", t.base)).bearer_auth(OPERATOR_TOKEN).json(&rules).send().await.unwrap();
-    assert!(r.status().is_success());
+    set_faults(&t, rules).await;
     let (code, out, err) = cli.run(&["offboard", CAROL, "--yes", "--successor", ALICE, "--output", "json"], &[]).await;
     assert_eq!(code, 0, "the add in doubt was read back and found done, not sent again: {err}");
     let report: Value = serde_json::from_str(&out).unwrap();
