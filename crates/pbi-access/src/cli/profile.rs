@@ -14,6 +14,10 @@ pub struct Profile {
     pub tenant: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
+    /// A user to sign in as (password grant with `client_id`), instead of the application: the
+    /// admin endpoints that change access (used by `offboard`) are open to Fabric administrators only.
+    pub username: Option<String>,
+    pub password: Option<String>,
     /// `https://api.powerbi.com`, or a pbi-access server's URL.
     pub powerbi_url: String,
     /// `https://login.microsoftonline.com`, or a pbi-access server's URL.
@@ -37,6 +41,8 @@ impl Default for Profile {
             tenant: None,
             client_id: None,
             client_secret: None,
+            username: None,
+            password: None,
             powerbi_url: "https://api.powerbi.com".into(),
             authority_url: "https://login.microsoftonline.com".into(),
             graph_url: "https://graph.microsoft.com".into(),
@@ -52,6 +58,8 @@ const ENV_KEYS: &[&str] = &[
     "tenant",
     "client_id",
     "client_secret",
+    "username",
+    "password",
     "powerbi_url",
     "authority_url",
     "graph_url",
