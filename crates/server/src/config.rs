@@ -80,6 +80,9 @@ pub struct Audit {
     pub max_concurrent_scans: u32,
     /// How long a scan result stays available after the scan succeeded.
     pub scan_result_ttl_secs: u64,
+    /// Megabytes of rendered `GET /admin/groups` pages kept (exact: see `api::powerbi::page_cache`);
+    /// 0 turns the cache off.
+    pub page_cache_mb: u32,
 }
 
 impl Default for Audit {
@@ -92,6 +95,7 @@ impl Default for Audit {
             scan_duration_ms: 2000,
             max_concurrent_scans: 16,
             scan_result_ttl_secs: 24 * 3600,
+            page_cache_mb: 128,
         }
     }
 }

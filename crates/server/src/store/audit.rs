@@ -337,14 +337,22 @@ impl Store {
             for row in query.fetch_all(&self.read).await? {
                 members.entry(parse_uuid(&row.try_get::<String, _>("workspace_id")?)?).or_default().push(member_from_row(&row)?);
             }
-            // A workspace with no member rows still gets its (empty) view when it is active.
-            let active: Vec<Uuid> = self
-                .admin_workspaces_by_id(tenant, chunk)
+            // A workspace with no member rows still gets its (empty) view when it is active. Only
+            // the ids: the admin's state (`STATE_EXPR`, two probes a workspace) is not needed here.
+            let sql = format!(
+                "SELECT w.id FROM workspaces w WHERE w.tenant_id = $1 AND w.state <> 'Deleted' AND w.id IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query(&sql).bind(tenant.to_string());
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            let active = query
+                .fetch_all(&self.read)
                 .await?
-                .into_iter()
-                .filter(|w| w.workspace.state != "Deleted")
-                .map(|w| w.workspace.id)
-                .collect();
+                .iter()
+                .map(|r| parse_uuid(&r.try_get::<String, _>("id")?))
+                .collect::<StoreResult<Vec<Uuid>>>()?;
             for id in active {
                 let view = Arc::new(WorkspaceView::new(tenant, members.remove(&id).unwrap_or_default()));
                 self.cache.put(id, view.clone(), generation);

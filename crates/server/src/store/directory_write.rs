@@ -20,6 +20,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 
+use super::generation::bump_generation;
 use super::{parse_enum, parse_uuid, Store, StoreError};
 use crate::domain::identity::{
     DirGroup, DirUser, GroupMemberRef, LicenseAllocation, LicenseFacts, SubscribedSku, UserLicense, RESTORE_WINDOW_MILLIS,
@@ -331,6 +332,7 @@ impl Store {
             }
         }
         let created = load_user(&mut tx, tenant, user.id).await?.ok_or(DirError::NotFound)?;
+        bump_generation(&mut *tx, tenant).await?;
         tx.commit().await?;
         self.invalidate_cache();
         Ok(created)
@@ -424,6 +426,7 @@ impl Store {
             return Err(if e.is_unique_violation() { upn_conflict(&next.upn) } else { e.into() });
         }
         let updated = load_user(&mut tx, tenant, id).await?.ok_or(DirError::NotFound)?;
+        bump_generation(&mut *tx, tenant).await?;
         tx.commit().await?;
         self.invalidate_cache();
         Ok(updated)
@@ -461,6 +464,7 @@ impl Store {
         if n == 0 {
             return Err(DirError::NotFound);
         }
+        bump_generation(&mut *tx, tenant).await?;
         tx.commit().await?;
         self.invalidate_cache();
         Ok(())
@@ -492,6 +496,7 @@ impl Store {
             return Err(if e.is_unique_violation() { upn_conflict(&current.upn) } else { e.into() });
         }
         let restored = load_user(&mut tx, tenant, id).await?.ok_or(DirError::NotFound)?;
+        bump_generation(&mut *tx, tenant).await?;
         tx.commit().await?;
         self.invalidate_cache();
         Ok(restored)
@@ -557,6 +562,7 @@ impl Store {
             }
         })?;
         let created = load_group(&mut tx, tenant, group.id).await?.ok_or(DirError::NotFound)?;
+        bump_generation(&mut *tx, tenant).await?;
         tx.commit().await?;
         Ok(created)
     }
@@ -593,6 +599,7 @@ impl Store {
         let mut next = current.clone();
         change(&mut next)?;
         let updated = Self::write_group(&mut tx, tenant, &current, &next, now).await?;
+        bump_generation(&mut *tx, tenant).await?;
         tx.commit().await?;
         self.invalidate_cache();
         Ok(updated)
@@ -672,6 +679,7 @@ impl Store {
         if changed && updated.version == current.version {
             updated = touch_group(&mut tx, tenant, id, now).await?;
         }
+        bump_generation(&mut *tx, tenant).await?;
         tx.commit().await?;
         self.invalidate_cache();
         Ok(updated)
@@ -690,6 +698,7 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        bump_generation(&mut *tx, tenant).await?;
         tx.commit().await?;
         self.invalidate_cache();
         Ok(())
@@ -773,6 +782,7 @@ impl Store {
         let mut tx = self.write.begin().await?;
         touch_group(&mut tx, tenant, group, now).await?;
         let kind = Self::insert_member_in(&mut tx, tenant, group, member, now).await?;
+        bump_generation(&mut *tx, tenant).await?;
         tx.commit().await?;
         self.invalidate_cache();
         Ok(kind)
@@ -791,6 +801,7 @@ impl Store {
         if n == 0 {
             return Err(DirError::NotMember);
         }
+        bump_generation(&mut *tx, tenant).await?;
         tx.commit().await?;
         self.invalidate_cache();
         Ok(())
@@ -852,6 +863,7 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+        bump_generation(&mut *tx, tenant).await?;
         tx.commit().await?;
         self.invalidate_cache();
         Ok(())
@@ -870,6 +882,7 @@ impl Store {
         if n == 0 {
             return Err(DirError::NotMember);
         }
+        bump_generation(&mut *tx, tenant).await?;
         tx.commit().await?;
         self.invalidate_cache();
         Ok(())
@@ -900,6 +913,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        bump_generation(&mut *tx, tenant).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -1012,6 +1026,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         let updated = load_user(&mut tx, tenant, user).await?.ok_or(DirError::NotFound)?;
+        bump_generation(&mut *tx, tenant).await?;
         tx.commit().await?;
         self.invalidate_cache();
         Ok(updated)
@@ -1055,6 +1070,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        bump_generation(&mut *tx, tenant).await?;
         tx.commit().await?;
         self.invalidate_cache();
         Ok(updated)
