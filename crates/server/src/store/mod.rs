@@ -17,6 +17,7 @@ mod directory_write;
 mod generation;
 mod keys;
 mod migrations;
+mod packed;
 mod settings;
 mod snapshot;
 mod throttle;
