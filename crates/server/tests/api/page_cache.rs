@@ -65,6 +65,12 @@ backend_test!(admin_groups_pages_show_every_committed_write_on_the_next_read, |a
 });
 
 backend_test!(admin_groups_pages_cached_by_one_instance_show_writes_made_through_another, |app: TestApp| async move {
+    // Several instances share a database only on PostgreSQL: a SQLite file has one serving
+    // process, whose view cache relies on seeing every commit (see ARCHITECTURE, exact caches).
+    if app.backend == Backend::Sqlite {
+        eprintln!("skipped on SQLite: one serving process per SQLite file");
+        return;
+    }
     let second = app.instance().await;
     let admin = app.user_token("admin").await;
     let team = app.ws("Team");
