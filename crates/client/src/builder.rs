@@ -12,6 +12,7 @@ use crate::graph::GraphClient;
 use crate::ledger::Ledger;
 use crate::powerbi::PowerBiClient;
 use crate::retry::RetryPolicy;
+use crate::stats::CallStats;
 use crate::time::{SharedClock, SystemClock};
 use crate::transport::Core;
 use crate::Endpoints;
@@ -37,6 +38,7 @@ pub struct ClientBuilder {
     ledger: Option<Arc<Ledger>>,
     ledger_tenant: Option<String>,
     refresh_before: Duration,
+    stats: Arc<CallStats>,
 }
 
 impl ClientBuilder {
@@ -50,6 +52,7 @@ impl ClientBuilder {
             ledger: None,
             ledger_tenant: None,
             refresh_before: Duration::from_secs(300),
+            stats: Arc::default(),
         }
     }
 
@@ -148,6 +151,12 @@ impl ClientBuilder {
         self
     }
 
+    /// Count this client's calls in `stats` (clients built from one builder share its counters).
+    pub fn stats(mut self, stats: Arc<CallStats>) -> Self {
+        self.stats = stats;
+        self
+    }
+
     fn http_client(&self) -> Result<reqwest::Client> {
         match &self.http {
             Some(h) => Ok(h.clone()),
@@ -190,7 +199,15 @@ impl ClientBuilder {
                 Some((l.clone(), key))
             }
         };
-        Ok(Core { http, base: base.trim_end_matches('/').to_string(), auth, retry: self.retry.clone(), clock: self.clock.clone(), ledger })
+        Ok(Core {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            auth,
+            retry: self.retry.clone(),
+            clock: self.clock.clone(),
+            ledger,
+            stats: self.stats.clone(),
+        })
     }
 
     pub fn build(self) -> Result<PowerBiClient> {

@@ -43,6 +43,7 @@ pub mod ledger;
 pub mod paging;
 pub mod powerbi;
 pub mod retry;
+pub mod stats;
 pub mod time;
 pub mod transport;
 
@@ -56,6 +57,7 @@ pub use ledger::{AdminBudget, Ledger};
 pub use paging::{Page, Query};
 pub use powerbi::{AddOutcome, AdminGroupsQuery, PowerBiClient, ScanOptions};
 pub use retry::RetryPolicy;
+pub use stats::{CallStats, StatsSnapshot};
 pub use time::{Clock, ManualClock, SharedClock, SystemClock};
 
 /// Characters left as they are in a path segment (RFC 3986 unreserved).

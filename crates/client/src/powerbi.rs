@@ -80,6 +80,7 @@ impl PowerBiClient {
             retry: RetryPolicy::none(),
             clock: Arc::new(SystemClock),
             ledger: None,
+            stats: Arc::default(),
         })
     }
 
@@ -89,6 +90,11 @@ impl PowerBiClient {
 
     pub(crate) fn from_core(core: Core) -> PowerBiClient {
         PowerBiClient { core: Arc::new(core) }
+    }
+
+    /// What this client's calls met on the wire so far (attempts, admin calls, 429s, 5xx).
+    pub fn stats(&self) -> crate::stats::StatsSnapshot {
+        self.core.stats.snapshot()
     }
 
     /// The token source behind this client, if it has one (to share or inspect its cache).

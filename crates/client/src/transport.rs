@@ -13,6 +13,7 @@ use crate::auth::Auth;
 use crate::error::{ClientError, Result};
 use crate::ledger::{is_admin_path, Ledger};
 use crate::retry::{jitter_unit, parse_retry_after, RetryPolicy};
+use crate::stats::CallStats;
 use crate::time::SharedClock;
 
 /// One HTTP request, before the token is attached.
@@ -68,6 +69,8 @@ pub struct Core {
     pub clock: SharedClock,
     /// The admin-budget ledger and the tenant key it counts under.
     pub ledger: Option<(Arc<Ledger>, String)>,
+    /// What the calls met on the wire.
+    pub stats: Arc<CallStats>,
 }
 
 enum Outcome {
@@ -131,6 +134,7 @@ impl Core {
             Err(e) => return self.transport_error(call, e, attempt, last),
         };
         let status = response.status();
+        self.stats.record(is_admin_path(&call.path), status.as_u16());
         let headers = response.headers().clone();
         let body = match response.bytes().await {
             Ok(b) => b,

@@ -17,6 +17,8 @@ pub enum Entry {
     Started { step: u32 },
     /// The service acknowledged it (or verification found it in place).
     Done { step: u32 },
+    /// The call was never sent (the admin budget stopped it first): the step is not in doubt.
+    NotSent { step: u32 },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +67,9 @@ impl Journal {
                     Entry::Done { step } => {
                         done.insert(step);
                     }
+                    Entry::NotSent { step } => {
+                        started.remove(&step);
+                    }
                 }
             }
         }
@@ -95,6 +100,12 @@ impl Journal {
     pub fn done(&mut self, step: u32) -> Result<(), JournalError> {
         self.done.insert(step);
         self.write(&Entry::Done { step })
+    }
+
+    /// The started step's call never left (a budget stop): it is no longer in doubt.
+    pub fn not_sent(&mut self, step: u32) -> Result<(), JournalError> {
+        self.started.remove(&step);
+        self.write(&Entry::NotSent { step })
     }
 
     fn write(&mut self, entry: &Entry) -> Result<(), JournalError> {

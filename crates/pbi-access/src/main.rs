@@ -202,6 +202,38 @@ enum Command {
         #[command(flatten)]
         conn: Conn,
     },
+    /// Remove a departing user's access: every workspace role and dataset permission, through the
+    /// endpoint that spends the least admin budget, handing the last Admin role to --successor;
+    /// then verify and report what remains and why (access through a group is Entra's to remove).
+    ///
+    /// The plan is shown and confirmed first (--yes skips the prompt). Every step is journaled: a run
+    /// stopped by the admin budget (exit 3) or interrupted resumes with the same command or --resume.
+    /// Exit codes: 0 done, 1 failure, 2 usage, 3 budget stop, 5 declined, 6 last Admin left (give
+    /// --successor), 7 access still shown after the run. Sign in as a Fabric administrator
+    /// (PBI_ACCESS_USERNAME/PBI_ACCESS_PASSWORD) for the admin endpoints that change access.
+    ///
+    /// Example: pbi-access offboard carol@contoso.com --successor alice@contoso.com --yes --output json
+    Offboard {
+        /// The departing user's UPN.
+        upn: String,
+        /// Who becomes Admin where the user is the only one.
+        #[arg(long, value_name = "UPN")]
+        successor: Option<String>,
+        /// Show the plan and what would remain; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// The journal (default: offboard-UPN.journal; the plan is saved beside it).
+        #[arg(long)]
+        journal: Option<PathBuf>,
+        /// Resume the offboarding saved in this journal.
+        #[arg(long, value_name = "JOURNAL", conflicts_with = "journal")]
+        resume: Option<PathBuf>,
+        #[command(flatten)]
+        conn: Conn,
+    },
     /// Generate a large, realistic tenant into the database: users and guests, nested groups,
     /// licenses, capacities, workspaces of every kind and state, artifacts, shares, dataset
     /// permissions, subscriptions and 30 days of activity. The same seed makes the same tenant.
@@ -386,6 +418,10 @@ async fn main() -> ExitCode {
             Ok(s) => cli::commands::apply_plan(&s, &plan, journal, yes).await,
             Err(code) => code,
         },
+        Command::Offboard { upn, successor, dry_run, yes, journal, resume, conn } => {
+            let options = cli::offboard::Options { upn, successor, dry_run, yes, journal, resume, format: conn.output };
+            cli::offboard::main(&conn.profile, conn.profiles.clone(), options).await
+        }
         Command::Tenant { command, database, config } => {
             let overrides = serde_json::json!({ "database": database });
             let overrides = if database.is_some() { overrides } else { serde_json::json!({}) };

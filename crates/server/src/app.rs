@@ -45,6 +45,8 @@ pub struct AppInner {
     pub continuation: ContinuationKey,
     /// Per tenant, the retention cut-off of this process's last purge of the activity log.
     pub activity_purged: std::sync::Mutex<std::collections::HashMap<uuid::Uuid, i64>>,
+    /// Rendered `GET /admin/groups` pages, exact by tenant write generation.
+    pub admin_pages: crate::api::powerbi::page_cache::PageCache,
 }
 
 impl Deref for AppState {
@@ -91,6 +93,7 @@ impl Application {
             None
         };
         let continuation = ContinuationKey::derive(&stored.private_pem);
+        let admin_pages = crate::api::powerbi::page_cache::PageCache::new(config.audit.page_cache_mb as usize * 1024 * 1024);
         let state = AppState(Arc::new(AppInner {
             store,
             tokens,
@@ -100,6 +103,7 @@ impl Application {
             faults,
             continuation,
             activity_purged: std::sync::Mutex::new(std::collections::HashMap::new()),
+            admin_pages,
         }));
         Ok(Application { listener, state, demo, tls })
     }

@@ -83,6 +83,9 @@ pub struct Audit {
     /// `GET /admin/groups` (GetGroupsAsAdmin) answers 504 `RequestTimedOut` when it takes longer
     /// than this (the reference: "the call times out after 30 s"); 0 turns the limit off.
     pub groups_as_admin_timeout_ms: u64,
+    /// Megabytes of rendered `GET /admin/groups` pages kept (exact: see `api::powerbi::page_cache`);
+    /// 0 turns the cache off.
+    pub page_cache_mb: u32,
 }
 
 impl Default for Audit {
@@ -96,6 +99,7 @@ impl Default for Audit {
             max_concurrent_scans: 16,
             scan_result_ttl_secs: 24 * 3600,
             groups_as_admin_timeout_ms: 30_000,
+            page_cache_mb: 128,
         }
     }
 }

@@ -402,6 +402,7 @@ pub async fn provision(store: &Store, clock: &dyn Clock, spec: &TenantSpec) -> R
     }
     let mut tx = store.begin().await?;
     let out = provision_in(&mut tx, clock, spec).await?;
+    store::bump_generation(&mut *tx, out.tenant.id).await?;
     tx.commit().await?;
     store.invalidate_cache();
     Ok(out)
@@ -918,6 +919,7 @@ pub async fn create_demo(store: &Store, clock: &dyn Clock) -> Result<DemoCredent
         password,
     };
     store::insert_demo_credentials(&mut *tx, &demo).await?;
+    store::bump_generation(&mut *tx, demo.tenant_id).await?;
     tx.commit().await?;
     Ok(demo)
 }

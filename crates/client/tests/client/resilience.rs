@@ -328,3 +328,17 @@ async fn a_plain_client_makes_one_attempt_and_returns_the_service_error_with_ret
     assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
     assert_eq!(seen.count("GET"), 1);
 }
+
+#[tokio::test]
+async fn stats_count_every_attempt_with_its_429s_5xx_and_admin_calls() {
+    let (base, _) =
+        mock(vec![Step(429, Some("1".into()), THROTTLED), Step(500, None, ERR500), Step(200, None, USERS), Step(200, None, USERS)]).await;
+    let client = mock_client(&base, ManualClock::starting_now(), RetryPolicy::default());
+    assert_eq!(client.stats(), pbi_client::StatsSnapshot::default());
+    client.get_group_users(Uuid::nil()).await.unwrap();
+    let s = client.stats();
+    assert_eq!((s.requests, s.throttled, s.server_errors, s.admin_requests), (3, 1, 1, 0), "{s:?}");
+    client.get_group_users_as_admin(Uuid::nil()).await.unwrap();
+    let s = client.stats();
+    assert_eq!((s.requests, s.admin_requests), (4, 1), "an admin path counts as an admin call: {s:?}");
+}

@@ -34,6 +34,7 @@ use super::commands::{fail, render, Session};
 use super::directory::{graph, ledger_calls, resolve_workspace, role_rank, users_by_id, Licenses, Workspace};
 use super::exit;
 use super::output::{Format, Rows};
+use super::progress;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum AuditFormat {
@@ -205,17 +206,14 @@ async fn directory(graph: &GraphClient) -> Result<(BTreeMap<Uuid, User>, BTreeMa
 }
 
 /// Scan every workspace: ids from `workspaces/modified`, then `getInfo` 100 at a time.
-async fn scan_all(s: &Session) -> Result<Vec<WorkspaceInfo>, String> {
+/// `show`: draw a progress bar over the batches (on a terminal, not for JSON).
+async fn scan_all(s: &Session, show: bool) -> Result<Vec<WorkspaceInfo>, String> {
     let ids: Vec<Uuid> =
         s.client.get_modified_workspaces(None, true, true).await.map_err(|e| e.to_string())?.into_iter().map(|w| w.id).collect();
     let mut out = Vec::new();
-    // A spinner on stderr while scans run (hidden when stderr is not a terminal). indicatif is
-    // used directly here; a shared progress module is being built alongside.
-    let spinner = indicatif::ProgressBar::new_spinner();
-    spinner.enable_steady_tick(Duration::from_millis(120));
-    let batches = ids.len().div_ceil(100);
-    for (i, chunk) in ids.chunks(100).enumerate() {
-        spinner.set_message(format!("scanning {} workspace(s): batch {}/{batches}", ids.len(), i + 1));
+    let bar = progress::bar(ids.len().div_ceil(100) as u64, show);
+    for chunk in ids.chunks(100) {
+        bar.set_message(format!("scanning {} of {} workspace(s)", chunk.len(), ids.len()));
         let options = ScanOptions { get_artifact_users: true, ..ScanOptions::default() };
         let scan = s.client.post_workspace_info(chunk, options).await.map_err(|e| e.to_string())?;
         let started = Instant::now();
@@ -229,8 +227,9 @@ async fn scan_all(s: &Session) -> Result<Vec<WorkspaceInfo>, String> {
             }
         }
         out.extend(s.client.get_scan_result(scan.id).await.map_err(|e| e.to_string())?.workspaces);
+        bar.inc(1);
     }
-    spinner.finish_and_clear();
+    bar.finish_and_clear();
     Ok(out)
 }
 
@@ -254,7 +253,7 @@ pub async fn audit(s: &Session, workspace: Option<&str>, all: bool, format: Audi
                 Err(e) => return fail(exit::FAILURE, e),
             }
         }
-        (None, true) => match scan_all(s).await {
+        (None, true) => match scan_all(s, format != AuditFormat::Json && progress::visible(Format::Table)).await {
             Ok(scanned) => {
                 let spaces = scanned.iter().map(|w| Workspace::new(w.id, w.name.clone(), w.users.clone())).collect();
                 (spaces, scanned)

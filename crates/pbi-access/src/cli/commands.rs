@@ -14,6 +14,7 @@ use pbi_lifecycle::apply::{apply, ApplyError, Target, TargetError};
 use pbi_lifecycle::desired::{DesiredState, PrincipalName};
 use pbi_lifecycle::journal::Journal;
 use pbi_lifecycle::plan::{make_plan, Action, Capabilities, Endpoint, Plan, ResolvedWorkspace, Step};
+use pbi_lifecycle::service::{role_of, target_error};
 use pbi_lifecycle::state::{ObservedState, PrincipalKey, PrincipalKind, Role, WorkspaceState};
 use pbi_wire::powerbi::{GroupUser, GroupUserAccessRight, PrincipalType};
 use uuid::Uuid;
@@ -139,16 +140,6 @@ pub(crate) fn render(rows: &Rows, format: Format) -> ExitCode {
     }
 }
 
-fn role_of(right: GroupUserAccessRight) -> Option<Role> {
-    match right {
-        GroupUserAccessRight::Admin => Some(Role::Admin),
-        GroupUserAccessRight::Member => Some(Role::Member),
-        GroupUserAccessRight::Contributor => Some(Role::Contributor),
-        GroupUserAccessRight::Viewer => Some(Role::Viewer),
-        GroupUserAccessRight::None => None,
-    }
-}
-
 fn right_of(role: Role) -> GroupUserAccessRight {
     match role {
         Role::Admin => GroupUserAccessRight::Admin,
@@ -266,16 +257,6 @@ struct ClientTarget<'a> {
     names: BTreeMap<String, String>,
     /// Test-only pacing before each step's call (`apply_step_delay_ms`).
     step_delay: std::time::Duration,
-}
-
-fn target_error(e: ClientError) -> TargetError {
-    match e {
-        ClientError::BudgetExhausted { retry_after, .. } | ClientError::Throttled { retry_after, .. } => {
-            TargetError::BudgetExhausted { retry_after_secs: retry_after.as_secs() }
-        }
-        ClientError::Ambiguous { cause, .. } => TargetError::Ambiguous(cause),
-        other => TargetError::Failed(other.to_string()),
-    }
 }
 
 impl Target for ClientTarget<'_> {

@@ -4,9 +4,11 @@ pub mod access;
 pub mod audit;
 pub mod commands;
 pub mod directory;
+pub mod offboard;
 pub mod onboard;
 pub mod output;
 pub mod profile;
+pub mod progress;
 pub mod rehearse;
 pub mod users;
 
@@ -22,4 +24,8 @@ pub mod exit {
     pub const DRIFT: u8 = 4;
     /// The operator declined the confirmation prompt.
     pub const DECLINED: u8 = 5;
+    /// `offboard` left a workspace whose only Admin is the user: run again with `--successor`.
+    pub const LAST_ADMIN: u8 = 6;
+    /// `offboard` ran every step, but the service still shows access a step should have removed.
+    pub const NOT_VERIFIED: u8 = 7;
 }

@@ -19,6 +19,10 @@ pub struct Profile {
     /// app registration has, and its private key (PEM file, PKCS#8 or PKCS#1 RSA).
     pub client_certificate: Option<PathBuf>,
     pub client_key: Option<PathBuf>,
+    /// A user to sign in as (password grant with `client_id`), instead of the application: the
+    /// admin endpoints that change access (used by `offboard`) are open to Fabric administrators only.
+    pub username: Option<String>,
+    pub password: Option<String>,
     /// `https://api.powerbi.com`, or a pbi-access server's URL.
     pub powerbi_url: String,
     /// `https://login.microsoftonline.com`, or a pbi-access server's URL.
@@ -44,6 +48,8 @@ impl Default for Profile {
             client_secret: None,
             client_certificate: None,
             client_key: None,
+            username: None,
+            password: None,
             powerbi_url: "https://api.powerbi.com".into(),
             authority_url: "https://login.microsoftonline.com".into(),
             graph_url: "https://graph.microsoft.com".into(),
@@ -61,6 +67,8 @@ const ENV_KEYS: &[&str] = &[
     "client_secret",
     "client_certificate",
     "client_key",
+    "username",
+    "password",
     "powerbi_url",
     "authority_url",
     "graph_url",

@@ -55,6 +55,8 @@ impl Twin {
         let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
         let mut cmd = tokio::process::Command::new(exe);
         cmd.args(args).envs(self.env()).env("PBI_ACCESS_PROFILES", profiles).stdin(Stdio::null());
+        // The twin signs in its automation app; a user sign-in meant for the tenant must not leak in.
+        cmd.env_remove("PBI_ACCESS_USERNAME").env_remove("PBI_ACCESS_PASSWORD");
         if !capture {
             // `output()` would pipe (and drop) what the command prints: let it reach the terminal,
             // and let it ask for confirmation.
@@ -107,6 +109,9 @@ async fn start_twin(spec: &TenantSpec, dir: &Path, base_profile: &Profile, secre
         client_secret: Some(secret.to_string()),
         client_certificate: None,
         client_key: None,
+        // The twin's users have no password: rehearsals sign in as the automation app.
+        username: None,
+        password: None,
         powerbi_url: base.clone(),
         authority_url: base.clone(),
         graph_url: format!("{base}/graph"),

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::access::{effective_role, MEMBERSHIPS_CTE};
 use super::activity::{record_activity, ActivityEvent};
+use super::generation::bump_generation;
 use super::{parse_enum, parse_uuid, Store, StoreError, StoreResult};
 use crate::domain::dataset_policy::{self, Effect, Facts, Refusal};
 use crate::domain::rights::{self, Rights};
@@ -437,6 +438,7 @@ impl Store {
         }
         if effect != Effect::Nothing {
             record_activity(&mut *tx, req.tenant_id, &describe(&dataset, effect)).await?;
+            bump_generation(&mut *tx, req.tenant_id).await?;
         }
         tx.commit().await?;
         Ok(effect)

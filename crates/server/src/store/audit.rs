@@ -10,8 +10,8 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::access::MEMBERSHIPS_CTE;
-use super::workspaces::{filter_sql, member_from_row, workspace_from_row, WorkspaceView, STATE_EXPR};
+use super::packed::{fetch_packed, pack_sql};
+use super::workspaces::{filter_sql, workspace_from_row, WorkspaceView, STATE_EXPR};
 use super::{parse_enum, parse_uuid, Store, StoreResult};
 use crate::domain::audit::{
     right_rank, AdminWorkspace, ArtifactAccess, ArtifactGrant, ArtifactKind, ArtifactRecord, ScanRecord, ShareType, SubscriptionRecord,
@@ -21,6 +21,9 @@ use crate::domain::Role;
 
 /// Most values bound in one statement by the `IN (…)` reads (SQLite allows 32,766).
 const IN_CHUNK: usize = 1000;
+/// The same on PostgreSQL, where one statement's plan costs about the same for many more values
+/// (its limit is 65,535 parameters).
+const PG_IN_CHUNK: usize = 10_000;
 /// Ids per name lookup: SQLite's `$N` parameters cost a scan of the names bound so far each,
 /// so a page's names are read in a few short statements rather than one long one.
 const NAME_CHUNK: usize = 250;
@@ -60,9 +63,9 @@ impl Store {
     /// Up to `limit` items `user` reaches whose id sorts after `after` ('' for the first page),
     /// in id order, each once with its strongest right.
     ///
-    /// Cost: every page reads the user's reachable items after `after` (a few thousand index
-    /// entries for a heavy user, fewer the deeper the page), then the names of its own items by
-    /// primary key. The
+    /// Cost: the user's groups (transitively, one small recursive query), then every page reads
+    /// the user's reachable items after `after` (a few thousand index entries for a heavy user,
+    /// fewer the deeper the page), then the names of its own items by primary key. The
     /// `CROSS JOIN`s fix SQLite's join order (from the user's principals outwards, never from
     /// every workspace or artifact of the tenant), and the `CASE` keeps it on the artifacts'
     /// primary key; PostgreSQL plans them as ordinary joins and filters.
@@ -114,9 +117,17 @@ impl Store {
         if branches.is_empty() {
             return Ok(Vec::new());
         }
+        // The user's groups first, in their own small query: as a list of values in the main
+        // query, PostgreSQL knows how few principals there are (it cannot estimate a recursive
+        // CTE, guessed hundreds, and then hashed every artifact of the tenant).
+        let groups = self.memberships(tenant, user).await?;
+        let principals: String = std::iter::once("SELECT CAST($3 AS TEXT) AS pid".to_string())
+            .chain((0..groups.len()).map(|i| format!("SELECT CAST(${} AS TEXT)", i + 4)))
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
         let sql = format!(
-            "{MEMBERSHIPS_CTE}, \
-             principals(pid) AS (SELECT CAST($3 AS TEXT) UNION SELECT group_id FROM memberships), \
+            "WITH principals(pid) AS ({principals}), \
+             memberships(group_id) AS (SELECT pid FROM principals WHERE pid <> $3), \
              ws_roles(workspace_id, role, via) AS ( \
                SELECT m.workspace_id, m.role, CASE WHEN m.principal_id = $3 THEN 'Direct' ELSE 'Group' END \
                  FROM principals pr CROSS JOIN workspace_members m CROSS JOIN workspaces w \
@@ -129,16 +140,24 @@ impl Store {
                 WHERE w.backing_group_id = bg.group_id AND w.tenant_id = $1 AND w.state <> 'Deleted'), \
              reach(id, kind, src, access) AS ({branches}), \
              page(id) AS (SELECT id FROM reach GROUP BY id ORDER BY id LIMIT {limit}) \
-             SELECT id, kind, src, access FROM reach WHERE id IN (SELECT id FROM page) ORDER BY id",
+             {packed}",
             branches = branches.join(" UNION ALL "),
+            packed = pack_sql(
+                self.backend,
+                "SELECT id, kind, src, access FROM reach WHERE id IN (SELECT id FROM page) ORDER BY id",
+                &["id", "kind", "src", "access"],
+                "id"
+            ),
         );
-        let rows = sqlx::query(&sql).bind(tenant.to_string()).bind(after.to_string()).bind(user.to_string()).fetch_all(&self.read).await?;
+        let mut query = sqlx::query(&sql).bind(tenant.to_string()).bind(after.to_string()).bind(user.to_string());
+        for group in &groups {
+            query = query.bind(group.to_string());
+        }
+        let rows: Vec<(String, String, String, String)> = fetch_packed(&self.read, query).await?;
         let mut out: Vec<ArtifactAccess> = Vec::new();
-        for row in rows {
-            let id = parse_uuid(&row.try_get::<String, _>("id")?)?;
-            let kind = parse_enum::<ArtifactKind>(&row.try_get::<String, _>("kind")?)?;
-            let src: String = row.try_get("src")?;
-            let access: String = row.try_get("access")?;
+        for (id, kind, src, access) in rows {
+            let id = parse_uuid(&id)?;
+            let kind = parse_enum::<ArtifactKind>(&kind)?;
             let (right, share) = match (src.as_str(), kind) {
                 ("Workspace", kind) => (kind.right_from_role(parse_enum::<Role>(&access)?).to_string(), ShareType::Workspace),
                 ("Direct", _) => (access, ShareType::Direct),
@@ -170,14 +189,14 @@ impl Store {
             for chunk in ids.chunks(NAME_CHUNK) {
                 // By primary key alone: the ids came from this tenant's query, and a tenant
                 // condition tempts SQLite into scanning the tenant's index instead.
-                let sql = format!("SELECT id, {column} AS name FROM {table} WHERE id IN ({})", placeholders(1, chunk.len()));
+                let inner = format!("SELECT id, {column} AS name FROM {table} WHERE id IN ({}) ORDER BY id", placeholders(1, chunk.len()));
+                let sql = pack_sql(self.backend, &inner, &["id", "name"], "id");
                 let mut query = sqlx::query(&sql);
                 for id in chunk {
                     query = query.bind(id.clone());
                 }
-                for row in query.fetch_all(&self.read).await? {
-                    names.insert(row.try_get("id")?, row.try_get("name")?);
-                }
+                let rows: Vec<(String, String)> = fetch_packed(&self.read, query).await?;
+                names.extend(rows);
             }
         }
         for item in items {
@@ -268,7 +287,12 @@ impl Store {
         top: u32,
         skip: u32,
     ) -> StoreResult<Vec<AdminWorkspace>> {
-        let mut sql = format!("SELECT {ADMIN_WORKSPACE_COLUMNS}, {STATE_EXPR} AS state FROM workspaces w WHERE w.tenant_id = $1");
+        let mut sql = format!(
+            "SELECT w.id AS id, w.tenant_id AS tenant_id, w.name AS name, w.description AS description, w.kind AS kind, \
+                    w.is_read_only AS is_read_only, w.capacity_id AS capacity_id, w.modified_at AS modified_at, {STATE_EXPR} AS state, \
+                    w.name_lower AS name_lower \
+               FROM workspaces w WHERE w.tenant_id = $1"
+        );
         let mut binds = Vec::new();
         if let Some(filter) = filter {
             sql.push_str(" AND ");
@@ -276,11 +300,31 @@ impl Store {
         }
         // Both integers are ours, not client text.
         sql.push_str(&format!(" ORDER BY w.name_lower, w.id LIMIT {top} OFFSET {skip}"));
+        let columns = ["id", "tenant_id", "name", "description", "kind", "is_read_only", "capacity_id", "modified_at", "state"];
+        let sql = pack_sql(self.backend, &sql, &columns, "name_lower, id");
         let mut query = sqlx::query(&sql).bind(tenant.to_string());
         for b in binds {
             query = query.bind(b);
         }
-        query.fetch_all(&self.read).await?.iter().map(admin_workspace_from_row).collect()
+        type Packed = (String, String, String, Option<String>, String, i64, Option<String>, i64, String);
+        let rows: Vec<Packed> = fetch_packed(&self.read, query).await?;
+        rows.into_iter()
+            .map(|(id, tenant_id, name, description, kind, is_read_only, capacity_id, modified_at, state)| {
+                Ok(AdminWorkspace {
+                    workspace: crate::domain::Workspace {
+                        id: parse_uuid(&id)?,
+                        tenant_id: parse_uuid(&tenant_id)?,
+                        name,
+                        description,
+                        kind,
+                        state,
+                        is_read_only: is_read_only != 0,
+                        capacity_id: capacity_id.as_deref().map(parse_uuid).transpose()?,
+                    },
+                    modified_at,
+                })
+            })
+            .collect()
     }
 
     /// The tenant's workspaces among `ids` (deleted ones included), as the admin sees them.
@@ -316,11 +360,19 @@ impl Store {
                 None => missing.push(*id),
             }
         }
-        for chunk in missing.chunks(IN_CHUNK) {
+        // PostgreSQL plans a page's members as one pass over the tables (hash joins), which costs
+        // the same for 1,000 workspaces as for 5,000: one statement for them all. SQLite probes
+        // the indexes per workspace, and pays for each `$N` bound, so it takes them 1,000 at a time.
+        let chunk_size = match self.backend {
+            super::Backend::Postgres => PG_IN_CHUNK,
+            super::Backend::Sqlite => IN_CHUNK,
+        };
+        for chunk in missing.chunks(chunk_size) {
             let generation = self.cache.generation();
-            let sql = format!(
-                "SELECT m.workspace_id, m.principal_id, m.principal_type, m.role, m.profile_id, \
-                        u.upn, u.mail, u.display_name AS user_name, u.user_type, g.display_name AS group_name, s.display_name AS app_name, s.app_id \
+            let inner = format!(
+                "SELECT m.workspace_id AS workspace_id, m.principal_id AS principal_id, m.principal_type AS principal_type, m.role AS role, \
+                        m.profile_id AS profile_id, u.upn AS upn, u.mail AS mail, u.display_name AS user_name, u.user_type AS user_type, \
+                        g.display_name AS group_name, s.display_name AS app_name, s.app_id AS app_id, m.added_at AS added_at \
                    FROM workspace_members m JOIN workspaces w ON w.id = m.workspace_id \
                    LEFT JOIN users u ON m.principal_type = 'User' AND u.tenant_id = $1 AND u.id = m.principal_id \
                    LEFT JOIN directory_groups g ON m.principal_type = 'Group' AND g.tenant_id = $1 AND g.id = m.principal_id \
@@ -329,22 +381,46 @@ impl Store {
                   ORDER BY m.workspace_id, m.added_at, m.principal_id, m.profile_id",
                 placeholders(2, chunk.len())
             );
+            let columns = [
+                "workspace_id",
+                "principal_id",
+                "principal_type",
+                "role",
+                "profile_id",
+                "upn",
+                "mail",
+                "user_name",
+                "user_type",
+                "group_name",
+                "app_name",
+                "app_id",
+            ];
+            let sql = pack_sql(self.backend, &inner, &columns, "workspace_id, added_at, principal_id, profile_id");
             let mut query = sqlx::query(&sql).bind(tenant.to_string());
             for id in chunk {
                 query = query.bind(id.to_string());
             }
             let mut members: HashMap<Uuid, Vec<crate::domain::Member>> = HashMap::new();
-            for row in query.fetch_all(&self.read).await? {
-                members.entry(parse_uuid(&row.try_get::<String, _>("workspace_id")?)?).or_default().push(member_from_row(&row)?);
+            for row in fetch_packed::<PackedMember, _>(&self.read, query).await? {
+                let workspace = parse_uuid(&row.0)?;
+                members.entry(workspace).or_default().push(member_from_packed(row)?);
             }
-            // A workspace with no member rows still gets its (empty) view when it is active.
-            let active: Vec<Uuid> = self
-                .admin_workspaces_by_id(tenant, chunk)
+            // A workspace with no member rows still gets its (empty) view when it is active. Only
+            // the ids: the admin's state (`STATE_EXPR`, two probes a workspace) is not needed here.
+            let sql = format!(
+                "SELECT w.id FROM workspaces w WHERE w.tenant_id = $1 AND w.state <> 'Deleted' AND w.id IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query(&sql).bind(tenant.to_string());
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            let active = query
+                .fetch_all(&self.read)
                 .await?
-                .into_iter()
-                .filter(|w| w.workspace.state != "Deleted")
-                .map(|w| w.workspace.id)
-                .collect();
+                .iter()
+                .map(|r| parse_uuid(&r.try_get::<String, _>("id")?))
+                .collect::<StoreResult<Vec<Uuid>>>()?;
             for id in active {
                 let view = Arc::new(WorkspaceView::new(tenant, members.remove(&id).unwrap_or_default()));
                 self.cache.put(id, view.clone(), generation);
@@ -500,6 +576,45 @@ impl Store {
         let rows = sqlx::query(&sql).bind(tenant.to_string()).bind(since.unwrap_or(i64::MIN)).fetch_all(&self.read).await?;
         rows.iter().map(|r| parse_uuid(&r.try_get::<String, _>("id")?)).collect()
     }
+}
+
+/// A member row of `workspace_views`, packed (see `packed`): workspace, principal id and type,
+/// role, profile, then what the directory says (upn, mail, user name, user type, group name, app
+/// name, app id).
+type PackedMember = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+fn member_from_packed(row: PackedMember) -> StoreResult<crate::domain::Member> {
+    let (_, principal_id, principal_type, role, profile, upn, mail, user_name, user_type, group_name, app_name, app_id) = row;
+    let kind = parse_enum::<crate::domain::PrincipalKind>(&principal_type)?;
+    let display_name = match kind {
+        crate::domain::PrincipalKind::User => user_name,
+        crate::domain::PrincipalKind::Group => group_name,
+        crate::domain::PrincipalKind::App => app_name,
+    };
+    Ok(crate::domain::Member {
+        principal: crate::domain::PrincipalRef { kind, object_id: parse_uuid(&principal_id)? },
+        role: parse_enum::<Role>(&role)?,
+        profile_id: if profile.is_empty() { None } else { Some(parse_uuid(&profile)?) },
+        upn,
+        mail,
+        display_name,
+        user_type: user_type.as_deref().map(parse_enum::<crate::domain::UserType>).transpose()?,
+        deleted_at: None,
+        app_id: app_id.as_deref().map(parse_uuid).transpose()?,
+    })
 }
 
 /// A permission holder as a `Member` (see `ArtifactGrant`: its `role` means nothing).

@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use super::access::MEMBERSHIPS_CTE;
 use super::activity::{record_activity, DirAuditor};
+use super::generation::bump_generation;
 use super::{parse_enum, parse_uuid, Store, StoreError};
 use crate::domain::identity::{
     DirChange, DirGroup, DirUser, GroupMemberRef, LicenseAllocation, LicenseFacts, SubscribedSku, UserLicense, RESTORE_WINDOW_MILLIS,
@@ -384,6 +385,7 @@ impl Store {
             }
         }
         let created = load_user(&mut tx, tenant, user.id).await?.ok_or(DirError::NotFound)?;
+        bump_generation(&mut *tx, tenant).await?;
         tx.commit().await?;
         self.invalidate_cache();
         Ok(created)
@@ -482,6 +484,7 @@ impl Store {
             let change = DirChange::AccountEnabled { user: &updated, enabled: updated.account_enabled };
             audit_change(&mut tx, tenant, audit, now, change).await?;
         }
+        bump_generation(&mut *tx, tenant).await?;
         tx.commit().await?;
         self.invalidate_cache();
         Ok(updated)
@@ -527,6 +530,7 @@ impl Store {
             return Err(DirError::NotFound);
         }
         audit_change(&mut tx, tenant, audit, now, DirChange::UserDeleted { user: &current }).await?;
+        bump_generation(&mut *tx, tenant).await?;
         tx.commit().await?;
         self.invalidate_cache();
         Ok(())
@@ -559,6 +563,7 @@ impl Store {
         }
         let restored = load_user(&mut tx, tenant, id).await?.ok_or(DirError::NotFound)?;
         audit_change(&mut tx, tenant, audit, now, DirChange::UserRestored { user: &restored }).await?;
+        bump_generation(&mut *tx, tenant).await?;
         tx.commit().await?;
         self.invalidate_cache();
         Ok(restored)
@@ -624,6 +629,7 @@ impl Store {
             }
         })?;
         let created = load_group(&mut tx, tenant, group.id).await?.ok_or(DirError::NotFound)?;
+        bump_generation(&mut *tx, tenant).await?;
         tx.commit().await?;
         Ok(created)
     }
@@ -660,6 +666,7 @@ impl Store {
         let mut next = current.clone();
         change(&mut next)?;
         let updated = Self::write_group(&mut tx, tenant, &current, &next, now).await?;
+        bump_generation(&mut *tx, tenant).await?;
         tx.commit().await?;
         self.invalidate_cache();
         Ok(updated)
@@ -754,6 +761,7 @@ impl Store {
                 audit_change(&mut tx, tenant, audit, now, change).await?;
             }
         }
+        bump_generation(&mut *tx, tenant).await?;
         tx.commit().await?;
         self.invalidate_cache();
         Ok(updated)
@@ -783,6 +791,7 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        bump_generation(&mut *tx, tenant).await?;
         tx.commit().await?;
         self.invalidate_cache();
         Ok(())
@@ -877,6 +886,7 @@ impl Store {
             let label = principal_label(&mut tx, tenant, member, kind).await?;
             audit_change(&mut tx, tenant, audit, now, DirChange::MemberAdded { group: &touched, member, kind, label }).await?;
         }
+        bump_generation(&mut *tx, tenant).await?;
         tx.commit().await?;
         self.invalidate_cache();
         Ok(kind)
@@ -912,6 +922,7 @@ impl Store {
             let label = principal_label(&mut tx, tenant, member, kind).await?;
             audit_change(&mut tx, tenant, audit, now, DirChange::MemberRemoved { group: &touched, member, kind, label }).await?;
         }
+        bump_generation(&mut *tx, tenant).await?;
         tx.commit().await?;
         self.invalidate_cache();
         Ok(())
@@ -973,6 +984,7 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+        bump_generation(&mut *tx, tenant).await?;
         tx.commit().await?;
         self.invalidate_cache();
         Ok(())
@@ -991,6 +1003,7 @@ impl Store {
         if n == 0 {
             return Err(DirError::NotMember);
         }
+        bump_generation(&mut *tx, tenant).await?;
         tx.commit().await?;
         self.invalidate_cache();
         Ok(())
@@ -1021,6 +1034,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        bump_generation(&mut *tx, tenant).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -1145,6 +1159,7 @@ impl Store {
         if before != after {
             audit_change(&mut tx, tenant, audit, now, DirChange::UserLicenses { user: &updated, before, after }).await?;
         }
+        bump_generation(&mut *tx, tenant).await?;
         tx.commit().await?;
         self.invalidate_cache();
         Ok(updated)
@@ -1200,6 +1215,7 @@ impl Store {
         if before != after {
             audit_change(&mut tx, tenant, audit, now, DirChange::GroupLicenses { group: &updated, before, after }).await?;
         }
+        bump_generation(&mut *tx, tenant).await?;
         tx.commit().await?;
         self.invalidate_cache();
         Ok(updated)

@@ -14,8 +14,10 @@ mod audit;
 mod cache;
 mod directory;
 mod directory_write;
+mod generation;
 mod keys;
 mod migrations;
+mod packed;
 mod settings;
 mod snapshot;
 mod throttle;
@@ -28,6 +30,7 @@ pub use activity::{record_activity, ActivityEvent, DirAuditor};
 pub use artifacts::*;
 pub use directory::*;
 pub use directory_write::*;
+pub use generation::bump_generation;
 pub use keys::*;
 pub use workspaces::*;
 /// The schema version this build migrates to.
@@ -136,6 +139,13 @@ impl Store {
     /// Forget every cached view (after writes that bypass the workspace methods, e.g. imports).
     pub fn invalidate_cache(&self) {
         self.cache.clear();
+    }
+
+    /// This process's local generation: moves on every invalidation of its caches (any write
+    /// through the store's methods on SQLite, and every `invalidate_cache`). Caches above the
+    /// store pair it with the tenant's write generation (see `api::powerbi::page_cache`).
+    pub fn local_generation(&self) -> u64 {
+        self.cache.generation()
     }
 
     pub async fn close(&self) {

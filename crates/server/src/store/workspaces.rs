@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use super::access::{effective_role, MEMBERSHIPS_CTE, REACHES};
 use super::activity::{record_activity, ActivityEvent};
+use super::generation::bump_generation;
 use super::{parse_enum, parse_uuid, Store, StoreError, StoreResult};
 use crate::domain::filter::{WorkspaceField, WorkspaceFilter};
 use crate::domain::policy::{self, Authority, Change, Effect, Facts, Refusal};
@@ -317,6 +318,7 @@ impl Store {
         if let Some(event) = event {
             record_activity(&mut *tx, ws.tenant_id, event).await?;
         }
+        bump_generation(&mut *tx, ws.tenant_id).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -353,6 +355,7 @@ impl Store {
         if let Some(event) = audit(&name) {
             record_activity(&mut *tx, tenant, &event).await?;
         }
+        bump_generation(&mut *tx, tenant).await?;
         tx.commit().await?;
         self.cache.invalidate(workspace);
         Ok(())
@@ -437,6 +440,7 @@ impl Store {
             if let Some(event) = audit(&name, effect) {
                 record_activity(&mut *tx, req.tenant_id, &event).await?;
             }
+            bump_generation(&mut *tx, req.tenant_id).await?;
         }
         tx.commit().await?;
         self.cache.invalidate(req.workspace_id);

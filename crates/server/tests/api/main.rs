@@ -19,6 +19,7 @@ mod group_users;
 mod groups;
 mod identity;
 mod oidc;
+mod page_cache;
 mod scanner;
 mod scim;
 mod seed;

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use pbi_wire::admin::{
     AdminDashboard, AdminDataflow, AdminDataset, AdminGroup, AdminReport, ArtifactAccessEntry, ArtifactAccessResponse, ArtifactType,
@@ -23,9 +24,10 @@ use super::error::PbiError;
 use super::extract::{Authenticated, PbiPath, PbiQuery};
 use super::groups::{group_user_json, plain_text};
 use super::odata::{parse_activity_filter, parse_admin_filter};
+use super::page_cache::PageKey;
 use crate::app::AppState;
 use crate::domain::audit::{AdminWorkspace, ArtifactKind, ArtifactRecord};
-use crate::domain::filter::ActivityCondition;
+use crate::domain::filter::{ActivityCondition, WorkspaceFilter};
 use crate::domain::{Caller, User};
 
 const ARTIFACT_ACCESS: &str = "artifactAccess";
@@ -227,18 +229,39 @@ pub async fn get_groups_as_admin(
     let filter =
         q.filter.as_deref().map(parse_admin_filter).transpose().map_err(|e| PbiError::invalid_request(format!("Invalid $filter: {e}")))?;
     let expand = Expand::parse(q.expand.as_deref())?;
-    let workspaces = state.store.admin_workspaces(caller.tenant_id, filter.as_ref(), top, skip).await?;
+    // Exact page cache: the generation is read before any of the page's data (see page_cache).
+    let local = state.store.local_generation();
+    let generation = (state.store.tenant_generation(caller.tenant_id).await?, local);
+    let key = PageKey { tenant: caller.tenant_id, query: format!("{top}|{skip}|{expand:?}|{}", q.filter.as_deref().unwrap_or("\u{0}")) };
+    if let Some(body) = state.admin_pages.get(&key, generation) {
+        return Ok(json_response(body));
+    }
+    let body = render_admin_groups(&state, caller.tenant_id, filter.as_ref(), top, skip, expand).await?;
+    state.admin_pages.put(key, generation, body.clone());
+    Ok(json_response(body))
+}
+
+/// The body of one `GET /admin/groups` page.
+async fn render_admin_groups(
+    state: &AppState,
+    tenant: Uuid,
+    filter: Option<&WorkspaceFilter>,
+    top: u32,
+    skip: u32,
+    expand: Expand,
+) -> Result<Bytes, PbiError> {
+    let workspaces = state.store.admin_workspaces(tenant, filter, top, skip).await?;
     let ids: Vec<Uuid> = workspaces.iter().map(|w| w.workspace.id).collect();
     let kinds = expand.kinds();
     let mut artifacts: HashMap<Uuid, Vec<ArtifactRecord>> = HashMap::new();
     if !kinds.is_empty() {
-        for a in state.store.artifacts_in(caller.tenant_id, &ids, &kinds).await? {
+        for a in state.store.artifacts_in(tenant, &ids, &kinds).await? {
             artifacts.entry(a.workspace_id).or_default().push(a);
         }
     }
     let views = if expand.users {
         let active: Vec<Uuid> = workspaces.iter().filter(|w| w.workspace.state != "Deleted").map(|w| w.workspace.id).collect();
-        state.store.workspace_views(caller.tenant_id, &active).await?
+        state.store.workspace_views(tenant, &active).await?
     } else {
         HashMap::new()
     };
@@ -281,7 +304,7 @@ pub async fn get_groups_as_admin(
         }
     }
     body.extend_from_slice(b"]}");
-    Ok(json_response(body))
+    Ok(body.into())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ pub mod extract;
 pub mod gate;
 pub mod groups;
 pub mod odata;
+pub mod page_cache;
 pub mod throttle;
 
 use std::sync::Arc;

@@ -1,0 +1,89 @@
+//! The exact cache of rendered `GET /admin/groups` pages: a write between two reads is visible
+//! on the second read, whichever API made the write and whichever instance serves the read.
+
+use pbi_wire::powerbi::{GroupUser, GroupUserAccessRight as R, PrincipalType};
+use reqwest::Method;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::backend_test;
+use crate::helpers::*;
+
+const PAGE: &str = "/v1.0/myorg/admin/groups?$top=100&$expand=users";
+
+async fn page(base: &str, token: &str) -> Value {
+    let response = reqwest::Client::new().get(format!("{base}{PAGE}")).bearer_auth(token).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    response.json().await.unwrap()
+}
+
+/// `(displayName, groupUserAccessRight)` of every user of workspace `ws` on a page.
+fn users_of(body: &Value, ws: Uuid) -> Vec<(String, String)> {
+    let group = body["value"].as_array().unwrap().iter().find(|g| g["id"] == ws.to_string()).expect("the workspace is listed");
+    let mut users: Vec<(String, String)> = group["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["displayName"].as_str().unwrap_or("").to_string(), u["groupUserAccessRight"].as_str().unwrap().to_string()))
+        .collect();
+    users.sort();
+    users
+}
+
+fn state_of(body: &Value, ws: Uuid) -> String {
+    let group = body["value"].as_array().unwrap().iter().find(|g| g["id"] == ws.to_string()).expect("the workspace is listed");
+    group["state"].as_str().unwrap().to_string()
+}
+
+backend_test!(admin_groups_pages_show_every_committed_write_on_the_next_read, |app: TestApp| async move {
+    let admin = app.user_token("admin").await;
+    let team = app.ws("Team");
+    let first = page(&app.base, &admin).await;
+    assert_eq!(page(&app.base, &admin).await, first, "nothing changed: the same page");
+    assert!(!users_of(&first, team).iter().any(|(name, _)| name == "Otto Outsider"), "{first}");
+
+    // A membership write through the Power BI API.
+    let owner = app.as_user("owner").await;
+    owner.add_group_user(team, &GroupUser::principal(upn("outsider"), PrincipalType::User, R::Contributor)).await.unwrap();
+    let second = page(&app.base, &admin).await;
+    assert!(users_of(&second, team).contains(&("Otto Outsider".into(), "Contributor".into())), "{second}");
+
+    // A directory write through Graph: the user's name on every workspace that lists them.
+    let (status, _, _) =
+        app.graph(Method::PATCH, &format!("/users/{}", app.user_id("outsider")), Some(json!({"displayName": "Otto Renamed"}))).await;
+    assert_eq!(status, 204);
+    let third = page(&app.base, &admin).await;
+    assert!(users_of(&third, team).contains(&("Otto Renamed".into(), "Contributor".into())), "{third}");
+
+    // A workspace deleted by its Admin shows as Deleted, without users.
+    let solo = app.ws("Solo");
+    assert_eq!(state_of(&third, solo), "Active");
+    app.as_user("outsider").await.delete_group(solo).await.unwrap();
+    let fourth = page(&app.base, &admin).await;
+    assert_eq!(state_of(&fourth, solo), "Deleted");
+    assert_eq!(users_of(&fourth, solo), vec![]);
+});
+
+backend_test!(admin_groups_pages_cached_by_one_instance_show_writes_made_through_another, |app: TestApp| async move {
+    // Several instances share a database only on PostgreSQL: a SQLite file has one serving
+    // process, whose view cache relies on seeing every commit (see ARCHITECTURE, exact caches).
+    if app.backend == Backend::Sqlite {
+        eprintln!("skipped on SQLite: one serving process per SQLite file");
+        return;
+    }
+    let second = app.instance().await;
+    let admin = app.user_token("admin").await;
+    let team = app.ws("Team");
+    // Both instances render and keep the page (the same workspaces; each has its own base URL).
+    let before = page(&second.base, &admin).await;
+    assert_eq!(page(&app.base, &admin).await["value"], before["value"]);
+    assert_eq!(page(&second.base, &admin).await, before);
+    assert!(!users_of(&before, team).iter().any(|(name, _)| name == "Otto Outsider"));
+
+    // The first instance writes; the second, whose cache never heard of it, shows it.
+    let owner = app.as_user("owner").await;
+    owner.add_group_user(team, &GroupUser::principal(upn("outsider"), PrincipalType::User, R::Viewer)).await.unwrap();
+    let after = page(&second.base, &admin).await;
+    assert!(users_of(&after, team).contains(&("Otto Outsider".into(), "Viewer".into())), "{after}");
+    assert_eq!(page(&app.base, &admin).await["value"], after["value"]);
+});
