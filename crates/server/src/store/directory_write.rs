@@ -339,6 +339,81 @@ fn license_sets(held: &HashSet<Uuid>, add: &[Uuid], remove: &[Uuid]) -> (Vec<Uui
     (before, after)
 }
 
+/// Who holds directly assigned SKUs: a user (`license_assignments`) or a group (`group_licenses`).
+#[derive(Clone, Copy)]
+enum LicenseHolder {
+    User(Uuid),
+    Group(Uuid),
+}
+
+impl LicenseHolder {
+    fn id(self) -> Uuid {
+        match self {
+            Self::User(id) | Self::Group(id) => id,
+        }
+    }
+
+    /// The statements that delete and insert one of the holder's SKUs.
+    fn delete_and_insert_sql(self) -> (&'static str, &'static str) {
+        match self {
+            Self::User(_) => (
+                "DELETE FROM license_assignments WHERE tenant_id = $1 AND user_id = $2 AND sku_id = $3",
+                "INSERT INTO license_assignments (tenant_id, user_id, sku_id, assigned_at) VALUES ($1, $2, $3, $4)",
+            ),
+            Self::Group(_) => (
+                "DELETE FROM group_licenses WHERE tenant_id = $1 AND group_id = $2 AND sku_id = $3",
+                "INSERT INTO group_licenses (tenant_id, group_id, sku_id, assigned_at) VALUES ($1, $2, $3, $4)",
+            ),
+        }
+    }
+}
+
+/// A removed SKU must be held directly (`held`).
+fn check_removals(held: &HashSet<Uuid>, remove: &[Uuid]) -> DirResult<()> {
+    match remove.iter().find(|sku| !held.contains(sku)) {
+        Some(sku) => Err(DirError::NotAssigned(*sku)),
+        None => Ok(()),
+    }
+}
+
+/// An added SKU must be one the tenant subscribes to.
+fn check_subscribed(facts: &LicenseFacts, add: &[Uuid]) -> DirResult<()> {
+    match add.iter().find(|sku| !facts.skus.contains_key(sku)) {
+        Some(sku) => Err(DirError::UnknownSku(*sku)),
+        None => Ok(()),
+    }
+}
+
+/// Write a checked license change: delete the removed SKUs, insert the added ones the holder
+/// does not keep (one removed and added again gets a new `assigned_at`).
+async fn write_license_rows(
+    conn: &mut AnyConnection,
+    tenant: Uuid,
+    holder: LicenseHolder,
+    held: &HashSet<Uuid>,
+    add: &[Uuid],
+    remove: &[Uuid],
+    now: i64,
+) -> DirResult<()> {
+    let (delete, insert) = holder.delete_and_insert_sql();
+    for sku in remove {
+        sqlx::query(delete).bind(tenant.to_string()).bind(holder.id().to_string()).bind(sku.to_string()).execute(&mut *conn).await?;
+    }
+    for sku in add {
+        if held.contains(sku) && !remove.contains(sku) {
+            continue;
+        }
+        sqlx::query(insert)
+            .bind(tenant.to_string())
+            .bind(holder.id().to_string())
+            .bind(sku.to_string())
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 impl Store {
     // ----- users -----
 
@@ -1085,19 +1160,11 @@ impl Store {
         let current = load_user(&mut tx, tenant, user).await?.filter(|u| u.deleted_at.is_none()).ok_or(DirError::NotFound)?;
         let facts = load_license_facts(&mut tx, tenant).await?;
         let direct: HashSet<Uuid> = facts.direct.iter().filter(|(u, _, _)| *u == user).map(|(_, s, _)| *s).collect();
-        for sku in remove {
-            if !direct.contains(sku) {
-                return Err(DirError::NotAssigned(*sku));
-            }
-        }
+        check_removals(&direct, remove)?;
         if !add.is_empty() && current.usage_location.is_none() {
             return Err(DirError::NoUsageLocation);
         }
-        for sku in add {
-            if !facts.skus.contains_key(sku) {
-                return Err(DirError::UnknownSku(*sku));
-            }
-        }
+        check_subscribed(&facts, add)?;
         // Check seats against the allocation after the removals.
         let mut after = facts.clone();
         after.direct.retain(|(u, s, _)| !(*u == user && remove.contains(s)));
@@ -1114,26 +1181,7 @@ impl Store {
             }
             after.direct.push((user, *sku, now));
         }
-        for sku in remove {
-            sqlx::query("DELETE FROM license_assignments WHERE tenant_id = $1 AND user_id = $2 AND sku_id = $3")
-                .bind(tenant.to_string())
-                .bind(user.to_string())
-                .bind(sku.to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
-        for sku in add {
-            if direct.contains(sku) && !remove.contains(sku) {
-                continue;
-            }
-            sqlx::query("INSERT INTO license_assignments (tenant_id, user_id, sku_id, assigned_at) VALUES ($1, $2, $3, $4)")
-                .bind(tenant.to_string())
-                .bind(user.to_string())
-                .bind(sku.to_string())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-        }
+        write_license_rows(&mut tx, tenant, LicenseHolder::User(user), &direct, add, remove, now).await?;
         sqlx::query("UPDATE users SET version = version + 1, modified_at = $3 WHERE tenant_id = $1 AND id = $2")
             .bind(tenant.to_string())
             .bind(user.to_string())
@@ -1166,36 +1214,9 @@ impl Store {
         let updated = touch_group(&mut tx, tenant, group, now).await?;
         let facts = load_license_facts(&mut tx, tenant).await?;
         let has: HashSet<Uuid> = facts.group_licenses.iter().filter(|(g, _, _)| *g == group).map(|(_, s, _)| *s).collect();
-        for sku in remove {
-            if !has.contains(sku) {
-                return Err(DirError::NotAssigned(*sku));
-            }
-        }
-        for sku in add {
-            if !facts.skus.contains_key(sku) {
-                return Err(DirError::UnknownSku(*sku));
-            }
-        }
-        for sku in remove {
-            sqlx::query("DELETE FROM group_licenses WHERE tenant_id = $1 AND group_id = $2 AND sku_id = $3")
-                .bind(tenant.to_string())
-                .bind(group.to_string())
-                .bind(sku.to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
-        for sku in add {
-            if has.contains(sku) && !remove.contains(sku) {
-                continue;
-            }
-            sqlx::query("INSERT INTO group_licenses (tenant_id, group_id, sku_id, assigned_at) VALUES ($1, $2, $3, $4)")
-                .bind(tenant.to_string())
-                .bind(group.to_string())
-                .bind(sku.to_string())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-        }
+        check_removals(&has, remove)?;
+        check_subscribed(&facts, add)?;
+        write_license_rows(&mut tx, tenant, LicenseHolder::Group(group), &has, add, remove, now).await?;
         let (before, after) = license_sets(&has, add, remove);
         if before != after {
             audit_change(&mut tx, tenant, audit, now, DirChange::GroupLicenses { group: &updated, before, after }).await?;
