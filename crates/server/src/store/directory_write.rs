@@ -167,6 +167,19 @@ fn upn_conflict(_upn: &str) -> DirError {
     DirError::Conflict("Another object with the same value for property userPrincipalName already exists.".into())
 }
 
+/// The outcome of a write that sets a user's `upn_lower`: a unique violation is someone else
+/// holding the UPN (a race the `upn_taken` check before it lost).
+fn upn_write_result<T>(result: Result<T, sqlx::Error>, upn: &str) -> DirResult<T> {
+    result.map_err(|e| {
+        let e = StoreError::from(e);
+        if e.is_unique_violation() {
+            upn_conflict(upn)
+        } else {
+            e.into()
+        }
+    })
+}
+
 /// The kind of an active directory object, if it exists.
 async fn object_kind(conn: &mut AnyConnection, tenant: Uuid, id: Uuid) -> DirResult<Option<PrincipalKind>> {
     let row = sqlx::query(
@@ -451,13 +464,7 @@ impl Store {
         .bind(extra_text(user))
         .execute(&mut *tx)
         .await;
-        match result {
-            Ok(_) => {}
-            Err(e) => {
-                let e = StoreError::from(e);
-                return Err(if e.is_unique_violation() { upn_conflict(&user.upn) } else { e.into() });
-            }
-        }
+        upn_write_result(result, &user.upn)?;
         let created = load_user(&mut tx, tenant, user.id).await?.ok_or(DirError::NotFound)?;
         tx.commit().await?;
         self.invalidate_cache();
@@ -548,10 +555,7 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await;
-        if let Err(e) = result {
-            let e = StoreError::from(e);
-            return Err(if e.is_unique_violation() { upn_conflict(&next.upn) } else { e.into() });
-        }
+        upn_write_result(result, &next.upn)?;
         let updated = load_user(&mut tx, tenant, id).await?.ok_or(DirError::NotFound)?;
         if updated.account_enabled != current.account_enabled {
             let change = DirChange::AccountEnabled { user: &updated, enabled: updated.account_enabled };
@@ -628,10 +632,7 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await;
-        if let Err(e) = result {
-            let e = StoreError::from(e);
-            return Err(if e.is_unique_violation() { upn_conflict(&current.upn) } else { e.into() });
-        }
+        upn_write_result(result, &current.upn)?;
         let restored = load_user(&mut tx, tenant, id).await?.ok_or(DirError::NotFound)?;
         audit_change(&mut tx, tenant, audit, now, DirChange::UserRestored { user: &restored }).await?;
         tx.commit().await?;
