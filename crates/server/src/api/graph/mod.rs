@@ -10,7 +10,8 @@ pub mod odata;
 mod users;
 
 use axum::handler::Handler;
-use axum::http::{Method, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{any, on, MethodFilter, MethodRouter};
 use axum::Router;
 use pbi_wire::ops::Op;
@@ -114,6 +115,15 @@ async fn no_such_segment(uri: axum::http::Uri) -> GraphError {
 }
 
 /// `{public_url}/graph/v1.0`.
+/// `201 Created` with the new object and its address in `Location`.
+fn created_at(body: serde_json::Value, location: &str) -> Response {
+    let mut response = (StatusCode::CREATED, axum::Json(body)).into_response();
+    if let Ok(loc) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, loc);
+    }
+    response
+}
+
 pub(crate) fn base_url(state: &AppState) -> String {
     format!("{}/graph/v1.0", state.public_url)
 }
