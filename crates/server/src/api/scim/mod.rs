@@ -12,25 +12,19 @@ pub mod patch;
 pub mod resources;
 mod users;
 
-use axum::handler::Handler;
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, on, MethodFilter, MethodRouter};
+use axum::routing::any;
 use axum::Router;
 use pbi_wire::ops::Op;
 use serde_json::{json, Map, Value};
 
 use self::error::{ScimError, SCIM_JSON};
 use self::extract::{ScimQuery, ScimTenant};
+use crate::api::routing::{by_path, dialect_ops, route};
 use crate::app::AppState;
 
-macro_rules! scim_ops {
-    ($($name:ident = $method:literal $path:literal $id:literal;)*) => {
-        $(pub const $name: Op = Op { id: $id, method: $method, path: $path };)*
-    };
-}
-
-scim_ops! {
+dialect_ops! {
     SERVICE_PROVIDER_CONFIG = "GET" "/{tenant}/scim/v2/ServiceProviderConfig" "ServiceProviderConfig";
     RESOURCE_TYPES = "GET" "/{tenant}/scim/v2/ResourceTypes" "ResourceTypes";
     RESOURCE_TYPE = "GET" "/{tenant}/scim/v2/ResourceTypes/{id}" "ResourceType";
@@ -50,20 +44,7 @@ scim_ops! {
     DELETE_GROUP = "DELETE" "/{tenant}/scim/v2/Groups/{id}" "DeleteGroup";
 }
 
-/// One row of the routing table.
-pub struct Route {
-    pub op: Op,
-    pub handler: MethodRouter<AppState>,
-}
-
-fn route<H, T>(op: Op, handler: H) -> Route
-where
-    H: Handler<T, AppState>,
-    T: 'static,
-{
-    let method = Method::from_bytes(op.method.as_bytes()).expect("valid method");
-    Route { op, handler: on(MethodFilter::try_from(method).expect("routable method"), handler) }
-}
+pub use crate::api::routing::Route;
 
 /// The routing table of the SCIM dialect.
 pub fn routes() -> Vec<Route> {
@@ -94,18 +75,9 @@ pub fn routes_summary() -> Vec<Op> {
 }
 
 pub fn router() -> Router<AppState> {
-    let mut by_path: Vec<(&'static str, MethodRouter<AppState>)> = Vec::new();
-    for r in routes() {
-        match by_path.iter_mut().find(|(p, _)| *p == r.op.path) {
-            Some((_, mr)) => *mr = std::mem::take(mr).merge(r.handler),
-            None => by_path.push((r.op.path, r.handler)),
-        }
-    }
-    let mut router = Router::new();
-    for (path, mr) in by_path {
-        router = router.route(path, mr.fallback(method_not_allowed));
-    }
-    router.route("/{tenant}/scim/v2", any(no_such_endpoint)).route("/{tenant}/scim/v2/{*rest}", any(no_such_endpoint))
+    by_path(routes(), method_not_allowed)
+        .route("/{tenant}/scim/v2", any(no_such_endpoint))
+        .route("/{tenant}/scim/v2/{*rest}", any(no_such_endpoint))
 }
 
 async fn method_not_allowed() -> ScimError {
