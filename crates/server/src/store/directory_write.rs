@@ -16,8 +16,9 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, AnyConnection, Row};
 use uuid::Uuid;
 
 use super::access::MEMBERSHIPS_CTE;
@@ -221,6 +222,12 @@ async fn creates_cycle(conn: &mut AnyConnection, tenant: Uuid, group: Uuid, memb
     Ok(false)
 }
 
+/// `sql` with `$1` bound to the tenant and `$2`, `$3` to the two ends of a link (a group and its
+/// member or owner, a holder and its SKU), the parameters of every link lookup and delete.
+fn link_query(sql: &str, tenant: Uuid, from: Uuid, to: Uuid) -> Query<'_, Any, AnyArguments<'_>> {
+    sqlx::query(sql).bind(tenant.to_string()).bind(from.to_string()).bind(to.to_string())
+}
+
 /// Bump a group's version (it changes when its members do) and lock its row.
 async fn touch_group(conn: &mut AnyConnection, tenant: Uuid, group: Uuid, now: i64) -> DirResult<DirGroup> {
     let n = sqlx::query(
@@ -410,7 +417,7 @@ async fn write_license_rows(
 ) -> DirResult<()> {
     let (delete, insert) = holder.delete_and_insert_sql();
     for sku in remove {
-        sqlx::query(delete).bind(tenant.to_string()).bind(holder.id().to_string()).bind(sku.to_string()).execute(&mut *conn).await?;
+        link_query(delete, tenant, holder.id(), *sku).execute(&mut *conn).await?;
     }
     for sku in add {
         if held.contains(sku) && !remove.contains(sku) {
@@ -804,10 +811,7 @@ impl Store {
         let changed = !removed.is_empty() || !added.is_empty();
         let mut record = Vec::new();
         for gone in removed {
-            sqlx::query("DELETE FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3")
-                .bind(tenant.to_string())
-                .bind(id.to_string())
-                .bind(gone.id.to_string())
+            link_query("DELETE FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3", tenant, id, gone.id)
                 .execute(&mut *tx)
                 .await?;
             record.push((false, gone.id, gone.kind));
@@ -908,12 +912,14 @@ impl Store {
         if kind == PrincipalKind::Group && creates_cycle(conn, tenant, group, member).await? {
             return Err(DirError::Cycle);
         }
-        let exists = sqlx::query("SELECT 1 AS one FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3")
-            .bind(tenant.to_string())
-            .bind(group.to_string())
-            .bind(member.to_string())
-            .fetch_optional(&mut *conn)
-            .await?;
+        let exists = link_query(
+            "SELECT 1 AS one FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3",
+            tenant,
+            group,
+            member,
+        )
+        .fetch_optional(&mut *conn)
+        .await?;
         if exists.is_some() {
             return Err(DirError::AlreadyMember);
         }
@@ -968,20 +974,19 @@ impl Store {
     ) -> DirResult<()> {
         let mut tx = self.write.begin().await?;
         let touched = touch_group(&mut tx, tenant, group, now).await?;
-        let row = sqlx::query("SELECT member_type FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3")
-            .bind(tenant.to_string())
-            .bind(group.to_string())
-            .bind(member.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row = link_query(
+            "SELECT member_type FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3",
+            tenant,
+            group,
+            member,
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
         let Some(row) = row else {
             return Err(DirError::NotMember);
         };
         let kind = parse_enum::<PrincipalKind>(&row.try_get::<String, _>("member_type")?)?;
-        sqlx::query("DELETE FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3")
-            .bind(tenant.to_string())
-            .bind(group.to_string())
-            .bind(member.to_string())
+        link_query("DELETE FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3", tenant, group, member)
             .execute(&mut *tx)
             .await?;
         if group_reaches_powerbi(&mut tx, tenant, group).await? {
@@ -1033,12 +1038,10 @@ impl Store {
             Some(PrincipalKind::Group) => return Err(DirError::Invalid("a group cannot own a group".into())),
             None => return Err(DirError::ReferenceNotFound(owner)),
         }
-        let exists = sqlx::query("SELECT 1 AS one FROM group_owners WHERE tenant_id = $1 AND group_id = $2 AND owner_id = $3")
-            .bind(tenant.to_string())
-            .bind(group.to_string())
-            .bind(owner.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
+        let exists =
+            link_query("SELECT 1 AS one FROM group_owners WHERE tenant_id = $1 AND group_id = $2 AND owner_id = $3", tenant, group, owner)
+                .fetch_optional(&mut *tx)
+                .await?;
         if exists.is_some() {
             return Err(DirError::AlreadyMember);
         }
@@ -1057,10 +1060,7 @@ impl Store {
     pub async fn remove_dir_group_owner(&self, tenant: Uuid, group: Uuid, owner: Uuid, now: i64) -> DirResult<()> {
         let mut tx = self.write.begin().await?;
         touch_group(&mut tx, tenant, group, now).await?;
-        let n = sqlx::query("DELETE FROM group_owners WHERE tenant_id = $1 AND group_id = $2 AND owner_id = $3")
-            .bind(tenant.to_string())
-            .bind(group.to_string())
-            .bind(owner.to_string())
+        let n = link_query("DELETE FROM group_owners WHERE tenant_id = $1 AND group_id = $2 AND owner_id = $3", tenant, group, owner)
             .execute(&mut *tx)
             .await?
             .rows_affected();
