@@ -615,6 +615,28 @@ pub async fn provision_other_tenant(app: &TestApp) -> ProvisionedTenant {
 }
 
 impl TestApp {
+    /// Provision another tenant on `domain` whose only user, `boss@{domain}`, is a Fabric
+    /// administrator, and return the boss's delegated token there (cross-tenant admin tests).
+    pub async fn other_tenant_admin_token(&self, domain: &str) -> String {
+        let boss = format!("boss@{domain}");
+        let other = self
+            .provision(&TenantSpec {
+                name: "Other".into(),
+                domain: domain.into(),
+                users: vec![UserSpec {
+                    upn: boss.clone(),
+                    display_name: "Boss".into(),
+                    password: Some(PASSWORD.into()),
+                    fabric_admin: true,
+                    ..Default::default()
+                }],
+                service_principals: vec![ServicePrincipalSpec { id: None, app_id: None, display_name: "app".into(), secrets: vec![] }],
+                ..Default::default()
+            })
+            .await;
+        self.token_for(other.tenant.id, other.service_principals["app"].1, &boss).await
+    }
+
     /// A client-credentials token for the `other-automation` app of the second tenant.
     pub async fn other_app_token(&self, other: &ProvisionedTenant) -> String {
         self.token_client()
