@@ -228,6 +228,19 @@ fn link_query(sql: &str, tenant: Uuid, from: Uuid, to: Uuid) -> Query<'_, Any, A
     sqlx::query(sql).bind(tenant.to_string()).bind(from.to_string()).bind(to.to_string())
 }
 
+/// Lock an active group's row (PostgreSQL), so what is read is what the edit replaces, and
+/// read it; the caller's `If-Match` (`if_version`) must name its version.
+async fn lock_group_for_edit(conn: &mut AnyConnection, tenant: Uuid, id: Uuid, if_version: Option<i64>) -> DirResult<DirGroup> {
+    sqlx::query("UPDATE directory_groups SET version = version WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .execute(&mut *conn)
+        .await?;
+    let current = load_group(conn, tenant, id).await?.filter(|g| g.deleted_at.is_none()).ok_or(DirError::NotFound)?;
+    check_if_match(current.version, if_version)?;
+    Ok(current)
+}
+
 /// Bump a group's version (it changes when its members do) and lock its row.
 async fn touch_group(conn: &mut AnyConnection, tenant: Uuid, group: Uuid, now: i64) -> DirResult<DirGroup> {
     let n = sqlx::query(
@@ -733,13 +746,7 @@ impl Store {
         change: impl FnOnce(&mut DirGroup) -> DirResult<()>,
     ) -> DirResult<DirGroup> {
         let mut tx = self.write.begin().await?;
-        sqlx::query("UPDATE directory_groups SET version = version WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant.to_string())
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?;
-        let current = load_group(&mut tx, tenant, id).await?.filter(|g| g.deleted_at.is_none()).ok_or(DirError::NotFound)?;
-        check_if_match(current.version, if_version)?;
+        let current = lock_group_for_edit(&mut tx, tenant, id, if_version).await?;
         let mut next = current.clone();
         change(&mut next)?;
         let updated = Self::write_group(&mut tx, tenant, &current, &next, now).await?;
@@ -785,13 +792,7 @@ impl Store {
         change: impl FnOnce(&mut DirGroup, &[GroupMemberRef]) -> DirResult<Vec<Uuid>>,
     ) -> DirResult<DirGroup> {
         let mut tx = self.write.begin().await?;
-        sqlx::query("UPDATE directory_groups SET version = version WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant.to_string())
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?;
-        let current = load_group(&mut tx, tenant, id).await?.filter(|g| g.deleted_at.is_none()).ok_or(DirError::NotFound)?;
-        check_if_match(current.version, if_version)?;
+        let current = lock_group_for_edit(&mut tx, tenant, id, if_version).await?;
         let existing_members = Self::members_in(&mut tx, tenant, id).await?;
         let mut next = current.clone();
         let members = change(&mut next, &existing_members)?;
