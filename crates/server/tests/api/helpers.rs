@@ -42,36 +42,49 @@ pub fn plain_fixture_spec() -> TenantSpec {
     spec
 }
 
-/// Like `backend_test!`, on the plain fixture and without throttling (admin-read tests that make
-/// many calls and count items exactly).
+/// The two halves every backend test macro writes: a module `$name` with a `sqlite` and a
+/// `postgres` test, each binding `$backend` to its backend, spawning the app with `$spawn` (an
+/// `Option<TestApp>` future: `None` is a skipped PostgreSQL half) and running `$body` on it.
+#[doc(hidden)]
 #[macro_export]
-macro_rules! plain_backend_test {
-    ($name:ident, $body:expr) => {
+macro_rules! backend_test_halves {
+    ($name:ident, |$backend:ident| $spawn:expr, $body:expr) => {
         mod $name {
             use super::*;
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
                 let f = $body;
-                let spec = $crate::helpers::plain_fixture_spec();
-                if let Some(app) =
-                    $crate::helpers::TestApp::spawn_with_fixture($crate::helpers::Backend::Sqlite, |c| c.throttling.enabled = false, spec)
-                        .await
-                {
+                let $backend = $crate::helpers::Backend::Sqlite;
+                if let Some(app) = $spawn.await {
                     f(app).await;
                 }
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 let f = $body;
-                let spec = $crate::helpers::plain_fixture_spec();
-                if let Some(app) =
-                    $crate::helpers::TestApp::spawn_with_fixture($crate::helpers::Backend::Postgres, |c| c.throttling.enabled = false, spec)
-                        .await
-                {
+                let $backend = $crate::helpers::Backend::Postgres;
+                if let Some(app) = $spawn.await {
                     f(app).await;
                 }
             }
         }
+    };
+}
+
+/// Like `backend_test!`, on the plain fixture and without throttling (admin-read tests that make
+/// many calls and count items exactly).
+#[macro_export]
+macro_rules! plain_backend_test {
+    ($name:ident, $body:expr) => {
+        $crate::backend_test_halves!(
+            $name,
+            |backend| $crate::helpers::TestApp::spawn_with_fixture(
+                backend,
+                |c| c.throttling.enabled = false,
+                $crate::helpers::plain_fixture_spec()
+            ),
+            $body
+        );
     };
 }
 
@@ -79,23 +92,7 @@ macro_rules! plain_backend_test {
 #[macro_export]
 macro_rules! backend_test {
     ($name:ident, $body:expr) => {
-        mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let f = $body;
-                if let Some(app) = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await {
-                    f(app).await;
-                }
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let f = $body;
-                if let Some(app) = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await {
-                    f(app).await;
-                }
-            }
-        }
+        $crate::backend_test_halves!($name, |backend| $crate::helpers::TestApp::spawn(backend), $body);
     };
 }
 
@@ -103,23 +100,7 @@ macro_rules! backend_test {
 #[macro_export]
 macro_rules! backend_test_with {
     ($name:ident, $tweak:expr, $body:expr) => {
-        mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let f = $body;
-                if let Some(app) = $crate::helpers::TestApp::spawn_with($crate::helpers::Backend::Sqlite, $tweak).await {
-                    f(app).await;
-                }
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let f = $body;
-                if let Some(app) = $crate::helpers::TestApp::spawn_with($crate::helpers::Backend::Postgres, $tweak).await {
-                    f(app).await;
-                }
-            }
-        }
+        $crate::backend_test_halves!($name, |backend| $crate::helpers::TestApp::spawn_with(backend, $tweak), $body);
     };
 }
 
