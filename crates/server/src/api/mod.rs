@@ -5,4 +5,5 @@ pub mod graph;
 pub mod oauth;
 pub mod operator;
 pub mod powerbi;
+pub mod routing;
 pub mod scim;

@@ -64,10 +64,17 @@ struct DirectoryEntry {
     user_type: Option<UserType>,
 }
 
-fn directory_from_row(row: &AnyRow) -> StoreResult<DirectoryEntry> {
+/// The principal of a row's `principal_type` and `principal_id` columns.
+fn principal_from_row(row: &AnyRow) -> StoreResult<PrincipalRef> {
     let kind = parse_enum::<PrincipalKind>(&row.try_get::<String, _>("principal_type")?)?;
+    Ok(PrincipalRef { kind, object_id: parse_uuid(&row.try_get::<String, _>("principal_id")?)? })
+}
+
+fn directory_from_row(row: &AnyRow) -> StoreResult<DirectoryEntry> {
+    let principal = principal_from_row(row)?;
+    let kind = principal.kind;
     Ok(DirectoryEntry {
-        principal: PrincipalRef { kind, object_id: parse_uuid(&row.try_get::<String, _>("principal_id")?)? },
+        principal,
         upn: row.try_get("upn")?,
         mail: row.try_get("mail")?,
         display_name: match kind {
@@ -467,10 +474,9 @@ impl Store {
         .fetch_all(&self.read)
         .await?
         {
-            let kind = parse_enum::<PrincipalKind>(&row.try_get::<String, _>("principal_type")?)?;
             out.capacity_users.push((
                 uuid(&row, "capacity_id")?,
-                PrincipalRef { kind, object_id: uuid(&row, "principal_id")? },
+                principal_from_row(&row)?,
                 parse_enum::<CapacityRight>(&row.try_get::<String, _>("access_right")?)?,
             ));
         }
@@ -489,12 +495,7 @@ impl Store {
         .fetch_all(&self.read)
         .await?
         {
-            let kind = parse_enum::<PrincipalKind>(&row.try_get::<String, _>("principal_type")?)?;
-            out.permissions.push((
-                uuid(&row, "artifact_id")?,
-                PrincipalRef { kind, object_id: uuid(&row, "principal_id")? },
-                row.try_get("access_right")?,
-            ));
+            out.permissions.push((uuid(&row, "artifact_id")?, principal_from_row(&row)?, row.try_get("access_right")?));
         }
         for row in sqlx::query(
             "SELECT id, artifact_id, owner_id, title, frequency, is_enabled, start_date, end_date, attachment_format, sub_artifact_name \

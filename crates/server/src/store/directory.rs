@@ -37,7 +37,7 @@ fn tenant_from_row(row: &AnyRow) -> StoreResult<Tenant> {
     Ok(Tenant { id: parse_uuid(&row.try_get::<String, _>("id")?)?, name: row.try_get("name")?, domain: row.try_get("domain")? })
 }
 
-fn user_from_row(row: &AnyRow) -> StoreResult<User> {
+pub(super) fn user_from_row(row: &AnyRow) -> StoreResult<User> {
     Ok(User {
         id: parse_uuid(&row.try_get::<String, _>("id")?)?,
         upn: row.try_get("upn")?,

@@ -16,8 +16,9 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, AnyConnection, Row};
 use uuid::Uuid;
 
 use super::access::MEMBERSHIPS_CTE;
@@ -168,6 +169,19 @@ fn upn_conflict(_upn: &str) -> DirError {
     DirError::Conflict("Another object with the same value for property userPrincipalName already exists.".into())
 }
 
+/// The outcome of a write that sets a user's `upn_lower`: a unique violation is someone else
+/// holding the UPN (a race the `upn_taken` check before it lost).
+fn upn_write_result<T>(result: Result<T, sqlx::Error>, upn: &str) -> DirResult<T> {
+    result.map_err(|e| {
+        let e = StoreError::from(e);
+        if e.is_unique_violation() {
+            upn_conflict(upn)
+        } else {
+            e.into()
+        }
+    })
+}
+
 /// The kind of an active directory object, if it exists.
 async fn object_kind(conn: &mut AnyConnection, tenant: Uuid, id: Uuid) -> DirResult<Option<PrincipalKind>> {
     let row = sqlx::query(
@@ -207,6 +221,25 @@ async fn creates_cycle(conn: &mut AnyConnection, tenant: Uuid, group: Uuid, memb
         }
     }
     Ok(false)
+}
+
+/// `sql` with `$1` bound to the tenant and `$2`, `$3` to the two ends of a link (a group and its
+/// member or owner, a holder and its SKU), the parameters of every link lookup and delete.
+fn link_query(sql: &str, tenant: Uuid, from: Uuid, to: Uuid) -> Query<'_, Any, AnyArguments<'_>> {
+    sqlx::query(sql).bind(tenant.to_string()).bind(from.to_string()).bind(to.to_string())
+}
+
+/// Lock an active group's row (PostgreSQL), so what is read is what the edit replaces, and
+/// read it; the caller's `If-Match` (`if_version`) must name its version.
+async fn lock_group_for_edit(conn: &mut AnyConnection, tenant: Uuid, id: Uuid, if_version: Option<i64>) -> DirResult<DirGroup> {
+    sqlx::query("UPDATE directory_groups SET version = version WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .execute(&mut *conn)
+        .await?;
+    let current = load_group(conn, tenant, id).await?.filter(|g| g.deleted_at.is_none()).ok_or(DirError::NotFound)?;
+    check_if_match(current.version, if_version)?;
+    Ok(current)
 }
 
 /// Bump a group's version (it changes when its members do) and lock its row.
@@ -340,6 +373,81 @@ fn license_sets(held: &HashSet<Uuid>, add: &[Uuid], remove: &[Uuid]) -> (Vec<Uui
     (before, after)
 }
 
+/// Who holds directly assigned SKUs: a user (`license_assignments`) or a group (`group_licenses`).
+#[derive(Clone, Copy)]
+enum LicenseHolder {
+    User(Uuid),
+    Group(Uuid),
+}
+
+impl LicenseHolder {
+    fn id(self) -> Uuid {
+        match self {
+            Self::User(id) | Self::Group(id) => id,
+        }
+    }
+
+    /// The statements that delete and insert one of the holder's SKUs.
+    fn delete_and_insert_sql(self) -> (&'static str, &'static str) {
+        match self {
+            Self::User(_) => (
+                "DELETE FROM license_assignments WHERE tenant_id = $1 AND user_id = $2 AND sku_id = $3",
+                "INSERT INTO license_assignments (tenant_id, user_id, sku_id, assigned_at) VALUES ($1, $2, $3, $4)",
+            ),
+            Self::Group(_) => (
+                "DELETE FROM group_licenses WHERE tenant_id = $1 AND group_id = $2 AND sku_id = $3",
+                "INSERT INTO group_licenses (tenant_id, group_id, sku_id, assigned_at) VALUES ($1, $2, $3, $4)",
+            ),
+        }
+    }
+}
+
+/// A removed SKU must be held directly (`held`).
+fn check_removals(held: &HashSet<Uuid>, remove: &[Uuid]) -> DirResult<()> {
+    match remove.iter().find(|sku| !held.contains(sku)) {
+        Some(sku) => Err(DirError::NotAssigned(*sku)),
+        None => Ok(()),
+    }
+}
+
+/// An added SKU must be one the tenant subscribes to.
+fn check_subscribed(facts: &LicenseFacts, add: &[Uuid]) -> DirResult<()> {
+    match add.iter().find(|sku| !facts.skus.contains_key(sku)) {
+        Some(sku) => Err(DirError::UnknownSku(*sku)),
+        None => Ok(()),
+    }
+}
+
+/// Write a checked license change: delete the removed SKUs, insert the added ones the holder
+/// does not keep (one removed and added again gets a new `assigned_at`).
+async fn write_license_rows(
+    conn: &mut AnyConnection,
+    tenant: Uuid,
+    holder: LicenseHolder,
+    held: &HashSet<Uuid>,
+    add: &[Uuid],
+    remove: &[Uuid],
+    now: i64,
+) -> DirResult<()> {
+    let (delete, insert) = holder.delete_and_insert_sql();
+    for sku in remove {
+        link_query(delete, tenant, holder.id(), *sku).execute(&mut *conn).await?;
+    }
+    for sku in add {
+        if held.contains(sku) && !remove.contains(sku) {
+            continue;
+        }
+        sqlx::query(insert)
+            .bind(tenant.to_string())
+            .bind(holder.id().to_string())
+            .bind(sku.to_string())
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 impl Store {
     // ----- users -----
 
@@ -377,13 +485,7 @@ impl Store {
         .bind(extra_text(user))
         .execute(&mut *tx)
         .await;
-        match result {
-            Ok(_) => {}
-            Err(e) => {
-                let e = StoreError::from(e);
-                return Err(if e.is_unique_violation() { upn_conflict(&user.upn) } else { e.into() });
-            }
-        }
+        upn_write_result(result, &user.upn)?;
         let created = load_user(&mut tx, tenant, user.id).await?.ok_or(DirError::NotFound)?;
         bump_generation(&mut *tx, tenant).await?;
         tx.commit().await?;
@@ -475,10 +577,7 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await;
-        if let Err(e) = result {
-            let e = StoreError::from(e);
-            return Err(if e.is_unique_violation() { upn_conflict(&next.upn) } else { e.into() });
-        }
+        upn_write_result(result, &next.upn)?;
         let updated = load_user(&mut tx, tenant, id).await?.ok_or(DirError::NotFound)?;
         if updated.account_enabled != current.account_enabled {
             let change = DirChange::AccountEnabled { user: &updated, enabled: updated.account_enabled };
@@ -557,10 +656,7 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await;
-        if let Err(e) = result {
-            let e = StoreError::from(e);
-            return Err(if e.is_unique_violation() { upn_conflict(&current.upn) } else { e.into() });
-        }
+        upn_write_result(result, &current.upn)?;
         let restored = load_user(&mut tx, tenant, id).await?.ok_or(DirError::NotFound)?;
         audit_change(&mut tx, tenant, audit, now, DirChange::UserRestored { user: &restored }).await?;
         bump_generation(&mut *tx, tenant).await?;
@@ -656,13 +752,7 @@ impl Store {
         change: impl FnOnce(&mut DirGroup) -> DirResult<()>,
     ) -> DirResult<DirGroup> {
         let mut tx = self.write.begin().await?;
-        sqlx::query("UPDATE directory_groups SET version = version WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant.to_string())
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?;
-        let current = load_group(&mut tx, tenant, id).await?.filter(|g| g.deleted_at.is_none()).ok_or(DirError::NotFound)?;
-        check_if_match(current.version, if_version)?;
+        let current = lock_group_for_edit(&mut tx, tenant, id, if_version).await?;
         let mut next = current.clone();
         change(&mut next)?;
         let updated = Self::write_group(&mut tx, tenant, &current, &next, now).await?;
@@ -709,13 +799,7 @@ impl Store {
         change: impl FnOnce(&mut DirGroup, &[GroupMemberRef]) -> DirResult<Vec<Uuid>>,
     ) -> DirResult<DirGroup> {
         let mut tx = self.write.begin().await?;
-        sqlx::query("UPDATE directory_groups SET version = version WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant.to_string())
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?;
-        let current = load_group(&mut tx, tenant, id).await?.filter(|g| g.deleted_at.is_none()).ok_or(DirError::NotFound)?;
-        check_if_match(current.version, if_version)?;
+        let current = lock_group_for_edit(&mut tx, tenant, id, if_version).await?;
         let existing_members = Self::members_in(&mut tx, tenant, id).await?;
         let mut next = current.clone();
         let members = change(&mut next, &existing_members)?;
@@ -735,10 +819,7 @@ impl Store {
         let changed = !removed.is_empty() || !added.is_empty();
         let mut record = Vec::new();
         for gone in removed {
-            sqlx::query("DELETE FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3")
-                .bind(tenant.to_string())
-                .bind(id.to_string())
-                .bind(gone.id.to_string())
+            link_query("DELETE FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3", tenant, id, gone.id)
                 .execute(&mut *tx)
                 .await?;
             record.push((false, gone.id, gone.kind));
@@ -841,12 +922,14 @@ impl Store {
         if kind == PrincipalKind::Group && creates_cycle(conn, tenant, group, member).await? {
             return Err(DirError::Cycle);
         }
-        let exists = sqlx::query("SELECT 1 AS one FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3")
-            .bind(tenant.to_string())
-            .bind(group.to_string())
-            .bind(member.to_string())
-            .fetch_optional(&mut *conn)
-            .await?;
+        let exists = link_query(
+            "SELECT 1 AS one FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3",
+            tenant,
+            group,
+            member,
+        )
+        .fetch_optional(&mut *conn)
+        .await?;
         if exists.is_some() {
             return Err(DirError::AlreadyMember);
         }
@@ -902,20 +985,19 @@ impl Store {
     ) -> DirResult<()> {
         let mut tx = self.write.begin().await?;
         let touched = touch_group(&mut tx, tenant, group, now).await?;
-        let row = sqlx::query("SELECT member_type FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3")
-            .bind(tenant.to_string())
-            .bind(group.to_string())
-            .bind(member.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row = link_query(
+            "SELECT member_type FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3",
+            tenant,
+            group,
+            member,
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
         let Some(row) = row else {
             return Err(DirError::NotMember);
         };
         let kind = parse_enum::<PrincipalKind>(&row.try_get::<String, _>("member_type")?)?;
-        sqlx::query("DELETE FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3")
-            .bind(tenant.to_string())
-            .bind(group.to_string())
-            .bind(member.to_string())
+        link_query("DELETE FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3", tenant, group, member)
             .execute(&mut *tx)
             .await?;
         if group_reaches_powerbi(&mut tx, tenant, group).await? {
@@ -968,12 +1050,10 @@ impl Store {
             Some(PrincipalKind::Group) => return Err(DirError::Invalid("a group cannot own a group".into())),
             None => return Err(DirError::ReferenceNotFound(owner)),
         }
-        let exists = sqlx::query("SELECT 1 AS one FROM group_owners WHERE tenant_id = $1 AND group_id = $2 AND owner_id = $3")
-            .bind(tenant.to_string())
-            .bind(group.to_string())
-            .bind(owner.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
+        let exists =
+            link_query("SELECT 1 AS one FROM group_owners WHERE tenant_id = $1 AND group_id = $2 AND owner_id = $3", tenant, group, owner)
+                .fetch_optional(&mut *tx)
+                .await?;
         if exists.is_some() {
             return Err(DirError::AlreadyMember);
         }
@@ -993,10 +1073,7 @@ impl Store {
     pub async fn remove_dir_group_owner(&self, tenant: Uuid, group: Uuid, owner: Uuid, now: i64) -> DirResult<()> {
         let mut tx = self.write.begin().await?;
         touch_group(&mut tx, tenant, group, now).await?;
-        let n = sqlx::query("DELETE FROM group_owners WHERE tenant_id = $1 AND group_id = $2 AND owner_id = $3")
-            .bind(tenant.to_string())
-            .bind(group.to_string())
-            .bind(owner.to_string())
+        let n = link_query("DELETE FROM group_owners WHERE tenant_id = $1 AND group_id = $2 AND owner_id = $3", tenant, group, owner)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -1099,19 +1176,11 @@ impl Store {
         let current = load_user(&mut tx, tenant, user).await?.filter(|u| u.deleted_at.is_none()).ok_or(DirError::NotFound)?;
         let facts = load_license_facts(&mut tx, tenant).await?;
         let direct: HashSet<Uuid> = facts.direct.iter().filter(|(u, _, _)| *u == user).map(|(_, s, _)| *s).collect();
-        for sku in remove {
-            if !direct.contains(sku) {
-                return Err(DirError::NotAssigned(*sku));
-            }
-        }
+        check_removals(&direct, remove)?;
         if !add.is_empty() && current.usage_location.is_none() {
             return Err(DirError::NoUsageLocation);
         }
-        for sku in add {
-            if !facts.skus.contains_key(sku) {
-                return Err(DirError::UnknownSku(*sku));
-            }
-        }
+        check_subscribed(&facts, add)?;
         // Check seats against the allocation after the removals.
         let mut after = facts.clone();
         after.direct.retain(|(u, s, _)| !(*u == user && remove.contains(s)));
@@ -1128,26 +1197,7 @@ impl Store {
             }
             after.direct.push((user, *sku, now));
         }
-        for sku in remove {
-            sqlx::query("DELETE FROM license_assignments WHERE tenant_id = $1 AND user_id = $2 AND sku_id = $3")
-                .bind(tenant.to_string())
-                .bind(user.to_string())
-                .bind(sku.to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
-        for sku in add {
-            if direct.contains(sku) && !remove.contains(sku) {
-                continue;
-            }
-            sqlx::query("INSERT INTO license_assignments (tenant_id, user_id, sku_id, assigned_at) VALUES ($1, $2, $3, $4)")
-                .bind(tenant.to_string())
-                .bind(user.to_string())
-                .bind(sku.to_string())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-        }
+        write_license_rows(&mut tx, tenant, LicenseHolder::User(user), &direct, add, remove, now).await?;
         sqlx::query("UPDATE users SET version = version + 1, modified_at = $3 WHERE tenant_id = $1 AND id = $2")
             .bind(tenant.to_string())
             .bind(user.to_string())
@@ -1181,36 +1231,9 @@ impl Store {
         let updated = touch_group(&mut tx, tenant, group, now).await?;
         let facts = load_license_facts(&mut tx, tenant).await?;
         let has: HashSet<Uuid> = facts.group_licenses.iter().filter(|(g, _, _)| *g == group).map(|(_, s, _)| *s).collect();
-        for sku in remove {
-            if !has.contains(sku) {
-                return Err(DirError::NotAssigned(*sku));
-            }
-        }
-        for sku in add {
-            if !facts.skus.contains_key(sku) {
-                return Err(DirError::UnknownSku(*sku));
-            }
-        }
-        for sku in remove {
-            sqlx::query("DELETE FROM group_licenses WHERE tenant_id = $1 AND group_id = $2 AND sku_id = $3")
-                .bind(tenant.to_string())
-                .bind(group.to_string())
-                .bind(sku.to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
-        for sku in add {
-            if has.contains(sku) && !remove.contains(sku) {
-                continue;
-            }
-            sqlx::query("INSERT INTO group_licenses (tenant_id, group_id, sku_id, assigned_at) VALUES ($1, $2, $3, $4)")
-                .bind(tenant.to_string())
-                .bind(group.to_string())
-                .bind(sku.to_string())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-        }
+        check_removals(&has, remove)?;
+        check_subscribed(&facts, add)?;
+        write_license_rows(&mut tx, tenant, LicenseHolder::Group(group), &has, add, remove, now).await?;
         let (before, after) = license_sets(&has, add, remove);
         if before != after {
             audit_change(&mut tx, tenant, audit, now, DirChange::GroupLicenses { group: &updated, before, after }).await?;

@@ -3,9 +3,10 @@
 use sqlx::Row;
 use uuid::Uuid;
 
+use super::directory::user_from_row;
 use super::{parse_enum, parse_uuid, Store, StoreResult};
 use crate::domain::{
-    ClientCertificate, ClientSecret, DirectoryGroup, GroupKind, PrincipalKind, PrincipalRef, ServicePrincipal, User, UserType, Workspace,
+    ClientCertificate, ClientSecret, DirectoryGroup, GroupKind, PrincipalKind, PrincipalRef, ServicePrincipal, User, Workspace,
 };
 
 /// Everything a tenant holds, as rows of the store, for a snapshot.
@@ -42,15 +43,7 @@ impl Store {
         .fetch_all(&self.read)
         .await?
         {
-            let user = User {
-                id: uuid(&row, "id")?,
-                upn: row.try_get("upn")?,
-                mail: row.try_get("mail")?,
-                display_name: row.try_get("display_name")?,
-                user_type: parse_enum::<UserType>(&row.try_get::<String, _>("user_type")?)?,
-                account_enabled: row.try_get::<i64, _>("account_enabled")? != 0,
-                deleted_at: row.try_get("deleted_at")?,
-            };
+            let user = user_from_row(&row)?;
             users.push((user, row.try_get("password_hash")?, row.try_get::<i64, _>("admin")? > 0));
         }
         let mut groups = Vec::new();

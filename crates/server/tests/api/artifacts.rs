@@ -302,28 +302,7 @@ backend_test!(admin_user_lists_need_a_fabric_admin_or_an_allowed_app, |app: Test
     // A service principal may read.
     assert_eq!(app.as_app().await.get_report_users_as_admin(report).await.unwrap().len(), 7);
     // Another tenant's admin does not see this tenant's artifacts.
-    let other = app
-        .provision(&TenantSpec {
-            name: "Other".into(),
-            domain: "other-art.onmicrosoft.com".into(),
-            users: vec![UserSpec {
-                upn: "boss@other-art.onmicrosoft.com".into(),
-                display_name: "Boss".into(),
-                password: Some(PASSWORD.into()),
-                fabric_admin: true,
-                ..Default::default()
-            }],
-            service_principals: vec![pbi_server::tenant::ServicePrincipalSpec {
-                id: None,
-                app_id: None,
-                display_name: "c".into(),
-                secrets: vec![],
-                certificates: vec![],
-            }],
-            ..Default::default()
-        })
-        .await;
-    let boss = app.client(app.token_for(other.tenant.id, other.service_principals["c"].1, "boss@other-art.onmicrosoft.com").await);
+    let boss = app.client(app.other_tenant_admin_token("other-art.onmicrosoft.com").await);
     assert_api_error(boss.get_report_users_as_admin(report).await, 404, "PowerBIEntityNotFound");
     assert_api_error(boss.get_capacity_users_as_admin(app.fixture.capacities["Fixture F64"]).await, 404, "PowerBIEntityNotFound");
 });

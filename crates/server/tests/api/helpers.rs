@@ -42,36 +42,49 @@ pub fn plain_fixture_spec() -> TenantSpec {
     spec
 }
 
-/// Like `backend_test!`, on the plain fixture and without throttling (admin-read tests that make
-/// many calls and count items exactly).
+/// The two halves every backend test macro writes: a module `$name` with a `sqlite` and a
+/// `postgres` test, each binding `$backend` to its backend, spawning the app with `$spawn` (an
+/// `Option<TestApp>` future: `None` is a skipped PostgreSQL half) and running `$body` on it.
+#[doc(hidden)]
 #[macro_export]
-macro_rules! plain_backend_test {
-    ($name:ident, $body:expr) => {
+macro_rules! backend_test_halves {
+    ($name:ident, |$backend:ident| $spawn:expr, $body:expr) => {
         mod $name {
             use super::*;
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
                 let f = $body;
-                let spec = $crate::helpers::plain_fixture_spec();
-                if let Some(app) =
-                    $crate::helpers::TestApp::spawn_with_fixture($crate::helpers::Backend::Sqlite, |c| c.throttling.enabled = false, spec)
-                        .await
-                {
+                let $backend = $crate::helpers::Backend::Sqlite;
+                if let Some(app) = $spawn.await {
                     f(app).await;
                 }
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 let f = $body;
-                let spec = $crate::helpers::plain_fixture_spec();
-                if let Some(app) =
-                    $crate::helpers::TestApp::spawn_with_fixture($crate::helpers::Backend::Postgres, |c| c.throttling.enabled = false, spec)
-                        .await
-                {
+                let $backend = $crate::helpers::Backend::Postgres;
+                if let Some(app) = $spawn.await {
                     f(app).await;
                 }
             }
         }
+    };
+}
+
+/// Like `backend_test!`, on the plain fixture and without throttling (admin-read tests that make
+/// many calls and count items exactly).
+#[macro_export]
+macro_rules! plain_backend_test {
+    ($name:ident, $body:expr) => {
+        $crate::backend_test_halves!(
+            $name,
+            |backend| $crate::helpers::TestApp::spawn_with_fixture(
+                backend,
+                |c| c.throttling.enabled = false,
+                $crate::helpers::plain_fixture_spec()
+            ),
+            $body
+        );
     };
 }
 
@@ -79,23 +92,7 @@ macro_rules! plain_backend_test {
 #[macro_export]
 macro_rules! backend_test {
     ($name:ident, $body:expr) => {
-        mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let f = $body;
-                if let Some(app) = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await {
-                    f(app).await;
-                }
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let f = $body;
-                if let Some(app) = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await {
-                    f(app).await;
-                }
-            }
-        }
+        $crate::backend_test_halves!($name, |backend| $crate::helpers::TestApp::spawn(backend), $body);
     };
 }
 
@@ -103,23 +100,7 @@ macro_rules! backend_test {
 #[macro_export]
 macro_rules! backend_test_with {
     ($name:ident, $tweak:expr, $body:expr) => {
-        mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let f = $body;
-                if let Some(app) = $crate::helpers::TestApp::spawn_with($crate::helpers::Backend::Sqlite, $tweak).await {
-                    f(app).await;
-                }
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let f = $body;
-                if let Some(app) = $crate::helpers::TestApp::spawn_with($crate::helpers::Backend::Postgres, $tweak).await {
-                    f(app).await;
-                }
-            }
-        }
+        $crate::backend_test_halves!($name, |backend| $crate::helpers::TestApp::spawn_with(backend, $tweak), $body);
     };
 }
 
@@ -617,6 +598,34 @@ pub async fn provision_other_tenant(app: &TestApp) -> ProvisionedTenant {
 }
 
 impl TestApp {
+    /// Provision another tenant on `domain` whose only user, `boss@{domain}`, is a Fabric
+    /// administrator, and return the boss's delegated token there (cross-tenant admin tests).
+    pub async fn other_tenant_admin_token(&self, domain: &str) -> String {
+        let boss = format!("boss@{domain}");
+        let other = self
+            .provision(&TenantSpec {
+                name: "Other".into(),
+                domain: domain.into(),
+                users: vec![UserSpec {
+                    upn: boss.clone(),
+                    display_name: "Boss".into(),
+                    password: Some(PASSWORD.into()),
+                    fabric_admin: true,
+                    ..Default::default()
+                }],
+                service_principals: vec![ServicePrincipalSpec {
+                    id: None,
+                    app_id: None,
+                    display_name: "app".into(),
+                    secrets: vec![],
+                    certificates: vec![],
+                }],
+                ..Default::default()
+            })
+            .await;
+        self.token_for(other.tenant.id, other.service_principals["app"].1, &boss).await
+    }
+
     /// A client-credentials token for the `other-automation` app of the second tenant.
     pub async fn other_app_token(&self, other: &ProvisionedTenant) -> String {
         self.token_client()

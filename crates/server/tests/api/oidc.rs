@@ -150,6 +150,47 @@ backend_test!(openid_configuration_has_entras_v2_shape, |app: TestApp| async mov
     assert_eq!(jwks.keys.len(), 1);
 });
 
+// The two versions are built from one template: pin what each says on its own (Entra's lists,
+// in Entra's order) so neither leaks into the other.
+backend_test!(openid_configurations_keep_their_own_lists_and_endpoints, |app: TestApp| async move {
+    let tid = app.tenant_id();
+    let b = &app.base;
+    let (_, v2) = app.get_json(&format!("/{tid}/v2.0/.well-known/openid-configuration")).await;
+    let (_, v1) = app.get_json(&format!("/{tid}/.well-known/openid-configuration")).await;
+    let common = [
+        "sub",
+        "iss",
+        "cloud_instance_name",
+        "cloud_instance_host_name",
+        "cloud_graph_host_name",
+        "msgraph_host",
+        "aud",
+        "exp",
+        "iat",
+        "auth_time",
+        "acr",
+    ];
+    let claims = |more: &[&str]| serde_json::json!([&common[..], more].concat());
+    assert_eq!(v2["claims_supported"], claims(&["nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"]));
+    assert_eq!(v1["claims_supported"], claims(&["amr", "nonce", "email", "given_name", "family_name", "nickname"]));
+    assert_eq!(v2["response_types_supported"], serde_json::json!(["code", "id_token", "code id_token", "id_token token"]));
+    assert_eq!(v1["response_types_supported"], serde_json::json!(["code", "id_token", "code id_token", "token id_token", "token"]));
+    assert_eq!(v1["scopes_supported"], serde_json::json!(["openid"]));
+    for (doc, oauth) in [(&v2, format!("{b}/{tid}/oauth2/v2.0")), (&v1, format!("{b}/{tid}/oauth2"))] {
+        assert_eq!(doc["authorization_endpoint"], format!("{oauth}/authorize"));
+        assert_eq!(doc["device_authorization_endpoint"], format!("{oauth}/devicecode"));
+        assert_eq!(doc["end_session_endpoint"], format!("{oauth}/logout"));
+        assert_eq!(doc["response_modes_supported"], serde_json::json!(["query", "fragment", "form_post"]));
+        assert_eq!(doc["request_uri_parameter_supported"], false);
+        assert_eq!((doc["http_logout_supported"].as_bool(), doc["frontchannel_logout_supported"].as_bool()), (Some(true), Some(true)));
+        assert_eq!(doc["tenant_region_scope"], "WW");
+    }
+    let (_, alias_v1) = app.get_json("/common/.well-known/openid-configuration").await;
+    assert_eq!(alias_v1["issuer"], "https://sts.windows.net/{tenantid}/");
+    assert_eq!(alias_v1["token_endpoint"], format!("{b}/common/oauth2/token"));
+    assert_eq!(alias_v1["tenant_region_scope"], Value::Null);
+});
+
 backend_test!(unknown_tenants_get_aadsts90002_on_every_identity_path, |app: TestApp| async move {
     let other = uuid::Uuid::new_v4();
     for path in [

@@ -106,28 +106,7 @@ plain_backend_test!(a_scan_moves_from_not_started_to_succeeded_and_reports_works
     assert!(body["workspaces"][0].get("users").is_none() && body["workspaces"][0]["reports"][0].get("users").is_none(), "{body}");
 
     // Another tenant's administrator cannot see the scan; results expire after 24 hours.
-    let other = app
-        .provision(&pbi_server::tenant::TenantSpec {
-            name: "Other".into(),
-            domain: "other.example".into(),
-            users: vec![pbi_server::tenant::UserSpec {
-                upn: "boss@other.example".into(),
-                display_name: "Boss".into(),
-                password: Some(PASSWORD.into()),
-                fabric_admin: true,
-                ..Default::default()
-            }],
-            service_principals: vec![pbi_server::tenant::ServicePrincipalSpec {
-                id: None,
-                app_id: None,
-                display_name: "app".into(),
-                secrets: vec![],
-                certificates: vec![],
-            }],
-            ..Default::default()
-        })
-        .await;
-    let boss = app.token_for(other.tenant.id, other.service_principals["app"].1, "boss@other.example").await;
+    let boss = app.other_tenant_admin_token("other.example").await;
     let (status, body) = get(&app, &boss, &result_path).await;
     assert_eq!((status, error_code(&body)), (404, "PowerBIEntityNotFound"));
     app.clock.advance(Duration::from_secs(24 * 3600));

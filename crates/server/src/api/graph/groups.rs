@@ -1,7 +1,7 @@
 //! `/groups`, their members (`$ref`), and group-based licensing.
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
@@ -10,8 +10,8 @@ use uuid::Uuid;
 use super::error::GraphError;
 use super::extract::{GraphBody, GraphCaller, GraphPath, GraphQuery};
 use super::odata::{self, FieldKind};
-use super::users::{parse_assign, user_json};
-use super::{base_url, rfc3339};
+use super::users::{parse_assign, tenant_domain, user_json};
+use super::{base_url, created_at, rfc3339};
 use crate::api::powerbi::activity::Origin;
 use crate::app::AppState;
 use crate::domain::identity::DirGroup;
@@ -64,10 +64,7 @@ fn group_json(g: &DirGroup, skus: &[Uuid]) -> Map<String, Value> {
 }
 
 fn entity(state: &AppState, object: Map<String, Value>) -> Value {
-    let mut out = Map::new();
-    out.insert("@odata.context".into(), json!(format!("{}/$metadata#groups/$entity", base_url(state))));
-    out.extend(object);
-    Value::Object(out)
+    odata::with_context(format!("{}/$metadata#groups/$entity", base_url(state)), object)
 }
 
 async fn find_group(state: &AppState, tenant: Uuid, key: &str) -> Result<DirGroup, GraphError> {
@@ -88,14 +85,10 @@ pub async fn list(State(state): State<AppState>, GraphCaller(caller): GraphCalle
         }
     }
     let total = matching.len();
-    let page: Vec<Value> = matching.into_iter().skip(skip).take(top).map(|g| Value::Object(odata::select(g, &selected))).collect();
+    let page = odata::select_page(matching, &selected, top, skip);
     let base = base_url(&state);
-    let suffix = selected.as_ref().map(|s| format!("({})", s.join(","))).unwrap_or_default();
-    let mut body = json!({ "@odata.context": format!("{base}/$metadata#groups{suffix}"), "value": page });
-    if let Some(next) = odata::next_link(&format!("{base}/groups"), &query, skip, top, total) {
-        body["@odata.nextLink"] = json!(next);
-    }
-    Ok(Json(body))
+    let context = format!("{base}/$metadata#groups{}", odata::select_suffix(&selected));
+    Ok(Json(odata::collection(context, page, &format!("{base}/groups"), &query, top, skip, total)))
 }
 
 pub async fn get(
@@ -155,7 +148,7 @@ pub async fn create(
         if !mail_enabled {
             return Err(GraphError::bad_request("A Microsoft 365 group ('Unified') must be mail-enabled."));
         }
-        let domain = state.store.find_tenant(&tenant.to_string()).await?.map(|t| t.domain).unwrap_or_default();
+        let domain = tenant_domain(&state, tenant).await?;
         group.mail = Some(format!("{nickname}@{domain}"));
     } else {
         if mail_enabled {
@@ -168,11 +161,7 @@ pub async fn create(
         }
     }
     let created = state.store.create_dir_group(tenant, &group, state.clock.now_millis()).await?;
-    let mut response = (StatusCode::CREATED, Json(entity(&state, group_json(&created, &[])))).into_response();
-    if let Ok(loc) = HeaderValue::from_str(&format!("{}/groups/{}", base_url(&state), created.id)) {
-        response.headers_mut().insert(header::LOCATION, loc);
-    }
-    Ok(response)
+    Ok(created_at(entity(&state, group_json(&created, &[])), &format!("{}/groups/{}", base_url(&state), created.id)))
 }
 
 pub async fn members(
@@ -214,11 +203,8 @@ pub async fn members(
         value.push(Value::Object(object));
     }
     let base = base_url(&state);
-    let mut body = json!({ "@odata.context": format!("{base}/$metadata#directoryObjects"), "value": value });
-    if let Some(next) = odata::next_link(&format!("{base}/groups/{}/members", group.id), &query, skip, top, total) {
-        body["@odata.nextLink"] = json!(next);
-    }
-    Ok(Json(body))
+    let members_url = format!("{base}/groups/{}/members", group.id);
+    Ok(Json(odata::collection(format!("{base}/$metadata#directoryObjects"), value, &members_url, &query, top, skip, total)))
 }
 
 /// The object id in `{"@odata.id": "https://graph.microsoft.com/v1.0/directoryObjects/{id}"}`.

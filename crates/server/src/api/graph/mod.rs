@@ -9,22 +9,17 @@ mod groups;
 pub mod odata;
 mod users;
 
-use axum::handler::Handler;
-use axum::http::{Method, StatusCode};
-use axum::routing::{any, on, MethodFilter, MethodRouter};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
 use axum::Router;
 use pbi_wire::ops::Op;
 
 use self::error::GraphError;
+use crate::api::routing::{by_path, dialect_ops, route};
 use crate::app::AppState;
 
-macro_rules! graph_ops {
-    ($($name:ident = $method:literal $path:literal $id:literal;)*) => {
-        $(pub const $name: Op = Op { id: $id, method: $method, path: $path };)*
-    };
-}
-
-graph_ops! {
+dialect_ops! {
     LIST_USERS = "GET" "/graph/v1.0/users" "user: list";
     CREATE_USER = "POST" "/graph/v1.0/users" "user: create";
     GET_USER = "GET" "/graph/v1.0/users/{id}" "user: get";
@@ -44,19 +39,7 @@ graph_ops! {
     ASSIGN_GROUP_LICENSE = "POST" "/graph/v1.0/groups/{id}/assignLicense" "group: assignLicense";
 }
 
-pub struct Route {
-    pub op: Op,
-    pub handler: MethodRouter<AppState>,
-}
-
-fn route<H, T>(op: Op, handler: H) -> Route
-where
-    H: Handler<T, AppState>,
-    T: 'static,
-{
-    let method = Method::from_bytes(op.method.as_bytes()).expect("valid method");
-    Route { op, handler: on(MethodFilter::try_from(method).expect("routable method"), handler) }
-}
+pub use crate::api::routing::Route;
 
 /// The routing table of the Graph dialect.
 pub fn routes() -> Vec<Route> {
@@ -87,18 +70,7 @@ pub fn routes_summary() -> Vec<Op> {
 
 /// The router; `state` feeds the middleware that renders errors with `innerError`.
 pub fn router(state: AppState) -> Router<AppState> {
-    let mut by_path: Vec<(&'static str, MethodRouter<AppState>)> = Vec::new();
-    for r in routes() {
-        match by_path.iter_mut().find(|(p, _)| *p == r.op.path) {
-            Some((_, mr)) => *mr = std::mem::take(mr).merge(r.handler),
-            None => by_path.push((r.op.path, r.handler)),
-        }
-    }
-    let mut router = Router::new();
-    for (path, mr) in by_path {
-        router = router.route(path, mr.fallback(method_not_allowed));
-    }
-    router
+    by_path(routes(), method_not_allowed)
         .route("/graph/v1.0", any(no_such_segment))
         .route("/graph/v1.0/{*rest}", any(no_such_segment))
         .layer(axum::middleware::from_fn_with_state(state, error::stamp))
@@ -114,6 +86,15 @@ async fn no_such_segment(uri: axum::http::Uri) -> GraphError {
 }
 
 /// `{public_url}/graph/v1.0`.
+/// `201 Created` with the new object and its address in `Location`.
+fn created_at(body: serde_json::Value, location: &str) -> Response {
+    let mut response = (StatusCode::CREATED, axum::Json(body)).into_response();
+    if let Ok(loc) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, loc);
+    }
+    response
+}
+
 pub(crate) fn base_url(state: &AppState) -> String {
     format!("{}/graph/v1.0", state.public_url)
 }

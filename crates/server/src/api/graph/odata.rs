@@ -6,7 +6,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 use super::error::GraphError;
 use super::extract::GraphQuery;
@@ -248,6 +248,37 @@ pub fn select(object: Map<String, Value>, selected: &Option<Vec<&'static str>>) 
         None => object,
         Some(keep) => object.into_iter().filter(|(k, _)| k.starts_with('@') || keep.contains(&k.as_str())).collect(),
     }
+}
+
+/// The `({properties})` a `$select` adds to an `@odata.context`; empty without one.
+pub fn select_suffix(selected: &Option<Vec<&'static str>>) -> String {
+    match selected {
+        Some(s) => format!("({})", s.join(",")),
+        None => String::new(),
+    }
+}
+
+/// One object as a response: `@odata.context` first, then the object's properties.
+pub fn with_context(context: String, mut object: Map<String, Value>) -> Value {
+    let mut out = Map::new();
+    out.insert("@odata.context".into(), json!(context));
+    out.append(&mut object);
+    Value::Object(out)
+}
+
+/// The page `[skip, skip + top)` of `items`, each cut to the `$select`ed properties.
+pub fn select_page(items: Vec<Map<String, Value>>, selected: &Option<Vec<&'static str>>, top: usize, skip: usize) -> Vec<Value> {
+    items.into_iter().skip(skip).take(top).map(|item| Value::Object(select(item, selected))).collect()
+}
+
+/// A collection response: `@odata.context`, the page as `value`, and an `@odata.nextLink`
+/// (see [`next_link`]) while any of the `total` items come after it.
+pub fn collection(context: String, page: Vec<Value>, link_base: &str, query: &GraphQuery, top: usize, skip: usize, total: usize) -> Value {
+    let mut body = json!({ "@odata.context": context, "value": page });
+    if let Some(next) = next_link(link_base, query, skip, top, total) {
+        body["@odata.nextLink"] = json!(next);
+    }
+    body
 }
 
 /// `$top` (1–999, default 100) and the offset of a `$skiptoken`.

@@ -1,16 +1,16 @@
 //! `/users`, `/directory/deletedItems`, `/subscribedSkus`.
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::Json;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::error::GraphError;
 use super::extract::{GraphBody, GraphCaller, GraphPath, GraphQuery};
-use super::odata::{self, FieldKind};
-use super::{base_url, rfc3339};
+use super::odata::{self, select_suffix, with_context, FieldKind};
+use super::{base_url, created_at, rfc3339};
 use crate::api::powerbi::activity::Origin;
 use crate::app::AppState;
 use crate::auth::credentials::hash_password;
@@ -78,20 +78,6 @@ pub(super) fn user_json(u: &DirUser, licenses: &[UserLicense]) -> Map<String, Va
         m.insert("deletedDateTime".into(), json!(rfc3339(at)));
     }
     m
-}
-
-fn with_context(context: String, mut object: Map<String, Value>) -> Value {
-    let mut out = Map::new();
-    out.insert("@odata.context".into(), json!(context));
-    out.append(&mut object);
-    Value::Object(out)
-}
-
-fn select_suffix(selected: &Option<Vec<&'static str>>) -> String {
-    match selected {
-        Some(s) => format!("({})", s.join(",")),
-        None => String::new(),
-    }
 }
 
 /// A user named by object id or by UPN (case-insensitive), not deleted.
@@ -215,7 +201,7 @@ fn apply_properties(body: &Map<String, Value>, u: &mut DirUser, domain: &str) ->
     Ok(password)
 }
 
-async fn tenant_domain(state: &AppState, tenant: Uuid) -> Result<String, GraphError> {
+pub(super) async fn tenant_domain(state: &AppState, tenant: Uuid) -> Result<String, GraphError> {
     Ok(state.store.find_tenant(&tenant.to_string()).await?.map(|t| t.domain).unwrap_or_default())
 }
 
@@ -234,13 +220,10 @@ pub async fn list(State(state): State<AppState>, GraphCaller(caller): GraphCalle
         .filter(|j| filter.as_ref().is_none_or(|f| odata::matches(f, j)))
         .collect();
     let total = matching.len();
-    let page: Vec<Value> = matching.into_iter().skip(skip).take(top).map(|u| Value::Object(odata::select(u, &selected))).collect();
+    let page = odata::select_page(matching, &selected, top, skip);
     let base = base_url(&state);
-    let mut body = json!({ "@odata.context": format!("{base}/$metadata#users{}", select_suffix(&selected)), "value": page });
-    if let Some(next) = odata::next_link(&format!("{base}/users"), &query, skip, top, total) {
-        body["@odata.nextLink"] = json!(next);
-    }
-    Ok(Json(body))
+    let context = format!("{base}/$metadata#users{}", select_suffix(&selected));
+    Ok(Json(odata::collection(context, page, &format!("{base}/users"), &query, top, skip, total)))
 }
 
 pub async fn get(
@@ -274,11 +257,7 @@ pub async fn create(
     let created = state.store.create_dir_user(tenant, &user, hash.as_deref(), state.clock.now_millis()).await?;
     let base = base_url(&state);
     let body = with_context(format!("{base}/$metadata#users/$entity"), user_json(&created, &[]));
-    let mut response = (StatusCode::CREATED, Json(body)).into_response();
-    if let Ok(loc) = HeaderValue::from_str(&format!("{base}/users/{}", created.id)) {
-        response.headers_mut().insert(header::LOCATION, loc);
-    }
-    Ok(response)
+    Ok(created_at(body, &format!("{base}/users/{}", created.id)))
 }
 
 pub async fn update(
@@ -344,13 +323,10 @@ pub async fn list_deleted(
     let (top, skip) = odata::paging(&query)?;
     let users = state.store.list_deleted_users(caller.tenant_id, state.clock.now_millis()).await?;
     let total = users.len();
-    let page: Vec<Value> = users.iter().skip(skip).take(top).map(|u| Value::Object(odata::select(user_json(u, &[]), &selected))).collect();
+    let page = odata::select_page(users.iter().map(|u| user_json(u, &[])).collect(), &selected, top, skip);
     let base = base_url(&state);
-    let mut body = json!({ "@odata.context": format!("{base}/$metadata#directory/deletedItems/microsoft.graph.user"), "value": page });
-    if let Some(next) = odata::next_link(&format!("{base}/directory/deletedItems/microsoft.graph.user"), &query, skip, top, total) {
-        body["@odata.nextLink"] = json!(next);
-    }
-    Ok(Json(body))
+    let context = format!("{base}/$metadata#directory/deletedItems/microsoft.graph.user");
+    Ok(Json(odata::collection(context, page, &format!("{base}/directory/deletedItems/microsoft.graph.user"), &query, top, skip, total)))
 }
 
 pub async fn restore(

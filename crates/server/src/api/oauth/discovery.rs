@@ -45,6 +45,84 @@ fn strings(values: &[&str]) -> Vec<String> {
     values.iter().map(|s| s.to_string()).collect()
 }
 
+/// What tells the v2.0 OpenID configuration from the v1 one; the rest of the document they share.
+struct Flavour {
+    /// Where the token, authorize, device code and logout endpoints live under the tenant.
+    oauth_path: &'static str,
+    response_types: &'static [&'static str],
+    scopes: &'static [&'static str],
+    multi_refresh_token: Option<bool>,
+    /// The claims after the ones both versions list.
+    more_claims: &'static [&'static str],
+}
+
+/// The claims both versions list first, in Entra's order.
+const COMMON_CLAIMS: &[&str] = &[
+    "sub",
+    "iss",
+    "cloud_instance_name",
+    "cloud_instance_host_name",
+    "cloud_graph_host_name",
+    "msgraph_host",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "acr",
+];
+
+const V2: Flavour = Flavour {
+    oauth_path: "oauth2/v2.0",
+    response_types: &["code", "id_token", "code id_token", "id_token token"],
+    scopes: &["openid", "profile", "email", "offline_access"],
+    multi_refresh_token: None,
+    more_claims: &["nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"],
+};
+
+const V1: Flavour = Flavour {
+    oauth_path: "oauth2",
+    response_types: &["code", "id_token", "code id_token", "token id_token", "token"],
+    scopes: &["openid"],
+    multi_refresh_token: Some(true),
+    more_claims: &["amr", "nonce", "email", "given_name", "family_name", "nickname"],
+};
+
+/// The OpenID configuration of `segment` (a tenant id or an alias) in one flavour.
+fn openid_document(
+    base: &str,
+    segment: &str,
+    issuer: String,
+    region: Option<String>,
+    jwks_uri: String,
+    f: &Flavour,
+) -> OpenIdConfiguration {
+    let oauth = format!("{base}/{segment}/{}", f.oauth_path);
+    OpenIdConfiguration {
+        token_endpoint: format!("{oauth}/token"),
+        token_endpoint_auth_methods_supported: strings(&["client_secret_post", "private_key_jwt", "client_secret_basic"]),
+        jwks_uri,
+        response_modes_supported: strings(&["query", "fragment", "form_post"]),
+        subject_types_supported: strings(&["pairwise"]),
+        id_token_signing_alg_values_supported: strings(&["RS256"]),
+        response_types_supported: strings(f.response_types),
+        scopes_supported: strings(f.scopes),
+        issuer,
+        microsoft_multi_refresh_token: f.multi_refresh_token,
+        request_uri_parameter_supported: false,
+        authorization_endpoint: format!("{oauth}/authorize"),
+        device_authorization_endpoint: format!("{oauth}/devicecode"),
+        http_logout_supported: true,
+        frontchannel_logout_supported: true,
+        end_session_endpoint: format!("{oauth}/logout"),
+        claims_supported: strings(&[COMMON_CLAIMS, f.more_claims].concat()),
+        tenant_region_scope: region,
+        cloud_instance_name: CLOUD_INSTANCE_NAME.into(),
+        cloud_graph_host_name: CLOUD_GRAPH_HOST_NAME.into(),
+        msgraph_host: MSGRAPH_HOST.into(),
+        rbac_url: RBAC_URL.into(),
+    }
+}
+
 /// `GET /{tenant}/v2.0/.well-known/openid-configuration`.
 pub async fn openid_configuration(
     State(state): State<AppState>,
@@ -55,50 +133,8 @@ pub async fn openid_configuration(
         TenantSegment::Tenant(t) => (t.id.to_string(), format!("{base}/{}/v2.0", t.id), Some(TENANT_REGION_SCOPE.to_string())),
         TenantSegment::Alias(alias) => (alias.to_string(), format!("{base}/{{tenantid}}/v2.0"), None),
     };
-    Ok(Json(OpenIdConfiguration {
-        token_endpoint: format!("{base}/{segment}/oauth2/v2.0/token"),
-        token_endpoint_auth_methods_supported: strings(&["client_secret_post", "private_key_jwt", "client_secret_basic"]),
-        jwks_uri: format!("{base}/{segment}/discovery/v2.0/keys"),
-        response_modes_supported: strings(&["query", "fragment", "form_post"]),
-        subject_types_supported: strings(&["pairwise"]),
-        id_token_signing_alg_values_supported: strings(&["RS256"]),
-        response_types_supported: strings(&["code", "id_token", "code id_token", "id_token token"]),
-        scopes_supported: strings(&["openid", "profile", "email", "offline_access"]),
-        issuer,
-        microsoft_multi_refresh_token: None,
-        request_uri_parameter_supported: false,
-        authorization_endpoint: format!("{base}/{segment}/oauth2/v2.0/authorize"),
-        device_authorization_endpoint: format!("{base}/{segment}/oauth2/v2.0/devicecode"),
-        http_logout_supported: true,
-        frontchannel_logout_supported: true,
-        end_session_endpoint: format!("{base}/{segment}/oauth2/v2.0/logout"),
-        claims_supported: strings(&[
-            "sub",
-            "iss",
-            "cloud_instance_name",
-            "cloud_instance_host_name",
-            "cloud_graph_host_name",
-            "msgraph_host",
-            "aud",
-            "exp",
-            "iat",
-            "auth_time",
-            "acr",
-            "nonce",
-            "preferred_username",
-            "name",
-            "tid",
-            "ver",
-            "at_hash",
-            "c_hash",
-            "email",
-        ]),
-        tenant_region_scope: region,
-        cloud_instance_name: CLOUD_INSTANCE_NAME.into(),
-        cloud_graph_host_name: CLOUD_GRAPH_HOST_NAME.into(),
-        msgraph_host: MSGRAPH_HOST.into(),
-        rbac_url: RBAC_URL.into(),
-    }))
+    let jwks_uri = format!("{base}/{segment}/discovery/v2.0/keys");
+    Ok(Json(openid_document(base, &segment, issuer, region, jwks_uri, &V2)))
 }
 
 /// `GET /{tenant}/.well-known/openid-configuration`: the v1 document. Its issuer is the one in
@@ -112,48 +148,7 @@ pub async fn openid_configuration_v1(
         TenantSegment::Tenant(t) => (t.id.to_string(), issuer_for(t.id), Some(TENANT_REGION_SCOPE.to_string())),
         TenantSegment::Alias(alias) => (alias.to_string(), "https://sts.windows.net/{tenantid}/".to_string(), None),
     };
-    Ok(Json(OpenIdConfiguration {
-        token_endpoint: format!("{base}/{segment}/oauth2/token"),
-        token_endpoint_auth_methods_supported: strings(&["client_secret_post", "private_key_jwt", "client_secret_basic"]),
-        jwks_uri: format!("{base}/common/discovery/keys"),
-        response_modes_supported: strings(&["query", "fragment", "form_post"]),
-        subject_types_supported: strings(&["pairwise"]),
-        id_token_signing_alg_values_supported: strings(&["RS256"]),
-        response_types_supported: strings(&["code", "id_token", "code id_token", "token id_token", "token"]),
-        scopes_supported: strings(&["openid"]),
-        issuer,
-        microsoft_multi_refresh_token: Some(true),
-        request_uri_parameter_supported: false,
-        authorization_endpoint: format!("{base}/{segment}/oauth2/authorize"),
-        device_authorization_endpoint: format!("{base}/{segment}/oauth2/devicecode"),
-        http_logout_supported: true,
-        frontchannel_logout_supported: true,
-        end_session_endpoint: format!("{base}/{segment}/oauth2/logout"),
-        claims_supported: strings(&[
-            "sub",
-            "iss",
-            "cloud_instance_name",
-            "cloud_instance_host_name",
-            "cloud_graph_host_name",
-            "msgraph_host",
-            "aud",
-            "exp",
-            "iat",
-            "auth_time",
-            "acr",
-            "amr",
-            "nonce",
-            "email",
-            "given_name",
-            "family_name",
-            "nickname",
-        ]),
-        tenant_region_scope: region,
-        cloud_instance_name: CLOUD_INSTANCE_NAME.into(),
-        cloud_graph_host_name: CLOUD_GRAPH_HOST_NAME.into(),
-        msgraph_host: MSGRAPH_HOST.into(),
-        rbac_url: RBAC_URL.into(),
-    }))
+    Ok(Json(openid_document(base, &segment, issuer, region, format!("{base}/common/discovery/keys"), &V1)))
 }
 
 /// `host[:port]` of a URL, lower-cased.

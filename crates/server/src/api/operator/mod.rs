@@ -12,28 +12,15 @@ pub mod tenants;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{Method, StatusCode};
-use axum::routing::{on, MethodFilter, MethodRouter};
+use axum::http::StatusCode;
 use axum::Router;
-use pbi_wire::ops::{operator as op, Op};
+use pbi_wire::ops::operator as op;
 
 use crate::api::powerbi::error::PbiError;
+use crate::api::routing::route;
 use crate::app::AppState;
 
-/// One row of the operator routing table.
-pub struct Route {
-    pub op: Op,
-    pub handler: MethodRouter<AppState>,
-}
-
-fn route<H, T>(op: Op, handler: H) -> Route
-where
-    H: axum::handler::Handler<T, AppState>,
-    T: 'static,
-{
-    let method = Method::from_bytes(op.method.as_bytes()).expect("operation table methods are valid");
-    Route { op, handler: on(MethodFilter::try_from(method).expect("routable method"), handler) }
-}
+pub use crate::api::routing::Route;
 
 /// The operator routing table.
 pub fn routes() -> Vec<Route> {

@@ -125,13 +125,39 @@ pub(super) async fn visible_artifact(
     Ok((artifact, held))
 }
 
+/// A `GET /groups/{id}/{set}` list: the workspace's artifacts of `kinds` the caller may see.
+async fn list_in_group<T>(
+    state: &AppState,
+    caller: &Caller,
+    group: Uuid,
+    kinds: &[ArtifactKind],
+    set: &str,
+    to_json: impl Fn(&Artifact) -> T,
+) -> Result<Json<ODataList<T>>, PbiError> {
+    let items = visible_in_workspace(state, caller, group, kinds).await?;
+    Ok(Json(ODataList::new(entity_context(state, set), items.iter().map(to_json).collect())))
+}
+
+/// A `GET /groups/{id}/{set}/{itemId}` entity: one artifact of `kinds` the caller may see.
+async fn one_in_group<T>(
+    state: &AppState,
+    caller: &Caller,
+    group: Uuid,
+    id: &str,
+    kinds: &[ArtifactKind],
+    set: &str,
+    to_json: impl Fn(&Artifact) -> T,
+) -> Result<Json<ODataEntity<T>>, PbiError> {
+    let (a, _) = visible_artifact(state, caller, Some(group), id, kinds).await?;
+    Ok(Json(ODataEntity { odata_context: Some(entity_context(state, &format!("{set}/$entity"))), entity: to_json(&a) }))
+}
+
 pub async fn get_datasets_in_group(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     PbiPath(group): PbiPath<Uuid>,
 ) -> Result<Json<ODataList<Dataset>>, PbiError> {
-    let items = visible_in_workspace(&state, &caller, group, DATASETS).await?;
-    Ok(Json(ODataList::new(entity_context(&state, "datasets"), items.iter().map(dataset_json).collect())))
+    list_in_group(&state, &caller, group, DATASETS, "datasets", dataset_json).await
 }
 
 pub async fn get_dataset_in_group(
@@ -139,8 +165,7 @@ pub async fn get_dataset_in_group(
     Authenticated(caller): Authenticated,
     PbiPath((group, dataset)): PbiPath<(Uuid, String)>,
 ) -> Result<Json<ODataEntity<Dataset>>, PbiError> {
-    let (a, _) = visible_artifact(&state, &caller, Some(group), &dataset, DATASETS).await?;
-    Ok(Json(ODataEntity { odata_context: Some(entity_context(&state, "datasets/$entity")), entity: dataset_json(&a) }))
+    one_in_group(&state, &caller, group, &dataset, DATASETS, "datasets", dataset_json).await
 }
 
 pub async fn get_reports_in_group(
@@ -148,8 +173,7 @@ pub async fn get_reports_in_group(
     Authenticated(caller): Authenticated,
     PbiPath(group): PbiPath<Uuid>,
 ) -> Result<Json<ODataList<Report>>, PbiError> {
-    let items = visible_in_workspace(&state, &caller, group, REPORTS).await?;
-    Ok(Json(ODataList::new(entity_context(&state, "reports"), items.iter().map(|a| report_json(a, &caller)).collect())))
+    list_in_group(&state, &caller, group, REPORTS, "reports", |a| report_json(a, &caller)).await
 }
 
 pub async fn get_report_in_group(
@@ -157,8 +181,7 @@ pub async fn get_report_in_group(
     Authenticated(caller): Authenticated,
     PbiPath((group, report)): PbiPath<(Uuid, Uuid)>,
 ) -> Result<Json<ODataEntity<Report>>, PbiError> {
-    let (a, _) = visible_artifact(&state, &caller, Some(group), &report.to_string(), REPORTS).await?;
-    Ok(Json(ODataEntity { odata_context: Some(entity_context(&state, "reports/$entity")), entity: report_json(&a, &caller) }))
+    one_in_group(&state, &caller, group, &report.to_string(), REPORTS, "reports", |a| report_json(a, &caller)).await
 }
 
 pub async fn get_dashboards_in_group(
@@ -166,8 +189,7 @@ pub async fn get_dashboards_in_group(
     Authenticated(caller): Authenticated,
     PbiPath(group): PbiPath<Uuid>,
 ) -> Result<Json<ODataList<Dashboard>>, PbiError> {
-    let items = visible_in_workspace(&state, &caller, group, DASHBOARDS).await?;
-    Ok(Json(ODataList::new(entity_context(&state, "dashboards"), items.iter().map(dashboard_json).collect())))
+    list_in_group(&state, &caller, group, DASHBOARDS, "dashboards", dashboard_json).await
 }
 
 pub async fn get_dashboard_in_group(
@@ -175,8 +197,7 @@ pub async fn get_dashboard_in_group(
     Authenticated(caller): Authenticated,
     PbiPath((group, dashboard)): PbiPath<(Uuid, Uuid)>,
 ) -> Result<Json<ODataEntity<Dashboard>>, PbiError> {
-    let (a, _) = visible_artifact(&state, &caller, Some(group), &dashboard.to_string(), DASHBOARDS).await?;
-    Ok(Json(ODataEntity { odata_context: Some(entity_context(&state, "dashboards/$entity")), entity: dashboard_json(&a) }))
+    one_in_group(&state, &caller, group, &dashboard.to_string(), DASHBOARDS, "dashboards", dashboard_json).await
 }
 
 pub async fn get_dataflows(
@@ -184,8 +205,7 @@ pub async fn get_dataflows(
     Authenticated(caller): Authenticated,
     PbiPath(group): PbiPath<Uuid>,
 ) -> Result<Json<ODataList<Dataflow>>, PbiError> {
-    let items = visible_in_workspace(&state, &caller, group, DATAFLOWS).await?;
-    Ok(Json(ODataList::new(entity_context(&state, "dataflows"), items.iter().map(dataflow_json).collect())))
+    list_in_group(&state, &caller, group, DATAFLOWS, "dataflows", dataflow_json).await
 }
 
 /// `GET /capacities`: the capacities the caller holds a right on (directly or through a group).

@@ -345,6 +345,35 @@ async fn ensure_visible(state: &AppState, caller: &Caller, workspace: Uuid, acto
     }
 }
 
+/// A POST or PUT of a workspace user (the user API's or the admin's): once the workspace is
+/// visible to `request.actor`, resolve the body's principal and apply `make(role)`.
+async fn change_from_body(
+    state: &AppState,
+    request: Request<'_>,
+    workspace: Uuid,
+    body: &GroupUser,
+    make: fn(Role) -> Change,
+) -> Result<StatusCode, PbiError> {
+    ensure_visible(state, request.caller, workspace, request.actor).await?;
+    let (target, identifier, role) = target_of(state, request.caller.tenant_id, body).await?;
+    change(state, request, workspace, target, &identifier, body.profile.as_ref().map(|p| p.id), make(role)).await
+}
+
+/// A DELETE of a workspace user named in the path (the user API's or the admin's), once the
+/// workspace is visible to `request.actor`.
+async fn remove_by_path(
+    state: &AppState,
+    request: Request<'_>,
+    workspace: Uuid,
+    user: &str,
+    is_group: bool,
+    profile_id: Option<Uuid>,
+) -> Result<StatusCode, PbiError> {
+    ensure_visible(state, request.caller, workspace, request.actor).await?;
+    let target = target_of_path(state, request.caller.tenant_id, user, is_group).await?;
+    change(state, request, workspace, target, user.trim(), profile_id, Change::Remove).await
+}
+
 pub async fn add_group_user(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -352,11 +381,8 @@ pub async fn add_group_user(
     PbiPath(id): PbiPath<Uuid>,
     PbiJson(body): PbiJson<GroupUser>,
 ) -> Result<StatusCode, PbiError> {
-    let actor = caller_actor(&caller);
-    ensure_visible(&state, &caller, id, actor).await?;
-    let (target, identifier, role) = target_of(&state, caller.tenant_id, &body).await?;
-    let request = Request { caller: &caller, headers: &headers, actor };
-    change(&state, request, id, target, &identifier, body.profile.as_ref().map(|p| p.id), Change::Add(role)).await
+    let request = Request { caller: &caller, headers: &headers, actor: caller_actor(&caller) };
+    change_from_body(&state, request, id, &body, Change::Add).await
 }
 
 pub async fn update_group_user(
@@ -366,11 +392,8 @@ pub async fn update_group_user(
     PbiPath(id): PbiPath<Uuid>,
     PbiJson(body): PbiJson<GroupUser>,
 ) -> Result<StatusCode, PbiError> {
-    let actor = caller_actor(&caller);
-    ensure_visible(&state, &caller, id, actor).await?;
-    let (target, identifier, role) = target_of(&state, caller.tenant_id, &body).await?;
-    let request = Request { caller: &caller, headers: &headers, actor };
-    change(&state, request, id, target, &identifier, body.profile.as_ref().map(|p| p.id), Change::Update(role)).await
+    let request = Request { caller: &caller, headers: &headers, actor: caller_actor(&caller) };
+    change_from_body(&state, request, id, &body, Change::Update).await
 }
 
 pub async fn delete_user_in_group(
@@ -380,11 +403,8 @@ pub async fn delete_user_in_group(
     PbiPath((id, user)): PbiPath<(Uuid, String)>,
     PbiQuery(q): PbiQuery<DeleteQuery>,
 ) -> Result<StatusCode, PbiError> {
-    let actor = caller_actor(&caller);
-    ensure_visible(&state, &caller, id, actor).await?;
-    let target = target_of_path(&state, caller.tenant_id, &user, false).await?;
-    let request = Request { caller: &caller, headers: &headers, actor };
-    change(&state, request, id, target, user.trim(), q.profile_id, Change::Remove).await
+    let request = Request { caller: &caller, headers: &headers, actor: caller_actor(&caller) };
+    remove_by_path(&state, request, id, &user, false, q.profile_id).await
 }
 
 pub async fn get_group_users_as_admin(
@@ -432,10 +452,8 @@ pub async fn add_user_as_admin(
     PbiPath(id): PbiPath<Uuid>,
     PbiJson(body): PbiJson<GroupUser>,
 ) -> Result<StatusCode, PbiError> {
-    ensure_visible(&state, &caller, id, Actor::TenantAdmin).await?;
-    let (target, identifier, role) = target_of(&state, caller.tenant_id, &body).await?;
     let request = Request { caller: &caller, headers: &headers, actor: Actor::TenantAdmin };
-    change(&state, request, id, target, &identifier, body.profile.as_ref().map(|p| p.id), Change::Upsert(role)).await
+    change_from_body(&state, request, id, &body, Change::Upsert).await
 }
 
 pub async fn delete_user_as_admin(
@@ -445,8 +463,6 @@ pub async fn delete_user_as_admin(
     PbiPath((id, user)): PbiPath<(Uuid, String)>,
     PbiQuery(q): PbiQuery<DeleteQuery>,
 ) -> Result<StatusCode, PbiError> {
-    ensure_visible(&state, &caller, id, Actor::TenantAdmin).await?;
-    let target = target_of_path(&state, caller.tenant_id, &user, q.is_group.unwrap_or(false)).await?;
     let request = Request { caller: &caller, headers: &headers, actor: Actor::TenantAdmin };
-    change(&state, request, id, target, user.trim(), q.profile_id, Change::Remove).await
+    remove_by_path(&state, request, id, &user, q.is_group.unwrap_or(false), q.profile_id).await
 }

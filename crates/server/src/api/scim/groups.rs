@@ -7,27 +7,14 @@ use uuid::Uuid;
 
 use super::error::ScimError;
 use super::extract::{if_match, ScimBody, ScimCaller, ScimQuery};
-use super::filter::{matches, parse_attr_path, parse_filter};
+use super::filter::{matches, parse_attr_path};
 use super::patch::apply_patch;
-use super::resources::{apply_group_json, group_to_scim, project};
-use super::{base_url, list_response, paging, scim_response};
+use super::resources::{apply_group_json, group_to_scim};
+use super::{base_url, list_filter, list_page, not_found, paging, project_for, refuse, replace_document, resource_id, scim_response};
 use crate::api::powerbi::activity::Origin;
 use crate::app::AppState;
 use crate::domain::identity::DirGroup;
 use crate::domain::GroupKind;
-use crate::store::DirError;
-
-fn group_id(caller: &ScimCaller) -> Result<Uuid, ScimError> {
-    let id = caller.id.clone().unwrap_or_default();
-    Uuid::parse_str(&id).map_err(|_| ScimError::not_found("Resource", &id))
-}
-
-fn not_found(id: Uuid) -> impl Fn(DirError) -> ScimError {
-    move |e| match e {
-        DirError::NotFound => ScimError::not_found("Resource", &id.to_string()),
-        other => other.into(),
-    }
-}
 
 /// Whether a request's projection leaves `members` out (Entra ID asks for that on every list).
 fn members_excluded(query: &ScimQuery) -> bool {
@@ -42,8 +29,8 @@ fn members_excluded(query: &ScimQuery) -> bool {
 }
 
 pub async fn list(State(state): State<AppState>, caller: ScimCaller, query: ScimQuery) -> Result<Response, ScimError> {
-    let filter = query.get("filter").filter(|f| !f.trim().is_empty()).map(parse_filter).transpose()?;
-    let (start, count) = paging(&query)?;
+    let filter = list_filter(&query)?;
+    let paging = paging(&query)?;
     let tenant = caller.tenant.id;
     let base = base_url(&state, tenant);
     // Members are loaded only when shown or filtered on.
@@ -56,14 +43,7 @@ pub async fn list(State(state): State<AppState>, caller: ScimCaller, query: Scim
             out.push(r);
         }
     }
-    let total = out.len();
-    let page = out
-        .into_iter()
-        .skip(start - 1)
-        .take(count)
-        .map(|r| project(r, query.get("attributes"), query.get("excludedAttributes")))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(list_response(page, total, start))
+    list_page(&query, paging, out)
 }
 
 pub async fn create(
@@ -95,12 +75,12 @@ pub async fn create(
 }
 
 pub async fn get(State(state): State<AppState>, caller: ScimCaller, query: ScimQuery) -> Result<Response, ScimError> {
-    let id = group_id(&caller)?;
+    let id = resource_id(&caller)?;
     let tenant = caller.tenant.id;
     let group = state.store.dir_group(tenant, id, false).await?.ok_or_else(|| ScimError::not_found("Resource", &id.to_string()))?;
     let members = if members_excluded(&query) { None } else { Some(state.store.dir_group_members(tenant, id).await?) };
     let r = group_to_scim(&group, members.as_deref(), &base_url(&state, tenant));
-    Ok(scim_response(StatusCode::OK, &project(r, query.get("attributes"), query.get("excludedAttributes"))?))
+    Ok(scim_response(StatusCode::OK, &project_for(&query, r)?))
 }
 
 async fn edit(
@@ -109,7 +89,7 @@ async fn edit(
     headers: &HeaderMap,
     edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>) -> Result<(), ScimError>,
 ) -> Result<Response, ScimError> {
-    let id = group_id(caller)?;
+    let id = resource_id(caller)?;
     let tenant = caller.tenant.id;
     let base = base_url(state, tenant);
     let mut failure: Option<ScimError> = None;
@@ -119,10 +99,7 @@ async fn edit(
             let mut doc = group_to_scim(g, Some(members), &base);
             match edit(&mut doc).and_then(|()| apply_group_json(&doc, g)) {
                 Ok(ids) => Ok(ids),
-                Err(e) => {
-                    failure = Some(e);
-                    Err(DirError::Invalid("the SCIM request was refused".into()))
-                }
+                Err(e) => Err(refuse(&mut failure, e)),
             }
         })
         .await;
@@ -141,12 +118,7 @@ pub async fn replace(
     ScimBody(body): ScimBody,
 ) -> Result<Response, ScimError> {
     edit(&state, &caller, &headers, |doc| {
-        let keep: Vec<(String, serde_json::Value)> =
-            ["id", "meta", "schemas"].iter().filter_map(|k| doc.get(*k).map(|v| (k.to_string(), v.clone()))).collect();
-        *doc = body;
-        for (k, v) in keep {
-            doc.insert(k, v);
-        }
+        replace_document(doc, body);
         Ok(())
     })
     .await
@@ -162,7 +134,7 @@ pub async fn patch(
 }
 
 pub async fn delete(State(state): State<AppState>, caller: ScimCaller, headers: HeaderMap) -> Result<Response, ScimError> {
-    let id = group_id(&caller)?;
+    let id = resource_id(&caller)?;
     let origin = Origin::provisioning(caller.tenant.id, &headers);
     state
         .store

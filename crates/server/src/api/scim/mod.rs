@@ -12,25 +12,21 @@ pub mod patch;
 pub mod resources;
 mod users;
 
-use axum::handler::Handler;
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, on, MethodFilter, MethodRouter};
+use axum::routing::any;
 use axum::Router;
 use pbi_wire::ops::Op;
 use serde_json::{json, Map, Value};
 
 use self::error::{ScimError, SCIM_JSON};
-use self::extract::{ScimQuery, ScimTenant};
+use self::extract::{ScimCaller, ScimQuery, ScimTenant};
+use self::filter::Filter;
+use crate::api::routing::{by_path, dialect_ops, route};
 use crate::app::AppState;
+use crate::store::DirError;
 
-macro_rules! scim_ops {
-    ($($name:ident = $method:literal $path:literal $id:literal;)*) => {
-        $(pub const $name: Op = Op { id: $id, method: $method, path: $path };)*
-    };
-}
-
-scim_ops! {
+dialect_ops! {
     SERVICE_PROVIDER_CONFIG = "GET" "/{tenant}/scim/v2/ServiceProviderConfig" "ServiceProviderConfig";
     RESOURCE_TYPES = "GET" "/{tenant}/scim/v2/ResourceTypes" "ResourceTypes";
     RESOURCE_TYPE = "GET" "/{tenant}/scim/v2/ResourceTypes/{id}" "ResourceType";
@@ -50,20 +46,7 @@ scim_ops! {
     DELETE_GROUP = "DELETE" "/{tenant}/scim/v2/Groups/{id}" "DeleteGroup";
 }
 
-/// One row of the routing table.
-pub struct Route {
-    pub op: Op,
-    pub handler: MethodRouter<AppState>,
-}
-
-fn route<H, T>(op: Op, handler: H) -> Route
-where
-    H: Handler<T, AppState>,
-    T: 'static,
-{
-    let method = Method::from_bytes(op.method.as_bytes()).expect("valid method");
-    Route { op, handler: on(MethodFilter::try_from(method).expect("routable method"), handler) }
-}
+pub use crate::api::routing::Route;
 
 /// The routing table of the SCIM dialect.
 pub fn routes() -> Vec<Route> {
@@ -94,18 +77,9 @@ pub fn routes_summary() -> Vec<Op> {
 }
 
 pub fn router() -> Router<AppState> {
-    let mut by_path: Vec<(&'static str, MethodRouter<AppState>)> = Vec::new();
-    for r in routes() {
-        match by_path.iter_mut().find(|(p, _)| *p == r.op.path) {
-            Some((_, mr)) => *mr = std::mem::take(mr).merge(r.handler),
-            None => by_path.push((r.op.path, r.handler)),
-        }
-    }
-    let mut router = Router::new();
-    for (path, mr) in by_path {
-        router = router.route(path, mr.fallback(method_not_allowed));
-    }
-    router.route("/{tenant}/scim/v2", any(no_such_endpoint)).route("/{tenant}/scim/v2/{*rest}", any(no_such_endpoint))
+    by_path(routes(), method_not_allowed)
+        .route("/{tenant}/scim/v2", any(no_such_endpoint))
+        .route("/{tenant}/scim/v2/{*rest}", any(no_such_endpoint))
 }
 
 async fn method_not_allowed() -> ScimError {
@@ -162,6 +136,60 @@ pub(crate) fn list_response(page: Vec<Map<String, Value>>, total: usize, start: 
         "Resources": page.into_iter().map(Value::Object).collect::<Vec<_>>(),
     });
     scim_response(StatusCode::OK, body.as_object().expect("an object"))
+}
+
+/// The `{id}` of a `/Users/{id}` or `/Groups/{id}` request; one that is no UUID names nothing.
+pub(crate) fn resource_id(caller: &ScimCaller) -> Result<uuid::Uuid, ScimError> {
+    let id = caller.id.clone().unwrap_or_default();
+    uuid::Uuid::parse_str(&id).map_err(|_| ScimError::not_found("Resource", &id))
+}
+
+/// A store error of a write to resource `id`, its `NotFound` named as that resource missing.
+pub(crate) fn not_found(id: uuid::Uuid) -> impl Fn(DirError) -> ScimError {
+    move |e| match e {
+        DirError::NotFound => ScimError::not_found("Resource", &id.to_string()),
+        other => other.into(),
+    }
+}
+
+/// A list request's `filter` (a blank one is none).
+pub(crate) fn list_filter(query: &ScimQuery) -> Result<Option<Filter>, ScimError> {
+    query.get("filter").filter(|f| !f.trim().is_empty()).map(filter::parse_filter).transpose()
+}
+
+/// `resource` cut to the request's `attributes` / `excludedAttributes`.
+pub(crate) fn project_for(query: &ScimQuery, resource: Map<String, Value>) -> Result<Map<String, Value>, ScimError> {
+    resources::project(resource, query.get("attributes"), query.get("excludedAttributes"))
+}
+
+/// The ListResponse of the page of `matching` that `startIndex` and `count` (see [`paging`])
+/// ask for, each resource projected.
+pub(crate) fn list_page(
+    query: &ScimQuery,
+    (start, count): (usize, usize),
+    matching: Vec<Map<String, Value>>,
+) -> Result<Response, ScimError> {
+    let total = matching.len();
+    let page = matching.into_iter().skip(start - 1).take(count).map(|r| project_for(query, r)).collect::<Result<Vec<_>, _>>()?;
+    Ok(list_response(page, total, start))
+}
+
+/// PUT's edit of a resource's document: `body` replaces every attribute but the read-only
+/// `id`, `meta` and `schemas`, which are kept.
+pub(crate) fn replace_document(doc: &mut Map<String, Value>, body: Map<String, Value>) {
+    let keep: Vec<(String, Value)> =
+        ["id", "meta", "schemas"].iter().filter_map(|k| doc.get(*k).map(|v| (k.to_string(), v.clone()))).collect();
+    *doc = body;
+    for (k, v) in keep {
+        doc.insert(k, v);
+    }
+}
+
+/// Inside a store transaction: keep the SCIM error `e` in `failure` (the handler answers with
+/// it) and abort the write.
+pub(crate) fn refuse(failure: &mut Option<ScimError>, e: ScimError) -> DirError {
+    *failure = Some(e);
+    DirError::Invalid("the SCIM request was refused".into())
 }
 
 async fn service_provider_config(state: axum::extract::State<AppState>, t: ScimTenant) -> Response {

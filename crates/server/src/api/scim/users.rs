@@ -7,31 +7,18 @@ use uuid::Uuid;
 
 use super::error::ScimError;
 use super::extract::{if_match, parse_etag, ScimBody, ScimCaller, ScimQuery};
-use super::filter::{matches, parse_filter};
+use super::filter::matches;
 use super::patch::apply_patch;
-use super::resources::{apply_user_json, project, user_to_scim};
-use super::{base_url, list_response, paging, scim_response};
+use super::resources::{apply_user_json, user_to_scim};
+use super::{base_url, list_filter, list_page, not_found, paging, project_for, refuse, replace_document, resource_id, scim_response};
 use crate::api::powerbi::activity::Origin;
 use crate::app::AppState;
 use crate::auth::credentials::hash_password;
 use crate::domain::identity::DirUser;
-use crate::store::DirError;
-
-fn user_id(caller: &ScimCaller) -> Result<Uuid, ScimError> {
-    let id = caller.id.clone().unwrap_or_default();
-    Uuid::parse_str(&id).map_err(|_| ScimError::not_found("Resource", &id))
-}
-
-fn not_found(id: Uuid) -> impl Fn(DirError) -> ScimError {
-    move |e| match e {
-        DirError::NotFound => ScimError::not_found("Resource", &id.to_string()),
-        other => other.into(),
-    }
-}
 
 pub async fn list(State(state): State<AppState>, caller: ScimCaller, query: ScimQuery) -> Result<Response, ScimError> {
-    let filter = query.get("filter").filter(|f| !f.trim().is_empty()).map(parse_filter).transpose()?;
-    let (start, count) = paging(&query)?;
+    let filter = list_filter(&query)?;
+    let paging = paging(&query)?;
     let tenant = caller.tenant.id;
     let base = base_url(&state, tenant);
     let users = state.store.list_dir_users(tenant).await?;
@@ -44,14 +31,7 @@ pub async fn list(State(state): State<AppState>, caller: ScimCaller, query: Scim
             out.push(r);
         }
     }
-    let total = out.len();
-    let page = out
-        .into_iter()
-        .skip(start - 1)
-        .take(count)
-        .map(|r| project(r, query.get("attributes"), query.get("excludedAttributes")))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(list_response(page, total, start))
+    list_page(&query, paging, out)
 }
 
 pub async fn create(State(state): State<AppState>, caller: ScimCaller, ScimBody(body): ScimBody) -> Result<Response, ScimError> {
@@ -65,7 +45,7 @@ pub async fn create(State(state): State<AppState>, caller: ScimCaller, ScimBody(
 }
 
 pub async fn get(State(state): State<AppState>, caller: ScimCaller, query: ScimQuery, headers: HeaderMap) -> Result<Response, ScimError> {
-    let id = user_id(&caller)?;
+    let id = resource_id(&caller)?;
     let tenant = caller.tenant.id;
     let user = state.store.dir_user(tenant, id, false).await?.ok_or_else(|| ScimError::not_found("Resource", &id.to_string()))?;
     if let Some(v) = headers.get(axum::http::header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).and_then(parse_etag) {
@@ -75,7 +55,7 @@ pub async fn get(State(state): State<AppState>, caller: ScimCaller, query: ScimQ
     }
     let groups = state.store.groups_of_user(tenant, id).await?;
     let r = user_to_scim(&user, &groups, &base_url(&state, tenant));
-    Ok(scim_response(StatusCode::OK, &project(r, query.get("attributes"), query.get("excludedAttributes"))?))
+    Ok(scim_response(StatusCode::OK, &project_for(&query, r)?))
 }
 
 /// Run `edit` on the user's SCIM JSON inside the store's transaction and write the result.
@@ -85,7 +65,7 @@ async fn edit(
     headers: &HeaderMap,
     edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>) -> Result<(), ScimError>,
 ) -> Result<Response, ScimError> {
-    let id = user_id(caller)?;
+    let id = resource_id(caller)?;
     let tenant = caller.tenant.id;
     let base = base_url(state, tenant);
     let mut failure: Option<ScimError> = None;
@@ -100,10 +80,7 @@ async fn edit(
                     password = p;
                     Ok(())
                 }
-                Err(e) => {
-                    failure = Some(e);
-                    Err(DirError::Invalid("the SCIM request was refused".into()))
-                }
+                Err(e) => Err(refuse(&mut failure, e)),
             }
         })
         .await;
@@ -124,20 +101,14 @@ pub async fn replace(
     headers: HeaderMap,
     ScimBody(body): ScimBody,
 ) -> Result<Response, ScimError> {
-    let id = user_id(&caller)?;
+    let id = resource_id(&caller)?;
     if let Some(given) = body.get("id").and_then(|v| v.as_str()) {
         if !given.eq_ignore_ascii_case(&id.to_string()) {
             return Err(ScimError::bad_request("mutability", "'id' cannot be changed"));
         }
     }
     edit(&state, &caller, &headers, |doc| {
-        // PUT replaces every attribute; read-only ones (id, meta, groups) are kept.
-        let keep: Vec<(String, serde_json::Value)> =
-            ["id", "meta", "schemas"].iter().filter_map(|k| doc.get(*k).map(|v| (k.to_string(), v.clone()))).collect();
-        *doc = body;
-        for (k, v) in keep {
-            doc.insert(k, v);
-        }
+        replace_document(doc, body);
         Ok(())
     })
     .await
@@ -153,7 +124,7 @@ pub async fn patch(
 }
 
 pub async fn delete(State(state): State<AppState>, caller: ScimCaller, headers: HeaderMap) -> Result<Response, ScimError> {
-    let id = user_id(&caller)?;
+    let id = resource_id(&caller)?;
     let origin = Origin::provisioning(caller.tenant.id, &headers);
     state
         .store
