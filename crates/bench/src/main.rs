@@ -352,6 +352,7 @@ impl Seed {
                 app_id: None,
                 display_name: SP_NAME.into(),
                 secrets: vec![SecretSpec { value: secret.clone(), expires_at: None, hash: None }],
+                certificates: vec![],
             }],
             workspaces,
             capacities: Vec::new(),

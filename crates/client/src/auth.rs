@@ -6,12 +6,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use pbi_wire::oauth::{OAuthErrorBody, TokenResponse, POWERBI_DEFAULT_SCOPE};
 use pbi_wire::ops::identity;
+
+use sha1::{Digest, Sha1};
 
 use crate::error::{ClientError, Result};
 use crate::time::SharedClock;
 use crate::{encode_segment, Endpoints};
+
+/// The `client_assertion_type` of a JWT client assertion (RFC 7523).
+pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// The scope of Microsoft Graph application permissions.
 pub const GRAPH_DEFAULT_SCOPE: &str = "https://graph.microsoft.com/.default";
@@ -30,8 +38,7 @@ impl TokenClient {
 
     /// POST a token request form.
     pub async fn request(&self, tenant: &str, form: &[(&str, &str)]) -> Result<TokenResponse> {
-        let url = identity::TOKEN.url(&self.authority, &[&encode_segment(tenant)]);
-        let response = self.http.post(url).form(form).send().await?;
+        let response = self.http.post(self.token_url(tenant)).form(form).send().await?;
         let status = response.status();
         let bytes = response.bytes().await?;
         if status.is_success() {
@@ -42,6 +49,35 @@ impl TokenClient {
             Ok(e) => Err(ClientError::OAuth { status, error: e.error, description: e.error_description, codes: e.error_codes }),
             Err(_) => Err(ClientError::Unexpected { status, body: String::from_utf8_lossy(&bytes).into() }),
         }
+    }
+
+    /// The token endpoint of a tenant (also the `aud` of a client assertion).
+    pub fn token_url(&self, tenant: &str) -> String {
+        identity::TOKEN.url(&self.authority, &[&encode_segment(tenant)])
+    }
+
+    /// Client credentials with a certificate, for any `{resource}/.default` scope: a client
+    /// assertion signed at `now` and sent as `client_assertion`.
+    pub async fn client_certificate_for(
+        &self,
+        tenant: &str,
+        client_id: &str,
+        certificate: &ClientCertificate,
+        scope: &str,
+        now: SystemTime,
+    ) -> Result<TokenResponse> {
+        let assertion = certificate.assertion(client_id, &self.token_url(tenant), now)?;
+        self.request(
+            tenant,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", client_id),
+                ("client_assertion_type", CLIENT_ASSERTION_TYPE),
+                ("client_assertion", &assertion),
+                ("scope", scope),
+            ],
+        )
+        .await
     }
 
     /// Client credentials with a secret, for the Power BI resource.
@@ -81,11 +117,72 @@ impl TokenClient {
     }
 }
 
+/// A certificate credential: the certificate's SHA-1 thumbprint and the private key that signs
+/// a fresh client assertion (`private_key_jwt`) for every token request, as MSAL does.
+#[derive(Clone)]
+pub struct ClientCertificate {
+    thumbprint: [u8; 20],
+    key: EncodingKey,
+}
+
+impl std::fmt::Debug for ClientCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the key.
+        f.debug_struct("ClientCertificate").field("thumbprint", &self.thumbprint()).finish_non_exhaustive()
+    }
+}
+
+/// How long an assertion is good for (Entra advises 5 to 10 minutes).
+const ASSERTION_LIFETIME: Duration = Duration::from_secs(600);
+
+impl ClientCertificate {
+    /// The public certificate (PEM) and its RSA private key (PEM, PKCS#8 or PKCS#1).
+    pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<ClientCertificate> {
+        let body = cert_pem
+            .split("-----BEGIN CERTIFICATE-----")
+            .nth(1)
+            .and_then(|rest| rest.split("-----END CERTIFICATE-----").next())
+            .ok_or_else(|| ClientError::Invalid("the certificate is not a PEM CERTIFICATE block".into()))?;
+        let der = STANDARD
+            .decode(body.chars().filter(|c| !c.is_whitespace()).collect::<String>())
+            .map_err(|_| ClientError::Invalid("the certificate's PEM body is not base64".into()))?;
+        let key = EncodingKey::from_rsa_pem(key_pem.as_bytes())
+            .map_err(|e| ClientError::Invalid(format!("the private key is not an RSA key in PEM: {e}")))?;
+        Ok(ClientCertificate { thumbprint: Sha1::digest(&der).into(), key })
+    }
+
+    /// The SHA-1 thumbprint in upper-case hex, as the Azure portal shows it.
+    pub fn thumbprint(&self) -> String {
+        self.thumbprint.iter().map(|b| format!("{b:02X}")).collect()
+    }
+
+    /// A client assertion for `client_id`, addressed to the token endpoint `audience`, valid
+    /// from `now` for ten minutes: RS256 with `x5t`, as MSAL and azure-identity send it.
+    pub fn assertion(&self, client_id: &str, audience: &str, now: SystemTime) -> Result<String> {
+        let now = now.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let header = Header { x5t: Some(URL_SAFE_NO_PAD.encode(self.thumbprint)), ..Header::new(Algorithm::RS256) };
+        let claims = serde_json::json!({
+            "aud": audience,
+            "iss": client_id,
+            "sub": client_id,
+            "jti": uuid::Uuid::new_v4().to_string(),
+            "iat": now,
+            "nbf": now,
+            "exp": now + ASSERTION_LIFETIME.as_secs(),
+        });
+        jsonwebtoken::encode(&header, &claims, &self.key)
+            .map_err(|e| ClientError::Invalid(format!("cannot sign the client assertion: {e}")))
+    }
+}
+
 /// How a [`TokenSource`] gets its tokens.
 #[derive(Clone)]
 pub enum Credential {
     /// Client credentials with a secret (an application token).
     ClientSecret { tenant: String, client_id: String, secret: String },
+    /// Client credentials with a certificate (an application token); each request sends a
+    /// newly signed assertion.
+    ClientCertificate { tenant: String, client_id: String, certificate: ClientCertificate },
     /// The password grant (a user's token). `offline_access` is asked for, so later tokens come
     /// from the refresh token and the password is sent again only if the refresh is refused.
     Password { tenant: String, client_id: String, client_secret: Option<String>, username: String, password: String },
@@ -98,6 +195,9 @@ impl std::fmt::Debug for Credential {
         // Never print secrets.
         match self {
             Credential::ClientSecret { tenant, client_id, .. } => write!(f, "ClientSecret {{ tenant: {tenant}, client_id: {client_id} }}"),
+            Credential::ClientCertificate { tenant, client_id, certificate } => {
+                write!(f, "ClientCertificate {{ tenant: {tenant}, client_id: {client_id}, thumbprint: {} }}", certificate.thumbprint())
+            }
             Credential::Password { tenant, client_id, username, .. } => {
                 write!(f, "Password {{ tenant: {tenant}, client_id: {client_id}, username: {username} }}")
             }
@@ -109,14 +209,15 @@ impl std::fmt::Debug for Credential {
 impl Credential {
     pub fn tenant(&self) -> &str {
         match self {
-            Credential::ClientSecret { tenant, .. } | Credential::Password { tenant, .. } | Credential::RefreshToken { tenant, .. } => {
-                tenant
-            }
+            Credential::ClientSecret { tenant, .. }
+            | Credential::ClientCertificate { tenant, .. }
+            | Credential::Password { tenant, .. }
+            | Credential::RefreshToken { tenant, .. } => tenant,
         }
     }
 
     fn is_delegated(&self) -> bool {
-        !matches!(self, Credential::ClientSecret { .. })
+        !matches!(self, Credential::ClientSecret { .. } | Credential::ClientCertificate { .. })
     }
 }
 
@@ -232,6 +333,9 @@ impl TokenSource {
         match &self.credential {
             Credential::ClientSecret { tenant, client_id, secret } => {
                 self.client.client_credentials_for(tenant, client_id, secret, &self.scope).await
+            }
+            Credential::ClientCertificate { tenant, client_id, certificate } => {
+                self.client.client_certificate_for(tenant, client_id, certificate, &self.scope, self.clock.now()).await
             }
             Credential::Password { tenant, client_id, client_secret, username, password } => {
                 if let Some(rt) = state.refresh_token.clone() {

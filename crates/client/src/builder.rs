@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use pbi_wire::oauth::POWERBI_DEFAULT_SCOPE;
 
-use crate::auth::{Auth, Credential, TokenClient, TokenSource, GRAPH_DEFAULT_SCOPE};
+use crate::auth::{Auth, ClientCertificate, Credential, TokenClient, TokenSource, GRAPH_DEFAULT_SCOPE};
 use crate::error::{ClientError, Result};
 use crate::graph::GraphClient;
 use crate::ledger::Ledger;
@@ -19,6 +19,8 @@ use crate::Endpoints;
 
 #[derive(Debug, Clone)]
 enum AuthSpec {
+    /// A credential that could not be read; `build` reports it.
+    Invalid(String),
     Static(String),
     Credential(Credential),
     Source(Arc<TokenSource>),
@@ -74,6 +76,26 @@ impl ClientBuilder {
     /// Client credentials with a secret.
     pub fn client_secret(self, tenant: impl Into<String>, client_id: impl Into<String>, secret: impl Into<String>) -> Self {
         self.credential(Credential::ClientSecret { tenant: tenant.into(), client_id: client_id.into(), secret: secret.into() })
+    }
+
+    /// Client credentials with a certificate: the public certificate and its RSA private key,
+    /// both PEM. Every token request sends a freshly signed assertion (`x5t` from the
+    /// certificate); tokens are cached and renewed as with a secret. A certificate or key that
+    /// cannot be read makes `build` fail.
+    pub fn client_certificate(mut self, tenant: impl Into<String>, client_id: impl Into<String>, cert_pem: &str, key_pem: &str) -> Self {
+        match ClientCertificate::from_pem(cert_pem, key_pem) {
+            Ok(certificate) => {
+                self.credential(Credential::ClientCertificate { tenant: tenant.into(), client_id: client_id.into(), certificate })
+            }
+            Err(e) => {
+                let message = match e {
+                    ClientError::Invalid(m) => m,
+                    other => other.to_string(),
+                };
+                self.auth = Some(AuthSpec::Invalid(message));
+                self
+            }
+        }
     }
 
     /// A user's password (public client: no client secret).
@@ -150,6 +172,7 @@ impl ClientBuilder {
         let http = self.http_client()?;
         let (auth, tenant) = match self.auth.clone() {
             None => return Err(ClientError::Invalid("no credential or token given".into())),
+            Some(AuthSpec::Invalid(e)) => return Err(ClientError::Invalid(e)),
             Some(AuthSpec::Static(t)) => (Auth::Static(t), None),
             Some(AuthSpec::Source(s)) => {
                 let tenant = s.credential().tenant().to_string();

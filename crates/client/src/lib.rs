@@ -49,7 +49,7 @@ pub mod transport;
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-pub use auth::{Credential, TokenClient, TokenSource};
+pub use auth::{ClientCertificate, Credential, TokenClient, TokenSource};
 pub use builder::ClientBuilder;
 pub use error::{ClientError, Result};
 pub use graph::{GraphClient, Memberships};

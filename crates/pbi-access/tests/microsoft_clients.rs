@@ -1,7 +1,9 @@
 //! Real Microsoft clients against the real binary over HTTPS: MSAL Python (client credentials,
 //! password, silent refresh) and azure-identity's `ClientSecretCredential` get tokens from
 //! `pbi-access serve --tls`, and each token lists workspaces. The Python side is
-//! `tests/python/msal_clients.py`.
+//! `tests/python/msal_clients.py`. After a restart, MSAL's certificate credential
+//! (`{"private_key", "thumbprint"}`) and azure-identity's `CertificateCredential` sign in to a
+//! tenant imported with the app's certificate.
 //!
 //! Without the Python packages the test says "skipped" and passes, unless
 //! `PBI_ACCESS_TEST_PYTHON=1` (as in `.ci/run`), which makes it required.
@@ -11,7 +13,7 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::serve_with;
+use common::{certificate_tenant, import_tenant, serve_with, test_certificate};
 use tokio::process::Command;
 
 /// Whether `msal` and `azure-identity` can be imported; panics when they must be and cannot.
@@ -61,10 +63,17 @@ async fn msal_and_azure_identity_get_working_tokens_over_tls() {
     assert!(out.status.success(), "Python clients failed ({:?}):\n{stdout}\n{stderr}", out.status.code());
     assert!(stdout.contains("all Microsoft client checks passed"), "{stdout}");
 
-    // A restart keeps the CA, so clients that trust it keep working.
+    // A restart keeps the CA, so clients that trust it keep working. Meanwhile a tenant whose
+    // app has a certificate is imported.
     let ca_pem = std::fs::read_to_string(&ca).unwrap();
     demo.child.start_kill().unwrap();
     demo.child.wait().await.unwrap();
+    let (cert_pem, key_pem) = test_certificate("signer");
+    let (cert_path, key_path) = (dir.path().join("app.crt.pem"), dir.path().join("app.key.pem"));
+    std::fs::write(&cert_path, &cert_pem).unwrap();
+    std::fs::write(&key_path, &key_pem).unwrap();
+    let (spec, tenant, app) = certificate_tenant(&cert_pem);
+    import_tenant(&spec, dir.path(), &database).await;
     let again = serve_with(&database, &["--tls"]).await;
     assert!(!again.tls_generated, "the second start reuses the certificate");
     assert_eq!(std::fs::read_to_string(again.ca.as_ref().unwrap()).unwrap(), ca_pem);
@@ -72,4 +81,18 @@ async fn msal_and_azure_identity_get_working_tokens_over_tls() {
     let health = http.get(format!("{}/healthz", again.base)).send().await.unwrap();
     assert_eq!(health.status(), 200);
     assert!(again.token(&http).await.starts_with("eyJ"));
+
+    let run = Command::new("python3")
+        .arg(script)
+        .args(["--url", &again.base, "--tenant", &tenant, "--client-id", &app])
+        .args(["--certificate", cert_path.to_str().unwrap(), "--private-key", key_path.to_str().unwrap()])
+        .env("REQUESTS_CA_BUNDLE", &ca)
+        .env("SSL_CERT_FILE", &ca)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(180), run).await.expect("the Python clients finish").unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    println!("{stdout}");
+    assert!(out.status.success(), "Python certificate clients failed ({:?}):\n{stdout}\n{stderr}", out.status.code());
+    assert!(stdout.contains("all Microsoft certificate checks passed"), "{stdout}");
 }

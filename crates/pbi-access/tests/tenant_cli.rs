@@ -1,8 +1,9 @@
 //! `pbi-access tenant create|list|export|import` end to end: a snapshot taken from one database
 //! and imported into another serves the same tenant, and its secrets still work.
 
+mod common;
+
 use std::process::Stdio;
-use std::time::Duration;
 
 use serde_json::Value;
 use tokio::process::Command;
@@ -66,21 +67,8 @@ async fn snapshots_round_trip_between_databases() {
     assert_eq!(out.lines().count(), 2, "header and one tenant: {out}");
 
     // The imported tenant serves: the original secret and password still work.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let listen = format!("127.0.0.1:{port}");
-    let mut server =
-        bin().args(["serve", "--listen", &listen, "--database", &db2]).stdout(Stdio::null()).kill_on_drop(true).spawn().unwrap();
-    let base = format!("http://{listen}");
+    let (mut server, base) = common::serve_quietly(&db2).await;
     let http = reqwest::Client::new();
-    let mut up = false;
-    for _ in 0..100 {
-        if http.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(up, "server did not come up");
     let token = |form: Vec<(&'static str, String)>| {
         let http = http.clone();
         let url = format!("{base}/{tenant}/oauth2/v2.0/token");

@@ -8,13 +8,14 @@ use rand::distributions::{Alphanumeric, DistString};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::auth::certificates::read_certificate;
 use crate::auth::credentials::{hash_password, hash_secret, new_client_secret};
 use crate::clock::Clock;
 use crate::domain::identity::{sku_by_part_number, POWER_BI_SKUS};
 use crate::domain::rights;
 use crate::domain::{
-    Artifact, ArtifactKind, Capacity, CapacityRight, ClientSecret, DirectoryGroup, DirectoryRole, GroupKind, PrincipalKind, PrincipalRef,
-    Role, ServicePrincipal, Subscription, Tenant, TenantSettings, UserType, Workspace,
+    Artifact, ArtifactKind, Capacity, CapacityRight, ClientCertificate, ClientSecret, DirectoryGroup, DirectoryRole, GroupKind,
+    PrincipalKind, PrincipalRef, Role, ServicePrincipal, Subscription, Tenant, TenantSettings, UserType, Workspace,
 };
 use crate::store::{self, DemoCredentials, NewUser, Store, StoreError};
 
@@ -175,6 +176,57 @@ pub struct ServicePrincipalSpec {
     /// Plain-text client secrets, hashed before they are stored.
     #[serde(default)]
     pub secrets: Vec<SecretSpec>,
+    /// Certificate credentials: public certificates only (a client signs its assertions with
+    /// the private key, which pbi-access never sees).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<CertificateSpec>,
+}
+
+/// A certificate credential: the public certificate as PEM or base64 DER. `tenant export`
+/// writes the thumbprints and validity too; given on import, they must match the certificate.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CertificateSpec {
+    pub pem: String,
+    /// Upper-case hex SHA-1 thumbprint (what the portal shows; `x5t` of an assertion).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbprint: Option<String>,
+    /// Upper-case hex SHA-256 thumbprint (`x5t#S256`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbprint_sha256: Option<String>,
+    /// The certificate's notBefore and notAfter, Unix milliseconds (read from the certificate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
+
+impl CertificateSpec {
+    /// Read the certificate and check what the spec says about it.
+    fn read(&self, owner: &str) -> Result<ClientCertificate, String> {
+        let cert = read_certificate(&self.pem).map_err(|e| format!("a certificate of '{owner}': {e}"))?;
+        let differs = |given: &Option<String>, actual: &str| given.as_deref().is_some_and(|g| !g.eq_ignore_ascii_case(actual));
+        if differs(&self.thumbprint, &cert.thumbprint_sha1) || differs(&self.thumbprint_sha256, &cert.thumbprint_sha256) {
+            return Err(format!(
+                "a certificate of '{owner}': the thumbprint given does not match the certificate ({})",
+                cert.thumbprint_sha1
+            ));
+        }
+        if self.starts_at.is_some_and(|t| t != cert.starts_at) || self.expires_at.is_some_and(|t| t != cert.expires_at) {
+            return Err(format!("a certificate of '{owner}': the dates given are not the certificate's validity"));
+        }
+        Ok(cert)
+    }
+
+    fn of(cert: &ClientCertificate) -> CertificateSpec {
+        CertificateSpec {
+            pem: cert.certificate_pem.clone(),
+            thumbprint: Some(cert.thumbprint_sha1.clone()),
+            thumbprint_sha256: Some(cert.thumbprint_sha256.clone()),
+            starts_at: Some(cert.starts_at),
+            expires_at: Some(cert.expires_at),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -446,6 +498,10 @@ async fn provision_in(
             let hint: String = secret.value.chars().take(3).collect();
             // Keep the spec's order as the secrets' order (export lists them by creation).
             store::insert_client_secret(&mut **tx, tenant.id, s.id, &row, &hint, now + i as i64).await?;
+        }
+        for (i, spec) in sp.certificates.iter().enumerate() {
+            let cert = spec.read(&sp.display_name).map_err(invalid)?;
+            store::insert_client_certificate(&mut **tx, tenant.id, s.id, &cert, now + i as i64).await?;
         }
         out.service_principals.insert(sp.display_name.clone(), (s.id, s.app_id));
         by_name.insert((PrincipalKind::App, sp.display_name.to_lowercase()), s.id);
@@ -766,6 +822,7 @@ pub async fn create_demo(store: &Store, clock: &dyn Clock) -> Result<DemoCredent
             app_id: None,
             display_name: sp_name.into(),
             secrets: vec![SecretSpec { value: secret.clone(), expires_at: None, hash: None }],
+            certificates: vec![],
         }],
         workspaces: vec![
             WorkspaceSpec {
@@ -1006,6 +1063,7 @@ pub async fn export(store: &Store, tenant_id: Uuid) -> Result<Option<TenantSpec>
                     .filter(|(owner, _)| *owner == sp.id)
                     .map(|(_, s)| SecretSpec { value: String::new(), hash: Some(s.secret_hash.clone()), expires_at: Some(s.expires_at) })
                     .collect(),
+                certificates: rows.certificates.iter().filter(|(owner, _)| *owner == sp.id).map(|(_, c)| CertificateSpec::of(c)).collect(),
             })
             .collect(),
         workspaces,
@@ -1073,6 +1131,7 @@ pub async fn create(
             app_id: None,
             display_name: "tenant automation".into(),
             secrets: vec![SecretSpec { value: secret.clone(), hash: None, expires_at: None }],
+            certificates: vec![],
         }],
         ..Default::default()
     };

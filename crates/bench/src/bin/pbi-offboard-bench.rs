@@ -120,6 +120,7 @@ fn spec(args: &Args) -> TenantSpec {
             app_id: None,
             display_name: "bench automation".into(),
             secrets: vec![SecretSpec { value: "bench-secret".into(), ..SecretSpec::default() }],
+            certificates: vec![],
         }],
         workspaces,
         ..TenantSpec::default()

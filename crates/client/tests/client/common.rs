@@ -19,6 +19,8 @@ pub fn upn(local: &str) -> String {
 pub struct Server {
     pub base: String,
     pub fixture: ProvisionedTenant,
+    /// The server's clock (it checks client assertions' `exp` and `nbf` against it).
+    pub server_clock: Arc<pbi_server::clock::ManualClock>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
 }
@@ -33,9 +35,14 @@ impl Drop for Server {
 
 impl Server {
     pub async fn start() -> Server {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A server whose fixture tenant (as JSON) `tweak` changed first.
+    pub async fn start_with(tweak: impl FnOnce(&mut serde_json::Value)) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("client.db").display());
-        let spec: TenantSpec = serde_json::from_value(serde_json::json!({
+        let mut spec = serde_json::json!({
             "name": "Client tests",
             "domain": DOMAIN,
             "users": [
@@ -54,19 +61,20 @@ impl Server {
                 {"name": "Gamma", "members": [{"principal": "automation", "principalType": "App", "role": "Viewer"}]},
                 {"name": "Delta", "members": [{"principal": "automation", "principalType": "App", "role": "Contributor"}]}
             ]
-        }))
-        .expect("fixture spec");
+        });
+        tweak(&mut spec);
+        let spec: TenantSpec = serde_json::from_value(spec).expect("fixture spec");
         let config = Config { listen: "127.0.0.1:0".into(), database: url.clone(), demo: false, ..Config::default() };
         let clock = pbi_server::clock::ManualClock::starting_now();
         let store = Store::connect(&url).await.expect("store");
         let fixture = tenant::provision(&store, &*clock, &spec).await.expect("fixture tenant");
-        let app = Application::build_with_store(config, clock, store).await.expect("build");
+        let app = Application::build_with_store(config, clock.clone(), store).await.expect("build");
         let base = app.public_url().to_string();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(app.run_until(async move {
             let _ = rx.await;
         }));
-        Server { base, fixture, shutdown: Some(tx), _dir: dir }
+        Server { base, fixture, server_clock: clock, shutdown: Some(tx), _dir: dir }
     }
 
     pub fn endpoints(&self) -> Endpoints {

@@ -6,6 +6,7 @@
 mod common;
 
 mod budget;
+mod certificate;
 mod graph;
 mod paging;
 mod resilience;

@@ -356,6 +356,7 @@ fn snapshot(s: &Session, facts: &Facts, secret: &str, backed: &BTreeMap<Uuid, Ve
             app_id: if id == s.caller { app_id } else { None },
             display_name: name,
             secrets: if id == s.caller { vec![SecretSpec { value: secret.to_string(), hash: None, expires_at: None }] } else { Vec::new() },
+            certificates: vec![],
         })
         .collect();
     let groups = facts

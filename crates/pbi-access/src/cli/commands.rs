@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use base64::Engine;
-use pbi_client::{AdminBudget, ClientError, Endpoints, Ledger, PowerBiClient, SystemClock, TokenClient};
+use pbi_client::{AdminBudget, ClientError, Endpoints, Ledger, PowerBiClient, SystemClock, TokenClient, TokenSource};
 use pbi_lifecycle::apply::{apply, ApplyError, Target, TargetError};
 use pbi_lifecycle::desired::{DesiredState, PrincipalName};
 use pbi_lifecycle::journal::Journal;
@@ -37,12 +37,8 @@ pub(crate) fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
 
 /// Connect with the profile's client credentials, the shared admin-budget ledger and retries.
 pub async fn connect(profile: Profile) -> Result<Session, String> {
-    let need = |v: &Option<String>, name: &str| {
-        v.clone().ok_or_else(|| format!("no {name}: set it in the profile or PBI_ACCESS_{}", name.to_uppercase()))
-    };
-    let tenant = need(&profile.tenant, "tenant")?;
-    let client_id = need(&profile.client_id, "client_id")?;
-    let secret = need(&profile.client_secret, "client_secret")?;
+    let credential = profile.app_credential()?;
+    let tenant = credential.tenant().to_string();
     let endpoints =
         Endpoints { powerbi: profile.powerbi_url.clone(), authority: profile.authority_url.clone(), graph: profile.graph_url.clone() };
     let budget = AdminBudget {
@@ -56,18 +52,20 @@ pub async fn connect(profile: Profile) -> Result<Session, String> {
     }
     let ledger = Ledger::file(&ledger_path, budget, Arc::new(SystemClock)).map_err(|e| format!("ledger {}: {e}", ledger_path.display()))?;
     let client = PowerBiClient::builder(endpoints.clone())
-        .client_secret(&tenant, &client_id, &secret)
+        .credential(credential.clone())
         .admin_ledger(ledger)
         .ledger_tenant(&tenant)
         .build()
         .map_err(|e| e.to_string())?;
     // The caller's object id, read from a token of its own.
-    let token = TokenClient::new(reqwest::Client::new(), &endpoints)
-        .client_credentials(&tenant, &client_id, &secret)
-        .await
-        .map_err(|e| e.to_string())?;
+    let source = TokenSource::new(
+        TokenClient::new(reqwest::Client::new(), &endpoints),
+        credential,
+        pbi_wire::oauth::POWERBI_DEFAULT_SCOPE,
+        Arc::new(SystemClock),
+    );
+    let token = source.token().await.map_err(|e| e.to_string())?;
     let caller = token
-        .access_token
         .split('.')
         .nth(1)
         .and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok())

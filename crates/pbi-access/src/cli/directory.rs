@@ -17,20 +17,12 @@ use super::profile::Profile;
 
 /// A Graph client with the profile's client credentials (tokens for Graph's `.default`).
 pub fn graph(profile: &Profile) -> Result<GraphClient, String> {
-    let need = |v: &Option<String>, name: &str| v.clone().ok_or_else(|| format!("no {name}"));
     let endpoints = pbi_client::Endpoints {
         powerbi: profile.powerbi_url.clone(),
         authority: profile.authority_url.clone(),
         graph: profile.graph_url.clone(),
     };
-    PowerBiClient::builder(endpoints)
-        .client_secret(
-            need(&profile.tenant, "tenant")?,
-            need(&profile.client_id, "client_id")?,
-            need(&profile.client_secret, "client_secret")?,
-        )
-        .build_graph()
-        .map_err(|e| e.to_string())
+    PowerBiClient::builder(endpoints).credential(profile.app_credential()?).build_graph().map_err(|e| e.to_string())
 }
 
 /// The admin calls recorded in the profile's ledger for its tenant within the budget window.

@@ -49,14 +49,9 @@ fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
 async fn connect(profile: Profile) -> Result<Offboarder, String> {
     let (Some(username), Some(password)) = (profile.username.clone(), profile.password.clone()) else {
         let session = super::commands::connect(profile.clone()).await?;
-        let graph = PowerBiClient::builder(endpoints(&profile))
-            .client_secret(
-                profile.tenant.clone().unwrap_or_default(),
-                profile.client_id.clone().unwrap_or_default(),
-                profile.client_secret.clone().unwrap_or_default(),
-            )
-            .build_graph()
-            .map_err(|e| e.to_string())?;
+        // The app's secret, or its certificate and key.
+        let graph =
+            PowerBiClient::builder(endpoints(&profile)).credential(profile.app_credential()?).build_graph().map_err(|e| e.to_string())?;
         return Ok(Offboarder {
             client: session.client,
             graph,

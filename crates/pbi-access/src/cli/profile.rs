@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+use pbi_client::{ClientCertificate, Credential};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -14,6 +15,10 @@ pub struct Profile {
     pub tenant: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
+    /// A certificate credential instead of the secret: the public certificate (PEM file) the
+    /// app registration has, and its private key (PEM file, PKCS#8 or PKCS#1 RSA).
+    pub client_certificate: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
     /// A user to sign in as (password grant with `client_id`), instead of the application: the
     /// admin endpoints that change access (used by `offboard`) are open to Fabric administrators only.
     pub username: Option<String>,
@@ -41,6 +46,8 @@ impl Default for Profile {
             tenant: None,
             client_id: None,
             client_secret: None,
+            client_certificate: None,
+            client_key: None,
             username: None,
             password: None,
             powerbi_url: "https://api.powerbi.com".into(),
@@ -58,6 +65,8 @@ const ENV_KEYS: &[&str] = &[
     "tenant",
     "client_id",
     "client_secret",
+    "client_certificate",
+    "client_key",
     "username",
     "password",
     "powerbi_url",
@@ -68,6 +77,33 @@ const ENV_KEYS: &[&str] = &[
     "ledger",
     "apply_step_delay_ms",
 ];
+
+impl Profile {
+    /// The app's credential for client credentials: the certificate and key when
+    /// `client_certificate` is set (it wins over a secret from another layer), else the secret.
+    pub fn app_credential(&self) -> Result<Credential, String> {
+        let need = |v: &Option<String>, name: &str| {
+            v.clone().ok_or_else(|| format!("no {name}: set it in the profile or PBI_ACCESS_{}", name.to_uppercase()))
+        };
+        let tenant = need(&self.tenant, "tenant")?;
+        let client_id = need(&self.client_id, "client_id")?;
+        match (&self.client_certificate, &self.client_key) {
+            (Some(cert), Some(key)) => {
+                let read = |p: &PathBuf, what: &str| std::fs::read_to_string(p).map_err(|e| format!("{what} {}: {e}", p.display()));
+                let certificate = ClientCertificate::from_pem(&read(cert, "client_certificate")?, &read(key, "client_key")?)
+                    .map_err(|e| format!("client_certificate {}: {e}", cert.display()))?;
+                Ok(Credential::ClientCertificate { tenant, client_id, certificate })
+            }
+            (Some(_), None) => Err("client_certificate is set but client_key is not: set PBI_ACCESS_CLIENT_KEY to its private key".into()),
+            (None, Some(_)) => Err("client_key is set but client_certificate is not: set PBI_ACCESS_CLIENT_CERTIFICATE".into()),
+            (None, None) => Ok(Credential::ClientSecret {
+                tenant,
+                client_id,
+                secret: need(&self.client_secret, "client_secret").map_err(|e| format!("{e} (or client_certificate and client_key)"))?,
+            }),
+        }
+    }
+}
 
 /// `$PBI_ACCESS_PROFILES`, else `$XDG_CONFIG_HOME/pbi-access/profiles.toml`, else `~/.config/…`.
 pub fn profiles_path() -> Option<PathBuf> {

@@ -107,6 +107,8 @@ async fn start_twin(spec: &TenantSpec, dir: &Path, base_profile: &Profile, secre
         tenant: Some(made.tenant.id.to_string()),
         client_id: Some(app_id),
         client_secret: Some(secret.to_string()),
+        client_certificate: None,
+        client_key: None,
         // The twin's users have no password: rehearsals sign in as the automation app.
         username: None,
         password: None,

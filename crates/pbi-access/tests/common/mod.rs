@@ -128,6 +128,63 @@ impl Demo {
     }
 }
 
+/// `pbi-access serve` on a free port and `database`, output discarded, once `/healthz` answers
+/// (for databases with their own tenants, where the demo banner does not come).
+pub async fn serve_quietly(database: &str) -> (Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let child = Command::new(env!("CARGO_BIN_EXE_pbi-access"))
+        .args(["serve", "--listen", &listen, "--database", database])
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://{listen}");
+    let http = reqwest::Client::new();
+    for _ in 0..100 {
+        if http.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
+            return (child, base);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("server did not come up");
+}
+
+/// A self-signed RSA certificate and its PKCS#8 private key, both PEM (rcgen's ring backend
+/// signs with an RSA key but cannot make one: the rsa crate does).
+pub fn test_certificate(name: &str) -> (String, String) {
+    use rsa::pkcs8::EncodePrivateKey;
+    let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).unwrap();
+    let key_pem = key.to_pkcs8_pem(rsa::pkcs8::LineEnding::LF).unwrap().to_string();
+    let pair = rcgen::KeyPair::from_pem(&key_pem).unwrap();
+    let cert = rcgen::CertificateParams::new(vec![name.to_string()]).unwrap().self_signed(&pair).unwrap();
+    (cert.pem(), key_pem)
+}
+
+/// A tenant (`certs.onmicrosoft.com`, new ids) whose app `signer` has the certificate and is
+/// Admin of the workspace `Signed`: (spec, tenant id, app id).
+pub fn certificate_tenant(cert_pem: &str) -> (Value, String, String) {
+    let (tenant, app) = (uuid::Uuid::new_v4().to_string(), uuid::Uuid::new_v4().to_string());
+    let spec = serde_json::json!({
+        "id": tenant, "name": "Certs", "domain": "certs.onmicrosoft.com",
+        "servicePrincipals": [{"appId": app, "displayName": "signer", "certificates": [{"pem": cert_pem}]}],
+        "workspaces": [{"name": "Signed", "members": [{"principal": "signer", "principalType": "App", "role": "Admin"}]}]
+    });
+    (spec, tenant, app)
+}
+
+/// `pbi-access tenant import` of `spec` into `database`, which must succeed.
+pub async fn import_tenant(spec: &Value, dir: &std::path::Path, database: &str) {
+    let path = dir.join("imported-tenant.json");
+    std::fs::write(&path, spec.to_string()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pbi-access"))
+        .args(["tenant", "import", path.to_str().unwrap(), "--database", database])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// A fresh PostgreSQL schema as a database URL, from `PBI_ACCESS_TEST_POSTGRES` or a server on
 /// 127.0.0.1:5432; `None` (the test says "skipped") when there is none and the variable is unset.
 pub async fn postgres_database() -> Option<String> {

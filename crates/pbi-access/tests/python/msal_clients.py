@@ -8,6 +8,12 @@ points REQUESTS_CA_BUNDLE at the generated CA. By hand:
         --url https://127.0.0.1:8080 --tenant TENANT --client-id CLIENT --secret SECRET \
         --username admin@contoso.onmicrosoft.com --password PASSWORD
 
+With a certificate instead (an app whose TenantSpec has `certificates: [{"pem": …}]`):
+
+    REQUESTS_CA_BUNDLE=pbi-access-tls/ca.pem python3 msal_clients.py \
+        --url https://127.0.0.1:8080 --tenant TENANT --client-id CLIENT \
+        --certificate cert.pem --private-key key.pem
+
 Exit status 0 when every check passed; 3 when msal or azure-identity is not installed.
 """
 
@@ -19,7 +25,9 @@ from urllib.parse import urlsplit
 try:
     import msal
     import requests
-    from azure.identity import ClientSecretCredential
+    from azure.identity import CertificateCredential, ClientSecretCredential
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
 except ImportError as e:  # The Rust test turns this into "skipped" (unless told it must run).
     print(f"missing Python package: {e.name}", file=sys.stderr)
     sys.exit(3)
@@ -61,12 +69,53 @@ def token_of(result, who):
     return result["access_token"]
 
 
+def certificate_checks(a, authority):
+    """Client credentials with a certificate: MSAL's {"private_key", "thumbprint"} and
+    azure-identity's CertificateCredential sign a client assertion pbi-access verifies."""
+    with open(a.certificate, "rb") as f:
+        cert_pem = f.read()
+    with open(a.private_key, "rb") as f:
+        key_pem = f.read()
+    thumbprint = x509.load_pem_x509_certificate(cert_pem).fingerprint(hashes.SHA1()).hex().upper()
+    cca = msal.ConfidentialClientApplication(
+        a.client_id,
+        authority=authority,
+        client_credential={"private_key": key_pem.decode(), "thumbprint": thumbprint},
+        instance_discovery=False,
+    )
+    result = cca.acquire_token_for_client(scopes=[SCOPE])
+    list_groups(a.url, token_of(result, "msal certificate"), "msal certificate")
+
+    # azure-identity reads the key and the certificate from one PEM file.
+    combined = f"{a.private_key}.with-cert.pem"
+    with open(combined, "wb") as f:
+        f.write(key_pem + b"\n" + cert_pem)
+    credential = CertificateCredential(a.tenant, a.client_id, combined, authority=a.url, disable_instance_discovery=True)
+    list_groups(a.url, credential.get_token(SCOPE).token, "azure-identity CertificateCredential")
+
+    # A thumbprint the app does not have is refused in Entra's words.
+    bad = msal.ConfidentialClientApplication(
+        a.client_id,
+        authority=authority,
+        client_credential={"private_key": key_pem.decode(), "thumbprint": "00" * 20},
+        instance_discovery=False,
+    ).acquire_token_for_client(scopes=[SCOPE])
+    check(bad.get("error") == "invalid_client" and 700027 in bad.get("error_codes", []), f"unknown certificate: {bad}")
+    print("ok: msal unknown certificate -> invalid_client AADSTS700027")
+    print("all Microsoft certificate checks passed")
+
+
 def main():
     p = argparse.ArgumentParser()
-    for name in ("url", "tenant", "client-id", "secret", "username", "password"):
+    for name in ("url", "tenant", "client-id"):
         p.add_argument(f"--{name}", required=True)
+    for name in ("secret", "username", "password", "certificate", "private-key"):
+        p.add_argument(f"--{name}")
     a = p.parse_args()
     authority = f"{a.url}/{a.tenant}"
+    if a.certificate:
+        certificate_checks(a, authority)
+        return
 
     # 1. MSAL, confidential client, client credentials. Instance discovery goes to pbi-access's
     #    own /common/discovery/instance (MSAL's default would ask login.microsoftonline.com).

@@ -1,6 +1,7 @@
 //! Tokens and credentials: the signing key ring, access-token issue and verification, refresh
-//! and ID tokens, and the hashing of client secrets and passwords.
+//! and ID tokens, the hashing of client secrets and passwords, and certificate credentials.
 
+pub mod certificates;
 pub mod credentials;
 pub mod keys;
 pub mod refresh;

@@ -96,6 +96,20 @@ pub struct ClientSecret {
     pub expires_at: i64,
 }
 
+/// A certificate credential of a service principal: the public certificate only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCertificate {
+    pub id: Uuid,
+    /// Upper-case hex SHA-1 of the DER (the portal's "thumbprint"; `x5t` in an assertion).
+    pub thumbprint_sha1: String,
+    /// Upper-case hex SHA-256 of the DER (`x5t#S256`).
+    pub thumbprint_sha256: String,
+    pub certificate_pem: String,
+    /// The certificate's validity, Unix milliseconds.
+    pub starts_at: i64,
+    pub expires_at: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Workspace {
     pub id: Uuid,

@@ -6,8 +6,8 @@ use uuid::Uuid;
 
 use super::{parse_enum, parse_uuid, Store, StoreResult};
 use crate::domain::{
-    ClientSecret, DirectoryGroup, DirectoryRole, GroupKind, PrincipalKind, PrincipalRef, ServicePrincipal, Tenant, TenantSettings, User,
-    UserType,
+    ClientCertificate, ClientSecret, DirectoryGroup, DirectoryRole, GroupKind, PrincipalKind, PrincipalRef, ServicePrincipal, Tenant,
+    TenantSettings, User, UserType,
 };
 
 /// A user row to insert (what import and provisioning write).
@@ -139,6 +139,45 @@ pub async fn insert_client_secret<'c, E: Executor<'c, Database = Any>>(
     .execute(e)
     .await?;
     Ok(())
+}
+
+pub async fn insert_client_certificate<'c, E: Executor<'c, Database = Any>>(
+    e: E,
+    tenant: Uuid,
+    sp_id: Uuid,
+    cert: &ClientCertificate,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO client_certificates (tenant_id, sp_id, id, thumbprint_sha1, thumbprint_sha256, certificate_pem, starts_at, expires_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(tenant.to_string())
+    .bind(sp_id.to_string())
+    .bind(cert.id.to_string())
+    .bind(&cert.thumbprint_sha1)
+    .bind(&cert.thumbprint_sha256)
+    .bind(&cert.certificate_pem)
+    .bind(cert.starts_at)
+    .bind(cert.expires_at)
+    .bind(now)
+    .execute(e)
+    .await?;
+    Ok(())
+}
+
+/// The columns `client_certificate_row` reads.
+pub(super) const CERTIFICATE_COLUMNS: &str = "id, thumbprint_sha1, thumbprint_sha256, certificate_pem, starts_at, expires_at";
+
+pub(super) fn client_certificate_row(row: &AnyRow) -> StoreResult<ClientCertificate> {
+    Ok(ClientCertificate {
+        id: parse_uuid(&row.try_get::<String, _>("id")?)?,
+        thumbprint_sha1: row.try_get("thumbprint_sha1")?,
+        thumbprint_sha256: row.try_get("thumbprint_sha256")?,
+        certificate_pem: row.try_get("certificate_pem")?,
+        starts_at: row.try_get("starts_at")?,
+        expires_at: row.try_get("expires_at")?,
+    })
 }
 
 pub async fn insert_role_member<'c, E: Executor<'c, Database = Any>>(
@@ -389,6 +428,14 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// The certificate credentials of a service principal, oldest first.
+    pub async fn client_certificates(&self, tenant: Uuid, sp_id: Uuid) -> StoreResult<Vec<ClientCertificate>> {
+        let sql =
+            format!("SELECT {CERTIFICATE_COLUMNS} FROM client_certificates WHERE tenant_id = $1 AND sp_id = $2 ORDER BY created_at, id");
+        let rows = sqlx::query(&sql).bind(tenant.to_string()).bind(sp_id.to_string()).fetch_all(&self.read).await?;
+        rows.iter().map(client_certificate_row).collect()
     }
 
     pub async fn directory_roles(&self, tenant: Uuid, principal: Uuid) -> StoreResult<Vec<DirectoryRole>> {

@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../../migrations/0004_throttling.sql")),
     (6, include_str!("../../migrations/0006_audit_extra.sql")),
     (7, include_str!("../../migrations/0007_tenant_generations.sql")),
+    (8, include_str!("../../migrations/0008_certificate_credentials.sql")),
 ];
 
 pub const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

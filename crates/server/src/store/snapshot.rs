@@ -5,7 +5,9 @@ use uuid::Uuid;
 
 use super::directory::user_from_row;
 use super::{parse_enum, parse_uuid, Store, StoreResult};
-use crate::domain::{ClientSecret, DirectoryGroup, GroupKind, PrincipalKind, PrincipalRef, ServicePrincipal, User, Workspace};
+use crate::domain::{
+    ClientCertificate, ClientSecret, DirectoryGroup, GroupKind, PrincipalKind, PrincipalRef, ServicePrincipal, User, Workspace,
+};
 
 /// Everything a tenant holds, as rows of the store, for a snapshot.
 #[derive(Debug, Clone)]
@@ -17,6 +19,8 @@ pub struct TenantRows {
     pub group_owners: Vec<(Uuid, Uuid)>,
     pub service_principals: Vec<ServicePrincipal>,
     pub secrets: Vec<(Uuid, ClientSecret)>,
+    /// Certificate credentials, by service principal, oldest first.
+    pub certificates: Vec<(Uuid, ClientCertificate)>,
     /// Active workspaces with their Microsoft 365 backing group.
     pub workspaces: Vec<(Workspace, Option<Uuid>)>,
     /// Subscribed SKUs: part number and seats.
@@ -98,6 +102,14 @@ impl Store {
                 ClientSecret { id: uuid(&row, "id")?, secret_hash: row.try_get("secret_hash")?, expires_at: row.try_get("expires_at")? },
             ));
         }
+        let mut certificates = Vec::new();
+        let sql = format!(
+            "SELECT sp_id, {} FROM client_certificates WHERE tenant_id = $1 ORDER BY created_at, id",
+            super::directory::CERTIFICATE_COLUMNS
+        );
+        for row in sqlx::query(&sql).bind(&t).fetch_all(&self.read).await? {
+            certificates.push((uuid(&row, "sp_id")?, super::directory::client_certificate_row(&row)?));
+        }
         let mut workspaces = Vec::new();
         for row in sqlx::query(
             "SELECT id, tenant_id, name, description, kind, state, is_read_only, capacity_id, backing_group_id FROM workspaces \
@@ -131,6 +143,6 @@ impl Store {
             let kind = parse_enum::<PrincipalKind>(&row.try_get::<String, _>("kind")?)?;
             licenses.push((PrincipalRef { kind, object_id: uuid(&row, "principal")? }, uuid(&row, "sku_id")?));
         }
-        Ok(TenantRows { users, groups, group_members, group_owners, service_principals, secrets, workspaces, skus, licenses })
+        Ok(TenantRows { users, groups, group_members, group_owners, service_principals, secrets, certificates, workspaces, skus, licenses })
     }
 }

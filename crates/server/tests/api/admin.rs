@@ -116,6 +116,7 @@ backend_test!(license_type_follows_assignments_after_propagation, |app: TestApp|
             app_id: None,
             display_name: "app".into(),
             secrets: vec![],
+            certificates: vec![],
         }],
         workspaces: vec![WorkspaceSpec {
             name: "W".into(),

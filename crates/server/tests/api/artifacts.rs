@@ -137,6 +137,7 @@ backend_test!(items_are_visible_through_groups, |app: TestApp| async move {
             app_id: None,
             display_name: "client".into(),
             secrets: vec![],
+            certificates: vec![],
         }],
         workspaces: vec![WorkspaceSpec {
             name: "Shared".into(),

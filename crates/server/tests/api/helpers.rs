@@ -205,8 +205,9 @@ pub fn fixture_spec() -> TenantSpec {
                     SecretSpec { value: SECRET.into(), expires_at: None, hash: None },
                     SecretSpec { value: EXPIRED_SECRET.into(), expires_at: Some(1), hash: None },
                 ],
+                certificates: vec![],
             },
-            ServicePrincipalSpec { id: None, app_id: None, display_name: "other-app".into(), secrets: vec![] },
+            ServicePrincipalSpec { id: None, app_id: None, display_name: "other-app".into(), secrets: vec![], certificates: vec![] },
         ],
         workspaces: vec![
             WorkspaceSpec {
@@ -587,6 +588,7 @@ pub async fn provision_other_tenant(app: &TestApp) -> ProvisionedTenant {
             app_id: None,
             display_name: "other-automation".into(),
             secrets: vec![SecretSpec { value: SECRET.into(), expires_at: None, hash: None }],
+            certificates: vec![],
         }],
         workspaces: vec![],
         scim_secret: Some(OTHER_SCIM_SECRET.into()),
@@ -611,7 +613,13 @@ impl TestApp {
                     fabric_admin: true,
                     ..Default::default()
                 }],
-                service_principals: vec![ServicePrincipalSpec { id: None, app_id: None, display_name: "app".into(), secrets: vec![] }],
+                service_principals: vec![ServicePrincipalSpec {
+                    id: None,
+                    app_id: None,
+                    display_name: "app".into(),
+                    secrets: vec![],
+                    certificates: vec![],
+                }],
                 ..Default::default()
             })
             .await;

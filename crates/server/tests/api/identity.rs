@@ -34,6 +34,7 @@ fn groups_spec() -> TenantSpec {
         app_id: None,
         display_name: name.into(),
         secrets: vec![SecretSpec { value: SECRET.into(), expires_at: None, hash: None }],
+        certificates: vec![],
     };
     TenantSpec {
         id: None,

@@ -7,6 +7,7 @@ mod activity;
 mod admin;
 mod artifacts;
 mod audit;
+mod certificates;
 mod compatibility;
 mod concurrency;
 mod dataset_users;

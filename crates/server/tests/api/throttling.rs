@@ -125,6 +125,7 @@ fn other_tenant() -> TenantSpec {
             app_id: None,
             display_name: "app".into(),
             secrets: vec![SecretSpec { value: SECRET.into(), expires_at: None, hash: None }],
+            certificates: vec![],
         }],
         workspaces: vec![WorkspaceSpec {
             backed_by: None,

@@ -1,4 +1,5 @@
-//! `POST /{tenant}/oauth2/v2.0/token`: client credentials, password, and refresh token grants.
+//! `POST /{tenant}/oauth2/v2.0/token`: client credentials, password, and refresh token grants;
+//! clients authenticate with a secret or a certificate-signed client assertion.
 
 use std::collections::HashMap;
 
@@ -12,6 +13,9 @@ use uuid::Uuid;
 
 use super::{OAuthError, Segment};
 use crate::app::AppState;
+use crate::auth::certificates::{
+    assertion_header, single_audience, unverified_claims, verify_signature, AssertionError, JWT_BEARER, SKEW_SECONDS,
+};
 use crate::auth::credentials::{password_matches, secret_matches};
 use crate::auth::refresh::client_info;
 use crate::auth::{Audience, IdTokenSubject, RefreshError, RefreshGrant, TokenSubject};
@@ -44,9 +48,25 @@ const OIDC_SCOPES: &[&str] = &["openid", "profile", "offline_access", "email"];
 /// The grant, parsed from the form: invalid combinations never reach the issuing code.
 #[derive(Debug)]
 enum Grant {
-    ClientCredentials { client_id: String, client_secret: Option<String>, scope: String },
-    Password { client_id: String, client_secret: Option<String>, username: String, password: String, scope: String },
-    RefreshToken { client_id: String, client_secret: Option<String>, refresh_token: String, scope: Option<String> },
+    ClientCredentials { client_id: String, credential: Option<ClientCredential>, scope: String },
+    Password { client_id: String, credential: Option<ClientCredential>, username: String, password: String, scope: String },
+    RefreshToken { client_id: String, credential: Option<ClientCredential>, refresh_token: String, scope: Option<String> },
+}
+
+/// How a confidential client proved itself: a secret, or a JWT signed with its certificate.
+enum ClientCredential {
+    Secret(String),
+    Assertion(String),
+}
+
+impl std::fmt::Debug for ClientCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the credential itself.
+        f.write_str(match self {
+            ClientCredential::Secret(_) => "Secret",
+            ClientCredential::Assertion(_) => "Assertion",
+        })
+    }
 }
 
 /// The OpenID Connect scopes a request named, and whether it sent `client_info=1`.
@@ -76,8 +96,9 @@ fn required(form: &HashMap<String, String>, name: &str) -> Result<String, OAuthE
     form.get(name).filter(|v| !v.is_empty()).cloned().ok_or_else(|| OAuthError::missing(name))
 }
 
-/// Client id and secret from HTTP Basic (`client_secret_basic`) or the form (`client_secret_post`).
-fn client_auth(headers: &HeaderMap, form: &HashMap<String, String>) -> (Option<String>, Option<String>) {
+/// Client id and credential: a secret from HTTP Basic (`client_secret_basic`) or the form
+/// (`client_secret_post`), or a certificate-signed `client_assertion` (`private_key_jwt`).
+fn client_auth(headers: &HeaderMap, form: &HashMap<String, String>) -> Result<(Option<String>, Option<ClientCredential>), OAuthError> {
     let basic = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
@@ -89,10 +110,32 @@ fn client_auth(headers: &HeaderMap, form: &HashMap<String, String>) -> (Option<S
             let decode = |v: &str| percent_encoding::percent_decode_str(&v.replace('+', " ")).decode_utf8_lossy().into_owned();
             Some((decode(id), decode(secret)))
         });
-    match basic {
+    let assertion = form.get("client_assertion").filter(|a| !a.is_empty());
+    let assertion_type = form.get("client_assertion_type").filter(|t| !t.is_empty());
+    let (id, secret) = match basic {
         Some((id, secret)) => (Some(id), Some(secret)),
         None => (form.get("client_id").cloned(), form.get("client_secret").cloned().filter(|s| !s.is_empty())),
+    };
+    let Some(assertion) = assertion else {
+        return Ok((id, secret.map(ClientCredential::Secret)));
+    };
+    match assertion_type {
+        Some(t) if t == JWT_BEARER => {}
+        Some(_) => return Err(OAuthError::new(StatusCode::BAD_REQUEST, "invalid_request", 90011, "Unexpected client assertion type.")),
+        None => return Err(OAuthError::missing("client_assertion_type")),
     }
+    if secret.is_some() {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            90014,
+            "The request carries both a client secret and a client assertion; send one of them.",
+        ));
+    }
+    // Without `client_id`, Entra takes the client from the assertion's `sub`; the signature and
+    // the claims are checked later against that client's certificates.
+    let id = id.filter(|i| !i.is_empty()).or_else(|| unverified_claims(assertion).and_then(|c| c.sub.or(c.iss)));
+    Ok((id, Some(ClientCredential::Assertion(assertion.clone()))))
 }
 
 fn parse_grant(headers: &HeaderMap, form: &HashMap<String, String>) -> Result<Grant, OAuthError> {
@@ -105,20 +148,20 @@ fn parse_grant(headers: &HeaderMap, form: &HashMap<String, String>) -> Result<Gr
         ));
     }
     let grant_type = required(form, "grant_type")?;
-    let (client_id, client_secret) = client_auth(headers, form);
+    let (client_id, credential) = client_auth(headers, form)?;
     let client_id = client_id.filter(|c| !c.is_empty()).ok_or_else(|| OAuthError::missing("client_id"))?;
     match grant_type.as_str() {
-        "client_credentials" => Ok(Grant::ClientCredentials { client_id, client_secret, scope: required(form, "scope")? }),
+        "client_credentials" => Ok(Grant::ClientCredentials { client_id, credential, scope: required(form, "scope")? }),
         "password" => Ok(Grant::Password {
             client_id,
-            client_secret,
+            credential,
             username: required(form, "username")?,
             password: required(form, "password")?,
             scope: required(form, "scope")?,
         }),
         "refresh_token" => Ok(Grant::RefreshToken {
             client_id,
-            client_secret,
+            credential,
             refresh_token: required(form, "refresh_token")?,
             scope: form.get("scope").filter(|s| !s.trim().is_empty()).cloned(),
         }),
@@ -251,6 +294,150 @@ fn unknown_client(client_id: &str, tenant: &Tenant) -> OAuthError {
     )
 }
 
+/// The token endpoint as the request reached it: what a client assertion's `aud` may name.
+struct TokenEndpoint<'a> {
+    tenant: &'a Tenant,
+    /// The tenant segment of the request path (an id or a domain).
+    path_tenant: &'a str,
+    /// The request's `Host`, so an assertion aimed at the address the client used passes even
+    /// when the configured public URL names the server differently.
+    host: Option<&'a str>,
+}
+
+impl TokenEndpoint<'_> {
+    /// Entra's audiences for a client assertion: this tenant's token endpoint, v2.0 or v1, with
+    /// the tenant as its id or its domain.
+    fn accepts(&self, aud: &str, public_url: &str) -> bool {
+        let Some(rest) = aud.strip_prefix("https://").or_else(|| aud.strip_prefix("http://")) else {
+            return false;
+        };
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let public = public_url.split_once("://").map(|(_, r)| r).unwrap_or(public_url).trim_end_matches('/');
+        if !authority.eq_ignore_ascii_case(public) && !self.host.is_some_and(|h| h.eq_ignore_ascii_case(authority)) {
+            return false;
+        }
+        let (tenant, endpoint) = path.split_once('/').unwrap_or((path, ""));
+        let tenant_ok = [self.tenant.id.to_string().as_str(), self.tenant.domain.as_str(), self.path_tenant]
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(tenant));
+        tenant_ok && matches!(endpoint.trim_end_matches('/'), "oauth2/v2.0/token" | "oauth2/token")
+    }
+}
+
+/// Check the client's credential: a secret, or a client assertion signed with one of its
+/// certificates.
+async fn verify_client(
+    state: &AppState,
+    endpoint: &TokenEndpoint<'_>,
+    sp_id: Uuid,
+    client_id: &str,
+    credential: &ClientCredential,
+) -> Result<(), OAuthError> {
+    match credential {
+        ClientCredential::Secret(secret) => verify_secret(state, endpoint.tenant, sp_id, client_id, secret).await,
+        ClientCredential::Assertion(assertion) => verify_assertion(state, endpoint, sp_id, client_id, assertion).await,
+    }
+}
+
+const CERTIFICATE_DOCS: &str =
+    "Review the documentation at https://docs.microsoft.com/azure/active-directory/develop/active-directory-certificate-credentials .";
+
+fn invalid_assertion(code: u32, description: String) -> OAuthError {
+    OAuthError::new(StatusCode::UNAUTHORIZED, "invalid_client", code, description)
+}
+
+/// Entra's date form in assertion errors (`MM/dd/yyyy HH:mm:ss`, UTC).
+fn key_date(millis: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(millis).map(|t| t.format("%m/%d/%Y %H:%M:%S").to_string()).unwrap_or_default()
+}
+
+fn assertion_time(seconds: Option<i64>) -> String {
+    seconds
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S.0000000Z").to_string())
+        .unwrap_or_else(|| "(none)".into())
+}
+
+/// Check a client assertion (`private_key_jwt`) the way Entra does: the header names a
+/// registered, unexpired certificate; the signature verifies with it; `aud` is this token
+/// endpoint; `iss` = `sub` = the client; `exp`/`nbf` hold within five minutes; `jti` is there.
+async fn verify_assertion(
+    state: &AppState,
+    endpoint: &TokenEndpoint<'_>,
+    sp_id: Uuid,
+    client_id: &str,
+    assertion: &str,
+) -> Result<(), OAuthError> {
+    let malformed = |what: &str| invalid_assertion(50027, format!("JWT token is invalid or malformed: {what}"));
+    let (alg, thumbprint) = assertion_header(assertion).map_err(|e| match e {
+        AssertionError::NoThumbprint => {
+            invalid_assertion(50027, "Invalid JWT token. No certificate thumbprint specified in token header.".into())
+        }
+        _ => malformed("the client assertion is not a JWT signed with RS256 or PS256."),
+    })?;
+    let certificates = state.store.client_certificates(endpoint.tenant.id, sp_id).await?;
+    let see_keys =
+        format!("Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '{client_id}'.");
+    let Some(cert) = certificates.iter().find(|c| thumbprint.names(c)) else {
+        return Err(invalid_assertion(
+            700027,
+            format!(
+                "The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '{}', {see_keys}]",
+                thumbprint.hex()
+            ),
+        ));
+    };
+    let found = format!("Found key 'Start={}, End={}'", key_date(cert.starts_at), key_date(cert.expires_at));
+    let now_ms = state.clock.now_millis();
+    if now_ms < cert.starts_at || now_ms >= cert.expires_at {
+        return Err(invalid_assertion(
+            700027,
+            format!(
+                "Client assertion contains an invalid signature. [Reason - The key used is expired., Thumbprint of key used by client: '{}', {found}, {see_keys}]",
+                thumbprint.hex()
+            ),
+        ));
+    }
+    let claims = verify_signature(assertion, alg, cert).map_err(|e| match e {
+        AssertionError::BadSignature => invalid_assertion(
+            700027,
+            format!(
+                "Client assertion contains an invalid signature. [Reason - The provided signature value did not match the expected signature value., Thumbprint of key used by client: '{}', {found}, {see_keys}]",
+                thumbprint.hex()
+            ),
+        ),
+        _ => malformed("the client assertion's claims cannot be read."),
+    })?;
+    let audience_ok = single_audience(claims.aud.as_ref()).is_some_and(|aud| endpoint.accepts(aud, &state.public_url));
+    if !audience_ok {
+        return Err(invalid_assertion(700023, format!("Client assertion audience claim does not match Realm issuer. {CERTIFICATE_DOCS}")));
+    }
+    if claims.iss.as_deref() != Some(client_id) || claims.sub.as_deref() != Some(client_id) {
+        return Err(invalid_assertion(
+            700021,
+            format!("Client assertion application identifier doesn't match 'client_id' parameter. {CERTIFICATE_DOCS}"),
+        ));
+    }
+    let now = now_ms.div_euclid(1000);
+    let (exp, nbf) = (claims.exp_secs(), claims.nbf_secs());
+    let in_time = exp.is_some_and(|exp| now < exp + SKEW_SECONDS) && nbf.is_none_or(|nbf| now + SKEW_SECONDS >= nbf);
+    if !in_time {
+        return Err(invalid_assertion(
+            700024,
+            format!(
+                "Client assertion is not within its valid time range. Current time: {}, assertion valid from {}, expiry time of assertion {}. {CERTIFICATE_DOCS}",
+                assertion_time(Some(now)),
+                assertion_time(nbf),
+                assertion_time(exp)
+            ),
+        ));
+    }
+    if claims.jti.as_deref().is_none_or(str::is_empty) {
+        return Err(malformed("the client assertion has no 'jti' claim."));
+    }
+    Ok(())
+}
+
 /// Check a client secret: a matching unexpired secret passes; expired and wrong ones fail
 /// with Entra's codes.
 async fn verify_secret(state: &AppState, tenant: &Tenant, sp_id: Uuid, client_id: &str, secret: &str) -> Result<(), OAuthError> {
@@ -288,11 +475,11 @@ pub async fn token(
 
 async fn issue(
     state: &AppState,
-    tenant: &str,
+    path_tenant: &str,
     headers: &HeaderMap,
     form: Result<axum::Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
 ) -> Result<Json<TokenResponse>, OAuthError> {
-    let tenant = state.store.find_tenant(tenant).await?.ok_or_else(|| OAuthError::unknown_tenant(tenant))?;
+    let tenant = state.store.find_tenant(path_tenant).await?.ok_or_else(|| OAuthError::unknown_tenant(path_tenant))?;
     let axum::Form(form) = form.map_err(|_| {
         OAuthError::new(
             StatusCode::BAD_REQUEST,
@@ -302,8 +489,10 @@ async fn issue(
         )
     })?;
     let grant = parse_grant(headers, &form)?;
+    let endpoint =
+        TokenEndpoint { tenant: &tenant, path_tenant, host: headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()) };
     let subject = match grant {
-        Grant::ClientCredentials { client_id, client_secret, scope } => {
+        Grant::ClientCredentials { client_id, credential, scope } => {
             let resource = scope.trim().strip_suffix("/.default").ok_or_else(|| {
                 OAuthError::new(
                     StatusCode::BAD_REQUEST,
@@ -327,8 +516,8 @@ async fn issue(
             let app_id = Uuid::parse_str(&client_id).map_err(|_| unknown_client(&client_id, &tenant))?;
             let sp =
                 state.store.get_service_principal(tenant.id, app_id, true).await?.ok_or_else(|| unknown_client(&client_id, &tenant))?;
-            let secret = client_secret.ok_or_else(secret_required)?;
-            verify_secret(state, &tenant, sp.id, &client_id, &secret).await?;
+            let credential = credential.ok_or_else(secret_required)?;
+            verify_client(state, &endpoint, sp.id, &client_id, &credential).await?;
             let subject = TokenSubject::App { tenant: tenant.id, object_id: sp.id, app_id: sp.app_id, display_name: sp.display_name };
             if audience == Audience::Graph {
                 let issued = state.tokens.issue_for(&subject, Audience::Graph);
@@ -344,14 +533,14 @@ async fn issue(
             }
             return Ok(Json(respond(state, &subject, None)));
         }
-        Grant::Password { client_id, client_secret, username, password, scope } => {
+        Grant::Password { client_id, credential, username, password, scope } => {
             let app_id = Uuid::parse_str(&client_id).map_err(|_| unknown_client(&client_id, &tenant))?;
             let sp =
                 state.store.get_service_principal(tenant.id, app_id, true).await?.ok_or_else(|| unknown_client(&client_id, &tenant))?;
-            // A confidential client that sends its secret must send the right one.
-            let confidential = client_secret.is_some();
-            if let Some(secret) = client_secret {
-                verify_secret(state, &tenant, sp.id, &client_id, &secret).await?;
+            // A confidential client that sends its secret or assertion must send a good one.
+            let confidential = credential.is_some();
+            if let Some(credential) = credential {
+                verify_client(state, &endpoint, sp.id, &client_id, &credential).await?;
             }
             let scopes = delegated_scopes(&scope)?;
             let (user, hash) =
@@ -377,13 +566,13 @@ async fn issue(
                 extras: Extras::of(Some(&scope), &form),
             }
         }
-        Grant::RefreshToken { client_id, client_secret, refresh_token, scope } => {
+        Grant::RefreshToken { client_id, credential, refresh_token, scope } => {
             let app_id = Uuid::parse_str(&client_id).map_err(|_| unknown_client(&client_id, &tenant))?;
             let sp =
                 state.store.get_service_principal(tenant.id, app_id, true).await?.ok_or_else(|| unknown_client(&client_id, &tenant))?;
-            let authenticated = client_secret.is_some();
-            if let Some(secret) = client_secret {
-                verify_secret(state, &tenant, sp.id, &client_id, &secret).await?;
+            let authenticated = credential.is_some();
+            if let Some(credential) = credential {
+                verify_client(state, &endpoint, sp.id, &client_id, &credential).await?;
             }
             let grant = state.tokens.verify_refresh(&refresh_token, tenant.id, app_id).map_err(refresh_refused)?;
             // A refresh token issued to a confidential client is redeemed by that client only.
