@@ -257,6 +257,8 @@ struct ClientTarget<'a> {
     names: BTreeMap<String, String>,
     /// Test-only pacing before each step's call (`apply_step_delay_ms`).
     step_delay: std::time::Duration,
+    /// Advanced after each step this run sends (hidden off a terminal).
+    progress: indicatif::ProgressBar,
 }
 
 impl Target for ClientTarget<'_> {
@@ -275,6 +277,7 @@ impl Target for ClientTarget<'_> {
             PrincipalKind::Group => PrincipalType::Group,
             PrincipalKind::App => PrincipalType::App,
         };
+        self.progress.set_message(format!("{} {}", step.workspace_name, step.display));
         let body = |role: Role| GroupUser::principal(step.principal.identifier.clone(), principal_type, right_of(role));
         let result = match (step.endpoint, step.action) {
             (Endpoint::Workspace, Action::Add { role }) => self.client.add_group_user(group, &body(role)).await,
@@ -287,6 +290,7 @@ impl Target for ClientTarget<'_> {
                 self.client.delete_user_as_admin(group, &step.principal.identifier, step.principal.kind == PrincipalKind::Group).await
             }
         };
+        self.progress.inc(1);
         result.map_err(target_error)
     }
 }
@@ -314,13 +318,10 @@ pub async fn apply_plan(s: &Session, plan_path: &Path, journal_path: Option<Path
     };
     let names = plan.observed.workspaces.values().map(|w| (w.id.clone(), w.name.clone())).collect();
     let step_delay = std::time::Duration::from_millis(s.profile.apply_step_delay_ms);
-    let target = ClientTarget { client: &s.client, names, step_delay };
-    let progress = indicatif::ProgressBar::new(plan.steps.len() as u64);
-    if super::output::no_color() {
-        progress.set_style(
-            indicatif::ProgressStyle::with_template("{pos}/{len} {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-    }
+    // The bar counts the steps this run still has to send; a resumed apply skips the done ones.
+    let pending = plan.steps.iter().filter(|step| !journal.is_done(step.id)).count() as u64;
+    let progress = super::progress::bar(pending, super::progress::visible(Format::Table));
+    let target = ClientTarget { client: &s.client, names, step_delay, progress: progress.clone() };
     let result = apply(&plan, &mut journal, &target).await;
     progress.finish_and_clear();
     match result {
