@@ -449,6 +449,15 @@ async fn write_license_rows(
 }
 
 impl Store {
+    /// The end of every directory write: bump the tenant's write generation (last, so a page cache
+    /// keyed by it never outlives the change), commit, and forget this process's cached views.
+    async fn commit_dir_write(&self, mut tx: sqlx::Transaction<'static, sqlx::Any>, tenant: Uuid) -> DirResult<()> {
+        bump_generation(&mut *tx, tenant).await?;
+        tx.commit().await?;
+        self.invalidate_cache();
+        Ok(())
+    }
+
     // ----- users -----
 
     /// Create a user. `user.id`, attributes and `account_enabled` are taken as given; the
@@ -487,9 +496,7 @@ impl Store {
         .await;
         upn_write_result(result, &user.upn)?;
         let created = load_user(&mut tx, tenant, user.id).await?.ok_or(DirError::NotFound)?;
-        bump_generation(&mut *tx, tenant).await?;
-        tx.commit().await?;
-        self.invalidate_cache();
+        self.commit_dir_write(tx, tenant).await?;
         Ok(created)
     }
 
@@ -583,9 +590,7 @@ impl Store {
             let change = DirChange::AccountEnabled { user: &updated, enabled: updated.account_enabled };
             audit_change(&mut tx, tenant, audit, now, change).await?;
         }
-        bump_generation(&mut *tx, tenant).await?;
-        tx.commit().await?;
-        self.invalidate_cache();
+        self.commit_dir_write(tx, tenant).await?;
         Ok(updated)
     }
 
@@ -629,9 +634,7 @@ impl Store {
             return Err(DirError::NotFound);
         }
         audit_change(&mut tx, tenant, audit, now, DirChange::UserDeleted { user: &current }).await?;
-        bump_generation(&mut *tx, tenant).await?;
-        tx.commit().await?;
-        self.invalidate_cache();
+        self.commit_dir_write(tx, tenant).await?;
         Ok(())
     }
 
@@ -659,9 +662,7 @@ impl Store {
         upn_write_result(result, &current.upn)?;
         let restored = load_user(&mut tx, tenant, id).await?.ok_or(DirError::NotFound)?;
         audit_change(&mut tx, tenant, audit, now, DirChange::UserRestored { user: &restored }).await?;
-        bump_generation(&mut *tx, tenant).await?;
-        tx.commit().await?;
-        self.invalidate_cache();
+        self.commit_dir_write(tx, tenant).await?;
         Ok(restored)
     }
 
@@ -756,9 +757,7 @@ impl Store {
         let mut next = current.clone();
         change(&mut next)?;
         let updated = Self::write_group(&mut tx, tenant, &current, &next, now).await?;
-        bump_generation(&mut *tx, tenant).await?;
-        tx.commit().await?;
-        self.invalidate_cache();
+        self.commit_dir_write(tx, tenant).await?;
         Ok(updated)
     }
 
@@ -842,9 +841,7 @@ impl Store {
                 audit_change(&mut tx, tenant, audit, now, change).await?;
             }
         }
-        bump_generation(&mut *tx, tenant).await?;
-        tx.commit().await?;
-        self.invalidate_cache();
+        self.commit_dir_write(tx, tenant).await?;
         Ok(updated)
     }
 
@@ -872,9 +869,7 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        bump_generation(&mut *tx, tenant).await?;
-        tx.commit().await?;
-        self.invalidate_cache();
+        self.commit_dir_write(tx, tenant).await?;
         Ok(())
     }
 
@@ -969,9 +964,7 @@ impl Store {
             let label = principal_label(&mut tx, tenant, member, kind).await?;
             audit_change(&mut tx, tenant, audit, now, DirChange::MemberAdded { group: &touched, member, kind, label }).await?;
         }
-        bump_generation(&mut *tx, tenant).await?;
-        tx.commit().await?;
-        self.invalidate_cache();
+        self.commit_dir_write(tx, tenant).await?;
         Ok(kind)
     }
 
@@ -1004,9 +997,7 @@ impl Store {
             let label = principal_label(&mut tx, tenant, member, kind).await?;
             audit_change(&mut tx, tenant, audit, now, DirChange::MemberRemoved { group: &touched, member, kind, label }).await?;
         }
-        bump_generation(&mut *tx, tenant).await?;
-        tx.commit().await?;
-        self.invalidate_cache();
+        self.commit_dir_write(tx, tenant).await?;
         Ok(())
     }
 
@@ -1064,9 +1055,7 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        bump_generation(&mut *tx, tenant).await?;
-        tx.commit().await?;
-        self.invalidate_cache();
+        self.commit_dir_write(tx, tenant).await?;
         Ok(())
     }
 
@@ -1080,9 +1069,7 @@ impl Store {
         if n == 0 {
             return Err(DirError::NotMember);
         }
-        bump_generation(&mut *tx, tenant).await?;
-        tx.commit().await?;
-        self.invalidate_cache();
+        self.commit_dir_write(tx, tenant).await?;
         Ok(())
     }
 
@@ -1209,9 +1196,7 @@ impl Store {
         if before != after {
             audit_change(&mut tx, tenant, audit, now, DirChange::UserLicenses { user: &updated, before, after }).await?;
         }
-        bump_generation(&mut *tx, tenant).await?;
-        tx.commit().await?;
-        self.invalidate_cache();
+        self.commit_dir_write(tx, tenant).await?;
         Ok(updated)
     }
 
@@ -1238,9 +1223,7 @@ impl Store {
         if before != after {
             audit_change(&mut tx, tenant, audit, now, DirChange::GroupLicenses { group: &updated, before, after }).await?;
         }
-        bump_generation(&mut *tx, tenant).await?;
-        tx.commit().await?;
-        self.invalidate_cache();
+        self.commit_dir_write(tx, tenant).await?;
         Ok(updated)
     }
 
