@@ -243,6 +243,9 @@ pub struct SubscriptionRecord {
 pub struct AdminWorkspace {
     pub workspace: super::Workspace,
     pub modified_at: i64,
+    /// The row's `version`, moved by every role change under the workspace's lock: a rendering
+    /// of its users made at this version is exact while the directory generation holds too.
+    pub version: i64,
 }
 
 /// A stored scan of the scanner API.

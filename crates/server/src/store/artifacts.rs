@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::access::{effective_role, MEMBERSHIPS_CTE};
 use super::activity::{record_activity, ActivityEvent};
-use super::generation::bump_generation;
+use super::generation::{Forget, WriteScope};
 use super::{parse_enum, parse_uuid, Store, StoreError, StoreResult};
 use crate::domain::dataset_policy::{self, Effect, Facts, Refusal};
 use crate::domain::rights::{self, Rights};
@@ -445,9 +445,10 @@ impl Store {
         }
         if effect != Effect::Nothing {
             record_activity(&mut *tx, req.tenant_id, &describe(&dataset, effect)).await?;
-            bump_generation(&mut *tx, req.tenant_id).await?;
+            self.commit_write(tx, req.tenant_id, WriteScope::Workspaces, Forget::Nothing).await?;
+        } else {
+            tx.commit().await?;
         }
-        tx.commit().await?;
         Ok(effect)
     }
 

@@ -39,10 +39,11 @@ fn kind_list(kinds: &[ArtifactKind]) -> String {
 }
 
 /// Workspace columns with the state the admin sees (`STATE_EXPR`) as `state`.
-const ADMIN_WORKSPACE_COLUMNS: &str = "w.id, w.tenant_id, w.name, w.description, w.kind, w.is_read_only, w.capacity_id, w.modified_at";
+const ADMIN_WORKSPACE_COLUMNS: &str =
+    "w.id, w.tenant_id, w.name, w.description, w.kind, w.is_read_only, w.capacity_id, w.modified_at, w.version";
 
 fn admin_workspace_from_row(row: &AnyRow) -> StoreResult<AdminWorkspace> {
-    Ok(AdminWorkspace { workspace: workspace_from_row(row)?, modified_at: row.try_get("modified_at")? })
+    Ok(AdminWorkspace { workspace: workspace_from_row(row)?, modified_at: row.try_get("modified_at")?, version: row.try_get("version")? })
 }
 
 fn artifact_from_row(row: &AnyRow) -> StoreResult<ArtifactRecord> {
@@ -290,7 +291,7 @@ impl Store {
         let mut sql = format!(
             "SELECT w.id AS id, w.tenant_id AS tenant_id, w.name AS name, w.description AS description, w.kind AS kind, \
                     w.is_read_only AS is_read_only, w.capacity_id AS capacity_id, w.modified_at AS modified_at, {STATE_EXPR} AS state, \
-                    w.name_lower AS name_lower \
+                    w.name_lower AS name_lower, w.version AS version \
                FROM workspaces w WHERE w.tenant_id = $1"
         );
         let mut binds = Vec::new();
@@ -300,16 +301,16 @@ impl Store {
         }
         // Both integers are ours, not client text.
         sql.push_str(&format!(" ORDER BY w.name_lower, w.id LIMIT {top} OFFSET {skip}"));
-        let columns = ["id", "tenant_id", "name", "description", "kind", "is_read_only", "capacity_id", "modified_at", "state"];
+        let columns = ["id", "tenant_id", "name", "description", "kind", "is_read_only", "capacity_id", "modified_at", "state", "version"];
         let sql = pack_sql(self.backend, &sql, &columns, "name_lower, id");
         let mut query = sqlx::query(&sql).bind(tenant.to_string());
         for b in binds {
             query = query.bind(b);
         }
-        type Packed = (String, String, String, Option<String>, String, i64, Option<String>, i64, String);
+        type Packed = (String, String, String, Option<String>, String, i64, Option<String>, i64, String, i64);
         let rows: Vec<Packed> = fetch_packed(&self.read, query).await?;
         rows.into_iter()
-            .map(|(id, tenant_id, name, description, kind, is_read_only, capacity_id, modified_at, state)| {
+            .map(|(id, tenant_id, name, description, kind, is_read_only, capacity_id, modified_at, state, version)| {
                 Ok(AdminWorkspace {
                     workspace: crate::domain::Workspace {
                         id: parse_uuid(&id)?,
@@ -322,6 +323,7 @@ impl Store {
                         capacity_id: capacity_id.as_deref().map(parse_uuid).transpose()?,
                     },
                     modified_at,
+                    version,
                 })
             })
             .collect()

@@ -33,6 +33,10 @@ impl ViewCache {
         self.views.read().ok()?.get(&workspace).cloned()
     }
 
+    pub(crate) fn enabled(&self) -> bool {
+        self.enabled
+    }
+
     pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::SeqCst)
     }
@@ -51,6 +55,11 @@ impl ViewCache {
             }
             views.insert(workspace, view);
         }
+    }
+
+    /// Move the generation without forgetting a view (a write no view shows).
+    pub(crate) fn touch(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
     pub(crate) fn invalidate(&self, workspace: Uuid) {

@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use super::access::MEMBERSHIPS_CTE;
 use super::activity::{record_activity, DirAuditor};
-use super::generation::bump_generation;
+use super::generation::{Forget, WriteScope};
 use super::{parse_enum, parse_uuid, Store, StoreError};
 use crate::domain::identity::{
     DirChange, DirGroup, DirUser, GroupMemberRef, LicenseAllocation, LicenseFacts, SubscribedSku, UserLicense, RESTORE_WINDOW_MILLIS,
@@ -449,13 +449,10 @@ async fn write_license_rows(
 }
 
 impl Store {
-    /// The end of every directory write: bump the tenant's write generation (last, so a page cache
-    /// keyed by it never outlives the change), commit, and forget this process's cached views.
-    async fn commit_dir_write(&self, mut tx: sqlx::Transaction<'static, sqlx::Any>, tenant: Uuid) -> DirResult<()> {
-        bump_generation(&mut *tx, tenant).await?;
-        tx.commit().await?;
-        self.invalidate_cache();
-        Ok(())
+    /// The end of every directory write: move the tenant's write generations (see
+    /// `store::generation`), commit, and forget this process's cached views.
+    async fn commit_dir_write(&self, tx: sqlx::Transaction<'static, sqlx::Any>, tenant: Uuid) -> DirResult<()> {
+        Ok(self.commit_write(tx, tenant, WriteScope::Directory, Forget::Everything).await?)
     }
 
     // ----- users -----
@@ -726,8 +723,7 @@ impl Store {
             }
         })?;
         let created = load_group(&mut tx, tenant, group.id).await?.ok_or(DirError::NotFound)?;
-        bump_generation(&mut *tx, tenant).await?;
-        tx.commit().await?;
+        self.commit_dir_write(tx, tenant).await?;
         Ok(created)
     }
 
@@ -1098,8 +1094,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        bump_generation(&mut *tx, tenant).await?;
-        tx.commit().await?;
+        self.commit_dir_write(tx, tenant).await?;
         Ok(())
     }
 

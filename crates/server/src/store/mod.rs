@@ -30,7 +30,7 @@ pub use activity::{record_activity, ActivityEvent, DirAuditor};
 pub use artifacts::*;
 pub use directory::*;
 pub use directory_write::*;
-pub use generation::bump_generation;
+pub use generation::{bump_generation, Forget, TenantGenerations, WriteScope};
 pub use keys::*;
 pub use workspaces::*;
 /// The schema version this build migrates to.
@@ -146,6 +146,12 @@ impl Store {
     /// store pair it with the tenant's write generation (see `api::powerbi::page_cache`).
     pub fn local_generation(&self) -> u64 {
         self.cache.generation()
+    }
+
+    /// Whether this store keeps workspace views between reads (SQLite: one serving process sees
+    /// every commit). Elsewhere, callers that cache renderings key them by versions they read.
+    pub fn keeps_views(&self) -> bool {
+        self.cache.enabled()
     }
 
     pub async fn close(&self) {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::access::{effective_role, MEMBERSHIPS_CTE, REACHES};
 use super::activity::{record_activity, ActivityEvent};
-use super::generation::bump_generation;
+use super::generation::{Forget, WriteScope};
 use super::{parse_enum, parse_uuid, Store, StoreError, StoreResult};
 use crate::domain::filter::{WorkspaceField, WorkspaceFilter};
 use crate::domain::policy::{self, Authority, Change, Effect, Facts, Refusal};
@@ -318,8 +318,7 @@ impl Store {
         if let Some(event) = event {
             record_activity(&mut *tx, ws.tenant_id, event).await?;
         }
-        bump_generation(&mut *tx, ws.tenant_id).await?;
-        tx.commit().await?;
+        self.commit_write(tx, ws.tenant_id, WriteScope::Workspaces, Forget::Nothing).await?;
         Ok(())
     }
 
@@ -355,9 +354,7 @@ impl Store {
         if let Some(event) = audit(&name) {
             record_activity(&mut *tx, tenant, &event).await?;
         }
-        bump_generation(&mut *tx, tenant).await?;
-        tx.commit().await?;
-        self.cache.invalidate(workspace);
+        self.commit_write(tx, tenant, WriteScope::Workspaces, Forget::Workspace(workspace)).await?;
         Ok(())
     }
 
@@ -440,10 +437,12 @@ impl Store {
             if let Some(event) = audit(&name, effect) {
                 record_activity(&mut *tx, req.tenant_id, &event).await?;
             }
-            bump_generation(&mut *tx, req.tenant_id).await?;
+            self.commit_write(tx, req.tenant_id, WriteScope::Workspaces, Forget::Workspace(req.workspace_id)).await?;
+        } else {
+            // Only the workspace's version moved (`lock_workspace`): nothing a reader shows.
+            tx.commit().await?;
+            self.cache.invalidate(req.workspace_id);
         }
-        tx.commit().await?;
-        self.cache.invalidate(req.workspace_id);
         Ok(effect)
     }
 }

@@ -54,7 +54,7 @@ pub fn artifact(workspace: Uuid, kind: ArtifactKind, name: &str, now: i64) -> Se
 pub async fn insert_artifacts(app: &TestApp, artifacts: &[SeedArtifact]) {
     let mut tx = app.store.begin().await.unwrap();
     seed::insert_artifacts(&mut tx, app.tenant_id(), artifacts).await.unwrap();
-    pbi_server::store::bump_generation(&mut *tx, app.tenant_id()).await.unwrap();
+    pbi_server::store::bump_generation(&mut *tx, app.tenant_id(), pbi_server::store::WriteScope::Directory).await.unwrap();
     tx.commit().await.unwrap();
 }
 
@@ -91,7 +91,7 @@ pub async fn insert_workspace(app: &TestApp, name: &str, kind: &str, members: &[
     let mut tx = app.store.begin().await.unwrap();
     seed::insert_workspaces(&mut tx, app.tenant_id(), &[ws]).await.unwrap();
     seed::insert_workspace_members(&mut tx, &rows).await.unwrap();
-    pbi_server::store::bump_generation(&mut *tx, app.tenant_id()).await.unwrap();
+    pbi_server::store::bump_generation(&mut *tx, app.tenant_id(), pbi_server::store::WriteScope::Directory).await.unwrap();
     tx.commit().await.unwrap();
     id
 }

@@ -62,6 +62,13 @@ backend_test!(admin_groups_pages_show_every_committed_write_on_the_next_read, |a
     let fourth = page(&app.base, &admin).await;
     assert_eq!(state_of(&fourth, solo), "Deleted");
     assert_eq!(users_of(&fourth, solo), vec![]);
+
+    // A new workspace changes no cached view, yet the next page lists it (on SQLite no counter
+    // moves in the database: only this process's local generation tells the page cache).
+    let created = owner.create_group("Brand New").await.unwrap();
+    let fifth = page(&app.base, &admin).await;
+    assert_eq!(state_of(&fifth, created.id), "Active");
+    assert_eq!(users_of(&fifth, created.id), vec![("Olivia Owner".to_string(), "Admin".to_string())]);
 });
 
 backend_test!(admin_groups_pages_cached_by_one_instance_show_writes_made_through_another, |app: TestApp| async move {
@@ -86,4 +93,14 @@ backend_test!(admin_groups_pages_cached_by_one_instance_show_writes_made_through
     let after = page(&second.base, &admin).await;
     assert!(users_of(&after, team).contains(&("Otto Outsider".into(), "Viewer".into())), "{after}");
     assert_eq!(page(&app.base, &admin).await["value"], after["value"]);
+
+    // A directory write through the first instance moves no workspace's version; the second
+    // instance's rendered users of every workspace that lists the user must still show it.
+    let owner_id = app.user_id("owner");
+    let (status, _, _) = app.graph(Method::PATCH, &format!("/users/{owner_id}"), Some(json!({"displayName": "Olivia Renamed"}))).await;
+    assert_eq!(status, 204);
+    let renamed = page(&second.base, &admin).await;
+    assert!(users_of(&renamed, team).iter().any(|(name, _)| name == "Olivia Renamed"), "{renamed}");
+    assert!(!users_of(&renamed, team).iter().any(|(name, _)| name == "Olivia Owner"), "{renamed}");
+    assert_eq!(page(&app.base, &admin).await["value"], renamed["value"]);
 });

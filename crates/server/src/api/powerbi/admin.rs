@@ -29,6 +29,7 @@ use crate::app::AppState;
 use crate::domain::audit::{AdminWorkspace, ArtifactKind, ArtifactRecord};
 use crate::domain::filter::{ActivityCondition, WorkspaceFilter};
 use crate::domain::{Caller, User};
+use crate::store::WorkspaceView;
 
 const ARTIFACT_ACCESS: &str = "artifactAccess";
 const SUBSCRIPTIONS: &str = "subscriptions";
@@ -231,25 +232,75 @@ pub async fn get_groups_as_admin(
     let expand = Expand::parse(q.expand.as_deref())?;
     // Exact page cache: the generation is read before any of the page's data (see page_cache).
     let local = state.store.local_generation();
-    let generation = (state.store.tenant_generation(caller.tenant_id).await?, local);
+    let generations = state.store.tenant_generations(caller.tenant_id).await?;
+    let generation = (generations.generation, local);
     let key = PageKey { tenant: caller.tenant_id, query: format!("{top}|{skip}|{expand:?}|{}", q.filter.as_deref().unwrap_or("\u{0}")) };
     if let Some(body) = state.admin_pages.get(&key, generation) {
         return Ok(json_response(body));
     }
-    let body = render_admin_groups(&state, caller.tenant_id, filter.as_ref(), top, skip, expand).await?;
+    let page = PageRequest { tenant: caller.tenant_id, filter: filter.as_ref(), top, skip, expand, directory: generations.directory };
+    let body = render_admin_groups(&state, page).await?;
     state.admin_pages.put(key, generation, body.clone());
     Ok(json_response(body))
 }
 
-/// The body of one `GET /admin/groups` page.
-async fn render_admin_groups(
-    state: &AppState,
+/// One `GET /admin/groups` page to render.
+struct PageRequest<'a> {
     tenant: Uuid,
-    filter: Option<&WorkspaceFilter>,
+    filter: Option<&'a WorkspaceFilter>,
     top: u32,
     skip: u32,
     expand: Expand,
-) -> Result<Bytes, PbiError> {
+    /// The tenant's directory generation, read before any of the page's data.
+    directory: i64,
+}
+
+/// The rendered admin users (a JSON array) of each active workspace of a page: from the views
+/// the store keeps (SQLite), or from `UsersCache` under each workspace's version, reading only
+/// the members of the workspaces whose rendering is missing or out of date.
+async fn admin_users_of(
+    state: &AppState,
+    tenant: Uuid,
+    workspaces: &[AdminWorkspace],
+    directory: i64,
+) -> Result<HashMap<Uuid, Bytes>, PbiError> {
+    let render = |view: &WorkspaceView| -> Bytes {
+        let users: Vec<GroupUser> = view.members.iter().map(|m| group_user_json(m, true)).collect();
+        serde_json::to_vec(&users).unwrap_or_else(|_| b"[]".to_vec()).into()
+    };
+    let active = workspaces.iter().filter(|w| w.workspace.state != "Deleted");
+    if state.store.keeps_views() {
+        let ids: Vec<Uuid> = active.map(|w| w.workspace.id).collect();
+        let views = state.store.workspace_views(tenant, &ids).await?;
+        return Ok(views.into_iter().map(|(id, view)| (id, view.rendered_admin.get_or_init(|| render(&view)).clone())).collect());
+    }
+    let mut out = HashMap::with_capacity(workspaces.len());
+    let mut missing = Vec::new();
+    for w in active {
+        match state.admin_users.get(&(tenant, w.workspace.id), (w.version, directory)) {
+            Some(users) => {
+                out.insert(w.workspace.id, users);
+            }
+            None => missing.push((w.workspace.id, w.version)),
+        }
+    }
+    if !missing.is_empty() {
+        let ids: Vec<Uuid> = missing.iter().map(|(id, _)| *id).collect();
+        let views = state.store.workspace_views(tenant, &ids).await?;
+        for (id, version) in missing {
+            if let Some(view) = views.get(&id) {
+                let users = render(view);
+                state.admin_users.put((tenant, id), (version, directory), users.clone());
+                out.insert(id, users);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The body of one `GET /admin/groups` page.
+async fn render_admin_groups(state: &AppState, page: PageRequest<'_>) -> Result<Bytes, PbiError> {
+    let PageRequest { tenant, filter, top, skip, expand, directory } = page;
     let workspaces = state.store.admin_workspaces(tenant, filter, top, skip).await?;
     let ids: Vec<Uuid> = workspaces.iter().map(|w| w.workspace.id).collect();
     let kinds = expand.kinds();
@@ -259,14 +310,9 @@ async fn render_admin_groups(
             artifacts.entry(a.workspace_id).or_default().push(a);
         }
     }
-    let views = if expand.users {
-        let active: Vec<Uuid> = workspaces.iter().filter(|w| w.workspace.state != "Deleted").map(|w| w.workspace.id).collect();
-        state.store.workspace_views(tenant, &active).await?
-    } else {
-        HashMap::new()
-    };
+    let users = if expand.users { admin_users_of(state, tenant, &workspaces, directory).await? } else { HashMap::new() };
     // The body is assembled by hand so that each workspace's users, rendered once per version
-    // of the workspace and kept with its cached view, are copied rather than serialised again.
+    // of the workspace (see `admin_users_of`), are copied rather than serialised again.
     let context = format!("{}/v1.0/myorg/$metadata#groups", state.public_url);
     let mut body = Vec::with_capacity(256 + workspaces.len() * 512);
     body.extend_from_slice(b"{\"@odata.context\":");
@@ -290,14 +336,8 @@ async fn render_admin_groups(
                 body.push(b',');
             }
             body.extend_from_slice(b"\"users\":");
-            match views.get(&w.workspace.id) {
-                Some(view) => {
-                    let users = view.rendered_admin.get_or_init(|| {
-                        let users: Vec<GroupUser> = view.members.iter().map(|m| group_user_json(m, true)).collect();
-                        serde_json::to_vec(&users).unwrap_or_else(|_| b"[]".to_vec()).into()
-                    });
-                    body.extend_from_slice(users);
-                }
+            match users.get(&w.workspace.id) {
+                Some(users) => body.extend_from_slice(users),
                 None => body.extend_from_slice(b"[]"),
             }
             body.push(b'}');

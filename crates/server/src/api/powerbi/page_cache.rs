@@ -1,14 +1,17 @@
-//! An exact cache of rendered admin pages (`GET /admin/groups`): whole JSON bodies, each kept
-//! with the tenant write generation (`store::generation`) it was rendered under.
+//! Exact caches of rendered admin reads (`GET /admin/groups`): whole pages, and each workspace's
+//! users, each body kept with the generation it was rendered under.
 //!
-//! Invariant (exact, on both backends and across instances): a request reads its generation
-//! first and is answered from the cache only when the entry was rendered under that same
-//! generation. The generation is the tenant's write generation in the database (every write
-//! that changes what the page shows bumps it in its own transaction) paired with this process's
-//! local one (`Store::local_generation`, moved by every `invalidate_cache`, which writes that
-//! bypass the store's methods call). So a committed write is never hidden by a cached page; a
-//! rendering that raced a write is stored under the generation read before it, which the write
-//! has already moved past. Bounded by bytes; the least recently used bodies go first.
+//! Invariant (exact, on both backends and across instances): a request reads its generations
+//! first and is answered from a cache only when the entry was rendered under those same
+//! generations. A page's generation is the tenant's write generation in the database (moved in
+//! the write's own transaction on PostgreSQL, where other instances may cache, and by the
+//! out-of-process writers on both backends: see `store::generation`) paired with this process's
+//! local one (`Store::local_generation`, moved by every write through the store and every
+//! `invalidate_cache`). A workspace's users are kept under its `version` (moved under its lock by
+//! every role change) and the tenant's directory generation. So a committed write is never
+//! hidden by a cached body; a rendering that raced a write is stored under generations read
+//! before it, which the write has already moved past. Bounded by bytes; the least recently used
+//! bodies go first.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -27,33 +30,44 @@ pub struct PageKey {
 pub type Generation = (i64, u64);
 
 #[derive(Debug)]
-struct Entry {
-    generation: Generation,
+struct Entry<G> {
+    generation: G,
     body: Bytes,
     used: u64,
 }
 
-#[derive(Debug, Default)]
-struct Inner {
-    entries: HashMap<PageKey, Entry>,
+#[derive(Debug)]
+struct Inner<K, G> {
+    entries: HashMap<K, Entry<G>>,
     bytes: usize,
     clock: u64,
 }
 
+/// Bodies by key, each served only under the generation it was rendered under; bounded by
+/// bytes, least recently used first.
 #[derive(Debug)]
-pub struct PageCache {
+pub struct ExactCache<K, G> {
     capacity: usize,
-    inner: Mutex<Inner>,
+    inner: Mutex<Inner<K, G>>,
 }
 
-impl PageCache {
+/// Whole `GET /admin/groups` pages.
+pub type PageCache = ExactCache<PageKey, Generation>;
+
+/// One workspace's users as the admin sees them (the JSON array of `$expand=users`), by (tenant,
+/// workspace), kept with (the workspace's `version`, the tenant's directory generation) it was
+/// rendered at. Used where the store keeps no views (PostgreSQL): a role change moves only its
+/// workspace's version, so re-rendering a page after it reads one workspace's members, not all.
+pub type UsersCache = ExactCache<(Uuid, Uuid), (i64, i64)>;
+
+impl<K: std::hash::Hash + Eq + Clone, G: PartialEq> ExactCache<K, G> {
     /// A cache holding at most `capacity` bytes of bodies (0 turns it off).
-    pub fn new(capacity: usize) -> PageCache {
-        PageCache { capacity, inner: Mutex::new(Inner::default()) }
+    pub fn new(capacity: usize) -> ExactCache<K, G> {
+        ExactCache { capacity, inner: Mutex::new(Inner { entries: HashMap::new(), bytes: 0, clock: 0 }) }
     }
 
     /// The body rendered for `key` under exactly `generation`, if kept.
-    pub fn get(&self, key: &PageKey, generation: Generation) -> Option<Bytes> {
+    pub fn get(&self, key: &K, generation: G) -> Option<Bytes> {
         if self.capacity == 0 {
             return None;
         }
@@ -70,7 +84,7 @@ impl PageCache {
 
     /// Keep `body`, rendered from data read after `generation` was read. (Replacing an entry of a
     /// newer generation costs a miss later, never a stale answer.)
-    pub fn put(&self, key: PageKey, generation: Generation, body: Bytes) {
+    pub fn put(&self, key: K, generation: G, body: Bytes) {
         if body.len() > self.capacity {
             return;
         }
