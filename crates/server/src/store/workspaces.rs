@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::access::{effective_role, MEMBERSHIPS_CTE, REACHES};
 use super::activity::{record_activity, ActivityEvent};
 use super::generation::{Forget, WriteScope};
-use super::{parse_enum, parse_uuid, Store, StoreError, StoreResult};
+use super::{parse_enum, parse_uuid, Backend, Store, StoreError, StoreResult};
 use crate::domain::filter::{WorkspaceField, WorkspaceFilter};
 use crate::domain::policy::{self, Authority, Change, Effect, Facts, Refusal};
 use crate::domain::{Member, PrincipalKind, PrincipalRef, Role, UserType, Workspace};
@@ -367,27 +367,46 @@ impl Store {
         audit: impl FnOnce(&str, Effect) -> Option<ActivityEvent>,
     ) -> Result<Effect, ChangeError> {
         let mut tx = self.write.begin().await?;
-        let name = lock_workspace(&mut tx, req.tenant_id, req.workspace_id, req.now).await?;
-        // Every fact in one statement: fewer round trips while the workspace is locked.
         // Service-principal profiles share their principal's place: count principals once, and
         // only direct (profile-less) Admins keep a workspace administered.
         let actor_id = match req.actor {
             Actor::TenantAdmin => String::new(),
             Actor::Principal(p) => p.object_id.to_string(),
         };
-        let row = sqlx::query(
-            "SELECT COUNT(DISTINCT principal_id) AS principals, \
-                    COUNT(CASE WHEN role = 'Admin' AND profile_id = '' THEN 1 END) AS admins, \
-                    MAX(CASE WHEN principal_id = $2 AND profile_id = '' THEN role END) AS actor_role, \
-                    MAX(CASE WHEN principal_id = $3 AND profile_id = $4 THEN role END) AS target_role \
-             FROM workspace_members WHERE workspace_id = $1",
-        )
-        .bind(req.workspace_id.to_string())
-        .bind(actor_id)
-        .bind(req.target.object_id.to_string())
-        .bind(req.profile_id.map(|p| p.to_string()).unwrap_or_default())
-        .fetch_one(&mut *tx)
-        .await?;
+        let target_id = req.target.object_id.to_string();
+        let target_profile = req.profile_id.map(|p| p.to_string()).unwrap_or_default();
+        let (name, row) = match self.backend {
+            // The lock and every fact in one statement: one round trip fewer while the one
+            // writer is held. SQLite's write lock is taken before the statement reads anything,
+            // so its subqueries see every earlier commit.
+            Backend::Sqlite => {
+                let row = sqlx::query(&format!("{LOCK_WORKSPACE} RETURNING name, {}", fact_columns("$1", "$4", "$5", "$6")))
+                    .bind(req.workspace_id.to_string())
+                    .bind(req.tenant_id.to_string())
+                    .bind(req.now)
+                    .bind(actor_id)
+                    .bind(target_id)
+                    .bind(target_profile)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or(ChangeError::WorkspaceNotFound)?;
+                (row.try_get::<String, _>("name")?, row)
+            }
+            // PostgreSQL evaluates a `RETURNING` subquery in the snapshot taken before the
+            // statement waited for the row lock, so the facts must come after it, in a statement
+            // of their own (a new snapshot under READ COMMITTED).
+            Backend::Postgres => {
+                let name = lock_workspace(&mut tx, req.tenant_id, req.workspace_id, req.now).await?;
+                let row = sqlx::query(&format!("SELECT {}", fact_columns("$1", "$2", "$3", "$4")))
+                    .bind(req.workspace_id.to_string())
+                    .bind(actor_id)
+                    .bind(target_id)
+                    .bind(target_profile)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                (name, row)
+            }
+        };
         let role = |column: &str| -> StoreResult<Option<Role>> {
             row.try_get::<Option<String>, _>(column)?.as_deref().map(parse_enum::<Role>).transpose()
         };
@@ -447,17 +466,30 @@ impl Store {
     }
 }
 
+/// The workspace's write lock (see the module invariant): `$1` workspace, `$2` tenant, `$3` now.
+const LOCK_WORKSPACE: &str =
+    "UPDATE workspaces SET version = version + 1, modified_at = $3 WHERE id = $1 AND tenant_id = $2 AND state <> 'Deleted'";
+
+/// The facts of a role change, as columns, given the placeholders of the workspace, the actor
+/// ('' for a tenant admin), the target and the target's profile ('' for none).
+fn fact_columns(ws: &str, actor: &str, target: &str, profile: &str) -> String {
+    format!(
+        "(SELECT COUNT(DISTINCT principal_id) FROM workspace_members WHERE workspace_id = {ws}) AS principals, \
+         (SELECT COUNT(*) FROM workspace_members WHERE workspace_id = {ws} AND role = 'Admin' AND profile_id = '') AS admins, \
+         (SELECT role FROM workspace_members WHERE workspace_id = {ws} AND principal_id = {actor} AND profile_id = '') AS actor_role, \
+         (SELECT role FROM workspace_members WHERE workspace_id = {ws} AND principal_id = {target} AND profile_id = {profile}) AS target_role"
+    )
+}
+
 /// Take the workspace's write lock (see the module invariant), check it is active, and return
 /// its name.
 async fn lock_workspace(tx: &mut sqlx::Transaction<'_, Any>, tenant: Uuid, workspace: Uuid, now: i64) -> Result<String, ChangeError> {
-    let updated = sqlx::query(
-        "UPDATE workspaces SET version = version + 1, modified_at = $3 WHERE id = $1 AND tenant_id = $2 AND state <> 'Deleted' RETURNING name",
-    )
-    .bind(workspace.to_string())
-    .bind(tenant.to_string())
-    .bind(now)
-    .fetch_optional(&mut **tx)
-    .await?;
+    let updated = sqlx::query(&format!("{LOCK_WORKSPACE} RETURNING name"))
+        .bind(workspace.to_string())
+        .bind(tenant.to_string())
+        .bind(now)
+        .fetch_optional(&mut **tx)
+        .await?;
     match updated {
         Some(row) => Ok(row.try_get("name")?),
         None => Err(ChangeError::WorkspaceNotFound),
