@@ -663,6 +663,7 @@ pub async fn generate(store: &Store, clock: &dyn Clock, params: &SeedParams) -> 
 
     tx.commit().await?;
     store.invalidate_cache();
+    store.refresh_statistics().await?;
     Ok(SeededTenant {
         tenant_id: tenant.id,
         domain,

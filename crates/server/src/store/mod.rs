@@ -154,6 +154,21 @@ impl Store {
         self.cache.enabled()
     }
 
+    /// After a bulk load (seed): on PostgreSQL, `VACUUM ANALYZE`, so that the planner knows the
+    /// new rows and index-only scans work at once, rather than after autovacuum gets to them.
+    /// SQLite's plans are fixed by the statements themselves (see `store::audit`); nothing to do.
+    pub async fn refresh_statistics(&self) -> StoreResult<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query(
+                "VACUUM ANALYZE users, directory_groups, group_members, group_owners, license_assignments, workspaces, \
+                 workspace_members, capacities, capacity_users, artifacts, artifact_permissions, subscriptions, activity_events",
+            )
+            .execute(&self.write)
+            .await?;
+        }
+        Ok(())
+    }
+
     pub async fn close(&self) {
         self.write.close().await;
         self.read.close().await;
