@@ -24,7 +24,7 @@ use super::error::PbiError;
 use super::extract::{Authenticated, PbiPath, PbiQuery};
 use super::groups::{group_user_json, plain_text};
 use super::odata::{parse_activity_filter, parse_admin_filter};
-use super::page_cache::PageKey;
+use super::page_cache::{Chunks, PageKey};
 use crate::app::AppState;
 use crate::domain::audit::{AdminWorkspace, ArtifactKind, ArtifactRecord};
 use crate::domain::filter::{ActivityCondition, WorkspaceFilter};
@@ -236,12 +236,12 @@ pub async fn get_groups_as_admin(
     let generation = (generations.generation, local);
     let key = PageKey { tenant: caller.tenant_id, query: format!("{top}|{skip}|{expand:?}|{}", q.filter.as_deref().unwrap_or("\u{0}")) };
     if let Some(body) = state.admin_pages.get(&key, generation) {
-        return Ok(json_response(body));
+        return Ok(json_response(body.into_body()));
     }
     let page = PageRequest { tenant: caller.tenant_id, filter: filter.as_ref(), top, skip, expand, directory: generations.directory };
     let body = render_admin_groups(&state, page).await?;
     state.admin_pages.put(key, generation, body.clone());
-    Ok(json_response(body))
+    Ok(json_response(body.into_body()))
 }
 
 /// One `GET /admin/groups` page to render.
@@ -299,7 +299,7 @@ async fn admin_users_of(
 }
 
 /// The body of one `GET /admin/groups` page.
-async fn render_admin_groups(state: &AppState, page: PageRequest<'_>) -> Result<Bytes, PbiError> {
+async fn render_admin_groups(state: &AppState, page: PageRequest<'_>) -> Result<Chunks, PbiError> {
     let PageRequest { tenant, filter, top, skip, expand, directory } = page;
     let workspaces = state.store.admin_workspaces(tenant, filter, top, skip).await?;
     let ids: Vec<Uuid> = workspaces.iter().map(|w| w.workspace.id).collect();
@@ -312,15 +312,17 @@ async fn render_admin_groups(state: &AppState, page: PageRequest<'_>) -> Result<
     }
     let users = if expand.users { admin_users_of(state, tenant, &workspaces, directory).await? } else { HashMap::new() };
     // The body is assembled by hand so that each workspace's users, rendered once per version
-    // of the workspace (see `admin_users_of`), are copied rather than serialised again.
+    // of the workspace (see `admin_users_of`), are neither serialised again nor copied: the
+    // page is the pieces between them, with the users' own buffers in between (`Chunks`).
     let context = format!("{}/v1.0/myorg/$metadata#groups", state.public_url);
-    let mut body = Vec::with_capacity(256 + workspaces.len() * 512);
+    let mut parts = Vec::with_capacity(2 * workspaces.len() + 1);
+    let mut body = bytes::BytesMut::with_capacity(256 + workspaces.len() * 512);
     body.extend_from_slice(b"{\"@odata.context\":");
-    serde_json::to_writer(&mut body, &context).map_err(|_| PbiError::internal())?;
+    serde_json::to_writer(bytes::BufMut::writer(&mut body), &context).map_err(|_| PbiError::internal())?;
     body.extend_from_slice(b",\"value\":[");
     for (i, w) in workspaces.iter().enumerate() {
         if i > 0 {
-            body.push(b',');
+            body.extend_from_slice(b",");
         }
         let mut group = admin_group_json(w);
         if !kinds.is_empty() {
@@ -328,23 +330,27 @@ async fn render_admin_groups(state: &AppState, page: PageRequest<'_>) -> Result<
             expand_artifacts(&mut group, expand, &mine);
         }
         let start = body.len();
-        serde_json::to_writer(&mut body, &group).map_err(|_| PbiError::internal())?;
+        serde_json::to_writer(bytes::BufMut::writer(&mut body), &group).map_err(|_| PbiError::internal())?;
         if expand.users {
             debug_assert_eq!(body.last(), Some(&b'}'));
             body.truncate(body.len() - 1);
             if body.len() > start + 1 {
-                body.push(b',');
+                body.extend_from_slice(b",");
             }
             body.extend_from_slice(b"\"users\":");
             match users.get(&w.workspace.id) {
-                Some(users) => body.extend_from_slice(users),
+                Some(users) => {
+                    parts.push(body.split().freeze());
+                    parts.push(users.clone());
+                }
                 None => body.extend_from_slice(b"[]"),
             }
-            body.push(b'}');
+            body.extend_from_slice(b"}");
         }
     }
     body.extend_from_slice(b"]}");
-    Ok(body.into())
+    parts.push(body.freeze());
+    Ok(Chunks::new(parts))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -14,10 +14,96 @@
 //! bodies go first.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use http_body::{Frame, SizeHint};
 use uuid::Uuid;
+
+/// What a cache entry weighs against the cache's capacity.
+pub trait Weight {
+    fn weight(&self) -> usize;
+}
+
+impl Weight for Bytes {
+    fn weight(&self) -> usize {
+        self.len()
+    }
+}
+
+/// A body kept as the pieces it was assembled from, so that pieces held elsewhere (a workspace's
+/// rendered users) are shared, not copied: a 30 MB page is 10,000 reference counts, not a fresh
+/// 30 MB buffer whose page faults alone cost more than the rest of the rendering.
+#[derive(Debug, Clone)]
+pub struct Chunks {
+    parts: Arc<[Bytes]>,
+    len: usize,
+}
+
+impl Chunks {
+    pub fn new(parts: Vec<Bytes>) -> Chunks {
+        let len = parts.iter().map(Bytes::len).sum();
+        Chunks { parts: parts.into(), len }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The response body: the pieces in order, with their exact length (so `Content-Length`).
+    pub fn into_body(self) -> axum::body::Body {
+        axum::body::Body::new(ChunksBody { remaining: self.len, parts: self.parts, next: 0 })
+    }
+}
+
+impl Weight for Chunks {
+    fn weight(&self) -> usize {
+        self.len
+    }
+}
+
+impl From<Bytes> for Chunks {
+    fn from(bytes: Bytes) -> Chunks {
+        Chunks::new(vec![bytes])
+    }
+}
+
+struct ChunksBody {
+    parts: Arc<[Bytes]>,
+    next: usize,
+    remaining: usize,
+}
+
+impl http_body::Body for ChunksBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        while let Some(part) = self.parts.get(self.next).cloned() {
+            self.next += 1;
+            if !part.is_empty() {
+                self.remaining -= part.len();
+                return Poll::Ready(Some(Ok(Frame::data(part))));
+            }
+        }
+        Poll::Ready(None)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining as u64)
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PageKey {
@@ -30,15 +116,15 @@ pub struct PageKey {
 pub type Generation = (i64, u64);
 
 #[derive(Debug)]
-struct Entry<G> {
+struct Entry<G, V> {
     generation: G,
-    body: Bytes,
+    body: V,
     used: u64,
 }
 
 #[derive(Debug)]
-struct Inner<K, G> {
-    entries: HashMap<K, Entry<G>>,
+struct Inner<K, G, V> {
+    entries: HashMap<K, Entry<G, V>>,
     bytes: usize,
     clock: u64,
 }
@@ -46,13 +132,13 @@ struct Inner<K, G> {
 /// Bodies by key, each served only under the generation it was rendered under; bounded by
 /// bytes, least recently used first.
 #[derive(Debug)]
-pub struct ExactCache<K, G> {
+pub struct ExactCache<K, G, V = Bytes> {
     capacity: usize,
-    inner: Mutex<Inner<K, G>>,
+    inner: Mutex<Inner<K, G, V>>,
 }
 
 /// Whole `GET /admin/groups` pages.
-pub type PageCache = ExactCache<PageKey, Generation>;
+pub type PageCache = ExactCache<PageKey, Generation, Chunks>;
 
 /// One workspace's users as the admin sees them (the JSON array of `$expand=users`), by (tenant,
 /// workspace), kept with (the workspace's `version`, the tenant's directory generation) it was
@@ -60,14 +146,14 @@ pub type PageCache = ExactCache<PageKey, Generation>;
 /// workspace's version, so re-rendering a page after it reads one workspace's members, not all.
 pub type UsersCache = ExactCache<(Uuid, Uuid), (i64, i64)>;
 
-impl<K: std::hash::Hash + Eq + Clone, G: PartialEq> ExactCache<K, G> {
+impl<K: std::hash::Hash + Eq + Clone, G: PartialEq, V: Weight + Clone> ExactCache<K, G, V> {
     /// A cache holding at most `capacity` bytes of bodies (0 turns it off).
-    pub fn new(capacity: usize) -> ExactCache<K, G> {
+    pub fn new(capacity: usize) -> ExactCache<K, G, V> {
         ExactCache { capacity, inner: Mutex::new(Inner { entries: HashMap::new(), bytes: 0, clock: 0 }) }
     }
 
     /// The body rendered for `key` under exactly `generation`, if kept.
-    pub fn get(&self, key: &K, generation: G) -> Option<Bytes> {
+    pub fn get(&self, key: &K, generation: G) -> Option<V> {
         if self.capacity == 0 {
             return None;
         }
@@ -84,23 +170,24 @@ impl<K: std::hash::Hash + Eq + Clone, G: PartialEq> ExactCache<K, G> {
 
     /// Keep `body`, rendered from data read after `generation` was read. (Replacing an entry of a
     /// newer generation costs a miss later, never a stale answer.)
-    pub fn put(&self, key: K, generation: G, body: Bytes) {
-        if body.len() > self.capacity {
+    pub fn put(&self, key: K, generation: G, body: V) {
+        let weight = body.weight();
+        if weight > self.capacity {
             return;
         }
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(old) = inner.entries.remove(&key) {
-            inner.bytes -= old.body.len();
+            inner.bytes -= old.body.weight();
         }
-        while inner.bytes + body.len() > self.capacity {
+        while inner.bytes + weight > self.capacity {
             let Some(oldest) = inner.entries.iter().min_by_key(|(_, e)| e.used).map(|(k, _)| k.clone()) else { break };
             if let Some(gone) = inner.entries.remove(&oldest) {
-                inner.bytes -= gone.body.len();
+                inner.bytes -= gone.body.weight();
             }
         }
         inner.clock += 1;
         let used = inner.clock;
-        inner.bytes += body.len();
+        inner.bytes += weight;
         inner.entries.insert(key, Entry { generation, body, used });
     }
 }
@@ -109,8 +196,25 @@ impl<K: std::hash::Hash + Eq + Clone, G: PartialEq> ExactCache<K, G> {
 mod tests {
     use super::*;
 
+    /// The cache logic, with plain bodies.
+    type PageCache = ExactCache<PageKey, Generation>;
+
     fn key(query: &str) -> PageKey {
         PageKey { tenant: Uuid::nil(), query: query.into() }
+    }
+
+    #[tokio::test]
+    async fn chunks_are_sent_in_order_with_their_exact_length() {
+        let parts = vec![Bytes::from_static(b"{\"a\":"), Bytes::new(), Bytes::from_static(b"[1,2]"), Bytes::from_static(b"}")];
+        let chunks = Chunks::new(parts);
+        assert_eq!(chunks.len(), 11);
+        let body = chunks.clone().into_body();
+        assert_eq!(http_body::Body::size_hint(&body).exact(), Some(11));
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        assert_eq!(&bytes[..], b"{\"a\":[1,2]}");
+        let empty = Chunks::new(vec![Bytes::new()]);
+        assert!(empty.is_empty());
+        assert!(http_body::Body::is_end_stream(&empty.into_body()));
     }
 
     #[test]
