@@ -135,10 +135,11 @@ impl Application {
     }
 
     /// Serve (HTTPS when TLS is on) until `shutdown` resolves, then finish in-flight requests.
+    /// Every connection has `TCP_NODELAY` (see `no_delay`).
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let router = router(self.state.clone());
         match self.tls {
-            None => axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await,
+            None => axum::serve(plain_listener(self.listener), router).with_graceful_shutdown(shutdown).await,
             Some(tls) => axum::serve(TlsListener::new(self.listener, tls.config)?, router).with_graceful_shutdown(shutdown).await,
         }
     }
@@ -178,4 +179,36 @@ async fn unknown_route() -> PbiError {
 
 async fn method_not_allowed() -> PbiError {
     PbiError::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "This path does not support this HTTP method")
+}
+
+/// The plain-HTTP listener: every accepted connection gets `no_delay`.
+fn plain_listener(
+    listener: tokio::net::TcpListener,
+) -> impl axum::serve::Listener<Io = tokio::net::TcpStream, Addr = std::net::SocketAddr> {
+    use axum::serve::ListenerExt;
+    listener.tap_io(|stream| no_delay(stream))
+}
+
+/// Send each write at once (`TCP_NODELAY`). A response goes out as several writes (a page of
+/// `GET /admin/groups` is thousands of shared pieces); with Nagle's algorithm its last small
+/// segment waited for the client's delayed ACK, adding 40 ms to one large read in two.
+pub(crate) fn no_delay(stream: &tokio::net::TcpStream) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(error = %e, "could not set TCP_NODELAY");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::serve::Listener;
+
+    #[tokio::test]
+    async fn accepted_connections_send_without_nagle_delay() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut listener = super::plain_listener(listener);
+        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (accepted, _) = listener.accept().await;
+        assert!(accepted.nodelay().unwrap(), "TCP_NODELAY is set on the server's side");
+    }
 }

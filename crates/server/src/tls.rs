@@ -181,6 +181,7 @@ impl TlsListener {
                         continue;
                     }
                 };
+                crate::app::no_delay(&stream);
                 if tx.is_closed() {
                     return;
                 }
