@@ -75,13 +75,8 @@ async fn connect(profile: Profile) -> Result<Offboarder, String> {
         .admin_ledger(ledger)
         .ledger_tenant(&tenant);
     let client = builder.clone().build().map_err(|e| e.to_string())?;
-    // pbi-access's Graph takes the tenant's Power BI tokens, and its token endpoint gives a user
-    // none for Graph; Microsoft's Graph wants its own.
-    let graph = match client.token_source() {
-        Some(source) if !profile.graph_url.contains("graph.microsoft.com") => builder.token_source(source).build_graph(),
-        _ => builder.build_graph(),
-    }
-    .map_err(|e| e.to_string())?;
+    // Graph wants a token of its own: the same user signs in for Graph's scope.
+    let graph = builder.build_graph().map_err(|e| e.to_string())?;
     Ok(Offboarder { client, graph, caller: PrincipalKey::new(PrincipalKind::User, &username) })
 }
 

@@ -215,7 +215,11 @@ impl TokenService {
                 claims.unique_name = Some(upn.clone());
                 claims.name = Some(display_name.clone());
                 claims.wids = wids.clone();
-                Some(scopes.iter().map(|s| format!("{POWERBI_RESOURCE}/{s}")).collect::<Vec<_>>().join(" "))
+                // Entra answers Graph's scopes in short form, every other resource's as URIs.
+                Some(match audience {
+                    Audience::Graph => scopes.join(" "),
+                    Audience::PowerBi => scopes.iter().map(|s| format!("{POWERBI_RESOURCE}/{s}")).collect::<Vec<_>>().join(" "),
+                })
             }
         };
         if audience == Audience::Graph {

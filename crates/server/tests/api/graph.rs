@@ -41,8 +41,8 @@ backend_test!(graph_needs_a_token_and_writes_need_privileges, |app: TestApp| asy
     assert_eq!(b["error"]["innerError"]["request-id"].as_str().unwrap(), h["requestid"].to_str().unwrap());
     let (s, b, _) = app.call(Method::GET, "/graph/v1.0/users", Some("not.a.jwt"), None, &[]).await;
     assert_graph_error(s, &b, 401, "InvalidAuthenticationToken");
-    // A user token reads, but may not write (no Global Administrator role).
-    let token = app.user_token("admin").await;
+    // A user's Graph token reads, but may not write (no Global Administrator role).
+    let token = app.user_token_scoped("admin", "https://graph.microsoft.com/.default").await;
     let (s, b, _) = app.call(Method::GET, "/graph/v1.0/users?$top=1", Some(&token), None, &[]).await;
     assert_eq!(s, 200, "{b}");
     let body = ("application/json", new_user("x").to_string().into_bytes());
@@ -163,7 +163,7 @@ backend_test!(graph_user_queries_filter_select_and_page, |app: TestApp| async mo
     // Follow @odata.nextLink to the end: every user once.
     let mut seen = Vec::new();
     let mut next = Some(app.url("/graph/v1.0/users?$top=3&$select=userPrincipalName"));
-    let token = app.app_token().await;
+    let token = app.graph_app_token().await;
     while let Some(url) = next {
         let page: Value = app.http.get(&url).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
         assert!(page["value"].as_array().unwrap().len() <= 3);
@@ -378,7 +378,7 @@ backend_test!(graph_licenses_seats_groups_and_propagation, |app: TestApp| async 
 });
 
 backend_test!(graph_bad_input_and_tenant_isolation, |app: TestApp| async move {
-    let token = app.app_token().await;
+    let token = app.graph_app_token().await;
     let raw = |method: Method, path: &str, body: &'static [u8]| {
         let app = &app;
         let token = token.clone();
@@ -404,7 +404,7 @@ backend_test!(graph_bad_input_and_tenant_isolation, |app: TestApp| async move {
 
     // Tenant B's token sees only tenant B and cannot touch tenant A's objects.
     let other = provision_other_tenant(&app).await;
-    let b_token = app.other_app_token(&other).await;
+    let b_token = app.other_app_token_for(&other, pbi_wire::oauth::GRAPH_DEFAULT_SCOPE).await;
     let (s, list, _) = app.call(Method::GET, "/graph/v1.0/users", Some(&b_token), None, &[]).await;
     assert_eq!(s, 200);
     let upns: Vec<&str> = list["value"].as_array().unwrap().iter().map(|u| u["userPrincipalName"].as_str().unwrap()).collect();
@@ -450,7 +450,7 @@ backend_test!(graph_racing_assignments_never_oversell_seats, |app: TestApp| asyn
     for u in &users {
         assert_eq!(app.graph(Method::PATCH, &format!("/users/{u}"), Some(json!({"usageLocation": "NL"}))).await.0, 204);
     }
-    let token = app.app_token().await;
+    let token = app.graph_app_token().await;
     let body = json!({"addLicenses": [{"skuId": PRO, "disabledPlans": []}], "removeLicenses": []}).to_string();
     let attempts = users.iter().map(|u| {
         let (app, token, body) = (&app, token.clone(), body.clone());

@@ -508,6 +508,15 @@ impl TestApp {
             .access_token
     }
 
+    /// The fixture app's Microsoft Graph token (client credentials, Graph's `.default`).
+    pub async fn graph_app_token(&self) -> String {
+        self.token_client()
+            .client_credentials_for(&self.tenant_id().to_string(), &self.app_id().to_string(), SECRET, pbi_wire::oauth::GRAPH_DEFAULT_SCOPE)
+            .await
+            .expect("Graph app token")
+            .access_token
+    }
+
     pub async fn as_user(&self, local: &str) -> PowerBiClient {
         PowerBiClient::new(self.http.clone(), &self.endpoints(), self.user_token(local).await)
     }
@@ -627,9 +636,11 @@ impl TestApp {
     }
 
     /// A client-credentials token for the `other-automation` app of the second tenant.
-    pub async fn other_app_token(&self, other: &ProvisionedTenant) -> String {
+    /// The other tenant's app token for `scope` (Power BI's or Graph's `.default`).
+    pub async fn other_app_token_for(&self, other: &ProvisionedTenant, scope: &str) -> String {
+        let app = other.service_principals["other-automation"].1.to_string();
         self.token_client()
-            .client_credentials(&other.tenant.id.to_string(), &other.service_principals["other-automation"].1.to_string(), SECRET)
+            .client_credentials_for(&other.tenant.id.to_string(), &app, SECRET, scope)
             .await
             .expect("other tenant's app token")
             .access_token
@@ -679,7 +690,7 @@ impl TestApp {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> (u16, serde_json::Value, reqwest::header::HeaderMap) {
-        let token = self.app_token().await;
+        let token = self.graph_app_token().await;
         let path = format!("/graph/v1.0{path}");
         self.call(method, &path, Some(&token), body.map(|b| ("application/json", b.to_string().into_bytes())), &[]).await
     }

@@ -215,3 +215,66 @@ backend_test!(graph_tokens_open_graph_and_only_graph, |app: TestApp| async move 
         app.http.post(app.url(&format!("/{}/oauth2/v2.0/token", app.tenant_id()))).form(&bad).send().await.unwrap().json().await.unwrap();
     assert_eq!(body["error_codes"][0], 500011);
 });
+
+/// Post a token request to the tenant's v2.0 endpoint; the JSON answer.
+async fn token_request(app: &TestApp, form: &[(&str, String)]) -> Value {
+    app.http.post(app.url(&format!("/{}/oauth2/v2.0/token", app.tenant_id()))).form(form).send().await.unwrap().json().await.unwrap()
+}
+
+backend_test!(users_get_graph_tokens_for_graph_and_graph_refuses_power_bi_tokens, |app: TestApp| async move {
+    let password = |scope: &str| {
+        vec![
+            ("grant_type", "password".to_string()),
+            ("client_id", app.app_id().to_string()),
+            ("username", upn("admin")),
+            ("password", PASSWORD.to_string()),
+            ("scope", scope.to_string()),
+        ]
+    };
+    // A user's Power BI token is for Power BI only: Graph answers with its own 401.
+    let pbi = app.user_token("admin").await;
+    let r = app.http.get(app.url("/graph/v1.0/users?$top=1")).bearer_auth(&pbi).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "InvalidAuthenticationToken");
+    assert_eq!(body["error"]["message"], "Access token validation failure. Invalid audience.");
+
+    // Asking for Graph gives a Graph token: Graph's audience, its scopes in short form.
+    let body = token_request(&app, &password("https://graph.microsoft.com/.default offline_access")).await;
+    let graph = body["access_token"].as_str().unwrap_or_else(|| panic!("{body}")).to_string();
+    let claims = payload(&graph);
+    assert_eq!(claims["aud"], "https://graph.microsoft.com");
+    assert_eq!(claims["upn"], upn("admin"));
+    assert!(claims["scp"].as_str().unwrap().split(' ').any(|s| s == "User.Read.All"), "{claims}");
+    assert!(body["scope"].as_str().unwrap().split(' ').any(|s| s == "User.ReadWrite.All"), "{body}");
+    let r = app.http.get(app.url("/graph/v1.0/users?$top=1")).bearer_auth(&graph).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = app.http.get(app.url("/v1.0/myorg/groups")).bearer_auth(&graph).send().await.unwrap();
+    assert_eq!(r.status(), 401, "Power BI refuses the Graph token");
+
+    // Its refresh token is good for either resource, each asked for by scope.
+    let refresh = body["refresh_token"].as_str().expect("offline_access gives a refresh token").to_string();
+    let redeem = |scope: &str| {
+        vec![
+            ("grant_type", "refresh_token".to_string()),
+            ("client_id", app.app_id().to_string()),
+            ("refresh_token", refresh.clone()),
+            ("scope", scope.to_string()),
+        ]
+    };
+    let body = token_request(&app, &redeem("https://analysis.windows.net/powerbi/api/.default")).await;
+    assert_eq!(payload(body["access_token"].as_str().unwrap())["aud"], "https://analysis.windows.net/powerbi/api");
+    let body = token_request(&app, &redeem("User.Read GroupMember.Read.All")).await;
+    let claims = payload(body["access_token"].as_str().unwrap_or_else(|| panic!("{body}")));
+    assert_eq!(claims["aud"], "https://graph.microsoft.com");
+    assert_eq!(claims["scp"], "User.Read GroupMember.Read.All");
+
+    // One resource per request, and only permissions Graph has.
+    let body =
+        token_request(&app, &password("https://graph.microsoft.com/User.Read https://analysis.windows.net/powerbi/api/.default")).await;
+    assert_eq!(body["error"], "invalid_scope");
+    assert_eq!(body["error_codes"][0], 28000);
+    let body = token_request(&app, &password("https://graph.microsoft.com/Mail.Send")).await;
+    assert_eq!(body["error"], "invalid_scope");
+    assert_eq!(body["error_codes"][0], 70011);
+});

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::error::GraphError;
 use crate::app::AppState;
-use crate::auth::Audience;
+use crate::auth::{Audience, TokenError};
 use crate::domain::{Caller, CallerKind, DirectoryRole};
 
 /// The verified caller. Reads are open to every token of the tenant; writes need an application
@@ -35,10 +35,11 @@ impl FromRequestParts<AppState> for GraphCaller {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| GraphError::token("Access token is empty."))?;
-        let caller = state
-            .tokens
-            .verify_for(token, &[Audience::Graph, Audience::PowerBi])
-            .map_err(|e| GraphError::token(format!("Access token validation failure: {e}.")))?;
+        let caller = state.tokens.verify_for(token, &[Audience::Graph]).map_err(|e| match e {
+            // Graph's own words for a token of another resource (a Power BI token, say).
+            TokenError::WrongAudience => GraphError::token("Access token validation failure. Invalid audience."),
+            e => GraphError::token(format!("Access token validation failure: {e}.")),
+        })?;
         if parts.method != Method::GET {
             let allowed = match caller.kind {
                 CallerKind::App { .. } => true,

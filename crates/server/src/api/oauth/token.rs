@@ -42,8 +42,85 @@ pub const DELEGATED_SCOPES: &[&str] = &[
     "Workspace.ReadWrite.All",
 ];
 
+/// Delegated Microsoft Graph permissions pbi-access knows; Graph's `.default` grants all of them.
+pub const GRAPH_DELEGATED_SCOPES: &[&str] = &[
+    "Directory.AccessAsUser.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+    "Group.Read.All",
+    "Group.ReadWrite.All",
+    "GroupMember.Read.All",
+    "GroupMember.ReadWrite.All",
+    "LicenseAssignment.ReadWrite.All",
+    "Organization.Read.All",
+    "User.Read",
+    "User.Read.All",
+    "User.ReadWrite.All",
+];
+
+/// Microsoft Graph's application id, which also names it in scopes.
+const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
+
 /// Scopes that ask for no resource access and are accepted alongside Power BI's.
 const OIDC_SCOPES: &[&str] = &["openid", "profile", "offline_access", "email"];
+
+/// A Graph scope without its resource (`https://graph.microsoft.com/User.Read` -> `User.Read`).
+fn graph_short(scope: &str) -> Option<&str> {
+    [GRAPH_RESOURCE, GRAPH_APP_ID].iter().find_map(|r| scope.strip_prefix(r)?.strip_prefix('/'))
+}
+
+/// The resource a delegated request's scopes are for: Microsoft Graph when they name Graph (by
+/// URI, by application id, or a bare Graph permission such as `User.Read`), else Power BI (whose
+/// bare names pbi-access accepts too). Entra issues a token for one resource at a time, so
+/// scopes of both are refused (AADSTS28000).
+fn requested_resource(scope: &str) -> Result<Audience, OAuthError> {
+    let (mut graph, mut powerbi) = (None, None);
+    for s in scope.split_whitespace().filter(|s| !OIDC_SCOPES.contains(s)) {
+        let is_graph = graph_short(s).is_some()
+            || (!s.contains('/')
+                && !DELEGATED_SCOPES.iter().any(|k| k.eq_ignore_ascii_case(s))
+                && GRAPH_DELEGATED_SCOPES.iter().any(|k| k.eq_ignore_ascii_case(s)));
+        if is_graph {
+            graph.get_or_insert(s);
+        } else {
+            powerbi.get_or_insert(s);
+        }
+    }
+    match (graph, powerbi) {
+        (Some(g), Some(p)) => Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            28000,
+            format!("Provided value for the input parameter scope is not valid because it contains more than one resource. Scope {g} {p} is not valid."),
+        )),
+        (Some(_), None) => Ok(Audience::Graph),
+        _ => Ok(Audience::PowerBi),
+    }
+}
+
+/// The Graph permissions a delegated request asks for (`.default`: all of them, as if an
+/// administrator had consented, like Power BI's `.default`).
+fn graph_scopes(scope: &str) -> Result<Vec<String>, OAuthError> {
+    let mut granted = Vec::new();
+    for s in scope.split_whitespace().filter(|s| !OIDC_SCOPES.contains(s)) {
+        let short = graph_short(s).unwrap_or(s);
+        if short == ".default" {
+            return Ok(GRAPH_DELEGATED_SCOPES.iter().map(|s| s.to_string()).collect());
+        }
+        match GRAPH_DELEGATED_SCOPES.iter().find(|k| k.eq_ignore_ascii_case(short)) {
+            Some(known) => granted.push(known.to_string()),
+            None => {
+                return Err(OAuthError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_scope",
+                    70011,
+                    format!("The provided value for the input parameter 'scope' is not valid. The scope {s} is not valid."),
+                ))
+            }
+        }
+    }
+    Ok(granted)
+}
 
 /// The grant, parsed from the form: invalid combinations never reach the issuing code.
 #[derive(Debug)]
@@ -519,19 +596,7 @@ async fn issue(
             let credential = credential.ok_or_else(secret_required)?;
             verify_client(state, &endpoint, sp.id, &client_id, &credential).await?;
             let subject = TokenSubject::App { tenant: tenant.id, object_id: sp.id, app_id: sp.app_id, display_name: sp.display_name };
-            if audience == Audience::Graph {
-                let issued = state.tokens.issue_for(&subject, Audience::Graph);
-                return Ok(Json(TokenResponse {
-                    token_type: "Bearer".into(),
-                    scope: None,
-                    expires_in: issued.expires_in,
-                    ext_expires_in: issued.expires_in,
-                    access_token: issued.access_token,
-                    refresh_token: None,
-                    ..respond(state, &subject, None)
-                }));
-            }
-            return Ok(Json(respond(state, &subject, None)));
+            return Ok(Json(respond(state, &subject, audience, None)));
         }
         Grant::Password { client_id, credential, username, password, scope } => {
             let app_id = Uuid::parse_str(&client_id).map_err(|_| unknown_client(&client_id, &tenant))?;
@@ -542,7 +607,13 @@ async fn issue(
             if let Some(credential) = credential {
                 verify_client(state, &endpoint, sp.id, &client_id, &credential).await?;
             }
-            let scopes = delegated_scopes(&scope)?;
+            let audience = requested_resource(&scope)?;
+            // The refresh token carries the Power BI grant; a Graph sign-in gets Power BI's
+            // `.default` there (consent is modelled as an administrator's, for every scope).
+            let (scopes, access_scopes) = match audience {
+                Audience::PowerBi => (delegated_scopes(&scope)?, None),
+                Audience::Graph => (DELEGATED_SCOPES.iter().map(|s| s.to_string()).collect(), Some(graph_scopes(&scope)?)),
+            };
             let (user, hash) =
                 state.store.user_credentials(tenant.id, &username).await?.ok_or_else(|| user_not_found(&username, &tenant))?;
             if !hash.as_deref().is_some_and(|h| password_matches(&password, h)) {
@@ -560,8 +631,9 @@ async fn issue(
                 tenant,
                 user,
                 client_id: app_id,
+                audience,
                 scopes,
-                access_scopes: None,
+                access_scopes,
                 confidential,
                 extras: Extras::of(Some(&scope), &form),
             }
@@ -589,7 +661,13 @@ async fn issue(
             if !user.account_enabled {
                 return Err(user_disabled());
             }
-            let scopes = refreshed_scopes(scope.as_deref(), &grant.scopes, &client_id)?;
+            // A refresh token is good for either resource, as Entra's are for every resource the
+            // application is consented to.
+            let audience = requested_resource(scope.as_deref().unwrap_or(""))?;
+            let scopes = match audience {
+                Audience::PowerBi => refreshed_scopes(scope.as_deref(), &grant.scopes, &client_id)?,
+                Audience::Graph => graph_scopes(scope.as_deref().unwrap_or(""))?,
+            };
             let mut extras = Extras::of(scope.as_deref(), &form);
             // A refresh always answers with a new refresh token (rotation), as Entra does.
             extras.offline_access = true;
@@ -597,6 +675,7 @@ async fn issue(
                 tenant,
                 user,
                 client_id: app_id,
+                audience,
                 // The new refresh token keeps everything the old one granted.
                 scopes: grant.scopes,
                 access_scopes: Some(scopes),
@@ -615,7 +694,7 @@ async fn issue(
         scopes: subject.access_scopes.clone().unwrap_or_else(|| subject.scopes.clone()),
         wids,
     };
-    Ok(Json(respond(state, &access, Some(&subject))))
+    Ok(Json(respond(state, &access, subject.audience, Some(&subject))))
 }
 
 /// A user grant that passed every check: what goes into the access, refresh and ID tokens.
@@ -623,7 +702,9 @@ struct Delegated {
     tenant: Tenant,
     user: User,
     client_id: Uuid,
-    /// Everything granted; the refresh token carries it.
+    /// The resource the access token is for.
+    audience: Audience,
+    /// Everything granted in Power BI; the refresh token carries it.
     scopes: Vec<String>,
     /// The access token's scopes when narrower than `scopes` (a refresh asking for fewer).
     access_scopes: Option<Vec<String>>,
@@ -634,8 +715,8 @@ struct Delegated {
 
 /// The token response: the access token, plus for users the refresh token (`offline_access`),
 /// ID token (`openid`) and `client_info` (`client_info=1`) the request asked for.
-fn respond(state: &AppState, access: &TokenSubject, user: Option<&Delegated>) -> TokenResponse {
-    let issued = state.tokens.issue(access);
+fn respond(state: &AppState, access: &TokenSubject, audience: Audience, user: Option<&Delegated>) -> TokenResponse {
+    let issued = state.tokens.issue_for(access, audience);
     let mut response = TokenResponse {
         token_type: "Bearer".into(),
         scope: issued.scope,
@@ -689,6 +770,21 @@ mod tests {
         );
         assert_eq!(delegated_scopes("https://analysis.windows.net/powerbi/api/Nope.All").unwrap_err().code, Some(70011));
         assert_eq!(delegated_scopes("openid").unwrap_err().code, Some(70011));
+    }
+
+    #[test]
+    fn the_scopes_name_one_resource_and_graph_scopes_are_checked() {
+        let graph = |s| requested_resource(s).unwrap() == Audience::Graph;
+        assert!(graph("https://graph.microsoft.com/.default offline_access"));
+        assert!(graph("00000003-0000-0000-c000-000000000000/User.Read"));
+        assert!(graph("User.Read openid"), "a bare Graph permission is Graph's, as in Entra");
+        assert!(!graph("Workspace.Read.All"), "a bare Power BI permission stays Power BI's");
+        assert!(!graph("https://analysis.windows.net/powerbi/api/.default"));
+        assert!(!graph("openid profile"));
+        assert_eq!(requested_resource("User.Read Workspace.Read.All").unwrap_err().code, Some(28000));
+        assert_eq!(graph_scopes("https://graph.microsoft.com/.default").unwrap().len(), GRAPH_DELEGATED_SCOPES.len());
+        assert_eq!(graph_scopes("https://graph.microsoft.com/user.read openid").unwrap(), vec!["User.Read"]);
+        assert_eq!(graph_scopes("https://graph.microsoft.com/Mail.Send").unwrap_err().code, Some(70011));
     }
 
     #[test]
