@@ -157,6 +157,15 @@ def main():
     check(refreshed.get("token_source") == "identity_provider", f"msal refresh: not refreshed: {refreshed.get('token_source')}")
     check(second != first, "msal refresh: the same access token came back")
     list_groups(a.url, second, "msal refresh_token grant")
+    # The same account's refresh token gets a Graph token for a Graph scope, which Graph takes.
+    graph = pca.acquire_token_silent(["User.Read"], account=accounts[0])
+    check(graph is not None, "msal: no Graph token from the cached refresh token")
+    graph_token = token_of(graph, "msal Graph (silent)")
+    r = requests.get(f"{a.url}/graph/v1.0/users/{a.username}", headers={"Authorization": f"Bearer {graph_token}"}, timeout=30)
+    check(r.status_code == 200, f"msal Graph token: GET /graph/v1.0/users answered {r.status_code}: {r.text}")
+    r = requests.get(f"{a.url}/graph/v1.0/users/{a.username}", headers={"Authorization": f"Bearer {second}"}, timeout=30)
+    check(r.status_code == 401, f"a Power BI token on Graph answered {r.status_code}, not 401")
+    print("ok: msal acquire_token_silent(User.Read) -> a Graph token Graph accepts; Graph refuses the Power BI token")
 
     # 4. A bad secret is refused in Entra's words.
     bad = msal.ConfidentialClientApplication(
