@@ -64,6 +64,11 @@ const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
 /// Scopes that ask for no resource access and are accepted alongside Power BI's.
 const OIDC_SCOPES: &[&str] = &["openid", "profile", "offline_access", "email"];
 
+/// A Power BI scope without its resource (`…/powerbi/api/Workspace.Read.All` -> `Workspace.Read.All`).
+fn powerbi_short(scope: &str) -> &str {
+    scope.strip_prefix(POWERBI_RESOURCE).map(|r| r.trim_start_matches('/')).unwrap_or(scope)
+}
+
 /// A Graph scope without its resource (`https://graph.microsoft.com/User.Read` -> `User.Read`).
 fn graph_short(scope: &str) -> Option<&str> {
     [GRAPH_RESOURCE, GRAPH_APP_ID].iter().find_map(|r| scope.strip_prefix(r)?.strip_prefix('/'))
@@ -101,25 +106,30 @@ fn requested_resource(scope: &str) -> Result<Audience, OAuthError> {
 /// The Graph permissions a delegated request asks for (`.default`: all of them, as if an
 /// administrator had consented, like Power BI's `.default`).
 fn graph_scopes(scope: &str) -> Result<Vec<String>, OAuthError> {
+    named_scopes(scope, GRAPH_DELEGATED_SCOPES, |s| graph_short(s).unwrap_or(s))
+}
+
+/// The permissions of one resource that `scope` names, each as `known` spells it (`short` takes
+/// the resource off a scope); its `.default` names all of them, and an unknown one is AADSTS70011.
+fn named_scopes(scope: &str, known: &[&str], short: impl Fn(&str) -> &str) -> Result<Vec<String>, OAuthError> {
     let mut granted = Vec::new();
     for s in scope.split_whitespace().filter(|s| !OIDC_SCOPES.contains(s)) {
-        let short = graph_short(s).unwrap_or(s);
-        if short == ".default" {
-            return Ok(GRAPH_DELEGATED_SCOPES.iter().map(|s| s.to_string()).collect());
+        if short(s) == ".default" {
+            return Ok(known.iter().map(|s| s.to_string()).collect());
         }
-        match GRAPH_DELEGATED_SCOPES.iter().find(|k| k.eq_ignore_ascii_case(short)) {
-            Some(known) => granted.push(known.to_string()),
-            None => {
-                return Err(OAuthError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_scope",
-                    70011,
-                    format!("The provided value for the input parameter 'scope' is not valid. The scope {s} is not valid."),
-                ))
-            }
-        }
+        let name = known.iter().find(|k| k.eq_ignore_ascii_case(short(s))).ok_or_else(|| invalid_scope(s))?;
+        granted.push(name.to_string());
     }
     Ok(granted)
+}
+
+fn invalid_scope(scope: &str) -> OAuthError {
+    OAuthError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_scope",
+        70011,
+        format!("The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."),
+    )
 }
 
 /// The grant, parsed from the form: invalid combinations never reach the issuing code.
@@ -254,27 +264,7 @@ fn parse_grant(headers: &HeaderMap, form: &HashMap<String, String>) -> Result<Gr
 /// Delegated scopes for a `scope` parameter: `…/.default` means every scope; otherwise each
 /// Power BI scope named (full URI or short form) must be known.
 fn delegated_scopes(scope: &str) -> Result<Vec<String>, OAuthError> {
-    let mut granted = Vec::new();
-    for s in scope.split_whitespace() {
-        if OIDC_SCOPES.contains(&s) {
-            continue;
-        }
-        let short = s.strip_prefix(POWERBI_RESOURCE).map(|r| r.trim_start_matches('/')).unwrap_or(s);
-        if short == ".default" {
-            return Ok(DELEGATED_SCOPES.iter().map(|s| s.to_string()).collect());
-        }
-        match DELEGATED_SCOPES.iter().find(|k| k.eq_ignore_ascii_case(short)) {
-            Some(known) => granted.push(known.to_string()),
-            None => {
-                return Err(OAuthError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_scope",
-                    70011,
-                    format!("The provided value for the input parameter 'scope' is not valid. The scope {s} is not valid."),
-                ))
-            }
-        }
-    }
+    let granted = named_scopes(scope, DELEGATED_SCOPES, powerbi_short)?;
     if granted.is_empty() {
         return Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
@@ -294,18 +284,11 @@ fn refreshed_scopes(scope: Option<&str>, granted: &[String], client_id: &str) ->
         if OIDC_SCOPES.contains(&s) {
             continue;
         }
-        let short = s.strip_prefix(POWERBI_RESOURCE).map(|r| r.trim_start_matches('/')).unwrap_or(s);
+        let short = powerbi_short(s);
         if short == ".default" {
             return Ok(granted.to_vec());
         }
-        let known = DELEGATED_SCOPES.iter().find(|k| k.eq_ignore_ascii_case(short)).ok_or_else(|| {
-            OAuthError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_scope",
-                70011,
-                format!("The provided value for the input parameter 'scope' is not valid. The scope {s} is not valid."),
-            )
-        })?;
+        let known = DELEGATED_SCOPES.iter().find(|k| k.eq_ignore_ascii_case(short)).ok_or_else(|| invalid_scope(s))?;
         if !granted.iter().any(|g| g == known) {
             return Err(OAuthError::new(
                 StatusCode::BAD_REQUEST,
