@@ -520,6 +520,11 @@ async fn write_snapshot(s: &Session, facts: &Facts, out: &Path) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// A text field of a scanned principal, which the scan returns as free JSON.
+fn text<'a>(item: &'a serde_json::Map<String, serde_json::Value>, key: &str) -> Option<&'a str> {
+    item.get(key).and_then(|v| v.as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use pbi_wire::powerbi::GroupUserAccessRight as Right;
@@ -575,9 +580,4 @@ mod tests {
             ]
         );
     }
-}
-
-/// A text field of a scanned principal, which the scan returns as free JSON.
-fn text<'a>(item: &'a serde_json::Map<String, serde_json::Value>, key: &str) -> Option<&'a str> {
-    item.get(key).and_then(|v| v.as_str())
 }
