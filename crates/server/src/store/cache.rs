@@ -1,5 +1,9 @@
 //! The workspace view cache (see `Store::cache`). A generation counter makes a read that raced a
 //! write unable to store what it read: it saw the generation before the write and cannot insert.
+//!
+//! Where it is off (PostgreSQL: other instances write too), views are kept instead under the
+//! versions they were read at: the workspace's `version` and the tenant's directory generation,
+//! both read from the database before the members (`Store::workspace_view`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,11 +23,36 @@ pub(crate) struct ViewCache {
     generation: AtomicU64,
     views: RwLock<HashMap<Uuid, Arc<WorkspaceView>>>,
     settings: RwLock<HashMap<Uuid, TenantSettings>>,
+    /// Views by workspace with (workspace version, directory generation), where `enabled` is off.
+    versioned: RwLock<HashMap<Uuid, ((i64, i64), Arc<WorkspaceView>)>>,
 }
 
 impl ViewCache {
     pub(crate) fn new(enabled: bool) -> ViewCache {
-        ViewCache { enabled, generation: AtomicU64::new(0), views: RwLock::new(HashMap::new()), settings: RwLock::new(HashMap::new()) }
+        ViewCache {
+            enabled,
+            generation: AtomicU64::new(0),
+            views: RwLock::new(HashMap::new()),
+            settings: RwLock::new(HashMap::new()),
+            versioned: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The view of `workspace` read at exactly `versions`, if kept.
+    pub(crate) fn get_versioned(&self, workspace: Uuid, versions: (i64, i64)) -> Option<Arc<WorkspaceView>> {
+        let versioned = self.versioned.read().ok()?;
+        let (at, view) = versioned.get(&workspace)?;
+        (*at == versions).then(|| view.clone())
+    }
+
+    /// Keep `view`, read after `versions` were.
+    pub(crate) fn put_versioned(&self, workspace: Uuid, versions: (i64, i64), view: Arc<WorkspaceView>) {
+        if let Ok(mut versioned) = self.versioned.write() {
+            if versioned.len() >= CAPACITY {
+                versioned.clear();
+            }
+            versioned.insert(workspace, (versions, view));
+        }
     }
 
     pub(crate) fn get(&self, workspace: Uuid) -> Option<Arc<WorkspaceView>> {

@@ -286,6 +286,9 @@ impl Store {
     /// An active workspace's role assignments and who holds which role directly, served from
     /// the read cache when it has them (SQLite), else read in one statement.
     pub async fn workspace_view(&self, tenant: Uuid, workspace: Uuid) -> StoreResult<Option<Arc<WorkspaceView>>> {
+        if !self.cache.enabled() {
+            return self.versioned_view(tenant, workspace).await;
+        }
         if let Some(view) = self.cache.get(workspace) {
             return Ok((view.tenant == tenant).then_some(view));
         }
@@ -294,6 +297,31 @@ impl Store {
         let members = self.members(tenant, workspace).await?;
         let view = Arc::new(WorkspaceView::new(ws.tenant_id, members));
         self.cache.put(workspace, view.clone(), generation);
+        Ok(Some(view))
+    }
+
+    /// `workspace_view` where other processes write too (PostgreSQL): the workspace's `version`
+    /// and the tenant's directory generation first, in one primary-key read, then the members
+    /// only when no view was kept at exactly those versions. Exact across instances: every role
+    /// change moves the version under the workspace's lock, every directory or bulk write the
+    /// directory generation (`store::generation`).
+    async fn versioned_view(&self, tenant: Uuid, workspace: Uuid) -> StoreResult<Option<Arc<WorkspaceView>>> {
+        let row = sqlx::query(
+            "SELECT w.version AS version, COALESCE(g.directory_generation, 0) AS directory \
+               FROM workspaces w LEFT JOIN tenant_generations g ON g.tenant_id = w.tenant_id \
+              WHERE w.id = $1 AND w.tenant_id = $2 AND w.state <> 'Deleted'",
+        )
+        .bind(workspace.to_string())
+        .bind(tenant.to_string())
+        .fetch_optional(&self.read)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let versions: (i64, i64) = (row.try_get("version")?, row.try_get("directory")?);
+        if let Some(view) = self.cache.get_versioned(workspace, versions) {
+            return Ok(Some(view));
+        }
+        let view = Arc::new(WorkspaceView::new(tenant, self.members(tenant, workspace).await?));
+        self.cache.put_versioned(workspace, versions, view.clone());
         Ok(Some(view))
     }
 

@@ -104,3 +104,49 @@ backend_test!(admin_groups_pages_cached_by_one_instance_show_writes_made_through
     assert!(!users_of(&renamed, team).iter().any(|(name, _)| name == "Olivia Owner"), "{renamed}");
     assert_eq!(page(&app.base, &admin).await["value"], renamed["value"]);
 });
+
+/// `GET /groups/{id}/users` on `base`: `(displayName, groupUserAccessRight)` of every user.
+async fn group_users(base: &str, token: &str, ws: Uuid) -> Vec<(String, String)> {
+    let url = format!("{base}/v1.0/myorg/groups/{ws}/users");
+    let response = reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.unwrap();
+    let mut users: Vec<(String, String)> = body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["displayName"].as_str().unwrap_or("").to_string(), u["groupUserAccessRight"].as_str().unwrap().to_string()))
+        .collect();
+    users.sort();
+    users
+}
+
+backend_test!(workspace_user_lists_kept_by_one_instance_show_writes_made_through_another, |app: TestApp| async move {
+    // On PostgreSQL each instance keeps workspace views under the workspace's version and the
+    // tenant's directory generation; on SQLite one process sees every commit (see above).
+    let second = if app.backend == Backend::Postgres { Some(app.instance().await) } else { None };
+    let reader = second.as_ref().map_or(app.base.as_str(), |s| s.base.as_str());
+    let owner_token = app.user_token("owner").await;
+    let team = app.ws("Team");
+    let before = group_users(reader, &owner_token, team).await;
+    assert_eq!(group_users(reader, &owner_token, team).await, before, "read twice, kept once");
+    assert!(!before.iter().any(|(name, _)| name == "Otto Outsider"), "{before:?}");
+
+    // A role change through the first instance.
+    let owner = app.as_user("owner").await;
+    owner.add_group_user(team, &GroupUser::principal(upn("outsider"), PrincipalType::User, R::Member)).await.unwrap();
+    let added = group_users(reader, &owner_token, team).await;
+    assert!(added.contains(&("Otto Outsider".into(), "Member".into())), "{added:?}");
+
+    // A directory write through the first instance: no workspace version moves.
+    let outsider = app.user_id("outsider");
+    let (status, _, _) = app.graph(Method::PATCH, &format!("/users/{outsider}"), Some(json!({"displayName": "Otto Renamed"}))).await;
+    assert_eq!(status, 204);
+    let renamed = group_users(reader, &owner_token, team).await;
+    assert!(renamed.contains(&("Otto Renamed".into(), "Member".into())), "{renamed:?}");
+    assert!(!renamed.iter().any(|(name, _)| name == "Otto Outsider"), "{renamed:?}");
+
+    // And removed again.
+    owner.delete_group_user(team, &upn("outsider")).await.unwrap();
+    assert!(!group_users(reader, &owner_token, team).await.iter().any(|(name, _)| name.starts_with("Otto")));
+});
