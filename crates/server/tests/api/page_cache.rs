@@ -20,7 +20,12 @@ async fn page(base: &str, token: &str) -> Value {
 /// `(displayName, groupUserAccessRight)` of every user of workspace `ws` on a page.
 fn users_of(body: &Value, ws: Uuid) -> Vec<(String, String)> {
     let group = body["value"].as_array().unwrap().iter().find(|g| g["id"] == ws.to_string()).expect("the workspace is listed");
-    let mut users: Vec<(String, String)> = group["users"]
+    names_and_rights(&group["users"])
+}
+
+/// `(displayName, groupUserAccessRight)` of a JSON array of users, sorted.
+fn names_and_rights(users: &Value) -> Vec<(String, String)> {
+    let mut users: Vec<(String, String)> = users
         .as_array()
         .unwrap()
         .iter()
@@ -111,14 +116,7 @@ async fn group_users(base: &str, token: &str, ws: Uuid) -> Vec<(String, String)>
     let response = reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
     let body: Value = response.json().await.unwrap();
-    let mut users: Vec<(String, String)> = body["value"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| (u["displayName"].as_str().unwrap_or("").to_string(), u["groupUserAccessRight"].as_str().unwrap().to_string()))
-        .collect();
-    users.sort();
-    users
+    names_and_rights(&body["value"])
 }
 
 backend_test!(workspace_user_lists_kept_by_one_instance_show_writes_made_through_another, |app: TestApp| async move {
