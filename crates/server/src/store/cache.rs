@@ -14,6 +14,9 @@ use uuid::Uuid;
 use super::WorkspaceView;
 use crate::domain::TenantSettings;
 
+/// (workspace `version`, tenant directory generation) a view was read at.
+pub(crate) type Versions = (i64, i64);
+
 /// Bound on cached workspaces; past it the cache starts over (simple, and views are cheap to rebuild).
 const CAPACITY: usize = 20_000;
 
@@ -24,7 +27,7 @@ pub(crate) struct ViewCache {
     views: RwLock<HashMap<Uuid, Arc<WorkspaceView>>>,
     settings: RwLock<HashMap<Uuid, TenantSettings>>,
     /// Views by workspace with (workspace version, directory generation), where `enabled` is off.
-    versioned: RwLock<HashMap<Uuid, ((i64, i64), Arc<WorkspaceView>)>>,
+    versioned: RwLock<HashMap<Uuid, (Versions, Arc<WorkspaceView>)>>,
 }
 
 impl ViewCache {
@@ -39,14 +42,14 @@ impl ViewCache {
     }
 
     /// The view of `workspace` read at exactly `versions`, if kept.
-    pub(crate) fn get_versioned(&self, workspace: Uuid, versions: (i64, i64)) -> Option<Arc<WorkspaceView>> {
+    pub(crate) fn get_versioned(&self, workspace: Uuid, versions: Versions) -> Option<Arc<WorkspaceView>> {
         let versioned = self.versioned.read().ok()?;
         let (at, view) = versioned.get(&workspace)?;
         (*at == versions).then(|| view.clone())
     }
 
     /// Keep `view`, read after `versions` were.
-    pub(crate) fn put_versioned(&self, workspace: Uuid, versions: (i64, i64), view: Arc<WorkspaceView>) {
+    pub(crate) fn put_versioned(&self, workspace: Uuid, versions: Versions, view: Arc<WorkspaceView>) {
         if let Ok(mut versioned) = self.versioned.write() {
             if versioned.len() >= CAPACITY {
                 versioned.clear();
