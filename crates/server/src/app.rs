@@ -47,8 +47,6 @@ pub struct AppInner {
     pub activity_purged: std::sync::Mutex<std::collections::HashMap<uuid::Uuid, i64>>,
     /// Rendered `GET /admin/groups` pages, exact by tenant write generation.
     pub admin_pages: crate::api::powerbi::page_cache::PageCache,
-    /// Each workspace's rendered admin users, exact by its version (PostgreSQL only).
-    pub admin_users: crate::api::powerbi::page_cache::UsersCache,
 }
 
 impl Deref for AppState {
@@ -96,7 +94,6 @@ impl Application {
         };
         let continuation = ContinuationKey::derive(&stored.private_pem);
         let admin_pages = crate::api::powerbi::page_cache::PageCache::new(config.audit.page_cache_mb as usize * 1024 * 1024);
-        let admin_users = crate::api::powerbi::page_cache::UsersCache::new(config.audit.users_cache_mb as usize * 1024 * 1024);
         let state = AppState(Arc::new(AppInner {
             store,
             tokens,
@@ -107,7 +104,6 @@ impl Application {
             continuation,
             activity_purged: std::sync::Mutex::new(std::collections::HashMap::new()),
             admin_pages,
-            admin_users,
         }));
         Ok(Application { listener, state, demo, tls })
     }

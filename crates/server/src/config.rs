@@ -86,10 +86,6 @@ pub struct Audit {
     /// Megabytes of rendered `GET /admin/groups` pages kept (exact: see `api::powerbi::page_cache`);
     /// 0 turns the cache off.
     pub page_cache_mb: u32,
-    /// Megabytes of workspaces' rendered admin users kept where the store keeps no views
-    /// (PostgreSQL), so that a page re-rendered after a role change reads one workspace's members
-    /// (exact: see `api::powerbi::page_cache`); 0 turns it off.
-    pub users_cache_mb: u32,
 }
 
 impl Default for Audit {
@@ -104,7 +100,6 @@ impl Default for Audit {
             scan_result_ttl_secs: 24 * 3600,
             groups_as_admin_timeout_ms: 30_000,
             page_cache_mb: 128,
-            users_cache_mb: 64,
         }
     }
 }

@@ -348,6 +348,40 @@ impl Store {
         Ok(out)
     }
 
+    /// `workspace_views` of workspaces whose `version` the caller read, with the tenant's
+    /// `directory` generation read before them (both before any member). Where the store keeps
+    /// no views between commits (PostgreSQL), views are kept under those versions (as
+    /// `workspace_view` keeps them), so only workspaces changed since are read again.
+    pub async fn workspace_views_at(
+        &self,
+        tenant: Uuid,
+        at: &[(Uuid, i64)],
+        directory: i64,
+    ) -> StoreResult<HashMap<Uuid, Arc<WorkspaceView>>> {
+        if self.cache.enabled() {
+            let ids: Vec<Uuid> = at.iter().map(|(id, _)| *id).collect();
+            return self.workspace_views(tenant, &ids).await;
+        }
+        let mut out = HashMap::with_capacity(at.len());
+        let mut missing = Vec::new();
+        for &(id, version) in at {
+            match self.cache.get_versioned(id, (version, directory)) {
+                Some(view) if view.tenant == tenant => {
+                    out.insert(id, view);
+                }
+                _ => missing.push(id),
+            }
+        }
+        let read = self.workspace_views(tenant, &missing).await?;
+        for &(id, version) in at {
+            if let Some(view) = read.get(&id) {
+                self.cache.put_versioned(id, (version, directory), view.clone());
+            }
+        }
+        out.extend(read);
+        Ok(out)
+    }
+
     /// The role assignments of several active workspaces of the tenant: from the view cache
     /// where it has them, the rest in a few statements (and then cached).
     pub async fn workspace_views(&self, tenant: Uuid, ids: &[Uuid]) -> StoreResult<HashMap<Uuid, Arc<WorkspaceView>>> {

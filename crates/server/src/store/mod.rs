@@ -148,12 +148,6 @@ impl Store {
         self.cache.generation()
     }
 
-    /// Whether this store keeps workspace views between reads (SQLite: one serving process sees
-    /// every commit). Elsewhere, callers that cache renderings key them by versions they read.
-    pub fn keeps_views(&self) -> bool {
-        self.cache.enabled()
-    }
-
     /// After a bulk load (seed): on PostgreSQL, `VACUUM ANALYZE`, so that the planner knows the
     /// new rows and index-only scans work at once, rather than after autovacuum gets to them.
     /// SQLite's plans are fixed by the statements themselves (see `store::audit`); nothing to do.

@@ -255,47 +255,23 @@ struct PageRequest<'a> {
     directory: i64,
 }
 
-/// The rendered admin users (a JSON array) of each active workspace of a page: from the views
-/// the store keeps (SQLite), or from `UsersCache` under each workspace's version, reading only
-/// the members of the workspaces whose rendering is missing or out of date.
+/// The rendered admin users (a JSON array) of each active workspace of a page, rendered once per
+/// view the store keeps (see `Store::workspace_views_at`): after a role change, only that
+/// workspace's members are read and rendered again.
 async fn admin_users_of(
     state: &AppState,
     tenant: Uuid,
     workspaces: &[AdminWorkspace],
     directory: i64,
 ) -> Result<HashMap<Uuid, Bytes>, PbiError> {
+    let active: Vec<(Uuid, i64)> =
+        workspaces.iter().filter(|w| w.workspace.state != "Deleted").map(|w| (w.workspace.id, w.version)).collect();
+    let views = state.store.workspace_views_at(tenant, &active, directory).await?;
     let render = |view: &WorkspaceView| -> Bytes {
         let users: Vec<GroupUser> = view.members.iter().map(|m| group_user_json(m, true)).collect();
         serde_json::to_vec(&users).unwrap_or_else(|_| b"[]".to_vec()).into()
     };
-    let active = workspaces.iter().filter(|w| w.workspace.state != "Deleted");
-    if state.store.keeps_views() {
-        let ids: Vec<Uuid> = active.map(|w| w.workspace.id).collect();
-        let views = state.store.workspace_views(tenant, &ids).await?;
-        return Ok(views.into_iter().map(|(id, view)| (id, view.rendered_admin.get_or_init(|| render(&view)).clone())).collect());
-    }
-    let mut out = HashMap::with_capacity(workspaces.len());
-    let mut missing = Vec::new();
-    for w in active {
-        match state.admin_users.get(&(tenant, w.workspace.id), (w.version, directory)) {
-            Some(users) => {
-                out.insert(w.workspace.id, users);
-            }
-            None => missing.push((w.workspace.id, w.version)),
-        }
-    }
-    if !missing.is_empty() {
-        let ids: Vec<Uuid> = missing.iter().map(|(id, _)| *id).collect();
-        let views = state.store.workspace_views(tenant, &ids).await?;
-        for (id, version) in missing {
-            if let Some(view) = views.get(&id) {
-                let users = render(view);
-                state.admin_users.put((tenant, id), (version, directory), users.clone());
-                out.insert(id, users);
-            }
-        }
-    }
-    Ok(out)
+    Ok(views.into_iter().map(|(id, view)| (id, view.rendered_admin.get_or_init(|| render(&view)).clone())).collect())
 }
 
 /// The body of one `GET /admin/groups` page.

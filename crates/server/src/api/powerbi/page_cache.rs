@@ -1,17 +1,15 @@
-//! Exact caches of rendered admin reads (`GET /admin/groups`): whole pages, and each workspace's
-//! users, each body kept with the generation it was rendered under.
+//! An exact cache of rendered admin pages (`GET /admin/groups`): whole bodies, each kept with the
+//! generation it was rendered under.
 //!
-//! Invariant (exact, on both backends and across instances): a request reads its generations
-//! first and is answered from a cache only when the entry was rendered under those same
-//! generations. A page's generation is the tenant's write generation in the database (moved in
+//! Invariant (exact, on both backends and across instances): a request reads its generation
+//! first and is answered from the cache only when the entry was rendered under that same
+//! generation. A page's generation is the tenant's write generation in the database (moved in
 //! the write's own transaction on PostgreSQL, where other instances may cache, and by the
 //! out-of-process writers on both backends: see `store::generation`) paired with this process's
 //! local one (`Store::local_generation`, moved by every write through the store and every
-//! `invalidate_cache`). A workspace's users are kept under its `version` (moved under its lock by
-//! every role change) and the tenant's directory generation. So a committed write is never
-//! hidden by a cached body; a rendering that raced a write is stored under generations read
-//! before it, which the write has already moved past. Bounded by bytes; the least recently used
-//! bodies go first.
+//! `invalidate_cache`). So a committed write is never hidden by a cached body; a rendering that
+//! raced a write is stored under the generation read before it, which the write has already moved
+//! past. Bounded by bytes; the least recently used bodies go first.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -22,17 +20,6 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use uuid::Uuid;
-
-/// What a cache entry weighs against the cache's capacity.
-pub trait Weight {
-    fn weight(&self) -> usize;
-}
-
-impl Weight for Bytes {
-    fn weight(&self) -> usize {
-        self.len()
-    }
-}
 
 /// A body kept as the pieces it was assembled from, so that pieces held elsewhere (a workspace's
 /// rendered users) are shared, not copied: a 30 MB page is 10,000 reference counts, not a fresh
@@ -60,12 +47,6 @@ impl Chunks {
     /// The response body: the pieces in order, with their exact length (so `Content-Length`).
     pub fn into_body(self) -> axum::body::Body {
         axum::body::Body::new(ChunksBody { remaining: self.len, parts: self.parts, next: 0 })
-    }
-}
-
-impl Weight for Chunks {
-    fn weight(&self) -> usize {
-        self.len
     }
 }
 
@@ -116,44 +97,35 @@ pub struct PageKey {
 pub type Generation = (i64, u64);
 
 #[derive(Debug)]
-struct Entry<G, V> {
-    generation: G,
-    body: V,
+struct Entry {
+    generation: Generation,
+    body: Chunks,
     used: u64,
 }
 
-#[derive(Debug)]
-struct Inner<K, G, V> {
-    entries: HashMap<K, Entry<G, V>>,
+#[derive(Debug, Default)]
+struct Inner {
+    entries: HashMap<PageKey, Entry>,
     bytes: usize,
     clock: u64,
 }
 
-/// Bodies by key, each served only under the generation it was rendered under; bounded by
-/// bytes, least recently used first.
+/// Rendered pages by tenant and query, each served only under the generation it was rendered
+/// under; bounded by bytes, least recently used first.
 #[derive(Debug)]
-pub struct ExactCache<K, G, V = Bytes> {
+pub struct PageCache {
     capacity: usize,
-    inner: Mutex<Inner<K, G, V>>,
+    inner: Mutex<Inner>,
 }
 
-/// Whole `GET /admin/groups` pages.
-pub type PageCache = ExactCache<PageKey, Generation, Chunks>;
-
-/// One workspace's users as the admin sees them (the JSON array of `$expand=users`), by (tenant,
-/// workspace), kept with (the workspace's `version`, the tenant's directory generation) it was
-/// rendered at. Used where the store keeps no views (PostgreSQL): a role change moves only its
-/// workspace's version, so re-rendering a page after it reads one workspace's members, not all.
-pub type UsersCache = ExactCache<(Uuid, Uuid), (i64, i64)>;
-
-impl<K: std::hash::Hash + Eq + Clone, G: PartialEq, V: Weight + Clone> ExactCache<K, G, V> {
+impl PageCache {
     /// A cache holding at most `capacity` bytes of bodies (0 turns it off).
-    pub fn new(capacity: usize) -> ExactCache<K, G, V> {
-        ExactCache { capacity, inner: Mutex::new(Inner { entries: HashMap::new(), bytes: 0, clock: 0 }) }
+    pub fn new(capacity: usize) -> PageCache {
+        PageCache { capacity, inner: Mutex::new(Inner::default()) }
     }
 
     /// The body rendered for `key` under exactly `generation`, if kept.
-    pub fn get(&self, key: &K, generation: G) -> Option<V> {
+    pub fn get(&self, key: &PageKey, generation: Generation) -> Option<Chunks> {
         if self.capacity == 0 {
             return None;
         }
@@ -170,19 +142,19 @@ impl<K: std::hash::Hash + Eq + Clone, G: PartialEq, V: Weight + Clone> ExactCach
 
     /// Keep `body`, rendered from data read after `generation` was read. (Replacing an entry of a
     /// newer generation costs a miss later, never a stale answer.)
-    pub fn put(&self, key: K, generation: G, body: V) {
-        let weight = body.weight();
+    pub fn put(&self, key: PageKey, generation: Generation, body: Chunks) {
+        let weight = body.len();
         if weight > self.capacity {
             return;
         }
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(old) = inner.entries.remove(&key) {
-            inner.bytes -= old.body.weight();
+            inner.bytes -= old.body.len();
         }
         while inner.bytes + weight > self.capacity {
             let Some(oldest) = inner.entries.iter().min_by_key(|(_, e)| e.used).map(|(k, _)| k.clone()) else { break };
             if let Some(gone) = inner.entries.remove(&oldest) {
-                inner.bytes -= gone.body.weight();
+                inner.bytes -= gone.body.len();
             }
         }
         inner.clock += 1;
@@ -195,9 +167,6 @@ impl<K: std::hash::Hash + Eq + Clone, G: PartialEq, V: Weight + Clone> ExactCach
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The cache logic, with plain bodies.
-    type PageCache = ExactCache<PageKey, Generation>;
 
     fn key(query: &str) -> PageKey {
         PageKey { tenant: Uuid::nil(), query: query.into() }
@@ -217,33 +186,38 @@ mod tests {
         assert!(http_body::Body::is_end_stream(&empty.into_body()));
     }
 
+    /// A kept body's bytes, in one piece.
+    fn text(body: Option<Chunks>) -> Option<Vec<u8>> {
+        body.map(|b| b.parts.iter().flat_map(|p| p.iter().copied()).collect())
+    }
+
     #[test]
     fn served_only_under_the_generation_it_was_rendered_under() {
         let cache = PageCache::new(1000);
-        cache.put(key("a"), (3, 1), Bytes::from_static(b"three"));
-        assert_eq!(cache.get(&key("a"), (3, 1)).as_deref(), Some(&b"three"[..]));
-        assert_eq!(cache.get(&key("a"), (4, 1)), None, "a write in the database");
-        assert_eq!(cache.get(&key("a"), (3, 2)), None, "an invalidation in this process");
-        assert_eq!(cache.get(&key("b"), (3, 1)), None);
-        cache.put(key("a"), (5, 1), Bytes::from_static(b"five"));
-        assert_eq!(cache.get(&key("a"), (5, 1)).as_deref(), Some(&b"five"[..]));
-        assert_eq!(cache.get(&key("a"), (3, 1)), None);
+        cache.put(key("a"), (3, 1), Bytes::from_static(b"three").into());
+        assert_eq!(text(cache.get(&key("a"), (3, 1))).as_deref(), Some(&b"three"[..]));
+        assert_eq!(text(cache.get(&key("a"), (4, 1))), None, "a write in the database");
+        assert_eq!(text(cache.get(&key("a"), (3, 2))), None, "an invalidation in this process");
+        assert_eq!(text(cache.get(&key("b"), (3, 1))), None);
+        cache.put(key("a"), (5, 1), Bytes::from_static(b"five").into());
+        assert_eq!(text(cache.get(&key("a"), (5, 1))).as_deref(), Some(&b"five"[..]));
+        assert_eq!(text(cache.get(&key("a"), (3, 1))), None);
     }
 
     #[test]
     fn bounded_by_bytes_least_recently_used_first() {
         let cache = PageCache::new(10);
-        cache.put(key("a"), (1, 0), Bytes::from_static(b"aaaa"));
-        cache.put(key("b"), (1, 0), Bytes::from_static(b"bbbb"));
+        cache.put(key("a"), (1, 0), Bytes::from_static(b"aaaa").into());
+        cache.put(key("b"), (1, 0), Bytes::from_static(b"bbbb").into());
         assert!(cache.get(&key("a"), (1, 0)).is_some());
-        cache.put(key("c"), (1, 0), Bytes::from_static(b"cccc"));
+        cache.put(key("c"), (1, 0), Bytes::from_static(b"cccc").into());
         assert!(cache.get(&key("b"), (1, 0)).is_none(), "b was the least recently used");
         assert!(cache.get(&key("a"), (1, 0)).is_some());
         assert!(cache.get(&key("c"), (1, 0)).is_some());
-        cache.put(key("big"), (1, 0), Bytes::from(vec![0u8; 11]));
+        cache.put(key("big"), (1, 0), Bytes::from(vec![0u8; 11]).into());
         assert!(cache.get(&key("big"), (1, 0)).is_none(), "larger than the whole cache: not kept");
         let off = PageCache::new(0);
-        off.put(key("a"), (1, 0), Bytes::new());
+        off.put(key("a"), (1, 0), Bytes::new().into());
         assert!(off.get(&key("a"), (1, 0)).is_none());
     }
 }
