@@ -10,8 +10,8 @@
 //! - runs the real `pbi-access` binary as a child process against the large tenant, with a fresh
 //!   budget ledger each time, for `audit --all`, `offboard --dry-run` and `access` of the heavy
 //!   user, and `onboard` of a new user into 3 workspaces with a licence (propagation delay 0),
-//!   and reports each command's wall time, exit code, peak resident memory (`ru_maxrss` from
-//!   `wait4`) and the admin-budget calls the server recorded (its `admin/1h` throttle rows);
+//!   and reports each command's wall time, exit code, peak resident memory (its `VmHWM`, polled
+//!   every 20 ms) and the admin-budget calls the server recorded (its `admin/1h` throttle rows);
 //! - samples this process's resident memory throughout (both servers and the measuring client).
 //!
 //! Times are taken on the client: from sending the request to having read the whole body (not
@@ -563,23 +563,28 @@ struct Command {
     stderr_tail: String,
 }
 
-/// Wait for the child `pid` and read its resource usage: (exit code, or -signal; peak RSS in
-/// KB; whether it was killed at `timeout`). Polls every 20 ms, so the child stays unreaped (its
-/// pid ours) until it has exited or been killed.
-fn wait_with_rusage(pid: libc::pid_t, timeout: Duration) -> std::io::Result<(i32, i64, bool)> {
+/// Wait for the child `pid`: (exit code, or -signal; its peak resident memory in MB; whether it
+/// was killed at `timeout`). It polls every 20 ms, reading the child's `VmHWM` (the peak of its
+/// own address space) while it runs: `wait4`'s `ru_maxrss` would not do, as it keeps the
+/// parent's peak when the child was spawned sharing the parent's memory (vfork) before `exec`.
+/// Polling also keeps the child unreaped (its pid ours) until it has exited or been killed.
+fn wait_with_peak(pid: libc::pid_t, timeout: Duration) -> std::io::Result<(i32, f64, bool)> {
     let deadline = Instant::now() + timeout;
-    let mut killed = false;
+    let (mut killed, mut peak_mb) = (false, 0.0f64);
     let mut status: libc::c_int = 0;
-    // SAFETY: rusage is plain old data, for which all-zero bytes are a valid value.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let proc_pid = pid.to_string();
     loop {
         let flags = if killed { 0 } else { libc::WNOHANG };
-        // SAFETY: `pid` is our own child, waited for nowhere else; both pointers are to live locals.
-        let r = unsafe { libc::wait4(pid, &mut status, flags, &mut usage) };
+        // SAFETY: `pid` is our own child, waited for nowhere else; `status` is a live local.
+        let r = unsafe { libc::waitpid(pid, &mut status, flags) };
         if r == pid {
             break;
         }
         if r == 0 {
+            let hwm = status_mb(&proc_pid, "VmHWM:");
+            if hwm.is_finite() {
+                peak_mb = peak_mb.max(hwm);
+            }
             if Instant::now() >= deadline {
                 // SAFETY: the child is not reaped yet, so `pid` still names it.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
@@ -595,8 +600,7 @@ fn wait_with_rusage(pid: libc::pid_t, timeout: Duration) -> std::io::Result<(i32
         }
     }
     let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -libc::WTERMSIG(status) };
-    // ru_maxrss is in kilobytes on Linux.
-    Ok((code, usage.ru_maxrss, killed))
+    Ok((code, peak_mb, killed))
 }
 
 struct CliRunner {
@@ -673,9 +677,9 @@ impl CliRunner {
         let started = Instant::now();
         let child = command.spawn().with_context(|| format!("starting {}", self.bin.display()))?;
         let pid = child.id() as libc::pid_t;
-        // wait4 blocks: off the runtime, which keeps serving the child's requests.
+        // Waiting blocks: off the runtime, which keeps serving the child's requests.
         let timeout = self.timeout;
-        let (code, peak_kb, killed) = tokio::task::spawn_blocking(move || wait_with_rusage(pid, timeout)).await??;
+        let (code, peak_mb, killed) = tokio::task::spawn_blocking(move || wait_with_peak(pid, timeout)).await??;
         let wall_s = started.elapsed().as_secs_f64();
         drop(child);
         let budget = AdminBudget::default();
@@ -692,7 +696,7 @@ impl CliRunner {
             name: format!("pbi-access {}", args.iter().take_while(|a| !a.starts_with("--output")).copied().collect::<Vec<_>>().join(" ")),
             code,
             wall_s,
-            peak_mb: peak_kb as f64 / 1024.0,
+            peak_mb,
             admin_calls: self.admin_calls().await?,
             ledger_calls,
             target: String::new(),
