@@ -13,6 +13,7 @@ mod members;
 mod tenants;
 mod users;
 
+pub use groups::GroupKey;
 pub use members::{GroupObjects, Reach};
 pub use tenants::*;
 
