@@ -146,6 +146,24 @@ impl DirGroup {
     }
 }
 
+/// A directory object as a member or owner list shows it: a user, a group or an application.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DirObject {
+    User(DirUser),
+    Group(DirGroup),
+    App { id: Uuid, display_name: String },
+}
+
+impl DirObject {
+    pub fn id(&self) -> Uuid {
+        match self {
+            DirObject::User(u) => u.id,
+            DirObject::Group(g) => g.id,
+            DirObject::App { id, .. } => *id,
+        }
+    }
+}
+
 /// A direct member (or owner) of a group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupMemberRef {

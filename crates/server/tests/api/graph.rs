@@ -661,3 +661,89 @@ backend_test!(graph_member_of_bad_input_and_isolation, |app: TestApp| async move
     let (s, b, _) = app.call(Method::GET, &format!("/graph/v1.0/groups/{analysts}/transitiveMemberOf"), Some(&b_token), None, &[]).await;
     assert_graph_error(s, &b, 404, "Request_ResourceNotFound");
 });
+
+backend_test!(graph_group_members_transitive_members_and_owners_page_by_id, |app: TestApp| async move {
+    let top = create_group(&app, "Top").await;
+    let nested = create_group(&app, "Nested").await;
+    let deep = create_group(&app, "Deep").await;
+    let [owner, member, viewer, contributor] = ["owner", "member", "viewer", "contributor"].map(|u| app.user_id(u).to_string());
+    let automation = app.app_object_id().to_string();
+    for m in [&owner, &member, &nested, &automation] {
+        add_member(&app, &top, m).await;
+    }
+    for m in [&member, &viewer, &deep] {
+        add_member(&app, &nested, m).await;
+    }
+    add_member(&app, &deep, &contributor).await;
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+
+    // Direct members: every kind with its @odata.type, in id order across pages.
+    let (s, direct, _) = app.graph(Method::GET, &format!("/groups/{top}/members"), None).await;
+    assert_eq!(s, 200, "{direct}");
+    assert!(direct["@odata.context"].as_str().unwrap().ends_with("/$metadata#directoryObjects"));
+    let want = sorted(vec![owner.clone(), member.clone(), nested.clone(), automation.clone()]);
+    assert_eq!(ids(direct["value"].as_array().unwrap()), want);
+    let kind = |v: &Value, id: &str| v["value"].as_array().unwrap().iter().find(|o| o["id"] == json!(id)).unwrap()["@odata.type"].clone();
+    assert_eq!(kind(&direct, &owner), json!("#microsoft.graph.user"));
+    assert_eq!(kind(&direct, &nested), json!("#microsoft.graph.group"));
+    assert_eq!(kind(&direct, &automation), json!("#microsoft.graph.servicePrincipal"));
+    let user = direct["value"].as_array().unwrap().iter().find(|o| o["id"] == json!(member)).unwrap();
+    assert_eq!(user["userPrincipalName"], json!(upn("member")));
+    assert!(user["assignedLicenses"].is_array(), "{user}");
+    let (paged, pages) = all_pages(&app, &format!("/groups/{top}/members?$top=1"), &[]).await;
+    assert_eq!(pages, 4);
+    assert_eq!(paged.iter().map(|o| o["id"].as_str().unwrap().to_string()).collect::<Vec<_>>(), want, "id order, each once");
+
+    // Transitive members: the whole tree below, each object once.
+    let (s, all, _) = app.graph(Method::GET, &format!("/groups/{top}/transitiveMembers"), None).await;
+    assert_eq!(s, 200, "{all}");
+    let tree =
+        sorted(vec![owner.clone(), member.clone(), nested.clone(), automation.clone(), viewer.clone(), deep.clone(), contributor.clone()]);
+    assert_eq!(ids(all["value"].as_array().unwrap()), tree);
+    let (paged, _) = all_pages(&app, &format!("/groups/{top}/transitiveMembers?$top=3&$select=id,displayName"), &[]).await;
+    assert_eq!(paged.iter().map(|o| o["id"].as_str().unwrap().to_string()).collect::<Vec<_>>(), tree);
+    assert!(paged.iter().all(|o| o.get("userPrincipalName").is_none() && o["displayName"].is_string()), "{paged:?}");
+
+    // $count with ConsistencyLevel: eventual.
+    let token = app.graph_app_token().await;
+    for (segment, n) in [("members", 4), ("transitiveMembers", 7)] {
+        let path = format!("/graph/v1.0/groups/{top}/{segment}?$count=true&$top=1");
+        let (s, b, _) = app.call(Method::GET, &path, Some(&token), None, &[("ConsistencyLevel", "eventual")]).await;
+        assert_eq!((s, b["@odata.count"].clone()), (200, json!(n)), "{b}");
+        let (s, b, _) = app.call(Method::GET, &path, Some(&token), None, &[]).await;
+        assert_graph_error(s, &b, 400, "Request_BadRequest");
+    }
+
+    // Deleted objects are hidden; a deleted nested group passes nothing on.
+    assert_eq!(app.graph(Method::DELETE, &format!("/users/{viewer}"), None).await.0, 204);
+    assert_eq!(app.scim(Method::DELETE, &format!("/Groups/{deep}"), None).await.0, 204);
+    let (_, all, _) = app.graph(Method::GET, &format!("/groups/{top}/transitiveMembers"), None).await;
+    assert_eq!(ids(all["value"].as_array().unwrap()), sorted(vec![owner.clone(), member.clone(), nested.clone(), automation.clone()]));
+
+    // Owners: users and apps, paged the same way.
+    let now = app.clock.now_millis();
+    let top_id: uuid::Uuid = top.parse().unwrap();
+    app.store.add_dir_group_owner(app.tenant_id(), top_id, app.user_id("owner"), now).await.unwrap();
+    app.store.add_dir_group_owner(app.tenant_id(), top_id, app.app_object_id(), now).await.unwrap();
+    let (s, owners, _) = app.graph(Method::GET, &format!("/groups/{top}/owners"), None).await;
+    assert_eq!(s, 200, "{owners}");
+    assert_eq!(ids(owners["value"].as_array().unwrap()), sorted(vec![owner.clone(), automation.clone()]));
+    assert_eq!(kind(&owners, &automation), json!("#microsoft.graph.servicePrincipal"));
+    let (paged, pages) = all_pages(&app, &format!("/groups/{top}/owners?$top=1"), &[]).await;
+    assert_eq!((paged.len(), pages), (2, 2));
+    let (_, none, _) = app.graph(Method::GET, &format!("/groups/{nested}/owners"), None).await;
+    assert_eq!(none["value"], json!([]));
+
+    // Bad input.
+    for segment in ["members", "transitiveMembers", "owners"] {
+        let (s, b, _) = app.graph(Method::GET, &format!("/groups/{top}/{segment}?$filter=displayName%20eq%20'x'"), None).await;
+        assert_graph_error(s, &b, 400, "Request_UnsupportedQuery");
+        let (s, b, _) = app.graph(Method::GET, &format!("/groups/{top}/{segment}?$skiptoken=forged"), None).await;
+        assert_graph_error(s, &b, 400, "BadRequest");
+        let (s, b, _) = app.graph(Method::GET, &format!("/groups/{}/{segment}", uuid::Uuid::new_v4()), None).await;
+        assert_graph_error(s, &b, 404, "Request_ResourceNotFound");
+    }
+});

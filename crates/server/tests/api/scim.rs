@@ -477,3 +477,69 @@ backend_test!(scim_writes_the_rows_power_bi_reads, |app: TestApp| async move {
     app.scim(Method::DELETE, &format!("/Groups/{}", g["id"].as_str().unwrap()), None).await;
     assert_api_error(owner.update_group_user(team, &group).await, 400, "PrincipalNotFound");
 });
+
+backend_test!(scim_group_lists_are_served_from_indexes_and_paged, |app: TestApp| async move {
+    let member = app.user_id("member").to_string();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let body = json!({"displayName": format!("Team {i}"), "externalId": format!("ext-{i}"), "members": [{"value": member}]});
+        let (s, g, _) = app.scim(Method::POST, "/Groups", Some(body)).await;
+        assert_eq!(s, 201, "{g}");
+        ids.push(g["id"].as_str().unwrap().to_string());
+    }
+    let list = |q: &str| {
+        let app = &app;
+        let q = q.to_string();
+        async move {
+            let (s, b, _) = app.scim(Method::GET, &format!("/Groups{q}"), None).await;
+            assert_eq!(s, 200, "{q}: {b}");
+            b
+        }
+    };
+    let names = |b: &Value| -> Vec<String> {
+        b["Resources"].as_array().unwrap().iter().map(|r| r["displayName"].as_str().unwrap().to_string()).collect()
+    };
+    // One eq on displayName (any case), externalId or id.
+    let b = list("?filter=displayName+eq+%22TEAM+3%22").await;
+    assert_eq!((b["totalResults"].clone(), names(&b)), (json!(1), vec!["Team 3".to_string()]));
+    assert_eq!(b["Resources"][0]["members"][0]["value"], json!(member), "members are shown unless excluded");
+    let b = list("?filter=externalId+eq+%22ext-1%22&excludedAttributes=members").await;
+    assert_eq!(names(&b), vec!["Team 1"]);
+    assert!(b["Resources"][0].get("members").is_none());
+    let b = list(&format!("?filter=id+eq+%22{}%22", ids[4])).await;
+    assert_eq!(names(&b), vec!["Team 4"]);
+    let b = list("?filter=externalId+eq+%22EXT-1%22").await;
+    assert_eq!(b["totalResults"], json!(0), "externalId is case-exact");
+    let b = list("?filter=id+eq+%22not-a-uuid%22").await;
+    assert_eq!(b["totalResults"], json!(0));
+    // startIndex/count pages in id order: every group once.
+    let all = list("?excludedAttributes=members").await;
+    let total = all["totalResults"].as_u64().unwrap() as usize;
+    assert_eq!(total, 6, "five new groups and the fixture's Analysts");
+    let mut seen = Vec::new();
+    for start in (1..=total).step_by(2) {
+        let b = list(&format!("?excludedAttributes=members&startIndex={start}&count=2")).await;
+        assert_eq!((b["startIndex"].clone(), b["totalResults"].clone()), (json!(start), json!(total)));
+        seen.extend(b["Resources"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()));
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(seen, sorted, "id order");
+    sorted.dedup();
+    assert_eq!(sorted.len(), total);
+    // A deleted group is not listed.
+    assert_eq!(app.scim(Method::DELETE, &format!("/Groups/{}", ids[3]), None).await.0, 204);
+    assert_eq!(list("?filter=displayName+eq+%22Team+3%22").await["totalResults"], json!(0));
+    // A filter no index serves is refused, naming the attribute.
+    for q in [
+        "displayName+co+%22Team%22",
+        "members%5Bvalue+eq+%22x%22%5D",
+        "displayName+eq+%22a%22+or+displayName+eq+%22b%22",
+        "meta.created+gt+%222020%22",
+    ] {
+        let (s, b, _) = app.scim(Method::GET, &format!("/Groups?filter={q}"), None).await;
+        assert_scim_error(s, &b, 400, Some("invalidFilter"));
+    }
+    let (_, b, _) = app.scim(Method::GET, "/Groups?filter=displayName+co+%22Team%22", None).await;
+    assert!(b["detail"].as_str().unwrap().contains("displayName"), "{b}");
+});

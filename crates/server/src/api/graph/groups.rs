@@ -10,12 +10,12 @@ use uuid::Uuid;
 use super::error::GraphError;
 use super::extract::{GraphBody, GraphCaller, GraphPath, GraphQuery};
 use super::odata::{self, FieldKind};
-use super::users::{parse_assign, tenant_domain, user_json};
+use super::users::{parse_assign, tenant_domain};
 use super::{base_url, created_at, rfc3339};
 use crate::api::powerbi::activity::Origin;
 use crate::app::AppState;
 use crate::domain::identity::DirGroup;
-use crate::domain::{GroupKind, PrincipalKind};
+use crate::domain::GroupKind;
 
 pub(super) const GROUP_PROPERTIES: &[&str] = &[
     "id",
@@ -162,49 +162,6 @@ pub async fn create(
     }
     let created = state.store.create_dir_group(tenant, &group, state.clock.now_millis()).await?;
     Ok(created_at(entity(&state, group_json(&created, &[])), &format!("{}/groups/{}", base_url(&state), created.id)))
-}
-
-pub async fn members(
-    State(state): State<AppState>,
-    GraphCaller(caller): GraphCaller,
-    path: GraphPath,
-    query: GraphQuery,
-) -> Result<Json<Value>, GraphError> {
-    let tenant = caller.tenant_id;
-    let key = path.get("id");
-    let group = find_group(&state, tenant, &key).await?;
-    let (top, skip) = odata::paging(&query)?;
-    let members = state.store.dir_group_members(tenant, group.id).await.map_err(|e| GraphError::from_dir(e, &key))?;
-    let total = members.len();
-    let mut value = Vec::new();
-    for m in members.iter().skip(skip).take(top) {
-        let mut object = Map::new();
-        match m.kind {
-            PrincipalKind::User => {
-                object.insert("@odata.type".into(), json!("#microsoft.graph.user"));
-                match state.store.dir_user(tenant, m.id, false).await? {
-                    Some(u) => object.extend(user_json(&u, &state.store.user_licenses(tenant, u.id).await?)),
-                    None => continue,
-                }
-            }
-            PrincipalKind::Group => {
-                object.insert("@odata.type".into(), json!("#microsoft.graph.group"));
-                match state.store.dir_group(tenant, m.id, false).await? {
-                    Some(g) => object.extend(group_json(&g, &state.store.group_license_skus(tenant, g.id).await?)),
-                    None => continue,
-                }
-            }
-            PrincipalKind::App => {
-                object.insert("@odata.type".into(), json!("#microsoft.graph.servicePrincipal"));
-                object.insert("id".into(), json!(m.id.to_string()));
-                object.insert("displayName".into(), json!(m.display_name));
-            }
-        }
-        value.push(Value::Object(object));
-    }
-    let base = base_url(&state);
-    let members_url = format!("{base}/groups/{}/members", group.id);
-    Ok(Json(odata::collection(format!("{base}/$metadata#directoryObjects"), value, &members_url, &query, top, skip, total)))
 }
 
 /// The object id in `{"@odata.id": "https://graph.microsoft.com/v1.0/directoryObjects/{id}"}`.

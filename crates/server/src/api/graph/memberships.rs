@@ -1,6 +1,7 @@
-//! The membership navigation calls: `memberOf` and `transitiveMemberOf` of a user or a group.
-//! Each page reads only the object's own memberships (a recursive CTE upwards from the object)
-//! and the groups on the page, keyset-paged by object id behind `$skiptoken`.
+//! The membership navigation calls: `memberOf` and `transitiveMemberOf` of a user or a group
+//! (a recursive CTE upwards from the object), and a group's `members`, `transitiveMembers`
+//! (downwards) and `owners`. Each page reads only the object's own links and the objects on
+//! the page, keyset-paged by object id behind `$skiptoken`.
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -13,11 +14,12 @@ use uuid::Uuid;
 use super::error::GraphError;
 use super::extract::{GraphCaller, GraphPath, GraphQuery};
 use super::groups::{find_group, group_json, GROUP_PROPERTIES};
-use super::users::find_user;
+use super::users::{find_user, user_json, USER_PROPERTIES};
 use super::{base_url, odata};
 use crate::app::AppState;
+use crate::domain::identity::DirObject;
 use crate::domain::DirectoryRole;
-use crate::store::Reach;
+use crate::store::{GroupObjects, Reach};
 
 /// Properties a directory role has beyond a group's (`$select` on a mixed collection).
 const ROLE_PROPERTIES: &[&str] = &["roleTemplateId"];
@@ -233,6 +235,114 @@ pub async fn group_transitive_member_of(
     query: GraphQuery,
 ) -> Result<Json<Value>, GraphError> {
     member_of(state, caller, headers, path, query, Subject::Group, Reach::Transitive).await
+}
+
+/// A page of a group's members or owners, each with its `@odata.type`. Users' licenses are
+/// read only when `assignedLicenses` is selected.
+async fn group_objects(
+    state: AppState,
+    caller: crate::domain::Caller,
+    headers: HeaderMap,
+    path: GraphPath,
+    query: GraphQuery,
+    list: GroupObjects,
+) -> Result<Json<Value>, GraphError> {
+    let tenant = caller.tenant_id;
+    let key = path.get("id");
+    let group = find_group(&state, tenant, &key).await?;
+    refuse_filter(&query)?;
+    let mut properties: Vec<&'static str> = USER_PROPERTIES.to_vec();
+    properties.extend(GROUP_PROPERTIES.iter().filter(|p| !USER_PROPERTIES.contains(p)));
+    properties.push("appId");
+    let selected = odata::parse_select(&query, &properties, "directoryObject")?;
+    let page = keyset(&query)?;
+    let count = wants_count(&query, &headers)?;
+    let mut objects =
+        state.store.dir_group_objects(tenant, group.id, list, page.after, page.top + 1).await.map_err(|e| GraphError::from_dir(e, &key))?;
+    let more = objects.len() > page.top;
+    objects.truncate(page.top);
+
+    let wants_licenses = selected.as_ref().is_none_or(|s| s.contains(&"assignedLicenses"));
+    let (users, groups): (Vec<Uuid>, Vec<Uuid>) = if wants_licenses {
+        let users = objects.iter().filter_map(|o| if let DirObject::User(u) = o { Some(u.id) } else { None }).collect();
+        let groups = objects.iter().filter_map(|o| if let DirObject::Group(g) = o { Some(g.id) } else { None }).collect();
+        (users, groups)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let user_licenses = state.store.licenses_of_users(tenant, &users).await?;
+    let group_skus = state.store.group_license_skus_of(tenant, &groups).await?;
+    let last = objects.last().map(DirObject::id);
+    let value: Vec<Value> = objects
+        .iter()
+        .map(|o| {
+            let mut object = Map::new();
+            match o {
+                DirObject::User(u) => {
+                    object.insert("@odata.type".into(), json!("#microsoft.graph.user"));
+                    object.extend(user_json(u, user_licenses.get(&u.id).map(Vec::as_slice).unwrap_or_default()));
+                }
+                DirObject::Group(g) => {
+                    object.insert("@odata.type".into(), json!("#microsoft.graph.group"));
+                    object.extend(group_json(g, group_skus.get(&g.id).map(Vec::as_slice).unwrap_or_default()));
+                }
+                DirObject::App { id, display_name } => {
+                    object.insert("@odata.type".into(), json!("#microsoft.graph.servicePrincipal"));
+                    object.insert("id".into(), json!(id.to_string()));
+                    object.insert("displayName".into(), json!(display_name));
+                }
+            }
+            Value::Object(odata::select(object, &selected))
+        })
+        .collect();
+
+    let base = base_url(&state);
+    let segment = match list {
+        GroupObjects::Members(Reach::Direct) => "members",
+        GroupObjects::Members(Reach::Transitive) => "transitiveMembers",
+        GroupObjects::Owners => "owners",
+    };
+    let mut body = Map::new();
+    body.insert("@odata.context".into(), json!(format!("{base}/$metadata#directoryObjects{}", odata::select_suffix(&selected))));
+    if count {
+        body.insert("@odata.count".into(), json!(state.store.dir_group_objects_count(tenant, group.id, list).await?));
+    }
+    if let (true, Some(last)) = (more, last) {
+        let link_base = format!("{base}/groups/{}/{segment}", group.id);
+        body.insert("@odata.nextLink".into(), json!(keyset_next_link(&link_base, &query, page.top, last)));
+    }
+    body.insert("value".into(), Value::Array(value));
+    Ok(Json(Value::Object(body)))
+}
+
+pub async fn group_members(
+    State(state): State<AppState>,
+    GraphCaller(caller): GraphCaller,
+    headers: HeaderMap,
+    path: GraphPath,
+    query: GraphQuery,
+) -> Result<Json<Value>, GraphError> {
+    group_objects(state, caller, headers, path, query, GroupObjects::Members(Reach::Direct)).await
+}
+
+pub async fn group_transitive_members(
+    State(state): State<AppState>,
+    GraphCaller(caller): GraphCaller,
+    headers: HeaderMap,
+    path: GraphPath,
+    query: GraphQuery,
+) -> Result<Json<Value>, GraphError> {
+    group_objects(state, caller, headers, path, query, GroupObjects::Members(Reach::Transitive)).await
+}
+
+pub async fn group_owners(
+    State(state): State<AppState>,
+    GraphCaller(caller): GraphCaller,
+    headers: HeaderMap,
+    path: GraphPath,
+    query: GraphQuery,
+) -> Result<Json<Value>, GraphError> {
+    group_objects(state, caller, headers, path, query, GroupObjects::Owners).await
 }
 
 #[cfg(test)]

@@ -39,6 +39,8 @@ dialect_ops! {
     GROUP_MEMBER_OF = "GET" "/graph/v1.0/groups/{id}/memberOf" "group: list memberOf";
     GROUP_TRANSITIVE_MEMBER_OF = "GET" "/graph/v1.0/groups/{id}/transitiveMemberOf" "group: list transitiveMemberOf";
     LIST_GROUP_MEMBERS = "GET" "/graph/v1.0/groups/{id}/members" "group: list members";
+    LIST_GROUP_TRANSITIVE_MEMBERS = "GET" "/graph/v1.0/groups/{id}/transitiveMembers" "group: list transitiveMembers";
+    LIST_GROUP_OWNERS = "GET" "/graph/v1.0/groups/{id}/owners" "group: list owners";
     ADD_GROUP_MEMBER = "POST" "/graph/v1.0/groups/{id}/members/$ref" "group: add member";
     REMOVE_GROUP_MEMBER = "DELETE" "/graph/v1.0/groups/{id}/members/{member}/$ref" "group: remove member";
     ASSIGN_GROUP_LICENSE = "POST" "/graph/v1.0/groups/{id}/assignLicense" "group: assignLicense";
@@ -66,7 +68,9 @@ pub fn routes() -> Vec<Route> {
         route(GET_GROUP, groups::get),
         route(GROUP_MEMBER_OF, memberships::group_member_of),
         route(GROUP_TRANSITIVE_MEMBER_OF, memberships::group_transitive_member_of),
-        route(LIST_GROUP_MEMBERS, groups::members),
+        route(LIST_GROUP_MEMBERS, memberships::group_members),
+        route(LIST_GROUP_TRANSITIVE_MEMBERS, memberships::group_transitive_members),
+        route(LIST_GROUP_OWNERS, memberships::group_owners),
         route(ADD_GROUP_MEMBER, groups::add_member),
         route(REMOVE_GROUP_MEMBER, groups::remove_member),
         route(ASSIGN_GROUP_LICENSE, groups::assign_license),

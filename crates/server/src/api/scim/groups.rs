@@ -3,18 +3,20 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::error::ScimError;
 use super::extract::{if_match, ScimBody, ScimCaller, ScimQuery};
-use super::filter::{matches, parse_attr_path};
+use super::filter::{parse_attr_path, CompareOp, Filter, CORE_GROUP};
 use super::patch::apply_patch;
 use super::resources::{apply_group_json, group_to_scim};
-use super::{base_url, list_filter, list_page, not_found, paging, project_for, refuse, replace_document, resource_id, scim_response};
+use super::{base_url, list_filter, list_response, not_found, paging, project_for, refuse, replace_document, resource_id, scim_response};
 use crate::api::powerbi::activity::Origin;
 use crate::app::AppState;
 use crate::domain::identity::DirGroup;
 use crate::domain::GroupKind;
+use crate::store::GroupKey;
 
 /// Whether a request's projection leaves `members` out (Entra ID asks for that on every list).
 fn members_excluded(query: &ScimQuery) -> bool {
@@ -28,22 +30,49 @@ fn members_excluded(query: &ScimQuery) -> bool {
     named(query.get("excludedAttributes")) || attributes.is_some_and(|a| !named(Some(a)))
 }
 
+/// The index a list's filter is served from: none, or one `eq` on `displayName`, `externalId`
+/// or `id`. Any other filter would be a scan of the tenant's groups, so it is refused.
+fn group_key(filter: Option<&Filter>) -> Result<Option<GroupKey<'_>>, ScimError> {
+    let Some(filter) = filter else { return Ok(Some(GroupKey::All)) };
+    let refused = |attr: &str| {
+        ScimError::bad_request(
+            "invalidFilter",
+            format!("Filtering Groups on '{attr}' is not supported; filter with 'eq' on displayName, externalId or id."),
+        )
+    };
+    match filter {
+        Filter::Compare(path, CompareOp::Eq, Value::String(v))
+            if path.sub.is_none() && path.uri.as_deref().is_none_or(|u| u == CORE_GROUP) =>
+        {
+            match path.attr.to_ascii_lowercase().as_str() {
+                "displayname" => Ok(Some(GroupKey::DisplayName(v))),
+                "externalid" => Ok(Some(GroupKey::ExternalId(v))),
+                // `id` is case-exact; a value that is no (lowercase) UUID names no group.
+                "id" => Ok(Uuid::parse_str(v).ok().filter(|id| id.to_string() == *v).map(GroupKey::Id)),
+                other => Err(refused(other)),
+            }
+        }
+        Filter::Compare(path, _, _) | Filter::Present(path) | Filter::ValuePath(path, _) => Err(refused(&path.attr)),
+        Filter::And(..) | Filter::Or(..) | Filter::Not(..) => Err(refused("and/or/not")),
+    }
+}
+
 pub async fn list(State(state): State<AppState>, caller: ScimCaller, query: ScimQuery) -> Result<Response, ScimError> {
     let filter = list_filter(&query)?;
-    let paging = paging(&query)?;
+    let (start, count) = paging(&query)?;
     let tenant = caller.tenant.id;
     let base = base_url(&state, tenant);
-    // Members are loaded only when shown or filtered on.
-    let need_members = !members_excluded(&query) || query.get("filter").is_some_and(|f| f.to_ascii_lowercase().contains("members"));
-    let mut out = Vec::new();
-    for g in state.store.list_dir_groups(tenant).await? {
-        let members = if need_members { Some(state.store.dir_group_members(tenant, g.id).await?) } else { None };
-        let r = group_to_scim(&g, members.as_deref(), &base);
-        if filter.as_ref().is_none_or(|f| matches(f, &r)) {
-            out.push(r);
-        }
+    let (groups, total) = match group_key(filter.as_ref())? {
+        Some(key) => state.store.dir_groups_page(tenant, key, start - 1, count).await?,
+        None => (Vec::new(), 0),
+    };
+    // Members are loaded only when shown: each group's own rows.
+    let mut page = Vec::with_capacity(groups.len());
+    for g in &groups {
+        let members = if members_excluded(&query) { None } else { Some(state.store.dir_group_members(tenant, g.id).await?) };
+        page.push(project_for(&query, group_to_scim(g, members.as_deref(), &base))?);
     }
-    list_page(&query, paging, out)
+    Ok(list_response(page, total.max(0) as usize, start))
 }
 
 pub async fn create(

@@ -239,3 +239,52 @@ impl Store {
         Ok(())
     }
 }
+
+/// The groups a list asks for, each served from an index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupKey<'a> {
+    All,
+    /// `displayName`, without regard to case.
+    DisplayName(&'a str),
+    ExternalId(&'a str),
+    Id(Uuid),
+}
+
+impl Store {
+    /// The active groups `key` names, in id order: `limit` of them from `offset`, and how many
+    /// there are. A key reads only the rows it matches (through its index); `All` reads the page
+    /// and counts the tenant's index entries.
+    pub async fn dir_groups_page(&self, tenant: Uuid, key: GroupKey<'_>, offset: usize, limit: usize) -> DirResult<(Vec<DirGroup>, i64)> {
+        let limit = limit.min(10_000);
+        let (condition, value) = match key {
+            GroupKey::All => {
+                let page_sql = format!(
+                    "SELECT {GROUP_FULL} FROM directory_groups WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY id LIMIT $2 OFFSET $3"
+                );
+                let mut conn = self.read.acquire().await?;
+                let rows = sqlx::query(&page_sql)
+                    .bind(tenant.to_string())
+                    .bind(limit as i64)
+                    .bind(offset.min(i64::MAX as usize) as i64)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                let total: i64 = sqlx::query("SELECT COUNT(*) AS n FROM directory_groups WHERE tenant_id = $1 AND deleted_at IS NULL")
+                    .bind(tenant.to_string())
+                    .fetch_one(&mut *conn)
+                    .await?
+                    .try_get("n")?;
+                return Ok((rows.iter().map(dir_group_from_row).collect::<Result<_, _>>()?, total));
+            }
+            GroupKey::DisplayName(name) => ("lower(display_name) = lower($2)", name.to_string()),
+            GroupKey::ExternalId(external) => ("external_id = $2", external.to_string()),
+            GroupKey::Id(id) => ("id = $2", id.to_string()),
+        };
+        // The matches of one key are few: sorted and cut here, so the plan is the key's index.
+        let sql = format!("SELECT {GROUP_FULL} FROM directory_groups WHERE tenant_id = $1 AND {condition} AND deleted_at IS NULL");
+        let rows = sqlx::query(&sql).bind(tenant.to_string()).bind(value).fetch_all(&self.read).await?;
+        let mut groups: Vec<DirGroup> = rows.iter().map(dir_group_from_row).collect::<Result<_, _>>()?;
+        groups.sort_by_key(|g| g.id);
+        let total = groups.len() as i64;
+        Ok((groups.into_iter().skip(offset).take(limit).collect(), total))
+    }
+}

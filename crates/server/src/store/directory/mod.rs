@@ -13,7 +13,8 @@ mod members;
 mod tenants;
 mod users;
 
-pub use members::Reach;
+pub use groups::GroupKey;
+pub use members::{GroupObjects, Reach};
 pub use tenants::*;
 
 use std::collections::{HashMap, HashSet};
@@ -32,7 +33,8 @@ use super::activity::{record_activity, DirAuditor};
 use super::generation::{Forget, WriteScope};
 use super::{parse_enum, parse_uuid, Store, StoreError};
 use crate::domain::identity::{
-    DirChange, DirGroup, DirUser, GroupMemberRef, LicenseAllocation, LicenseFacts, SubscribedSku, UserLicense, RESTORE_WINDOW_MILLIS,
+    DirChange, DirGroup, DirObject, DirUser, GroupMemberRef, LicenseAllocation, LicenseFacts, SubscribedSku, UserLicense,
+    RESTORE_WINDOW_MILLIS,
 };
 use crate::domain::{DirectoryRole, GroupKind, PrincipalKind, UserType};
 
