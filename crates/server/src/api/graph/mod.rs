@@ -21,6 +21,7 @@ use crate::app::AppState;
 
 dialect_ops! {
     LIST_USERS = "GET" "/graph/v1.0/users" "user: list";
+    COUNT_USERS = "GET" "/graph/v1.0/users/$count" "user: count";
     CREATE_USER = "POST" "/graph/v1.0/users" "user: create";
     GET_USER = "GET" "/graph/v1.0/users/{id}" "user: get";
     UPDATE_USER = "PATCH" "/graph/v1.0/users/{id}" "user: update";
@@ -45,6 +46,7 @@ pub use crate::api::routing::Route;
 pub fn routes() -> Vec<Route> {
     vec![
         route(LIST_USERS, users::list),
+        route(COUNT_USERS, users::count),
         route(CREATE_USER, users::create),
         route(GET_USER, users::get),
         route(UPDATE_USER, users::update),

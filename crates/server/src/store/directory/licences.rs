@@ -219,6 +219,15 @@ impl Store {
         Ok(self.license_allocation(tenant).await?.of_user(user))
     }
 
+    /// The licenses of each of `users` (see [`Store::user_licenses`]).
+    pub async fn licenses_of_users(&self, tenant: Uuid, users: &[Uuid]) -> DirResult<HashMap<Uuid, Vec<UserLicense>>> {
+        if users.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let alloc = self.license_allocation(tenant).await?;
+        Ok(users.iter().map(|u| (*u, alloc.of_user(*u))).collect())
+    }
+
     /// SKUs the services see for `user` at `now`: assignments older than `propagation_delay`.
     pub async fn effective_licenses(&self, tenant: Uuid, user: Uuid, now: i64, propagation_delay: Duration) -> DirResult<Vec<UserLicense>> {
         let cutoff = now - propagation_delay.as_millis() as i64;

@@ -10,10 +10,12 @@
 mod groups;
 mod licences;
 mod members;
+pub mod query;
 mod tenants;
 mod users;
 
 pub use tenants::*;
+pub use users::USER_COLUMNS;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
