@@ -364,6 +364,73 @@ backend_test!(graph_groups_members_and_refs, |app: TestApp| async move {
     assert_eq!(scim["displayName"], json!("Graph Sec"));
 });
 
+backend_test!(graph_group_licences_count_violation_until_reprocessed, |app: TestApp| async move {
+    let tenant = app.tenant_id();
+    app.store.upsert_subscribed_sku(tenant, PRO.parse().unwrap(), "POWER_BI_PRO", 1).await.unwrap();
+    let assign = |sku: &str| Some(json!({"addLicenses": [{"disabledPlans": [], "skuId": sku}], "removeLicenses": []}));
+    let reference = |id: String| Some(json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{id}")}));
+    let consumed = || {
+        let app = &app;
+        async move {
+            let (_, skus, _) = app.graph(Method::GET, "/subscribedSkus", None).await;
+            skus["value"].as_array().unwrap().iter().find(|s| s["skuId"] == json!(PRO)).unwrap()["consumedUnits"].clone()
+        }
+    };
+    let licensed = |user: uuid::Uuid| {
+        let app = &app;
+        async move {
+            let (_, u, _) = app.graph(Method::GET, &format!("/users/{user}"), None).await;
+            u["assignedLicenses"].as_array().unwrap().len() == 1
+        }
+    };
+    let (owner, member) = (app.user_id("owner"), app.user_id("member"));
+    let (_, g, _) = app
+        .graph(
+            Method::POST,
+            "/groups",
+            Some(json!({"displayName": "Pro", "mailEnabled": false, "mailNickname": "pro", "securityEnabled": true})),
+        )
+        .await;
+    let gid = g["id"].as_str().unwrap().to_string();
+    assert_eq!(app.graph(Method::POST, &format!("/groups/{gid}/assignLicense"), assign(PRO)).await.0, 202);
+    // Members are processed as they join: the first takes the one seat, the second waits.
+    assert_eq!(app.graph(Method::POST, &format!("/groups/{gid}/members/$ref"), reference(owner.to_string())).await.0, 204);
+    assert_eq!(app.graph(Method::POST, &format!("/groups/{gid}/members/$ref"), reference(member.to_string())).await.0, 204);
+    assert!(licensed(owner).await);
+    assert!(!licensed(member).await);
+    assert_eq!(app.store.license_count_violations(tenant, member).await.unwrap(), vec![PRO.parse::<uuid::Uuid>().unwrap()]);
+    assert_eq!(consumed().await, json!(1));
+    // Deleting the holder frees the seat, but the waiting member is not handed it...
+    assert_eq!(app.graph(Method::DELETE, &format!("/users/{owner}"), None).await.0, 204);
+    assert_eq!(consumed().await, json!(0));
+    assert!(!licensed(member).await);
+    // ...until it is reprocessed.
+    let (s, b, _) = app.graph(Method::POST, &format!("/users/{member}/reprocessLicenseAssignment"), None).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["assignedLicenses"], json!([{"disabledPlans": [], "skuId": PRO}]));
+    assert_eq!(consumed().await, json!(1));
+    // The restored owner finds no seat: it waits in CountViolation.
+    assert_eq!(app.graph(Method::POST, &format!("/directory/deletedItems/{owner}/restore"), None).await.0, 200);
+    assert!(!licensed(owner).await);
+    assert_eq!(consumed().await, json!(1));
+    // Removing the member from the group frees its seat; a direct assignment may take it.
+    assert_eq!(app.graph(Method::DELETE, &format!("/groups/{gid}/members/{member}/$ref"), None).await.0, 204);
+    assert!(!licensed(member).await);
+    assert_eq!(consumed().await, json!(0));
+    assert_eq!(app.graph(Method::PATCH, &format!("/users/{owner}"), Some(json!({"usageLocation": "US"}))).await.0, 204);
+    assert_eq!(app.graph(Method::POST, &format!("/users/{owner}/assignLicense"), assign(PRO)).await.0, 200);
+    assert!(licensed(owner).await);
+    assert_eq!(consumed().await, json!(1));
+    assert!(app.store.license_count_violations(tenant, owner).await.unwrap().is_empty());
+    // Removing the group's license releases nothing the direct assignment holds.
+    let remove = Some(json!({"addLicenses": [], "removeLicenses": [PRO]}));
+    assert_eq!(app.graph(Method::POST, &format!("/groups/{gid}/assignLicense"), remove).await.0, 202);
+    assert!(licensed(owner).await);
+    assert_eq!(consumed().await, json!(1));
+    let (s, b, _) = app.graph(Method::POST, &format!("/users/{}/reprocessLicenseAssignment", uuid::Uuid::new_v4()), None).await;
+    assert_graph_error(s, &b, 404, "Request_ResourceNotFound");
+});
+
 backend_test!(graph_licenses_seats_groups_and_propagation, |app: TestApp| async move {
     let tenant = app.tenant_id();
     app.store.upsert_subscribed_sku(tenant, PRO.parse().unwrap(), "POWER_BI_PRO", 2).await.unwrap();

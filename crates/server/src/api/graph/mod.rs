@@ -27,6 +27,7 @@ dialect_ops! {
     UPDATE_USER = "PATCH" "/graph/v1.0/users/{id}" "user: update";
     DELETE_USER = "DELETE" "/graph/v1.0/users/{id}" "user: delete";
     ASSIGN_USER_LICENSE = "POST" "/graph/v1.0/users/{id}/assignLicense" "user: assignLicense";
+    REPROCESS_LICENSES = "POST" "/graph/v1.0/users/{id}/reprocessLicenseAssignment" "user: reprocessLicenseAssignment";
     LICENSE_DETAILS = "GET" "/graph/v1.0/users/{id}/licenseDetails" "user: list licenseDetails";
     LIST_DELETED_USERS = "GET" "/graph/v1.0/directory/deletedItems/microsoft.graph.user" "directory: list deletedItems (users)";
     RESTORE_DELETED = "POST" "/graph/v1.0/directory/deletedItems/{id}/restore" "directory: restore deleted item";
@@ -52,6 +53,7 @@ pub fn routes() -> Vec<Route> {
         route(UPDATE_USER, users::update),
         route(DELETE_USER, users::delete),
         route(ASSIGN_USER_LICENSE, users::assign_license),
+        route(REPROCESS_LICENSES, users::reprocess_licenses),
         route(LICENSE_DETAILS, users::license_details),
         route(LIST_DELETED_USERS, users::list_deleted),
         route(RESTORE_DELETED, users::restore),

@@ -430,6 +430,23 @@ pub async fn assign_license(
     Ok(Json(with_context(format!("{}/$metadata#users/$entity", base_url(&state)), user_json(&updated, &licenses))))
 }
 
+/// `POST /users/{id}/reprocessLicenseAssignment`: the user with the licenses it holds after.
+pub async fn reprocess_licenses(
+    State(state): State<AppState>,
+    GraphCaller(caller): GraphCaller,
+    path: GraphPath,
+) -> Result<Json<Value>, GraphError> {
+    let key = path.get("id");
+    let user = find_user(&state, caller.tenant_id, &key).await?;
+    let user = state
+        .store
+        .reprocess_user_licenses(caller.tenant_id, user.id, state.clock.now_millis())
+        .await
+        .map_err(|e| GraphError::from_dir(e, &key))?;
+    let licenses = state.store.user_licenses(caller.tenant_id, user.id).await?;
+    Ok(Json(with_context(format!("{}/$metadata#users/$entity", base_url(&state)), user_json(&user, &licenses))))
+}
+
 pub async fn license_details(
     State(state): State<AppState>,
     GraphCaller(caller): GraphCaller,

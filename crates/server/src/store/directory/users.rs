@@ -321,6 +321,7 @@ impl Store {
         if n == 0 {
             return Err(DirError::NotFound);
         }
+        reprocess_users(&mut tx, tenant, &[id], now).await?;
         audit_change(&mut tx, tenant, audit, now, DirChange::UserDeleted { user: &current }).await?;
         self.commit_dir_write(tx, tenant).await?;
         Ok(())
@@ -349,6 +350,7 @@ impl Store {
         .await;
         upn_write_result(result, &current.upn)?;
         let restored = load_user(&mut tx, tenant, id).await?.ok_or(DirError::NotFound)?;
+        reprocess_users(&mut tx, tenant, &[id], now).await?;
         audit_change(&mut tx, tenant, audit, now, DirChange::UserRestored { user: &restored }).await?;
         self.commit_dir_write(tx, tenant).await?;
         Ok(restored)
