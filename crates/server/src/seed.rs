@@ -659,6 +659,7 @@ pub async fn generate(store: &Store, clock: &dyn Clock, params: &SeedParams) -> 
     }
     counts.activity_events += events.len();
     bulk::insert_activity_events(&mut *conn, tenant.id, &events).await?;
+    crate::store::rebuild_licences(&mut tx, tenant.id).await?;
     crate::store::bump_generation(&mut *tx, tenant.id, crate::store::WriteScope::Directory).await?;
 
     tx.commit().await?;

@@ -402,6 +402,7 @@ pub async fn provision(store: &Store, clock: &dyn Clock, spec: &TenantSpec) -> R
     }
     let mut tx = store.begin().await?;
     let out = provision_in(&mut tx, clock, spec).await?;
+    store::rebuild_licences(&mut tx, out.tenant.id).await?;
     store::bump_generation(&mut *tx, out.tenant.id, store::WriteScope::Directory).await?;
     tx.commit().await?;
     store.invalidate_cache();
@@ -919,6 +920,7 @@ pub async fn create_demo(store: &Store, clock: &dyn Clock) -> Result<DemoCredent
         password,
     };
     store::insert_demo_credentials(&mut *tx, &demo).await?;
+    store::rebuild_licences(&mut tx, demo.tenant_id).await?;
     store::bump_generation(&mut *tx, demo.tenant_id, store::WriteScope::Directory).await?;
     tx.commit().await?;
     Ok(demo)

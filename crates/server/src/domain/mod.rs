@@ -5,6 +5,7 @@ pub mod artifacts;
 pub mod audit;
 pub mod dataset_policy;
 pub mod directory;
+pub mod dirquery;
 pub mod filter;
 pub mod identity;
 pub mod policy;

@@ -21,6 +21,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../../migrations/0008_certificate_credentials.sql")),
     (9, include_str!("../../migrations/0009_directory_generation.sql")),
     (11, include_str!("../../migrations/0011_directory_group_indexes.sql")),
+    (12, include_str!("../../migrations/0012_directory_scale.sql")),
 ];
 
 pub const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

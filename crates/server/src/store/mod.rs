@@ -152,7 +152,28 @@ impl Store {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         };
         migrations::migrate(&store).await?;
+        store.build_missing_licences().await?;
         Ok(store)
+    }
+
+    /// Compute the licence state of tenants that have none yet (databases from before schema
+    /// v12), each in its own transaction; a tenant another instance built meanwhile is skipped.
+    async fn build_missing_licences(&self) -> StoreResult<()> {
+        let rows = sqlx::query("SELECT id FROM tenants WHERE licences_built = 0").fetch_all(&self.read).await?;
+        for r in rows {
+            let tenant = parse_uuid(&sqlx::Row::try_get::<String, _>(&r, "id")?)?;
+            let mut tx = self.write.begin().await?;
+            let n = sqlx::query("UPDATE tenants SET licences_built = 1 WHERE id = $1 AND licences_built = 0")
+                .bind(tenant.to_string())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 1 {
+                directory::rebuild_licences(&mut tx, tenant).await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(())
     }
 
     pub fn backend(&self) -> Backend {
@@ -187,7 +208,7 @@ impl Store {
     pub async fn refresh_statistics(&self) -> StoreResult<()> {
         if self.backend == Backend::Postgres {
             sqlx::query(
-                "VACUUM ANALYZE users, directory_groups, group_members, group_owners, license_assignments, workspaces, \
+                "VACUUM ANALYZE users, directory_groups, group_members, group_owners, license_assignments, user_licenses, workspaces, \
                  workspace_members, capacities, capacity_users, artifacts, artifact_permissions, subscriptions, activity_events",
             )
             .execute(&self.write)

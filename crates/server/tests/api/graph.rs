@@ -190,6 +190,111 @@ backend_test!(graph_user_queries_filter_select_and_page, |app: TestApp| async mo
     }
 });
 
+backend_test!(graph_user_lists_keyset_in_and_count, |app: TestApp| async move {
+    let token = app.graph_app_token().await;
+    let get = |url: String, eventual: bool| {
+        let app = &app;
+        let token = token.clone();
+        async move {
+            let mut r = app.http.get(&url).bearer_auth(&token);
+            if eventual {
+                r = r.header("ConsistencyLevel", "eventual");
+            }
+            let resp = r.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let text = resp.text().await.unwrap();
+            (status, text)
+        }
+    };
+    let enc = |f: &str| percent_encoding::utf8_percent_encode(f, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let upns = |b: &Value| -> Vec<String> {
+        b["value"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{b}"))
+            .iter()
+            .map(|u| u["userPrincipalName"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // `in` on an indexed property, case-insensitive.
+    let f = enc(&format!("userPrincipalName in ('{}', '{}', 'nobody@x.com')", upn("OWNER"), upn("viewer")));
+    let (s, b) = get(app.url(&format!("/graph/v1.0/users?$filter={f}")), false).await;
+    assert_eq!(s, 200, "{b}");
+    let mut got = upns(&serde_json::from_str(&b).unwrap());
+    got.sort();
+    assert_eq!(got, vec![upn("owner"), upn("viewer")]);
+    // A property without an index is refused, named, even as an advanced query.
+    for eventual in [false, true] {
+        let (s, b) = get(app.url(&format!("/graph/v1.0/users?$filter={}&$count=true", enc("givenName eq 'Max'"))), eventual).await;
+        let b: Value = serde_json::from_str(&b).unwrap();
+        if eventual {
+            assert_graph_error(s, &b, 400, "Request_UnsupportedQuery");
+            assert_eq!(
+                b["error"]["message"],
+                json!("Unsupported or invalid query filter clause specified for property 'givenName' of resource 'User'.")
+            );
+        } else {
+            assert_graph_error(s, &b, 400, "Request_UnsupportedQuery");
+        }
+    }
+    // $count needs ConsistencyLevel: eventual.
+    let (s, b) = get(app.url("/graph/v1.0/users?$count=true&$top=2"), false).await;
+    assert_graph_error(s, &serde_json::from_str(&b).unwrap(), 400, "Request_BadRequest");
+    let (s, b) = get(app.url("/graph/v1.0/users/$count"), false).await;
+    assert_graph_error(s, &serde_json::from_str(&b).unwrap(), 400, "Request_BadRequest");
+    let (s, b) = get(app.url("/graph/v1.0/users?$count=true&$top=2&$select=id"), true).await;
+    assert_eq!(s, 200, "{b}");
+    let first: Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(first["@odata.count"], json!(10));
+    assert_eq!(first["value"].as_array().unwrap().len(), 2);
+    let (s, b) = get(app.url("/graph/v1.0/users/$count"), true).await;
+    assert_eq!((s, b.as_str()), (200, "10"));
+    let (s, b) = get(app.url(&format!("/graph/v1.0/users/$count?$filter={}", enc("accountEnabled eq false"))), true).await;
+    assert_eq!((s, b.as_str()), (200, "1"));
+    let (s, b) = get(app.url(&format!("/graph/v1.0/users/$count?$filter={}", enc("startswith(displayName,'m')"))), true).await;
+    assert_eq!((s, b.as_str()), (200, "2"));
+    // Keyset paging: ids ascending; a user created between pages before the cursor is not
+    // served, one after it is, and nothing is repeated.
+    let ids = |b: &Value| -> Vec<String> { b["value"].as_array().unwrap().iter().map(|u| u["id"].as_str().unwrap().to_string()).collect() };
+    let (_, b) = get(app.url("/graph/v1.0/users?$top=4&$select=id"), false).await;
+    let page1: Value = serde_json::from_str(&b).unwrap();
+    let mut seen = ids(&page1);
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(seen, sorted, "id order");
+    let (s, b, _) = app.graph(Method::POST, "/users", Some(new_user("latecomer"))).await;
+    assert_eq!(s, 201, "{b}");
+    let late = b["id"].as_str().unwrap().to_string();
+    let mut next = page1["@odata.nextLink"].as_str().map(str::to_string);
+    while let Some(url) = next {
+        assert!(url.contains("$select=id") && url.contains("$top=4"), "{url}");
+        let (s, b) = get(url, false).await;
+        assert_eq!(s, 200, "{b}");
+        let page: Value = serde_json::from_str(&b).unwrap();
+        seen.extend(ids(&page));
+        next = page["@odata.nextLink"].as_str().map(str::to_string);
+    }
+    let mut dedup = seen.clone();
+    dedup.dedup();
+    assert_eq!(dedup, seen, "nothing repeated");
+    let served_late = seen.contains(&late);
+    assert_eq!(served_late, late > sorted[3], "the new user is served exactly when its id is after the cursor");
+    assert_eq!(seen.len(), if served_late { 11 } else { 10 });
+    // Deleted users page by (deletion time, id), most recent first.
+    for (i, local) in ["owner", "viewer", "contributor"].iter().enumerate() {
+        let (s, b, _) = app.graph(Method::DELETE, &format!("/users/{}", upn(local)), None).await;
+        assert_eq!(s, 204, "{b}");
+        app.clock.advance(Duration::from_secs(60 * (i as u64 + 1)));
+    }
+    let (_, b) = get(app.url("/graph/v1.0/directory/deletedItems/microsoft.graph.user?$top=2&$count=true"), true).await;
+    let d1: Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(d1["@odata.count"], json!(3));
+    assert_eq!(upns(&d1), vec![upn("contributor"), upn("viewer")]);
+    let (_, b) = get(d1["@odata.nextLink"].as_str().unwrap().to_string(), true).await;
+    let d2: Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(upns(&d2), vec![upn("owner")]);
+    assert!(d2.get("@odata.nextLink").is_none(), "{d2}");
+});
+
 backend_test!(graph_groups_members_and_refs, |app: TestApp| async move {
     let (s, sec, _) = app
         .graph(
@@ -257,6 +362,73 @@ backend_test!(graph_groups_members_and_refs, |app: TestApp| async move {
     // SCIM sees the same group and members.
     let (_, scim, _) = app.scim(Method::GET, &format!("/Groups/{sec_id}"), None).await;
     assert_eq!(scim["displayName"], json!("Graph Sec"));
+});
+
+backend_test!(graph_group_licences_count_violation_until_reprocessed, |app: TestApp| async move {
+    let tenant = app.tenant_id();
+    app.store.upsert_subscribed_sku(tenant, PRO.parse().unwrap(), "POWER_BI_PRO", 1).await.unwrap();
+    let assign = |sku: &str| Some(json!({"addLicenses": [{"disabledPlans": [], "skuId": sku}], "removeLicenses": []}));
+    let reference = |id: String| Some(json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{id}")}));
+    let consumed = || {
+        let app = &app;
+        async move {
+            let (_, skus, _) = app.graph(Method::GET, "/subscribedSkus", None).await;
+            skus["value"].as_array().unwrap().iter().find(|s| s["skuId"] == json!(PRO)).unwrap()["consumedUnits"].clone()
+        }
+    };
+    let licensed = |user: uuid::Uuid| {
+        let app = &app;
+        async move {
+            let (_, u, _) = app.graph(Method::GET, &format!("/users/{user}"), None).await;
+            u["assignedLicenses"].as_array().unwrap().len() == 1
+        }
+    };
+    let (owner, member) = (app.user_id("owner"), app.user_id("member"));
+    let (_, g, _) = app
+        .graph(
+            Method::POST,
+            "/groups",
+            Some(json!({"displayName": "Pro", "mailEnabled": false, "mailNickname": "pro", "securityEnabled": true})),
+        )
+        .await;
+    let gid = g["id"].as_str().unwrap().to_string();
+    assert_eq!(app.graph(Method::POST, &format!("/groups/{gid}/assignLicense"), assign(PRO)).await.0, 202);
+    // Members are processed as they join: the first takes the one seat, the second waits.
+    assert_eq!(app.graph(Method::POST, &format!("/groups/{gid}/members/$ref"), reference(owner.to_string())).await.0, 204);
+    assert_eq!(app.graph(Method::POST, &format!("/groups/{gid}/members/$ref"), reference(member.to_string())).await.0, 204);
+    assert!(licensed(owner).await);
+    assert!(!licensed(member).await);
+    assert_eq!(app.store.license_count_violations(tenant, member).await.unwrap(), vec![PRO.parse::<uuid::Uuid>().unwrap()]);
+    assert_eq!(consumed().await, json!(1));
+    // Deleting the holder frees the seat, but the waiting member is not handed it...
+    assert_eq!(app.graph(Method::DELETE, &format!("/users/{owner}"), None).await.0, 204);
+    assert_eq!(consumed().await, json!(0));
+    assert!(!licensed(member).await);
+    // ...until it is reprocessed.
+    let (s, b, _) = app.graph(Method::POST, &format!("/users/{member}/reprocessLicenseAssignment"), None).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["assignedLicenses"], json!([{"disabledPlans": [], "skuId": PRO}]));
+    assert_eq!(consumed().await, json!(1));
+    // The restored owner finds no seat: it waits in CountViolation.
+    assert_eq!(app.graph(Method::POST, &format!("/directory/deletedItems/{owner}/restore"), None).await.0, 200);
+    assert!(!licensed(owner).await);
+    assert_eq!(consumed().await, json!(1));
+    // Removing the member from the group frees its seat; a direct assignment may take it.
+    assert_eq!(app.graph(Method::DELETE, &format!("/groups/{gid}/members/{member}/$ref"), None).await.0, 204);
+    assert!(!licensed(member).await);
+    assert_eq!(consumed().await, json!(0));
+    assert_eq!(app.graph(Method::PATCH, &format!("/users/{owner}"), Some(json!({"usageLocation": "US"}))).await.0, 204);
+    assert_eq!(app.graph(Method::POST, &format!("/users/{owner}/assignLicense"), assign(PRO)).await.0, 200);
+    assert!(licensed(owner).await);
+    assert_eq!(consumed().await, json!(1));
+    assert!(app.store.license_count_violations(tenant, owner).await.unwrap().is_empty());
+    // Removing the group's license releases nothing the direct assignment holds.
+    let remove = Some(json!({"addLicenses": [], "removeLicenses": [PRO]}));
+    assert_eq!(app.graph(Method::POST, &format!("/groups/{gid}/assignLicense"), remove).await.0, 202);
+    assert!(licensed(owner).await);
+    assert_eq!(consumed().await, json!(1));
+    let (s, b, _) = app.graph(Method::POST, &format!("/users/{}/reprocessLicenseAssignment", uuid::Uuid::new_v4()), None).await;
+    assert_graph_error(s, &b, 404, "Request_ResourceNotFound");
 });
 
 backend_test!(graph_licenses_seats_groups_and_propagation, |app: TestApp| async move {
@@ -493,7 +665,7 @@ backend_test!(directory_store_owners_stay_in_the_tenant, |app: TestApp| async mo
     let g = app.store.dir_group(tenant, group, false).await.unwrap().unwrap();
     assert_eq!(g.version, 4, "three owner changes after creation");
     assert!(app.store.dir_user(other.tenant.id, owner, true).await.unwrap().is_none());
-    assert_eq!(app.store.list_dir_users(other.tenant.id).await.unwrap().len(), 1);
+    assert_eq!(app.store.count_dir_users(other.tenant.id, None).await.unwrap(), 1);
 });
 
 /// Create a security group through Graph; its id.

@@ -22,11 +22,13 @@ use crate::app::AppState;
 
 dialect_ops! {
     LIST_USERS = "GET" "/graph/v1.0/users" "user: list";
+    COUNT_USERS = "GET" "/graph/v1.0/users/$count" "user: count";
     CREATE_USER = "POST" "/graph/v1.0/users" "user: create";
     GET_USER = "GET" "/graph/v1.0/users/{id}" "user: get";
     UPDATE_USER = "PATCH" "/graph/v1.0/users/{id}" "user: update";
     DELETE_USER = "DELETE" "/graph/v1.0/users/{id}" "user: delete";
     ASSIGN_USER_LICENSE = "POST" "/graph/v1.0/users/{id}/assignLicense" "user: assignLicense";
+    REPROCESS_LICENSES = "POST" "/graph/v1.0/users/{id}/reprocessLicenseAssignment" "user: reprocessLicenseAssignment";
     LICENSE_DETAILS = "GET" "/graph/v1.0/users/{id}/licenseDetails" "user: list licenseDetails";
     USER_MEMBER_OF = "GET" "/graph/v1.0/users/{id}/memberOf" "user: list memberOf";
     USER_TRANSITIVE_MEMBER_OF = "GET" "/graph/v1.0/users/{id}/transitiveMemberOf" "user: list transitiveMemberOf";
@@ -52,11 +54,13 @@ pub use crate::api::routing::Route;
 pub fn routes() -> Vec<Route> {
     vec![
         route(LIST_USERS, users::list),
+        route(COUNT_USERS, users::count),
         route(CREATE_USER, users::create),
         route(GET_USER, users::get),
         route(UPDATE_USER, users::update),
         route(DELETE_USER, users::delete),
         route(ASSIGN_USER_LICENSE, users::assign_license),
+        route(REPROCESS_LICENSES, users::reprocess_licenses),
         route(LICENSE_DETAILS, users::license_details),
         route(USER_MEMBER_OF, memberships::user_member_of),
         route(USER_TRANSITIVE_MEMBER_OF, memberships::user_transitive_member_of),

@@ -1,8 +1,25 @@
-//! The OData subset Graph supports on directory objects without advanced queries: `$filter`
-//! with `eq` and `startswith` joined by `and`/`or` (and parentheses), `$select`, `$top`, and
-//! paging by an opaque `$skiptoken` in `@odata.nextLink`. Anything else that Graph accepts only as
-//! an advanced query (`ne`, `not`, `endswith`, …) is `Request_UnsupportedQuery`, as Graph answers
-//! without `ConsistencyLevel: eventual`.
+//! The OData subset Graph serves on directory objects, shared by every directory resource
+//! (users, groups, members):
+//!
+//! - `$filter` with `eq`, `in (…)` and `startswith` joined by `and`/`or` (and parentheses), on the
+//!   properties a resource declares filterable ([`Field`]: Graph property → the store's
+//!   attribute, see `domain::dirquery`). It parses into a [`DirFilter`], which the store compiles
+//!   into a parameterised condition over indexed columns. A property the resource does not index
+//!   is `Request_UnsupportedQuery` naming it, as are the operators Graph keeps for advanced
+//!   queries (`ne`, `not`, `endswith`, …): nothing scans a tenant.
+//! - `$select` ([`parse_select`], [`select`]), everywhere.
+//! - Keyset paging ([`ListRequest`]): `$top` 1–999 (default 100), an opaque `$skiptoken` holding
+//!   the key of the last object served (base64url of `pbi-access:key:{key}`), and
+//!   `@odata.nextLink` ([`keyset_collection`]) while a full page came back.
+//! - `$count=true` (`@odata.count`) and `/$count`, only with `ConsistencyLevel: eventual`, as
+//!   Graph; without the header, Graph's `Request_BadRequest`.
+//!
+//! A resource handler: `ListRequest::parse(&query, &headers, FIELDS, PROPERTIES, "user", "User")`,
+//! then ask the store for `limit` objects after `after` matching `filter` (and `count` them if
+//! `count`), then `keyset_collection(context, page, base, &query, top, last_key)`.
+//!
+//! The offset helpers ([`paging`], [`collection`], [`select_page`], [`matches`]) serve lists
+//! still assembled in memory.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -10,14 +27,11 @@ use serde_json::{json, Map, Value};
 
 use super::error::GraphError;
 use super::extract::GraphQuery;
+pub use crate::domain::dirquery::DirFilter as GraphFilter;
+use crate::domain::dirquery::{DirFilter, Lit, MAX_IN_VALUES};
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum GraphFilter {
-    Eq(&'static str, Value),
-    StartsWith(&'static str, String),
-    And(Box<GraphFilter>, Box<GraphFilter>),
-    Or(Box<GraphFilter>, Box<GraphFilter>),
-}
+/// A filterable property: its Graph name, the store attribute it stands for, and its kind.
+pub type Field = (&'static str, &'static str, FieldKind);
 
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
@@ -87,7 +101,7 @@ fn tokenize(text: &str) -> Result<Vec<Tok>, GraphError> {
 struct Parser<'a> {
     toks: Vec<Tok>,
     pos: usize,
-    fields: &'a [(&'static str, FieldKind)],
+    fields: &'a [Field],
     type_name: &'static str,
 }
 
@@ -110,12 +124,21 @@ impl Parser<'_> {
     }
 
     fn field(&self, name: &str) -> Result<(&'static str, FieldKind), GraphError> {
-        self.fields.iter().find(|(f, _)| f.eq_ignore_ascii_case(name)).copied().ok_or_else(|| {
+        self.fields.iter().find(|(f, _, _)| f.eq_ignore_ascii_case(name)).map(|(_, a, k)| (*a, *k)).ok_or_else(|| {
             GraphError::unsupported_query(format!(
                 "Unsupported or invalid query filter clause specified for property '{name}' of resource '{}'.",
                 self.type_name
             ))
         })
+    }
+
+    fn literal(&mut self, field: (&'static str, FieldKind), name: &str) -> Result<Lit, GraphError> {
+        match (self.next(), field.1) {
+            (Some(Tok::Str(s)), FieldKind::Text) => Ok(Lit::Text(s)),
+            (Some(Tok::Word(w)), FieldKind::Bool) if w == "true" || w == "false" => Ok(Lit::Bool(w == "true")),
+            (Some(Tok::Word(w)), _) if w == "null" => Ok(Lit::Null),
+            _ => Err(GraphError::odata(format!("Invalid filter clause: the value compared with '{name}' has the wrong type."))),
+        }
     }
 
     fn or(&mut self, depth: usize) -> Result<GraphFilter, GraphError> {
@@ -169,9 +192,9 @@ impl Parser<'_> {
                 if field.1 != FieldKind::Text {
                     return Err(GraphError::unsupported_query(format!("startswith does not apply to '{}'.", field.0)));
                 }
-                Ok(GraphFilter::StartsWith(field.0, prefix))
+                Ok(DirFilter::StartsWith(field.0, prefix))
             }
-            Some(Tok::Word(w)) if ["endswith", "contains", "not", "any", "in"].iter().any(|k| w.eq_ignore_ascii_case(k)) => {
+            Some(Tok::Word(w)) if ["endswith", "contains", "not", "any", "all"].iter().any(|k| w.eq_ignore_ascii_case(k)) => {
                 Err(GraphError::unsupported_query("Unsupported Query."))
             }
             Some(Tok::Word(name)) => {
@@ -181,29 +204,43 @@ impl Parser<'_> {
                     _ => return Err(GraphError::odata(format!("Invalid filter clause: '{name}' must be followed by an operator."))),
                 };
                 match op.as_str() {
-                    "eq" => {}
-                    "ne" | "gt" | "ge" | "lt" | "le" => return Err(GraphError::unsupported_query("Unsupported Query.")),
-                    other => return Err(GraphError::odata(format!("Invalid filter clause: '{other}' is not an operator."))),
-                }
-                let value = match (self.next(), field.1) {
-                    (Some(Tok::Str(s)), FieldKind::Text) => Value::String(s),
-                    (Some(Tok::Word(w)), FieldKind::Bool) if w == "true" || w == "false" => Value::Bool(w == "true"),
-                    (Some(Tok::Word(w)), _) if w == "null" => Value::Null,
-                    _ => {
-                        return Err(GraphError::odata(format!(
-                            "Invalid filter clause: the value compared with '{}' has the wrong type.",
-                            field.0
-                        )))
+                    "eq" => Ok(DirFilter::Eq(field.0, self.literal(field, &name)?)),
+                    "in" => {
+                        if self.next() != Some(Tok::LParen) {
+                            return Err(GraphError::odata("Invalid filter clause: 'in' needs a parenthesised list."));
+                        }
+                        let mut values = vec![self.literal(field, &name)?];
+                        loop {
+                            match self.next() {
+                                Some(Tok::Comma) => values.push(self.literal(field, &name)?),
+                                Some(Tok::RParen) => break,
+                                _ => return Err(GraphError::odata("Invalid filter clause: missing ')'.")),
+                            }
+                        }
+                        if values.len() > MAX_IN_VALUES {
+                            return Err(GraphError::unsupported_query(format!(
+                                "Too many values in the 'in' clause for property '{name}': at most {MAX_IN_VALUES}."
+                            )));
+                        }
+                        Ok(DirFilter::In(field.0, values))
                     }
-                };
-                Ok(GraphFilter::Eq(field.0, value))
+                    "ne" | "gt" | "ge" | "lt" | "le" => Err(GraphError::unsupported_query("Unsupported Query.")),
+                    other => Err(GraphError::odata(format!("Invalid filter clause: '{other}' is not an operator."))),
+                }
             }
             _ => Err(GraphError::odata("Invalid filter clause: an expression was expected.")),
         }
     }
 }
 
+/// `$filter` over properties that are their own attributes (lists evaluated with [`matches`]).
 pub fn parse_filter(text: &str, fields: &[(&'static str, FieldKind)], type_name: &'static str) -> Result<GraphFilter, GraphError> {
+    let fields: Vec<Field> = fields.iter().map(|(f, k)| (*f, *f, *k)).collect();
+    parse_dir_filter(text, &fields, type_name)
+}
+
+/// `$filter` into a [`DirFilter`] over the attributes `fields` map the properties to.
+pub fn parse_dir_filter(text: &str, fields: &[Field], type_name: &'static str) -> Result<DirFilter, GraphError> {
     let toks = tokenize(text)?;
     let mut p = Parser { toks, pos: 0, fields, type_name };
     let f = p.or(0)?;
@@ -214,14 +251,18 @@ pub fn parse_filter(text: &str, fields: &[(&'static str, FieldKind)], type_name:
 }
 
 pub fn matches(filter: &GraphFilter, object: &Map<String, Value>) -> bool {
+    let eq = |field: &str, expected: &Lit| match (object.get(field).unwrap_or(&Value::Null), expected) {
+        (Value::String(a), Lit::Text(b)) => a.eq_ignore_ascii_case(b),
+        (Value::Bool(a), Lit::Bool(b)) => a == b,
+        (Value::Null, Lit::Null) => true,
+        _ => false,
+    };
     match filter {
-        GraphFilter::And(a, b) => matches(a, object) && matches(b, object),
-        GraphFilter::Or(a, b) => matches(a, object) || matches(b, object),
-        GraphFilter::Eq(field, expected) => match (object.get(*field).unwrap_or(&Value::Null), expected) {
-            (Value::String(a), Value::String(b)) => a.eq_ignore_ascii_case(b),
-            (a, b) => a == b,
-        },
-        GraphFilter::StartsWith(field, prefix) => {
+        DirFilter::And(a, b) => matches(a, object) && matches(b, object),
+        DirFilter::Or(a, b) => matches(a, object) || matches(b, object),
+        DirFilter::Eq(field, expected) => eq(field, expected),
+        DirFilter::In(field, values) => values.iter().any(|v| eq(field, v)),
+        DirFilter::StartsWith(field, prefix) => {
             object.get(*field).and_then(Value::as_str).is_some_and(|v| v.to_lowercase().starts_with(&prefix.to_lowercase()))
         }
     }
@@ -323,6 +364,119 @@ pub fn next_link(base_url: &str, query: &GraphQuery, skip: usize, top: usize, to
     Some(format!("{base_url}?{}", parts.join("&")))
 }
 
+/// A keyset-paged list request: everything [`keyset_collection`] and the store need.
+#[derive(Debug, Clone)]
+pub struct ListRequest {
+    pub filter: Option<DirFilter>,
+    pub selected: Option<Vec<&'static str>>,
+    /// `$top`: objects per page.
+    pub top: usize,
+    /// The key of the last object served, from `$skiptoken`.
+    pub after: Option<String>,
+    /// `$count=true` (with `ConsistencyLevel: eventual`).
+    pub count: bool,
+}
+
+impl ListRequest {
+    /// Read `$filter` (over `fields`), `$select` (of `properties`), `$top`, `$skiptoken` and
+    /// `$count` (which needs `ConsistencyLevel: eventual` in `headers`).
+    pub fn parse(
+        query: &GraphQuery,
+        headers: &axum::http::HeaderMap,
+        fields: &[Field],
+        properties: &[&'static str],
+        type_name: &'static str,
+        resource: &'static str,
+    ) -> Result<ListRequest, GraphError> {
+        let filter = query.get("$filter").map(|f| parse_dir_filter(f, fields, resource)).transpose()?;
+        let selected = parse_select(query, properties, type_name)?;
+        let top = parse_top(query)?;
+        let after = match query.get("$skiptoken") {
+            None => None,
+            Some(token) => Some(decode_key(token).ok_or_else(|| GraphError::odata("The $skiptoken is not valid."))?),
+        };
+        let count = match query.get("$count").map(str::trim) {
+            None => false,
+            Some(v) if v.eq_ignore_ascii_case("false") => false,
+            Some(v) if v.eq_ignore_ascii_case("true") => {
+                require_eventual(headers)?;
+                true
+            }
+            Some(v) => return Err(GraphError::odata(format!("Invalid value '{v}' for $count: true or false."))),
+        };
+        Ok(ListRequest { filter, selected, top, after, count })
+    }
+}
+
+/// `$count` and `/$count` are advanced queries: Graph refuses them without
+/// `ConsistencyLevel: eventual`.
+pub fn require_eventual(headers: &axum::http::HeaderMap) -> Result<(), GraphError> {
+    let eventual = headers.get("consistencylevel").and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim().eq_ignore_ascii_case("eventual"));
+    if eventual {
+        Ok(())
+    } else {
+        Err(GraphError::bad_request("$count is not currently supported."))
+    }
+}
+
+fn parse_top(query: &GraphQuery) -> Result<usize, GraphError> {
+    match query.get("$top") {
+        None => Ok(100),
+        Some(t) => match t.trim().parse::<usize>() {
+            Ok(n) if (1..=999).contains(&n) => Ok(n),
+            _ => Err(GraphError::odata(format!("Invalid page size specified: '{t}'. Must be between 1 and 999 inclusive."))),
+        },
+    }
+}
+
+const KEY_PREFIX: &str = "pbi-access:key:";
+
+/// The `$skiptoken` that resumes after the object whose key is `key`.
+pub fn encode_key(key: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{KEY_PREFIX}{key}"))
+}
+
+fn decode_key(token: &str) -> Option<String> {
+    let bytes = URL_SAFE_NO_PAD.decode(token.trim()).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let key = text.strip_prefix(KEY_PREFIX)?;
+    (!key.is_empty() && key.len() <= 256 && !key.chars().any(char::is_control)).then(|| key.to_string())
+}
+
+/// A keyset-paged collection: `@odata.context`, `@odata.count` when asked for, the page (cut
+/// to the `$select`ed properties) as `value`, and an `@odata.nextLink` resuming after
+/// `last_key` when the page is full (`page.len() == top`; `last_key` is then the last object's).
+pub fn keyset_collection(
+    context: String,
+    page: Vec<Map<String, Value>>,
+    link_base: &str,
+    query: &GraphQuery,
+    request: &ListRequest,
+    count: Option<i64>,
+    last_key: Option<String>,
+) -> Value {
+    let full = page.len() >= request.top;
+    let mut body = Map::new();
+    body.insert("@odata.context".into(), json!(context));
+    if let Some(n) = count {
+        body.insert("@odata.count".into(), json!(n));
+    }
+    if let (true, Some(key)) = (full, last_key) {
+        let mut parts: Vec<String> = Vec::new();
+        for name in ["$filter", "$select", "$count"] {
+            if let Some(v) = query.get(name) {
+                parts.push(format!("{name}={}", percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)));
+            }
+        }
+        parts.push(format!("$top={}", request.top));
+        parts.push(format!("$skiptoken={}", encode_key(&key)));
+        body.insert("@odata.nextLink".into(), json!(format!("{link_base}?{}", parts.join("&"))));
+    }
+    let value: Vec<Value> = page.into_iter().map(|o| Value::Object(select(o, &request.selected))).collect();
+    body.insert("value".into(), Value::Array(value));
+    Value::Object(body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,6 +502,27 @@ mod tests {
         assert_eq!(code("accountEnabled eq 'yes'"), "BadRequest");
         assert_eq!(code("(displayName eq 'a'"), "BadRequest");
         assert_eq!(code(""), "BadRequest");
+    }
+
+    #[test]
+    fn in_and_attributes() {
+        let fields: &[Field] = &[("userPrincipalName", "upn", FieldKind::Text), ("accountEnabled", "accountEnabled", FieldKind::Bool)];
+        let f = parse_dir_filter("userPrincipalName in ('a@x.com', 'B@x.com') and accountEnabled eq true", fields, "User").unwrap();
+        assert_eq!(
+            f,
+            DirFilter::And(
+                Box::new(DirFilter::In("upn", vec![Lit::Text("a@x.com".into()), Lit::Text("B@x.com".into())])),
+                Box::new(DirFilter::Eq("accountEnabled", Lit::Bool(true)))
+            )
+        );
+        let e = parse_dir_filter("givenName eq 'a'", fields, "User").unwrap_err();
+        assert_eq!(e.code, "Request_UnsupportedQuery");
+        assert!(e.message.contains("'givenName' of resource 'User'"), "{}", e.message);
+        let many = format!("userPrincipalName in ({})", vec!["'a'"; 16].join(","));
+        assert_eq!(parse_dir_filter(&many, fields, "User").unwrap_err().code, "Request_UnsupportedQuery");
+        assert_eq!(parse_dir_filter("userPrincipalName in ('a'", fields, "User").unwrap_err().code, "BadRequest");
+        assert_eq!(decode_key(&encode_key("abc")), Some("abc".into()));
+        assert_eq!(decode_key(&encode_skiptoken(3)), None);
     }
 
     #[test]

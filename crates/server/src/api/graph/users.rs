@@ -2,18 +2,19 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::error::GraphError;
 use super::extract::{GraphBody, GraphCaller, GraphPath, GraphQuery};
-use super::odata::{self, select_suffix, with_context, FieldKind};
+use super::odata::{self, keyset_collection, select_suffix, with_context, Field, FieldKind, ListRequest};
 use super::{base_url, created_at, rfc3339};
 use crate::api::powerbi::activity::Origin;
 use crate::app::AppState;
 use crate::auth::credentials::hash_password;
+use crate::domain::dirquery::Page;
 use crate::domain::identity::{DirUser, UserLicense};
 use crate::domain::UserType;
 use crate::store::DirError;
@@ -38,17 +39,15 @@ pub(super) const USER_PROPERTIES: &[&str] = &[
     "assignedLicenses",
 ];
 
-const USER_FILTER: &[(&str, FieldKind)] = &[
-    ("id", FieldKind::Text),
-    ("userPrincipalName", FieldKind::Text),
-    ("mail", FieldKind::Text),
-    ("displayName", FieldKind::Text),
-    ("givenName", FieldKind::Text),
-    ("surname", FieldKind::Text),
-    ("mailNickname", FieldKind::Text),
-    ("employeeId", FieldKind::Text),
-    ("userType", FieldKind::Text),
-    ("accountEnabled", FieldKind::Bool),
+/// The properties `$filter` serves, each backed by an index (`store::directory::USER_COLUMNS`).
+/// Others (`givenName`, `surname`, `employeeId`, `mailNickname`, …) are `Request_UnsupportedQuery`.
+const USER_FILTER: &[Field] = &[
+    ("id", "id", FieldKind::Text),
+    ("userPrincipalName", "upn", FieldKind::Text),
+    ("mail", "mail", FieldKind::Text),
+    ("displayName", "displayName", FieldKind::Text),
+    ("accountEnabled", "accountEnabled", FieldKind::Bool),
+    ("userType", "userType", FieldKind::Text),
 ];
 
 pub(super) fn user_json(u: &DirUser, licenses: &[UserLicense]) -> Map<String, Value> {
@@ -205,25 +204,40 @@ pub(super) async fn tenant_domain(state: &AppState, tenant: Uuid) -> Result<Stri
     Ok(state.store.find_tenant(&tenant.to_string()).await?.map(|t| t.domain).unwrap_or_default())
 }
 
-pub async fn list(State(state): State<AppState>, GraphCaller(caller): GraphCaller, query: GraphQuery) -> Result<Json<Value>, GraphError> {
+pub async fn list(
+    State(state): State<AppState>,
+    GraphCaller(caller): GraphCaller,
+    headers: HeaderMap,
+    query: GraphQuery,
+) -> Result<Json<Value>, GraphError> {
     let tenant = caller.tenant_id;
-    let filter = query.get("$filter").map(|f| odata::parse_filter(f, USER_FILTER, "User")).transpose()?;
-    let selected = odata::parse_select(&query, USER_PROPERTIES, "user")?;
-    let (top, skip) = odata::paging(&query)?;
-    let alloc = state.store.license_allocation(tenant).await?;
-    let matching: Vec<Map<String, Value>> = state
-        .store
-        .list_dir_users(tenant)
-        .await?
-        .iter()
-        .map(|u| user_json(u, &alloc.of_user(u.id)))
-        .filter(|j| filter.as_ref().is_none_or(|f| odata::matches(f, j)))
-        .collect();
-    let total = matching.len();
-    let page = odata::select_page(matching, &selected, top, skip);
+    let request = ListRequest::parse(&query, &headers, USER_FILTER, USER_PROPERTIES, "user", "User")?;
+    let page = Page { after: request.after.clone(), offset: 0, limit: request.top };
+    let users = state.store.dir_users_page(tenant, request.filter.as_ref(), &page).await?;
+    let count = match request.count {
+        true => Some(state.store.count_dir_users(tenant, request.filter.as_ref()).await?),
+        false => None,
+    };
+    let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
+    let licenses = state.store.licenses_of_users(tenant, &ids).await?;
+    let last = users.last().map(|u| u.id.to_string());
+    let objects = users.iter().map(|u| user_json(u, licenses.get(&u.id).map(Vec::as_slice).unwrap_or_default())).collect();
     let base = base_url(&state);
-    let context = format!("{base}/$metadata#users{}", select_suffix(&selected));
-    Ok(Json(odata::collection(context, page, &format!("{base}/users"), &query, top, skip, total)))
+    let context = format!("{base}/$metadata#users{}", select_suffix(&request.selected));
+    Ok(Json(keyset_collection(context, objects, &format!("{base}/users"), &query, &request, count, last)))
+}
+
+/// `GET /users/$count`: the number of users matching `$filter`, as text (advanced query).
+pub async fn count(
+    State(state): State<AppState>,
+    GraphCaller(caller): GraphCaller,
+    headers: HeaderMap,
+    query: GraphQuery,
+) -> Result<Response, GraphError> {
+    odata::require_eventual(&headers)?;
+    let filter = query.get("$filter").map(|f| odata::parse_dir_filter(f, USER_FILTER, "User")).transpose()?;
+    let n = state.store.count_dir_users(caller.tenant_id, filter.as_ref()).await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain;charset=utf-8")], n.to_string()).into_response())
 }
 
 pub async fn get(
@@ -317,16 +331,30 @@ pub async fn delete(
 pub async fn list_deleted(
     State(state): State<AppState>,
     GraphCaller(caller): GraphCaller,
+    headers: HeaderMap,
     query: GraphQuery,
 ) -> Result<Json<Value>, GraphError> {
-    let selected = odata::parse_select(&query, USER_PROPERTIES, "user")?;
-    let (top, skip) = odata::paging(&query)?;
-    let users = state.store.list_deleted_users(caller.tenant_id, state.clock.now_millis()).await?;
-    let total = users.len();
-    let page = odata::select_page(users.iter().map(|u| user_json(u, &[])).collect(), &selected, top, skip);
+    let request = ListRequest::parse(&query, &headers, &[], USER_PROPERTIES, "user", "User")?;
+    let bad = || GraphError::odata("The $skiptoken is not valid.");
+    let after = match &request.after {
+        None => None,
+        Some(key) => {
+            let (at, id) = key.split_once('_').ok_or_else(bad)?;
+            Some((at.parse::<i64>().map_err(|_| bad())?, Uuid::parse_str(id).map_err(|_| bad())?))
+        }
+    };
+    let now = state.clock.now_millis();
+    let users = state.store.deleted_users_page(caller.tenant_id, now, after, request.top).await?;
+    let count = match request.count {
+        true => Some(state.store.count_deleted_users(caller.tenant_id, now).await?),
+        false => None,
+    };
+    let last = users.last().map(|u| format!("{}_{}", u.deleted_at.unwrap_or_default(), u.id));
+    let objects = users.iter().map(|u| user_json(u, &[])).collect();
     let base = base_url(&state);
-    let context = format!("{base}/$metadata#directory/deletedItems/microsoft.graph.user");
-    Ok(Json(odata::collection(context, page, &format!("{base}/directory/deletedItems/microsoft.graph.user"), &query, top, skip, total)))
+    let context = format!("{base}/$metadata#directory/deletedItems/microsoft.graph.user{}", select_suffix(&request.selected));
+    let link = format!("{base}/directory/deletedItems/microsoft.graph.user");
+    Ok(Json(keyset_collection(context, objects, &link, &query, &request, count, last)))
 }
 
 pub async fn restore(
@@ -400,6 +428,23 @@ pub async fn assign_license(
         .map_err(|e| GraphError::from_dir(e, &key))?;
     let licenses = state.store.user_licenses(caller.tenant_id, user.id).await?;
     Ok(Json(with_context(format!("{}/$metadata#users/$entity", base_url(&state)), user_json(&updated, &licenses))))
+}
+
+/// `POST /users/{id}/reprocessLicenseAssignment`: the user with the licenses it holds after.
+pub async fn reprocess_licenses(
+    State(state): State<AppState>,
+    GraphCaller(caller): GraphCaller,
+    path: GraphPath,
+) -> Result<Json<Value>, GraphError> {
+    let key = path.get("id");
+    let user = find_user(&state, caller.tenant_id, &key).await?;
+    let user = state
+        .store
+        .reprocess_user_licenses(caller.tenant_id, user.id, state.clock.now_millis())
+        .await
+        .map_err(|e| GraphError::from_dir(e, &key))?;
+    let licenses = state.store.user_licenses(caller.tenant_id, user.id).await?;
+    Ok(Json(with_context(format!("{}/$metadata#users/$entity", base_url(&state)), user_json(&user, &licenses))))
 }
 
 pub async fn license_details(

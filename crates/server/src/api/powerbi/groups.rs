@@ -415,7 +415,8 @@ pub async fn get_group_users_as_admin(
     state.store.get_workspace(caller.tenant_id, id).await?.ok_or_else(|| PbiError::workspace_not_found(id))?;
     let members = state.store.members(caller.tenant_id, id).await?;
     // Licenses count once they have propagated (config `licenses.propagation_delay_secs`).
-    let allocation = state.store.license_allocation(caller.tenant_id).await.map_err(|e| {
+    let user_ids: Vec<Uuid> = members.iter().filter(|m| m.principal.kind == PrincipalKind::User).map(|m| m.principal.object_id).collect();
+    let licenses = state.store.licenses_of_users(caller.tenant_id, &user_ids).await.map_err(|e| {
         tracing::error!(error = %e, "license allocation");
         PbiError::internal()
     })?;
@@ -425,7 +426,8 @@ pub async fn get_group_users_as_admin(
         .map(|m| {
             let mut user = group_user_json(m, true);
             if m.principal.kind == PrincipalKind::User {
-                let held: Vec<_> = allocation.of_user(m.principal.object_id).into_iter().filter(|l| l.since <= cutoff).collect();
+                let held: Vec<_> =
+                    licenses.get(&m.principal.object_id).into_iter().flatten().filter(|l| l.since <= cutoff).cloned().collect();
                 user.license_type = Some(license_type(&held).into());
             }
             user

@@ -5,6 +5,7 @@
 use serde_json::{Map, Value};
 
 use super::error::ScimError;
+use crate::domain::dirquery::{DirFilter, Lit};
 
 pub const CORE_USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const CORE_GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -423,6 +424,48 @@ fn present(v: &Value) -> bool {
 }
 
 /// Does `resource` (or an element of a multi-valued attribute) match `filter`?
+/// A filterable SCIM attribute: its name, the store attribute it stands for, and whether it
+/// holds a boolean (else a string).
+pub type IndexedAttr = (&'static str, &'static str, bool);
+
+/// `filter` as a store query over `attrs`, the attributes the resource indexes: `eq` and `sw`
+/// on them, joined by `and`/`or`. Anything else (`co`, `ne`, `not`, `pr`, value paths, other
+/// attributes) is `invalidFilter` naming the attribute: the store never scans a tenant.
+pub fn to_dir_filter(filter: &Filter, attrs: &[IndexedAttr]) -> Result<DirFilter, ScimError> {
+    let unsupported = |path: &AttrPath| {
+        let name = match &path.sub {
+            Some(sub) => format!("{}.{sub}", path.attr),
+            None => path.attr.clone(),
+        };
+        ScimError::bad_request("invalidFilter", format!("Filtering on '{name}' with this operator is not supported."))
+    };
+    Ok(match filter {
+        Filter::And(a, b) => DirFilter::And(Box::new(to_dir_filter(a, attrs)?), Box::new(to_dir_filter(b, attrs)?)),
+        Filter::Or(a, b) => DirFilter::Or(Box::new(to_dir_filter(a, attrs)?), Box::new(to_dir_filter(b, attrs)?)),
+        Filter::Compare(path, op, value) => {
+            let (_, attr, boolean) = attrs
+                .iter()
+                .find(|(name, _, _)| path.uri.is_none() && path.sub.is_none() && name.eq_ignore_ascii_case(&path.attr))
+                .ok_or_else(|| unsupported(path))?;
+            match (op, value, boolean) {
+                (CompareOp::Eq, Value::String(v), false) => DirFilter::Eq(attr, Lit::Text(v.clone())),
+                (CompareOp::Eq, Value::Bool(v), true) => DirFilter::Eq(attr, Lit::Bool(*v)),
+                (CompareOp::Eq, Value::Null, _) => DirFilter::Eq(attr, Lit::Null),
+                (CompareOp::Sw, Value::String(v), false) => DirFilter::StartsWith(attr, v.clone()),
+                (CompareOp::Eq | CompareOp::Sw, _, _) => {
+                    return Err(ScimError::bad_request(
+                        "invalidFilter",
+                        format!("The value compared with '{}' has the wrong type.", path.attr),
+                    ))
+                }
+                _ => return Err(unsupported(path)),
+            }
+        }
+        Filter::Present(path) | Filter::ValuePath(path, _) => return Err(unsupported(path)),
+        Filter::Not(_) => return Err(ScimError::bad_request("invalidFilter", "The 'not' operator is not supported.")),
+    })
+}
+
 pub fn matches(filter: &Filter, resource: &Map<String, Value>) -> bool {
     match filter {
         Filter::And(a, b) => matches(a, resource) && matches(b, resource),

@@ -162,18 +162,6 @@ pub(crate) fn project_for(query: &ScimQuery, resource: Map<String, Value>) -> Re
     resources::project(resource, query.get("attributes"), query.get("excludedAttributes"))
 }
 
-/// The ListResponse of the page of `matching` that `startIndex` and `count` (see [`paging`])
-/// ask for, each resource projected.
-pub(crate) fn list_page(
-    query: &ScimQuery,
-    (start, count): (usize, usize),
-    matching: Vec<Map<String, Value>>,
-) -> Result<Response, ScimError> {
-    let total = matching.len();
-    let page = matching.into_iter().skip(start - 1).take(count).map(|r| project_for(query, r)).collect::<Result<Vec<_>, _>>()?;
-    Ok(list_response(page, total, start))
-}
-
 /// PUT's edit of a resource's document: `body` replaces every attribute but the read-only
 /// `id`, `meta` and `schemas`, which are kept.
 pub(crate) fn replace_document(doc: &mut Map<String, Value>, body: Map<String, Value>) {

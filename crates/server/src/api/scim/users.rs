@@ -7,31 +7,45 @@ use uuid::Uuid;
 
 use super::error::ScimError;
 use super::extract::{if_match, parse_etag, ScimBody, ScimCaller, ScimQuery};
-use super::filter::matches;
+use super::filter::{to_dir_filter, IndexedAttr};
 use super::patch::apply_patch;
 use super::resources::{apply_user_json, user_to_scim};
-use super::{base_url, list_filter, list_page, not_found, paging, project_for, refuse, replace_document, resource_id, scim_response};
+use super::{base_url, list_filter, list_response, not_found, paging, project_for, refuse, replace_document, resource_id, scim_response};
 use crate::api::powerbi::activity::Origin;
 use crate::app::AppState;
 use crate::auth::credentials::hash_password;
+use crate::domain::dirquery::Page;
 use crate::domain::identity::DirUser;
 
+/// The attributes `filter` serves on `/Users`, each backed by an index.
+const USER_FILTER: &[IndexedAttr] = &[
+    ("id", "id", false),
+    ("userName", "upn", false),
+    ("externalId", "externalId", false),
+    ("displayName", "displayName", false),
+    ("active", "accountEnabled", true),
+    ("userType", "userType", false),
+];
+
+/// `GET /Users`: `filter` and the `startIndex`/`count` page in SQL, `totalResults` from an
+/// indexed count; `count=0` reads only the count.
 pub async fn list(State(state): State<AppState>, caller: ScimCaller, query: ScimQuery) -> Result<Response, ScimError> {
-    let filter = list_filter(&query)?;
-    let paging = paging(&query)?;
+    let filter = list_filter(&query)?.map(|f| to_dir_filter(&f, USER_FILTER)).transpose()?;
+    let (start, count) = paging(&query)?;
     let tenant = caller.tenant.id;
     let base = base_url(&state, tenant);
-    let users = state.store.list_dir_users(tenant).await?;
-    let memberships = state.store.group_memberships(tenant).await?;
-    let mut out = Vec::new();
-    for u in &users {
-        let groups = memberships.get(&u.id).map(Vec::as_slice).unwrap_or_default();
-        let r = user_to_scim(u, groups, &base);
-        if filter.as_ref().is_none_or(|f| matches(f, &r)) {
-            out.push(r);
-        }
-    }
-    list_page(&query, paging, out)
+    let total = state.store.count_dir_users(tenant, filter.as_ref()).await?;
+    let users = match count {
+        0 => Vec::new(),
+        _ => state.store.dir_users_page(tenant, filter.as_ref(), &Page { after: None, offset: start - 1, limit: count }).await?,
+    };
+    let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
+    let memberships = state.store.groups_of_members(tenant, &ids).await?;
+    let page = users
+        .iter()
+        .map(|u| project_for(&query, user_to_scim(u, memberships.get(&u.id).map(Vec::as_slice).unwrap_or_default(), &base)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(list_response(page, total as usize, start))
 }
 
 pub async fn create(State(state): State<AppState>, caller: ScimCaller, ScimBody(body): ScimBody) -> Result<Response, ScimError> {

@@ -193,6 +193,9 @@ impl Store {
             let kind = Self::insert_member_in(&mut tx, tenant, id, new, now).await?;
             record.push((true, new, kind));
         }
+        for (_, member, kind) in &record {
+            on_membership_change(&mut tx, tenant, *member, *kind, now).await?;
+        }
         if changed && updated.version == current.version {
             updated = touch_group(&mut tx, tenant, id, now).await?;
         }
@@ -235,6 +238,7 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        on_membership_change(&mut tx, tenant, id, PrincipalKind::Group, now).await?;
         self.commit_dir_write(tx, tenant).await?;
         Ok(())
     }

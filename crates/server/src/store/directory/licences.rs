@@ -113,12 +113,10 @@ pub(super) fn check_removals(held: &HashSet<Uuid>, remove: &[Uuid]) -> DirResult
     }
 }
 
-/// An added SKU must be one the tenant subscribes to.
-pub(super) fn check_subscribed(facts: &LicenseFacts, add: &[Uuid]) -> DirResult<()> {
-    match add.iter().find(|sku| !facts.skus.contains_key(sku)) {
-        Some(sku) => Err(DirError::UnknownSku(*sku)),
-        None => Ok(()),
-    }
+/// The SKU ids `sql` selects (`$1` the tenant, `$2` the holder).
+async fn skus_of(conn: &mut AnyConnection, sql: &str, tenant: Uuid, holder: Uuid) -> DirResult<Vec<Uuid>> {
+    let rows = sqlx::query(sql).bind(tenant.to_string()).bind(holder.to_string()).fetch_all(&mut *conn).await?;
+    rows.iter().map(|r| Ok(parse_uuid(&r.try_get::<String, _>("sku_id")?)?)).collect()
 }
 
 /// Write a checked license change: delete the removed SKUs, insert the added ones the holder
@@ -181,51 +179,52 @@ impl Store {
         Ok(())
     }
 
-    /// The tenant's SKUs with the seats in use.
+    /// The tenant's SKUs with the seats in use (kept in `consumed_units`).
     pub async fn subscribed_skus(&self, tenant: Uuid) -> DirResult<Vec<SubscribedSku>> {
-        let mut conn = self.read.acquire().await?;
-        let facts = load_license_facts(&mut conn, tenant).await?;
-        let alloc = facts.allocate();
         let rows = sqlx::query(
-            "SELECT sku_id, sku_part_number, prepaid_enabled, capability_status FROM subscribed_skus WHERE tenant_id = $1 \
+            "SELECT sku_id, sku_part_number, prepaid_enabled, capability_status, consumed_units FROM subscribed_skus WHERE tenant_id = $1 \
              ORDER BY sku_part_number, sku_id",
         )
         .bind(tenant.to_string())
-        .fetch_all(&mut *conn)
+        .fetch_all(&self.read)
         .await?;
         rows.iter()
             .map(|r| {
-                let sku_id = parse_uuid(&r.try_get::<String, _>("sku_id")?)?;
                 Ok(SubscribedSku {
-                    sku_id,
+                    sku_id: parse_uuid(&r.try_get::<String, _>("sku_id")?)?,
                     part_number: r.try_get("sku_part_number")?,
                     prepaid_enabled: r.try_get("prepaid_enabled")?,
                     capability_status: r.try_get("capability_status")?,
-                    consumed_units: alloc.consumed.get(&sku_id).copied().unwrap_or(0),
+                    consumed_units: r.try_get("consumed_units")?,
                 })
             })
             .collect()
     }
 
-    /// The license allocation of the whole tenant (who holds which SKU, and seat use).
+    /// The license allocation of the whole tenant computed from its assignments (the bulk rule
+    /// of `LicenseFacts::allocate`); for checks and tests, never on a request's path.
     pub async fn license_allocation(&self, tenant: Uuid) -> DirResult<LicenseAllocation> {
         let mut conn = self.read.acquire().await?;
         Ok(load_license_facts(&mut conn, tenant).await?.allocate())
     }
 
-    /// Licenses a user holds now, directly or through groups, whether or not they have
-    /// propagated yet (what Graph's `assignedLicenses` and `licenseDetails` show).
+    /// Licenses a user holds a seat for now, directly or through groups, whether or not they
+    /// have propagated yet (what Graph's `assignedLicenses` and `licenseDetails` show).
     pub async fn user_licenses(&self, tenant: Uuid, user: Uuid) -> DirResult<Vec<UserLicense>> {
-        Ok(self.license_allocation(tenant).await?.of_user(user))
+        Ok(self.licenses_of_users(tenant, &[user]).await?.remove(&user).unwrap_or_default())
     }
 
-    /// The licenses of each of `users` (see [`Store::user_licenses`]).
+    /// The licenses of each of `users` (see [`Store::user_licenses`]), from `user_licenses`.
     pub async fn licenses_of_users(&self, tenant: Uuid, users: &[Uuid]) -> DirResult<HashMap<Uuid, Vec<UserLicense>>> {
-        if users.is_empty() {
-            return Ok(HashMap::new());
+        let mut out = HashMap::new();
+        for chunk in users.chunks(500) {
+            let mut q = super::query::ListSql::default();
+            q.text(tenant.to_string());
+            let ids: Vec<String> = chunk.iter().map(|u| q.text(u.to_string())).collect();
+            let sql = format!("{LICENSE_ROWS} AND l.user_id IN ({})", ids.join(", "));
+            out.extend(licenses_from_rows(&q.query(&sql).fetch_all(&self.read).await?)?);
         }
-        let alloc = self.license_allocation(tenant).await?;
-        Ok(users.iter().map(|u| (*u, alloc.of_user(*u))).collect())
+        Ok(out)
     }
 
     /// SKUs the services see for `user` at `now`: assignments older than `propagation_delay`.
@@ -248,30 +247,38 @@ impl Store {
         let mut tx = self.write.begin().await?;
         lock_licenses(&mut tx, tenant).await?;
         let current = load_user(&mut tx, tenant, user).await?.filter(|u| u.deleted_at.is_none()).ok_or(DirError::NotFound)?;
-        let facts = load_license_facts(&mut tx, tenant).await?;
-        let direct: HashSet<Uuid> = facts.direct.iter().filter(|(u, _, _)| *u == user).map(|(_, s, _)| *s).collect();
+        let direct: HashSet<Uuid> =
+            skus_of(&mut tx, "SELECT sku_id FROM license_assignments WHERE tenant_id = $1 AND user_id = $2", tenant, user)
+                .await?
+                .into_iter()
+                .collect();
         check_removals(&direct, remove)?;
         if !add.is_empty() && current.usage_location.is_none() {
             return Err(DirError::NoUsageLocation);
         }
-        check_subscribed(&facts, add)?;
-        // Check seats against the allocation after the removals.
-        let mut after = facts.clone();
-        after.direct.retain(|(u, s, _)| !(*u == user && remove.contains(s)));
+        let subscribed: HashSet<Uuid> =
+            skus_of(&mut tx, "SELECT sku_id FROM subscribed_skus WHERE tenant_id = $1 AND $2 <> ''", tenant, user)
+                .await?
+                .into_iter()
+                .collect();
+        if let Some(sku) = add.iter().find(|s| !subscribed.contains(s)) {
+            return Err(DirError::UnknownSku(*sku));
+        }
+        // A direct assignment needs a seat, unless the user holds one for the SKU already.
+        let holding: HashSet<Uuid> =
+            skus_of(&mut tx, "SELECT sku_id FROM user_licenses WHERE tenant_id = $1 AND user_id = $2 AND state = 'Active'", tenant, user)
+                .await?
+                .into_iter()
+                .collect();
+        write_license_rows(&mut tx, tenant, LicenseHolder::User(user), &direct, add, remove, now).await?;
+        // Removals first: a seat freed by one is there for an added SKU (they differ, so only
+        // the user's own change matters).
         for sku in add {
-            if after.direct.iter().any(|(u, s, _)| *u == user && s == sku) {
-                continue;
-            }
-            let alloc = after.allocate();
-            let holds = alloc.held.contains_key(&(user, *sku));
-            let used = alloc.consumed.get(sku).copied().unwrap_or(0);
-            let seats = facts.skus.get(sku).map(|(_, n)| *n).unwrap_or(0);
-            if !holds && used >= seats {
+            if !direct.contains(sku) && !holding.contains(sku) && !seat_free(&mut tx, tenant, *sku).await? {
                 return Err(DirError::NoSeats(*sku));
             }
-            after.direct.push((user, *sku, now));
         }
-        write_license_rows(&mut tx, tenant, LicenseHolder::User(user), &direct, add, remove, now).await?;
+        reprocess_users(&mut tx, tenant, &[user], now).await?;
         sqlx::query("UPDATE users SET version = version + 1, modified_at = $3 WHERE tenant_id = $1 AND id = $2")
             .bind(tenant.to_string())
             .bind(user.to_string())
@@ -285,6 +292,29 @@ impl Store {
         }
         self.commit_dir_write(tx, tenant).await?;
         Ok(updated)
+    }
+
+    /// Graph's `reprocessLicenseAssignment`: process the user's assignments again, so a SKU
+    /// waiting in `CountViolation` takes a seat that has become free.
+    pub async fn reprocess_user_licenses(&self, tenant: Uuid, user: Uuid, now: i64) -> DirResult<DirUser> {
+        let mut tx = self.write.begin().await?;
+        lock_licenses(&mut tx, tenant).await?;
+        let current = load_user(&mut tx, tenant, user).await?.filter(|u| u.deleted_at.is_none()).ok_or(DirError::NotFound)?;
+        reprocess_users(&mut tx, tenant, &[user], now).await?;
+        self.commit_dir_write(tx, tenant).await?;
+        Ok(current)
+    }
+
+    /// The SKUs `user` is assigned but holds no seat for (Entra's `CountViolation`).
+    pub async fn license_count_violations(&self, tenant: Uuid, user: Uuid) -> DirResult<Vec<Uuid>> {
+        let rows = sqlx::query(
+            "SELECT sku_id FROM user_licenses WHERE tenant_id = $1 AND user_id = $2 AND state = 'CountViolation' ORDER BY sku_id",
+        )
+        .bind(tenant.to_string())
+        .bind(user.to_string())
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(|r| Ok(parse_uuid(&r.try_get::<String, _>("sku_id")?)?)).collect()
     }
 
     /// Group-based licensing: add and remove SKUs on a group. Members beyond the free seats
@@ -301,11 +331,23 @@ impl Store {
         let mut tx = self.write.begin().await?;
         lock_licenses(&mut tx, tenant).await?;
         let updated = touch_group(&mut tx, tenant, group, now).await?;
-        let facts = load_license_facts(&mut tx, tenant).await?;
-        let has: HashSet<Uuid> = facts.group_licenses.iter().filter(|(g, _, _)| *g == group).map(|(_, s, _)| *s).collect();
+        let has: HashSet<Uuid> =
+            skus_of(&mut tx, "SELECT sku_id FROM group_licenses WHERE tenant_id = $1 AND group_id = $2", tenant, group)
+                .await?
+                .into_iter()
+                .collect();
         check_removals(&has, remove)?;
-        check_subscribed(&facts, add)?;
+        let subscribed: HashSet<Uuid> =
+            skus_of(&mut tx, "SELECT sku_id FROM subscribed_skus WHERE tenant_id = $1 AND $2 <> ''", tenant, group)
+                .await?
+                .into_iter()
+                .collect();
+        if let Some(sku) = add.iter().find(|s| !subscribed.contains(s)) {
+            return Err(DirError::UnknownSku(*sku));
+        }
         write_license_rows(&mut tx, tenant, LicenseHolder::Group(group), &has, add, remove, now).await?;
+        let members = transitive_user_members(&mut tx, tenant, group).await?;
+        reprocess_users(&mut tx, tenant, &members, now).await?;
         let (before, after) = license_sets(&has, add, remove);
         if before != after {
             audit_change(&mut tx, tenant, audit, now, DirChange::GroupLicenses { group: &updated, before, after }).await?;
@@ -324,3 +366,256 @@ impl Store {
         rows.iter().map(|r| Ok(parse_uuid(&r.try_get::<String, _>("sku_id")?)?)).collect()
     }
 }
+
+// ----- the materialised licence state (schema v12) -----
+//
+// `user_licenses` holds one row per (user, SKU) the user is assigned, directly or through a
+// (transitively) licensed group: `Active` when it holds a seat, `CountViolation` when none was
+// free when it was processed. `subscribed_skus.consumed_units` counts the `Active` rows. Every
+// write that can change a user's assignments reprocesses the users it touches, in its own
+// transaction ([`reprocess_users`]): the cost is bounded by those users, not the tenant.
+// Bulk writers (import, seed) and databases from before v12 compute it once ([`rebuild_licences`]).
+
+/// Seat state of a user's SKU.
+const ACTIVE: &str = "Active";
+const COUNT_VIOLATION: &str = "CountViolation";
+
+/// Users who are (transitively) members of `group`, whether or not `group` itself is deleted,
+/// ordered by when their direct membership was added (earliest first).
+pub(super) async fn transitive_user_members(conn: &mut AnyConnection, tenant: Uuid, group: Uuid) -> DirResult<Vec<Uuid>> {
+    let rows = sqlx::query(
+        "WITH RECURSIVE sub(group_id) AS ( \
+           SELECT $2 \
+           UNION \
+           SELECT gm.member_id FROM sub CROSS JOIN group_members gm CROSS JOIN directory_groups g \
+            WHERE gm.tenant_id = $1 AND gm.group_id = sub.group_id AND gm.member_type = 'Group' \
+              AND g.tenant_id = gm.tenant_id AND g.id = gm.member_id AND g.deleted_at IS NULL) \
+         SELECT gm.member_id, MIN(gm.added_at) AS added FROM sub CROSS JOIN group_members gm \
+          WHERE gm.tenant_id = $1 AND gm.group_id = sub.group_id AND gm.member_type = 'User' \
+          GROUP BY gm.member_id ORDER BY added, gm.member_id",
+    )
+    .bind(tenant.to_string())
+    .bind(group.to_string())
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(|r| Ok(parse_uuid(&r.try_get::<String, _>("member_id")?)?)).collect()
+}
+
+/// A membership of `group` changed (`member` of `kind` added or removed, or the group deleted
+/// or restored): reprocess the users it reaches.
+pub(super) async fn on_membership_change(
+    conn: &mut AnyConnection,
+    tenant: Uuid,
+    member: Uuid,
+    kind: PrincipalKind,
+    now: i64,
+) -> DirResult<()> {
+    let users = match kind {
+        PrincipalKind::User => vec![member],
+        PrincipalKind::Group => transitive_user_members(conn, tenant, member).await?,
+        PrincipalKind::App => return Ok(()),
+    };
+    reprocess_users(conn, tenant, &users, now).await
+}
+
+/// Bring each user's licence rows in line with their assignments. New assignments take a
+/// free seat or wait in `CountViolation`; waiting ones take a seat if one is free now; ones no
+/// longer assigned (or of a deleted user) are dropped and free their seat.
+pub(super) async fn reprocess_users(conn: &mut AnyConnection, tenant: Uuid, users: &[Uuid], now: i64) -> DirResult<()> {
+    let t = tenant.to_string();
+    for user in users {
+        let u = user.to_string();
+        let active = sqlx::query("SELECT 1 AS x FROM users WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL")
+            .bind(&t)
+            .bind(&u)
+            .fetch_optional(&mut *conn)
+            .await?
+            .is_some();
+        // sku → (direct since, groups)
+        let mut wanted: BTreeMap<Uuid, (Option<i64>, Vec<Uuid>)> = BTreeMap::new();
+        if active {
+            for r in sqlx::query(
+                "SELECT a.sku_id, a.assigned_at FROM license_assignments a JOIN subscribed_skus s ON s.tenant_id = a.tenant_id \
+                 AND s.sku_id = a.sku_id WHERE a.tenant_id = $1 AND a.user_id = $2",
+            )
+            .bind(&t)
+            .bind(&u)
+            .fetch_all(&mut *conn)
+            .await?
+            {
+                wanted.entry(parse_uuid(&r.try_get::<String, _>("sku_id")?)?).or_default().0 = Some(r.try_get("assigned_at")?);
+            }
+            let sql = format!(
+                "{} SELECT l.group_id, l.sku_id FROM group_licenses l JOIN subscribed_skus s ON s.tenant_id = l.tenant_id \
+                 AND s.sku_id = l.sku_id WHERE l.tenant_id = $1 AND l.group_id IN (SELECT group_id FROM memberships) \
+                 ORDER BY l.group_id",
+                MEMBERSHIPS_CTE.replace("$3", "$2")
+            );
+            for r in sqlx::query(&sql).bind(&t).bind(&u).fetch_all(&mut *conn).await? {
+                let sku = parse_uuid(&r.try_get::<String, _>("sku_id")?)?;
+                wanted.entry(sku).or_default().1.push(parse_uuid(&r.try_get::<String, _>("group_id")?)?);
+            }
+        }
+        let mut held: HashMap<Uuid, String> = HashMap::new();
+        for r in sqlx::query("SELECT sku_id, state FROM user_licenses WHERE tenant_id = $1 AND user_id = $2")
+            .bind(&t)
+            .bind(&u)
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            held.insert(parse_uuid(&r.try_get::<String, _>("sku_id")?)?, r.try_get("state")?);
+        }
+        for (sku, state) in &held {
+            if !wanted.contains_key(sku) {
+                link_query("DELETE FROM user_licenses WHERE tenant_id = $1 AND user_id = $2 AND sku_id = $3", tenant, *user, *sku)
+                    .execute(&mut *conn)
+                    .await?;
+                if state == ACTIVE {
+                    move_seats(conn, tenant, *sku, -1).await?;
+                }
+            }
+        }
+        for (sku, (direct, groups)) in &wanted {
+            let via = groups.iter().map(Uuid::to_string).collect::<Vec<_>>().join(",");
+            let state = match held.get(sku).map(String::as_str) {
+                Some(ACTIVE) => ACTIVE,
+                _ if seat_free(conn, tenant, *sku).await? => {
+                    move_seats(conn, tenant, *sku, 1).await?;
+                    ACTIVE
+                }
+                _ => COUNT_VIOLATION,
+            };
+            let since = direct.unwrap_or(now);
+            if held.contains_key(sku) {
+                let keep_since = held.get(sku).map(String::as_str) == Some(ACTIVE);
+                sqlx::query(
+                    "UPDATE user_licenses SET direct = $4, via_groups = $5, state = $6, since = CASE WHEN $7 = 1 THEN since ELSE $8 END \
+                     WHERE tenant_id = $1 AND user_id = $2 AND sku_id = $3",
+                )
+                .bind(&t)
+                .bind(&u)
+                .bind(sku.to_string())
+                .bind(direct.is_some() as i64)
+                .bind(&via)
+                .bind(state)
+                .bind(keep_since as i64)
+                .bind(since)
+                .execute(&mut *conn)
+                .await?;
+            } else {
+                sqlx::query(
+                    "INSERT INTO user_licenses (tenant_id, user_id, sku_id, direct, via_groups, since, state) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&t)
+                .bind(&u)
+                .bind(sku.to_string())
+                .bind(direct.is_some() as i64)
+                .bind(&via)
+                .bind(since)
+                .bind(state)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn seat_free(conn: &mut AnyConnection, tenant: Uuid, sku: Uuid) -> DirResult<bool> {
+    let row = sqlx::query("SELECT prepaid_enabled, consumed_units FROM subscribed_skus WHERE tenant_id = $1 AND sku_id = $2")
+        .bind(tenant.to_string())
+        .bind(sku.to_string())
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(match row {
+        Some(r) => r.try_get::<i64, _>("consumed_units")? < r.try_get::<i64, _>("prepaid_enabled")?,
+        None => false,
+    })
+}
+
+async fn move_seats(conn: &mut AnyConnection, tenant: Uuid, sku: Uuid, by: i64) -> DirResult<()> {
+    sqlx::query("UPDATE subscribed_skus SET consumed_units = consumed_units + $3 WHERE tenant_id = $1 AND sku_id = $2")
+        .bind(tenant.to_string())
+        .bind(sku.to_string())
+        .bind(by)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Compute a tenant's licence state from its assignments in one go (`LicenseFacts::allocate`:
+/// direct first, then group members earliest first), for bulk writers and databases migrated to
+/// v12. Runs on the caller's transaction.
+pub async fn rebuild_licences(conn: &mut AnyConnection, tenant: Uuid) -> Result<(), StoreError> {
+    let facts = load_license_facts(conn, tenant).await.map_err(|e| match e {
+        DirError::Store(s) => s,
+        other => StoreError::Corrupt(other.to_string()),
+    })?;
+    let alloc = facts.allocate();
+    let t = tenant.to_string();
+    sqlx::query("DELETE FROM user_licenses WHERE tenant_id = $1").bind(&t).execute(&mut *conn).await?;
+    let mut rows: Vec<(Uuid, Uuid, bool, String, i64, &str)> = alloc
+        .held
+        .iter()
+        .map(|((u, s), l)| {
+            let via = l.via_groups.iter().map(Uuid::to_string).collect::<Vec<_>>().join(",");
+            (*u, *s, l.direct, via, l.since, ACTIVE)
+        })
+        .collect();
+    rows.extend(alloc.count_violations.iter().map(|(u, s)| (*u, *s, false, String::new(), 0, COUNT_VIOLATION)));
+    for chunk in rows.chunks(200) {
+        let mut q = super::query::ListSql::default();
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|(u, s, d, via, since, state)| {
+                format!(
+                    "({}, {}, {}, {}, {}, {}, {})",
+                    q.text(t.clone()),
+                    q.text(u.to_string()),
+                    q.text(s.to_string()),
+                    q.int(*d as i64),
+                    q.text(via.clone()),
+                    q.int(*since),
+                    q.text(state.to_string())
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO user_licenses (tenant_id, user_id, sku_id, direct, via_groups, since, state) VALUES {}",
+            values.join(", ")
+        );
+        q.query(&sql).execute(&mut *conn).await?;
+    }
+    sqlx::query(
+        "UPDATE subscribed_skus SET consumed_units = (SELECT COUNT(*) FROM user_licenses l WHERE l.tenant_id = subscribed_skus.tenant_id \
+         AND l.sku_id = subscribed_skus.sku_id AND l.state = 'Active') WHERE tenant_id = $1",
+    )
+    .bind(&t)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE tenants SET licences_built = 1 WHERE id = $1").bind(&t).execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Read `user_licenses` rows (with the SKU's part number) into licenses.
+fn licenses_from_rows(rows: &[AnyRow]) -> DirResult<HashMap<Uuid, Vec<UserLicense>>> {
+    let mut out: HashMap<Uuid, Vec<UserLicense>> = HashMap::new();
+    for r in rows {
+        let via: String = r.try_get("via_groups")?;
+        let license = UserLicense {
+            sku_id: parse_uuid(&r.try_get::<String, _>("sku_id")?)?,
+            part_number: r.try_get("sku_part_number")?,
+            direct: r.try_get::<i64, _>("direct")? != 0,
+            via_groups: via.split(',').filter(|s| !s.is_empty()).map(parse_uuid).collect::<Result<_, _>>()?,
+            since: r.try_get("since")?,
+        };
+        out.entry(parse_uuid(&r.try_get::<String, _>("user_id")?)?).or_default().push(license);
+    }
+    for v in out.values_mut() {
+        v.sort_by(|a, b| a.part_number.cmp(&b.part_number).then(a.sku_id.cmp(&b.sku_id)));
+    }
+    Ok(out)
+}
+
+const LICENSE_ROWS: &str = "SELECT l.user_id, l.sku_id, l.direct, l.via_groups, l.since, s.sku_part_number FROM user_licenses l \
+     JOIN subscribed_skus s ON s.tenant_id = l.tenant_id AND s.sku_id = l.sku_id WHERE l.tenant_id = $1 AND l.state = 'Active'";

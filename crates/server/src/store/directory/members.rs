@@ -178,6 +178,7 @@ impl Store {
         let mut tx = self.write.begin().await?;
         let touched = touch_group(&mut tx, tenant, group, now).await?;
         let kind = Self::insert_member_in(&mut tx, tenant, group, member, now).await?;
+        on_membership_change(&mut tx, tenant, member, kind, now).await?;
         if group_reaches_powerbi(&mut tx, tenant, group).await? {
             let label = principal_label(&mut tx, tenant, member, kind).await?;
             audit_change(&mut tx, tenant, audit, now, DirChange::MemberAdded { group: &touched, member, kind, label }).await?;
@@ -211,6 +212,7 @@ impl Store {
         link_query("DELETE FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3", tenant, group, member)
             .execute(&mut *tx)
             .await?;
+        on_membership_change(&mut tx, tenant, member, kind, now).await?;
         if group_reaches_powerbi(&mut tx, tenant, group).await? {
             let label = principal_label(&mut tx, tenant, member, kind).await?;
             audit_change(&mut tx, tenant, audit, now, DirChange::MemberRemoved { group: &touched, member, kind, label }).await?;

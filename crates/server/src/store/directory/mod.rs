@@ -10,14 +10,17 @@
 mod groups;
 mod licences;
 mod members;
+pub mod query;
 mod tenants;
 mod users;
 
 pub use groups::GroupKey;
+pub use licences::rebuild_licences;
 pub use members::{GroupObjects, Reach};
 pub use tenants::*;
+pub use users::USER_COLUMNS;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use sqlx::any::{AnyArguments, AnyRow};
@@ -26,6 +29,7 @@ use sqlx::{Any, AnyConnection, Row};
 use uuid::Uuid;
 
 use self::groups::*;
+use self::licences::{on_membership_change, reprocess_users};
 use self::members::*;
 use self::users::*;
 use super::access::MEMBERSHIPS_CTE;

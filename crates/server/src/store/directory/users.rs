@@ -5,10 +5,28 @@
 //! users that are not deleted: a new user may take the UPN of a deleted one, and restoring
 //! fails with a conflict while someone else holds it.
 
+use super::query::{order_by, Column, Columns, ListSql, Scope};
 use super::*;
+use crate::domain::dirquery::{DirFilter, Page};
 
 pub(super) const USER_FULL: &str = "id, upn, mail, display_name, user_type, account_enabled, external_id, given_name, surname, job_title, \
      department, employee_number, usage_location, extra_json, version, created_at, modified_at, deleted_at";
+
+/// Users' filterable attributes (dialect-neutral names, see `domain::dirquery`) and the indexed
+/// columns they are compared through (schema v12 indexes each with `id` last).
+pub const USER_COLUMNS: Columns = &[
+    ("id", Column::Id("id")),
+    ("upn", Column::Lowered("upn_lower")),
+    ("mail", Column::Lowered("mail_lower")),
+    ("displayName", Column::LowerExpr("display_name")),
+    ("externalId", Column::Exact("external_id")),
+    ("accountEnabled", Column::Bool("account_enabled")),
+    ("userType", Column::LowerExpr("user_type")),
+];
+
+fn user_scope(tenant: &str) -> Scope<'_> {
+    Scope { table: "users", key: "id", tenant, columns: USER_COLUMNS }
+}
 
 pub(super) fn tombstone(upn: &str, id: Uuid) -> String {
     format!("{}#deleted#{id}", upn.to_lowercase())
@@ -140,19 +158,62 @@ impl Store {
         Ok(row.as_ref().map(dir_user_from_row).transpose()?)
     }
 
-    /// The tenant's active users, ordered by creation then id (a stable order for paging).
-    pub async fn list_dir_users(&self, tenant: Uuid) -> DirResult<Vec<DirUser>> {
-        let sql = format!("SELECT {USER_FULL} FROM users WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY created_at, id");
-        let rows = sqlx::query(&sql).bind(tenant.to_string()).fetch_all(&self.read).await?;
+    /// One page of the tenant's active users that match `filter`, in `id` order: after the key
+    /// `page.after` (Graph) or from position `page.offset` (SCIM), at most `page.limit`.
+    pub async fn dir_users_page(&self, tenant: Uuid, filter: Option<&DirFilter>, page: &Page) -> DirResult<Vec<DirUser>> {
+        let mut q = ListSql::default();
+        let t = q.text(tenant.to_string());
+        let mut sql = format!("SELECT {USER_FULL} FROM users WHERE tenant_id = {t} AND deleted_at IS NULL");
+        if let Some(f) = filter {
+            sql += &format!(" AND {}", q.condition(f, user_scope(&t))?);
+        }
+        // The keyset condition compares the same expression the page is ordered by.
+        let order = order_by("id", filter, USER_COLUMNS);
+        if let Some(after) = &page.after {
+            sql += &format!(" AND {order} > {}", q.text(after.to_lowercase()));
+        }
+        sql += &format!(" ORDER BY {order} LIMIT {} OFFSET {}", q.int(page.limit as i64), q.int(page.offset as i64));
+        let rows = q.query(&sql).fetch_all(&self.read).await?;
         Ok(rows.iter().map(dir_user_from_row).collect::<Result<_, _>>()?)
     }
 
-    /// Users deleted less than 30 days before `now`, most recently deleted first.
-    pub async fn list_deleted_users(&self, tenant: Uuid, now: i64) -> DirResult<Vec<DirUser>> {
-        let sql = format!(
-            "SELECT {USER_FULL} FROM users WHERE tenant_id = $1 AND deleted_at IS NOT NULL AND deleted_at > $2 ORDER BY deleted_at DESC, id"
+    /// How many active users match `filter`.
+    pub async fn count_dir_users(&self, tenant: Uuid, filter: Option<&DirFilter>) -> DirResult<i64> {
+        let mut q = ListSql::default();
+        let t = q.text(tenant.to_string());
+        let mut sql = format!("SELECT COUNT(*) AS n FROM users WHERE tenant_id = {t} AND deleted_at IS NULL");
+        if let Some(f) = filter {
+            sql += &format!(" AND {}", q.condition(f, user_scope(&t))?);
+        }
+        Ok(q.query(&sql).fetch_one(&self.read).await?.try_get("n")?)
+    }
+
+    /// How many users were deleted less than 30 days before `now`.
+    pub async fn count_deleted_users(&self, tenant: Uuid, now: i64) -> DirResult<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM users WHERE tenant_id = $1 AND deleted_at IS NOT NULL AND deleted_at > $2")
+            .bind(tenant.to_string())
+            .bind(now - RESTORE_WINDOW_MILLIS)
+            .fetch_one(&self.read)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// One page of the users deleted less than 30 days before `now`, most recently deleted
+    /// first (then by id, descending: the order of the partial index
+    /// `users_deleted`): after the key `(deleted_at, id)` of the last one served, at most `limit`.
+    pub async fn deleted_users_page(&self, tenant: Uuid, now: i64, after: Option<(i64, Uuid)>, limit: usize) -> DirResult<Vec<DirUser>> {
+        let mut q = ListSql::default();
+        let mut sql = format!(
+            "SELECT {USER_FULL} FROM users WHERE tenant_id = {} AND deleted_at IS NOT NULL AND deleted_at > {}",
+            q.text(tenant.to_string()),
+            q.int(now - RESTORE_WINDOW_MILLIS)
         );
-        let rows = sqlx::query(&sql).bind(tenant.to_string()).bind(now - RESTORE_WINDOW_MILLIS).fetch_all(&self.read).await?;
+        if let Some((at, id)) = after {
+            let (at, id) = (q.int(at), q.text(id.to_string()));
+            sql += &format!(" AND (deleted_at < {at} OR (deleted_at = {at} AND id < {id}))");
+        }
+        sql += &format!(" ORDER BY deleted_at DESC, id DESC LIMIT {}", q.int(limit as i64));
+        let rows = q.query(&sql).fetch_all(&self.read).await?;
         Ok(rows.iter().map(dir_user_from_row).collect::<Result<_, _>>()?)
     }
 
@@ -260,6 +321,7 @@ impl Store {
         if n == 0 {
             return Err(DirError::NotFound);
         }
+        reprocess_users(&mut tx, tenant, &[id], now).await?;
         audit_change(&mut tx, tenant, audit, now, DirChange::UserDeleted { user: &current }).await?;
         self.commit_dir_write(tx, tenant).await?;
         Ok(())
@@ -288,6 +350,7 @@ impl Store {
         .await;
         upn_write_result(result, &current.upn)?;
         let restored = load_user(&mut tx, tenant, id).await?.ok_or(DirError::NotFound)?;
+        reprocess_users(&mut tx, tenant, &[id], now).await?;
         audit_change(&mut tx, tenant, audit, now, DirChange::UserRestored { user: &restored }).await?;
         self.commit_dir_write(tx, tenant).await?;
         Ok(restored)
@@ -306,20 +369,23 @@ impl Store {
         rows.iter().map(|r| Ok((parse_uuid(&r.try_get::<String, _>("id")?)?, r.try_get("display_name")?))).collect()
     }
 
-    /// member id → its direct (active) groups, for the whole tenant (list responses).
-    pub async fn group_memberships(&self, tenant: Uuid) -> DirResult<HashMap<Uuid, Vec<(Uuid, String)>>> {
-        let rows = sqlx::query(
-            "SELECT m.member_id, g.id, g.display_name FROM group_members m JOIN directory_groups g ON g.tenant_id = m.tenant_id \
-             AND g.id = m.group_id WHERE m.tenant_id = $1 AND g.deleted_at IS NULL ORDER BY g.display_name, g.id",
-        )
-        .bind(tenant.to_string())
-        .fetch_all(&self.read)
-        .await?;
+    /// Each of `members` → its direct (active) groups, ordered by name (a page of a list).
+    pub async fn groups_of_members(&self, tenant: Uuid, members: &[Uuid]) -> DirResult<HashMap<Uuid, Vec<(Uuid, String)>>> {
         let mut out: HashMap<Uuid, Vec<(Uuid, String)>> = HashMap::new();
-        for r in rows {
-            out.entry(parse_uuid(&r.try_get::<String, _>("member_id")?)?)
-                .or_default()
-                .push((parse_uuid(&r.try_get::<String, _>("id")?)?, r.try_get("display_name")?));
+        for chunk in members.chunks(500) {
+            let mut q = ListSql::default();
+            let t = q.text(tenant.to_string());
+            let ids: Vec<String> = chunk.iter().map(|m| q.text(m.to_string())).collect();
+            let sql = format!(
+                "SELECT m.member_id, g.id, g.display_name FROM group_members m JOIN directory_groups g ON g.tenant_id = m.tenant_id \
+                 AND g.id = m.group_id WHERE m.tenant_id = {t} AND m.member_id IN ({}) AND g.deleted_at IS NULL ORDER BY g.display_name, g.id",
+                ids.join(", ")
+            );
+            for r in q.query(&sql).fetch_all(&self.read).await? {
+                out.entry(parse_uuid(&r.try_get::<String, _>("member_id")?)?)
+                    .or_default()
+                    .push((parse_uuid(&r.try_get::<String, _>("id")?)?, r.try_get("display_name")?));
+            }
         }
         Ok(out)
     }
