@@ -16,6 +16,7 @@ use crate::stats::CallStats;
 use crate::time::{SharedClock, SystemClock};
 use crate::transport::Core;
 use crate::Endpoints;
+use pbi_wire::budgets::AdminBudgetModel;
 
 #[derive(Debug, Clone)]
 enum AuthSpec {
@@ -37,6 +38,7 @@ pub struct ClientBuilder {
     clock: SharedClock,
     ledger: Option<Arc<Ledger>>,
     ledger_tenant: Option<String>,
+    budget_model: Option<AdminBudgetModel>,
     refresh_before: Duration,
     stats: Arc<CallStats>,
 }
@@ -51,6 +53,7 @@ impl ClientBuilder {
             clock: Arc::new(SystemClock),
             ledger: None,
             ledger_tenant: None,
+            budget_model: None,
             refresh_before: Duration::from_secs(300),
             stats: Arc::default(),
         }
@@ -144,6 +147,13 @@ impl ClientBuilder {
         self
     }
 
+    /// How the admin operations share the admin budget (`shared`, the default, or
+    /// `per_operation`), when not the ledger's: the client paces to the model the service counts by.
+    pub fn admin_budget(mut self, model: AdminBudgetModel) -> Self {
+        self.budget_model = Some(model);
+        self
+    }
+
     /// The tenant key of the ledger. Give the same string (the tenant id is best) in every job
     /// that shares the ledger file.
     pub fn ledger_tenant(mut self, tenant: impl Into<String>) -> Self {
@@ -206,6 +216,7 @@ impl ClientBuilder {
             retry: self.retry.clone(),
             clock: self.clock.clone(),
             ledger,
+            budget_model: self.budget_model,
             stats: self.stats.clone(),
         })
     }

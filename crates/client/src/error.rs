@@ -27,10 +27,11 @@ pub enum ClientError {
     /// client did not wait. (A 429 on the last allowed attempt is returned as `Api`.)
     #[error("throttled: retry after {retry_after:?}")]
     Throttled { retry_after: Duration, request_id: Option<String> },
-    /// The tenant's admin budget has no free slot within the ledger's maximum wait. Nothing was
+    /// A request budget the call draws on (the tenant's admin budget, or the scanner's, …, named
+    /// by its ledger key `budget`) has no free slot within the ledger's maximum wait. Nothing was
     /// reserved or sent: save the job's state and resume after `retry_after`.
-    #[error("admin budget of tenant {tenant} exhausted: next slot in {retry_after:?}")]
-    BudgetExhausted { tenant: String, retry_after: Duration },
+    #[error("{budget} budget of tenant {tenant} exhausted: next slot in {retry_after:?}")]
+    BudgetExhausted { tenant: String, budget: String, retry_after: Duration },
     /// The admin-budget ledger could not be read or written.
     #[error("admin-budget ledger: {0}")]
     Ledger(String),

@@ -11,7 +11,8 @@
 //! - [`paging`]: continuation tokens, `$top`/`$skip` and `@odata.nextLink` as `futures::Stream`s.
 //! - [`retry`]: exponential backoff with full jitter, `Retry-After`, and no blind repeats of
 //!   non-idempotent calls ([`ClientError::Ambiguous`]).
-//! - [`ledger`]: the tenant's admin budget (200 per sliding hour), shared between processes.
+//! - [`ledger`]: the service's request budgets (`pbi_wire::budgets`: the tenant's admin budget,
+//!   200 per sliding hour, the scanner's own), paced and shared between processes.
 //! - [`time`]: the injected clock and sleeper.
 //!
 //! ```no_run
@@ -53,8 +54,9 @@ pub use auth::{ClientCertificate, Credential, TokenClient, TokenSource};
 pub use builder::ClientBuilder;
 pub use error::{ClientError, Result};
 pub use graph::{GraphClient, Memberships};
-pub use ledger::{AdminBudget, Ledger};
+pub use ledger::{AdminBudget, Ledger, Pacing};
 pub use paging::{Page, Query};
+pub use pbi_wire::budgets::{AdminBudgetModel, Limits};
 pub use powerbi::{AddOutcome, AdminGroupsQuery, PowerBiClient, ScanOptions};
 pub use retry::RetryPolicy;
 pub use stats::{CallStats, StatsSnapshot};

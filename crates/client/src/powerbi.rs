@@ -80,6 +80,7 @@ impl PowerBiClient {
             retry: RetryPolicy::none(),
             clock: Arc::new(SystemClock),
             ledger: None,
+            budget_model: None,
             stats: Arc::default(),
         })
     }

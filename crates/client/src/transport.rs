@@ -1,4 +1,4 @@
-//! The one call path every typed method goes through: bearer token, the admin-budget ledger,
+//! The one call path every typed method goes through: bearer token, the budget ledger,
 //! retries with backoff, `Retry-After`, and the ambiguity rule for non-idempotent calls.
 
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use crate::ledger::{is_admin_path, Ledger};
 use crate::retry::{jitter_unit, parse_retry_after, RetryPolicy};
 use crate::stats::CallStats;
 use crate::time::SharedClock;
+use pbi_wire::budgets::{AdminBudgetModel, Budget};
 
 /// One HTTP request, before the token is attached.
 #[derive(Debug, Clone)]
@@ -67,8 +68,10 @@ pub struct Core {
     pub auth: Auth,
     pub retry: RetryPolicy,
     pub clock: SharedClock,
-    /// The admin-budget ledger and the tenant key it counts under.
+    /// The budget ledger and the tenant key it counts under.
     pub ledger: Option<(Arc<Ledger>, String)>,
+    /// The admin-budget model to pace to, when not the ledger's.
+    pub budget_model: Option<AdminBudgetModel>,
     /// What the calls met on the wire.
     pub stats: Arc<CallStats>,
 }
@@ -85,24 +88,28 @@ enum Outcome {
 impl Core {
     /// Run a call to completion under the retry policy.
     pub async fn execute(&self, call: &Call) -> Result<Answer> {
-        let admin = match &self.ledger {
-            Some((ledger, tenant)) if is_admin_path(&call.path) => Some((ledger, tenant.as_str())),
-            _ => None,
+        // The budgets the service counts this call against (`pbi_wire::budgets`).
+        let budgeted = match &self.ledger {
+            Some((ledger, tenant)) => {
+                let budgets = ledger.budgets_for(call.method.as_str(), &call.path, self.budget_model);
+                (!budgets.is_empty()).then_some((ledger, tenant.as_str(), budgets))
+            }
+            None => None,
         };
         // Set once an earlier attempt may have been applied (5xx or a transport error after sending).
         let mut maybe_applied = false;
         let mut attempt = 0u32;
         loop {
-            let reservation = match admin {
-                Some((ledger, tenant)) => Some(ledger.reserve(tenant).await?),
+            let reservation = match &budgeted {
+                Some((ledger, tenant, budgets)) => Some(ledger.reserve(tenant, budgets).await?),
                 None => None,
             };
-            let outcome = self.attempt(call, attempt, admin.map(|(_, t)| t), maybe_applied).await;
-            if let (Some((ledger, _)), Some(r)) = (admin, &reservation) {
+            let outcome = self.attempt(call, attempt, budgeted.as_ref().map(|(_, t, b)| (*t, b.as_slice())), maybe_applied).await;
+            if let (Some((ledger, _, _)), Some(r)) = (&budgeted, &reservation) {
                 // The call is over whatever the ledger says: failing a call that succeeded could
                 // make its caller repeat it. The reservation still counts from its start.
                 if let Err(e) = ledger.complete(r).await {
-                    tracing::warn!(error = %e, "admin-budget ledger: could not record the answer time");
+                    tracing::warn!(error = %e, "budget ledger: could not record the answer time");
                 }
             }
             match outcome {
@@ -119,7 +126,7 @@ impl Core {
         }
     }
 
-    async fn attempt(&self, call: &Call, attempt: u32, admin_tenant: Option<&str>, maybe_applied: bool) -> Outcome {
+    async fn attempt(&self, call: &Call, attempt: u32, budgeted: Option<(&str, &[Budget])>, maybe_applied: bool) -> Outcome {
         let last = attempt + 1 >= self.retry.max_attempts;
         let token = match self.auth.token().await {
             Ok(t) => t,
@@ -146,16 +153,17 @@ impl Core {
 
         if status == StatusCode::TOO_MANY_REQUESTS {
             let wait = self.retry.delay(attempt, retry_after, jitter_unit());
-            if let Some(tenant) = admin_tenant {
+            if let Some((tenant, budgets)) = budgeted {
                 // Someone spent the budget outside this ledger: nobody here calls before then.
                 if let Some((ledger, _)) = &self.ledger {
-                    if let Err(e) = ledger.block_for(tenant, retry_after.unwrap_or(wait)).await {
+                    if let Err(e) = ledger.block_for(tenant, budgets, retry_after.unwrap_or(wait)).await {
                         return Outcome::Done(Err(e));
                     }
                 }
                 if retry_after.unwrap_or(wait) > self.ledger_max_wait() {
                     return Outcome::Done(Err(ClientError::BudgetExhausted {
                         tenant: tenant.to_string(),
+                        budget: budgets.iter().map(|b| b.name.as_str()).collect::<Vec<_>>().join("+"),
                         retry_after: retry_after.unwrap_or(wait),
                     }));
                 }
@@ -209,7 +217,7 @@ impl Core {
     }
 
     fn ledger_max_wait(&self) -> std::time::Duration {
-        self.ledger.as_ref().map(|(l, _)| l.budget().max_wait).unwrap_or(self.retry.max_retry_after)
+        self.ledger.as_ref().map(|(l, _)| l.max_wait()).unwrap_or(self.retry.max_retry_after)
     }
 
     fn transport_error(&self, call: &Call, e: reqwest::Error, attempt: u32, last: bool) -> Outcome {

@@ -127,6 +127,15 @@ enum Command {
         /// Where `--output snapshot` writes the tenant snapshot.
         #[arg(long, default_value = "tenant.snapshot.json")]
         out: PathBuf,
+        /// With --all: only the workspaces modified since this long ago (`24h`, `7d`; 30 min to 30 days).
+        #[arg(long, requires = "all")]
+        since: Option<String>,
+        /// With --all: where a budget stop saves what is left (default audit-all.journal.json).
+        #[arg(long, requires = "all")]
+        journal: Option<PathBuf>,
+        /// With --all: resume the audit saved in this journal.
+        #[arg(long, requires = "all", conflicts_with = "since")]
+        resume: Option<PathBuf>,
         #[command(flatten)]
         conn: AuditConn,
     },
@@ -366,11 +375,19 @@ async fn main() -> ExitCode {
             Ok(s) => cli::access::who(&s, &artifact, conn.output).await,
             Err(code) => code,
         },
-        Command::Audit { workspace, all, out, conn } => {
+        Command::Audit { workspace, all, out, since, journal, resume, conn } => {
             let format = conn.output;
+            let mut profile_args = Vec::new();
+            if conn.profile != "default" {
+                profile_args.extend(["--profile".to_string(), conn.profile.clone()]);
+            }
+            if let Some(p) = &conn.profiles {
+                profile_args.extend(["--profiles".to_string(), p.display().to_string()]);
+            }
+            let options = cli::audit::AllOptions { since, journal, resume, profile_args };
             let plain = Conn { profile: conn.profile, profiles: conn.profiles, output: cli::output::Format::Table };
             match session(&plain).await {
-                Ok(s) => cli::audit::audit(&s, workspace.as_deref(), all, format, &out).await,
+                Ok(s) => cli::audit::audit(&s, workspace.as_deref(), all, format, &out, &options).await,
                 Err(code) => code,
             }
         }

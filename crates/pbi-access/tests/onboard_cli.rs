@@ -172,7 +172,7 @@ async fn scanner_snapshot_rehearsal(database: Option<String>) {
     let source: Value = serde_json::from_str(&out).unwrap();
     assert!(err.contains("42 workspace(s) audited"), "{err}");
     let spent: usize = err.split("; ").nth(1).and_then(|s| s.split_whitespace().next()).and_then(|n| n.parse().ok()).expect(&err);
-    assert!((4..=42 / 3).contains(&spent), "modified + getInfo + status + result, far fewer than 42: {spent}");
+    assert!(spent <= 5, "the scanner (modified, getInfo, status, result) draws on its own budgets, not the admin one: {spent}");
     assert_eq!(rows_where(&source, "workspace", "Team 07").len(), 1, "{source}");
     assert!(!rows_where(&source, "principal", &upn("carol")).is_empty());
 

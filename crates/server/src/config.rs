@@ -6,6 +6,7 @@ use std::path::Path;
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+use pbi_wire::budgets::AdminBudgetModel;
 pub use pbi_wire::operator::FaultRule;
 use serde::{Deserialize, Serialize};
 
@@ -125,7 +126,10 @@ pub struct Tls {
 #[serde(deny_unknown_fields, default)]
 pub struct Throttling {
     pub enabled: bool,
-    /// One budget per tenant shared by every admin endpoint (the scanner's own budgets excepted).
+    /// `shared`: one admin budget per tenant for every admin operation (the scanner's own budgets
+    /// excepted); `per_operation`: one for each admin operation.
+    pub admin_budget: AdminBudgetModel,
+    /// The admin budget's limit (shared, or each operation's).
     pub admin_per_hour: u32,
     /// GetGroupsAsAdmin, per tenant, on top of the admin budget.
     pub groups_as_admin_per_hour: u32,
@@ -134,7 +138,7 @@ pub struct Throttling {
     pub scanner_per_hour: u32,
     /// GetScanStatus, per tenant.
     pub scan_status_per_hour: u32,
-    /// GetModifiedWorkspaces, per tenant, on top of the admin budget.
+    /// GetModifiedWorkspaces, per tenant, instead of the admin budget.
     pub modified_workspaces_per_hour: u32,
     /// RefreshUserPermissions, per caller.
     pub refresh_user_permissions_per_user_per_hour: u32,
@@ -146,6 +150,7 @@ impl Default for Throttling {
     fn default() -> Self {
         Throttling {
             enabled: true,
+            admin_budget: AdminBudgetModel::Shared,
             admin_per_hour: 200,
             groups_as_admin_per_hour: 50,
             groups_as_admin_per_minute: 15,

@@ -57,6 +57,7 @@ macro_rules! extensible_enum {
 pub mod admin;
 pub mod artifact_users;
 pub mod artifacts;
+pub mod budgets;
 pub mod graph;
 pub mod oauth;
 pub mod operator;

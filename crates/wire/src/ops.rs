@@ -27,6 +27,33 @@ impl Op {
         out.push_str(rest);
         out
     }
+
+    /// Whether a request (method, path without query) is this operation: literal segments equal,
+    /// each `{param}` one non-empty segment.
+    pub fn matches(&self, method: &str, path: &str) -> bool {
+        if !self.method.eq_ignore_ascii_case(method) {
+            return false;
+        }
+        let mut want = self.path.split('/');
+        let mut got = path.split('/');
+        loop {
+            match (want.next(), got.next()) {
+                (None, None) => return true,
+                (Some(w), Some(g)) if w.starts_with('{') => {
+                    if g.is_empty() {
+                        return false;
+                    }
+                }
+                (Some(w), Some(g)) if w == g => {}
+                _ => return false,
+            }
+        }
+    }
+}
+
+/// The operation of `ops` a request is, preferring literal segments over parameters.
+pub fn find(ops: &[Op], method: &str, path: &str) -> Option<Op> {
+    ops.iter().filter(|o| o.matches(method, path)).min_by_key(|o| o.path.matches('{').count()).copied()
 }
 
 macro_rules! ops {
@@ -140,6 +167,18 @@ mod tests {
         let url = powerbi::DELETE_USER_IN_GROUP.url("https://api.powerbi.com/", &["g1", "a%40b.com"]);
         assert_eq!(url, "https://api.powerbi.com/v1.0/myorg/groups/g1/users/a%40b.com");
         assert_eq!(powerbi::GET_GROUPS.url("http://x", &[]), "http://x/v1.0/myorg/groups");
+    }
+
+    #[test]
+    fn requests_find_their_operation() {
+        let found = |m: &str, p: &str| find(powerbi::ALL, m, p).map(|o| o.id);
+        assert_eq!(found("GET", "/v1.0/myorg/admin/workspaces/modified"), Some(powerbi::GET_MODIFIED_WORKSPACES.id));
+        assert_eq!(found("GET", "/v1.0/myorg/admin/workspaces/scanStatus/abc"), Some(powerbi::GET_SCAN_STATUS.id));
+        assert_eq!(found("post", "/v1.0/myorg/admin/workspaces/getInfo"), Some(powerbi::POST_WORKSPACE_INFO.id));
+        assert_eq!(found("GET", "/v1.0/myorg/admin/groups"), Some(powerbi::GET_GROUPS_AS_ADMIN.id));
+        assert_eq!(found("DELETE", "/v1.0/myorg/groups/g/users/a%40b.com"), Some(powerbi::DELETE_USER_IN_GROUP.id));
+        assert_eq!(found("GET", "/v1.0/myorg/admin/workspaces/scanStatus/"), None);
+        assert_eq!(found("GET", "/v1.0/myorg/admin/nothing"), None);
     }
 
     #[test]

@@ -684,7 +684,7 @@ impl CliRunner {
         drop(child);
         let budget = AdminBudget::default();
         let ledger_calls = match Ledger::file(&ledger, budget, Arc::new(pbi_client::SystemClock)) {
-            Ok(l) => l.snapshot(&self.known.tenant_id.to_string()).await.map(|t| t.calls.len()).unwrap_or(0),
+            Ok(l) => l.snapshot(&self.known.tenant_id.to_string()).await.map(|t| t.admin_calls()).unwrap_or(0),
             Err(_) => 0,
         };
         let stderr = std::fs::read_to_string(&err).unwrap_or_default();

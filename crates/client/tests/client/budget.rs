@@ -1,5 +1,7 @@
-//! The admin budget: two jobs (two ledger instances on one file, as two processes would) against
-//! a mock that enforces the same budget on the same manual clock.
+//! The budgets: two jobs (two ledger instances on one file, as two processes would) against a
+//! mock that enforces the same admin budget on the same manual clock; and a client and a real
+//! pbi-access server, on one clock, agreeing on every budget's count under both admin-budget
+//! models.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -9,7 +11,10 @@ use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::{Json, Router};
-use pbi_client::{AdminBudget, ClientError, Clock, Endpoints, Ledger, ManualClock, PowerBiClient, RetryPolicy};
+use pbi_client::{
+    AdminBudget, AdminBudgetModel, AdminGroupsQuery, ClientError, Clock, Endpoints, Ledger, Limits, ManualClock, Pacing, PowerBiClient,
+    RetryPolicy, ScanOptions,
+};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -119,7 +124,7 @@ async fn two_jobs_sharing_a_ledger_file_spend_the_budget_without_a_single_429() 
     assert!(took <= 3 * HOUR, "but not slower than needed: {took:?}");
     let ledger = Ledger::file(&path, budget, clock.clone()).unwrap();
     // However the two jobs interleaved, no window ever holds more than the budget.
-    let left = ledger.snapshot("contoso").await.unwrap().calls.len();
+    let left = ledger.snapshot("contoso").await.unwrap().admin_calls();
     assert!((1..=20).contains(&left), "the ledger keeps the calls of the last window: {left}");
 }
 
@@ -150,14 +155,14 @@ async fn a_slot_beyond_max_wait_reserves_nothing_and_says_when() {
     }
     // The first call leaves the window 40 minutes from now: more than the 10 minutes allowed.
     match client.get_group_users_as_admin(Uuid::nil()).await {
-        Err(ClientError::BudgetExhausted { retry_after, tenant }) => {
+        Err(ClientError::BudgetExhausted { retry_after, tenant, budget }) => {
             assert_eq!(retry_after, Duration::from_secs(40 * 60));
-            assert_eq!(tenant, "contoso");
+            assert_eq!((tenant.as_str(), budget.as_str()), ("contoso", "admin/1h"));
         }
         other => panic!("{other:?}"),
     }
     assert_eq!(*service.served.lock().unwrap() + *service.throttled.lock().unwrap(), 20, "nothing was sent");
-    assert_eq!(ledger.snapshot("contoso").await.unwrap().calls.len(), 20, "nothing was reserved");
+    assert_eq!(ledger.snapshot("contoso").await.unwrap().admin_calls(), 20, "nothing was reserved");
     client.get_group_users(Uuid::nil()).await.expect("non-admin calls are not held back");
     clock.advance(Duration::from_secs(40 * 60));
     client.get_group_users_as_admin(Uuid::nil()).await.unwrap();
@@ -177,7 +182,7 @@ async fn a_429_received_anyway_marks_the_window_full_until_retry_after() {
         Err(ClientError::BudgetExhausted { retry_after, .. }) => assert_eq!(retry_after, Duration::from_secs(3392)),
         other => panic!("{other:?}"),
     }
-    let blocked = ledger.snapshot("contoso").await.unwrap().blocked_until.expect("blocked");
+    let blocked = ledger.snapshot("contoso").await.unwrap().budgets["admin/1h"].blocked_until.expect("blocked");
     assert_eq!(blocked, pbi_client::time::unix_millis(clock.now()) + 3_392_000);
     // The next call does not even reach the service.
     assert!(matches!(client.get_group_users_as_admin(Uuid::nil()).await, Err(ClientError::BudgetExhausted { .. })));
@@ -197,4 +202,151 @@ async fn a_429_received_anyway_marks_the_window_full_until_retry_after() {
     client.get_group_users_as_admin(Uuid::nil()).await.unwrap();
     assert!(clock.now().duration_since(before).unwrap() >= Duration::from_secs(100));
     assert_eq!((*service.throttled.lock().unwrap(), *service.served.lock().unwrap()), (1, 1));
+}
+
+/// The server's manual clock, seen by the client: a client's sleep moves the server's time, so
+/// both count one timeline.
+#[derive(Debug)]
+struct OneClock(Arc<pbi_server::clock::ManualClock>);
+
+impl Clock for OneClock {
+    fn now(&self) -> SystemTime {
+        use pbi_server::clock::Clock as _;
+        pbi_client::time::from_unix_millis(self.0.now_millis())
+    }
+
+    fn sleep(&self, duration: Duration) -> pbi_client::time::Sleep {
+        self.0.advance(duration);
+        Box::pin(tokio::task::yield_now())
+    }
+}
+
+/// Small figures so every budget fills within a test.
+fn small_limits(model: AdminBudgetModel) -> Limits {
+    Limits {
+        admin_budget: model,
+        admin_per_hour: 4,
+        groups_as_admin_per_hour: 3,
+        groups_as_admin_per_minute: 2,
+        scanner_per_hour: 3,
+        scan_status_per_hour: 5,
+        modified_workspaces_per_hour: 2,
+        ..Limits::default()
+    }
+}
+
+fn configure(model: AdminBudgetModel) -> impl FnOnce(&mut pbi_server::config::Config) {
+    move |c| {
+        let l = small_limits(model);
+        c.throttling.admin_budget = model;
+        c.throttling.admin_per_hour = l.admin_per_hour;
+        c.throttling.groups_as_admin_per_hour = l.groups_as_admin_per_hour;
+        c.throttling.groups_as_admin_per_minute = l.groups_as_admin_per_minute;
+        c.throttling.scanner_per_hour = l.scanner_per_hour;
+        c.throttling.scan_status_per_hour = l.scan_status_per_hour;
+        c.throttling.modified_workspaces_per_hour = l.modified_workspaces_per_hour;
+        c.audit.scan_duration_ms = 0;
+    }
+}
+
+/// One call of each kind the audit makes, and two plain admin reads; `Ok(false)` when the
+/// ledger refused it (nothing sent).
+async fn mixed_call(client: &PowerBiClient, i: usize, ws: Uuid, scan: &mut Option<Uuid>) -> Result<bool, ClientError> {
+    let r = match i % 6 {
+        0 => client.get_modified_workspaces(None, false, false).await.map(drop),
+        1 => client.post_workspace_info(&[ws], ScanOptions::default()).await.map(|s| *scan = Some(s.id)),
+        2 | 3 => match scan {
+            Some(id) => client.get_scan_status(*id).await.map(drop),
+            None => client.get_group_users_as_admin(ws).await.map(drop),
+        },
+        4 => match scan {
+            Some(id) => client.get_scan_result(*id).await.map(drop),
+            None => client.get_group_users_as_admin(ws).await.map(drop),
+        },
+        _ if i % 12 == 5 => client.get_group_users_as_admin(ws).await.map(drop),
+        _ => client.get_groups_as_admin(1, None, &AdminGroupsQuery::default()).await.map(drop),
+    };
+    match r {
+        Ok(()) => Ok(true),
+        Err(ClientError::BudgetExhausted { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_and_the_server_agree_on_every_budget_under_both_models() {
+    for model in [AdminBudgetModel::Shared, AdminBudgetModel::PerOperation] {
+        let server = Server::start_configured(|_| {}, configure(model)).await;
+        let clock: Arc<dyn Clock> = Arc::new(OneClock(server.server_clock.clone()));
+        let pacing = Pacing { limits: small_limits(model), max_wait: Duration::ZERO };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.json");
+        let ledger = Ledger::file(&path, pacing, clock.clone()).unwrap();
+        let paced = PowerBiClient::builder(server.endpoints())
+            .client_secret(server.tenant(), server.app_id(), SECRET)
+            .clock(clock.clone())
+            .admin_ledger(ledger.clone())
+            .build()
+            .unwrap();
+        let ws = server.ws("Team");
+        // Many more calls than the budgets hold: the ledger stops each kind where its budget is full.
+        let (mut sent, mut scan) = (0, None);
+        for i in 0..60 {
+            if mixed_call(&paced, i, ws, &mut scan).await.unwrap() {
+                sent += 1;
+            }
+        }
+        assert_eq!(paced.stats().throttled, 0, "{model:?}: the paced client never met a 429");
+        assert_eq!(paced.stats().requests, sent, "{model:?}: a refused call was not sent");
+        let counts = ledger.snapshot(&server.tenant()).await.unwrap();
+        let count = |key: &str| counts.calls(key);
+        assert_eq!(count("WorkspaceInfo_GetModifiedWorkspaces/1h"), 2, "{model:?}");
+        assert_eq!(count("WorkspaceInfo_PostWorkspaceInfo/1h"), 3);
+        assert_eq!(count("WorkspaceInfo_GetScanStatus/1h"), 5);
+        assert_eq!(count("WorkspaceInfo_GetScanResult/1h"), 3);
+        assert_eq!(count("Groups_GetGroupsAsAdmin/1m"), 2);
+        match model {
+            // GetGroupsAsAdmin's 2 and GetGroupUsersAsAdmin's 2 fill the shared 4.
+            AdminBudgetModel::Shared => assert_eq!((count("admin/1h"), counts.admin_calls()), (4, 4)),
+            AdminBudgetModel::PerOperation => {
+                assert_eq!(count("admin:Groups_GetGroupsAsAdmin/1h"), 2);
+                assert_eq!(count("admin:Groups_GetGroupUsersAsAdmin/1h"), 4);
+            }
+        }
+        // The server counted the same: the next call of each full budget, sent without the
+        // ledger, is a 429.
+        let raw = PowerBiClient::builder(server.endpoints())
+            .client_secret(server.tenant(), server.app_id(), SECRET)
+            .clock(clock.clone())
+            .retry(RetryPolicy::none())
+            .build()
+            .unwrap();
+        let id = scan.expect("a scan was requested");
+        let status = |r: Result<(), ClientError>| r.err().and_then(|e| e.status()).map(|s| s.as_u16());
+        assert_eq!(status(raw.get_modified_workspaces(None, false, false).await.map(drop)), Some(429), "{model:?}");
+        assert_eq!(status(raw.post_workspace_info(&[ws], ScanOptions::default()).await.map(drop)), Some(429));
+        assert_eq!(status(raw.get_scan_status(id).await.map(drop)), Some(429));
+        assert_eq!(status(raw.get_scan_result(id).await.map(drop)), Some(429));
+        assert_eq!(status(raw.get_group_users_as_admin(ws).await.map(drop)), Some(429), "{model:?}");
+        // Under the shared model every admin operation is spent; per operation, another has room.
+        let other = status(raw.get_dataset_users_as_admin(Uuid::nil()).await.map(drop));
+        match model {
+            AdminBudgetModel::Shared => assert_eq!(other, Some(429)),
+            AdminBudgetModel::PerOperation => assert_eq!(other, Some(404), "counted, answered, not throttled"),
+        }
+
+        // A ledger that may wait sleeps (on the shared clock) until the server has room again.
+        let waiting =
+            Ledger::file(&path, Pacing { limits: small_limits(model), max_wait: Duration::from_secs(7200) }, clock.clone()).unwrap();
+        let patient = PowerBiClient::builder(server.endpoints())
+            .client_secret(server.tenant(), server.app_id(), SECRET)
+            .clock(clock.clone())
+            .admin_ledger(waiting)
+            .build()
+            .unwrap();
+        for _ in 0..6 {
+            patient.get_scan_status(id).await.unwrap_or_else(|e| panic!("{model:?}: {e}"));
+        }
+        assert_eq!(patient.stats().throttled, 0, "{model:?}: waited, never throttled");
+    }
 }

@@ -40,6 +40,11 @@ impl Server {
 
     /// A server whose fixture tenant (as JSON) `tweak` changed first.
     pub async fn start_with(tweak: impl FnOnce(&mut serde_json::Value)) -> Server {
+        Self::start_configured(tweak, |_| {}).await
+    }
+
+    /// A server whose fixture tenant `tweak` and whose config `configure` changed first.
+    pub async fn start_configured(tweak: impl FnOnce(&mut serde_json::Value), configure: impl FnOnce(&mut Config)) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("client.db").display());
         let mut spec = serde_json::json!({
@@ -64,7 +69,8 @@ impl Server {
         });
         tweak(&mut spec);
         let spec: TenantSpec = serde_json::from_value(spec).expect("fixture spec");
-        let config = Config { listen: "127.0.0.1:0".into(), database: url.clone(), demo: false, ..Config::default() };
+        let mut config = Config { listen: "127.0.0.1:0".into(), database: url.clone(), demo: false, ..Config::default() };
+        configure(&mut config);
         let clock = pbi_server::clock::ManualClock::starting_now();
         let store = Store::connect(&url).await.expect("store");
         let fixture = tenant::provision(&store, &*clock, &spec).await.expect("fixture tenant");

@@ -14,11 +14,13 @@
 //! `pbi-access tenant import` accepts, with a fresh secret for the automation app.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use pbi_client::{GraphClient, Memberships, ScanOptions};
 use pbi_server::tenant::{
     ArtifactSpec, GroupMemberSpec, GroupSpec, LicenseSpec, MemberSpec, RightSpec, SecretSpec, ServicePrincipalSpec, SkuSpec, TenantSpec,
@@ -27,6 +29,7 @@ use pbi_server::tenant::{
 use pbi_wire::admin::{ScanArtifact, WorkspaceInfo};
 use pbi_wire::graph::{DirectoryObject, User};
 use pbi_wire::powerbi::{GroupUser, PrincipalType};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::access::{backings, group_path};
@@ -41,6 +44,8 @@ pub enum AuditFormat {
     Table,
     Json,
     Csv,
+    /// One JSON object a line, written as workspaces arrive.
+    Jsonl,
     /// A tenant snapshot for `pbi-access tenant import` (needs --all).
     Snapshot,
 }
@@ -104,8 +109,13 @@ impl Facts {
     }
 
     fn rows(&self) -> Rows {
+        self.rows_of(&self.workspaces)
+    }
+
+    /// The rows of `workspaces`, read against this directory.
+    fn rows_of(&self, workspaces: &[Workspace]) -> Rows {
         let mut rows = Rows::new(COLUMNS);
-        for ws in &self.workspaces {
+        for ws in workspaces {
             if !ws.users.iter().any(|u| u.group_user_access_right.as_str() == "Admin") {
                 rows.push(vec![
                     ws.name.clone(),
@@ -205,72 +215,444 @@ async fn directory(graph: &GraphClient) -> Result<(BTreeMap<Uuid, User>, BTreeMa
     Ok((users, deleted.into_iter().map(|u| (u.id, u)).collect(), memberships, licenses))
 }
 
-/// Scan every workspace: ids from `workspaces/modified`, then `getInfo` 100 at a time.
-/// `show`: draw a progress bar over the batches (on a terminal, not for JSON).
-async fn scan_all(s: &Session, show: bool) -> Result<Vec<WorkspaceInfo>, String> {
-    let ids: Vec<Uuid> =
-        s.client.get_modified_workspaces(None, true, true).await.map_err(|e| e.to_string())?.into_iter().map(|w| w.id).collect();
-    let mut out = Vec::new();
-    let bar = progress::bar(ids.len().div_ceil(100) as u64, show);
-    for chunk in ids.chunks(100) {
-        bar.set_message(format!("scanning {} of {} workspace(s)", chunk.len(), ids.len()));
-        let options = ScanOptions { get_artifact_users: true, ..ScanOptions::default() };
-        let scan = s.client.post_workspace_info(chunk, options).await.map_err(|e| e.to_string())?;
-        let started = Instant::now();
-        loop {
-            let status = s.client.get_scan_status(scan.id).await.map_err(|e| e.to_string())?;
-            match status.status.as_str() {
-                "Succeeded" => break,
-                "Failed" => return Err(format!("scan {} failed: {:?}", scan.id, status.error)),
-                _ if started.elapsed() > Duration::from_secs(600) => return Err(format!("scan {} did not finish in 10 minutes", scan.id)),
-                _ => tokio::time::sleep(Duration::from_millis(500)).await,
+/// The service's limit of scans in flight per tenant.
+const SCANS_IN_FLIGHT: usize = 16;
+/// Workspaces per `getInfo`.
+const BATCH: usize = 100;
+/// How long a scan may take before it counts as failed.
+const SCAN_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// `--all`'s options beyond the format.
+#[derive(Debug, Clone, Default)]
+pub struct AllOptions {
+    /// Only the workspaces modified this long ago or later (`24h`, `7d`, `90m`).
+    pub since: Option<String>,
+    /// Where a stopped audit saves what is left (default `audit-all.journal.json`).
+    pub journal: Option<PathBuf>,
+    /// Resume the audit saved in this journal.
+    pub resume: Option<PathBuf>,
+    /// The arguments that name the profile, repeated in the resume command.
+    pub profile_args: Vec<String>,
+}
+
+/// Where a stopped `audit --all` stands: the workspaces not yet written.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AuditJournal {
+    tenant: String,
+    since: Option<String>,
+    remaining: Vec<Uuid>,
+    written: usize,
+    failed: Vec<Uuid>,
+}
+
+impl AuditJournal {
+    fn save(&self, path: &Path) -> Result<(), String> {
+        let tmp = path.with_extension("tmp");
+        let text = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
+        std::fs::write(&tmp, text + "\n").and_then(|_| std::fs::rename(&tmp, path)).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    fn load(path: &Path) -> Result<AuditJournal, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("nothing to resume in {}: {e}", path.display()))?;
+        serde_json::from_str(&text).map_err(|e| format!("{} is not an audit journal: {e}", path.display()))
+    }
+}
+
+/// `24h`, `7d`, `90m`, `3600s` as a duration.
+pub fn parse_since(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (n, unit) = text.split_at(split);
+    let n: u64 = n.parse().map_err(|_| format!("--since {text}: give a number and a unit, such as 24h or 7d"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" | "min" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("--since {text}: the unit is s, m, h or d")),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+/// Why a batch of workspaces has no scan result.
+#[derive(Debug)]
+enum ScanStop {
+    /// A request budget is spent: stop, journal, resume later.
+    Budget(Duration, String),
+    /// The scan failed twice (or timed out): report its workspaces and go on.
+    Failed(String),
+}
+
+fn scan_error(e: pbi_client::ClientError) -> ScanStop {
+    match e {
+        pbi_client::ClientError::BudgetExhausted { retry_after, budget, .. } => ScanStop::Budget(retry_after, budget),
+        pbi_client::ClientError::Throttled { retry_after, .. } => ScanStop::Budget(retry_after, "throttled".into()),
+        e => ScanStop::Failed(e.to_string()),
+    }
+}
+
+/// One scan of up to 100 workspaces: `getInfo`, `scanStatus` every `poll` until it succeeds, `scanResult`.
+async fn scan_once(s: &Session, ids: &[Uuid], poll: Duration) -> Result<Vec<WorkspaceInfo>, ScanStop> {
+    let options = ScanOptions { get_artifact_users: true, ..ScanOptions::default() };
+    let scan = s.client.post_workspace_info(ids, options).await.map_err(scan_error)?;
+    let started = Instant::now();
+    let mut status = scan.status;
+    loop {
+        match status.as_str() {
+            "Succeeded" => break,
+            "Failed" => return Err(ScanStop::Failed(format!("scan {} failed", scan.id))),
+            _ if started.elapsed() > SCAN_TIMEOUT => {
+                return Err(ScanStop::Failed(format!("scan {} did not finish in 10 minutes", scan.id)))
+            }
+            _ => {
+                tokio::time::sleep(poll).await;
+                status = s.client.get_scan_status(scan.id).await.map_err(scan_error)?.status;
             }
         }
-        out.extend(s.client.get_scan_result(scan.id).await.map_err(|e| e.to_string())?.workspaces);
+    }
+    Ok(s.client.get_scan_result(scan.id).await.map_err(scan_error)?.workspaces)
+}
+
+/// A batch's scan, tried again once when it fails; not started once `stopping` is set (a budget
+/// is spent: the scans in flight finish, no new one starts).
+async fn scan_batch(
+    s: &Session,
+    ids: Vec<Uuid>,
+    poll: Duration,
+    stopping: &AtomicBool,
+) -> (Vec<Uuid>, Result<Vec<WorkspaceInfo>, ScanStop>) {
+    if stopping.load(Ordering::SeqCst) {
+        return (ids, Err(ScanStop::Budget(Duration::ZERO, String::new())));
+    }
+    let mut result = scan_once(s, &ids, poll).await;
+    if let Err(ScanStop::Failed(e)) = &result {
+        tracing::info!(error = %e, "scan failed: trying once more");
+        result = scan_once(s, &ids, poll).await;
+    }
+    (ids, result)
+}
+
+/// How often a scan's status is read: the scan-status budget shared by the scans in flight,
+/// never more often than every half second.
+fn poll_interval(s: &Session, in_flight: usize) -> Duration {
+    let per_hour = u64::from(s.profile.pacing().limits.scan_status_per_hour.max(1));
+    Duration::from_millis((3_600_000 * in_flight as u64 / per_hour).max(500))
+}
+
+/// The workspaces to scan: every active one, or those modified since `since` ago.
+async fn workspace_ids(s: &Session, since: Option<&str>) -> Result<Vec<Uuid>, ScanStop> {
+    let since = match since {
+        Some(text) => {
+            let ago = parse_since(text).map_err(ScanStop::Failed)?;
+            let at = chrono::Utc::now() - chrono::Duration::from_std(ago).map_err(|e| ScanStop::Failed(e.to_string()))?;
+            Some(at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        }
+        None => None,
+    };
+    let ids = s.client.get_modified_workspaces(since.as_deref(), true, true).await.map_err(scan_error)?;
+    Ok(ids.into_iter().map(|w| w.id).collect())
+}
+
+/// Scan `ids`, up to 16 scans in flight, batches in the order they finish.
+fn scan_stream<'a>(
+    s: &'a Session,
+    ids: &[Uuid],
+    stopping: &'a AtomicBool,
+) -> impl futures::Stream<Item = (Vec<Uuid>, Result<Vec<WorkspaceInfo>, ScanStop>)> + 'a {
+    let batches: Vec<Vec<Uuid>> = ids.chunks(BATCH).map(<[Uuid]>::to_vec).collect();
+    let in_flight = batches.len().clamp(1, SCANS_IN_FLIGHT);
+    let poll = poll_interval(s, in_flight);
+    futures::stream::iter(batches).map(move |b| scan_batch(s, b, poll, stopping)).buffer_unordered(in_flight)
+}
+
+/// Scan every workspace into memory (for the snapshot, which is the whole tenant).
+async fn scan_all(s: &Session, show: bool) -> Result<Vec<WorkspaceInfo>, String> {
+    let ids = workspace_ids(s, None).await.map_err(|e| format!("{e:?}"))?;
+    let bar = progress::bar(ids.len().div_ceil(BATCH) as u64, show);
+    let mut out = Vec::new();
+    let stopping = AtomicBool::new(false);
+    let mut scans = std::pin::pin!(scan_stream(s, &ids, &stopping));
+    while let Some((ids, result)) = scans.next().await {
+        match result {
+            Ok(infos) => out.extend(infos),
+            Err(ScanStop::Budget(wait, budget)) => return Err(format!("the {budget} budget is spent: next call in {} s", wait.as_secs())),
+            Err(ScanStop::Failed(e)) => return Err(format!("the scan of {} workspace(s) failed: {e}", ids.len())),
+        }
         bar.inc(1);
     }
     bar.finish_and_clear();
     Ok(out)
 }
 
-pub async fn audit(s: &Session, workspace: Option<&str>, all: bool, format: AuditFormat, out: &Path) -> ExitCode {
+/// Where `--all` writes rows as the workspaces arrive.
+enum Sink {
+    Csv(Box<csv::Writer<std::io::Stdout>>),
+    JsonLines(std::io::Stdout),
+    /// A JSON array written element by element; `true` once the first is out.
+    Json(std::io::Stdout, bool),
+    /// Tables need every width first: rendered at the end.
+    Table(Rows),
+}
+
+impl Sink {
+    fn new(format: AuditFormat) -> Result<Sink, String> {
+        Ok(match format {
+            AuditFormat::Csv => {
+                let mut w = csv::Writer::from_writer(std::io::stdout());
+                w.write_record(COLUMNS).map_err(|e| e.to_string())?;
+                w.flush().map_err(|e| e.to_string())?;
+                Sink::Csv(Box::new(w))
+            }
+            AuditFormat::Jsonl => Sink::JsonLines(std::io::stdout()),
+            AuditFormat::Json => {
+                print!("[");
+                Sink::Json(std::io::stdout(), false)
+            }
+            AuditFormat::Table | AuditFormat::Snapshot => Sink::Table(Rows::new(COLUMNS)),
+        })
+    }
+
+    fn write(&mut self, rows: Rows) -> Result<(), String> {
+        let object = |r: &Vec<String>| -> serde_json::Map<String, serde_json::Value> {
+            COLUMNS.iter().zip(r).map(|(c, v)| (c.to_string(), serde_json::Value::String(v.clone()))).collect()
+        };
+        let result = match self {
+            Sink::Csv(w) => rows.rows.iter().try_for_each(|r| w.write_record(r).map_err(std::io::Error::from)).and_then(|_| w.flush()),
+            Sink::JsonLines(out) => {
+                let mut out = out.lock();
+                rows.rows
+                    .iter()
+                    .try_for_each(|r| serde_json::to_writer(&mut out, &object(r)).map_err(std::io::Error::from).and_then(|_| writeln!(out)))
+                    .and_then(|_| out.flush())
+            }
+            Sink::Json(out, started) => {
+                let mut out = out.lock();
+                rows.rows
+                    .iter()
+                    .try_for_each(|r| {
+                        write!(out, "{}\n  ", if *started { "," } else { "" })?;
+                        *started = true;
+                        serde_json::to_writer(&mut out, &object(r)).map_err(std::io::Error::from)
+                    })
+                    .and_then(|_| out.flush())
+            }
+            Sink::Table(all) => {
+                all.rows.extend(rows.rows);
+                Ok(())
+            }
+        };
+        result.map_err(|e| format!("cannot write the audit: {e}"))
+    }
+
+    fn finish(self) -> Result<(), String> {
+        match self {
+            Sink::Csv(mut w) => w.flush().map_err(|e| e.to_string()),
+            Sink::JsonLines(_) => Ok(()),
+            Sink::Json(out, started) => {
+                let mut out = out.lock();
+                writeln!(out, "{}]", if started { "\n" } else { "" }).map_err(|e| e.to_string())
+            }
+            Sink::Table(rows) => {
+                let mut out = std::io::stdout().lock();
+                rows.render(Format::Table, &mut out).map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
+/// The row that reports a workspace whose scan failed.
+fn failed_row(id: Uuid) -> Vec<String> {
+    let mut row = vec![id.to_string()];
+    row.resize(COLUMNS.len() - 1, String::new());
+    row.push("scan-failed".into());
+    row
+}
+
+/// `audit --all` in a stream: rows written as each batch's scan arrives, memory bounded by the
+/// batches in flight; a spent budget journals what is left and exits 3.
+async fn audit_all_streamed(s: &Session, facts: &mut Facts, format: AuditFormat, o: &AllOptions) -> ExitCode {
+    let tenant = s.profile.tenant.clone().unwrap_or_default();
+    let journal_path = o.resume.clone().or(o.journal.clone()).unwrap_or_else(|| PathBuf::from("audit-all.journal.json"));
+    let (ids, mut journal) = match &o.resume {
+        Some(path) => match AuditJournal::load(path) {
+            Ok(j) if j.tenant.eq_ignore_ascii_case(&tenant) => {
+                eprintln!("pbi-access: resuming the audit saved in {}: {} workspace(s) left", path.display(), j.remaining.len());
+                (j.remaining.clone(), j)
+            }
+            Ok(j) => return fail(exit::USAGE, format!("{} is the audit of tenant {}, not {tenant}", path.display(), j.tenant)),
+            Err(e) => return fail(exit::USAGE, e),
+        },
+        None => match workspace_ids(s, o.since.as_deref()).await {
+            Ok(ids) => (
+                ids,
+                AuditJournal { tenant: tenant.clone(), since: o.since.clone(), remaining: Vec::new(), written: 0, failed: Vec::new() },
+            ),
+            Err(ScanStop::Budget(wait, budget)) => return budget_stop(o, format, &journal_path, None, wait, &budget),
+            Err(ScanStop::Failed(e)) => return fail(exit::FAILURE, e),
+        },
+    };
+    let mut sink = match Sink::new(format) {
+        Ok(sink) => sink,
+        Err(e) => return fail(exit::FAILURE, e),
+    };
+    let mut left: BTreeSet<Uuid> = ids.iter().copied().collect();
+    let mut stop: Option<(Duration, String)> = None;
+    let stopping = AtomicBool::new(false);
+    {
+        let mut scans = std::pin::pin!(scan_stream(s, &ids, &stopping));
+        while let Some((batch, result)) = scans.next().await {
+            let rows = match result {
+                Ok(infos) => {
+                    let mut spaces: Vec<Workspace> = infos.into_iter().map(|w| Workspace::new(w.id, w.name, w.users)).collect();
+                    spaces.sort_by(|a, b| a.name.cmp(&b.name));
+                    journal.written += spaces.len();
+                    facts.rows_of(&spaces)
+                }
+                Err(ScanStop::Failed(e)) => {
+                    let mut rows = Rows::new(COLUMNS);
+                    for id in &batch {
+                        eprintln!("pbi-access: workspace {id} not audited: {e}");
+                        rows.push(failed_row(*id));
+                    }
+                    journal.failed.extend(&batch);
+                    rows
+                }
+                Err(ScanStop::Budget(wait, budget)) => {
+                    // The scans in flight finish and are written; no new one starts.
+                    stopping.store(true, Ordering::SeqCst);
+                    if !budget.is_empty() && stop.as_ref().is_none_or(|(w, _)| wait > *w) {
+                        stop = Some((wait, budget));
+                    }
+                    continue;
+                }
+            };
+            for id in &batch {
+                left.remove(id);
+            }
+            if let Err(e) = sink.write(rows) {
+                return fail(exit::FAILURE, e);
+            }
+        }
+    }
+    if let Err(e) = sink.finish() {
+        return fail(exit::FAILURE, e);
+    }
+    if let Some((wait, budget)) = stop {
+        journal.remaining = ids.into_iter().filter(|id| left.contains(id)).collect();
+        return budget_stop(o, format, &journal_path, Some(&journal), wait, &budget);
+    }
+    if o.resume.is_some() {
+        let _ = std::fs::remove_file(&journal_path);
+    }
+    let failed = journal.failed.len();
+    if failed > 0 {
+        eprintln!("pbi-access: {failed} workspace(s) not audited: their scans failed twice (flag scan-failed)");
+    }
+    eprint!("{} workspace(s) audited; ", journal.written);
+    if failed > 0 {
+        ExitCode::from(exit::FAILURE)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Save the journal, say when and how to resume, exit 3.
+fn budget_stop(o: &AllOptions, format: AuditFormat, path: &Path, journal: Option<&AuditJournal>, wait: Duration, budget: &str) -> ExitCode {
+    if let Some(j) = journal {
+        if let Err(e) = j.save(path) {
+            return fail(exit::FAILURE, format!("the {budget} budget is spent, and the journal could not be saved: {e}"));
+        }
+    }
+    let format = match format {
+        AuditFormat::Table => "table",
+        AuditFormat::Json => "json",
+        AuditFormat::Jsonl => "jsonl",
+        AuditFormat::Csv => "csv",
+        AuditFormat::Snapshot => "snapshot",
+    };
+    let mut command = format!("pbi-access audit --all --output {format}");
+    for a in &o.profile_args {
+        command.push(' ');
+        command.push_str(a);
+    }
+    match journal {
+        Some(j) => {
+            command.push_str(&format!(" --resume {}", path.display()));
+            eprintln!(
+                "pbi-access: stopped: the {budget} budget is spent (next call in {} s). {} workspace(s) written, {} left; the journal {} is saved. Resume then with: {command}",
+                wait.as_secs(),
+                j.written,
+                j.remaining.len(),
+                path.display()
+            );
+        }
+        None => {
+            if let Some(since) = &o.since {
+                command.push_str(&format!(" --since {since}"));
+            }
+            eprintln!(
+                "pbi-access: stopped: the {budget} budget is spent (next call in {} s); nothing was scanned. Run again then: {command}",
+                wait.as_secs()
+            );
+        }
+    }
+    ExitCode::from(exit::BUDGET)
+}
+
+pub async fn audit(s: &Session, workspace: Option<&str>, all: bool, format: AuditFormat, out: &Path, o: &AllOptions) -> ExitCode {
     if format == AuditFormat::Snapshot && !all {
         return fail(exit::USAGE, "--output snapshot needs --all: a snapshot is the whole tenant");
+    }
+    if (o.since.is_some() || o.resume.is_some()) && (!all || format == AuditFormat::Snapshot) {
+        return fail(exit::USAGE, "--since and --resume go with --all (and not with --output snapshot)");
+    }
+    if let Some(Err(e)) = o.since.as_deref().map(parse_since) {
+        return fail(exit::USAGE, e);
     }
     let before = ledger_calls(&s.profile).await;
     let graph = match graph(&s.profile) {
         Ok(g) => g,
         Err(e) => return fail(exit::USAGE, e),
     };
-    let (workspaces, scanned) = match (workspace, all) {
+    let (users, deleted, memberships, licenses) = match directory(&graph).await {
+        Ok(d) => d,
+        Err(e) => return fail(exit::FAILURE, e),
+    };
+    let mut facts = Facts { workspaces: Vec::new(), scanned: Vec::new(), users, deleted, memberships, licenses };
+    if all && format != AuditFormat::Snapshot {
+        let code = audit_all_streamed(s, &mut facts, format, o).await;
+        eprintln!("{} admin call(s) spent", ledger_calls(&s.profile).await.saturating_sub(before));
+        return code;
+    }
+    match (workspace, all) {
         (Some(w), false) => {
             let (id, name) = match resolve_workspace(s, w).await {
                 Ok(t) => (t.id, t.name),
                 Err(e) => return fail(exit::FAILURE, e),
             };
             match s.client.get_group_users_as_admin(id).await {
-                Ok(users) => (vec![Workspace::new(id, name, Some(users))], Vec::new()),
+                Ok(users) => facts.workspaces = vec![Workspace::new(id, name, Some(users))],
                 Err(e) => return fail(exit::FAILURE, e),
             }
         }
-        (None, true) => match scan_all(s, format != AuditFormat::Json && progress::visible(Format::Table)).await {
+        (None, true) => match scan_all(s, progress::visible(Format::Table)).await {
             Ok(scanned) => {
-                let spaces = scanned.iter().map(|w| Workspace::new(w.id, w.name.clone(), w.users.clone())).collect();
-                (spaces, scanned)
+                facts.workspaces = scanned.iter().map(|w| Workspace::new(w.id, w.name.clone(), w.users.clone())).collect();
+                facts.scanned = scanned;
             }
             Err(e) => return fail(exit::FAILURE, e),
         },
         _ => return fail(exit::USAGE, "give either --workspace W or --all"),
     };
-    let (users, deleted, memberships, licenses) = match directory(&graph).await {
-        Ok(d) => d,
-        Err(e) => return fail(exit::FAILURE, e),
-    };
-    let mut facts = Facts { workspaces, scanned, users, deleted, memberships, licenses };
     facts.workspaces.sort_by(|a, b| a.name.cmp(&b.name));
     let code = match format {
         AuditFormat::Table => render(&facts.rows(), Format::Table),
         AuditFormat::Json => render(&facts.rows(), Format::Json),
+        AuditFormat::Jsonl => match Sink::new(AuditFormat::Jsonl).and_then(|mut k| k.write(facts.rows()).and_then(|_| k.finish())) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(exit::FAILURE, e),
+        },
         AuditFormat::Csv => render(&facts.rows(), Format::Csv),
         AuditFormat::Snapshot => write_snapshot(s, &facts, out).await,
     };

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use base64::Engine;
-use pbi_client::{AdminBudget, ClientError, Endpoints, Ledger, PowerBiClient, SystemClock, TokenClient, TokenSource};
+use pbi_client::{ClientError, Endpoints, Ledger, PowerBiClient, SystemClock, TokenClient, TokenSource};
 use pbi_lifecycle::apply::{apply, ApplyError, Target, TargetError};
 use pbi_lifecycle::desired::{DesiredState, PrincipalName};
 use pbi_lifecycle::journal::Journal;
@@ -41,11 +41,7 @@ pub async fn connect(profile: Profile) -> Result<Session, String> {
     let tenant = credential.tenant().to_string();
     let endpoints =
         Endpoints { powerbi: profile.powerbi_url.clone(), authority: profile.authority_url.clone(), graph: profile.graph_url.clone() };
-    let budget = AdminBudget {
-        limit: profile.admin_budget_per_hour,
-        max_wait: std::time::Duration::from_secs(profile.max_wait_secs),
-        ..AdminBudget::default()
-    };
+    let budget = profile.pacing();
     let ledger_path = profile.ledger.clone().unwrap_or_else(default_ledger);
     if let Some(dir) = ledger_path.parent() {
         let _ = std::fs::create_dir_all(dir);

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::TryStreamExt;
-use pbi_client::{AdminBudget, AdminGroupsQuery, GraphClient, Ledger, PowerBiClient, SystemClock};
+use pbi_client::{AdminGroupsQuery, GraphClient, Ledger, PowerBiClient, SystemClock};
 use pbi_wire::admin::AdminGroup;
 use pbi_wire::graph::{sku, SubscribedSku, User};
 use pbi_wire::powerbi::GroupUser;
@@ -25,13 +25,13 @@ pub fn graph(profile: &Profile) -> Result<GraphClient, String> {
     PowerBiClient::builder(endpoints).credential(profile.app_credential()?).build_graph().map_err(|e| e.to_string())
 }
 
-/// The admin calls recorded in the profile's ledger for its tenant within the budget window.
+/// The admin calls recorded in the profile's ledger for its tenant within the budget window
+/// (the shared admin budget's, or every per-operation one's; never the scanner's).
 /// The difference before and after a command is what the command spent (retries included).
 pub async fn ledger_calls(profile: &Profile) -> usize {
     let path = profile.ledger.clone().unwrap_or_else(default_ledger);
-    let budget = AdminBudget { limit: profile.admin_budget_per_hour, ..AdminBudget::default() };
-    let Ok(ledger) = Ledger::file(&path, budget, Arc::new(SystemClock)) else { return 0 };
-    ledger.snapshot(profile.tenant.as_deref().unwrap_or_default()).await.map(|l| l.calls.len()).unwrap_or(0)
+    let Ok(ledger) = Ledger::file(&path, profile.pacing(), Arc::new(SystemClock)) else { return 0 };
+    ledger.snapshot(profile.tenant.as_deref().unwrap_or_default()).await.map(|l| l.admin_calls()).unwrap_or(0)
 }
 
 /// A workspace of the tenant with its direct principals.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use pbi_client::{AdminBudget, ClientError, Endpoints, GraphClient, Ledger, PowerBiClient, SystemClock};
+use pbi_client::{ClientError, Endpoints, GraphClient, Ledger, PowerBiClient, SystemClock};
 use pbi_lifecycle::apply::TargetError;
 use pbi_lifecycle::journal::Journal;
 use pbi_lifecycle::offboard::{plan_offboarding, remaining_after, run_offboarding, OffboardPlan, RemainReason, Remains, RunReport};
@@ -60,11 +60,7 @@ async fn connect(profile: Profile) -> Result<Offboarder, String> {
     };
     let tenant = profile.tenant.clone().ok_or("no tenant: set it in the profile or PBI_ACCESS_TENANT")?;
     let client_id = profile.client_id.clone().ok_or("no client_id: set it in the profile or PBI_ACCESS_CLIENT_ID")?;
-    let budget = AdminBudget {
-        limit: profile.admin_budget_per_hour,
-        max_wait: std::time::Duration::from_secs(profile.max_wait_secs),
-        ..AdminBudget::default()
-    };
+    let budget = profile.pacing();
     let ledger_path = profile.ledger.clone().unwrap_or_else(super::commands::default_ledger);
     if let Some(dir) = ledger_path.parent() {
         let _ = std::fs::create_dir_all(dir);

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
-use pbi_client::{ClientCertificate, Credential};
+use pbi_client::{AdminBudgetModel, ClientCertificate, Credential, Limits, Pacing};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,8 +29,11 @@ pub struct Profile {
     pub authority_url: String,
     /// `https://graph.microsoft.com`, or `{pbi-access}/graph`.
     pub graph_url: String,
-    /// The tenant's admin API budget per sliding hour.
+    /// The tenant's admin API budget per sliding hour (shared, or each admin operation's).
     pub admin_budget_per_hour: u32,
+    /// How the service counts the admin budget (`[NAME.throttling]`, `PBI_ACCESS_ADMIN_BUDGET`):
+    /// the ledger paces to the same model as the server's `[throttling] admin_budget`.
+    pub throttling: Throttling,
     /// The longest a job waits for admin budget before it saves its journal and stops.
     pub max_wait_secs: u64,
     /// The shared budget ledger of this machine.
@@ -38,6 +41,14 @@ pub struct Profile {
     /// Test-only pacing (`PBI_ACCESS_APPLY_STEP_DELAY_MS`): `apply` waits this long before each
     /// step's call, so an end-to-end test can interrupt it half-way. 0 (the default) in real use.
     pub apply_step_delay_ms: u64,
+}
+
+/// The profile's `throttling` table.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Throttling {
+    /// `shared` (one 200/hour budget for all admin operations, the default) or `per_operation`.
+    pub admin_budget: AdminBudgetModel,
 }
 
 impl Default for Profile {
@@ -54,6 +65,7 @@ impl Default for Profile {
             authority_url: "https://login.microsoftonline.com".into(),
             graph_url: "https://graph.microsoft.com".into(),
             admin_budget_per_hour: 200,
+            throttling: Throttling::default(),
             max_wait_secs: 120,
             ledger: None,
             apply_step_delay_ms: 0,
@@ -73,12 +85,21 @@ const ENV_KEYS: &[&str] = &[
     "authority_url",
     "graph_url",
     "admin_budget_per_hour",
+    "admin_budget",
     "max_wait_secs",
     "ledger",
     "apply_step_delay_ms",
 ];
 
 impl Profile {
+    /// What the budget ledger paces to: the budget table with this profile's admin figures.
+    pub fn pacing(&self) -> Pacing {
+        Pacing {
+            limits: Limits { admin_budget: self.throttling.admin_budget, admin_per_hour: self.admin_budget_per_hour, ..Limits::default() },
+            max_wait: std::time::Duration::from_secs(self.max_wait_secs),
+        }
+    }
+
     /// The app's credential for client credentials: the certificate and key when
     /// `client_certificate` is set (it wins over a secret from another layer), else the secret.
     pub fn app_credential(&self) -> Result<Credential, String> {
@@ -122,7 +143,13 @@ pub fn load(name: &str, file: Option<PathBuf>) -> Result<Profile, Box<figment::E
     if let Some(file) = file.or_else(profiles_path).filter(|f| f.exists()) {
         figment = figment.merge(Figment::from(Toml::file(file)).focus(name));
     }
-    figment = figment.merge(Env::prefixed("PBI_ACCESS_").only(ENV_KEYS));
+    figment = figment.merge(Env::prefixed("PBI_ACCESS_").only(ENV_KEYS).map(|k| {
+        if k == "admin_budget" {
+            "throttling.admin_budget".into()
+        } else {
+            k.into()
+        }
+    }));
     figment.extract().map_err(Box::new)
 }
 
@@ -142,6 +169,10 @@ mod tests {
             assert_eq!(twin.authority_url, "https://login.microsoftonline.com");
             let prod = load("prod", Some("p.toml".into())).map_err(|e| *e)?;
             assert_eq!(prod.powerbi_url, "https://api.powerbi.com");
+            assert_eq!(prod.throttling.admin_budget, AdminBudgetModel::Shared);
+            jail.set_env("PBI_ACCESS_ADMIN_BUDGET", "per_operation");
+            let per_op = load("prod", Some("p.toml".into())).map_err(|e| *e)?;
+            assert_eq!(per_op.pacing().limits.admin_budget, AdminBudgetModel::PerOperation);
             Ok(())
         });
     }

@@ -95,7 +95,9 @@ async fn start_twin(spec: &TenantSpec, dir: &Path, base_profile: &Profile, secre
         .and_then(|sp| made.service_principals.get(&sp.display_name))
         .map(|(_, app)| app.to_string())
         .ok_or("the snapshot has no automation app")?;
-    let config = Config { listen: "127.0.0.1:0".into(), database: url, demo: false, ..Config::default() };
+    // The twin counts the admin budget as the profile says the service does.
+    let mut config = Config { listen: "127.0.0.1:0".into(), database: url, demo: false, ..Config::default() };
+    config.throttling.admin_budget = base_profile.throttling.admin_budget;
     let app =
         Application::build_with_store(config, Arc::new(SystemClock), store).await.map_err(|e| format!("cannot start the twin: {e:#}"))?;
     let base = app.public_url().trim_end_matches('/').to_string();
@@ -116,6 +118,7 @@ async fn start_twin(spec: &TenantSpec, dir: &Path, base_profile: &Profile, secre
         authority_url: base.clone(),
         graph_url: format!("{base}/graph"),
         admin_budget_per_hour: base_profile.admin_budget_per_hour,
+        throttling: base_profile.throttling.clone(),
         max_wait_secs: base_profile.max_wait_secs,
         ledger: Some(dir.join("twin-ledger.json")),
         apply_step_delay_ms: base_profile.apply_step_delay_ms,

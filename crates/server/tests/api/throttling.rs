@@ -245,8 +245,26 @@ backend_test_with!(
             assert_ne!(info(&app).await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
         }
         assert_throttled(info(&app).await.unwrap(), 3600).await;
-        // GetModifiedWorkspaces draws on the admin budget too, which is spent.
-        assert_throttled(get(&app, &app.base, "/v1.0/myorg/admin/workspaces/modified", &token).await, 3600).await;
+        // GetModifiedWorkspaces has its own budget too: the spent admin budget does not hold it.
+        let modified = get(&app, &app.base, "/v1.0/myorg/admin/workspaces/modified", &token).await;
+        assert_eq!(modified.status(), StatusCode::OK);
+    }
+);
+
+backend_test_with!(
+    per_operation_admin_budgets_count_each_admin_operation_apart,
+    |c: &mut Config| {
+        c.throttling.admin_per_hour = 3;
+        c.throttling.admin_budget = pbi_wire::budgets::AdminBudgetModel::PerOperation;
+    },
+    |app: TestApp| async move {
+        let token = app.user_token("admin").await;
+        spend(&app, &app.base, &admin_users(&app), &token, 3).await;
+        assert_throttled(get(&app, &app.base, &admin_users(&app), &token).await, 3600).await;
+        // Another admin operation has 200/hour of its own (here 3).
+        let dataset = format!("/v1.0/myorg/admin/datasets/{}/users", uuid::Uuid::new_v4());
+        spend(&app, &app.base, &dataset, &token, 3).await;
+        assert_throttled(get(&app, &app.base, &dataset, &token).await, 3600).await;
     }
 );
 

@@ -83,7 +83,7 @@ async fn admit(state: AppState, route: Arc<RouteGate>, request: Request, next: N
         }
     }
     if !route.budgets.is_empty() {
-        let budgets: Vec<Budget> = route.budgets.iter().map(|b| b.for_caller(&caller.0)).collect();
+        let budgets: Vec<Budget> = route.budgets.iter().map(|b| super::throttle::for_caller(b, &caller.0)).collect();
         match state.store.admit(caller.0.tenant_id, &budgets, state.clock.now_millis()).await {
             Ok(Admission::Admitted) => {}
             Ok(Admission::Throttled { retry_after_secs }) => return PbiError::too_many_requests(retry_after_secs).into_response(),

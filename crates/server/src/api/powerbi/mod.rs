@@ -1,6 +1,6 @@
 //! The Power BI REST v1.0 dialect. `routes()` is the one routing table: every user-management
-//! operation of the reference, with the scopes and admin level it demands, its own throttling
-//! limits where the reference names them, and its handler, or none yet (then it answers 501 in
+//! operation of the reference, with the scopes and admin level it demands (the request budgets
+//! it draws on come from `pbi_wire::budgets`), and its handler, or none yet (then it answers 501 in
 //! the Power BI error format). The router and `docs/compatibility.md` are both generated from it.
 
 pub mod activity;
@@ -28,7 +28,6 @@ use pbi_wire::ops::{powerbi as op, Op};
 use self::error::PbiError;
 use self::extract::{AdminAccess, RouteAccess};
 use self::gate::RouteGate;
-use self::throttle::OpLimit;
 use crate::app::AppState;
 use crate::config::Throttling;
 
@@ -49,16 +48,7 @@ const PIPELINE_WRITE: &[&str] = &["Pipeline.ReadWrite.All"];
 pub struct Route {
     pub op: Op,
     pub access: RouteAccess,
-    /// Request budgets beyond the general ones (see `throttle.rs`).
-    pub limit: OpLimit,
     pub handler: Option<MethodRouter<AppState>>,
-}
-
-impl Route {
-    /// The operation's own throttling limits, where the reference names them.
-    fn limited(self, limit: OpLimit) -> Route {
-        Route { limit, ..self }
-    }
 }
 
 fn filter(op: Op) -> MethodFilter {
@@ -71,11 +61,11 @@ where
     H: Handler<T, AppState>,
     T: 'static,
 {
-    Route { op, access: RouteAccess { scopes, admin }, limit: OpLimit::General, handler: Some(on(filter(op), handler)) }
+    Route { op, access: RouteAccess { scopes, admin }, handler: Some(on(filter(op), handler)) }
 }
 
 fn planned(op: Op, scopes: &'static [&'static str], admin: AdminAccess) -> Route {
-    Route { op, access: RouteAccess { scopes, admin }, limit: OpLimit::General, handler: None }
+    Route { op, access: RouteAccess { scopes, admin }, handler: None }
 }
 
 /// How long an operation may take before the service gives up on it: GetGroupsAsAdmin's
@@ -89,7 +79,6 @@ fn route_timeout(op: Op, audit: &crate::config::Audit) -> Option<std::time::Dura
 /// The routing table of the Power BI API.
 pub fn routes() -> Vec<Route> {
     use AdminAccess::{No, Read, Write};
-    use OpLimit::*;
     vec![
         built(op::GET_GROUPS, WORKSPACE_READ, No, groups::get_groups),
         built(op::CREATE_GROUP, WORKSPACE_WRITE, No, groups::create_group),
@@ -103,7 +92,7 @@ pub fn routes() -> Vec<Route> {
         built(op::GET_GROUP_USERS_AS_ADMIN, TENANT_READ, Read, groups::get_group_users_as_admin),
         built(op::ADD_USER_AS_ADMIN, TENANT_WRITE, Write, groups::add_user_as_admin),
         built(op::DELETE_USER_AS_ADMIN, TENANT_WRITE, Write, groups::delete_user_as_admin),
-        built(op::GET_GROUPS_AS_ADMIN, TENANT_READ, Read, admin::get_groups_as_admin).limited(GroupsAsAdmin),
+        built(op::GET_GROUPS_AS_ADMIN, TENANT_READ, Read, admin::get_groups_as_admin),
         built(op::GET_USER_ARTIFACT_ACCESS_AS_ADMIN, TENANT_READ, Read, admin::get_user_artifact_access),
         built(op::GET_USER_SUBSCRIPTIONS_AS_ADMIN, TENANT_READ, Read, admin::get_user_subscriptions),
         built(op::GET_ACTIVITY_EVENTS, TENANT_READ, Read, admin::get_activity_events),
@@ -128,11 +117,11 @@ pub fn routes() -> Vec<Route> {
         built(op::GET_DASHBOARD_IN_GROUP, DASHBOARD_READ, No, artifacts::get_dashboard_in_group),
         built(op::GET_DATAFLOWS, DATAFLOW_READ, No, artifacts::get_dataflows),
         built(op::GET_CAPACITIES, CAPACITY_READ, No, artifacts::get_capacities),
-        built(op::POST_WORKSPACE_INFO, TENANT_READ, Read, scanner::post_workspace_info).limited(PostWorkspaceInfo),
-        built(op::GET_SCAN_STATUS, TENANT_READ, Read, scanner::get_scan_status).limited(ScanStatus),
-        built(op::GET_SCAN_RESULT, TENANT_READ, Read, scanner::get_scan_result).limited(ScanResult),
-        built(op::GET_MODIFIED_WORKSPACES, TENANT_READ, Read, scanner::get_modified_workspaces).limited(ModifiedWorkspaces),
-        planned(op::REFRESH_USER_PERMISSIONS, WORKSPACE_READ, No).limited(RefreshUserPermissions),
+        built(op::POST_WORKSPACE_INFO, TENANT_READ, Read, scanner::post_workspace_info),
+        built(op::GET_SCAN_STATUS, TENANT_READ, Read, scanner::get_scan_status),
+        built(op::GET_SCAN_RESULT, TENANT_READ, Read, scanner::get_scan_result),
+        built(op::GET_MODIFIED_WORKSPACES, TENANT_READ, Read, scanner::get_modified_workspaces),
+        planned(op::REFRESH_USER_PERMISSIONS, WORKSPACE_READ, No),
         planned(op::GET_PIPELINE_USERS, PIPELINE_READ, No),
         planned(op::UPDATE_PIPELINE_USER, PIPELINE_WRITE, No),
         planned(op::DELETE_PIPELINE_USER, PIPELINE_WRITE, No),
@@ -169,7 +158,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
             .unwrap_or_else(|| on(filter(op), move |caller: Result<extract::Authenticated, PbiError>| not_implemented(op.id, caller)));
         let gate = Arc::new(RouteGate {
             op,
-            budgets: throttle::budgets(op.id, route.access.admin, route.limit, &state.config.throttling),
+            budgets: throttle::budgets(&op, &state.config.throttling),
             timeout: route_timeout(op, &state.config.audit),
         });
         router = router.route(
@@ -193,7 +182,7 @@ pub fn compatibility_markdown() -> String {
         "# Compatibility\n\nGenerated from the routing tables in `crates/server/src/api/*/mod.rs` \
          (`UPDATE_DOCS=1 cargo test -p pbi-server --test api compatibility` rewrites it; a test fails when it is stale).\n\n\
          ## Power BI REST v1.0\n\nThe last column gives the request budgets each operation draws on with the default `[throttling]` \
-         config: `admin 200/h` is the tenant's one admin budget, shared by the admin operations (the scanner's have their own instead); the others are the operation's own.\n\n\
+         config (`pbi_wire::budgets`): `admin 200/h` is the tenant's one admin budget, shared by the admin operations (the scanner's and `workspaces/modified` have their own instead; `admin_budget = \"per_operation\"` gives each admin operation its own 200/h); the others are the operation's own.\n\n\
          | operationId | method | path | status | delegated scopes (any of) | admin | throttling |\n|---|---|---|---|---|---|---|\n",
     );
     for route in routes() {
@@ -203,7 +192,7 @@ pub fn compatibility_markdown() -> String {
             AdminAccess::Read => "Fabric admin, or service principal",
             AdminAccess::Write => "Fabric admin",
         };
-        let budgets = throttle::budgets(route.op.id, route.access.admin, route.limit, &Throttling::default());
+        let budgets = throttle::budgets(&route.op, &Throttling::default());
         let budgets =
             if budgets.is_empty() { "–".to_string() } else { budgets.iter().map(|b| b.describe()).collect::<Vec<_>>().join(" + ") };
         out.push_str(&format!(
@@ -261,5 +250,13 @@ mod tests {
         assert!(others.is_empty(), "{others:?}");
         let off = Audit { groups_as_admin_timeout_ms: 0, ..Audit::default() };
         assert_eq!(route_timeout(op::GET_GROUPS_AS_ADMIN, &off), None);
+    }
+
+    #[test]
+    fn the_budget_table_knows_the_admin_operations_the_routing_table_guards() {
+        for r in routes() {
+            let admin = r.access.admin != AdminAccess::No;
+            assert_eq!(admin, pbi_wire::budgets::is_admin_op(&r.op), "{}", r.op.id);
+        }
     }
 }
