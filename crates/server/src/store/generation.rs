@@ -125,6 +125,12 @@ impl Store {
                 WriteScope::Workspaces => notify_in(&mut tx, &payload(tenant, forget)).await?,
             }
         }
+        self.commit_notified(tx, forget).await
+    }
+
+    /// `commit_write` for a workspace-scope write that queued its notification itself (PostgreSQL)
+    /// or needs none (SQLite): commit, then forget here what `forget` names.
+    pub(crate) async fn commit_notified(&self, tx: sqlx::Transaction<'static, Any>, forget: Forget) -> StoreResult<()> {
         tx.commit().await?;
         match forget {
             Forget::Nothing => self.cache.touch(),

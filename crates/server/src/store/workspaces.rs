@@ -422,9 +422,11 @@ impl Store {
             }
             // PostgreSQL evaluates a `RETURNING` subquery in the snapshot taken before the
             // statement waited for the row lock, so the facts must come after it, in a statement
-            // of their own (a new snapshot under READ COMMITTED).
+            // of their own (a new snapshot under READ COMMITTED). The lock statement queues the
+            // write's notification (`store::sync`; sent only if the transaction commits), one
+            // round trip fewer while the workspace is locked.
             Backend::Postgres => {
-                let name = lock_workspace(&mut tx, req.tenant_id, req.workspace_id, req.now).await?;
+                let name = lock_workspace_notifying(&mut tx, req.tenant_id, req.workspace_id, req.now).await?;
                 let row = sqlx::query(&format!("SELECT {}", fact_columns("$1", "$2", "$3", "$4")))
                     .bind(req.workspace_id.to_string())
                     .bind(actor_id)
@@ -484,7 +486,12 @@ impl Store {
             if let Some(event) = audit(&name, effect) {
                 record_activity(&mut *tx, req.tenant_id, &event).await?;
             }
-            self.commit_write(tx, req.tenant_id, WriteScope::Workspaces, Forget::Workspace(req.workspace_id)).await?;
+            match self.backend {
+                Backend::Sqlite => {
+                    self.commit_write(tx, req.tenant_id, WriteScope::Workspaces, Forget::Workspace(req.workspace_id)).await?
+                }
+                Backend::Postgres => self.commit_notified(tx, Forget::Workspace(req.workspace_id)).await?,
+            }
         } else {
             // Only the workspace's version moved (`lock_workspace`): nothing a reader shows.
             tx.commit().await?;
@@ -497,6 +504,27 @@ impl Store {
 /// The workspace's write lock (see the module invariant): `$1` workspace, `$2` tenant, `$3` now.
 const LOCK_WORKSPACE: &str =
     "UPDATE workspaces SET version = version + 1, modified_at = $3 WHERE id = $1 AND tenant_id = $2 AND state <> 'Deleted'";
+
+/// `lock_workspace` on PostgreSQL, queueing the workspace's notification in the same statement.
+async fn lock_workspace_notifying(
+    tx: &mut sqlx::Transaction<'_, Any>,
+    tenant: Uuid,
+    workspace: Uuid,
+    now: i64,
+) -> Result<String, ChangeError> {
+    let updated = sqlx::query(&format!("{LOCK_WORKSPACE} RETURNING name, (SELECT 1 FROM (SELECT pg_notify($4, $5)) n) AS notified"))
+        .bind(workspace.to_string())
+        .bind(tenant.to_string())
+        .bind(now)
+        .bind(super::sync::CHANNEL)
+        .bind(super::sync::payload(tenant, Forget::Workspace(workspace)))
+        .fetch_optional(&mut **tx)
+        .await?;
+    match updated {
+        Some(row) => Ok(row.try_get("name")?),
+        None => Err(ChangeError::WorkspaceNotFound),
+    }
+}
 
 /// The facts of a role change, as columns, given the placeholders of the workspace, the actor
 /// ('' for a tenant admin), the target and the target's profile ('' for none).
