@@ -68,6 +68,10 @@ struct Args {
     /// sqlite://PATH or postgres://…; default: a fresh SQLite file in a temporary directory.
     #[arg(long)]
     database: Option<String>,
+    /// PostgreSQL: run without the cache listener, so every read checks versions in the database
+    /// (what an instance does while its listener is down; the behaviour before the listener).
+    #[arg(long)]
+    no_listener: bool,
 }
 
 #[tokio::main]
@@ -135,7 +139,18 @@ async fn main() -> anyhow::Result<()> {
         );
         config.limits.max_principals_per_workspace = needed;
     }
+    if args.no_listener {
+        store.stop_listener();
+    }
     let app = Application::build_with_store(config, clock.clone(), store.clone()).await.context("starting the server")?;
+    if url.starts_with("postgres") && !args.no_listener {
+        // The listener connects in the background: measure once it serves from memory.
+        let waited = Instant::now();
+        while !store.listener_live() && waited.elapsed() < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        println!("cache listener live: {}", store.listener_live());
+    }
     let base = app.public_url().to_string();
     let (stop_app, app_stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
@@ -592,6 +607,9 @@ fn reproduce(args: &Args) -> String {
     );
     if let Some(url) = &args.database {
         cmd.push_str(&format!(" --database '{}'", redact_password(url)));
+    }
+    if args.no_listener {
+        cmd.push_str(" --no-listener");
     }
     cmd
 }

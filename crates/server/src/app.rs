@@ -73,6 +73,8 @@ impl Application {
     }
 
     pub async fn build_with_store(config: Config, clock: SharedClock, store: Store) -> anyhow::Result<Application> {
+        // PostgreSQL: other instances' commits reach this one's caches as notifications.
+        store.start_listener();
         let faults = Faults::new(&config.faults).map_err(|e| anyhow::anyhow!("invalid [[faults]] in the config: {e}"))?;
         let tls = crate::tls::setup(&config, clock.now().year())?;
         let listener =

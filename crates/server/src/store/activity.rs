@@ -70,18 +70,39 @@ impl ActivityEvent {
 
 /// Append `event` to the tenant's activity log.
 pub async fn record_activity<'c, E: Executor<'c, Database = Any>>(e: E, tenant: Uuid, event: &ActivityEvent) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO activity_events (tenant_id, id, creation_time, activity, user_id, event_json) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(tenant.to_string())
-    .bind(event.id.to_string())
-    .bind(event.creation_time)
-    .bind(&event.activity)
-    .bind(&event.user_id)
-    .bind(event.to_json(tenant).to_string())
-    .execute(e)
-    .await?;
+    let sql = insert_activity_sql(0);
+    bind_activity(sqlx::query(&sql), tenant, event).execute(e).await?;
     Ok(())
+}
+
+/// The statement that records an event, its six parameters numbered after `base` (so a caller can
+/// put it after a statement of its own: see `Store::change_member` on PostgreSQL).
+pub(crate) fn insert_activity_sql(base: usize) -> String {
+    let p = |i: usize| format!("${}", base + i);
+    format!(
+        "INSERT INTO activity_events (tenant_id, id, creation_time, activity, user_id, event_json) VALUES ({}, {}, {}, {}, {}, {})",
+        p(1),
+        p(2),
+        p(3),
+        p(4),
+        p(5),
+        p(6)
+    )
+}
+
+/// Bind the parameters of `insert_activity_sql`, in order.
+pub(crate) fn bind_activity<'q>(
+    query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    tenant: Uuid,
+    event: &ActivityEvent,
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    query
+        .bind(tenant.to_string())
+        .bind(event.id.to_string())
+        .bind(event.creation_time)
+        .bind(event.activity.clone())
+        .bind(event.user_id.clone())
+        .bind(event.to_json(tenant).to_string())
 }
 
 /// The stored form of an event (`activity_events.event_json`), for bulk writers such as the

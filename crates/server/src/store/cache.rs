@@ -1,12 +1,14 @@
 //! The workspace view cache (see `Store::cache`). A generation counter makes a read that raced a
 //! write unable to store what it read: it saw the generation before the write and cannot insert.
 //!
-//! Where it is off (PostgreSQL: other instances write too), views are kept instead under the
-//! versions they were read at: the workspace's `version` and the tenant's directory generation,
-//! both read from the database before the members (`Store::workspace_view`).
+//! On PostgreSQL (other instances write too) the cache is on only while the store's listener is
+//! live (`store::sync`): other instances' commits then reach it as notifications. While it is
+//! down, views are kept instead under the versions they were read at: the workspace's `version`
+//! and the tenant's directory generation, both read from the database before the members
+//! (`Store::workspace_view`).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use uuid::Uuid;
@@ -22,7 +24,10 @@ const CAPACITY: usize = 20_000;
 
 #[derive(Debug)]
 pub(crate) struct ViewCache {
-    enabled: bool,
+    /// This process is the database's one writer (SQLite): its own commits are every commit.
+    exact: bool,
+    /// PostgreSQL: the listener is live, so other instances' commits reach this cache.
+    live: AtomicBool,
     generation: AtomicU64,
     views: RwLock<HashMap<Uuid, Arc<WorkspaceView>>>,
     settings: RwLock<HashMap<Uuid, TenantSettings>>,
@@ -31,9 +36,10 @@ pub(crate) struct ViewCache {
 }
 
 impl ViewCache {
-    pub(crate) fn new(enabled: bool) -> ViewCache {
+    pub(crate) fn new(exact: bool) -> ViewCache {
         ViewCache {
-            enabled,
+            exact,
+            live: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             views: RwLock::new(HashMap::new()),
             settings: RwLock::new(HashMap::new()),
@@ -59,14 +65,31 @@ impl ViewCache {
     }
 
     pub(crate) fn get(&self, workspace: Uuid) -> Option<Arc<WorkspaceView>> {
-        if !self.enabled {
+        if !self.enabled() {
             return None;
         }
         self.views.read().ok()?.get(&workspace).cloned()
     }
 
+    /// Whether views are served from (and kept in) memory.
     pub(crate) fn enabled(&self) -> bool {
-        self.enabled
+        self.exact || self.live.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn live(&self) -> bool {
+        self.live.load(Ordering::SeqCst)
+    }
+
+    /// The listener came up (after `LISTEN` took effect) or went down: forget everything either
+    /// way (see `store::sync`). Up: clear first, then serve; down: stop serving, then clear.
+    pub(crate) fn set_live(&self, live: bool) {
+        if live {
+            self.clear();
+            self.live.store(true, Ordering::SeqCst);
+        } else {
+            self.live.store(false, Ordering::SeqCst);
+            self.clear();
+        }
     }
 
     pub(crate) fn generation(&self) -> u64 {
@@ -75,7 +98,7 @@ impl ViewCache {
 
     /// Keep `view` unless a write happened since `generation` was read.
     pub(crate) fn put(&self, workspace: Uuid, view: Arc<WorkspaceView>, generation: u64) {
-        if !self.enabled {
+        if !self.enabled() {
             return;
         }
         if let Ok(mut views) = self.views.write() {
@@ -110,14 +133,14 @@ impl ViewCache {
     }
 
     pub(crate) fn settings(&self, tenant: Uuid) -> Option<TenantSettings> {
-        if !self.enabled {
+        if !self.enabled() {
             return None;
         }
         self.settings.read().ok()?.get(&tenant).copied()
     }
 
     pub(crate) fn put_settings(&self, tenant: Uuid, value: TenantSettings, generation: u64) {
-        if !self.enabled {
+        if !self.enabled() {
             return;
         }
         if let Ok(mut settings) = self.settings.write() {

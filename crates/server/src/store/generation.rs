@@ -13,16 +13,22 @@
 //! only while the transaction commits, so it cannot take part in a deadlock.
 //!
 //! Invariant (who bumps in the database): writes through the store's methods end with
-//! `Store::commit_write`, which bumps the database counters only on PostgreSQL, where other
-//! instances may hold caches; on SQLite one process serves the file and its local generation
-//! (`Store::local_generation`, moved by `commit_write`) already tells its caches. Writers that may
-//! run in another process than the server (tenant import, seed) call `bump_generation` themselves,
-//! on both backends. Skipping the bump on SQLite keeps a role change at one statement fewer: the
-//! write benchmark lost half its throughput to it.
+//! `Store::commit_write`. On PostgreSQL it queues the write's notification (`store::sync`), which
+//! tells every listening instance, and bumps the database counters only for directory-scope
+//! writes: an instance whose listener is down reads a workspace view again when the workspace's
+//! `version` or the directory generation moved, and serves no cached page. Workspace-scope writes
+//! move their workspace's `version` under its lock already, so they skip the tenant's row (a hot
+//! row every write of the tenant would queue on). On SQLite one process serves the file and its
+//! local generation (`Store::local_generation`, moved by `commit_write`) already tells its caches;
+//! skipping the bump there kept a role change at one statement fewer (the write benchmark lost
+//! half its throughput to it). Writers that may run in another process than the server (tenant
+//! import, seed) call `bump_generation` themselves, on both backends; on PostgreSQL it notifies
+//! the instances too.
 
-use sqlx::{Any, Executor, Row};
+use sqlx::{Any, Row};
 use uuid::Uuid;
 
+use super::sync::{notify_in, payload};
 use super::{Backend, Store, StoreResult};
 
 /// What a write changed, which decides the counters it moves.
@@ -35,8 +41,16 @@ pub enum WriteScope {
     Directory,
 }
 
-/// Bump `tenant`'s write generations in the database. Call it last in the write's transaction.
-pub async fn bump_generation<'c, E: Executor<'c, Database = Any>>(e: E, tenant: Uuid, scope: WriteScope) -> StoreResult<()> {
+/// Bump `tenant`'s write generations in the database and, on PostgreSQL, tell every instance to
+/// forget what it cached (sent on commit). Call it last in the write's transaction.
+pub async fn bump_generation<C>(mut conn: C, tenant: Uuid, scope: WriteScope) -> StoreResult<()>
+where
+    C: std::ops::DerefMut<Target = sqlx::AnyConnection>,
+{
+    let conn: &mut sqlx::AnyConnection = &mut conn;
+    if conn.backend_name().eq_ignore_ascii_case("postgresql") {
+        notify_in(conn, &payload(tenant, Forget::Everything)).await?;
+    }
     let directory = match scope {
         WriteScope::Workspaces => 0,
         WriteScope::Directory => 1,
@@ -48,7 +62,7 @@ pub async fn bump_generation<'c, E: Executor<'c, Database = Any>>(e: E, tenant: 
     )
     .bind(tenant.to_string())
     .bind(directory)
-    .execute(e)
+    .execute(conn)
     .await?;
     Ok(())
 }
@@ -69,11 +83,35 @@ pub struct TenantGenerations {
     pub directory: i64,
 }
 
+/// What a rendering cached above the store (the admin page cache) is kept under, read before any
+/// of its data: the tenant's generations in the database paired with this process's local one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheStamp {
+    pub generations: TenantGenerations,
+    pub local: u64,
+    /// Whether a rendering may be kept under this stamp. Not on PostgreSQL while the listener is
+    /// down: workspace writes do not move the database generation there (see the module doc).
+    pub cacheable: bool,
+}
+
 impl Store {
-    /// End a write made through the store's methods: bump the database generations where other
-    /// instances may cache (PostgreSQL), commit, and move this process's local generation.
-    /// `forget` names the cached views the write made stale; whatever it names, the local
-    /// generation moves.
+    /// The stamp of `tenant`'s cached renderings as of now. SQLite: the database generations (out
+    /// of process writers move them) and the local one. PostgreSQL with a live listener: the local
+    /// generation alone, which every instance's notification moves (no database read). PostgreSQL
+    /// otherwise: the database generations, for the versioned views, and not cacheable.
+    pub async fn cache_stamp(&self, tenant: Uuid) -> StoreResult<CacheStamp> {
+        let local = self.cache.generation();
+        Ok(match self.backend {
+            Backend::Sqlite => CacheStamp { generations: self.tenant_generations(tenant).await?, local, cacheable: true },
+            Backend::Postgres if self.cache.live() => CacheStamp { generations: TenantGenerations::default(), local, cacheable: true },
+            Backend::Postgres => CacheStamp { generations: self.tenant_generations(tenant).await?, local, cacheable: false },
+        })
+    }
+
+    /// End a write made through the store's methods: on PostgreSQL, queue its notification and
+    /// (directory scope) bump the database generations; commit; move this process's local
+    /// generation. `forget` names the cached views the write made stale (here and, through the
+    /// notification, in every other instance); whatever it names, the local generation moves.
     pub(crate) async fn commit_write(
         &self,
         mut tx: sqlx::Transaction<'static, Any>,
@@ -81,12 +119,21 @@ impl Store {
         scope: WriteScope,
         forget: Forget,
     ) -> StoreResult<()> {
+        if self.backend == Backend::Postgres {
+            match scope {
+                WriteScope::Directory => bump_generation(&mut *tx, tenant, scope).await?,
+                WriteScope::Workspaces => notify_in(&mut tx, &payload(tenant, forget)).await?,
+            }
+        }
+        self.commit_notified(tx, forget).await
+    }
+
+    /// `commit_write` for a workspace-scope write that queued its notification itself (PostgreSQL)
+    /// or needs none (SQLite): commit, then forget here what `forget` names.
+    pub(crate) async fn commit_notified(&self, tx: sqlx::Transaction<'static, Any>, forget: Forget) -> StoreResult<()> {
         // Forget even when this future is dropped mid-commit (the client went away): the commit
         // may have landed, and forgetting what did not change costs only a read.
         let _forget = ForgetOnExit { cache: &self.cache, forget };
-        if self.backend == Backend::Postgres {
-            bump_generation(&mut *tx, tenant, scope).await?;
-        }
         tx.commit().await?;
         Ok(())
     }

@@ -20,6 +20,7 @@ mod migrations;
 mod packed;
 mod settings;
 mod snapshot;
+mod sync;
 mod throttle;
 
 pub use snapshot::TenantRows;
@@ -29,7 +30,7 @@ mod workspaces;
 pub use activity::{record_activity, ActivityEvent, DirAuditor};
 pub use artifacts::*;
 pub use directory::*;
-pub use generation::{bump_generation, Forget, TenantGenerations, WriteScope};
+pub use generation::{bump_generation, CacheStamp, Forget, TenantGenerations, WriteScope};
 pub use keys::*;
 pub use workspaces::*;
 /// The schema version this build migrates to.
@@ -76,12 +77,16 @@ pub struct Store {
     /// Reads. On SQLite several connections reading WAL snapshots; on PostgreSQL the same pool.
     read: AnyPool,
     backend: Backend,
-    /// Read-through cache of workspace views. Only SQLite enables it: there this process is the
-    /// database's one writer, so invalidating on its own commits keeps the cache exact. With
-    /// PostgreSQL other instances write too, and every read goes to the database.
+    /// Read-through cache of workspace views and tenant settings. On SQLite this process is the
+    /// database's one writer, so invalidating on its own commits keeps the cache exact. On
+    /// PostgreSQL other instances write too: the cache serves only while the listener is live
+    /// (`store::sync`), and reads check versions in the database otherwise.
     cache: std::sync::Arc<cache::ViewCache>,
     /// Which request each connection serves, to stop a cancelled request's statements.
     bindings: std::sync::Arc<cancel::Bindings>,
+    /// PostgreSQL: where the listener connects (`Store::start_listener`).
+    listen_url: Option<String>,
+    listener: std::sync::Arc<sync::Listener>,
 }
 
 impl Store {
@@ -123,7 +128,15 @@ impl Store {
             };
             let write = pool(1).connect_with(options.clone()).await?;
             let read = pool(8).connect_with(options).await?;
-            Store { write, read, backend: Backend::Sqlite, cache: std::sync::Arc::new(cache::ViewCache::new(true)), bindings }
+            Store {
+                write,
+                read,
+                backend: Backend::Sqlite,
+                cache: std::sync::Arc::new(cache::ViewCache::new(true)),
+                bindings,
+                listen_url: None,
+                listener: Default::default(),
+            }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let bindings = std::sync::Arc::new(cancel::Bindings::postgres(url)?);
             let (on_connect, on_acquire) = (bindings.clone(), bindings.clone());
@@ -147,6 +160,8 @@ impl Store {
                 backend: Backend::Postgres,
                 cache: std::sync::Arc::new(cache::ViewCache::new(false)),
                 bindings,
+                listen_url: Some(url.to_string()),
+                listener: Default::default(),
             }
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
@@ -218,6 +233,7 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        self.stop_listener();
         self.write.close().await;
         self.read.close().await;
     }

@@ -1,5 +1,5 @@
-//! Tenant settings, cached like workspace views (SQLite only) because every service-principal
-//! request reads them.
+//! Tenant settings, cached like workspace views (on SQLite, and on PostgreSQL while the listener
+//! is live) because every service-principal request reads them.
 
 use sqlx::Row;
 use uuid::Uuid;
@@ -32,8 +32,8 @@ impl Store {
     }
 
     pub async fn set_tenant_settings(&self, tenant: Uuid, settings: &TenantSettings) -> StoreResult<()> {
-        super::provision_tenant_settings(&self.write, tenant, settings).await?;
-        self.cache.clear();
-        Ok(())
+        let mut tx = self.write.begin().await?;
+        super::provision_tenant_settings(&mut *tx, tenant, settings).await?;
+        self.commit_write(tx, tenant, super::WriteScope::Directory, super::Forget::Everything).await
     }
 }

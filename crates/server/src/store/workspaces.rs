@@ -214,6 +214,11 @@ pub async fn insert_workspace<'c, E: Executor<'c, Database = Any>>(e: E, ws: &Wo
     Ok(())
 }
 
+const INSERT_MEMBER: &str =
+    "INSERT INTO workspace_members (workspace_id, principal_id, profile_id, principal_type, role, added_at) VALUES ($1, $2, $3, $4, $5, $6)";
+const SET_ROLE: &str = "UPDATE workspace_members SET role = $4 WHERE workspace_id = $1 AND principal_id = $2 AND profile_id = $3";
+const DELETE_MEMBER: &str = "DELETE FROM workspace_members WHERE workspace_id = $1 AND principal_id = $2 AND profile_id = $3";
+
 pub async fn insert_member<'c, E: Executor<'c, Database = Any>>(
     e: E,
     workspace: Uuid,
@@ -222,7 +227,7 @@ pub async fn insert_member<'c, E: Executor<'c, Database = Any>>(
     role: Role,
     now: i64,
 ) -> StoreResult<()> {
-    sqlx::query("INSERT INTO workspace_members (workspace_id, principal_id, profile_id, principal_type, role, added_at) VALUES ($1, $2, $3, $4, $5, $6)")
+    sqlx::query(INSERT_MEMBER)
         .bind(workspace.to_string())
         .bind(principal.object_id.to_string())
         .bind(profile.map(|p| p.to_string()).unwrap_or_default())
@@ -422,9 +427,11 @@ impl Store {
             }
             // PostgreSQL evaluates a `RETURNING` subquery in the snapshot taken before the
             // statement waited for the row lock, so the facts must come after it, in a statement
-            // of their own (a new snapshot under READ COMMITTED).
+            // of their own (a new snapshot under READ COMMITTED). The lock statement queues the
+            // write's notification (`store::sync`; sent only if the transaction commits), one
+            // round trip fewer while the workspace is locked.
             Backend::Postgres => {
-                let name = lock_workspace(&mut tx, req.tenant_id, req.workspace_id, req.now).await?;
+                let name = lock_workspace_notifying(&mut tx, req.tenant_id, req.workspace_id, req.now).await?;
                 let row = sqlx::query(&format!("SELECT {}", fact_columns("$1", "$2", "$3", "$4")))
                     .bind(req.workspace_id.to_string())
                     .bind(actor_id)
@@ -459,32 +466,45 @@ impl Store {
         let ws = req.workspace_id.to_string();
         let principal = req.target.object_id.to_string();
         let profile = req.profile_id.map(|p| p.to_string()).unwrap_or_default();
-        match effect {
-            Effect::Insert(role) => insert_member(&mut *tx, req.workspace_id, req.target, req.profile_id, role, req.now).await?,
-            Effect::SetRole(role) => {
-                sqlx::query("UPDATE workspace_members SET role = $4 WHERE workspace_id = $1 AND principal_id = $2 AND profile_id = $3")
-                    .bind(ws)
-                    .bind(principal)
-                    .bind(profile)
-                    .bind(role.as_str())
-                    .execute(&mut *tx)
-                    .await?;
+        let event = if effect != Effect::Nothing { audit(&name, effect) } else { None };
+        let (statement, params) = match effect {
+            Effect::Insert(_) => (INSERT_MEMBER, 6),
+            Effect::SetRole(_) => (SET_ROLE, 4),
+            Effect::Delete => (DELETE_MEMBER, 3),
+            Effect::Nothing => ("", 0),
+        };
+        // PostgreSQL: the change and its event in one statement (the event's insert after a
+        // data-modifying CTE), one round trip fewer while the workspace is locked. SQLite has no
+        // round trips to save and no data-modifying CTEs.
+        let combined = match (&event, self.backend) {
+            (Some(_), Backend::Postgres) if params > 0 => {
+                Some(format!("WITH change AS ({statement}) {}", super::activity::insert_activity_sql(params)))
             }
-            Effect::Delete => {
-                sqlx::query("DELETE FROM workspace_members WHERE workspace_id = $1 AND principal_id = $2 AND profile_id = $3")
-                    .bind(ws)
-                    .bind(principal)
-                    .bind(profile)
-                    .execute(&mut *tx)
-                    .await?;
+            _ => None,
+        };
+        if params > 0 {
+            let sql = combined.as_deref().unwrap_or(statement);
+            let mut query = sqlx::query(sql).bind(ws).bind(principal).bind(profile);
+            match effect {
+                Effect::Insert(role) => query = query.bind(req.target.kind.as_str()).bind(role.as_str()).bind(req.now),
+                Effect::SetRole(role) => query = query.bind(role.as_str()),
+                Effect::Delete | Effect::Nothing => {}
             }
-            Effect::Nothing => {}
+            if let (Some(event), true) = (&event, combined.is_some()) {
+                query = super::activity::bind_activity(query, req.tenant_id, event);
+            }
+            query.execute(&mut *tx).await?;
         }
         if effect != Effect::Nothing {
-            if let Some(event) = audit(&name, effect) {
-                record_activity(&mut *tx, req.tenant_id, &event).await?;
+            if let (Some(event), None) = (&event, &combined) {
+                record_activity(&mut *tx, req.tenant_id, event).await?;
             }
-            self.commit_write(tx, req.tenant_id, WriteScope::Workspaces, Forget::Workspace(req.workspace_id)).await?;
+            match self.backend {
+                Backend::Sqlite => {
+                    self.commit_write(tx, req.tenant_id, WriteScope::Workspaces, Forget::Workspace(req.workspace_id)).await?
+                }
+                Backend::Postgres => self.commit_notified(tx, Forget::Workspace(req.workspace_id)).await?,
+            }
         } else {
             // Only the workspace's version moved (`lock_workspace`): nothing a reader shows.
             tx.commit().await?;
@@ -497,6 +517,27 @@ impl Store {
 /// The workspace's write lock (see the module invariant): `$1` workspace, `$2` tenant, `$3` now.
 const LOCK_WORKSPACE: &str =
     "UPDATE workspaces SET version = version + 1, modified_at = $3 WHERE id = $1 AND tenant_id = $2 AND state <> 'Deleted'";
+
+/// `lock_workspace` on PostgreSQL, queueing the workspace's notification in the same statement.
+async fn lock_workspace_notifying(
+    tx: &mut sqlx::Transaction<'_, Any>,
+    tenant: Uuid,
+    workspace: Uuid,
+    now: i64,
+) -> Result<String, ChangeError> {
+    let updated = sqlx::query(&format!("{LOCK_WORKSPACE} RETURNING name, (SELECT 1 FROM (SELECT pg_notify($4, $5)) n) AS notified"))
+        .bind(workspace.to_string())
+        .bind(tenant.to_string())
+        .bind(now)
+        .bind(super::sync::CHANNEL)
+        .bind(super::sync::payload(tenant, Forget::Workspace(workspace)))
+        .fetch_optional(&mut **tx)
+        .await?;
+    match updated {
+        Some(row) => Ok(row.try_get("name")?),
+        None => Err(ChangeError::WorkspaceNotFound),
+    }
+}
 
 /// The facts of a role change, as columns, given the placeholders of the workspace, the actor
 /// ('' for a tenant admin), the target and the target's profile ('' for none).

@@ -73,7 +73,7 @@ async fn sqlite_writer_busy(conn: &mut AnyConnection) -> bool {
     }
 }
 
-/// PostgreSQL: the backends now running a statement that starts with `prefix`.
+/// PostgreSQL: the backends now running a statement that starts with `prefix` (a `LIKE` pattern).
 async fn pg_running(conn: &mut AnyConnection, prefix: &str) -> Vec<i32> {
     sqlx::query("SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE $1 AND pid <> pg_backend_pid()")
         .bind(format!("{prefix}%"))
@@ -188,7 +188,7 @@ backend_test_with!(a_write_cut_off_by_its_client_leaves_no_partial_change, with_
             .get::<i64, _>(0)
     };
     let version_before = version().await;
-    let before = if app.backend == Backend::Postgres { pg_running(&mut side, "INSERT INTO activity_events").await } else { vec![] };
+    let before = if app.backend == Backend::Postgres { pg_running(&mut side, "%INSERT INTO activity_events").await } else { vec![] };
 
     let body = serde_json::json!({ "identifier": upn("outsider"), "principalType": "User", "groupUserAccessRight": "Admin" }).to_string();
     let token = app.user_token("owner").await;
@@ -198,7 +198,7 @@ backend_test_with!(a_write_cut_off_by_its_client_leaves_no_partial_change, with_
             eventually!("the write holds the writer", sqlite_writer_busy(&mut side).await);
             None
         }
-        Backend::Postgres => Some(pg_new_runner(&mut side, "INSERT INTO activity_events", &before).await),
+        Backend::Postgres => Some(pg_new_runner(&mut side, "%INSERT INTO activity_events", &before).await),
     };
 
     drop(stream);
@@ -210,7 +210,7 @@ backend_test_with!(a_write_cut_off_by_its_client_leaves_no_partial_change, with_
         Some(pid) => {
             eventually!(
                 "the backend no longer runs the insert",
-                !pg_running(&mut side, "INSERT INTO activity_events").await.contains(&pid)
+                !pg_running(&mut side, "%INSERT INTO activity_events").await.contains(&pid)
             );
             assert_eq!(stats(&app).await.statements_cancelled, 1);
         }

@@ -343,6 +343,8 @@ impl Drop for TestApp {
 /// Another server on the test's database, with its own store connections (see `TestApp::instance`).
 pub struct Instance {
     pub base: String,
+    /// The instance's own store (its own connections and caches, and on PostgreSQL its listener).
+    pub store: Store,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -405,8 +407,9 @@ impl TestApp {
     /// A second server on the same database and clock, with its own connections, as another
     /// instance of a deployment would be.
     pub async fn instance(&self) -> Instance {
-        let (base, tx) = start(self.config.clone(), self.clock.clone(), None).await;
-        Instance { base, shutdown: Some(tx) }
+        let store = Store::connect(&self.config.database).await.expect("store");
+        let (base, tx) = start(self.config.clone(), self.clock.clone(), Some(store.clone())).await;
+        Instance { base, store, shutdown: Some(tx) }
     }
 
     /// Stop the server and start a new one on the same database (fresh connections, new port).

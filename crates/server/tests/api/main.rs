@@ -19,6 +19,7 @@ mod graph;
 mod group_users;
 mod groups;
 mod identity;
+mod instances;
 mod oidc;
 mod page_cache;
 mod scanner;

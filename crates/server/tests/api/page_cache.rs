@@ -92,9 +92,10 @@ backend_test!(admin_groups_pages_cached_by_one_instance_show_writes_made_through
     assert_eq!(page(&second.base, &admin).await, before);
     assert!(!users_of(&before, team).iter().any(|(name, _)| name == "Otto Outsider"));
 
-    // The first instance writes; the second, whose cache never heard of it, shows it.
+    // The first instance writes; the second shows it once notified (see tests/api/instances.rs).
     let owner = app.as_user("owner").await;
     owner.add_group_user(team, &GroupUser::principal(upn("outsider"), PrincipalType::User, R::Viewer)).await.unwrap();
+    second.store.caught_up().await;
     let after = page(&second.base, &admin).await;
     assert!(users_of(&after, team).contains(&("Otto Outsider".into(), "Viewer".into())), "{after}");
     assert_eq!(page(&app.base, &admin).await["value"], after["value"]);
@@ -104,6 +105,7 @@ backend_test!(admin_groups_pages_cached_by_one_instance_show_writes_made_through
     let owner_id = app.user_id("owner");
     let (status, _, _) = app.graph(Method::PATCH, &format!("/users/{owner_id}"), Some(json!({"displayName": "Olivia Renamed"}))).await;
     assert_eq!(status, 204);
+    second.store.caught_up().await;
     let renamed = page(&second.base, &admin).await;
     assert!(users_of(&renamed, team).iter().any(|(name, _)| name == "Olivia Renamed"), "{renamed}");
     assert!(!users_of(&renamed, team).iter().any(|(name, _)| name == "Olivia Owner"), "{renamed}");
@@ -117,6 +119,12 @@ async fn group_users(base: &str, token: &str, ws: Uuid) -> Vec<(String, String)>
     assert_eq!(response.status().as_u16(), 200);
     let body: Value = response.json().await.unwrap();
     names_and_rights(&body["value"])
+}
+
+async fn caught_up(instance: &Option<crate::helpers::Instance>) {
+    if let Some(instance) = instance {
+        instance.store.caught_up().await;
+    }
 }
 
 backend_test!(workspace_user_lists_kept_by_one_instance_show_writes_made_through_another, |app: TestApp| async move {
@@ -133,6 +141,7 @@ backend_test!(workspace_user_lists_kept_by_one_instance_show_writes_made_through
     // A role change through the first instance.
     let owner = app.as_user("owner").await;
     owner.add_group_user(team, &GroupUser::principal(upn("outsider"), PrincipalType::User, R::Member)).await.unwrap();
+    caught_up(&second).await;
     let added = group_users(reader, &owner_token, team).await;
     assert!(added.contains(&("Otto Outsider".into(), "Member".into())), "{added:?}");
 
@@ -140,11 +149,13 @@ backend_test!(workspace_user_lists_kept_by_one_instance_show_writes_made_through
     let outsider = app.user_id("outsider");
     let (status, _, _) = app.graph(Method::PATCH, &format!("/users/{outsider}"), Some(json!({"displayName": "Otto Renamed"}))).await;
     assert_eq!(status, 204);
+    caught_up(&second).await;
     let renamed = group_users(reader, &owner_token, team).await;
     assert!(renamed.contains(&("Otto Renamed".into(), "Member".into())), "{renamed:?}");
     assert!(!renamed.iter().any(|(name, _)| name == "Otto Outsider"), "{renamed:?}");
 
     // And removed again.
     owner.delete_group_user(team, &upn("outsider")).await.unwrap();
+    caught_up(&second).await;
     assert!(!group_users(reader, &owner_token, team).await.iter().any(|(name, _)| name.starts_with("Otto")));
 });

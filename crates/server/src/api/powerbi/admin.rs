@@ -231,16 +231,19 @@ pub async fn get_groups_as_admin(
         q.filter.as_deref().map(parse_admin_filter).transpose().map_err(|e| PbiError::invalid_request(format!("Invalid $filter: {e}")))?;
     let expand = Expand::parse(q.expand.as_deref())?;
     // Exact page cache: the generation is read before any of the page's data (see page_cache).
-    let local = state.store.local_generation();
-    let generations = state.store.tenant_generations(caller.tenant_id).await?;
-    let generation = (generations.generation, local);
+    let stamp = state.store.cache_stamp(caller.tenant_id).await?;
+    let generation = (stamp.generations.generation, stamp.local);
     let key = PageKey { tenant: caller.tenant_id, query: format!("{top}|{skip}|{expand:?}|{}", q.filter.as_deref().unwrap_or("\u{0}")) };
-    if let Some(body) = state.admin_pages.get(&key, generation) {
-        return Ok(json_response(body.into_body()));
+    if stamp.cacheable {
+        if let Some(body) = state.admin_pages.get(&key, generation) {
+            return Ok(json_response(body.into_body()));
+        }
     }
-    let page = PageRequest { tenant: caller.tenant_id, filter: filter.as_ref(), top, skip, expand, directory: generations.directory };
+    let page = PageRequest { tenant: caller.tenant_id, filter: filter.as_ref(), top, skip, expand, directory: stamp.generations.directory };
     let body = render_admin_groups(&state, page).await?;
-    state.admin_pages.put(key, generation, body.clone());
+    if stamp.cacheable {
+        state.admin_pages.put(key, generation, body.clone());
+    }
     Ok(json_response(body.into_body()))
 }
 
