@@ -133,6 +133,27 @@ pub struct Reservation {
     pub at: i64,
 }
 
+/// A wait for budget, reported before the ledger sleeps (so a command can say what it waits for).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetWait {
+    pub tenant: String,
+    /// What is waited for, e.g. `admin budget (200/h)`.
+    pub budget: String,
+    pub wait: Duration,
+}
+
+/// Called with every [`BudgetWait`]; see [`Ledger::observe_waits`].
+pub type WaitObserver = Arc<dyn Fn(&BudgetWait) + Send + Sync>;
+
+#[derive(Default)]
+struct Observer(Mutex<Option<WaitObserver>>);
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observer")
+    }
+}
+
 /// The shared admin-budget ledger. Cheap to share (`Arc`) between clients of one process; two
 /// processes share it through [`Ledger::file`].
 #[derive(Debug)]
@@ -140,11 +161,12 @@ pub struct Ledger {
     store: Store,
     budget: AdminBudget,
     clock: SharedClock,
+    observer: Observer,
 }
 
 impl Ledger {
     pub fn in_memory(budget: AdminBudget, clock: SharedClock) -> Arc<Ledger> {
-        Arc::new(Ledger { store: Store::Memory(Mutex::new(LedgerFile::default())), budget, clock })
+        Arc::new(Ledger { store: Store::Memory(Mutex::new(LedgerFile::default())), budget, clock, observer: Observer::default() })
     }
 
     /// A ledger kept in `path` (a JSON file, created when missing, with `path.lock` beside it).
@@ -155,11 +177,27 @@ impl Ledger {
         }
         let mut lock = data.clone().into_os_string();
         lock.push(".lock");
-        Ok(Arc::new(Ledger { store: Store::File { data, lock: lock.into() }, budget, clock }))
+        Ok(Arc::new(Ledger { store: Store::File { data, lock: lock.into() }, budget, clock, observer: Observer::default() }))
     }
 
     pub fn budget(&self) -> AdminBudget {
         self.budget
+    }
+
+    /// Report every wait for a slot to `observer` before sleeping it (one observer; the last set wins).
+    pub fn observe_waits(&self, observer: WaitObserver) {
+        *self.observer.0.lock().unwrap() = Some(observer);
+    }
+
+    /// What the budget is, for people: `admin budget (200/h)`.
+    pub fn describe(&self) -> String {
+        let w = self.budget.window.as_secs();
+        let per = match w {
+            3600 => "h".to_string(),
+            60 => "min".to_string(),
+            s => format!("{s} s"),
+        };
+        format!("admin budget ({}/{per})", self.budget.limit)
     }
 
     /// Run `f` on one tenant's entries under the lock, and save them.
@@ -204,6 +242,10 @@ impl Ledger {
                         return Err(ClientError::BudgetExhausted { tenant: tenant.to_string(), retry_after: wait });
                     }
                     tracing::debug!(tenant, ?wait, "admin budget full: waiting for a slot");
+                    let observer = self.observer.0.lock().unwrap().clone();
+                    if let Some(observe) = observer {
+                        observe(&BudgetWait { tenant: tenant.to_string(), budget: self.describe(), wait });
+                    }
                     self.clock.sleep_until(crate::time::from_unix_millis(now) + wait).await;
                     waited += wait;
                 }
@@ -335,6 +377,22 @@ mod tests {
         assert_eq!(ledger.snapshot("t").await.unwrap().calls.len(), 2, "nothing reserved by the refusal (tenant keys ignore case)");
         // Other tenants have their own budget.
         ledger.reserve("other").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn each_wait_is_reported_before_it_is_slept() {
+        let clock = ManualClock::new(from_unix_millis(T0));
+        let budget = AdminBudget { limit: 1, window: HOUR, max_wait: HOUR };
+        let ledger = Ledger::in_memory(budget, clock.clone());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        ledger.observe_waits(Arc::new(move |w: &BudgetWait| sink.lock().unwrap().push(w.clone())));
+        ledger.reserve("t").await.unwrap();
+        assert!(seen.lock().unwrap().is_empty(), "no wait, no report");
+        clock.advance(Duration::from_secs(600));
+        ledger.reserve("t").await.unwrap();
+        let waits = seen.lock().unwrap().clone();
+        assert_eq!(waits, vec![BudgetWait { tenant: "t".into(), budget: "admin budget (1/h)".into(), wait: Duration::from_secs(3000) }]);
     }
 
     #[tokio::test]

@@ -53,7 +53,7 @@ pub use auth::{ClientCertificate, Credential, TokenClient, TokenSource};
 pub use builder::ClientBuilder;
 pub use error::{ClientError, Result};
 pub use graph::{GraphClient, Memberships};
-pub use ledger::{AdminBudget, Ledger};
+pub use ledger::{AdminBudget, BudgetWait, Ledger, WaitObserver};
 pub use paging::{Page, Query};
 pub use powerbi::{AddOutcome, AdminGroupsQuery, PowerBiClient, ScanOptions};
 pub use retry::RetryPolicy;
