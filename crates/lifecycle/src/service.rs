@@ -74,12 +74,25 @@ pub struct DiscoveryCost {
 /// caller holds a role in are free (`GET /groups/{id}/users`), and only the others are read
 /// through the admin endpoint, and only when the plan needs their facts (an Admin role whose
 /// removal may leave the workspace without one, or access through a group that may hide a
-/// direct role).
+/// direct role). The groups are named from the user's own `transitiveMemberOf`
+/// ([`GraphClient::user_groups`]): the Graph calls follow the user's groups, not the tenant's.
 pub async fn discover(
     client: &PowerBiClient,
     graph: Option<&GraphClient>,
     upn: &str,
     caller: &PrincipalKey,
+) -> Result<(Discovery, DiscoveryCost), ClientError> {
+    discover_reporting(client, graph, upn, caller, &|_| {}).await
+}
+
+/// [`discover`], saying what it is doing as it goes (`report` gets a short line per step, for a
+/// spinner).
+pub async fn discover_reporting(
+    client: &PowerBiClient,
+    graph: Option<&GraphClient>,
+    upn: &str,
+    caller: &PrincipalKey,
+    report: &(dyn Fn(String) + Sync),
 ) -> Result<(Discovery, DiscoveryCost), ClientError> {
     let mut cost = DiscoveryCost::default();
     let mut upn = upn.trim().to_lowercase();
@@ -103,8 +116,18 @@ pub async fn discover(
     }
     let user_key = PrincipalKey::new(PrincipalKind::User, &upn);
     let who = object_id.map(|o| o.to_string()).unwrap_or_else(|| upn.clone());
-    let pages: Vec<_> = client.user_artifact_access_pages(&who, &[], None).try_collect().await?;
+    report(format!("reading what {upn} can reach (artifactAccess)"));
+    let seen = std::sync::atomic::AtomicUsize::new(0);
+    let pages: Vec<_> = client
+        .user_artifact_access_pages(&who, &[], None)
+        .inspect_ok(|p| {
+            let so_far = seen.fetch_add(p.items.len(), std::sync::atomic::Ordering::Relaxed) + p.items.len();
+            report(format!("reading what {upn} can reach (artifactAccess): {so_far} item(s)"))
+        })
+        .try_collect()
+        .await?;
     cost.admin_calls += pages.len() as u32;
+    let total: usize = pages.iter().map(|p| p.items.len()).sum();
     let entries = pages.into_iter().flat_map(|p| p.items);
     let mine: HashSet<Uuid> = client
         .groups_stream(None, 5000)
@@ -115,11 +138,12 @@ pub async fn discover(
         .flatten()
         .collect();
 
-    // The user's groups, direct and nested (read once, when some access comes through a group).
+    // The user's groups, direct and nested (read once, when some access comes through a group):
+    // its own transitiveMemberOf and memberOf, never the tenant's group graph.
     let mut groups_of_user: Option<(Memberships, BTreeMap<Uuid, Vec<Uuid>>)> = None;
     let mut workspaces = Vec::new();
     let mut items = Vec::new();
-    for entry in entries {
+    for (n, entry) in entries.enumerate() {
         let kind = entry.artifact_type.as_str().to_string();
         let share = match entry.share_type.as_deref().map(str::to_ascii_lowercase).as_deref() {
             Some("direct") => Share::Direct,
@@ -131,6 +155,7 @@ pub async fn discover(
             continue;
         }
         let Ok(id) = entry.artifact_id.parse::<Uuid>() else { continue };
+        report(format!("workspace {}/{total}: {}", n + 1, entry.display_name));
         let listed_role = role_named(&entry.access_right);
         let needs_facts = share == Share::Group || listed_role == Some(Role::Admin);
         let members = if mine.contains(&id) {
@@ -156,7 +181,8 @@ pub async fn discover(
             reach.caller_role = role_in(members, caller);
             if let (true, Some(graph), Some(oid)) = (reach.through_group, graph, object_id) {
                 if groups_of_user.is_none() {
-                    let all = graph.memberships().await?;
+                    report(format!("reading the groups of {upn} (transitiveMemberOf)"));
+                    let all = graph.user_groups(oid).await?;
                     let mine = all.transitive_member_of(oid);
                     groups_of_user = Some((all, mine));
                 }

@@ -13,7 +13,7 @@ use pbi_client::{AdminBudget, ClientError, Endpoints, GraphClient, Ledger, Power
 use pbi_lifecycle::apply::TargetError;
 use pbi_lifecycle::journal::Journal;
 use pbi_lifecycle::offboard::{plan_offboarding, remaining_after, run_offboarding, OffboardPlan, RemainReason, Remains, RunReport};
-use pbi_lifecycle::service::{discover, ClientOffboardTarget};
+use pbi_lifecycle::service::{discover_reporting, ClientOffboardTarget};
 use pbi_lifecycle::state::{PrincipalKey, PrincipalKind};
 use serde_json::json;
 
@@ -70,6 +70,7 @@ async fn connect(profile: Profile) -> Result<Offboarder, String> {
         let _ = std::fs::create_dir_all(dir);
     }
     let ledger = Ledger::file(&ledger_path, budget, Arc::new(SystemClock)).map_err(|e| format!("ledger {}: {e}", ledger_path.display()))?;
+    ledger.observe_waits(progress::wait_reporter());
     let builder = PowerBiClient::builder(endpoints(&profile))
         .password(&tenant, &client_id, &username, &password)
         .admin_ledger(ledger)
@@ -190,7 +191,7 @@ pub async fn run(profile: Profile, o: Options) -> ExitCode {
         None if o.resume.is_some() => return fail(exit::USAGE, format!("nothing to resume in {}", journal_path.display())),
         None => {
             let spinner = progress::spinner(format!("finding everything {wanted} can reach"), show);
-            let found = discover(&s.client, Some(&s.graph), &o.upn, &s.caller).await;
+            let found = discover_reporting(&s.client, Some(&s.graph), &o.upn, &s.caller, &|m| spinner.set_message(m)).await;
             spinner.finish_and_clear();
             match found {
                 Ok((found, _)) => plan_offboarding(&found, o.successor.as_deref()),
@@ -274,7 +275,8 @@ pub async fn run(profile: Profile, o: Options) -> ExitCode {
         }
     }
     let spinner = progress::spinner("verifying", show);
-    let after = discover(&s.client, Some(&s.graph), &plan.upn, &s.caller).await;
+    let after =
+        discover_reporting(&s.client, Some(&s.graph), &plan.upn, &s.caller, &|m| spinner.set_message(format!("verifying: {m}"))).await;
     spinner.finish_and_clear();
     let (remains, leftovers) = match after {
         Ok((found, _)) => remaining_after(&found, plan.successor.as_deref()),

@@ -19,6 +19,7 @@ use super::commands::{fail, render, Session};
 use super::directory::{graph, ledger_calls, resolve_workspace, role_rank, Licenses, Target};
 use super::exit;
 use super::output::{Format, Rows};
+use super::progress;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum License {
@@ -124,6 +125,10 @@ pub async fn onboard(s: &Session, req: &Request, format: Format) -> ExitCode {
                 }
                 let started = Instant::now();
                 let mut seen = false;
+                let spinner = progress::spinner(
+                    format!("waiting up to {} for licenseDetails to list {}", progress::human(req.license_wait), license.part_number()),
+                    progress::visible(format),
+                );
                 while started.elapsed() <= req.license_wait {
                     if graph.license_details(&user.id.to_string()).await.is_ok_and(|d| held(&d)) {
                         seen = true;
@@ -131,6 +136,7 @@ pub async fn onboard(s: &Session, req: &Request, format: Format) -> ExitCode {
                     }
                     tokio::time::sleep(Duration::from_secs(2)).await;
                 }
+                spinner.finish_and_clear();
                 if !seen {
                     eprintln!(
                         "pbi-access: warning: {} was assigned but licenseDetails does not list it after {} s; Power BI may treat the user as Free until it does",
