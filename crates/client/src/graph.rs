@@ -52,6 +52,11 @@ impl GraphClient {
         GraphClient { core: Arc::new(core) }
     }
 
+    /// What this client's calls met on the wire (every Graph request answered, retries included).
+    pub fn stats(&self) -> crate::stats::StatsSnapshot {
+        self.core.stats.snapshot()
+    }
+
     fn call(&self, method: Method, path: &str, query: &Query) -> Call {
         Call::new(method, query.append_to(&format!("{}{path}", self.core.base)), path.to_string())
     }

@@ -126,7 +126,7 @@ pub async fn access(s: &Session, upn: &str, format: Format) -> ExitCode {
     }
     bar.finish_and_clear();
     let code = render(&rows, format);
-    eprintln!("{} admin call(s) spent", ledger_calls(&s.profile).await.saturating_sub(before));
+    eprintln!("{} admin call(s) spent, {} Graph call(s)", ledger_calls(&s.profile).await.saturating_sub(before), graph.stats().requests);
     code
 }
 
@@ -267,12 +267,15 @@ pub async fn backings(s: &Session, spaces: &[Workspace], m: &Memberships) -> BTr
 
 /// The tenant's Microsoft 365 groups: `$filter=groupTypes/any(c:c eq 'Unified')` (Graph's
 /// documented filter), or, where the service refuses the filter, every group's `groupTypes`
-/// (one paged list; never the members).
+/// (one list, 999 groups a page; never the members).
 async fn microsoft365_groups(graph: &GraphClient) -> Result<Vec<pbi_wire::graph::Group>, pbi_client::ClientError> {
     match graph.groups(Some("groupTypes/any(c:c eq 'Unified')")).try_collect::<Vec<_>>().await {
         Ok(found) => Ok(found),
         Err(e) if e.status().is_some_and(|s| s.as_u16() == 400) => {
-            Ok(graph.groups(None).try_filter(|g| futures::future::ready(g.is_microsoft365())).try_collect().await?)
+            let query =
+                pbi_client::Query::new().push("$top", pbi_client::graph::MEMBERSHIP_PAGE).push("$select", pbi_client::graph::GROUP_SELECT);
+            let all = graph.list::<pbi_wire::graph::Group>("/v1.0/groups", &query);
+            Ok(all.try_filter(|g| futures::future::ready(g.is_microsoft365())).try_collect().await?)
         }
         Err(e) => Err(e),
     }
@@ -394,6 +397,6 @@ pub async fn who(s: &Session, artifact: &str, format: Format) -> ExitCode {
         }
     }
     let code = render(&rows, format);
-    eprintln!("{} admin call(s) spent", ledger_calls(&s.profile).await.saturating_sub(before));
+    eprintln!("{} admin call(s) spent, {} Graph call(s)", ledger_calls(&s.profile).await.saturating_sub(before), graph.stats().requests);
     code
 }

@@ -76,8 +76,9 @@ async fn connect(profile: Profile) -> Result<Offboarder, String> {
         .admin_ledger(ledger)
         .ledger_tenant(&tenant);
     let client = builder.clone().build().map_err(|e| e.to_string())?;
-    // Graph wants a token of its own: the same user signs in for Graph's scope.
-    let graph = builder.build_graph().map_err(|e| e.to_string())?;
+    // Graph wants a token of its own: the same user signs in for Graph's scope. Its calls are
+    // counted apart, so the report can say how many Graph calls discovery made.
+    let graph = builder.stats(Arc::default()).build_graph().map_err(|e| e.to_string())?;
     Ok(Offboarder { client, graph, caller: PrincipalKey::new(PrincipalKind::User, &username) })
 }
 
@@ -208,11 +209,12 @@ pub async fn run(profile: Profile, o: Options) -> ExitCode {
             print(&rows, o.format);
         }
         eprintln!(
-            "{} step(s) spending {} admin call(s); {} access path(s) will remain. Discovery spent {} admin call(s).",
+            "{} step(s) spending {} admin call(s); {} access path(s) will remain. Discovery spent {} admin call(s) and {} Graph call(s).",
             plan.steps.len(),
             plan.admin_calls,
             plan.remains.len(),
-            s.client.stats().admin_requests
+            s.client.stats().admin_requests,
+            s.graph.stats().requests
         );
     }
     if o.dry_run {
