@@ -337,7 +337,11 @@ pub async fn who(s: &Session, artifact: &str, format: Format) -> ExitCode {
         Ok(g) => g,
         Err(e) => return fail(exit::USAGE, e),
     };
-    let groups = match admin_groups(s, "users,reports,datasets,dashboards").await {
+    let show = progress::visible(format);
+    let spinner = progress::spinner("reading the workspaces, their roles and items (admin/groups)", show);
+    let groups = admin_groups(s, "users,reports,datasets,dashboards").await;
+    spinner.finish_and_clear();
+    let groups = match groups {
         Ok(g) => g,
         Err(e) => return fail(exit::FAILURE, e),
     };
@@ -359,7 +363,6 @@ pub async fn who(s: &Session, artifact: &str, format: Format) -> ExitCode {
         (Some(ws), None) => eprintln!("Workspace '{}' ({})", ws.name, ws.id),
         _ => {}
     }
-    let show = progress::visible(format);
     let groups = holders.iter().filter(|h| h.principal_type == PrincipalType::Group).count();
     let bar = progress::bar(groups as u64, show && groups > 0);
     bar.set_message("expanding the groups that hold access (transitiveMembers)");
