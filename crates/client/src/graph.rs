@@ -35,8 +35,12 @@ pub const USER_SELECT: &str =
 /// The group properties the typed methods read.
 pub const GROUP_SELECT: &str = "id,displayName,description,groupTypes,mail,mailEnabled,securityEnabled,assignedLicenses";
 
-/// The properties read from membership lists (`memberOf`, `transitiveMembers`, …).
-pub const MEMBERSHIP_SELECT: &str = "id,displayName,userPrincipalName,groupTypes";
+/// The properties read from the lists of what an object is in (`memberOf`, `transitiveMemberOf`:
+/// groups, directory roles, administrative units).
+pub const MEMBER_OF_SELECT: &str = "id,displayName,groupTypes";
+/// The properties read from the lists of who is in a group (`members`, `transitiveMembers`,
+/// `owners`: users, groups, service principals, …).
+pub const MEMBERS_SELECT: &str = "id,displayName,userPrincipalName,groupTypes";
 /// Graph's largest page for directory-object lists.
 pub const MEMBERSHIP_PAGE: u32 = 999;
 /// How many groups' `memberOf` or `members` are read at once.
@@ -149,36 +153,36 @@ impl GraphClient {
         Ok(self.get::<ODataPage<LicenseDetails>>(&path, &Query::new()).await?.value)
     }
 
-    fn memberships_list(&self, path: String) -> BoxStream<'static, Result<DirectoryItem>> {
-        self.list(&path, &Query::new().push("$top", MEMBERSHIP_PAGE).push("$select", MEMBERSHIP_SELECT))
+    fn memberships_list(&self, path: String, select: &str) -> BoxStream<'static, Result<DirectoryItem>> {
+        self.list(&path, &Query::new().push("$top", MEMBERSHIP_PAGE).push("$select", select))
     }
 
     /// The groups (and directory roles, administrative units) that directly contain a user
     /// (`GET /users/{id}/memberOf`).
     pub fn member_of(&self, user: &str) -> BoxStream<'static, Result<DirectoryItem>> {
-        self.memberships_list(format!("/v1.0/users/{}/memberOf", encode_segment(user)))
+        self.memberships_list(format!("/v1.0/users/{}/memberOf", encode_segment(user)), MEMBER_OF_SELECT)
     }
 
     /// Every group that contains a user, directly or through nesting (`GET
     /// /users/{id}/transitiveMemberOf`, one paged list).
     pub fn transitive_member_of(&self, user: &str) -> BoxStream<'static, Result<DirectoryItem>> {
-        self.memberships_list(format!("/v1.0/users/{}/transitiveMemberOf", encode_segment(user)))
+        self.memberships_list(format!("/v1.0/users/{}/transitiveMemberOf", encode_segment(user)), MEMBER_OF_SELECT)
     }
 
     /// The groups that directly contain a group (`GET /groups/{id}/memberOf`).
     pub fn group_member_of(&self, group: uuid::Uuid) -> BoxStream<'static, Result<DirectoryItem>> {
-        self.memberships_list(format!("/v1.0/groups/{group}/memberOf"))
+        self.memberships_list(format!("/v1.0/groups/{group}/memberOf"), MEMBER_OF_SELECT)
     }
 
     /// Every member of a group, nested groups' members included, and the nested groups
     /// themselves (`GET /groups/{id}/transitiveMembers`).
     pub fn group_transitive_members(&self, group: uuid::Uuid) -> BoxStream<'static, Result<DirectoryItem>> {
-        self.memberships_list(format!("/v1.0/groups/{group}/transitiveMembers"))
+        self.memberships_list(format!("/v1.0/groups/{group}/transitiveMembers"), MEMBERS_SELECT)
     }
 
     /// A group's owners (`GET /groups/{id}/owners`).
     pub fn group_owners(&self, group: uuid::Uuid) -> BoxStream<'static, Result<DirectoryItem>> {
-        self.memberships_list(format!("/v1.0/groups/{group}/owners"))
+        self.memberships_list(format!("/v1.0/groups/{group}/owners"), MEMBERS_SELECT)
     }
 
     /// The groups of one user, with the nesting that leads to each: `transitiveMemberOf` and
@@ -237,7 +241,7 @@ impl GraphClient {
             futures::stream::iter(std::iter::once(group).chain(nested))
                 .map(|g| async move {
                     let path = format!("/v1.0/groups/{g}/members");
-                    Ok::<_, crate::error::ClientError>((g, self.memberships_list(path).try_collect::<Vec<_>>().await?))
+                    Ok::<_, crate::error::ClientError>((g, self.memberships_list(path, MEMBERS_SELECT).try_collect::<Vec<_>>().await?))
                 })
                 .buffer_unordered(FAN_OUT)
                 .try_collect()
