@@ -4,8 +4,8 @@
 //! Each step first reads what is there, so a second run changes nothing.
 //!
 //! Where the caller holds a role, the workspace endpoints do the work and onboarding spends no
-//! admin budget except one read-back of `licenseType` per workspace; other workspaces are found
-//! and changed through the admin endpoints.
+//! admin budget except one read-back of `licenseType` (the user's, whatever the workspace);
+//! other workspaces are found and changed through the admin endpoints.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -74,6 +74,11 @@ impl Report {
         }
         self.rows.push(vec![step.into(), target.into(), outcome.into()]);
     }
+}
+
+/// The `licenseType` a workspace's admin user list shows for `upn`.
+fn license_type_in(users: &[GroupUser], upn: &str) -> Option<String> {
+    users.iter().find(|u| u.identifier.as_deref().is_some_and(|i| i.eq_ignore_ascii_case(upn))).and_then(|u| u.license_type.clone())
 }
 
 pub async fn onboard(s: &Session, req: &Request, format: Format) -> ExitCode {
@@ -259,9 +264,15 @@ pub async fn onboard(s: &Session, req: &Request, format: Format) -> ExitCode {
         }
     }
 
-    // 5. Read back the roles, and the license Power BI sees (one admin read per workspace).
+    // 5. Read back the roles, and the license Power BI sees. `licenseType` is the user's, the same
+    // in every workspace: it is read once, from an admin list already read if there is one, else
+    // with one admin read of the first workspace (never one per workspace).
+    let bar = progress::bar(targets.len() as u64, progress::visible(format) && !targets.is_empty());
+    bar.set_message("reading back the roles");
+    let mut license_seen: Option<(String, Option<String>)> = None;
     for t in &targets {
         let name = &t.name;
+        bar.inc(1);
         let users = match users_of(t).await {
             Ok(u) => u,
             Err(e) => return fail(exit::FAILURE, format!("{name}: {e}")),
@@ -269,20 +280,22 @@ pub async fn onboard(s: &Session, req: &Request, format: Format) -> ExitCode {
         if mine(&users).is_none_or(|r| role_rank(r.as_str()) < role_rank(req.role.as_str())) {
             return fail(exit::FAILURE, format!("{name}: the role is not {} after onboarding", req.role.as_str()));
         }
-        if req.license.is_some() {
-            let listed = if t.member { s.client.get_group_users_as_admin(t.id).await.ok() } else { Some(users) };
-            let seen = listed.and_then(|list| {
-                list.into_iter()
-                    .find(|u| u.identifier.as_deref().is_some_and(|i| i.eq_ignore_ascii_case(&upn)))
-                    .and_then(|u| u.license_type)
-            });
-            match seen.as_deref() {
-                Some("Free") | None => eprintln!(
-                    "pbi-access: warning: Power BI still reports {upn} as {} in {name}; the license takes effect after propagation",
-                    seen.as_deref().unwrap_or("unknown")
-                ),
-                Some(_) => {}
-            }
+        if req.license.is_some() && !t.member && license_seen.is_none() {
+            license_seen = Some((name.clone(), license_type_in(&users, &upn)));
+        }
+    }
+    bar.finish_and_clear();
+    if let (Some(_), None, Some(first)) = (req.license, &license_seen, targets.first()) {
+        let listed = s.client.get_group_users_as_admin(first.id).await.ok();
+        license_seen = Some((first.name.clone(), listed.and_then(|l| license_type_in(&l, &upn))));
+    }
+    if let Some((name, seen)) = &license_seen {
+        match seen.as_deref() {
+            Some("Free") | None => eprintln!(
+                "pbi-access: warning: Power BI still reports {upn} as {} in {name}; the license takes effect after propagation",
+                seen.as_deref().unwrap_or("unknown")
+            ),
+            Some(_) => {}
         }
     }
     let code = render(&report.rows, format);
