@@ -4,11 +4,11 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 use uuid::Uuid;
 
-use super::{parse_enum, parse_uuid, Store, StoreResult};
 use crate::domain::{
     ClientCertificate, ClientSecret, DirectoryGroup, DirectoryRole, GroupKind, PrincipalKind, PrincipalRef, ServicePrincipal, Tenant,
     TenantSettings, User, UserType,
 };
+use crate::store::{parse_enum, parse_uuid, Store, StoreResult};
 
 /// A user row to insert (what import and provisioning write).
 #[derive(Debug, Clone)]
@@ -37,7 +37,7 @@ fn tenant_from_row(row: &AnyRow) -> StoreResult<Tenant> {
     Ok(Tenant { id: parse_uuid(&row.try_get::<String, _>("id")?)?, name: row.try_get("name")?, domain: row.try_get("domain")? })
 }
 
-pub(super) fn user_from_row(row: &AnyRow) -> StoreResult<User> {
+pub(crate) fn user_from_row(row: &AnyRow) -> StoreResult<User> {
     Ok(User {
         id: parse_uuid(&row.try_get::<String, _>("id")?)?,
         upn: row.try_get("upn")?,
@@ -167,9 +167,9 @@ pub async fn insert_client_certificate<'c, E: Executor<'c, Database = Any>>(
 }
 
 /// The columns `client_certificate_row` reads.
-pub(super) const CERTIFICATE_COLUMNS: &str = "id, thumbprint_sha1, thumbprint_sha256, certificate_pem, starts_at, expires_at";
+pub(crate) const CERTIFICATE_COLUMNS: &str = "id, thumbprint_sha1, thumbprint_sha256, certificate_pem, starts_at, expires_at";
 
-pub(super) fn client_certificate_row(row: &AnyRow) -> StoreResult<ClientCertificate> {
+pub(crate) fn client_certificate_row(row: &AnyRow) -> StoreResult<ClientCertificate> {
     Ok(ClientCertificate {
         id: parse_uuid(&row.try_get::<String, _>("id")?)?,
         thumbprint_sha1: row.try_get("thumbprint_sha1")?,

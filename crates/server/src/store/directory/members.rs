@@ -1,0 +1,293 @@
+//! Group members (users, nested groups, apps; no cycles) and owners.
+
+use super::*;
+
+/// The kind of an active directory object, if it exists.
+pub(super) async fn object_kind(conn: &mut AnyConnection, tenant: Uuid, id: Uuid) -> DirResult<Option<PrincipalKind>> {
+    let row = sqlx::query(
+        "SELECT 'User' AS kind FROM users WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL \
+         UNION ALL SELECT 'Group' AS kind FROM directory_groups WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL \
+         UNION ALL SELECT 'App' AS kind FROM service_principals WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant.to_string())
+    .bind(id.to_string())
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(|r| r.try_get::<String, _>("kind")).transpose()?.map(|k| parse_enum::<PrincipalKind>(&k)).transpose()?)
+}
+
+/// Would making `member` a member of `group` close a cycle? (`member` contains `group`.)
+pub(super) async fn creates_cycle(conn: &mut AnyConnection, tenant: Uuid, group: Uuid, member: Uuid) -> DirResult<bool> {
+    if group == member {
+        return Ok(true);
+    }
+    let rows = sqlx::query("SELECT group_id, member_id FROM group_members WHERE tenant_id = $1 AND member_type = 'Group'")
+        .bind(tenant.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut edges: HashMap<String, Vec<String>> = HashMap::new();
+    for r in rows {
+        edges.entry(r.try_get("group_id")?).or_default().push(r.try_get("member_id")?);
+    }
+    let target = group.to_string();
+    let mut stack = vec![member.to_string()];
+    let mut seen = HashSet::new();
+    while let Some(g) = stack.pop() {
+        if g == target {
+            return Ok(true);
+        }
+        if seen.insert(g.clone()) {
+            stack.extend(edges.get(&g).cloned().unwrap_or_default());
+        }
+    }
+    Ok(false)
+}
+
+/// `sql` with `$1` bound to the tenant and `$2`, `$3` to the two ends of a link (a group and its
+/// member or owner, a holder and its SKU), the parameters of every link lookup and delete.
+pub(super) fn link_query(sql: &str, tenant: Uuid, from: Uuid, to: Uuid) -> Query<'_, Any, AnyArguments<'_>> {
+    sqlx::query(sql).bind(tenant.to_string()).bind(from.to_string()).bind(to.to_string())
+}
+
+/// Whether membership of `group` is access to Power BI: the group, or a group it belongs to
+/// (transitively), holds a role in a live workspace, backs one (Microsoft 365), or holds a
+/// permission on an item.
+pub(super) async fn group_reaches_powerbi(conn: &mut AnyConnection, tenant: Uuid, group: Uuid) -> DirResult<bool> {
+    // `reach`: the group ($2) and every group it belongs to; each test is an indexed IN.
+    let sql = format!(
+        "{MEMBERSHIPS_CTE}, reach(group_id) AS (SELECT group_id FROM memberships UNION SELECT $2) \
+         SELECT CASE WHEN \
+           EXISTS (SELECT 1 FROM workspace_members m JOIN workspaces w ON w.id = m.workspace_id \
+                    WHERE m.principal_id IN (SELECT group_id FROM reach) AND w.tenant_id = $1 AND w.state <> 'Deleted') \
+        OR EXISTS (SELECT 1 FROM workspaces w \
+                    WHERE w.backing_group_id IN (SELECT group_id FROM reach) AND w.tenant_id = $1 AND w.state <> 'Deleted') \
+        OR EXISTS (SELECT 1 FROM artifact_permissions p JOIN artifacts a ON a.id = p.artifact_id \
+                    WHERE p.principal_id IN (SELECT group_id FROM reach) AND a.tenant_id = $1) \
+        THEN 1 ELSE 0 END AS n"
+    );
+    let id = group.to_string();
+    let row = sqlx::query(&sql).bind(tenant.to_string()).bind(&id).bind(&id).fetch_one(&mut *conn).await?;
+    Ok(row.try_get::<i64, _>("n")? > 0)
+}
+
+/// How an event names a group member: a user's UPN, a group's or an app's display name.
+pub(super) async fn principal_label(conn: &mut AnyConnection, tenant: Uuid, id: Uuid, kind: PrincipalKind) -> DirResult<String> {
+    let sql = match kind {
+        PrincipalKind::User => "SELECT upn AS label FROM users WHERE tenant_id = $1 AND id = $2",
+        PrincipalKind::Group => "SELECT display_name AS label FROM directory_groups WHERE tenant_id = $1 AND id = $2",
+        PrincipalKind::App => "SELECT display_name AS label FROM service_principals WHERE tenant_id = $1 AND id = $2",
+    };
+    let row = sqlx::query(sql).bind(tenant.to_string()).bind(id.to_string()).fetch_optional(&mut *conn).await?;
+    Ok(match row {
+        Some(r) => r.try_get("label")?,
+        None => id.to_string(),
+    })
+}
+
+impl Store {
+    // ----- members and owners -----
+
+    pub(super) async fn members_in(conn: &mut AnyConnection, tenant: Uuid, group: Uuid) -> DirResult<Vec<GroupMemberRef>> {
+        let rows = sqlx::query(
+            "SELECT m.member_id, m.member_type, m.added_at, u.display_name AS user_name, u.deleted_at AS user_deleted, \
+             g.display_name AS group_name, g.deleted_at AS group_deleted, s.display_name AS app_name \
+             FROM group_members m \
+             LEFT JOIN users u ON m.member_type = 'User' AND u.tenant_id = m.tenant_id AND u.id = m.member_id \
+             LEFT JOIN directory_groups g ON m.member_type = 'Group' AND g.tenant_id = m.tenant_id AND g.id = m.member_id \
+             LEFT JOIN service_principals s ON m.member_type = 'App' AND s.tenant_id = m.tenant_id AND s.id = m.member_id \
+             WHERE m.tenant_id = $1 AND m.group_id = $2 ORDER BY m.added_at, m.member_id",
+        )
+        .bind(tenant.to_string())
+        .bind(group.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let kind = parse_enum::<PrincipalKind>(&r.try_get::<String, _>("member_type")?)?;
+            let (name, deleted): (Option<String>, Option<i64>) = match kind {
+                PrincipalKind::User => (r.try_get("user_name")?, r.try_get("user_deleted")?),
+                PrincipalKind::Group => (r.try_get("group_name")?, r.try_get("group_deleted")?),
+                PrincipalKind::App => (r.try_get("app_name")?, None),
+            };
+            // Deleted members are hidden (and come back with a restore); vanished ones too.
+            let Some(name) = name else { continue };
+            if deleted.is_some() {
+                continue;
+            }
+            out.push(GroupMemberRef {
+                id: parse_uuid(&r.try_get::<String, _>("member_id")?)?,
+                kind,
+                display_name: name,
+                added_at: r.try_get("added_at")?,
+            });
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn insert_member_in(
+        conn: &mut AnyConnection,
+        tenant: Uuid,
+        group: Uuid,
+        member: Uuid,
+        now: i64,
+    ) -> DirResult<PrincipalKind> {
+        let kind = object_kind(conn, tenant, member).await?.ok_or(DirError::ReferenceNotFound(member))?;
+        if kind == PrincipalKind::Group && creates_cycle(conn, tenant, group, member).await? {
+            return Err(DirError::Cycle);
+        }
+        let exists = link_query(
+            "SELECT 1 AS one FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3",
+            tenant,
+            group,
+            member,
+        )
+        .fetch_optional(&mut *conn)
+        .await?;
+        if exists.is_some() {
+            return Err(DirError::AlreadyMember);
+        }
+        sqlx::query("INSERT INTO group_members (tenant_id, group_id, member_id, member_type, added_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(tenant.to_string())
+            .bind(group.to_string())
+            .bind(member.to_string())
+            .bind(kind.as_str())
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        Ok(kind)
+    }
+
+    /// Direct members of an active group (members that are deleted are left out).
+    pub async fn dir_group_members(&self, tenant: Uuid, group: Uuid) -> DirResult<Vec<GroupMemberRef>> {
+        let mut conn = self.read.acquire().await?;
+        if load_group(&mut conn, tenant, group).await?.filter(|g| g.deleted_at.is_none()).is_none() {
+            return Err(DirError::NotFound);
+        }
+        Self::members_in(&mut conn, tenant, group).await
+    }
+
+    /// Add a user, group (nesting) or app to a group.
+    pub async fn add_dir_group_member(
+        &self,
+        tenant: Uuid,
+        group: Uuid,
+        member: Uuid,
+        now: i64,
+        audit: &dyn DirAuditor,
+    ) -> DirResult<PrincipalKind> {
+        let mut tx = self.write.begin().await?;
+        let touched = touch_group(&mut tx, tenant, group, now).await?;
+        let kind = Self::insert_member_in(&mut tx, tenant, group, member, now).await?;
+        if group_reaches_powerbi(&mut tx, tenant, group).await? {
+            let label = principal_label(&mut tx, tenant, member, kind).await?;
+            audit_change(&mut tx, tenant, audit, now, DirChange::MemberAdded { group: &touched, member, kind, label }).await?;
+        }
+        self.commit_dir_write(tx, tenant).await?;
+        Ok(kind)
+    }
+
+    pub async fn remove_dir_group_member(
+        &self,
+        tenant: Uuid,
+        group: Uuid,
+        member: Uuid,
+        now: i64,
+        audit: &dyn DirAuditor,
+    ) -> DirResult<()> {
+        let mut tx = self.write.begin().await?;
+        let touched = touch_group(&mut tx, tenant, group, now).await?;
+        let row = link_query(
+            "SELECT member_type FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3",
+            tenant,
+            group,
+            member,
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Err(DirError::NotMember);
+        };
+        let kind = parse_enum::<PrincipalKind>(&row.try_get::<String, _>("member_type")?)?;
+        link_query("DELETE FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3", tenant, group, member)
+            .execute(&mut *tx)
+            .await?;
+        if group_reaches_powerbi(&mut tx, tenant, group).await? {
+            let label = principal_label(&mut tx, tenant, member, kind).await?;
+            audit_change(&mut tx, tenant, audit, now, DirChange::MemberRemoved { group: &touched, member, kind, label }).await?;
+        }
+        self.commit_dir_write(tx, tenant).await?;
+        Ok(())
+    }
+
+    /// Owners of a group (users or apps).
+    pub async fn dir_group_owners(&self, tenant: Uuid, group: Uuid) -> DirResult<Vec<GroupMemberRef>> {
+        let rows = sqlx::query(
+            "SELECT o.owner_id, o.added_at, u.display_name AS user_name, s.display_name AS app_name FROM group_owners o \
+             LEFT JOIN users u ON u.tenant_id = o.tenant_id AND u.id = o.owner_id AND u.deleted_at IS NULL \
+             LEFT JOIN service_principals s ON s.tenant_id = o.tenant_id AND s.id = o.owner_id \
+             WHERE o.tenant_id = $1 AND o.group_id = $2 ORDER BY o.added_at, o.owner_id",
+        )
+        .bind(tenant.to_string())
+        .bind(group.to_string())
+        .fetch_all(&self.read)
+        .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let user: Option<String> = r.try_get("user_name")?;
+            let app: Option<String> = r.try_get("app_name")?;
+            let (kind, name) = match (user, app) {
+                (Some(n), _) => (PrincipalKind::User, n),
+                (None, Some(n)) => (PrincipalKind::App, n),
+                (None, None) => continue,
+            };
+            out.push(GroupMemberRef {
+                id: parse_uuid(&r.try_get::<String, _>("owner_id")?)?,
+                kind,
+                display_name: name,
+                added_at: r.try_get("added_at")?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Make a user or app an owner of a group.
+    pub async fn add_dir_group_owner(&self, tenant: Uuid, group: Uuid, owner: Uuid, now: i64) -> DirResult<()> {
+        let mut tx = self.write.begin().await?;
+        touch_group(&mut tx, tenant, group, now).await?;
+        match object_kind(&mut tx, tenant, owner).await? {
+            Some(PrincipalKind::User | PrincipalKind::App) => {}
+            Some(PrincipalKind::Group) => return Err(DirError::Invalid("a group cannot own a group".into())),
+            None => return Err(DirError::ReferenceNotFound(owner)),
+        }
+        let exists =
+            link_query("SELECT 1 AS one FROM group_owners WHERE tenant_id = $1 AND group_id = $2 AND owner_id = $3", tenant, group, owner)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if exists.is_some() {
+            return Err(DirError::AlreadyMember);
+        }
+        sqlx::query("INSERT INTO group_owners (tenant_id, group_id, owner_id, added_at) VALUES ($1, $2, $3, $4)")
+            .bind(tenant.to_string())
+            .bind(group.to_string())
+            .bind(owner.to_string())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        self.commit_dir_write(tx, tenant).await?;
+        Ok(())
+    }
+
+    pub async fn remove_dir_group_owner(&self, tenant: Uuid, group: Uuid, owner: Uuid, now: i64) -> DirResult<()> {
+        let mut tx = self.write.begin().await?;
+        touch_group(&mut tx, tenant, group, now).await?;
+        let n = link_query("DELETE FROM group_owners WHERE tenant_id = $1 AND group_id = $2 AND owner_id = $3", tenant, group, owner)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(DirError::NotMember);
+        }
+        self.commit_dir_write(tx, tenant).await?;
+        Ok(())
+    }
+}
