@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use futures::TryStreamExt;
-use pbi_client::{AddOutcome, ClientError, GraphClient, Memberships, PowerBiClient};
+use futures::{StreamExt, TryStreamExt};
+use pbi_client::{AddOutcome, AdminGroupsQuery, ClientError, GraphClient, Memberships, PowerBiClient};
 use pbi_wire::powerbi::{GroupUser, GroupUserAccessRight, PrincipalType};
 use uuid::Uuid;
 
@@ -61,6 +61,12 @@ fn is(member: &GroupUser, who: &PrincipalKey) -> bool {
 fn role_in(members: &[GroupUser], who: &PrincipalKey) -> Option<Role> {
     members.iter().find(|m| is(m, who)).and_then(|m| role_of(m.group_user_access_right))
 }
+
+/// Free member lists read at once.
+const FAN_OUT: usize = 8;
+/// Up to this many workspaces outside the caller's are read one admin call each; more, through
+/// the tenant's workspace list with users.
+const ONE_BY_ONE: usize = 2;
 
 /// Admin calls discovery spent, so reports can show them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -127,7 +133,6 @@ pub async fn discover_reporting(
         .try_collect()
         .await?;
     cost.admin_calls += pages.len() as u32;
-    let total: usize = pages.iter().map(|p| p.items.len()).sum();
     let entries = pages.into_iter().flat_map(|p| p.items);
     let mine: HashSet<Uuid> = client
         .groups_stream(None, 5000)
@@ -138,12 +143,14 @@ pub async fn discover_reporting(
         .flatten()
         .collect();
 
-    // The user's groups, direct and nested (read once, when some access comes through a group):
-    // its own transitiveMemberOf and memberOf, never the tenant's group graph.
-    let mut groups_of_user: Option<(Memberships, BTreeMap<Uuid, Vec<Uuid>>)> = None;
-    let mut workspaces = Vec::new();
+    // First the workspaces and what each needs; then their member lists: the caller's own
+    // workspaces through the free endpoint (a few at a time), the others only where the plan
+    // needs facts, through the admin endpoint: one call each when they are few, else the tenant's
+    // workspace list with its users (5,000 workspaces an admin call), so the admin calls never
+    // follow the number of workspaces the user reaches.
+    let mut wanted: Vec<(Uuid, String, Share, Option<Role>, bool)> = Vec::new();
     let mut items = Vec::new();
-    for (n, entry) in entries.enumerate() {
+    for entry in entries {
         let kind = entry.artifact_type.as_str().to_string();
         let share = match entry.share_type.as_deref().map(str::to_ascii_lowercase).as_deref() {
             Some("direct") => Share::Direct,
@@ -155,27 +162,66 @@ pub async fn discover_reporting(
             continue;
         }
         let Ok(id) = entry.artifact_id.parse::<Uuid>() else { continue };
-        report(format!("workspace {}/{total}: {}", n + 1, entry.display_name));
         let listed_role = role_named(&entry.access_right);
         let needs_facts = share == Share::Group || listed_role == Some(Role::Admin);
-        let members = if mine.contains(&id) {
-            Some(client.get_group_users(id).await?)
-        } else if needs_facts {
+        wanted.push((id, entry.display_name, share, listed_role, needs_facts));
+    }
+    let free: Vec<Uuid> = wanted.iter().filter(|w| mine.contains(&w.0)).map(|w| w.0).collect();
+    let admin: HashSet<Uuid> = wanted.iter().filter(|w| !mine.contains(&w.0) && w.4).map(|w| w.0).collect();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let total = free.len();
+    let mut members_of: BTreeMap<Uuid, Vec<GroupUser>> = futures::stream::iter(free)
+        .map(|id| {
+            let done = &done;
+            async move {
+                let members = client.get_group_users(id).await?;
+                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                report(format!("member lists of the caller's workspaces: {n}/{total}"));
+                Ok::<_, ClientError>((id, members))
+            }
+        })
+        .buffer_unordered(FAN_OUT)
+        .try_collect()
+        .await?;
+    if admin.len() <= ONE_BY_ONE {
+        for id in &admin {
+            report(format!("member list of workspace {id} (admin)"));
             cost.admin_calls += 1;
-            Some(client.get_group_users_as_admin(id).await?)
-        } else {
-            None
-        };
+            members_of.insert(*id, client.get_group_users_as_admin(*id).await?);
+        }
+    } else {
+        report(format!("member lists of {} workspaces (admin/groups, 5,000 a call)", admin.len()));
+        let q = AdminGroupsQuery { expand: Some("users".into()), filter: Some("state eq 'Active'".into()) };
+        let mut pages = client.groups_as_admin_stream(5000, &q);
+        let mut found = 0;
+        while let Some(page) = pages.try_next().await? {
+            cost.admin_calls += 1;
+            for g in page.into_iter().filter(|g| admin.contains(&g.id)) {
+                members_of.insert(g.id, g.users.unwrap_or_default());
+                found += 1;
+            }
+            if found == admin.len() {
+                break;
+            }
+        }
+    }
+
+    // The user's groups, direct and nested (read once, when some access comes through a group):
+    // its own transitiveMemberOf and memberOf, never the tenant's group graph.
+    let mut groups_of_user: Option<(Memberships, BTreeMap<Uuid, Vec<Uuid>>)> = None;
+    let mut workspaces = Vec::new();
+    for (id, name, share, listed_role, _) in wanted {
+        let members = members_of.get(&id);
         let mut reach = WorkspaceReach {
             id: id.to_string(),
-            name: entry.display_name,
+            name,
             direct_role: if share == Share::Direct { listed_role } else { None },
             through_group: share == Share::Group,
             groups: Vec::new(),
             direct_admins: 0,
             caller_role: None,
         };
-        if let Some(members) = &members {
+        if let Some(members) = members {
             reach.direct_role = role_in(members, &user_key);
             reach.direct_admins = members.iter().filter(|m| m.group_user_access_right == GroupUserAccessRight::Admin).count() as u32;
             reach.caller_role = role_in(members, caller);
