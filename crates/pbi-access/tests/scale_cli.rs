@@ -79,7 +79,8 @@ async fn graph_calls_follow_the_user_not_the_number_of_groups() {
     }
     let many = graph_calls(&cli, &heavy, "Scale Reporting").await;
     assert_eq!(few, many, "Graph calls of offboard, access and who with few and with 40 more groups");
-    // And few in absolute terms: the user, its two membership lists, the nesting, a holding group's tree.
-    assert!(many.iter().all(|&n| n <= 12), "{many:?}");
+    // And few in absolute terms: the user and its membership lists; the holding group's tree and
+    // the Microsoft 365 groups for who.
+    assert!(many[0] <= 8 && many[1] <= 8 && many[2] <= 25, "{many:?}");
     demo.child.kill().await.ok();
 }

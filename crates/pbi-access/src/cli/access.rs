@@ -286,8 +286,8 @@ const BACKING_CANDIDATES: usize = 5;
 
 /// The Microsoft 365 groups that back one workspace, each with the role it gives and its members
 /// (as `group_tree` reads them). Like [`backings`], but reading only the Microsoft 365 groups and,
-/// per group, its members and a few members' own groups: a member whose only Microsoft 365 group
-/// it is has its workspace access read (one admin call per group).
+/// per group, its members and a few members' `transitiveMemberOf` (one call each): a member whose
+/// only Microsoft 365 group it is has its workspace access read (one admin call per group).
 async fn backing_of(s: &Session, graph: &GraphClient, ws: &Workspace) -> Vec<(Uuid, String, Memberships)> {
     let mut out = Vec::new();
     let m365 = match microsoft365_groups(graph).await {
@@ -305,7 +305,9 @@ async fn backing_of(s: &Session, graph: &GraphClient, ws: &Workspace) -> Vec<(Uu
         let Ok(tree) = graph.group_tree(g.id, g.display_name.as_deref()).await else { continue };
         let mut chosen = None;
         for (user, _) in tree.transitive_users(g.id).into_iter().take(BACKING_CANDIDATES) {
-            let Ok(groups) = graph.user_groups(user.id).await else { continue };
+            // Which groups, not through which chain: the user's transitiveMemberOf alone.
+            let Ok(all) = graph.transitive_member_of(&user.id.to_string()).try_collect::<Vec<_>>().await else { continue };
+            let groups = Memberships::of_user(user.id, all.clone(), all, BTreeMap::new());
             let mine = groups.transitive_member_of(user.id);
             if mine.keys().filter(|k| m365.iter().any(|x| x.id == **k)).count() == 1 {
                 chosen = Some((user, groups, mine));
