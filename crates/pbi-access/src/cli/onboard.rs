@@ -122,36 +122,37 @@ pub async fn onboard(s: &Session, req: &Request, format: Format) -> ExitCode {
             report.step("usage location", country, "set");
         }
         let held = |details: &[pbi_wire::graph::LicenseDetails]| details.iter().any(|d| d.sku_id == sku_id);
-        match graph.license_details(&user.id.to_string()).await {
-            Ok(d) if held(&d) => report.step("license", license.part_number(), "unchanged"),
-            Ok(_) => {
-                if let Err(e) = graph.assign_license(&user.id.to_string(), &[sku_id], &[]).await {
-                    return fail(exit::FAILURE, format!("assignLicense {}: {e}", license.part_number()));
+        // The account as read in step 1 already says which licenses it has (direct and through
+        // groups): no second read before assigning.
+        let assigned = user.assigned_licenses.as_deref().unwrap_or_default().iter().any(|l| l.sku_id == sku_id);
+        if assigned {
+            report.step("license", license.part_number(), "unchanged");
+        } else {
+            if let Err(e) = graph.assign_license(&user.id.to_string(), &[sku_id], &[]).await {
+                return fail(exit::FAILURE, format!("assignLicense {}: {e}", license.part_number()));
+            }
+            let started = Instant::now();
+            let mut seen = false;
+            let spinner = progress::spinner(
+                format!("waiting up to {} for licenseDetails to list {}", progress::human(req.license_wait), license.part_number()),
+                progress::visible(format),
+            );
+            while started.elapsed() <= req.license_wait {
+                if graph.license_details(&user.id.to_string()).await.is_ok_and(|d| held(&d)) {
+                    seen = true;
+                    break;
                 }
-                let started = Instant::now();
-                let mut seen = false;
-                let spinner = progress::spinner(
-                    format!("waiting up to {} for licenseDetails to list {}", progress::human(req.license_wait), license.part_number()),
-                    progress::visible(format),
-                );
-                while started.elapsed() <= req.license_wait {
-                    if graph.license_details(&user.id.to_string()).await.is_ok_and(|d| held(&d)) {
-                        seen = true;
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_secs(2)).await;
-                }
-                spinner.finish_and_clear();
-                if !seen {
-                    eprintln!(
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            spinner.finish_and_clear();
+            if !seen {
+                eprintln!(
                         "pbi-access: warning: {} was assigned but licenseDetails does not list it after {} s; Power BI may treat the user as Free until it does",
                         license.part_number(),
                         req.license_wait.as_secs()
                     );
-                }
-                report.step("license", license.part_number(), if seen { "assigned" } else { "assigned (not yet listed)" });
             }
-            Err(e) => return fail(exit::FAILURE, format!("licenseDetails: {e}")),
+            report.step("license", license.part_number(), if seen { "assigned" } else { "assigned (not yet listed)" });
         }
     }
 
