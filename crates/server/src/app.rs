@@ -47,6 +47,8 @@ pub struct AppInner {
     pub activity_purged: std::sync::Mutex<std::collections::HashMap<uuid::Uuid, i64>>,
     /// Rendered `GET /admin/groups` pages, exact by tenant write generation.
     pub admin_pages: crate::api::powerbi::page_cache::PageCache,
+    /// Requests in flight and cancelled (their client went away), for the operator API.
+    pub requests: Arc<crate::cancel::RequestStats>,
 }
 
 impl Deref for AppState {
@@ -104,6 +106,7 @@ impl Application {
             continuation,
             activity_purged: std::sync::Mutex::new(std::collections::HashMap::new()),
             admin_pages,
+            requests: Arc::default(),
         }));
         Ok(Application { listener, state, demo, tls })
     }
@@ -154,6 +157,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), request_scope))
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
@@ -162,6 +166,13 @@ pub fn router(state: AppState) -> Router {
                 .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| -> Response { PbiError::internal().into_response() })),
         )
         .with_state(state)
+}
+
+/// Run the request in its cancellation scope (`crate::cancel`): if the client goes before the
+/// answer, hyper drops this future and the request's database work stops.
+async fn request_scope(State(state): State<AppState>, request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let request_id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
+    crate::cancel::scope(&state.requests, &state.store, request_id, next.run(request)).await
 }
 
 async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>, PbiError> {

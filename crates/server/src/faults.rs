@@ -1,5 +1,5 @@
 //! Fault injection, for testing how clients cope with a flaky service: per operation or path
-//! glob, a chance of 429, 500 or 503 answers and added latency. Each rule draws from its own
+//! glob, a chance of 429, 500 or 503 answers, added latency and added database work. Each rule draws from its own
 //! seeded generator in request order, so the same seed and the same sequence of matching
 //! requests give the same faults. The rules live in memory, per instance: they come from the
 //! config (`[[faults]]`) and the operator API replaces them.
@@ -42,6 +42,8 @@ pub struct Matched(Arc<Compiled>);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Draw {
     pub delay: Duration,
+    /// Database work to add (`statement_ms`).
+    pub statement: Duration,
     pub answer: Option<Injected>,
 }
 
@@ -108,7 +110,7 @@ impl Matched {
         } else {
             None
         };
-        Draw { delay: Duration::from_millis(spec.latency_ms + jitter), answer }
+        Draw { delay: Duration::from_millis(spec.latency_ms + jitter), statement: Duration::from_millis(spec.statement_ms), answer }
     }
 }
 
@@ -148,8 +150,8 @@ pub fn validate(rule: &FaultRule) -> Result<(), String> {
     if probabilities.iter().map(|(_, p)| p).sum::<f64>() > 1.0 + 1e-9 {
         return Err("the probabilities add up to more than 1".into());
     }
-    if rule.latency_ms > MAX_DELAY_MS || rule.jitter_ms > MAX_DELAY_MS {
-        return Err(format!("latency_ms and jitter_ms may be at most {MAX_DELAY_MS}"));
+    if rule.latency_ms > MAX_DELAY_MS || rule.jitter_ms > MAX_DELAY_MS || rule.statement_ms > MAX_DELAY_MS {
+        return Err(format!("latency_ms, jitter_ms and statement_ms may be at most {MAX_DELAY_MS}"));
     }
     if rule.retry_after_secs.is_some_and(|s| s > MAX_RETRY_AFTER_SECS) {
         return Err(format!("retry_after_secs may be at most {MAX_RETRY_AFTER_SECS}"));
@@ -226,6 +228,7 @@ mod tests {
         assert!(Faults::new(&[FaultRule::default()]).unwrap_err().contains("exactly one"));
         assert!(Faults::new(&[FaultRule { operation: Some("groups_getgroups".into()), ..FaultRule::default() }]).is_ok());
         assert!(Faults::new(&[FaultRule { latency_ms: MAX_DELAY_MS + 1, ..rule(0.0, 0.0, 0.0, 0) }]).is_err());
+        assert!(Faults::new(&[FaultRule { statement_ms: MAX_DELAY_MS + 1, ..rule(0.0, 0.0, 0.0, 0) }]).is_err());
     }
 
     #[test]

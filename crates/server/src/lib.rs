@@ -9,6 +9,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod banner;
+pub mod cancel;
 pub mod clock;
 pub mod config;
 pub mod domain;

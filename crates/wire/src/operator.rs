@@ -31,6 +31,11 @@ pub struct FaultRule {
     /// Delay added to every matching request, in milliseconds.
     #[serde(default, skip_serializing_if = "is_zero_u64")]
     pub latency_ms: u64,
+    /// Database work added to every matching request, in milliseconds: a statement that keeps a
+    /// write connection busy this long (on SQLite the one writer, so other writes wait). It stops
+    /// early when the client goes away.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub statement_ms: u64,
     /// A further delay drawn uniformly from 0 to this many milliseconds.
     #[serde(default, skip_serializing_if = "is_zero_u64")]
     pub jitter_ms: u64,
@@ -53,4 +58,16 @@ fn is_zero_u64(v: &u64) -> bool {
 #[serde(deny_unknown_fields)]
 pub struct FaultRules {
     pub rules: Vec<FaultRule>,
+}
+
+/// The body of `GET /operator/v1/requests`: this instance's requests since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestStats {
+    /// Requests being served now, this one included.
+    pub in_flight: u64,
+    /// Requests whose client went away before the answer.
+    pub cancelled: u64,
+    /// Database statements of such requests interrupted (SQLite) or cancelled (PostgreSQL).
+    pub statements_cancelled: u64,
 }

@@ -127,6 +127,7 @@ pub mod operator {
         LIST_TENANTS = "GET" "/operator/v1/tenants" "ListTenants";
         IMPORT_TENANT = "POST" "/operator/v1/tenants" "ImportTenant";
         EXPORT_TENANT = "GET" "/operator/v1/tenants/{tenant}" "ExportTenant";
+        GET_REQUESTS = "GET" "/operator/v1/requests" "GetRequestStats";
     }
 }
 

@@ -81,15 +81,13 @@ impl Store {
         scope: WriteScope,
         forget: Forget,
     ) -> StoreResult<()> {
+        // Forget even when this future is dropped mid-commit (the client went away): the commit
+        // may have landed, and forgetting what did not change costs only a read.
+        let _forget = ForgetOnExit { cache: &self.cache, forget };
         if self.backend == Backend::Postgres {
             bump_generation(&mut *tx, tenant, scope).await?;
         }
         tx.commit().await?;
-        match forget {
-            Forget::Nothing => self.cache.touch(),
-            Forget::Workspace(id) => self.cache.invalidate(id),
-            Forget::Everything => self.cache.clear(),
-        }
         Ok(())
     }
 
@@ -104,5 +102,21 @@ impl Store {
             Some(row) => TenantGenerations { generation: row.try_get("generation")?, directory: row.try_get("directory_generation")? },
             None => TenantGenerations::default(),
         })
+    }
+}
+
+/// Applies a write's `Forget` when dropped: after its commit, its error, or its cancellation.
+struct ForgetOnExit<'a> {
+    cache: &'a super::cache::ViewCache,
+    forget: Forget,
+}
+
+impl Drop for ForgetOnExit<'_> {
+    fn drop(&mut self) {
+        match self.forget {
+            Forget::Nothing => self.cache.touch(),
+            Forget::Workspace(id) => self.cache.invalidate(id),
+            Forget::Everything => self.cache.clear(),
+        }
     }
 }

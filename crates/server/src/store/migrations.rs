@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../../migrations/0007_tenant_generations.sql")),
     (8, include_str!("../../migrations/0008_certificate_credentials.sql")),
     (9, include_str!("../../migrations/0009_directory_generation.sql")),
+    (11, include_str!("../../migrations/0011_directory_group_indexes.sql")),
 ];
 
 pub const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -12,6 +12,7 @@ pub mod activity;
 mod artifacts;
 mod audit;
 mod cache;
+mod cancel;
 mod directory;
 mod generation;
 mod keys;
@@ -79,6 +80,8 @@ pub struct Store {
     /// database's one writer, so invalidating on its own commits keeps the cache exact. With
     /// PostgreSQL other instances write too, and every read goes to the database.
     cache: std::sync::Arc<cache::ViewCache>,
+    /// Which request each connection serves, to stop a cancelled request's statements.
+    bindings: std::sync::Arc<cancel::Bindings>,
 }
 
 impl Store {
@@ -93,26 +96,58 @@ impl Store {
             } else {
                 format!("{url}?mode=rwc")
             };
-            let options = AnyConnectOptions::from_str(&url)?;
+            cancel::install_sqlite_hooks();
+            let options = logged(AnyConnectOptions::from_str(&url)?);
+            let bindings = std::sync::Arc::new(cancel::Bindings::default());
             let pool = |max: u32| {
-                AnyPoolOptions::new().max_connections(max).min_connections(1).acquire_timeout(Duration::from_secs(30)).after_connect(
-                    |conn, _| {
+                let (on_connect, on_acquire) = (bindings.clone(), bindings.clone());
+                AnyPoolOptions::new()
+                    .max_connections(max)
+                    .min_connections(1)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .after_connect(move |conn, _| {
+                        let bindings = on_connect.clone();
                         Box::pin(async move {
                             conn.execute("PRAGMA journal_mode = WAL").await?;
                             conn.execute("PRAGMA synchronous = NORMAL").await?;
                             conn.execute("PRAGMA busy_timeout = 10000").await?;
                             conn.execute("PRAGMA foreign_keys = ON").await?;
-                            Ok(())
+                            cancel::bind(conn, Backend::Sqlite, &bindings).await.map(drop)
                         })
-                    },
-                )
+                    })
+                    .test_before_acquire(false)
+                    .before_acquire(move |conn, _| {
+                        let bindings = on_acquire.clone();
+                        Box::pin(async move { cancel::bind(conn, Backend::Sqlite, &bindings).await })
+                    })
             };
             let write = pool(1).connect_with(options.clone()).await?;
             let read = pool(8).connect_with(options).await?;
-            Store { write, read, backend: Backend::Sqlite, cache: std::sync::Arc::new(cache::ViewCache::new(true)) }
+            Store { write, read, backend: Backend::Sqlite, cache: std::sync::Arc::new(cache::ViewCache::new(true)), bindings }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let pool = AnyPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(30)).connect(url).await?;
-            Store { write: pool.clone(), read: pool, backend: Backend::Postgres, cache: std::sync::Arc::new(cache::ViewCache::new(false)) }
+            let bindings = std::sync::Arc::new(cancel::Bindings::postgres(url)?);
+            let (on_connect, on_acquire) = (bindings.clone(), bindings.clone());
+            let pool = AnyPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(30))
+                .after_connect(move |conn, _| {
+                    let bindings = on_connect.clone();
+                    Box::pin(async move { cancel::bind(conn, Backend::Postgres, &bindings).await.map(drop) })
+                })
+                .test_before_acquire(false)
+                .before_acquire(move |conn, _| {
+                    let bindings = on_acquire.clone();
+                    Box::pin(async move { cancel::bind(conn, Backend::Postgres, &bindings).await })
+                })
+                .connect_with(logged(AnyConnectOptions::from_str(url)?))
+                .await?;
+            Store {
+                write: pool.clone(),
+                read: pool,
+                backend: Backend::Postgres,
+                cache: std::sync::Arc::new(cache::ViewCache::new(false)),
+                bindings,
+            }
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         };
@@ -165,6 +200,13 @@ impl Store {
         self.write.close().await;
         self.read.close().await;
     }
+}
+
+/// Statements are logged at debug, and any taking a second or more at warn with its text and
+/// duration (sqlx's slow-statement log, on both backends).
+fn logged(options: AnyConnectOptions) -> AnyConnectOptions {
+    use sqlx::ConnectOptions;
+    options.log_statements(log::LevelFilter::Debug).log_slow_statements(log::LevelFilter::Warn, Duration::from_secs(1))
 }
 
 pub(crate) fn parse_uuid(s: &str) -> StoreResult<uuid::Uuid> {

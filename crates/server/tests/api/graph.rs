@@ -495,3 +495,169 @@ backend_test!(directory_store_owners_stay_in_the_tenant, |app: TestApp| async mo
     assert!(app.store.dir_user(other.tenant.id, owner, true).await.unwrap().is_none());
     assert_eq!(app.store.list_dir_users(other.tenant.id).await.unwrap().len(), 1);
 });
+
+/// Create a security group through Graph; its id.
+async fn create_group(app: &TestApp, name: &str) -> String {
+    let nickname: String = name.chars().filter(char::is_ascii_alphanumeric).collect();
+    let body = json!({"displayName": name, "mailEnabled": false, "mailNickname": nickname, "securityEnabled": true});
+    let (s, g, _) = app.graph(Method::POST, "/groups", Some(body)).await;
+    assert_eq!(s, 201, "{g}");
+    g["id"].as_str().unwrap().to_string()
+}
+
+async fn add_member(app: &TestApp, group: &str, member: &str) {
+    let body = json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{member}")});
+    let (s, b, _) = app.graph(Method::POST, &format!("/groups/{group}/members/$ref"), Some(body)).await;
+    assert_eq!(s, 204, "{b}");
+}
+
+/// Every object of a Graph collection, following `@odata.nextLink` (with `headers` on each call).
+async fn all_pages(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> (Vec<Value>, usize) {
+    let token = app.graph_app_token().await;
+    let mut next = Some(app.url(&format!("/graph/v1.0{path}")));
+    let (mut out, mut pages) = (Vec::new(), 0);
+    while let Some(url) = next {
+        let mut req = app.http.get(&url).bearer_auth(&token);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let response = req.send().await.unwrap();
+        assert_eq!(response.status(), 200, "{url}");
+        let page: Value = response.json().await.unwrap();
+        out.extend(page["value"].as_array().unwrap().iter().cloned());
+        next = page["@odata.nextLink"].as_str().map(str::to_string);
+        pages += 1;
+        assert!(pages < 100, "paging does not end");
+    }
+    (out, pages)
+}
+
+fn ids(objects: &[Value]) -> Vec<String> {
+    let mut v: Vec<String> = objects.iter().map(|o| o["id"].as_str().unwrap().to_string()).collect();
+    v.sort();
+    v
+}
+
+backend_test!(graph_member_of_direct_and_transitive_with_paging_select_and_count, |app: TestApp| async move {
+    // outer ⊃ middle ⊃ inner ∋ member; analysts ∋ member; sibling ⊃ middle.
+    let outer = create_group(&app, "Outer").await;
+    let middle = create_group(&app, "Middle").await;
+    let inner = create_group(&app, "Inner").await;
+    let sibling = create_group(&app, "Sibling").await;
+    let analysts = app.fixture.groups["Analysts"].to_string();
+    let member = app.user_id("member").to_string();
+    add_member(&app, &outer, &middle).await;
+    add_member(&app, &sibling, &middle).await;
+    add_member(&app, &middle, &inner).await;
+    add_member(&app, &inner, &member).await;
+    add_member(&app, &analysts, &member).await;
+
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    // Direct memberships, by id and by UPN, as groups with the fields of GET /groups/{id}.
+    let (s, direct, _) = app.graph(Method::GET, &format!("/users/{member}/memberOf"), None).await;
+    assert_eq!(s, 200, "{direct}");
+    assert!(direct["@odata.context"].as_str().unwrap().ends_with("/$metadata#directoryObjects"), "{direct}");
+    assert_eq!(ids(direct["value"].as_array().unwrap()), sorted(vec![inner.clone(), analysts.clone()]));
+    let (_, got, _) = app.graph(Method::GET, &format!("/groups/{inner}"), None).await;
+    let listed = direct["value"].as_array().unwrap().iter().find(|g| g["id"] == json!(inner)).unwrap();
+    assert_eq!(listed["@odata.type"], json!("#microsoft.graph.group"));
+    for key in ["displayName", "mailNickname", "securityEnabled", "groupTypes", "createdDateTime", "assignedLicenses"] {
+        assert_eq!(listed[key], got[key], "{key}");
+    }
+    let (s, by_upn, _) = app.graph(Method::GET, &format!("/users/{}/memberOf", upn("MEMBER")), None).await;
+    assert_eq!((s, ids(by_upn["value"].as_array().unwrap())), (200, ids(direct["value"].as_array().unwrap())));
+
+    // Transitive: every group above, once, though middle is reached twice.
+    let (s, all, _) = app.graph(Method::GET, &format!("/users/{member}/transitiveMemberOf"), None).await;
+    assert_eq!(s, 200, "{all}");
+    let want = sorted(vec![outer.clone(), middle.clone(), inner.clone(), sibling.clone(), analysts.clone()]);
+    assert_eq!(ids(all["value"].as_array().unwrap()), want);
+    // Groups have memberships too.
+    let (_, up, _) = app.graph(Method::GET, &format!("/groups/{inner}/memberOf"), None).await;
+    assert_eq!(ids(up["value"].as_array().unwrap()), vec![middle.clone()]);
+    let (_, up, _) = app.graph(Method::GET, &format!("/groups/{inner}/transitiveMemberOf"), None).await;
+    assert_eq!(ids(up["value"].as_array().unwrap()), sorted(vec![outer.clone(), middle.clone(), sibling.clone()]));
+    let (_, none, _) = app.graph(Method::GET, &format!("/groups/{outer}/transitiveMemberOf"), None).await;
+    assert_eq!(none["value"], json!([]));
+    assert!(none.get("@odata.nextLink").is_none());
+
+    // Keyset pages of one: every group once, in id order, $select kept on the links.
+    let (paged, pages) = all_pages(&app, &format!("/users/{member}/transitiveMemberOf?$top=1&$select=displayName,id"), &[]).await;
+    assert_eq!(pages, 5);
+    let paged_ids: Vec<String> = paged.iter().map(|o| o["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(paged_ids, want, "pages come in id order, none repeated or skipped");
+    for o in &paged {
+        let keys: Vec<&String> = o.as_object().unwrap().keys().collect();
+        assert_eq!(keys.len(), 3, "{o}");
+        assert!(o["displayName"].is_string() && o["@odata.type"].is_string(), "{o}");
+    }
+    let (_, b, _) = app.graph(Method::GET, &format!("/users/{member}/transitiveMemberOf?$top=2&$select=displayName"), None).await;
+    assert!(b["@odata.context"].as_str().unwrap().ends_with("#directoryObjects(displayName)"), "{b}");
+    assert!(b["@odata.nextLink"].as_str().unwrap().contains(&format!("/users/{member}/transitiveMemberOf?")), "{b}");
+
+    // $count=true with ConsistencyLevel: eventual counts them all; without the header it is refused.
+    let token = app.graph_app_token().await;
+    let path = format!("/graph/v1.0/users/{member}/transitiveMemberOf?$count=true&$top=2");
+    let (s, b, _) = app.call(Method::GET, &path, Some(&token), None, &[("ConsistencyLevel", "eventual")]).await;
+    assert_eq!((s, b["@odata.count"].clone(), b["value"].as_array().unwrap().len()), (200, json!(5), 2), "{b}");
+    let (s, b, _) = app.call(Method::GET, &path, Some(&token), None, &[]).await;
+    assert_graph_error(s, &b, 400, "Request_BadRequest");
+    let (counted, _) = all_pages(&app, &format!("/users/{member}/memberOf?$count=true&$top=1"), &[("ConsistencyLevel", "eventual")]).await;
+    assert_eq!(counted.len(), 2);
+
+    // A deleted group neither appears nor passes its memberships on.
+    assert_eq!(app.scim(Method::DELETE, &format!("/Groups/{middle}"), None).await.0, 204);
+    let (_, all, _) = app.graph(Method::GET, &format!("/users/{member}/transitiveMemberOf"), None).await;
+    assert_eq!(ids(all["value"].as_array().unwrap()), sorted(vec![inner.clone(), analysts.clone()]));
+
+    // Directory roles the user holds are listed with the groups.
+    let admin = app.user_id("admin");
+    let (_, roles, _) = app.graph(Method::GET, &format!("/users/{admin}/memberOf"), None).await;
+    let role = &roles["value"][0];
+    assert_eq!(role["@odata.type"], json!("#microsoft.graph.directoryRole"), "{roles}");
+    assert_eq!(role["roleTemplateId"], json!("a9ea8996-122f-4c74-9520-8edcd192826c"));
+    assert_eq!(role["displayName"], json!("Fabric Administrator"));
+    let (_, roles, _) = app.graph(Method::GET, &format!("/users/{admin}/transitiveMemberOf?$select=roleTemplateId"), None).await;
+    assert_eq!(roles["value"].as_array().unwrap().len(), 1, "{roles}");
+});
+
+backend_test!(graph_member_of_bad_input_and_isolation, |app: TestApp| async move {
+    let member = app.user_id("member");
+    let enc = |f: &str| percent_encoding::utf8_percent_encode(f, percent_encoding::NON_ALPHANUMERIC).to_string();
+    for (q, status, code) in [
+        (format!("?$filter={}", enc("displayName eq 'x'")), 400, "Request_UnsupportedQuery"),
+        (format!("?$filter={}", enc("displayName eq 'x")), 400, "BadRequest"),
+        ("?$select=shoeSize".to_string(), 400, "BadRequest"),
+        ("?$top=0".to_string(), 400, "BadRequest"),
+        ("?$top=1000".to_string(), 400, "BadRequest"),
+        ("?$skiptoken=forged".to_string(), 400, "BadRequest"),
+        ("?$count=maybe".to_string(), 400, "BadRequest"),
+    ] {
+        for segment in ["memberOf", "transitiveMemberOf"] {
+            let (s, b, _) = app.graph(Method::GET, &format!("/users/{member}/{segment}{q}"), None).await;
+            assert_graph_error(s, &b, status, code);
+        }
+    }
+    let (_, b, _) = app.graph(Method::GET, &format!("/users/{member}/memberOf?$filter={}", enc("displayName eq 'x'")), None).await;
+    assert!(b["error"]["message"].as_str().unwrap().contains("'displayName'"), "{b}");
+    for path in [
+        format!("/users/{}/memberOf", uuid::Uuid::new_v4()),
+        "/users/nobody@nowhere.example/transitiveMemberOf".to_string(),
+        format!("/groups/{}/memberOf", uuid::Uuid::new_v4()),
+        "/groups/not-a-guid/transitiveMemberOf".to_string(),
+    ] {
+        let (s, b, _) = app.graph(Method::GET, &path, None).await;
+        assert_graph_error(s, &b, 404, "Request_ResourceNotFound");
+    }
+    // Tenant B cannot read tenant A's memberships.
+    let other = provision_other_tenant(&app).await;
+    let b_token = app.other_app_token_for(&other, pbi_wire::oauth::GRAPH_DEFAULT_SCOPE).await;
+    let (s, b, _) = app.call(Method::GET, &format!("/graph/v1.0/users/{member}/memberOf"), Some(&b_token), None, &[]).await;
+    assert_graph_error(s, &b, 404, "Request_ResourceNotFound");
+    let analysts = app.fixture.groups["Analysts"];
+    let (s, b, _) = app.call(Method::GET, &format!("/graph/v1.0/groups/{analysts}/transitiveMemberOf"), Some(&b_token), None, &[]).await;
+    assert_graph_error(s, &b, 404, "Request_ResourceNotFound");
+});

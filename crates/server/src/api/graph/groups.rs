@@ -17,7 +17,7 @@ use crate::app::AppState;
 use crate::domain::identity::DirGroup;
 use crate::domain::{GroupKind, PrincipalKind};
 
-const GROUP_PROPERTIES: &[&str] = &[
+pub(super) const GROUP_PROPERTIES: &[&str] = &[
     "id",
     "displayName",
     "description",
@@ -40,7 +40,7 @@ const GROUP_FILTER: &[(&str, FieldKind)] = &[
     ("securityEnabled", FieldKind::Bool),
 ];
 
-fn group_json(g: &DirGroup, skus: &[Uuid]) -> Map<String, Value> {
+pub(super) fn group_json(g: &DirGroup, skus: &[Uuid]) -> Map<String, Value> {
     let unified = g.kind == GroupKind::Microsoft365;
     let mut m = json!({
         "id": g.id.to_string(),
@@ -67,7 +67,7 @@ fn entity(state: &AppState, object: Map<String, Value>) -> Value {
     odata::with_context(format!("{}/$metadata#groups/$entity", base_url(state)), object)
 }
 
-async fn find_group(state: &AppState, tenant: Uuid, key: &str) -> Result<DirGroup, GraphError> {
+pub(super) async fn find_group(state: &AppState, tenant: Uuid, key: &str) -> Result<DirGroup, GraphError> {
     let id = Uuid::parse_str(key).map_err(|_| GraphError::not_found(key))?;
     state.store.dir_group(tenant, id, false).await?.ok_or_else(|| GraphError::not_found(key))
 }

@@ -6,6 +6,7 @@
 pub mod error;
 pub mod extract;
 mod groups;
+mod memberships;
 pub mod odata;
 mod users;
 
@@ -27,12 +28,16 @@ dialect_ops! {
     DELETE_USER = "DELETE" "/graph/v1.0/users/{id}" "user: delete";
     ASSIGN_USER_LICENSE = "POST" "/graph/v1.0/users/{id}/assignLicense" "user: assignLicense";
     LICENSE_DETAILS = "GET" "/graph/v1.0/users/{id}/licenseDetails" "user: list licenseDetails";
+    USER_MEMBER_OF = "GET" "/graph/v1.0/users/{id}/memberOf" "user: list memberOf";
+    USER_TRANSITIVE_MEMBER_OF = "GET" "/graph/v1.0/users/{id}/transitiveMemberOf" "user: list transitiveMemberOf";
     LIST_DELETED_USERS = "GET" "/graph/v1.0/directory/deletedItems/microsoft.graph.user" "directory: list deletedItems (users)";
     RESTORE_DELETED = "POST" "/graph/v1.0/directory/deletedItems/{id}/restore" "directory: restore deleted item";
     SUBSCRIBED_SKUS = "GET" "/graph/v1.0/subscribedSkus" "subscribedSku: list";
     LIST_GROUPS = "GET" "/graph/v1.0/groups" "group: list";
     CREATE_GROUP = "POST" "/graph/v1.0/groups" "group: create";
     GET_GROUP = "GET" "/graph/v1.0/groups/{id}" "group: get";
+    GROUP_MEMBER_OF = "GET" "/graph/v1.0/groups/{id}/memberOf" "group: list memberOf";
+    GROUP_TRANSITIVE_MEMBER_OF = "GET" "/graph/v1.0/groups/{id}/transitiveMemberOf" "group: list transitiveMemberOf";
     LIST_GROUP_MEMBERS = "GET" "/graph/v1.0/groups/{id}/members" "group: list members";
     ADD_GROUP_MEMBER = "POST" "/graph/v1.0/groups/{id}/members/$ref" "group: add member";
     REMOVE_GROUP_MEMBER = "DELETE" "/graph/v1.0/groups/{id}/members/{member}/$ref" "group: remove member";
@@ -51,12 +56,16 @@ pub fn routes() -> Vec<Route> {
         route(DELETE_USER, users::delete),
         route(ASSIGN_USER_LICENSE, users::assign_license),
         route(LICENSE_DETAILS, users::license_details),
+        route(USER_MEMBER_OF, memberships::user_member_of),
+        route(USER_TRANSITIVE_MEMBER_OF, memberships::user_transitive_member_of),
         route(LIST_DELETED_USERS, users::list_deleted),
         route(RESTORE_DELETED, users::restore),
         route(SUBSCRIBED_SKUS, users::subscribed_skus),
         route(LIST_GROUPS, groups::list),
         route(CREATE_GROUP, groups::create),
         route(GET_GROUP, groups::get),
+        route(GROUP_MEMBER_OF, memberships::group_member_of),
+        route(GROUP_TRANSITIVE_MEMBER_OF, memberships::group_transitive_member_of),
         route(LIST_GROUP_MEMBERS, groups::members),
         route(ADD_GROUP_MEMBER, groups::add_member),
         route(REMOVE_GROUP_MEMBER, groups::remove_member),

@@ -81,7 +81,7 @@ pub(super) fn user_json(u: &DirUser, licenses: &[UserLicense]) -> Map<String, Va
 }
 
 /// A user named by object id or by UPN (case-insensitive), not deleted.
-async fn find_user(state: &AppState, tenant: Uuid, key: &str) -> Result<DirUser, GraphError> {
+pub(super) async fn find_user(state: &AppState, tenant: Uuid, key: &str) -> Result<DirUser, GraphError> {
     let found = match Uuid::parse_str(key) {
         Ok(id) => state.store.dir_user(tenant, id, false).await?,
         Err(_) if key.len() <= 1024 && !key.chars().any(char::is_control) => state.store.dir_user_by_upn(tenant, key).await?,

@@ -8,6 +8,7 @@
 //! `pbi_wire::ops::operator`).
 
 pub mod faults;
+pub mod requests;
 pub mod tenants;
 
 use axum::extract::FromRequestParts;
@@ -31,6 +32,7 @@ pub fn routes() -> Vec<Route> {
         route(op::LIST_TENANTS, tenants::list_tenants),
         route(op::IMPORT_TENANT, tenants::import_tenant),
         route(op::EXPORT_TENANT, tenants::export_tenant),
+        route(op::GET_REQUESTS, requests::get_requests),
     ]
 }
 

@@ -65,6 +65,11 @@ async fn admit(state: AppState, route: Arc<RouteGate>, request: Request, next: N
         if !draw.delay.is_zero() {
             tokio::time::sleep(draw.delay).await;
         }
+        if !draw.statement.is_zero() {
+            if let Err(e) = state.store.busy_statement(draw.statement.as_millis() as u64).await {
+                return PbiError::from(e).into_response();
+            }
+        }
         if let Some(injected) = draw.answer {
             tracing::info!(operation = route.op.id, ?injected, "fault injected");
             let mut response = match injected {

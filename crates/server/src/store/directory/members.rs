@@ -291,3 +291,121 @@ impl Store {
         Ok(())
     }
 }
+
+/// How far `memberOf` reaches: the groups an object is a direct member of, or those and every
+/// group they belong to in turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    Direct,
+    Transitive,
+}
+
+/// `up(group_id)`: the active groups object `$2` belongs to, directly and through nesting (a
+/// deleted group neither appears nor passes its memberships on). It reads only the object's own
+/// chain of memberships, through `group_members_member_group`.
+const UP_CTE: &str = "WITH RECURSIVE up(group_id) AS ( \
+       SELECT gm.group_id FROM group_members gm CROSS JOIN directory_groups g \
+        WHERE gm.tenant_id = $1 AND gm.member_id = $2 \
+          AND g.tenant_id = gm.tenant_id AND g.id = gm.group_id AND g.deleted_at IS NULL \
+       UNION \
+       SELECT gm.group_id FROM up CROSS JOIN group_members gm CROSS JOIN directory_groups g \
+        WHERE gm.tenant_id = $1 AND gm.member_id = up.group_id \
+          AND g.tenant_id = gm.tenant_id AND g.id = gm.group_id AND g.deleted_at IS NULL) ";
+
+/// The groups `$2` is a direct member of, as `up(group_id)` (same shape as [`UP_CTE`]).
+const DIRECT_UP_CTE: &str = "WITH up(group_id) AS ( \
+       SELECT gm.group_id FROM group_members gm CROSS JOIN directory_groups g \
+        WHERE gm.tenant_id = $1 AND gm.member_id = $2 \
+          AND g.tenant_id = gm.tenant_id AND g.id = gm.group_id AND g.deleted_at IS NULL) ";
+
+fn up_cte(reach: Reach) -> &'static str {
+    match reach {
+        Reach::Direct => DIRECT_UP_CTE,
+        Reach::Transitive => UP_CTE,
+    }
+}
+
+fn parse_role(name: &str) -> Option<DirectoryRole> {
+    match name {
+        "FabricAdministrator" => Some(DirectoryRole::FabricAdministrator),
+        "GlobalAdministrator" => Some(DirectoryRole::GlobalAdministrator),
+        _ => None,
+    }
+}
+
+impl Store {
+    /// A page of the groups `object` (a user, group or app) belongs to, by group id: those
+    /// after `after`, at most `limit`. Reads only the object's memberships and those groups.
+    pub async fn dir_member_of(
+        &self,
+        tenant: Uuid,
+        object: Uuid,
+        reach: Reach,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> DirResult<Vec<DirGroup>> {
+        let columns = GROUP_FULL.split(", ").map(|c| format!("g.{c}")).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "{} SELECT {columns} FROM up CROSS JOIN directory_groups g \
+              WHERE g.tenant_id = $1 AND g.id = up.group_id AND up.group_id > $3 ORDER BY up.group_id LIMIT $4",
+            up_cte(reach)
+        );
+        let rows = sqlx::query(&sql)
+            .bind(tenant.to_string())
+            .bind(object.to_string())
+            .bind(after.map(|a| a.to_string()).unwrap_or_default())
+            .bind(limit.min(10_000) as i64)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows.iter().map(dir_group_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// How many groups `object` belongs to (`$count`).
+    pub async fn dir_member_of_count(&self, tenant: Uuid, object: Uuid, reach: Reach) -> DirResult<i64> {
+        let sql = format!("{} SELECT COUNT(*) AS n FROM up", up_cte(reach));
+        let row = sqlx::query(&sql).bind(tenant.to_string()).bind(object.to_string()).fetch_one(&self.read).await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// The directory roles `object` holds: its own, and (transitively) those of its groups.
+    pub async fn dir_roles_of(&self, tenant: Uuid, object: Uuid, reach: Reach) -> DirResult<Vec<DirectoryRole>> {
+        let sql = match reach {
+            Reach::Direct => {
+                "SELECT DISTINCT role FROM directory_role_members WHERE tenant_id = $1 AND principal_id = $2 ORDER BY role".to_string()
+            }
+            Reach::Transitive => format!(
+                "{UP_CTE} SELECT role FROM directory_role_members WHERE tenant_id = $1 AND principal_id = $2 \
+                 UNION SELECT r.role FROM up CROSS JOIN directory_role_members r WHERE r.tenant_id = $1 AND r.principal_id = up.group_id \
+                 ORDER BY role"
+            ),
+        };
+        let rows = sqlx::query(&sql).bind(tenant.to_string()).bind(object.to_string()).fetch_all(&self.read).await?;
+        let mut roles = Vec::new();
+        for row in rows {
+            roles.extend(parse_role(&row.try_get::<String, _>("role")?));
+        }
+        Ok(roles)
+    }
+
+    /// SKUs assigned directly to each of `groups` (one statement, by primary key).
+    pub async fn group_license_skus_of(&self, tenant: Uuid, groups: &[Uuid]) -> DirResult<HashMap<Uuid, Vec<Uuid>>> {
+        let mut out: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+        for chunk in groups.chunks(500) {
+            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "SELECT group_id, sku_id FROM group_licenses WHERE tenant_id = $1 AND group_id IN ({}) ORDER BY group_id, sku_id",
+                marks.join(", ")
+            );
+            let mut q = sqlx::query(&sql).bind(tenant.to_string());
+            for g in chunk {
+                q = q.bind(g.to_string());
+            }
+            for r in q.fetch_all(&self.read).await? {
+                out.entry(parse_uuid(&r.try_get::<String, _>("group_id")?)?)
+                    .or_default()
+                    .push(parse_uuid(&r.try_get::<String, _>("sku_id")?)?);
+            }
+        }
+        Ok(out)
+    }
+}

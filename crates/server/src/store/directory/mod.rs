@@ -13,6 +13,7 @@ mod members;
 mod tenants;
 mod users;
 
+pub use members::Reach;
 pub use tenants::*;
 
 use std::collections::{HashMap, HashSet};
@@ -33,7 +34,7 @@ use super::{parse_enum, parse_uuid, Store, StoreError};
 use crate::domain::identity::{
     DirChange, DirGroup, DirUser, GroupMemberRef, LicenseAllocation, LicenseFacts, SubscribedSku, UserLicense, RESTORE_WINDOW_MILLIS,
 };
-use crate::domain::{GroupKind, PrincipalKind, UserType};
+use crate::domain::{DirectoryRole, GroupKind, PrincipalKind, UserType};
 
 /// Why a directory write (or a read of one object) did not happen.
 #[derive(Debug, thiserror::Error)]
