@@ -217,7 +217,13 @@ impl GraphClient {
     /// and of each nested one. `name` names the group when known (else one `GET /groups/{id}`).
     /// The answer's `transitive_users(group)` gives each user with its chain.
     pub async fn group_tree(&self, group: uuid::Uuid, name: Option<&str>) -> Result<Memberships> {
-        let all: Vec<DirectoryItem> = self.group_transitive_members(group).try_collect().await?;
+        let all: Vec<DirectoryItem> = match self.group_transitive_members(group).try_collect().await {
+            Ok(all) => all,
+            // A service without `transitiveMembers` (older pbi-access servers answer 400 for the
+            // unknown segment): walk the group's own members down instead.
+            Err(e) if e.status().is_some_and(|s| s.as_u16() == 400) => return self.group_tree_by_members(group, name).await,
+            Err(e) => return Err(e),
+        };
         let mut m = Memberships::default();
         let top = match name {
             Some(n) => DirectoryItem {
@@ -263,6 +269,61 @@ impl GraphClient {
             }
         }
         Ok(m)
+    }
+
+    /// [`GraphClient::group_tree`] from direct `members` lists only: the group's, then each nested
+    /// group's, level by level (cycles cut). The calls follow the group's own subtree.
+    async fn group_tree_by_members(&self, group: uuid::Uuid, name: Option<&str>) -> Result<Memberships> {
+        let mut m = Memberships::default();
+        let top = match name {
+            Some(n) => Group { display_name: Some(n.to_string()), ..self.placeholder_group(group) },
+            None => self.get_group(group).await?,
+        };
+        m.groups.insert(group, top);
+        let mut frontier = vec![group];
+        let mut seen = BTreeSet::from([group]);
+        while !frontier.is_empty() {
+            let lists: Vec<(uuid::Uuid, Vec<DirectoryItem>)> = futures::stream::iter(frontier)
+                .map(|g| async move {
+                    let path = format!("/v1.0/groups/{g}/members");
+                    Ok::<_, crate::error::ClientError>((g, self.memberships_list(path, MEMBERS_SELECT).try_collect::<Vec<_>>().await?))
+                })
+                .buffer_unordered(FAN_OUT)
+                .try_collect()
+                .await?;
+            frontier = Vec::new();
+            for (g, items) in lists {
+                for item in items {
+                    let object = if item.is_user() {
+                        let u = item.as_user();
+                        m.users.insert(u.id, u.clone());
+                        DirectoryObject::User(u)
+                    } else if item.is_group() {
+                        if seen.insert(item.id) {
+                            frontier.push(item.id);
+                        }
+                        let nested = m.groups.entry(item.id).or_insert_with(|| item.as_group()).clone();
+                        DirectoryObject::Group(nested)
+                    } else {
+                        continue;
+                    };
+                    m.parents.entry(item.id).or_default().push(g);
+                    m.members.entry(g).or_default().push(object);
+                }
+            }
+        }
+        Ok(m)
+    }
+
+    fn placeholder_group(&self, id: uuid::Uuid) -> Group {
+        DirectoryItem {
+            odata_type: Some(DirectoryItem::GROUP.into()),
+            id,
+            display_name: None,
+            user_principal_name: None,
+            group_types: Vec::new(),
+        }
+        .as_group()
     }
 
     /// The whole group graph: every group, and for each member object the groups that contain it
