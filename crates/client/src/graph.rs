@@ -4,15 +4,20 @@
 //! groups and their members, subscribed SKUs, license assignment and details) with the
 //! `pbi_wire::graph` types; `get`/`list` take any `DeserializeOwned` for the rest.
 //!
-//! Graph v1.0 also serves `/users/{id}/memberOf` and `transitiveMemberOf`; pbi-access does not,
-//! so [`GraphClient::memberships`] builds the same answer from the groups and their members.
+//! A user's groups come from `/users/{id}/transitiveMemberOf` and `memberOf`, and the nesting
+//! from `/groups/{id}/memberOf` of those groups only ([`GraphClient::user_groups`]); a group's
+//! users from `/groups/{id}/transitiveMembers` ([`GraphClient::group_tree`]): the cost follows
+//! the user or the group, not the tenant. [`GraphClient::memberships`] still reads the whole
+//! group graph, for the tenant-wide audit.
 
 use std::sync::Arc;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
-use pbi_wire::graph::{AssignLicense, AssignedLicense, DirectoryObject, Group, LicenseDetails, Reference, SubscribedSku, User};
+use pbi_wire::graph::{
+    AssignLicense, AssignedLicense, DirectoryItem, DirectoryObject, Group, LicenseDetails, Reference, SubscribedSku, User,
+};
 use pbi_wire::paging::ODataPage;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
@@ -30,6 +35,17 @@ pub const USER_SELECT: &str =
 /// The group properties the typed methods read.
 pub const GROUP_SELECT: &str = "id,displayName,description,groupTypes,mail,mailEnabled,securityEnabled,assignedLicenses";
 
+/// The properties read from the lists of what an object is in (`memberOf`, `transitiveMemberOf`:
+/// groups, directory roles, administrative units).
+pub const MEMBER_OF_SELECT: &str = "id,displayName,groupTypes";
+/// The properties read from the lists of who is in a group (`members`, `transitiveMembers`,
+/// `owners`: users, groups, service principals, …).
+pub const MEMBERS_SELECT: &str = "id,displayName,userPrincipalName,groupTypes";
+/// Graph's largest page for directory-object lists.
+pub const MEMBERSHIP_PAGE: u32 = 999;
+/// How many groups' `memberOf` or `members` are read at once.
+const FAN_OUT: usize = 8;
+
 #[derive(Debug, Clone)]
 pub struct GraphClient {
     core: Arc<Core>,
@@ -38,6 +54,11 @@ pub struct GraphClient {
 impl GraphClient {
     pub(crate) fn from_core(core: Core) -> GraphClient {
         GraphClient { core: Arc::new(core) }
+    }
+
+    /// What this client's calls met on the wire (every Graph request answered, retries included).
+    pub fn stats(&self) -> crate::stats::StatsSnapshot {
+        self.core.stats.snapshot()
     }
 
     fn call(&self, method: Method, path: &str, query: &Query) -> Call {
@@ -132,6 +153,179 @@ impl GraphClient {
         Ok(self.get::<ODataPage<LicenseDetails>>(&path, &Query::new()).await?.value)
     }
 
+    fn memberships_list(&self, path: String, select: &str) -> BoxStream<'static, Result<DirectoryItem>> {
+        self.list(&path, &Query::new().push("$top", MEMBERSHIP_PAGE).push("$select", select))
+    }
+
+    /// The groups (and directory roles, administrative units) that directly contain a user
+    /// (`GET /users/{id}/memberOf`).
+    pub fn member_of(&self, user: &str) -> BoxStream<'static, Result<DirectoryItem>> {
+        self.memberships_list(format!("/v1.0/users/{}/memberOf", encode_segment(user)), MEMBER_OF_SELECT)
+    }
+
+    /// Every group that contains a user, directly or through nesting (`GET
+    /// /users/{id}/transitiveMemberOf`, one paged list).
+    pub fn transitive_member_of(&self, user: &str) -> BoxStream<'static, Result<DirectoryItem>> {
+        self.memberships_list(format!("/v1.0/users/{}/transitiveMemberOf", encode_segment(user)), MEMBER_OF_SELECT)
+    }
+
+    /// The groups that directly contain a group (`GET /groups/{id}/memberOf`).
+    pub fn group_member_of(&self, group: uuid::Uuid) -> BoxStream<'static, Result<DirectoryItem>> {
+        self.memberships_list(format!("/v1.0/groups/{group}/memberOf"), MEMBER_OF_SELECT)
+    }
+
+    /// Every member of a group, nested groups' members included, and the nested groups
+    /// themselves (`GET /groups/{id}/transitiveMembers`).
+    pub fn group_transitive_members(&self, group: uuid::Uuid) -> BoxStream<'static, Result<DirectoryItem>> {
+        self.memberships_list(format!("/v1.0/groups/{group}/transitiveMembers"), MEMBERS_SELECT)
+    }
+
+    /// A group's owners (`GET /groups/{id}/owners`).
+    pub fn group_owners(&self, group: uuid::Uuid) -> BoxStream<'static, Result<DirectoryItem>> {
+        self.memberships_list(format!("/v1.0/groups/{group}/owners"), MEMBERS_SELECT)
+    }
+
+    /// The groups of one user, with the nesting that leads to each: `transitiveMemberOf` and
+    /// `memberOf` (a paged call each), and only when some group is reached through another, the
+    /// `memberOf` of each of the user's groups. Directory roles are left out. The answer's
+    /// `transitive_member_of(user)` gives each group with its chain.
+    pub async fn user_groups(&self, user: uuid::Uuid) -> Result<Memberships> {
+        let id = user.to_string();
+        let transitive: Vec<DirectoryItem> =
+            self.transitive_member_of(&id).try_filter(|i| futures::future::ready(i.is_group())).try_collect().await?;
+        let direct: Vec<DirectoryItem> = self.member_of(&id).try_filter(|i| futures::future::ready(i.is_group())).try_collect().await?;
+        let direct_ids: BTreeSet<uuid::Uuid> = direct.iter().map(|g| g.id).collect();
+        let nested = transitive.iter().any(|g| !direct_ids.contains(&g.id));
+        let mut parents = BTreeMap::new();
+        if nested {
+            let found: Vec<(uuid::Uuid, Vec<uuid::Uuid>)> = futures::stream::iter(transitive.iter().map(|g| g.id))
+                .map(|g| async move {
+                    let up: Vec<uuid::Uuid> =
+                        self.group_member_of(g).try_filter(|i| futures::future::ready(i.is_group())).map_ok(|i| i.id).try_collect().await?;
+                    Ok::<_, crate::error::ClientError>((g, up))
+                })
+                .buffer_unordered(FAN_OUT)
+                .try_collect()
+                .await?;
+            parents.extend(found);
+        }
+        Ok(Memberships::of_user(user, transitive, direct, parents))
+    }
+
+    /// The users inside one group, with the nested groups that hold them: `transitiveMembers`
+    /// (one paged call), and only when it lists nested groups, the direct `members` of the group
+    /// and of each nested one. `name` names the group when known (else one `GET /groups/{id}`).
+    /// The answer's `transitive_users(group)` gives each user with its chain.
+    pub async fn group_tree(&self, group: uuid::Uuid, name: Option<&str>) -> Result<Memberships> {
+        let all: Vec<DirectoryItem> = match self.group_transitive_members(group).try_collect().await {
+            Ok(all) => all,
+            // A service without `transitiveMembers` (older pbi-access servers answer 400 for the
+            // unknown segment): walk the group's own members down instead.
+            Err(e) if e.status().is_some_and(|s| s.as_u16() == 400) => return self.group_tree_by_members(group, name).await,
+            Err(e) => return Err(e),
+        };
+        let mut m = Memberships::default();
+        let top = match name {
+            Some(n) => DirectoryItem {
+                odata_type: Some(DirectoryItem::GROUP.into()),
+                id: group,
+                display_name: Some(n.to_string()),
+                user_principal_name: None,
+                group_types: Vec::new(),
+            }
+            .as_group(),
+            None => self.get_group(group).await?,
+        };
+        m.groups.insert(group, top);
+        let nested: Vec<uuid::Uuid> = all.iter().filter(|i| i.is_group() && i.id != group).map(|i| i.id).collect();
+        for item in all.iter().filter(|i| i.is_group()) {
+            m.groups.entry(item.id).or_insert_with(|| item.as_group());
+        }
+        let direct: Vec<(uuid::Uuid, Vec<DirectoryItem>)> = if nested.is_empty() {
+            vec![(group, all)]
+        } else {
+            futures::stream::iter(std::iter::once(group).chain(nested))
+                .map(|g| async move {
+                    let path = format!("/v1.0/groups/{g}/members");
+                    Ok::<_, crate::error::ClientError>((g, self.memberships_list(path, MEMBERS_SELECT).try_collect::<Vec<_>>().await?))
+                })
+                .buffer_unordered(FAN_OUT)
+                .try_collect()
+                .await?
+        };
+        for (g, items) in direct {
+            for item in items {
+                let object = if item.is_user() {
+                    let u = item.as_user();
+                    m.users.insert(u.id, u.clone());
+                    DirectoryObject::User(u)
+                } else if item.is_group() {
+                    DirectoryObject::Group(m.groups.get(&item.id).cloned().unwrap_or_else(|| item.as_group()))
+                } else {
+                    continue;
+                };
+                m.parents.entry(item.id).or_default().push(g);
+                m.members.entry(g).or_default().push(object);
+            }
+        }
+        Ok(m)
+    }
+
+    /// [`GraphClient::group_tree`] from direct `members` lists only: the group's, then each nested
+    /// group's, level by level (cycles cut). The calls follow the group's own subtree.
+    async fn group_tree_by_members(&self, group: uuid::Uuid, name: Option<&str>) -> Result<Memberships> {
+        let mut m = Memberships::default();
+        let top = match name {
+            Some(n) => Group { display_name: Some(n.to_string()), ..self.placeholder_group(group) },
+            None => self.get_group(group).await?,
+        };
+        m.groups.insert(group, top);
+        let mut frontier = vec![group];
+        let mut seen = BTreeSet::from([group]);
+        while !frontier.is_empty() {
+            let lists: Vec<(uuid::Uuid, Vec<DirectoryItem>)> = futures::stream::iter(frontier)
+                .map(|g| async move {
+                    let path = format!("/v1.0/groups/{g}/members");
+                    Ok::<_, crate::error::ClientError>((g, self.memberships_list(path, MEMBERS_SELECT).try_collect::<Vec<_>>().await?))
+                })
+                .buffer_unordered(FAN_OUT)
+                .try_collect()
+                .await?;
+            frontier = Vec::new();
+            for (g, items) in lists {
+                for item in items {
+                    let object = if item.is_user() {
+                        let u = item.as_user();
+                        m.users.insert(u.id, u.clone());
+                        DirectoryObject::User(u)
+                    } else if item.is_group() {
+                        if seen.insert(item.id) {
+                            frontier.push(item.id);
+                        }
+                        let nested = m.groups.entry(item.id).or_insert_with(|| item.as_group()).clone();
+                        DirectoryObject::Group(nested)
+                    } else {
+                        continue;
+                    };
+                    m.parents.entry(item.id).or_default().push(g);
+                    m.members.entry(g).or_default().push(object);
+                }
+            }
+        }
+        Ok(m)
+    }
+
+    fn placeholder_group(&self, id: uuid::Uuid) -> Group {
+        DirectoryItem {
+            odata_type: Some(DirectoryItem::GROUP.into()),
+            id,
+            display_name: None,
+            user_principal_name: None,
+            group_types: Vec::new(),
+        }
+        .as_group()
+    }
+
     /// The whole group graph: every group, and for each member object the groups that contain it
     /// directly. One `GET /groups` walk plus one members list per group.
     pub async fn memberships(&self) -> Result<Memberships> {
@@ -166,6 +360,38 @@ pub struct Memberships {
 }
 
 impl Memberships {
+    /// One user's part of the graph: its groups (`transitiveMemberOf` items; other object types
+    /// are skipped), the `direct` ones (`memberOf`) as its parents, and the parents of each group
+    /// as `/groups/{id}/memberOf` listed them, kept within the user's groups. A group of the
+    /// transitive set that no parent list holds is taken as direct (the answers disagree only
+    /// while the directory changes).
+    pub fn of_user(
+        user: uuid::Uuid,
+        transitive: impl IntoIterator<Item = DirectoryItem>,
+        direct: impl IntoIterator<Item = DirectoryItem>,
+        parents: BTreeMap<uuid::Uuid, Vec<uuid::Uuid>>,
+    ) -> Memberships {
+        let mut m = Memberships::default();
+        for item in transitive.into_iter().filter(DirectoryItem::is_group) {
+            m.groups.insert(item.id, item.as_group());
+        }
+        let mut mine: BTreeSet<uuid::Uuid> = BTreeSet::new();
+        for item in direct.into_iter().filter(DirectoryItem::is_group) {
+            mine.insert(item.id);
+            m.groups.entry(item.id).or_insert_with(|| item.as_group());
+        }
+        for (g, up) in parents {
+            let up: Vec<uuid::Uuid> = up.into_iter().filter(|p| m.groups.contains_key(p) && *p != g).collect();
+            if !up.is_empty() && m.groups.contains_key(&g) {
+                m.parents.insert(g, up);
+            }
+        }
+        let held: BTreeSet<uuid::Uuid> = m.parents.values().flatten().copied().collect();
+        mine.extend(m.groups.keys().filter(|g| !held.contains(g)));
+        m.parents.insert(user, mine.into_iter().collect());
+        m
+    }
+
     /// The groups that directly contain `object` (Graph's `memberOf`).
     pub fn member_of(&self, object: uuid::Uuid) -> &[uuid::Uuid] {
         self.parents.get(&object).map(Vec::as_slice).unwrap_or(&[])
@@ -256,5 +482,37 @@ mod tests {
         assert_eq!(down.len(), 1, "each user once, though reachable twice: {down:?}");
         assert_eq!(down[0].0.id, user);
         assert_eq!(m.group_name(c), "C");
+    }
+
+    fn item(id: uuid::Uuid, odata_type: &str, name: &str) -> DirectoryItem {
+        serde_json::from_value(serde_json::json!({"@odata.type": odata_type, "id": id, "displayName": name})).unwrap()
+    }
+
+    #[test]
+    fn a_users_chains_come_from_its_groups_member_of_answers() {
+        let [a, b, c, d, role, outside, user] = [0u8; 7].map(|_| uuid::Uuid::new_v4());
+        let group = |id, name| item(id, DirectoryItem::GROUP, name);
+        // user in A and D; A in B; B in C; D in C too; a directory role is listed and skipped.
+        let transitive =
+            vec![group(a, "A"), group(b, "B"), group(c, "C"), group(d, "D"), item(role, "#microsoft.graph.directoryRole", "R")];
+        let direct = vec![group(a, "A"), group(d, "D")];
+        // memberOf of each group: outside groups (not the user's) are dropped; a self-loop too.
+        let parents = BTreeMap::from([(a, vec![b]), (b, vec![c, b]), (c, vec![]), (d, vec![c, outside])]);
+        let m = Memberships::of_user(user, transitive, direct, parents);
+        assert!(!m.groups.contains_key(&role), "directory roles are not groups");
+        let up = m.transitive_member_of(user);
+        assert_eq!(up.len(), 4);
+        assert_eq!(up[&a], vec![a]);
+        assert_eq!(up[&b], vec![a, b]);
+        assert_eq!(up[&c], vec![d, c], "the shortest chain");
+        assert_eq!(up[&d], vec![d]);
+        assert_eq!(m.group_name(b), "B");
+
+        // No nesting: no parent lists were read, and every group is direct.
+        let flat = Memberships::of_user(user, vec![group(a, "A"), group(b, "B")], vec![group(a, "A"), group(b, "B")], BTreeMap::new());
+        assert_eq!(flat.transitive_member_of(user), BTreeMap::from([(a, vec![a]), (b, vec![b])]));
+        // The answers disagree (B listed as transitive, no chain to it): B counts as direct.
+        let odd = Memberships::of_user(user, vec![group(a, "A"), group(b, "B")], vec![group(a, "A")], BTreeMap::from([(a, vec![])]));
+        assert_eq!(odd.transitive_member_of(user)[&b], vec![b]);
     }
 }

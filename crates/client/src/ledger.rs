@@ -244,6 +244,27 @@ pub struct Reservation {
     pub at: i64,
 }
 
+/// A wait for budget, reported before the ledger sleeps (so a command can say what it waits for).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetWait {
+    pub tenant: String,
+    /// What is waited for, e.g. `admin budget (200/h)`.
+    pub budget: String,
+    pub wait: Duration,
+}
+
+/// Called with every [`BudgetWait`]; see [`Ledger::observe_waits`].
+pub type WaitObserver = Arc<dyn Fn(&BudgetWait) + Send + Sync>;
+
+#[derive(Default)]
+struct Observer(Mutex<Option<WaitObserver>>);
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observer")
+    }
+}
+
 /// The shared budget ledger. Cheap to share (`Arc`) between clients of one process; two
 /// processes share it through [`Ledger::file`].
 #[derive(Debug)]
@@ -251,6 +272,7 @@ pub struct Ledger {
     store: Store,
     pacing: Pacing,
     clock: SharedClock,
+    observer: Observer,
 }
 
 /// The caller of per-caller budgets. The ledger paces one tenant's callers together, which is
@@ -259,7 +281,12 @@ const CALLER: &str = "ledger";
 
 impl Ledger {
     pub fn in_memory(pacing: impl Into<Pacing>, clock: SharedClock) -> Arc<Ledger> {
-        Arc::new(Ledger { store: Store::Memory(Mutex::new(LedgerFile::default())), pacing: pacing.into(), clock })
+        Arc::new(Ledger {
+            store: Store::Memory(Mutex::new(LedgerFile::default())),
+            pacing: pacing.into(),
+            clock,
+            observer: Observer::default(),
+        })
     }
 
     /// A ledger kept in `path` (a JSON file, created when missing, with `path.lock` beside it).
@@ -270,7 +297,7 @@ impl Ledger {
         }
         let mut lock = data.clone().into_os_string();
         lock.push(".lock");
-        Ok(Arc::new(Ledger { store: Store::File { data, lock: lock.into() }, pacing: pacing.into(), clock }))
+        Ok(Arc::new(Ledger { store: Store::File { data, lock: lock.into() }, pacing: pacing.into(), clock, observer: Observer::default() }))
     }
 
     pub fn pacing(&self) -> &Pacing {
@@ -292,6 +319,11 @@ impl Ledger {
     /// The ledger's slots for `budgets`.
     pub fn slots(budgets: &[Budget]) -> Vec<Slot> {
         budgets.iter().map(|b| Slot { key: b.key(CALLER), limit: b.limit, window_ms: b.window_ms }).collect()
+    }
+
+    /// Report every wait for a slot to `observer` before sleeping it (one observer; the last set wins).
+    pub fn observe_waits(&self, observer: WaitObserver) {
+        *self.observer.0.lock().unwrap() = Some(observer);
     }
 
     /// Run `f` on one tenant's entries under the lock, and save them.
@@ -340,6 +372,11 @@ impl Ledger {
                         return Err(ClientError::BudgetExhausted { tenant: tenant.to_string(), budget, retry_after: wait });
                     }
                     tracing::debug!(tenant, budget, ?wait, "budget full: waiting for a slot");
+                    let observer = self.observer.0.lock().unwrap().clone();
+                    if let Some(observe) = observer {
+                        let what = slots.iter().find(|s| s.key == budget).map_or_else(|| budget.clone(), describe_slot);
+                        observe(&BudgetWait { tenant: tenant.to_string(), budget: what, wait });
+                    }
                     self.clock.sleep_until(crate::time::from_unix_millis(now) + wait).await;
                     waited += wait;
                 }
@@ -398,6 +435,17 @@ fn update_file<R>(data: &Path, lock: &Path, tenant: &str, f: impl FnOnce(&mut Te
     })();
     let _ = fs4::FileExt::unlock(&lock_file);
     result
+}
+
+/// A budget for people: `admin budget (200/h)`, `WorkspaceInfo_GetScanStatus budget (10000/h)`.
+fn describe_slot(slot: &Slot) -> String {
+    let name = slot.key.split('/').next().unwrap_or(&slot.key);
+    let per = match slot.window_ms {
+        3_600_000 => "h".to_string(),
+        60_000 => "min".to_string(),
+        ms => format!("{} s", ms / 1000),
+    };
+    format!("{name} budget ({}/{per})", slot.limit)
 }
 
 #[cfg(test)]
@@ -513,6 +561,23 @@ mod tests {
         }
         assert_eq!(ledger.snapshot("t").await.unwrap().admin_calls(), 2, "nothing reserved by the refusal (tenant keys ignore case)");
         ledger.reserve("other", &admin).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn each_wait_is_reported_before_it_is_slept() {
+        let clock = ManualClock::new(from_unix_millis(T0));
+        let budget = AdminBudget { limit: 1, window: HOUR, max_wait: HOUR };
+        let ledger = Ledger::in_memory(budget, clock.clone());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        ledger.observe_waits(Arc::new(move |w: &BudgetWait| sink.lock().unwrap().push(w.clone())));
+        let admin = ledger.budgets_for("GET", "/v1.0/myorg/admin/groups/x/users", None);
+        ledger.reserve("t", &admin).await.unwrap();
+        assert!(seen.lock().unwrap().is_empty(), "no wait, no report");
+        clock.advance(Duration::from_secs(600));
+        ledger.reserve("t", &admin).await.unwrap();
+        let waits = seen.lock().unwrap().clone();
+        assert_eq!(waits, vec![BudgetWait { tenant: "t".into(), budget: "admin budget (1/h)".into(), wait: Duration::from_secs(3000) }]);
     }
 
     #[tokio::test]

@@ -54,7 +54,7 @@ pub use auth::{ClientCertificate, Credential, TokenClient, TokenSource};
 pub use builder::ClientBuilder;
 pub use error::{ClientError, Result};
 pub use graph::{GraphClient, Memberships};
-pub use ledger::{AdminBudget, Ledger, Pacing};
+pub use ledger::{AdminBudget, BudgetWait, Ledger, Pacing, WaitObserver};
 pub use paging::{Page, Query};
 pub use pbi_wire::budgets::{AdminBudgetModel, Limits};
 pub use powerbi::{AddOutcome, AdminGroupsQuery, PowerBiClient, ScanOptions};

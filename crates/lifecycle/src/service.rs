@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use futures::TryStreamExt;
-use pbi_client::{AddOutcome, ClientError, GraphClient, Memberships, PowerBiClient};
+use futures::{StreamExt, TryStreamExt};
+use pbi_client::{AddOutcome, AdminGroupsQuery, ClientError, GraphClient, Memberships, PowerBiClient};
 use pbi_wire::powerbi::{GroupUser, GroupUserAccessRight, PrincipalType};
 use uuid::Uuid;
 
@@ -62,6 +62,12 @@ fn role_in(members: &[GroupUser], who: &PrincipalKey) -> Option<Role> {
     members.iter().find(|m| is(m, who)).and_then(|m| role_of(m.group_user_access_right))
 }
 
+/// Free member lists read at once.
+const FAN_OUT: usize = 8;
+/// Up to this many workspaces outside the caller's are read one admin call each; more, through
+/// the tenant's workspace list with users.
+const ONE_BY_ONE: usize = 2;
+
 /// Admin calls discovery spent, so reports can show them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DiscoveryCost {
@@ -74,12 +80,25 @@ pub struct DiscoveryCost {
 /// caller holds a role in are free (`GET /groups/{id}/users`), and only the others are read
 /// through the admin endpoint, and only when the plan needs their facts (an Admin role whose
 /// removal may leave the workspace without one, or access through a group that may hide a
-/// direct role).
+/// direct role). The groups are named from the user's own `transitiveMemberOf`
+/// ([`GraphClient::user_groups`]): the Graph calls follow the user's groups, not the tenant's.
 pub async fn discover(
     client: &PowerBiClient,
     graph: Option<&GraphClient>,
     upn: &str,
     caller: &PrincipalKey,
+) -> Result<(Discovery, DiscoveryCost), ClientError> {
+    discover_reporting(client, graph, upn, caller, &|_| {}).await
+}
+
+/// [`discover`], saying what it is doing as it goes (`report` gets a short line per step, for a
+/// spinner).
+pub async fn discover_reporting(
+    client: &PowerBiClient,
+    graph: Option<&GraphClient>,
+    upn: &str,
+    caller: &PrincipalKey,
+    report: &(dyn Fn(String) + Sync),
 ) -> Result<(Discovery, DiscoveryCost), ClientError> {
     let mut cost = DiscoveryCost::default();
     let mut upn = upn.trim().to_lowercase();
@@ -103,7 +122,16 @@ pub async fn discover(
     }
     let user_key = PrincipalKey::new(PrincipalKind::User, &upn);
     let who = object_id.map(|o| o.to_string()).unwrap_or_else(|| upn.clone());
-    let pages: Vec<_> = client.user_artifact_access_pages(&who, &[], None).try_collect().await?;
+    report(format!("reading what {upn} can reach (artifactAccess)"));
+    let seen = std::sync::atomic::AtomicUsize::new(0);
+    let pages: Vec<_> = client
+        .user_artifact_access_pages(&who, &[], None)
+        .inspect_ok(|p| {
+            let so_far = seen.fetch_add(p.items.len(), std::sync::atomic::Ordering::Relaxed) + p.items.len();
+            report(format!("reading what {upn} can reach (artifactAccess): {so_far} item(s)"))
+        })
+        .try_collect()
+        .await?;
     cost.admin_calls += pages.len() as u32;
     let entries = pages.into_iter().flat_map(|p| p.items);
     let mine: HashSet<Uuid> = client
@@ -115,9 +143,12 @@ pub async fn discover(
         .flatten()
         .collect();
 
-    // The user's groups, direct and nested (read once, when some access comes through a group).
-    let mut groups_of_user: Option<(Memberships, BTreeMap<Uuid, Vec<Uuid>>)> = None;
-    let mut workspaces = Vec::new();
+    // First the workspaces and what each needs; then their member lists: the caller's own
+    // workspaces through the free endpoint (a few at a time), the others only where the plan
+    // needs facts, through the admin endpoint: one call each when they are few, else the tenant's
+    // workspace list with its users (5,000 workspaces an admin call), so the admin calls never
+    // follow the number of workspaces the user reaches.
+    let mut wanted: Vec<(Uuid, String, Share, Option<Role>, bool)> = Vec::new();
     let mut items = Vec::new();
     for entry in entries {
         let kind = entry.artifact_type.as_str().to_string();
@@ -133,30 +164,71 @@ pub async fn discover(
         let Ok(id) = entry.artifact_id.parse::<Uuid>() else { continue };
         let listed_role = role_named(&entry.access_right);
         let needs_facts = share == Share::Group || listed_role == Some(Role::Admin);
-        let members = if mine.contains(&id) {
-            Some(client.get_group_users(id).await?)
-        } else if needs_facts {
+        wanted.push((id, entry.display_name, share, listed_role, needs_facts));
+    }
+    let free: Vec<Uuid> = wanted.iter().filter(|w| mine.contains(&w.0)).map(|w| w.0).collect();
+    let admin: HashSet<Uuid> = wanted.iter().filter(|w| !mine.contains(&w.0) && w.4).map(|w| w.0).collect();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let total = free.len();
+    let mut members_of: BTreeMap<Uuid, Vec<GroupUser>> = futures::stream::iter(free)
+        .map(|id| {
+            let done = &done;
+            async move {
+                let members = client.get_group_users(id).await?;
+                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                report(format!("member lists of the caller's workspaces: {n}/{total}"));
+                Ok::<_, ClientError>((id, members))
+            }
+        })
+        .buffer_unordered(FAN_OUT)
+        .try_collect()
+        .await?;
+    if admin.len() <= ONE_BY_ONE {
+        for id in &admin {
+            report(format!("member list of workspace {id} (admin)"));
             cost.admin_calls += 1;
-            Some(client.get_group_users_as_admin(id).await?)
-        } else {
-            None
-        };
+            members_of.insert(*id, client.get_group_users_as_admin(*id).await?);
+        }
+    } else {
+        report(format!("member lists of {} workspaces (admin/groups, 5,000 a call)", admin.len()));
+        let q = AdminGroupsQuery { expand: Some("users".into()), filter: Some("state eq 'Active'".into()) };
+        let mut pages = client.groups_as_admin_stream(5000, &q);
+        let mut found = 0;
+        while let Some(page) = pages.try_next().await? {
+            cost.admin_calls += 1;
+            for g in page.into_iter().filter(|g| admin.contains(&g.id)) {
+                members_of.insert(g.id, g.users.unwrap_or_default());
+                found += 1;
+            }
+            if found == admin.len() {
+                break;
+            }
+        }
+    }
+
+    // The user's groups, direct and nested (read once, when some access comes through a group):
+    // its own transitiveMemberOf and memberOf, never the tenant's group graph.
+    let mut groups_of_user: Option<(Memberships, BTreeMap<Uuid, Vec<Uuid>>)> = None;
+    let mut workspaces = Vec::new();
+    for (id, name, share, listed_role, _) in wanted {
+        let members = members_of.get(&id);
         let mut reach = WorkspaceReach {
             id: id.to_string(),
-            name: entry.display_name,
+            name,
             direct_role: if share == Share::Direct { listed_role } else { None },
             through_group: share == Share::Group,
             groups: Vec::new(),
             direct_admins: 0,
             caller_role: None,
         };
-        if let Some(members) = &members {
+        if let Some(members) = members {
             reach.direct_role = role_in(members, &user_key);
             reach.direct_admins = members.iter().filter(|m| m.group_user_access_right == GroupUserAccessRight::Admin).count() as u32;
             reach.caller_role = role_in(members, caller);
             if let (true, Some(graph), Some(oid)) = (reach.through_group, graph, object_id) {
                 if groups_of_user.is_none() {
-                    let all = graph.memberships().await?;
+                    report(format!("reading the groups of {upn} (transitiveMemberOf)"));
+                    let all = graph.user_groups(oid).await?;
                     let mine = all.transitive_member_of(oid);
                     groups_of_user = Some((all, mine));
                 }

@@ -112,6 +112,70 @@ impl DirectoryObject {
     }
 }
 
+/// A `directoryObject` of any type, as `memberOf`, `transitiveMemberOf`, `transitiveMembers` and
+/// `owners` list them: groups and users, but also directory roles, administrative units, devices
+/// or contacts, which the typed [`DirectoryObject`] does not name. Only the properties the
+/// lifecycle commands read; the rest are ignored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectoryItem {
+    #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
+    pub odata_type: Option<String>,
+    pub id: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_principal_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_types: Vec<String>,
+}
+
+impl DirectoryItem {
+    pub const GROUP: &'static str = "#microsoft.graph.group";
+    pub const USER: &'static str = "#microsoft.graph.user";
+
+    fn is(&self, odata_type: &str) -> bool {
+        self.odata_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(odata_type))
+    }
+
+    pub fn is_group(&self) -> bool {
+        self.is(Self::GROUP)
+    }
+
+    pub fn is_user(&self) -> bool {
+        self.is(Self::USER)
+    }
+
+    /// The group's properties this item carries (`id`, `displayName`, `groupTypes`).
+    pub fn as_group(&self) -> Group {
+        Group {
+            id: self.id,
+            display_name: self.display_name.clone(),
+            description: None,
+            group_types: self.group_types.clone(),
+            mail: None,
+            mail_enabled: None,
+            security_enabled: None,
+            assigned_licenses: None,
+        }
+    }
+
+    /// The user's properties this item carries (`id`, `displayName`, `userPrincipalName`).
+    pub fn as_user(&self) -> User {
+        User {
+            id: self.id,
+            user_principal_name: self.user_principal_name.clone(),
+            display_name: self.display_name.clone(),
+            mail: None,
+            user_type: None,
+            account_enabled: None,
+            usage_location: None,
+            deleted_date_time: None,
+            assigned_licenses: None,
+        }
+    }
+}
+
 /// `licenseUnitsDetail` of a subscribed SKU.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -188,5 +252,20 @@ mod tests {
         assert!(matches!(&items[0], DirectoryObject::User(u) if u.is_guest() && u.account_enabled == Some(true)));
         assert!(matches!(&items[1], DirectoryObject::Group(g) if g.is_microsoft365()));
         assert_eq!(items[2].display_name(), Some("app"));
+    }
+
+    #[test]
+    fn membership_items_of_any_type_are_read() {
+        let items: Vec<DirectoryItem> = serde_json::from_value(serde_json::json!([
+            {"@odata.type": "#microsoft.graph.group", "id": "6f1e3c1a-0000-4000-8000-000000000002", "displayName": "G",
+             "groupTypes": ["Unified"], "securityEnabled": true},
+            {"@odata.type": "#microsoft.graph.directoryRole", "id": "6f1e3c1a-0000-4000-8000-000000000004", "displayName": "Global Reader",
+             "roleTemplateId": "f2ef992c-3afb-46b9-b7cf-a126ee74c451"},
+            {"@odata.type": "#microsoft.graph.user", "id": "6f1e3c1a-0000-4000-8000-000000000001", "userPrincipalName": "a@x.com"}
+        ]))
+        .unwrap();
+        assert!(items[0].is_group() && items[0].as_group().is_microsoft365());
+        assert!(!items[1].is_group() && !items[1].is_user());
+        assert_eq!(items[2].as_user().user_principal_name.as_deref(), Some("a@x.com"));
     }
 }

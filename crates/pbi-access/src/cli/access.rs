@@ -4,7 +4,9 @@
 //!
 //! Sources: the admin artifact-access list of the user (followed to its last continuation
 //! token), every workspace's direct roles (`GET /admin/groups?$expand=users`, one admin call per
-//! 5,000 workspaces), the per-item admin user lists for `who`, and Graph's groups and members.
+//! 5,000 workspaces), the per-item admin user lists for `who`, and Graph: the user's own
+//! `transitiveMemberOf` for `access`, each holding group's `transitiveMembers` for `who` (never
+//! the tenant's whole group graph).
 //! The Power BI API does not say which Microsoft 365 group backs a workspace: when the user's
 //! role is stronger than every direct or group role explains, the Microsoft 365 groups the user
 //! is in are named as the backing (see docs/fidelity.md).
@@ -23,6 +25,8 @@ use super::commands::{fail, render, Session};
 use super::directory::{admin_groups, graph, ledger_calls, role_rank, workspaces, Workspace};
 use super::exit;
 use super::output::{Format, Rows};
+use super::progress;
+use pbi_client::GraphClient;
 
 /// "group Inner inside group Outer": a chain from the group holding the principal directly up to
 /// the group holding the access.
@@ -65,19 +69,24 @@ pub async fn access(s: &Session, upn: &str, format: Format) -> ExitCode {
         Ok(u) => u,
         Err(e) => return fail(exit::FAILURE, format!("no account '{upn}' in the directory: {e}")),
     };
-    let m = match graph.memberships().await {
+    let show = progress::visible(format);
+    let spinner = progress::spinner(format!("reading the groups of {upn} (transitiveMemberOf)"), show);
+    let m = match graph.user_groups(user.id).await {
         Ok(m) => m,
         Err(e) => return fail(exit::FAILURE, e),
     };
     let mine = m.transitive_member_of(user.id);
+    spinner.set_message("reading the workspaces and their roles (admin/groups)");
     let spaces = match workspaces(s).await {
         Ok(w) => w,
         Err(e) => return fail(exit::FAILURE, e),
     };
+    spinner.set_message(format!("reading what {upn} can reach (artifactAccess)"));
     let entries: Vec<ArtifactAccessEntry> = match s.client.user_artifact_access(&user.id.to_string(), &[]).try_collect().await {
         Ok(e) => e,
         Err(e) => return fail(exit::FAILURE, e),
     };
+    spinner.finish_and_clear();
     let mut rows = Rows::new(&["artifactType", "name", "access", "path"]);
     // Workspaces: every path, and the Microsoft 365 backing when no role explains the access.
     for ws in &spaces {
@@ -101,16 +110,23 @@ pub async fn access(s: &Session, upn: &str, format: Format) -> ExitCode {
         }
     }
     // Items: direct and group permissions; items reached through a role are covered above.
+    let by_group = entries.iter().filter(|e| e.artifact_type.as_str() != "Workspace" && e.share_type.as_deref() == Some("Group")).count();
+    let bar = progress::bar(by_group as u64, show && by_group > 0);
+    bar.set_message("finding the group behind each permission shared with a group");
     for e in entries.iter().filter(|e| e.artifact_type.as_str() != "Workspace") {
         let path = match e.share_type.as_deref() {
             Some("Direct") => "direct permission".to_string(),
-            Some("Group") => group_grant_path(s, e, &m, &mine).await,
+            Some("Group") => {
+                bar.inc(1);
+                group_grant_path(s, e, &m, &mine).await
+            }
             _ => "through a workspace role".to_string(),
         };
         rows.push(vec![e.artifact_type.as_str().to_string(), e.display_name.clone(), e.access_right.clone(), path]);
     }
+    bar.finish_and_clear();
     let code = render(&rows, format);
-    eprintln!("{} admin call(s) spent", ledger_calls(&s.profile).await.saturating_sub(before));
+    eprintln!("{} admin call(s) spent, {} Graph call(s)", ledger_calls(&s.profile).await.saturating_sub(before), graph.stats().requests);
     code
 }
 
@@ -249,6 +265,70 @@ pub async fn backings(s: &Session, spaces: &[Workspace], m: &Memberships) -> BTr
     out
 }
 
+/// The tenant's Microsoft 365 groups: `$filter=groupTypes/any(c:c eq 'Unified')` (Graph's
+/// documented filter), or, where the service refuses the filter, every group's `groupTypes`
+/// (one list, 999 groups a page; never the members).
+async fn microsoft365_groups(graph: &GraphClient) -> Result<Vec<pbi_wire::graph::Group>, pbi_client::ClientError> {
+    match graph.groups(Some("groupTypes/any(c:c eq 'Unified')")).try_collect::<Vec<_>>().await {
+        Ok(found) => Ok(found),
+        Err(e) if e.status().is_some_and(|s| s.as_u16() == 400) => {
+            let query =
+                pbi_client::Query::new().push("$top", pbi_client::graph::MEMBERSHIP_PAGE).push("$select", pbi_client::graph::GROUP_SELECT);
+            let all = graph.list::<pbi_wire::graph::Group>("/v1.0/groups", &query);
+            Ok(all.try_filter(|g| futures::future::ready(g.is_microsoft365())).try_collect().await?)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Candidates read per Microsoft 365 group when looking for a member in no other one.
+const BACKING_CANDIDATES: usize = 5;
+
+/// The Microsoft 365 groups that back one workspace, each with the role it gives and its members
+/// (as `group_tree` reads them). Like [`backings`], but reading only the Microsoft 365 groups and,
+/// per group, its members and a few members' `transitiveMemberOf` (one call each): a member whose
+/// only Microsoft 365 group it is has its workspace access read (one admin call per group).
+async fn backing_of(s: &Session, graph: &GraphClient, ws: &Workspace) -> Vec<(Uuid, String, Memberships)> {
+    let mut out = Vec::new();
+    let m365 = match microsoft365_groups(graph).await {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("pbi-access: Microsoft 365 backing not checked: {e}");
+            return out;
+        }
+    };
+    if m365.len() > BACKING_CHECKS {
+        eprintln!("pbi-access: {} Microsoft 365 groups: Microsoft 365 backing not checked (it would take an admin call each)", m365.len());
+        return out;
+    }
+    for g in &m365 {
+        let Ok(tree) = graph.group_tree(g.id, g.display_name.as_deref()).await else { continue };
+        let mut chosen = None;
+        for (user, _) in tree.transitive_users(g.id).into_iter().take(BACKING_CANDIDATES) {
+            // Which groups, not through which chain: the user's transitiveMemberOf alone.
+            let Ok(all) = graph.transitive_member_of(&user.id.to_string()).try_collect::<Vec<_>>().await else { continue };
+            let groups = Memberships::of_user(user.id, all.clone(), all, BTreeMap::new());
+            let mine = groups.transitive_member_of(user.id);
+            if mine.keys().filter(|k| m365.iter().any(|x| x.id == **k)).count() == 1 {
+                chosen = Some((user, groups, mine));
+                break;
+            }
+        }
+        let Some((user, groups, mine)) = chosen else { continue };
+        let entries: Vec<ArtifactAccessEntry> =
+            match s.client.user_artifact_access(&user.id.to_string(), &[ArtifactType::Workspace]).try_collect().await {
+                Ok(e) => e,
+                Err(_) => continue,
+            };
+        let explained = workspace_paths(ws, &user, &groups, &mine).iter().map(|(r, _)| role_rank(r)).max().unwrap_or(0);
+        let effective = entries.iter().find(|e| e.artifact_id.eq_ignore_ascii_case(&ws.id.to_string()));
+        if let Some(e) = effective.filter(|e| role_rank(&e.access_right) > explained) {
+            out.push((g.id, e.access_right.clone(), tree));
+        }
+    }
+    out
+}
+
 fn m365_of(m: &Memberships, group: Uuid) -> bool {
     m.groups.get(&group).is_some_and(|g| g.is_microsoft365())
 }
@@ -259,7 +339,11 @@ pub async fn who(s: &Session, artifact: &str, format: Format) -> ExitCode {
         Ok(g) => g,
         Err(e) => return fail(exit::USAGE, e),
     };
-    let groups = match admin_groups(s, "users,reports,datasets,dashboards").await {
+    let show = progress::visible(format);
+    let spinner = progress::spinner("reading the workspaces, their roles and items (admin/groups)", show);
+    let groups = admin_groups(s, "users,reports,datasets,dashboards").await;
+    spinner.finish_and_clear();
+    let groups = match groups {
         Ok(g) => g,
         Err(e) => return fail(exit::FAILURE, e),
     };
@@ -276,15 +360,14 @@ pub async fn who(s: &Session, artifact: &str, format: Format) -> ExitCode {
         ([], []) => return fail(exit::FAILURE, format!("no workspace, report, dataset or dashboard '{artifact}'")),
         _ => return fail(exit::USAGE, format!("several items are named '{artifact}': use the id")),
     };
-    let m = match graph.memberships().await {
-        Ok(m) => m,
-        Err(e) => return fail(exit::FAILURE, e),
-    };
     match (workspace, items.first()) {
         (_, Some(item)) => eprintln!("{} '{}' ({})", item.kind, item.name, item.id),
         (Some(ws), None) => eprintln!("Workspace '{}' ({})", ws.name, ws.id),
         _ => {}
     }
+    let groups = holders.iter().filter(|h| h.principal_type == PrincipalType::Group).count();
+    let bar = progress::bar(groups as u64, show && groups > 0);
+    bar.set_message("expanding the groups that hold access (transitiveMembers)");
     let mut rows = Rows::new(&["principal", "principalType", "access", "path"]);
     for h in &holders {
         let role_in_workspace = workspace.and_then(|w| w.users.iter().find(|u| u.identifier.as_deref() == Some(h.identifier.as_str())));
@@ -299,17 +382,26 @@ pub async fn who(s: &Session, artifact: &str, format: Format) -> ExitCode {
         };
         rows.push(vec![name, h.principal_type.as_str().into(), h.right.clone(), own_path.clone()]);
         if let Some(group) = (h.principal_type == PrincipalType::Group).then(|| Uuid::parse_str(&h.identifier).ok()).flatten() {
-            push_members(&mut rows, &m, group, &h.right, &own_path);
+            bar.inc(1);
+            let tree = match graph.group_tree(group, h.display_name.as_deref()).await {
+                Ok(t) => t,
+                Err(e) => return fail(exit::FAILURE, format!("the members of group {}: {e}", h.identifier)),
+            };
+            push_members(&mut rows, &tree, group, &h.right, &own_path);
         }
     }
+    bar.finish_and_clear();
     if let (Some(ws), true) = (workspace, items.is_empty()) {
-        for (group, role) in backings(s, std::slice::from_ref(ws), &m).await.remove(&ws.id).unwrap_or_default() {
+        let spinner = progress::spinner("looking for a Microsoft 365 group backing the workspace", show);
+        let found = backing_of(s, &graph, ws).await;
+        spinner.finish_and_clear();
+        for (group, role, tree) in found {
             let path = "Microsoft 365 group backing the workspace".to_string();
-            rows.push(vec![m.group_name(group), "Group".into(), role.clone(), path.clone()]);
-            push_members(&mut rows, &m, group, &role, &path);
+            rows.push(vec![tree.group_name(group), "Group".into(), role.clone(), path.clone()]);
+            push_members(&mut rows, &tree, group, &role, &path);
         }
     }
     let code = render(&rows, format);
-    eprintln!("{} admin call(s) spent", ledger_calls(&s.profile).await.saturating_sub(before));
+    eprintln!("{} admin call(s) spent, {} Graph call(s)", ledger_calls(&s.profile).await.saturating_sub(before), graph.stats().requests);
     code
 }

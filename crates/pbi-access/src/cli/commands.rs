@@ -47,6 +47,7 @@ pub async fn connect(profile: Profile) -> Result<Session, String> {
         let _ = std::fs::create_dir_all(dir);
     }
     let ledger = Ledger::file(&ledger_path, budget, Arc::new(SystemClock)).map_err(|e| format!("ledger {}: {e}", ledger_path.display()))?;
+    ledger.observe_waits(super::progress::wait_reporter());
     let client = PowerBiClient::builder(endpoints.clone())
         .credential(credential.clone())
         .admin_ledger(ledger)

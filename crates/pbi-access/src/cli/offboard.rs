@@ -13,7 +13,7 @@ use pbi_client::{ClientError, Endpoints, GraphClient, Ledger, PowerBiClient, Sys
 use pbi_lifecycle::apply::TargetError;
 use pbi_lifecycle::journal::Journal;
 use pbi_lifecycle::offboard::{plan_offboarding, remaining_after, run_offboarding, OffboardPlan, RemainReason, Remains, RunReport};
-use pbi_lifecycle::service::{discover, ClientOffboardTarget};
+use pbi_lifecycle::service::{discover_reporting, ClientOffboardTarget};
 use pbi_lifecycle::state::{PrincipalKey, PrincipalKind};
 use serde_json::json;
 
@@ -66,13 +66,15 @@ async fn connect(profile: Profile) -> Result<Offboarder, String> {
         let _ = std::fs::create_dir_all(dir);
     }
     let ledger = Ledger::file(&ledger_path, budget, Arc::new(SystemClock)).map_err(|e| format!("ledger {}: {e}", ledger_path.display()))?;
+    ledger.observe_waits(progress::wait_reporter());
     let builder = PowerBiClient::builder(endpoints(&profile))
         .password(&tenant, &client_id, &username, &password)
         .admin_ledger(ledger)
         .ledger_tenant(&tenant);
     let client = builder.clone().build().map_err(|e| e.to_string())?;
-    // Graph wants a token of its own: the same user signs in for Graph's scope.
-    let graph = builder.build_graph().map_err(|e| e.to_string())?;
+    // Graph wants a token of its own: the same user signs in for Graph's scope. Its calls are
+    // counted apart, so the report can say how many Graph calls discovery made.
+    let graph = builder.stats(Arc::default()).build_graph().map_err(|e| e.to_string())?;
     Ok(Offboarder { client, graph, caller: PrincipalKey::new(PrincipalKind::User, &username) })
 }
 
@@ -186,7 +188,7 @@ pub async fn run(profile: Profile, o: Options) -> ExitCode {
         None if o.resume.is_some() => return fail(exit::USAGE, format!("nothing to resume in {}", journal_path.display())),
         None => {
             let spinner = progress::spinner(format!("finding everything {wanted} can reach"), show);
-            let found = discover(&s.client, Some(&s.graph), &o.upn, &s.caller).await;
+            let found = discover_reporting(&s.client, Some(&s.graph), &o.upn, &s.caller, &|m| spinner.set_message(m)).await;
             spinner.finish_and_clear();
             match found {
                 Ok((found, _)) => plan_offboarding(&found, o.successor.as_deref()),
@@ -203,11 +205,12 @@ pub async fn run(profile: Profile, o: Options) -> ExitCode {
             print(&rows, o.format);
         }
         eprintln!(
-            "{} step(s) spending {} admin call(s); {} access path(s) will remain. Discovery spent {} admin call(s).",
+            "{} step(s) spending {} admin call(s); {} access path(s) will remain. Discovery spent {} admin call(s) and {} Graph call(s).",
             plan.steps.len(),
             plan.admin_calls,
             plan.remains.len(),
-            s.client.stats().admin_requests
+            s.client.stats().admin_requests,
+            s.graph.stats().requests
         );
     }
     if o.dry_run {
@@ -270,7 +273,8 @@ pub async fn run(profile: Profile, o: Options) -> ExitCode {
         }
     }
     let spinner = progress::spinner("verifying", show);
-    let after = discover(&s.client, Some(&s.graph), &plan.upn, &s.caller).await;
+    let after =
+        discover_reporting(&s.client, Some(&s.graph), &plan.upn, &s.caller, &|m| spinner.set_message(format!("verifying: {m}"))).await;
     spinner.finish_and_clear();
     let (remains, leftovers) = match after {
         Ok((found, _)) => remaining_after(&found, plan.successor.as_deref()),

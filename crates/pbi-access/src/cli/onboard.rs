@@ -4,8 +4,8 @@
 //! Each step first reads what is there, so a second run changes nothing.
 //!
 //! Where the caller holds a role, the workspace endpoints do the work and onboarding spends no
-//! admin budget except one read-back of `licenseType` per workspace; other workspaces are found
-//! and changed through the admin endpoints.
+//! admin budget except one read-back of `licenseType` (the user's, whatever the workspace);
+//! other workspaces are found and changed through the admin endpoints.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -19,6 +19,7 @@ use super::commands::{fail, render, Session};
 use super::directory::{graph, ledger_calls, resolve_workspace, role_rank, Licenses, Target};
 use super::exit;
 use super::output::{Format, Rows};
+use super::progress;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum License {
@@ -75,6 +76,11 @@ impl Report {
     }
 }
 
+/// The `licenseType` a workspace's admin user list shows for `upn`.
+fn license_type_in(users: &[GroupUser], upn: &str) -> Option<String> {
+    users.iter().find(|u| u.identifier.as_deref().is_some_and(|i| i.eq_ignore_ascii_case(upn))).and_then(|u| u.license_type.clone())
+}
+
 pub async fn onboard(s: &Session, req: &Request, format: Format) -> ExitCode {
     let before = ledger_calls(&s.profile).await;
     let graph = match graph(&s.profile) {
@@ -116,31 +122,37 @@ pub async fn onboard(s: &Session, req: &Request, format: Format) -> ExitCode {
             report.step("usage location", country, "set");
         }
         let held = |details: &[pbi_wire::graph::LicenseDetails]| details.iter().any(|d| d.sku_id == sku_id);
-        match graph.license_details(&user.id.to_string()).await {
-            Ok(d) if held(&d) => report.step("license", license.part_number(), "unchanged"),
-            Ok(_) => {
-                if let Err(e) = graph.assign_license(&user.id.to_string(), &[sku_id], &[]).await {
-                    return fail(exit::FAILURE, format!("assignLicense {}: {e}", license.part_number()));
+        // The account as read in step 1 already says which licenses it has (direct and through
+        // groups): no second read before assigning.
+        let assigned = user.assigned_licenses.as_deref().unwrap_or_default().iter().any(|l| l.sku_id == sku_id);
+        if assigned {
+            report.step("license", license.part_number(), "unchanged");
+        } else {
+            if let Err(e) = graph.assign_license(&user.id.to_string(), &[sku_id], &[]).await {
+                return fail(exit::FAILURE, format!("assignLicense {}: {e}", license.part_number()));
+            }
+            let started = Instant::now();
+            let mut seen = false;
+            let spinner = progress::spinner(
+                format!("waiting up to {} for licenseDetails to list {}", progress::human(req.license_wait), license.part_number()),
+                progress::visible(format),
+            );
+            while started.elapsed() <= req.license_wait {
+                if graph.license_details(&user.id.to_string()).await.is_ok_and(|d| held(&d)) {
+                    seen = true;
+                    break;
                 }
-                let started = Instant::now();
-                let mut seen = false;
-                while started.elapsed() <= req.license_wait {
-                    if graph.license_details(&user.id.to_string()).await.is_ok_and(|d| held(&d)) {
-                        seen = true;
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_secs(2)).await;
-                }
-                if !seen {
-                    eprintln!(
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            spinner.finish_and_clear();
+            if !seen {
+                eprintln!(
                         "pbi-access: warning: {} was assigned but licenseDetails does not list it after {} s; Power BI may treat the user as Free until it does",
                         license.part_number(),
                         req.license_wait.as_secs()
                     );
-                }
-                report.step("license", license.part_number(), if seen { "assigned" } else { "assigned (not yet listed)" });
             }
-            Err(e) => return fail(exit::FAILURE, format!("licenseDetails: {e}")),
+            report.step("license", license.part_number(), if seen { "assigned" } else { "assigned (not yet listed)" });
         }
     }
 
@@ -253,9 +265,15 @@ pub async fn onboard(s: &Session, req: &Request, format: Format) -> ExitCode {
         }
     }
 
-    // 5. Read back the roles, and the license Power BI sees (one admin read per workspace).
+    // 5. Read back the roles, and the license Power BI sees. `licenseType` is the user's, the same
+    // in every workspace: it is read once, from an admin list already read if there is one, else
+    // with one admin read of the first workspace (never one per workspace).
+    let bar = progress::bar(targets.len() as u64, progress::visible(format) && !targets.is_empty());
+    bar.set_message("reading back the roles");
+    let mut license_seen: Option<(String, Option<String>)> = None;
     for t in &targets {
         let name = &t.name;
+        bar.inc(1);
         let users = match users_of(t).await {
             Ok(u) => u,
             Err(e) => return fail(exit::FAILURE, format!("{name}: {e}")),
@@ -263,20 +281,22 @@ pub async fn onboard(s: &Session, req: &Request, format: Format) -> ExitCode {
         if mine(&users).is_none_or(|r| role_rank(r.as_str()) < role_rank(req.role.as_str())) {
             return fail(exit::FAILURE, format!("{name}: the role is not {} after onboarding", req.role.as_str()));
         }
-        if req.license.is_some() {
-            let listed = if t.member { s.client.get_group_users_as_admin(t.id).await.ok() } else { Some(users) };
-            let seen = listed.and_then(|list| {
-                list.into_iter()
-                    .find(|u| u.identifier.as_deref().is_some_and(|i| i.eq_ignore_ascii_case(&upn)))
-                    .and_then(|u| u.license_type)
-            });
-            match seen.as_deref() {
-                Some("Free") | None => eprintln!(
-                    "pbi-access: warning: Power BI still reports {upn} as {} in {name}; the license takes effect after propagation",
-                    seen.as_deref().unwrap_or("unknown")
-                ),
-                Some(_) => {}
-            }
+        if req.license.is_some() && !t.member && license_seen.is_none() {
+            license_seen = Some((name.clone(), license_type_in(&users, &upn)));
+        }
+    }
+    bar.finish_and_clear();
+    if let (Some(_), None, Some(first)) = (req.license, &license_seen, targets.first()) {
+        let listed = s.client.get_group_users_as_admin(first.id).await.ok();
+        license_seen = Some((first.name.clone(), listed.and_then(|l| license_type_in(&l, &upn))));
+    }
+    if let Some((name, seen)) = &license_seen {
+        match seen.as_deref() {
+            Some("Free") | None => eprintln!(
+                "pbi-access: warning: Power BI still reports {upn} as {} in {name}; the license takes effect after propagation",
+                seen.as_deref().unwrap_or("unknown")
+            ),
+            Some(_) => {}
         }
     }
     let code = render(&report.rows, format);
