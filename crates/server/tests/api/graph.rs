@@ -248,6 +248,10 @@ backend_test!(graph_user_lists_keyset_in_and_count, |app: TestApp| async move {
     assert_eq!(first["value"].as_array().unwrap().len(), 2);
     let (s, b) = get(app.url("/graph/v1.0/users/$count"), true).await;
     assert_eq!((s, b.as_str()), (200, "10"));
+    let (_, b) = get(app.url("/graph/v1.0/users?$top=10"), false).await;
+    let exact: Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(exact["value"].as_array().unwrap().len(), 10);
+    assert!(exact.get("@odata.nextLink").is_none(), "a page that ends the list has no nextLink");
     let (s, b) = get(app.url(&format!("/graph/v1.0/users/$count?$filter={}", enc("accountEnabled eq false"))), true).await;
     assert_eq!((s, b.as_str()), (200, "1"));
     let (s, b) = get(app.url(&format!("/graph/v1.0/users/$count?$filter={}", enc("startswith(displayName,'m')"))), true).await;

@@ -10,13 +10,13 @@
 //! - `$select` ([`parse_select`], [`select`]), everywhere.
 //! - Keyset paging ([`ListRequest`]): `$top` 1–999 (default 100), an opaque `$skiptoken` holding
 //!   the key of the last object served (base64url of `pbi-access:key:{key}`), and
-//!   `@odata.nextLink` ([`keyset_collection`]) while a full page came back.
+//!   `@odata.nextLink` ([`keyset_collection`]) while more objects follow.
 //! - `$count=true` (`@odata.count`) and `/$count`, only with `ConsistencyLevel: eventual`, as
 //!   Graph; without the header, Graph's `Request_BadRequest`.
 //!
 //! A resource handler: `ListRequest::parse(&query, &headers, FIELDS, PROPERTIES, "user", "User")`,
-//! then ask the store for `limit` objects after `after` matching `filter` (and `count` them if
-//! `count`), then `keyset_collection(context, page, base, &query, top, last_key)`.
+//! then ask the store for `top + 1` objects after `after` matching `filter` (and `count` them if
+//! `count`), keep `top`, then `keyset_collection(context, page, base, &query, &request, count, next_after)`.
 //!
 //! The offset helpers ([`paging`], [`collection`], [`select_page`], [`matches`]) serve lists
 //! still assembled in memory.
@@ -445,7 +445,8 @@ fn decode_key(token: &str) -> Option<String> {
 
 /// A keyset-paged collection: `@odata.context`, `@odata.count` when asked for, the page (cut
 /// to the `$select`ed properties) as `value`, and an `@odata.nextLink` resuming after
-/// `last_key` when the page is full (`page.len() == top`; `last_key` is then the last object's).
+/// `next_after` (the key of the page's last object, when more follow: ask the store for
+/// `top + 1` objects and keep `top`).
 pub fn keyset_collection(
     context: String,
     page: Vec<Map<String, Value>>,
@@ -453,15 +454,14 @@ pub fn keyset_collection(
     query: &GraphQuery,
     request: &ListRequest,
     count: Option<i64>,
-    last_key: Option<String>,
+    next_after: Option<String>,
 ) -> Value {
-    let full = page.len() >= request.top;
     let mut body = Map::new();
     body.insert("@odata.context".into(), json!(context));
     if let Some(n) = count {
         body.insert("@odata.count".into(), json!(n));
     }
-    if let (true, Some(key)) = (full, last_key) {
+    if let Some(key) = next_after {
         let mut parts: Vec<String> = Vec::new();
         for name in ["$filter", "$select", "$count"] {
             if let Some(v) = query.get(name) {

@@ -212,15 +212,17 @@ pub async fn list(
 ) -> Result<Json<Value>, GraphError> {
     let tenant = caller.tenant_id;
     let request = ListRequest::parse(&query, &headers, USER_FILTER, USER_PROPERTIES, "user", "User")?;
-    let page = Page { after: request.after.clone(), offset: 0, limit: request.top };
-    let users = state.store.dir_users_page(tenant, request.filter.as_ref(), &page).await?;
+    let page = Page { after: request.after.clone(), offset: 0, limit: request.top + 1 };
+    let mut users = state.store.dir_users_page(tenant, request.filter.as_ref(), &page).await?;
+    let more = users.len() > request.top;
+    users.truncate(request.top);
     let count = match request.count {
         true => Some(state.store.count_dir_users(tenant, request.filter.as_ref()).await?),
         false => None,
     };
     let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
     let licenses = state.store.licenses_of_users(tenant, &ids).await?;
-    let last = users.last().map(|u| u.id.to_string());
+    let last = users.last().filter(|_| more).map(|u| u.id.to_string());
     let objects = users.iter().map(|u| user_json(u, licenses.get(&u.id).map(Vec::as_slice).unwrap_or_default())).collect();
     let base = base_url(&state);
     let context = format!("{base}/$metadata#users{}", select_suffix(&request.selected));
@@ -344,12 +346,14 @@ pub async fn list_deleted(
         }
     };
     let now = state.clock.now_millis();
-    let users = state.store.deleted_users_page(caller.tenant_id, now, after, request.top).await?;
+    let mut users = state.store.deleted_users_page(caller.tenant_id, now, after, request.top + 1).await?;
+    let more = users.len() > request.top;
+    users.truncate(request.top);
     let count = match request.count {
         true => Some(state.store.count_deleted_users(caller.tenant_id, now).await?),
         false => None,
     };
-    let last = users.last().map(|u| format!("{}_{}", u.deleted_at.unwrap_or_default(), u.id));
+    let last = users.last().filter(|_| more).map(|u| format!("{}_{}", u.deleted_at.unwrap_or_default(), u.id));
     let objects = users.iter().map(|u| user_json(u, &[])).collect();
     let base = base_url(&state);
     let context = format!("{base}/$metadata#directory/deletedItems/microsoft.graph.user{}", select_suffix(&request.selected));
