@@ -368,6 +368,130 @@ backend_test!(graph_groups_members_and_refs, |app: TestApp| async move {
     assert_eq!(scim["displayName"], json!("Graph Sec"));
 });
 
+backend_test!(graph_group_list_keyset_filter_count_and_refusals, |app: TestApp| async move {
+    let tenant = app.tenant_id();
+    app.store.upsert_subscribed_sku(tenant, PRO.parse().unwrap(), "POWER_BI_PRO", 10).await.unwrap();
+    let token = app.graph_app_token().await;
+    let get = |url: String, eventual: bool| {
+        let app = &app;
+        let token = token.clone();
+        async move {
+            let mut r = app.http.get(&url).bearer_auth(&token);
+            if eventual {
+                r = r.header("ConsistencyLevel", "eventual");
+            }
+            let resp = r.send().await.unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        }
+    };
+    let enc = |f: &str| percent_encoding::utf8_percent_encode(f, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let json_of = |b: &str| -> Value { serde_json::from_str(b).unwrap_or_else(|e| panic!("{e}: {b}")) };
+    let names = |b: &Value| -> Vec<String> {
+        let mut n: Vec<String> =
+            b["value"].as_array().unwrap_or_else(|| panic!("{b}")).iter().map(|g| g["displayName"].as_str().unwrap().to_string()).collect();
+        n.sort();
+        n
+    };
+    let mut alpha = Vec::new();
+    for i in 1..=5 {
+        let body = json!({"displayName": format!("PG Alpha {i}"), "mailEnabled": false, "mailNickname": format!("pgalpha{i}"), "securityEnabled": true});
+        let (s, g, _) = app.graph(Method::POST, "/groups", Some(body)).await;
+        assert_eq!(s, 201, "{g}");
+        alpha.push(g["id"].as_str().unwrap().to_string());
+    }
+    let body = json!({"displayName": "PG Beta", "mailEnabled": true, "mailNickname": "pgbeta", "securityEnabled": false, "groupTypes": ["Unified"]});
+    let (s, beta, _) = app.graph(Method::POST, "/groups", Some(body)).await;
+    assert_eq!(s, 201, "{beta}");
+    let assign = json!({"addLicenses": [{"disabledPlans": [], "skuId": PRO}], "removeLicenses": []});
+    assert_eq!(app.graph(Method::POST, &format!("/groups/{}/assignLicense", alpha[0]), Some(assign)).await.0, 202);
+
+    // Keyset pages of a filtered list: id order, the filter and $select carried, no repeats,
+    // and no nextLink on the page that ends the list.
+    let f = enc("startswith(displayName,'pg alpha')");
+    let (s, b) = get(app.url(&format!("/graph/v1.0/groups?$filter={f}&$top=2&$select=id,displayName,assignedLicenses")), false).await;
+    assert_eq!(s, 200, "{b}");
+    let mut page = json_of(&b);
+    let mut seen = Vec::new();
+    let mut pages = 1;
+    loop {
+        for g in page["value"].as_array().unwrap() {
+            assert!(g.get("mailNickname").is_none(), "$select: {g}");
+            let licences = g["assignedLicenses"].as_array().unwrap();
+            let want = if g["id"] == json!(alpha[0]) { 1 } else { 0 };
+            assert_eq!(licences.len(), want, "{g}");
+            seen.push(g["id"].as_str().unwrap().to_string());
+        }
+        let Some(next) = page["@odata.nextLink"].as_str().map(str::to_string) else { break };
+        assert!(next.contains("$filter=") && next.contains("$top=2") && next.contains("$select="), "{next}");
+        let (s, b) = get(next, false).await;
+        assert_eq!(s, 200, "{b}");
+        page = json_of(&b);
+        pages += 1;
+    }
+    let mut want = alpha.clone();
+    want.sort();
+    assert_eq!((seen, pages), (want, 3));
+    // Exactly one page's worth: no nextLink.
+    let (_, b) = get(app.url(&format!("/graph/v1.0/groups?$filter={f}&$top=5")), false).await;
+    let exact = json_of(&b);
+    assert_eq!(exact["value"].as_array().unwrap().len(), 5);
+    assert!(exact.get("@odata.nextLink").is_none(), "{exact}");
+
+    // eq, in, startswith on each indexed property, and and/or; case-insensitive.
+    for (filter, expected) in [
+        ("mailNickname in ('PGALPHA1', 'pgbeta', 'nobody')".to_string(), vec!["PG Alpha 1", "PG Beta"]),
+        ("startswith(mail,'PGBETA@')".to_string(), vec!["PG Beta"]),
+        (format!("id eq '{}' or displayName eq 'pg beta'", alpha[2].to_uppercase()), vec!["PG Alpha 3", "PG Beta"]),
+        ("startswith(displayName,'PG') and mailNickname eq 'pgalpha4'".to_string(), vec!["PG Alpha 4"]),
+        (format!("mail eq 'pgbeta@{DOMAIN}'"), vec!["PG Beta"]),
+    ] {
+        let (s, b) = get(app.url(&format!("/graph/v1.0/groups?$filter={}", enc(&filter))), false).await;
+        assert_eq!(s, 200, "{filter}: {b}");
+        assert_eq!(names(&json_of(&b)), expected, "{filter}");
+    }
+
+    // $count and /$count, only with ConsistencyLevel: eventual.
+    let (s, b) = get(app.url(&format!("/graph/v1.0/groups?$filter={f}&$count=true&$top=1")), true).await;
+    assert_eq!(s, 200, "{b}");
+    let counted = json_of(&b);
+    assert_eq!((counted["@odata.count"].clone(), counted["value"].as_array().unwrap().len()), (json!(5), 1));
+    let (s, b) = get(app.url(&format!("/graph/v1.0/groups/$count?$filter={f}")), true).await;
+    assert_eq!((s, b.as_str()), (200, "5"));
+    let (s, b) = get(app.url("/graph/v1.0/groups/$count"), true).await;
+    assert_eq!(s, 200, "{b}");
+    let all: usize = b.parse().unwrap();
+    let (_, b) = get(app.url("/graph/v1.0/groups?$top=999&$select=id"), false).await;
+    assert_eq!(json_of(&b)["value"].as_array().unwrap().len(), all);
+    let (s, b) = get(app.url("/graph/v1.0/groups/$count"), false).await;
+    assert_graph_error(s, &json_of(&b), 400, "Request_BadRequest");
+    let (s, b) = get(app.url("/graph/v1.0/groups?$count=true"), false).await;
+    assert_graph_error(s, &json_of(&b), 400, "Request_BadRequest");
+
+    // Refusals: unindexed properties named, advanced operators, bad paging.
+    for eventual in [false, true] {
+        let (s, b) = get(app.url(&format!("/graph/v1.0/groups?$filter={}", enc("mailEnabled eq true"))), eventual).await;
+        let b = json_of(&b);
+        assert_graph_error(s, &b, 400, "Request_UnsupportedQuery");
+        assert_eq!(
+            b["error"]["message"],
+            json!("Unsupported or invalid query filter clause specified for property 'mailEnabled' of resource 'Group'.")
+        );
+    }
+    for (q, code) in [
+        ("$filter=securityEnabled eq true", "Request_UnsupportedQuery"),
+        ("$filter=description eq 'd'", "Request_UnsupportedQuery"),
+        ("$filter=displayName ne 'x'", "Request_UnsupportedQuery"),
+        ("$filter=displayName eq 'x", "BadRequest"),
+        ("$top=0", "BadRequest"),
+        ("$top=1000", "BadRequest"),
+        ("$skiptoken=forged", "BadRequest"),
+        ("$select=shoeSize", "BadRequest"),
+    ] {
+        let (s, b) = get(app.url(&format!("/graph/v1.0/groups?{}", q.replace(' ', "%20"))), false).await;
+        assert_graph_error(s, &json_of(&b), 400, code);
+    }
+});
+
 backend_test!(graph_group_licences_count_violation_until_reprocessed, |app: TestApp| async move {
     let tenant = app.tenant_id();
     app.store.upsert_subscribed_sku(tenant, PRO.parse().unwrap(), "POWER_BI_PRO", 1).await.unwrap();

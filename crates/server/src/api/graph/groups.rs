@@ -1,5 +1,7 @@
 //! `/groups`, their members (`$ref`), and group-based licensing.
 
+use std::collections::HashMap;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -9,11 +11,12 @@ use uuid::Uuid;
 
 use super::error::GraphError;
 use super::extract::{GraphBody, GraphCaller, GraphPath, GraphQuery};
-use super::odata::{self, FieldKind};
+use super::odata::{self, keyset_collection, select_suffix, Field, FieldKind, ListRequest};
 use super::users::{parse_assign, tenant_domain};
 use super::{base_url, created_at, rfc3339};
 use crate::api::powerbi::activity::Origin;
 use crate::app::AppState;
+use crate::domain::dirquery::Page;
 use crate::domain::identity::DirGroup;
 use crate::domain::GroupKind;
 
@@ -31,13 +34,13 @@ pub(super) const GROUP_PROPERTIES: &[&str] = &[
     "assignedLicenses",
 ];
 
-const GROUP_FILTER: &[(&str, FieldKind)] = &[
-    ("id", FieldKind::Text),
-    ("displayName", FieldKind::Text),
-    ("mail", FieldKind::Text),
-    ("mailNickname", FieldKind::Text),
-    ("mailEnabled", FieldKind::Bool),
-    ("securityEnabled", FieldKind::Bool),
+/// The properties `$filter` serves, each backed by an index (`store::directory::GROUP_COLUMNS`).
+/// `mailEnabled`, `securityEnabled` and the rest are `Request_UnsupportedQuery` naming them.
+const GROUP_FILTER: &[Field] = &[
+    ("id", "id", FieldKind::Text),
+    ("displayName", "displayName", FieldKind::Text),
+    ("mail", "mail", FieldKind::Text),
+    ("mailNickname", "mailNickname", FieldKind::Text),
 ];
 
 pub(super) fn group_json(g: &DirGroup, skus: &[Uuid]) -> Map<String, Value> {
@@ -72,23 +75,47 @@ pub(super) async fn find_group(state: &AppState, tenant: Uuid, key: &str) -> Res
     state.store.dir_group(tenant, id, false).await?.ok_or_else(|| GraphError::not_found(key))
 }
 
-pub async fn list(State(state): State<AppState>, GraphCaller(caller): GraphCaller, query: GraphQuery) -> Result<Json<Value>, GraphError> {
+/// `GET /groups`: one keyset page of the groups matching `$filter`, read from its index, with
+/// the page's licences (only when `assignedLicenses` is shown) in one statement.
+pub async fn list(
+    State(state): State<AppState>,
+    GraphCaller(caller): GraphCaller,
+    headers: HeaderMap,
+    query: GraphQuery,
+) -> Result<Json<Value>, GraphError> {
     let tenant = caller.tenant_id;
-    let filter = query.get("$filter").map(|f| odata::parse_filter(f, GROUP_FILTER, "Group")).transpose()?;
-    let selected = odata::parse_select(&query, GROUP_PROPERTIES, "group")?;
-    let (top, skip) = odata::paging(&query)?;
-    let mut matching = Vec::new();
-    for g in state.store.list_dir_groups(tenant).await? {
-        let j = group_json(&g, &state.store.group_license_skus(tenant, g.id).await?);
-        if filter.as_ref().is_none_or(|f| odata::matches(f, &j)) {
-            matching.push(j);
-        }
-    }
-    let total = matching.len();
-    let page = odata::select_page(matching, &selected, top, skip);
+    let request = ListRequest::parse(&query, &headers, GROUP_FILTER, GROUP_PROPERTIES, "group", "Group")?;
+    let page = Page { after: request.after.clone(), offset: 0, limit: request.top + 1 };
+    let mut groups = state.store.dir_groups_matching(tenant, request.filter.as_ref(), &page).await?;
+    let more = groups.len() > request.top;
+    groups.truncate(request.top);
+    let count = match request.count {
+        true => Some(state.store.count_dir_groups(tenant, request.filter.as_ref()).await?),
+        false => None,
+    };
+    let wants_licences = request.selected.as_ref().is_none_or(|s| s.contains(&"assignedLicenses"));
+    let skus = match wants_licences && !groups.is_empty() {
+        true => state.store.group_license_skus_of(tenant, &groups.iter().map(|g| g.id).collect::<Vec<_>>()).await?,
+        false => HashMap::new(),
+    };
+    let last = groups.last().filter(|_| more).map(|g| g.id.to_string());
+    let objects = groups.iter().map(|g| group_json(g, skus.get(&g.id).map(Vec::as_slice).unwrap_or_default())).collect();
     let base = base_url(&state);
-    let context = format!("{base}/$metadata#groups{}", odata::select_suffix(&selected));
-    Ok(Json(odata::collection(context, page, &format!("{base}/groups"), &query, top, skip, total)))
+    let context = format!("{base}/$metadata#groups{}", select_suffix(&request.selected));
+    Ok(Json(keyset_collection(context, objects, &format!("{base}/groups"), &query, &request, count, last)))
+}
+
+/// `GET /groups/$count`: the number of groups matching `$filter`, as text (advanced query).
+pub async fn count(
+    State(state): State<AppState>,
+    GraphCaller(caller): GraphCaller,
+    headers: HeaderMap,
+    query: GraphQuery,
+) -> Result<Response, GraphError> {
+    odata::require_eventual(&headers)?;
+    let filter = query.get("$filter").map(|f| odata::parse_dir_filter(f, GROUP_FILTER, "Group")).transpose()?;
+    let n = state.store.count_dir_groups(caller.tenant_id, filter.as_ref()).await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain;charset=utf-8")], n.to_string()).into_response())
 }
 
 pub async fn get(

@@ -36,6 +36,7 @@ dialect_ops! {
     RESTORE_DELETED = "POST" "/graph/v1.0/directory/deletedItems/{id}/restore" "directory: restore deleted item";
     SUBSCRIBED_SKUS = "GET" "/graph/v1.0/subscribedSkus" "subscribedSku: list";
     LIST_GROUPS = "GET" "/graph/v1.0/groups" "group: list";
+    COUNT_GROUPS = "GET" "/graph/v1.0/groups/$count" "group: count";
     CREATE_GROUP = "POST" "/graph/v1.0/groups" "group: create";
     GET_GROUP = "GET" "/graph/v1.0/groups/{id}" "group: get";
     GROUP_MEMBER_OF = "GET" "/graph/v1.0/groups/{id}/memberOf" "group: list memberOf";
@@ -68,6 +69,7 @@ pub fn routes() -> Vec<Route> {
         route(RESTORE_DELETED, users::restore),
         route(SUBSCRIBED_SKUS, users::subscribed_skus),
         route(LIST_GROUPS, groups::list),
+        route(COUNT_GROUPS, groups::count),
         route(CREATE_GROUP, groups::create),
         route(GET_GROUP, groups::get),
         route(GROUP_MEMBER_OF, memberships::group_member_of),

@@ -1,9 +1,26 @@
-//! Groups: create, read, update and replace with optimistic versions, soft delete.
+//! Groups: create, read, update and replace with optimistic versions, soft delete; the
+//! filtered keyset pages and counts of Graph's `GET /groups` through [`GROUP_COLUMNS`].
 
+use super::query::{order_by, Column, Columns, ListSql, Scope};
 use super::*;
+use crate::domain::dirquery::{DirFilter, Page};
 
 pub(super) const GROUP_FULL: &str =
     "id, display_name, group_kind, description, mail, mail_nickname, external_id, version, created_at, modified_at, deleted_at";
+
+/// Groups' filterable attributes and the columns they are compared through, each covered by a
+/// schema v11 index ending in `id` (`directory_groups_name`, `_mail`, `_nickname`; `id` is the
+/// primary key's). `group_kind` (Graph's `mailEnabled`/`securityEnabled`) has no index.
+pub const GROUP_COLUMNS: Columns = &[
+    ("id", Column::Id("id")),
+    ("displayName", Column::LowerExpr("display_name")),
+    ("mail", Column::LowerExpr("mail")),
+    ("mailNickname", Column::LowerExpr("mail_nickname")),
+];
+
+fn group_scope(tenant: &str) -> Scope<'_> {
+    Scope { table: "directory_groups", key: "id", tenant, columns: GROUP_COLUMNS }
+}
 
 pub(super) fn dir_group_from_row(row: &AnyRow) -> Result<DirGroup, StoreError> {
     Ok(DirGroup {
@@ -96,11 +113,34 @@ impl Store {
         Ok(load_group(&mut conn, tenant, id).await?.filter(|g| include_deleted || g.deleted_at.is_none()))
     }
 
-    /// The tenant's active groups, ordered by creation then id.
-    pub async fn list_dir_groups(&self, tenant: Uuid) -> DirResult<Vec<DirGroup>> {
-        let sql = format!("SELECT {GROUP_FULL} FROM directory_groups WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY created_at, id");
-        let rows = sqlx::query(&sql).bind(tenant.to_string()).fetch_all(&self.read).await?;
+    /// One page of the tenant's active groups that match `filter`, in `id` order, after the key
+    /// `page.after` (or from `page.offset`), at most `page.limit`: reads only the page's rows.
+    pub async fn dir_groups_matching(&self, tenant: Uuid, filter: Option<&DirFilter>, page: &Page) -> DirResult<Vec<DirGroup>> {
+        let mut q = ListSql::default();
+        let t = q.text(tenant.to_string());
+        let mut sql = format!("SELECT {GROUP_FULL} FROM directory_groups WHERE tenant_id = {t} AND deleted_at IS NULL");
+        if let Some(f) = filter {
+            sql += &format!(" AND {}", q.condition(f, group_scope(&t))?);
+        }
+        // The keyset condition compares the same expression the page is ordered by.
+        let order = order_by("id", filter, GROUP_COLUMNS);
+        if let Some(after) = &page.after {
+            sql += &format!(" AND {order} > {}", q.text(after.to_lowercase()));
+        }
+        sql += &format!(" ORDER BY {order} LIMIT {} OFFSET {}", q.int(page.limit as i64), q.int(page.offset as i64));
+        let rows = q.query(&sql).fetch_all(&self.read).await?;
         Ok(rows.iter().map(dir_group_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// How many active groups match `filter` (from the filter's indexes, or the tenant's).
+    pub async fn count_dir_groups(&self, tenant: Uuid, filter: Option<&DirFilter>) -> DirResult<i64> {
+        let mut q = ListSql::default();
+        let t = q.text(tenant.to_string());
+        let mut sql = format!("SELECT COUNT(*) AS n FROM directory_groups WHERE tenant_id = {t} AND deleted_at IS NULL");
+        if let Some(f) = filter {
+            sql += &format!(" AND {}", q.condition(f, group_scope(&t))?);
+        }
+        Ok(q.query(&sql).fetch_one(&self.read).await?.try_get("n")?)
     }
 
     /// Read, change and write an active group's attributes (not its members) in one transaction.

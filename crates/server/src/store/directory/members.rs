@@ -392,7 +392,8 @@ impl Store {
     /// SKUs assigned directly to each of `groups` (one statement, by primary key).
     pub async fn group_license_skus_of(&self, tenant: Uuid, groups: &[Uuid]) -> DirResult<HashMap<Uuid, Vec<Uuid>>> {
         let mut out: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-        for chunk in groups.chunks(500) {
+        // A Graph page (up to 999 groups) in one statement.
+        for chunk in groups.chunks(1000) {
             let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
             let sql = format!(
                 "SELECT group_id, sku_id FROM group_licenses WHERE tenant_id = $1 AND group_id IN ({}) ORDER BY group_id, sku_id",

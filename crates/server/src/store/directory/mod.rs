@@ -14,7 +14,7 @@ pub mod query;
 mod tenants;
 mod users;
 
-pub use groups::GroupKey;
+pub use groups::{GroupKey, GROUP_COLUMNS};
 pub use licences::rebuild_licences;
 pub use members::{GroupObjects, Reach};
 pub use tenants::*;
