@@ -17,9 +17,6 @@
 //! A resource handler: `ListRequest::parse(&query, &headers, FIELDS, PROPERTIES, "user", "User")`,
 //! then ask the store for `top + 1` objects after `after` matching `filter` (and `count` them if
 //! `count`), keep `top`, then `keyset_collection(context, page, base, &query, &request, count, next_after)`.
-//!
-//! The offset helpers ([`paging`], [`collection`], [`select_page`], [`matches`]) serve lists
-//! still assembled in memory.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -233,7 +230,7 @@ impl Parser<'_> {
     }
 }
 
-/// `$filter` over properties that are their own attributes (lists evaluated with [`matches`]).
+/// `$filter` over properties that are their own attributes.
 pub fn parse_filter(text: &str, fields: &[(&'static str, FieldKind)], type_name: &'static str) -> Result<GraphFilter, GraphError> {
     let fields: Vec<Field> = fields.iter().map(|(f, k)| (*f, *f, *k)).collect();
     parse_dir_filter(text, &fields, type_name)
@@ -248,24 +245,6 @@ pub fn parse_dir_filter(text: &str, fields: &[Field], type_name: &'static str) -
         return Err(GraphError::odata("Invalid filter clause: unexpected text after the expression."));
     }
     Ok(f)
-}
-
-pub fn matches(filter: &GraphFilter, object: &Map<String, Value>) -> bool {
-    let eq = |field: &str, expected: &Lit| match (object.get(field).unwrap_or(&Value::Null), expected) {
-        (Value::String(a), Lit::Text(b)) => a.eq_ignore_ascii_case(b),
-        (Value::Bool(a), Lit::Bool(b)) => a == b,
-        (Value::Null, Lit::Null) => true,
-        _ => false,
-    };
-    match filter {
-        DirFilter::And(a, b) => matches(a, object) && matches(b, object),
-        DirFilter::Or(a, b) => matches(a, object) || matches(b, object),
-        DirFilter::Eq(field, expected) => eq(field, expected),
-        DirFilter::In(field, values) => values.iter().any(|v| eq(field, v)),
-        DirFilter::StartsWith(field, prefix) => {
-            object.get(*field).and_then(Value::as_str).is_some_and(|v| v.to_lowercase().starts_with(&prefix.to_lowercase()))
-        }
-    }
 }
 
 /// `$select`: canonical property names, or `None` for the default set.
@@ -305,63 +284,6 @@ pub fn with_context(context: String, mut object: Map<String, Value>) -> Value {
     out.insert("@odata.context".into(), json!(context));
     out.append(&mut object);
     Value::Object(out)
-}
-
-/// The page `[skip, skip + top)` of `items`, each cut to the `$select`ed properties.
-pub fn select_page(items: Vec<Map<String, Value>>, selected: &Option<Vec<&'static str>>, top: usize, skip: usize) -> Vec<Value> {
-    items.into_iter().skip(skip).take(top).map(|item| Value::Object(select(item, selected))).collect()
-}
-
-/// A collection response: `@odata.context`, the page as `value`, and an `@odata.nextLink`
-/// (see [`next_link`]) while any of the `total` items come after it.
-pub fn collection(context: String, page: Vec<Value>, link_base: &str, query: &GraphQuery, top: usize, skip: usize, total: usize) -> Value {
-    let mut body = json!({ "@odata.context": context, "value": page });
-    if let Some(next) = next_link(link_base, query, skip, top, total) {
-        body["@odata.nextLink"] = json!(next);
-    }
-    body
-}
-
-/// `$top` (1–999, default 100) and the offset of a `$skiptoken`.
-pub fn paging(query: &GraphQuery) -> Result<(usize, usize), GraphError> {
-    let top = match query.get("$top") {
-        None => 100,
-        Some(t) => match t.trim().parse::<usize>() {
-            Ok(n) if (1..=999).contains(&n) => n,
-            _ => return Err(GraphError::odata(format!("Invalid page size specified: '{t}'. Must be between 1 and 999 inclusive."))),
-        },
-    };
-    let skip = match query.get("$skiptoken") {
-        None => 0,
-        Some(token) => decode_skiptoken(token).ok_or_else(|| GraphError::odata("The $skiptoken is not valid."))?,
-    };
-    Ok((top, skip))
-}
-
-fn decode_skiptoken(token: &str) -> Option<usize> {
-    let bytes = URL_SAFE_NO_PAD.decode(token.trim()).ok()?;
-    let text = String::from_utf8(bytes).ok()?;
-    text.strip_prefix("pbi-access:offset:")?.parse().ok()
-}
-
-pub fn encode_skiptoken(offset: usize) -> String {
-    URL_SAFE_NO_PAD.encode(format!("pbi-access:offset:{offset}"))
-}
-
-/// The `@odata.nextLink` for the page after `[skip, skip + top)`, keeping the other options.
-pub fn next_link(base_url: &str, query: &GraphQuery, skip: usize, top: usize, total: usize) -> Option<String> {
-    if skip + top >= total {
-        return None;
-    }
-    let mut parts: Vec<String> = Vec::new();
-    for name in ["$filter", "$select"] {
-        if let Some(v) = query.get(name) {
-            parts.push(format!("{name}={}", percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)));
-        }
-    }
-    parts.push(format!("$top={top}"));
-    parts.push(format!("$skiptoken={}", encode_skiptoken(skip + top)));
-    Some(format!("{base_url}?{}", parts.join("&")))
 }
 
 /// A keyset-paged list request: everything [`keyset_collection`] and the store need.
@@ -480,20 +402,25 @@ pub fn keyset_collection(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     const FIELDS: &[(&str, FieldKind)] =
         &[("userPrincipalName", FieldKind::Text), ("displayName", FieldKind::Text), ("accountEnabled", FieldKind::Bool)];
 
     #[test]
     fn eq_startswith_and_or() {
-        let u = json!({"userPrincipalName": "Ann@x.com", "displayName": "Ann O'Neil", "accountEnabled": true});
-        let u = u.as_object().unwrap();
-        let ok = |f: &str| matches(&parse_filter(f, FIELDS, "user").unwrap(), u);
-        assert!(ok("userPrincipalName eq 'ann@x.com'"));
-        assert!(ok("startswith(displayName,'ann o''')"));
-        assert!(ok("accountEnabled eq true and (displayName eq 'x' or startswith(userPrincipalName, 'AN'))"));
-        assert!(!ok("accountEnabled eq false"));
+        let f = parse_filter("accountEnabled eq true and (displayName eq 'x' or startswith(userPrincipalName, 'AN'))", FIELDS, "user");
+        assert_eq!(
+            f.unwrap(),
+            DirFilter::And(
+                Box::new(DirFilter::Eq("accountEnabled", Lit::Bool(true))),
+                Box::new(DirFilter::Or(
+                    Box::new(DirFilter::Eq("displayName", Lit::Text("x".into()))),
+                    Box::new(DirFilter::StartsWith("userPrincipalName", "AN".into()))
+                ))
+            )
+        );
+        let escaped = parse_filter("startswith(displayName,'ann o''')", FIELDS, "user").unwrap();
+        assert_eq!(escaped, DirFilter::StartsWith("displayName", "ann o'".into()));
         let code = |f: &str| parse_filter(f, FIELDS, "user").unwrap_err().code;
         assert_eq!(code("userPrincipalName ne 'a'"), "Request_UnsupportedQuery");
         assert_eq!(code("endswith(mail,'a')"), "Request_UnsupportedQuery");
@@ -522,12 +449,12 @@ mod tests {
         assert_eq!(parse_dir_filter(&many, fields, "User").unwrap_err().code, "Request_UnsupportedQuery");
         assert_eq!(parse_dir_filter("userPrincipalName in ('a'", fields, "User").unwrap_err().code, "BadRequest");
         assert_eq!(decode_key(&encode_key("abc")), Some("abc".into()));
-        assert_eq!(decode_key(&encode_skiptoken(3)), None);
+        assert_eq!(decode_key(&URL_SAFE_NO_PAD.encode("pbi-access:offset:3")), None);
     }
 
     #[test]
-    fn skiptokens_round_trip_and_reject_garbage() {
-        assert_eq!(decode_skiptoken(&encode_skiptoken(200)), Some(200));
-        assert_eq!(decode_skiptoken("garbage!"), None);
+    fn skiptokens_reject_garbage() {
+        assert_eq!(decode_key("garbage!"), None);
+        assert_eq!(decode_key(&URL_SAFE_NO_PAD.encode(KEY_PREFIX)), None);
     }
 }
