@@ -123,13 +123,7 @@ impl Store {
 
     /// How many active groups match `filter` (from the filter's indexes, or the tenant's).
     pub async fn count_dir_groups(&self, tenant: Uuid, filter: Option<&DirFilter>) -> DirResult<i64> {
-        let mut q = ListSql::default();
-        let t = q.text(tenant.to_string());
-        let mut sql = format!("SELECT COUNT(*) AS n FROM directory_groups WHERE tenant_id = {t} AND deleted_at IS NULL");
-        if let Some(f) = filter {
-            sql += &format!(" AND {}", q.condition(f, group_scope(&t))?);
-        }
-        Ok(q.query(&sql).fetch_one(&self.read).await?.try_get("n")?)
+        super::query::count_active(&self.read, tenant, filter, group_scope).await
     }
 
     /// Read, change and write an active group's attributes (not its members) in one transaction.

@@ -183,3 +183,22 @@ fn lhs(c: Column) -> String {
         other => name(other).to_string(),
     }
 }
+
+/// How many active (not deleted) rows of the tenant in `scope`'s table match `filter`, counted
+/// from the filter's indexes, or from the tenant's when there is no filter. `scope` is the
+/// resource's scope for the tenant placeholder it is given.
+pub(super) async fn count_active(
+    pool: &sqlx::AnyPool,
+    tenant: uuid::Uuid,
+    filter: Option<&DirFilter>,
+    scope: for<'a> fn(&'a str) -> Scope<'a>,
+) -> DirResult<i64> {
+    use sqlx::Row;
+    let mut q = ListSql::default();
+    let t = q.text(tenant.to_string());
+    let mut sql = format!("SELECT COUNT(*) AS n FROM {} WHERE tenant_id = {t} AND deleted_at IS NULL", scope(&t).table);
+    if let Some(f) = filter {
+        sql += &format!(" AND {}", q.condition(f, scope(&t))?);
+    }
+    Ok(q.query(&sql).fetch_one(pool).await?.try_get("n")?)
+}

@@ -179,13 +179,7 @@ impl Store {
 
     /// How many active users match `filter`.
     pub async fn count_dir_users(&self, tenant: Uuid, filter: Option<&DirFilter>) -> DirResult<i64> {
-        let mut q = ListSql::default();
-        let t = q.text(tenant.to_string());
-        let mut sql = format!("SELECT COUNT(*) AS n FROM users WHERE tenant_id = {t} AND deleted_at IS NULL");
-        if let Some(f) = filter {
-            sql += &format!(" AND {}", q.condition(f, user_scope(&t))?);
-        }
-        Ok(q.query(&sql).fetch_one(&self.read).await?.try_get("n")?)
+        super::query::count_active(&self.read, tenant, filter, user_scope).await
     }
 
     /// How many users were deleted less than 30 days before `now`.
