@@ -18,6 +18,7 @@ mod generation;
 mod keys;
 mod migrations;
 mod packed;
+mod review;
 mod settings;
 mod snapshot;
 mod sync;

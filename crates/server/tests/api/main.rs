@@ -22,6 +22,7 @@ mod identity;
 mod instances;
 mod oidc;
 mod page_cache;
+mod review;
 mod scanner;
 mod scim;
 mod seed;
