@@ -157,6 +157,14 @@ enum Command {
         #[arg(long)]
         profiles: Option<PathBuf>,
     },
+    /// Access reviews: campaigns over a frozen snapshot of who holds what, decided by each
+    /// workspace's Admins, with an evidence export whose decision log is hash-chained.
+    ///
+    /// Example: pbi-access review start --name "Q4 Finance" --name-contains finance --due-days 14
+    Review {
+        #[command(subcommand)]
+        command: ReviewCommand,
+    },
     /// Onboard a user: check the account, assign the license (Graph), add the workspace roles,
     /// grant the dataset permission, verify by reading back. Running it again changes nothing.
     ///
@@ -289,6 +297,63 @@ struct Conn {
     profiles: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "table")]
     output: cli::output::Format,
+}
+
+#[derive(Subcommand)]
+enum ReviewCommand {
+    /// Start a campaign: read who holds what over the scope (as `audit` does) and freeze it.
+    Start {
+        #[arg(long)]
+        name: String,
+        /// Every workspace (the scanner API).
+        #[arg(long, conflicts_with_all = ["workspace", "name_contains"])]
+        all: bool,
+        /// A workspace by name or id (repeat for several).
+        #[arg(long)]
+        workspace: Vec<String>,
+        /// The workspaces whose name contains this text.
+        #[arg(long, conflicts_with = "workspace")]
+        name_contains: Option<String>,
+        /// Days until decisions close.
+        #[arg(long, default_value_t = 14)]
+        due_days: i64,
+        /// Reviewers for every workspace in scope (default: each workspace's enabled Admin users).
+        #[arg(long)]
+        reviewer: Vec<String>,
+        /// Who owns the campaign (default: the profile's user, else the application).
+        #[arg(long)]
+        owner: Option<String>,
+        #[arg(long, env = "PBI_ACCESS_REVIEW_DATABASE", default_value = cli::review::DEFAULT_DATABASE)]
+        database: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// The campaigns, newest first, with their progress.
+    List {
+        #[arg(long, env = "PBI_ACCESS_REVIEW_DATABASE", default_value = cli::review::DEFAULT_DATABASE)]
+        database: String,
+        #[arg(long, value_enum, default_value = "table")]
+        output: cli::output::Format,
+    },
+    /// Write a campaign's evidence: JSON (snapshot, hash-chained decisions, results) or CSV.
+    Export {
+        campaign: uuid::Uuid,
+        #[arg(long, value_enum, default_value = "json")]
+        format: ExportFormat,
+        /// The file to write (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, env = "PBI_ACCESS_REVIEW_DATABASE", default_value = cli::review::DEFAULT_DATABASE)]
+        database: String,
+    },
+    /// Check a JSON export: exit 0 if no row or decision was changed since, 8 otherwise.
+    Verify { file: PathBuf },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ExportFormat {
+    Json,
+    Csv,
 }
 
 /// `Conn` for `audit`, whose `--output` also offers `snapshot`.
@@ -427,6 +492,29 @@ async fn main() -> ExitCode {
                 Err(code) => code,
             }
         }
+        Command::Review { command } => match command {
+            ReviewCommand::Start { name, all, workspace, name_contains, due_days, reviewer, owner, database, conn } => {
+                let scope = match (all, workspace.is_empty(), name_contains) {
+                    (true, _, _) => cli::audit::ReviewScope::All,
+                    (false, false, _) => cli::audit::ReviewScope::Workspaces(workspace),
+                    (false, true, Some(text)) => cli::audit::ReviewScope::NameContains(text),
+                    (false, true, None) => {
+                        eprintln!("pbi-access: give the scope: --all, --workspace W or --name-contains TEXT");
+                        return ExitCode::from(cli::exit::USAGE);
+                    }
+                };
+                let options = cli::review::StartOptions { name, scope, due_days, reviewers: reviewer, owner };
+                match session(&conn).await {
+                    Ok(s) => cli::review::start(&s, &database, &options).await,
+                    Err(code) => code,
+                }
+            }
+            ReviewCommand::List { database, output } => cli::review::list(&database, output).await,
+            ReviewCommand::Export { campaign, format, out, database } => {
+                cli::review::export(&database, campaign, format == ExportFormat::Csv, out.as_deref()).await
+            }
+            ReviewCommand::Verify { file } => cli::review::verify(&file),
+        },
         Command::Plan { desired, out, conn } => match session(&conn).await {
             Ok(s) => cli::commands::plan(&s, &desired, &out, conn.output).await,
             Err(code) => code,

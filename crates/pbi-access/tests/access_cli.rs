@@ -16,7 +16,7 @@ fn upn(local: &str) -> String {
 
 #[tokio::test]
 async fn every_new_command_has_help_with_an_example() {
-    for command in ["users", "access", "who", "audit", "onboard", "rehearse"] {
+    for command in ["users", "access", "who", "audit", "onboard", "rehearse", "review"] {
         let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_pbi-access")).args([command, "--help"]).output().await.unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{command}: {}", String::from_utf8_lossy(&out.stderr));

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
 use pbi_client::{GraphClient, Memberships, ScanOptions};
+use pbi_server::review::AccessRow;
 use pbi_server::tenant::{
     ArtifactSpec, GroupMemberSpec, GroupSpec, LicenseSpec, MemberSpec, RightSpec, SecretSpec, ServicePrincipalSpec, SkuSpec, TenantSpec,
     UserSpec, WorkspaceSpec,
@@ -117,94 +118,98 @@ impl Facts {
         let mut rows = Rows::new(COLUMNS);
         for ws in workspaces {
             if !ws.users.iter().any(|u| u.group_user_access_right.as_str() == "Admin") {
-                rows.push(vec![
-                    ws.name.clone(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    "no-admin".into(),
-                ]);
+                let mut row = vec![ws.name.clone()];
+                row.resize(COLUMNS.len() - 1, String::new());
+                row.push("no-admin".into());
+                rows.push(row);
             }
-            let direct: BTreeSet<Uuid> = ws.users.iter().filter_map(|u| self.user(u).map(|u| u.id)).collect();
-            for gu in &ws.users {
-                let role = gu.group_user_access_right.as_str();
-                let identifier = gu.identifier.clone().unwrap_or_default();
-                match gu.principal_type {
-                    Some(PrincipalType::User) => {
-                        let user = self.user(gu);
-                        let user_type = gu.user_type.clone().or_else(|| user.and_then(|u| u.user_type.clone())).unwrap_or_default();
-                        let license = gu
-                            .license_type
-                            .clone()
-                            .unwrap_or_else(|| user.map(|u| self.licenses.license_type(u).to_string()).unwrap_or_default());
-                        let account = match user {
-                            Some(u) => self.account(u, Some(gu)),
-                            None if gu.deleted_date_time.is_some() => "deleted",
-                            None => "unknown",
-                        };
-                        let flags = self.flags(role, &user_type, &license, account);
-                        rows.push(vec![
-                            ws.name.clone(),
-                            identifier,
-                            "User".into(),
-                            role.into(),
-                            "direct".into(),
-                            license,
-                            user_type,
-                            account.into(),
-                            flags.join(" "),
-                        ]);
-                    }
-                    Some(PrincipalType::Group) => {
-                        let group = Uuid::parse_str(&identifier).ok();
-                        let name = group.map(|g| self.memberships.group_name(g)).unwrap_or(identifier);
-                        rows.push(holder_row(&ws.name, name, "Group", role));
-                        for (u, chain) in group.map(|g| self.memberships.transitive_users(g)).unwrap_or_default() {
-                            // Graph lists members with its default properties: take the full user.
-                            let u = self.users.get(&u.id).or_else(|| self.deleted.get(&u.id)).cloned().unwrap_or(u);
-                            let up: Vec<Uuid> = chain.iter().rev().copied().collect();
-                            let via = group_path(&self.memberships, &up);
-                            let account = self.account(&u, None);
-                            let license = self.licenses.license_type(&u).to_string();
-                            let user_type = u.user_type.clone().unwrap_or_default();
-                            let mut flags = self.flags(role, &user_type, &license, account);
-                            if !direct.contains(&u.id) {
-                                flags.push("group-only");
-                            }
-                            let upn = u.user_principal_name.clone().unwrap_or_else(|| u.id.to_string());
-                            rows.push(vec![
-                                ws.name.clone(),
-                                upn,
-                                "User".into(),
-                                role.into(),
-                                via,
-                                license,
-                                user_type,
-                                account.into(),
-                                flags.join(" "),
-                            ]);
-                        }
-                    }
-                    _ => {
-                        let name = gu.display_name.clone().unwrap_or(identifier);
-                        rows.push(holder_row(&ws.name, name, "App", role));
-                    }
-                }
+            for (a, flags) in self.holdings(ws) {
+                rows.push(vec![
+                    a.workspace,
+                    a.principal,
+                    a.principal_type,
+                    a.role,
+                    a.via,
+                    a.license_type,
+                    a.user_type,
+                    a.account,
+                    flags.join(" "),
+                ]);
             }
         }
         rows
     }
-}
 
-/// A group or app holding a role: no license, user type or account to show.
-fn holder_row(workspace: &str, name: String, kind: &str, role: &str) -> Vec<String> {
-    let mut row = vec![workspace.to_string(), name, kind.into(), role.into(), "direct".into()];
-    row.resize(COLUMNS.len(), String::new());
-    row
+    /// Every access `workspaces` grant, as an access review freezes it.
+    pub(crate) fn access_rows(&self, workspaces: &[Workspace]) -> Vec<AccessRow> {
+        workspaces.iter().flat_map(|ws| self.holdings(ws)).map(|(a, _)| a).collect()
+    }
+
+    /// Who holds what on one workspace, with the audit's flags: each principal with a role, and
+    /// each user reaching it through a group (by the group's path).
+    fn holdings(&self, ws: &Workspace) -> Vec<(AccessRow, Vec<&'static str>)> {
+        let mut out = Vec::new();
+        let access =
+            |principal: String, kind: &str, role: &str, via: String, license: String, user_type: String, account: &str| AccessRow {
+                workspace_id: ws.id,
+                workspace: ws.name.clone(),
+                principal,
+                principal_type: kind.into(),
+                role: role.into(),
+                via,
+                license_type: license,
+                user_type,
+                account: account.into(),
+                last_activity: None,
+            };
+        let direct: BTreeSet<Uuid> = ws.users.iter().filter_map(|u| self.user(u).map(|u| u.id)).collect();
+        for gu in &ws.users {
+            let role = gu.group_user_access_right.as_str();
+            let identifier = gu.identifier.clone().unwrap_or_default();
+            match gu.principal_type {
+                Some(PrincipalType::User) => {
+                    let user = self.user(gu);
+                    let user_type = gu.user_type.clone().or_else(|| user.and_then(|u| u.user_type.clone())).unwrap_or_default();
+                    let license = gu
+                        .license_type
+                        .clone()
+                        .unwrap_or_else(|| user.map(|u| self.licenses.license_type(u).to_string()).unwrap_or_default());
+                    let account = match user {
+                        Some(u) => self.account(u, Some(gu)),
+                        None if gu.deleted_date_time.is_some() => "deleted",
+                        None => "unknown",
+                    };
+                    let flags = self.flags(role, &user_type, &license, account);
+                    out.push((access(identifier, "User", role, "direct".into(), license, user_type, account), flags));
+                }
+                Some(PrincipalType::Group) => {
+                    let group = Uuid::parse_str(&identifier).ok();
+                    let name = group.map(|g| self.memberships.group_name(g)).unwrap_or(identifier);
+                    out.push((access(name, "Group", role, "direct".into(), String::new(), String::new(), ""), Vec::new()));
+                    for (u, chain) in group.map(|g| self.memberships.transitive_users(g)).unwrap_or_default() {
+                        // Graph lists members with its default properties: take the full user.
+                        let u = self.users.get(&u.id).or_else(|| self.deleted.get(&u.id)).cloned().unwrap_or(u);
+                        let up: Vec<Uuid> = chain.iter().rev().copied().collect();
+                        let via = group_path(&self.memberships, &up);
+                        let account = self.account(&u, None);
+                        let license = self.licenses.license_type(&u).to_string();
+                        let user_type = u.user_type.clone().unwrap_or_default();
+                        let mut flags = self.flags(role, &user_type, &license, account);
+                        if !direct.contains(&u.id) {
+                            flags.push("group-only");
+                        }
+                        let upn = u.user_principal_name.clone().unwrap_or_else(|| u.id.to_string());
+                        out.push((access(upn, "User", role, via, license, user_type, account), flags));
+                    }
+                }
+                _ => {
+                    let name = gu.display_name.clone().unwrap_or(identifier);
+                    out.push((access(name, "App", role, "direct".into(), String::new(), String::new(), ""), Vec::new()));
+                }
+            }
+        }
+        out
+    }
 }
 
 async fn directory(graph: &GraphClient) -> Result<(BTreeMap<Uuid, User>, BTreeMap<Uuid, User>, Memberships, Licenses), String> {
@@ -662,6 +667,45 @@ pub async fn audit(s: &Session, workspace: Option<&str>, all: bool, format: Audi
         ledger_calls(&s.profile).await.saturating_sub(before)
     );
     code
+}
+
+/// Which workspaces an access review covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReviewScope {
+    /// Every workspace (the scanner, as `audit --all`).
+    All,
+    /// The workspaces whose name contains this text, any case (the scanner, then filtered).
+    NameContains(String),
+    /// These workspaces, by name or id (one admin user list each).
+    Workspaces(Vec<String>),
+}
+
+/// Read who holds what over `scope` as `audit` does: the directory once, then the scanner or the
+/// admin user lists. Returns the rows and the workspaces read.
+pub(crate) async fn read_access(s: &Session, scope: &ReviewScope) -> Result<(Vec<AccessRow>, usize), String> {
+    let graph = graph(&s.profile)?;
+    let (users, deleted, memberships, licenses) = directory(&graph).await?;
+    let mut facts = Facts { workspaces: Vec::new(), scanned: Vec::new(), users, deleted, memberships, licenses };
+    match scope {
+        ReviewScope::Workspaces(list) => {
+            for w in list {
+                let t = resolve_workspace(s, w).await?;
+                let users = s.client.get_group_users_as_admin(t.id).await.map_err(|e| e.to_string())?;
+                facts.workspaces.push(Workspace::new(t.id, t.name, Some(users)));
+            }
+        }
+        ReviewScope::All | ReviewScope::NameContains(_) => {
+            let scanned = scan_all(s, progress::visible(Format::Table)).await?;
+            let wanted = |name: &str| match scope {
+                ReviewScope::NameContains(text) => name.to_lowercase().contains(&text.to_lowercase()),
+                _ => true,
+            };
+            facts.workspaces =
+                scanned.iter().filter(|w| wanted(&w.name)).map(|w| Workspace::new(w.id, w.name.clone(), w.users.clone())).collect();
+        }
+    }
+    let rows = facts.access_rows(&facts.workspaces);
+    Ok((rows, facts.workspaces.len()))
 }
 
 /// A fresh client secret in the service's own shape.

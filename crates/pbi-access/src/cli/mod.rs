@@ -10,6 +10,7 @@ pub mod output;
 pub mod profile;
 pub mod progress;
 pub mod rehearse;
+pub mod review;
 pub mod users;
 
 /// Distinct exit codes, so scripts can tell outcomes apart.
@@ -28,4 +29,6 @@ pub mod exit {
     pub const LAST_ADMIN: u8 = 6;
     /// `offboard` ran every step, but the service still shows access a step should have removed.
     pub const NOT_VERIFIED: u8 = 7;
+    /// `review verify`: the export's snapshot or decision log was changed after it was written.
+    pub const TAMPERED: u8 = 8;
 }

@@ -277,6 +277,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 /// Freeze `rows` read at `snapshot_at` into a snapshot: sort, flag, recommend, compare with the
 /// previous campaign's decisions (`previous`: access key → decision; `None` when there was no
 /// previous campaign) and choose reviewers (`named`, or each workspace's enabled Admin users).
+/// `lookback_days` 0 means the activity log was not read: no row is flagged for inactivity.
 pub fn freeze(
     mut rows: Vec<AccessRow>,
     snapshot_at: i64,
@@ -335,7 +336,7 @@ pub fn freeze(
                     if access.account == "disabled" {
                         flags.push(Flag::DisabledAccount);
                     }
-                    if access.last_activity.is_none_or(|t| t < since) {
+                    if lookback_days > 0 && access.last_activity.is_none_or(|t| t < since) {
                         flags.push(Flag::NoActivity);
                     }
                 }
@@ -548,6 +549,9 @@ mod tests {
         assert_eq!(find(&s, "bob@contoso.com").recommendation, Recommendation::Keep);
         assert_eq!(find(&s, "automation").flags, vec![Flag::ServicePrincipal]);
         assert!(find(&s, "Finance Team").flags.is_empty());
+        let facts: Vec<AccessRow> = s.rows.iter().map(|r| r.access.clone()).collect();
+        let unread = freeze(facts, 2_000, 0, None, &[]);
+        assert!(find(&unread, "ivan@contoso.com").flags.is_empty(), "activity not read: nothing flagged for it");
         // The workspace's enabled Admin reviews it by default.
         assert_eq!(s.reviewers[&Uuid::from_u128(1)], BTreeSet::from(["dave@contoso.com".to_string()]));
     }
