@@ -328,6 +328,56 @@ enum ReviewCommand {
         #[command(flatten)]
         conn: Conn,
     },
+    /// The signed-in reviewer's rows (the profile's user): flags, recommendation, previous decision.
+    Queue {
+        campaign: uuid::Uuid,
+        /// Only rows with this flag (guest-with-write-role, free-with-write-role, disabled-account, …).
+        #[arg(long)]
+        flag: Option<String>,
+        /// `open`, or only rows with this decision.
+        #[arg(long)]
+        decision: Option<String>,
+        /// Part of a principal's or workspace's name.
+        #[arg(long)]
+        search: Option<String>,
+        /// Rows after this row number (the next page).
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[arg(long, env = "PBI_ACCESS_REVIEW_DATABASE", default_value = cli::review::DEFAULT_DATABASE)]
+        database: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Decide on rows as the signed-in reviewer: keep, revoke, change (to a lower --role) or
+    /// dont-know; revoke and change need --justification. All rows or none are recorded.
+    Decide {
+        campaign: uuid::Uuid,
+        #[arg(required = true)]
+        rows: Vec<i64>,
+        #[arg(long)]
+        decision: String,
+        /// The lower role, with `change`.
+        #[arg(long)]
+        role: Option<String>,
+        #[arg(long, default_value = "")]
+        justification: String,
+        #[arg(long, env = "PBI_ACCESS_REVIEW_DATABASE", default_value = cli::review::DEFAULT_DATABASE)]
+        database: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Accept the recommendation of each row, as the signed-in reviewer.
+    Accept {
+        campaign: uuid::Uuid,
+        #[arg(required = true)]
+        rows: Vec<i64>,
+        #[arg(long, env = "PBI_ACCESS_REVIEW_DATABASE", default_value = cli::review::DEFAULT_DATABASE)]
+        database: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
     /// The campaigns, newest first, with their progress.
     List {
         #[arg(long, env = "PBI_ACCESS_REVIEW_DATABASE", default_value = cli::review::DEFAULT_DATABASE)]
@@ -335,11 +385,11 @@ enum ReviewCommand {
         #[arg(long, value_enum, default_value = "table")]
         output: cli::output::Format,
     },
-    /// Write a campaign's evidence: JSON (snapshot, hash-chained decisions, results) or CSV.
+    /// Write a campaign's evidence: JSON (snapshot, hash-chained decisions, results), CSV or a printable HTML report.
     Export {
         campaign: uuid::Uuid,
         #[arg(long, value_enum, default_value = "json")]
-        format: ExportFormat,
+        format: cli::review::ExportFormat,
         /// The file to write (default: standard output).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -348,12 +398,6 @@ enum ReviewCommand {
     },
     /// Check a JSON export: exit 0 if no row or decision was changed since, 8 otherwise.
     Verify { file: PathBuf },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum ExportFormat {
-    Json,
-    Csv,
 }
 
 /// `Conn` for `audit`, whose `--output` also offers `snapshot`.
@@ -509,9 +553,39 @@ async fn main() -> ExitCode {
                     Err(code) => code,
                 }
             }
+            ReviewCommand::Queue { campaign, flag, decision, search, after, limit, database, conn } => {
+                match cli::profile::load(&conn.profile, conn.profiles.clone()) {
+                    Ok(profile) => {
+                        let o = cli::review::QueueOptions { flag, decision, search, after, limit };
+                        cli::review::queue(&profile, &database, campaign, &o, conn.output).await
+                    }
+                    Err(e) => {
+                        eprintln!("pbi-access: profile error: {e}");
+                        ExitCode::from(cli::exit::USAGE)
+                    }
+                }
+            }
+            ReviewCommand::Decide { campaign, rows, decision, role, justification, database, conn } => {
+                match cli::profile::load(&conn.profile, conn.profiles.clone()) {
+                    Ok(profile) => {
+                        cli::review::decide(&profile, &database, campaign, &rows, Some(&decision), role.as_deref(), &justification).await
+                    }
+                    Err(e) => {
+                        eprintln!("pbi-access: profile error: {e}");
+                        ExitCode::from(cli::exit::USAGE)
+                    }
+                }
+            }
+            ReviewCommand::Accept { campaign, rows, database, conn } => match cli::profile::load(&conn.profile, conn.profiles.clone()) {
+                Ok(profile) => cli::review::decide(&profile, &database, campaign, &rows, None, None, "").await,
+                Err(e) => {
+                    eprintln!("pbi-access: profile error: {e}");
+                    ExitCode::from(cli::exit::USAGE)
+                }
+            },
             ReviewCommand::List { database, output } => cli::review::list(&database, output).await,
             ReviewCommand::Export { campaign, format, out, database } => {
-                cli::review::export(&database, campaign, format == ExportFormat::Csv, out.as_deref()).await
+                cli::review::export(&database, campaign, format, out.as_deref()).await
             }
             ReviewCommand::Verify { file } => cli::review::verify(&file),
         },

@@ -1,13 +1,12 @@
 //! `pbi-access review` against the demo tenant: a campaign started through the client (its
 //! review database on SQLite and on PostgreSQL), decisions recorded, the evidence exported as
-//! JSON and CSV, `verify` passing on the export and failing on a changed copy, and the next
+//! JSON, CSV and a printable HTML report, `verify` passing on the export and failing on a changed copy, and the next
 //! campaign over the same scope marked as a delta.
 
 mod common;
 
 use common::cli::Cli;
-use pbi_server::domain::Role;
-use pbi_server::review::{Decision, DecisionRefusal, DecisionRequest, RowQuery};
+use pbi_server::review::RowQuery;
 use pbi_server::store::Store;
 
 const DOMAIN: &str = "contoso.onmicrosoft.com";
@@ -59,31 +58,62 @@ async fn campaign_to_evidence(review_db: Option<String>) {
     let reviewers = store.review_reviewers(id).await.unwrap();
     assert_eq!(reviewers.values().next().unwrap().iter().collect::<Vec<_>>(), [&upn("admin")], "the workspace's Admin reviews it");
 
-    let now = chrono::Utc::now().timestamp_millis();
-    let req = |p: &str, decision, new_role, j: &str| DecisionRequest { row_no: row(p).row_no, decision, new_role, justification: j.into() };
-    let own = store.record_review_decisions(id, &upn("admin"), &[req(&upn("admin"), Decision::Keep, None, "")], now).await.unwrap();
-    assert_eq!(own.unwrap_err().1, DecisionRefusal::SelfReview);
-    store
-        .record_review_decisions(
-            id,
-            &upn("admin"),
-            &[
-                req(&upn("bob"), Decision::Revoke, None, "moved to Finance"),
-                req(&upn("alice"), Decision::Change, Some(Role::Viewer), "reads only"),
-                req(&upn("carol"), Decision::Keep, None, ""),
-            ],
-            now,
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    // Reviewers decide as themselves: the profile's user, signed in by the password grant.
+    let mut as_admin = Cli::new(&demo, dir.path());
+    as_admin.env.push(("PBI_ACCESS_USERNAME".into(), demo.admin.clone()));
+    as_admin.env.push(("PBI_ACCESS_PASSWORD".into(), demo.password.clone()));
+    let id_text = id.to_string();
+    let n = |p: &str| row(p).row_no.to_string();
+    let decide = |rows: Vec<String>, extra: &[&str]| {
+        let mut args: Vec<String> = ["review", "decide", &id_text].iter().map(|a| a.to_string()).collect();
+        args.extend(rows);
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args.extend(["--database".to_string(), db.clone()]);
+        args
+    };
+    let run = |args: Vec<String>| {
+        let cli = &as_admin;
+        async move { cli.run(&args.iter().map(String::as_str).collect::<Vec<_>>()).await }
+    };
+    let (code, _, err) = run(decide(vec![n(&upn("bob"))], &["--decision", "revoke"])).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("A justification is required for Revoke") && err.contains("nothing was recorded"), "{err}");
+    let (code, _, err) = run(decide(vec![n(&upn("admin"))], &["--decision", "keep"])).await;
+    assert_eq!(code, 2);
+    assert!(err.contains("You cannot review your own access"), "{err}");
+    let (code, _, err) = run(decide(vec![n(&upn("alice"))], &["--decision", "change", "--role", "Admin", "--justification", "x"])).await;
+    assert_eq!(code, 2);
+    assert!(err.contains("is not lower than the current role Member"), "{err}");
+    let (code, _, err) = cli.run(&["review", "decide", &id_text, &n(&upn("carol")), "--decision", "keep", "--database", &db]).await;
+    assert_eq!(code, 2, "the application is no reviewer: {err}");
+    assert!(err.contains("username and password"), "{err}");
+
+    let (code, out, err) = run(decide(vec![n(&upn("bob"))], &["--decision", "revoke", "--justification", "moved to Finance"])).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!("recorded by {}", upn("admin"))), "{out}");
+    let (code, _, err) =
+        run(decide(vec![n(&upn("alice"))], &["--decision", "change", "--role", "Viewer", "--justification", "reads only"])).await;
+    assert_eq!(code, 0, "{err}");
+    // Bulk: accept the recommendations of carol and the group.
+    let (code, _, err) = as_admin.run(&["review", "accept", &id_text, &n(&upn("carol")), &n("Sales Analysts"), "--database", &db]).await;
+    assert_eq!(code, 0, "{err}");
+
+    let (code, out, err) = as_admin.run(&["review", "queue", &id_text, "--decision", "open", "--output", "json", "--database", &db]).await;
+    assert_eq!(code, 0, "{err}");
+    let open: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let open_rows: Vec<String> = open.as_array().unwrap().iter().map(|r| r["row"].as_str().unwrap().to_string()).collect();
+    for decided in [n(&upn("bob")), n(&upn("alice")), n(&upn("carol")), n("Sales Analysts")] {
+        assert!(!open_rows.contains(&decided), "row {decided} was decided: {open}");
+    }
+    assert!(!open_rows.is_empty());
+    assert!(open.as_array().unwrap().iter().any(|r| r["decision"] == "your own access: not yours to review"), "{open}");
 
     let json = dir.path().join("evidence.json");
     let (code, _, err) = cli.run(&["review", "export", &id.to_string(), "--out", json.to_str().unwrap(), "--database", &db]).await;
     assert_eq!(code, 0, "{err}");
     let (code, out, err) = cli.run(&["review", "verify", json.to_str().unwrap()]).await;
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("3 decision(s)"), "{out}");
+    assert!(out.contains("4 decision(s)"), "{out}");
 
     let changed = dir.path().join("changed.json");
     std::fs::write(&changed, std::fs::read_to_string(&json).unwrap().replace("moved to Finance", "left the company")).unwrap();
@@ -96,6 +126,16 @@ async fn campaign_to_evidence(review_db: Option<String>) {
     let bob = csv.lines().find(|l| l.contains(&upn("bob"))).unwrap();
     assert!(bob.contains(",Revoke,") && bob.contains("moved to Finance") && bob.contains(&upn("admin")), "{bob}");
     assert!(csv.lines().next().unwrap().starts_with("row,workspace,workspaceId,principal"), "{csv}");
+
+    let html = dir.path().join("evidence.html");
+    let (code, _, err) =
+        cli.run(&["review", "export", &id.to_string(), "--format", "html", "--out", html.to_str().unwrap(), "--database", &db]).await;
+    assert_eq!(code, 0, "{err}");
+    let report = std::fs::read_to_string(&html).unwrap();
+    let evidence: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(report.contains(evidence["campaign"]["snapshotHash"].as_str().unwrap()), "the report names the snapshot hash");
+    assert!(report.contains(evidence["head"].as_str().unwrap()) && report.contains(">verified<"));
+    assert!(report.contains("moved to Finance") && report.contains("Change to Viewer"));
 
     // The next campaign over the same scope carries the previous decisions.
     let (code, _, err) = cli.run(&["review", "start", "--name", "Q1 Sales", "--workspace", "sales analytics", "--database", &db]).await;

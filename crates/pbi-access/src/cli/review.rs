@@ -3,12 +3,19 @@
 //!
 //! `start` freezes who holds what over a scope (as `audit` reads it, through the profile's
 //! client) into a campaign; `list` shows campaigns with their progress; `export` writes the
-//! evidence as JSON or CSV; `verify` checks an exported JSON file's hash chain.
+//! evidence as JSON, CSV or a printable HTML report; `verify` checks an exported JSON file's hash chain.
 
 use std::path::Path;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
+use askama::Template;
+use base64::Engine;
+use pbi_client::{Credential, Endpoints, SystemClock, TokenClient, TokenSource};
+use pbi_server::domain::Role;
 use pbi_server::review::{freeze, verify as verify_chain, Evidence, NewCampaign};
+use pbi_server::review::{Decision, DecisionFilter, DecisionRequest, Flag, RowQuery};
 use pbi_server::store::Store;
 use uuid::Uuid;
 
@@ -17,6 +24,7 @@ use super::commands::{fail, render, Session};
 use super::directory::ledger_calls;
 use super::exit;
 use super::output::{Format, Rows};
+use super::profile::Profile;
 
 /// The review database when `--database` and `PBI_ACCESS_REVIEW_DATABASE` are not given.
 pub const DEFAULT_DATABASE: &str = "sqlite://pbi-access-review.db";
@@ -138,6 +146,174 @@ pub async fn list(database: &str, format: Format) -> ExitCode {
     render(&rows, format)
 }
 
+/// The reviewer, signed in: the profile's user through the password grant against the profile's
+/// authority, named by the `upn` of the token it gets (never by what the command line says).
+async fn signed_in_reviewer(profile: &Profile) -> Result<String, String> {
+    let (Some(username), Some(password)) = (profile.username.clone(), profile.password.clone()) else {
+        return Err(
+            "deciding needs the reviewer signed in: set username and password in the profile (PBI_ACCESS_USERNAME, PBI_ACCESS_PASSWORD)"
+                .into(),
+        );
+    };
+    let tenant = profile.tenant.clone().ok_or("no tenant: set it in the profile or PBI_ACCESS_TENANT")?;
+    let client_id = profile.client_id.clone().ok_or("no client_id: set it in the profile or PBI_ACCESS_CLIENT_ID")?;
+    let endpoints =
+        Endpoints { powerbi: profile.powerbi_url.clone(), authority: profile.authority_url.clone(), graph: profile.graph_url.clone() };
+    let credential = Credential::Password { tenant, client_id, client_secret: profile.client_secret.clone(), username, password };
+    let source = TokenSource::new(
+        TokenClient::new(reqwest::Client::new(), &endpoints),
+        credential,
+        pbi_wire::oauth::POWERBI_DEFAULT_SCOPE,
+        Arc::new(SystemClock),
+    );
+    let token = source.token().await.map_err(|e| format!("sign-in refused: {e}"))?;
+    let claims = token
+        .split('.')
+        .nth(1)
+        .and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok())
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .ok_or("the token is not a JWT")?;
+    claims["upn"].as_str().or(claims["unique_name"].as_str()).map(str::to_lowercase).ok_or_else(|| "the token names no user (upn)".into())
+}
+
+/// Which rows `queue` lists.
+#[derive(Debug, Clone, Default)]
+pub struct QueueOptions {
+    pub flag: Option<String>,
+    /// `open`, or a decision.
+    pub decision: Option<String>,
+    pub search: Option<String>,
+    pub after: i64,
+    pub limit: u32,
+}
+
+fn parse_decision(text: &str) -> Result<Decision, String> {
+    match text.to_lowercase().replace(['-', '_', '\'', ' '], "").as_str() {
+        "keep" => Ok(Decision::Keep),
+        "revoke" => Ok(Decision::Revoke),
+        "change" => Ok(Decision::Change),
+        "dontknow" => Ok(Decision::DontKnow),
+        _ => Err(format!("unknown decision '{text}': keep, revoke, change or dont-know")),
+    }
+}
+
+/// The signed-in reviewer's rows: their workspaces' rows, their own access marked.
+pub async fn queue(profile: &Profile, database: &str, campaign: Uuid, o: &QueueOptions, format: Format) -> ExitCode {
+    let reviewer = match signed_in_reviewer(profile).await {
+        Ok(r) => r,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    let flag = match o.flag.as_deref().map(str::parse::<Flag>).transpose() {
+        Ok(f) => f,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    let decision = match o.decision.as_deref() {
+        None => None,
+        Some(d) if d.eq_ignore_ascii_case("open") => Some(DecisionFilter::Open),
+        Some(d) => match parse_decision(d) {
+            Ok(d) => Some(DecisionFilter::Decided(d)),
+            Err(e) => return fail(exit::USAGE, e),
+        },
+    };
+    let store = match open(database).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let q = RowQuery {
+        reviewer: Some(reviewer.clone()),
+        flag,
+        decision,
+        search: o.search.clone(),
+        after: o.after,
+        limit: o.limit,
+        ..Default::default()
+    };
+    let page = match store.review_rows(campaign, &q).await {
+        Ok(p) => p,
+        Err(e) => return fail(exit::FAILURE, e),
+    };
+    let mut rows =
+        Rows::new(&["row", "workspace", "principal", "role", "via", "flags", "recommendation", "reason", "previous", "decision"]);
+    for r in page {
+        let own = r.access.principal_type == "User" && r.access.principal.eq_ignore_ascii_case(&reviewer);
+        let decision = match (&r.current, own) {
+            (_, true) => "your own access: not yours to review".to_string(),
+            (Some(c), _) => match c.new_role {
+                Some(role) => format!("{} to {role} ({})", c.decision.as_str(), c.by),
+                None => format!("{} ({})", c.decision.as_str(), c.by),
+            },
+            (None, false) => "open".into(),
+        };
+        rows.push(vec![
+            r.row_no.to_string(),
+            r.access.workspace.clone(),
+            format!("{} ({})", r.access.principal, r.access.principal_type),
+            r.access.role.clone(),
+            r.access.via.clone(),
+            r.flags.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(" "),
+            r.recommendation.to_string(),
+            r.reason.clone(),
+            r.previous_decision.clone().unwrap_or_default(),
+            decision,
+        ]);
+    }
+    render(&rows, format)
+}
+
+/// Record the signed-in reviewer's decision on `rows` (`accept`: each row's recommendation).
+/// All or nothing: the first refusal is said with its row, and nothing is recorded.
+pub async fn decide(
+    profile: &Profile,
+    database: &str,
+    campaign: Uuid,
+    rows: &[i64],
+    decision: Option<&str>,
+    role: Option<&str>,
+    justification: &str,
+) -> ExitCode {
+    if rows.is_empty() {
+        return fail(exit::USAGE, "name the rows to decide on");
+    }
+    let reviewer = match signed_in_reviewer(profile).await {
+        Ok(r) => r,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    let new_role = match role.map(str::parse::<Role>).transpose() {
+        Ok(r) => r,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    let store = match open(database).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let mut requests = Vec::with_capacity(rows.len());
+    for &row_no in rows {
+        let request = match decision {
+            Some(d) => match parse_decision(d) {
+                Ok(decision) => DecisionRequest { row_no, decision, new_role, justification: justification.to_string() },
+                Err(e) => return fail(exit::USAGE, e),
+            },
+            None => match store.review_row(campaign, row_no).await {
+                Ok(Some(row)) => row.accept_recommendation(),
+                Ok(None) => return fail(exit::USAGE, format!("row {row_no}: there is no row {row_no} in this campaign")),
+                Err(e) => return fail(exit::FAILURE, e),
+            },
+        };
+        requests.push(request);
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    match store.record_review_decisions(campaign, &reviewer, &requests, now).await {
+        Ok(Ok(entries)) => {
+            for e in &entries {
+                println!("row {}: {} recorded by {} (decision {}, hash {})", e.row, e.decision, e.reviewer, e.seq, &e.hash[..16]);
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(Err((row, refusal))) => fail(exit::USAGE, format!("row {row}: {refusal} ({}); nothing was recorded", refusal.field())),
+        Err(e) => fail(exit::FAILURE, e),
+    }
+}
+
 /// The CSV columns of an export: one line per row with its latest decision.
 pub const CSV_COLUMNS: &[&str] = &[
     "row",
@@ -191,8 +367,149 @@ fn csv_text(e: &Evidence) -> Result<String, String> {
     String::from_utf8(w.into_inner().map_err(|e| e.to_string())?).map_err(|e| e.to_string())
 }
 
-/// Export a campaign's evidence: `json` (what `verify` checks) or `csv` (one line per row).
-pub async fn export(database: &str, campaign: Uuid, csv: bool, out: Option<&Path>) -> ExitCode {
+/// The evidence export's formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// Snapshot, hash-chained decisions and results: what `verify` checks.
+    Json,
+    /// One line per row with its latest decision and result.
+    Csv,
+    /// A printable report (the browser prints it to PDF).
+    Html,
+}
+
+fn utc(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_default()
+}
+
+struct ReportRow {
+    row: i64,
+    workspace: String,
+    principal: String,
+    principal_type: String,
+    role: String,
+    via: String,
+    decision: String,
+    reviewer: String,
+    decided_at: String,
+    justification: String,
+    outcome: String,
+    request_id: String,
+}
+
+struct ReportEntry {
+    seq: i64,
+    row: i64,
+    reviewer: String,
+    at: String,
+    decision: String,
+    justification: String,
+    hash: String,
+}
+
+#[derive(Template)]
+#[template(path = "review/report.html")]
+struct Report {
+    name: String,
+    exported: String,
+    id: String,
+    scope: String,
+    owner: String,
+    created: String,
+    due: String,
+    state: String,
+    snapshot_at: String,
+    row_count: usize,
+    admin_calls: i64,
+    snapshot_hash: String,
+    head: String,
+    decision_count: usize,
+    verified: bool,
+    chain_error: String,
+    summary: Vec<(String, usize)>,
+    rows: Vec<ReportRow>,
+    log: Vec<ReportEntry>,
+}
+
+fn decision_text(decision: &str, new_role: Option<&str>) -> String {
+    match (decision, new_role) {
+        ("Change", Some(role)) => format!("Change to {role}"),
+        ("DontKnow", _) => "Don't know".into(),
+        (d, _) => d.to_string(),
+    }
+}
+
+/// The printable report: campaign, chain check, every row with its latest decision and result,
+/// and the whole log.
+pub fn html_text(e: &Evidence, exported_at: i64) -> Result<String, String> {
+    let check = verify_chain(e);
+    let mut summary: std::collections::BTreeMap<String, usize> = Default::default();
+    let rows: Vec<ReportRow> = e
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let row = i as i64 + 1;
+            let last = e.decisions.iter().rev().find(|d| d.row == row);
+            let result = e.results.iter().find(|r| r.row == row);
+            let decision = last.map(|d| decision_text(&d.decision, d.new_role.as_deref())).unwrap_or_else(|| "open".into());
+            *summary.entry(decision.clone()).or_default() += 1;
+            ReportRow {
+                row,
+                workspace: a.workspace.clone(),
+                principal: a.principal.clone(),
+                principal_type: a.principal_type.clone(),
+                role: a.role.clone(),
+                via: a.via.clone(),
+                decision,
+                reviewer: last.map(|d| d.reviewer.clone()).unwrap_or_default(),
+                decided_at: last.map(|d| utc(d.at)).unwrap_or_default(),
+                justification: last.map(|d| d.justification.clone()).unwrap_or_default(),
+                outcome: result
+                    .map(|r| if r.detail.is_empty() { r.outcome.clone() } else { format!("{}: {}", r.outcome, r.detail) })
+                    .unwrap_or_default(),
+                request_id: result.and_then(|r| r.request_id.clone()).unwrap_or_default(),
+            }
+        })
+        .collect();
+    let report = Report {
+        name: e.campaign.name.clone(),
+        exported: utc(exported_at),
+        id: e.campaign.id.to_string(),
+        scope: e.campaign.scope.to_string(),
+        owner: e.campaign.owner.clone(),
+        created: utc(e.campaign.created_at),
+        due: utc(e.campaign.due_at),
+        state: e.campaign.state.clone(),
+        snapshot_at: utc(e.campaign.snapshot_at),
+        row_count: e.rows.len(),
+        admin_calls: e.campaign.admin_calls,
+        snapshot_hash: e.campaign.snapshot_hash.clone(),
+        head: e.head.clone(),
+        decision_count: e.decisions.len(),
+        verified: check.is_ok(),
+        chain_error: check.err().map(|c| c.to_string()).unwrap_or_default(),
+        summary: summary.into_iter().collect(),
+        rows,
+        log: e
+            .decisions
+            .iter()
+            .map(|d| ReportEntry {
+                seq: d.seq,
+                row: d.row,
+                reviewer: d.reviewer.clone(),
+                at: utc(d.at),
+                decision: decision_text(&d.decision, d.new_role.as_deref()),
+                justification: d.justification.clone(),
+                hash: d.hash.clone(),
+            })
+            .collect(),
+    };
+    report.render().map_err(|e| format!("cannot render the report: {e}"))
+}
+
+/// Export a campaign's evidence as JSON (what `verify` checks), CSV or a printable HTML report.
+pub async fn export(database: &str, campaign: Uuid, format: ExportFormat, out: Option<&Path>) -> ExitCode {
     let store = match open(database).await {
         Ok(s) => s,
         Err(code) => return code,
@@ -202,13 +519,14 @@ pub async fn export(database: &str, campaign: Uuid, csv: bool, out: Option<&Path
         Ok(None) => return fail(exit::USAGE, format!("no campaign {campaign} in {database}")),
         Err(e) => return fail(exit::FAILURE, e),
     };
-    let text = if csv {
-        match csv_text(&evidence) {
-            Ok(t) => t,
-            Err(e) => return fail(exit::FAILURE, e),
-        }
-    } else {
-        serde_json::to_string_pretty(&evidence).expect("evidence serialises") + "\n"
+    let text = match format {
+        ExportFormat::Json => Ok(serde_json::to_string_pretty(&evidence).expect("evidence serialises") + "\n"),
+        ExportFormat::Csv => csv_text(&evidence),
+        ExportFormat::Html => html_text(&evidence, chrono::Utc::now().timestamp_millis()),
+    };
+    let text = match text {
+        Ok(t) => t,
+        Err(e) => return fail(exit::FAILURE, e),
     };
     match out {
         Some(path) => match std::fs::write(path, text) {
@@ -245,5 +563,75 @@ pub fn verify(file: &Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => fail(exit::TAMPERED, format!("{} does not verify: {e}", file.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pbi_server::review::{snapshot_hash, AccessRow, CampaignSummary, LogEntry, EVIDENCE_FORMAT};
+
+    use super::*;
+
+    fn evidence() -> Evidence {
+        let rows = vec![AccessRow {
+            workspace_id: Uuid::from_u128(1),
+            workspace: "Sales <EU>".into(),
+            principal: "bob@contoso.com".into(),
+            principal_type: "User".into(),
+            role: "Contributor".into(),
+            via: "direct".into(),
+            license_type: "Pro".into(),
+            user_type: "Member".into(),
+            account: "enabled".into(),
+            last_activity: None,
+        }];
+        let hash = snapshot_hash(&rows);
+        let mut d = LogEntry {
+            campaign: Uuid::from_u128(2),
+            seq: 1,
+            row: 1,
+            reviewer: "admin@contoso.com".into(),
+            at: 1_700_000_000_000,
+            seen: "{}".into(),
+            decision: "Change".into(),
+            new_role: Some("Viewer".into()),
+            justification: "<script>alert(1)</script>".into(),
+            prev: hash.clone(),
+            hash: String::new(),
+        };
+        d.hash = d.compute_hash();
+        Evidence {
+            format: EVIDENCE_FORMAT.into(),
+            campaign: CampaignSummary {
+                id: Uuid::from_u128(2),
+                name: "Q4".into(),
+                scope: serde_json::json!({"all": true}),
+                owner: "admin@contoso.com".into(),
+                created_at: 0,
+                due_at: 0,
+                snapshot_at: 0,
+                snapshot_hash: hash,
+                admin_calls: 2,
+                state: "open".into(),
+            },
+            rows,
+            head: d.hash.clone(),
+            decisions: vec![d],
+            results: vec![],
+        }
+    }
+
+    #[test]
+    fn the_report_escapes_and_says_whether_the_chain_holds() {
+        let e = evidence();
+        let html = html_text(&e, 0).unwrap();
+        assert!(html.contains("Sales &#60;EU&#62;") || html.contains("Sales &lt;EU&gt;"), "{html}");
+        assert!(!html.contains("<script>"), "justifications are escaped");
+        assert!(html.contains("Change to Viewer"));
+        assert!(html.contains(&e.head));
+        assert!(html.contains(">verified<"));
+        let mut changed = e.clone();
+        changed.decisions[0].justification = "other".into();
+        assert!(html_text(&changed, 0).unwrap().contains("does not verify: decision 1 was changed"));
     }
 }
