@@ -372,6 +372,8 @@ fn recommend(access: &AccessRow, flags: &[Flag], lookback_days: i64) -> (Recomme
         (Recommendation::Downgrade(Role::Viewer), "A Free licence with a write role: writing needs Pro or Premium Per User.".into())
     } else if has(Flag::NoActivity) {
         (Recommendation::Revoke, format!("No activity in the last {lookback_days} days."))
+    } else if has(Flag::ServicePrincipal) {
+        (Recommendation::Keep, "An application: keep it while the automation it runs is still needed.".into())
     } else {
         (Recommendation::Keep, "Nothing to flag.".into())
     }
@@ -548,6 +550,7 @@ mod tests {
         assert_eq!(find(&s, "bob@contoso.com").flags, vec![Flag::GroupOnly]);
         assert_eq!(find(&s, "bob@contoso.com").recommendation, Recommendation::Keep);
         assert_eq!(find(&s, "automation").flags, vec![Flag::ServicePrincipal]);
+        assert!(find(&s, "automation").reason.starts_with("An application"), "a flagged row says why");
         assert!(find(&s, "Finance Team").flags.is_empty());
         let facts: Vec<AccessRow> = s.rows.iter().map(|r| r.access.clone()).collect();
         let unread = freeze(facts, 2_000, 0, None, &[]);
