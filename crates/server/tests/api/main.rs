@@ -18,6 +18,7 @@ mod faults;
 mod graph;
 mod group_users;
 mod groups;
+mod hardening;
 mod identity;
 mod instances;
 mod oidc;

@@ -323,6 +323,24 @@ fn refresh_refused(e: RefreshError) -> OAuthError {
     }
 }
 
+/// The form's parameters by name. A parameter sent twice (`client_secret=a&client_secret=b`) is
+/// refused as Entra ID refuses it, rather than one of the values silently winning.
+pub fn single_valued(pairs: Vec<(String, String)>) -> Result<HashMap<String, String>, OAuthError> {
+    let mut form = HashMap::with_capacity(pairs.len());
+    for (name, value) in pairs {
+        if form.contains_key(&name) {
+            return Err(OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                9000411,
+                format!("The request is not properly formatted. The parameter '{name}' is duplicated."),
+            ));
+        }
+        form.insert(name, value);
+    }
+    Ok(form)
+}
+
 fn user_not_found(who: &str, tenant: &Tenant) -> OAuthError {
     OAuthError::new(
         StatusCode::BAD_REQUEST,
@@ -528,7 +546,7 @@ pub async fn token(
     State(state): State<AppState>,
     Segment(tenant): Segment<1>,
     headers: HeaderMap,
-    form: Result<axum::Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
+    form: Result<axum::Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
 ) -> Result<Json<TokenResponse>, OAuthError> {
     issue(&state, &tenant, &headers, form).await.map_err(|e| e.stamped(&*state.clock))
 }
@@ -537,10 +555,10 @@ async fn issue(
     state: &AppState,
     path_tenant: &str,
     headers: &HeaderMap,
-    form: Result<axum::Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
+    form: Result<axum::Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
 ) -> Result<Json<TokenResponse>, OAuthError> {
     let tenant = state.store.find_tenant(path_tenant).await?.ok_or_else(|| OAuthError::unknown_tenant(path_tenant))?;
-    let axum::Form(form) = form.map_err(|_| {
+    let axum::Form(pairs) = form.map_err(|_| {
         OAuthError::new(
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -548,6 +566,7 @@ async fn issue(
             "The request body must be application/x-www-form-urlencoded and contain the parameter 'grant_type'.",
         )
     })?;
+    let form = single_valued(pairs)?;
     let grant = parse_grant(headers, &form)?;
     let endpoint =
         TokenEndpoint { tenant: &tenant, path_tenant, host: headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()) };
