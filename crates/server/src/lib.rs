@@ -15,6 +15,7 @@ pub mod config;
 pub mod domain;
 pub mod faults;
 pub mod seed;
+pub mod serve;
 pub mod store;
 pub mod telemetry;
 pub mod tenant;

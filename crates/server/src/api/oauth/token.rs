@@ -16,7 +16,8 @@ use crate::app::AppState;
 use crate::auth::certificates::{
     assertion_header, single_audience, unverified_claims, verify_signature, AssertionError, JWT_BEARER, SKEW_SECONDS,
 };
-use crate::auth::credentials::{password_matches, secret_matches};
+use crate::auth::credentials::secret_matches;
+use crate::auth::lockout::Outcome;
 use crate::auth::refresh::client_info;
 use crate::auth::{Audience, IdTokenSubject, RefreshError, RefreshGrant, TokenSubject};
 use crate::domain::{Tenant, User};
@@ -350,6 +351,16 @@ fn user_not_found(who: &str, tenant: &Tenant) -> OAuthError {
     )
 }
 
+/// Entra ID's smart lockout answer (`IdsLocked`), for every sign-in while the account is locked.
+pub fn account_locked() -> OAuthError {
+    OAuthError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        50053,
+        "The account is locked, you've tried to sign in too many times with an incorrect user ID or password.",
+    )
+}
+
 fn user_disabled() -> OAuthError {
     OAuthError::new(StatusCode::BAD_REQUEST, "invalid_grant", 50057, "The user account is disabled.")
 }
@@ -616,15 +627,22 @@ async fn issue(
                 Audience::PowerBi => (delegated_scopes(&scope)?, None),
                 Audience::Graph => (DELEGATED_SCOPES.iter().map(|s| s.to_string()).collect(), Some(graph_scopes(&scope)?)),
             };
-            let (user, hash) =
-                state.store.user_credentials(tenant.id, &username).await?.ok_or_else(|| user_not_found(&username, &tenant))?;
-            if !hash.as_deref().is_some_and(|h| password_matches(&password, h)) {
-                return Err(OAuthError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_grant",
-                    50126,
-                    "Error validating credentials due to invalid username or password.",
-                ));
+            let Some((user, hash)) = state.store.user_credentials(tenant.id, &username).await? else {
+                // As long as a wrong password takes, so timing does not tell which accounts exist.
+                state.sign_in.verify(&password, None).await;
+                return Err(user_not_found(&username, &tenant));
+            };
+            match state.sign_in.check_password(tenant.id, user.id, &password, hash.as_deref(), state.clock.now_millis()).await {
+                Outcome::Accepted => {}
+                Outcome::WrongPassword => {
+                    return Err(OAuthError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        50126,
+                        "Error validating credentials due to invalid username or password.",
+                    ))
+                }
+                Outcome::Locked { .. } => return Err(account_locked()),
             }
             if !user.account_enabled {
                 return Err(user_disabled());

@@ -64,7 +64,7 @@ enum Tok {
 }
 
 const MAX_FILTER_LEN: usize = 4096;
-const MAX_DEPTH: usize = 64;
+use crate::domain::filter::{MAX_FILTER_DEPTH as MAX_DEPTH, MAX_FILTER_TERMS};
 
 fn bad_filter(detail: impl Into<String>) -> ScimError {
     ScimError::bad_request("invalidFilter", detail)
@@ -175,6 +175,8 @@ struct Parser {
     toks: Vec<Tok>,
     pos: usize,
     depth: usize,
+    /// Comparisons and presence tests read so far.
+    terms: usize,
 }
 
 impl Parser {
@@ -242,6 +244,10 @@ impl Parser {
     }
 
     fn attr_expr(&mut self, word: &str) -> Result<Filter, ScimError> {
+        self.terms += 1;
+        if self.terms > MAX_FILTER_TERMS {
+            return Err(bad_filter(format!("the filter has more than {MAX_FILTER_TERMS} conditions")));
+        }
         let path = parse_attr_path(word).map_err(bad_filter)?;
         if self.peek() == Some(&Tok::LBracket) {
             self.pos += 1;
@@ -293,7 +299,7 @@ pub fn parse_filter(text: &str) -> Result<Filter, ScimError> {
     if toks.is_empty() {
         return Err(bad_filter("the filter is empty"));
     }
-    let mut p = Parser { toks, pos: 0, depth: 0 };
+    let mut p = Parser { toks, pos: 0, depth: 0, terms: 0 };
     let f = p.or()?;
     if p.pos < p.toks.len() {
         return Err(bad_filter(format!("unexpected {:?} after a complete filter", p.toks[p.pos])));
@@ -303,7 +309,7 @@ pub fn parse_filter(text: &str) -> Result<Filter, ScimError> {
 
 pub fn parse_patch_path(text: &str) -> Result<PatchPath, ScimError> {
     let toks = tokenize(text, bad_path)?;
-    let mut p = Parser { toks, pos: 0, depth: 0 };
+    let mut p = Parser { toks, pos: 0, depth: 0, terms: 0 };
     let attr = match p.next() {
         Some(Tok::Word(w)) => parse_attr_path(&w).map_err(bad_path)?,
         _ => return Err(bad_path(format!("'{text}' is not a valid path"))),
