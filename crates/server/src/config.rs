@@ -279,8 +279,22 @@ impl Default for Tokens {
 /// Keys recognised in the environment (`PBI_ACCESS_LISTEN`, `PBI_ACCESS_LIMITS__MAX_BODY_BYTES`, …).
 /// Other `PBI_ACCESS_*` variables (such as `PBI_ACCESS_TEST_POSTGRES`) are not configuration.
 /// `faults` is a list of tables and has no environment spelling.
-const ENV_KEYS: &[&str] =
-    &["listen", "database", "public_url", "log_format", "demo", "limits", "tokens", "tls", "licenses", "throttling", "operator", "audit"];
+const ENV_KEYS: &[&str] = &[
+    "listen",
+    "database",
+    "public_url",
+    "log_format",
+    "demo",
+    "limits",
+    "tokens",
+    "tls",
+    "licenses",
+    "throttling",
+    "operator",
+    "audit",
+    "server",
+    "sign_in",
+];
 
 impl Config {
     /// Defaults < TOML file < `PBI_ACCESS_*` env < `overrides` (the flags that were given).

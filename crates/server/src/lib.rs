@@ -21,6 +21,9 @@ pub mod telemetry;
 pub mod tenant;
 pub mod tls;
 
+#[cfg(test)]
+mod proptests;
+
 pub use app::{AppState, Application};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use config::Config;

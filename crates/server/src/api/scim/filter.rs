@@ -150,7 +150,8 @@ pub fn parse_attr_path(word: &str) -> Result<AttrPath, String> {
     if word.eq_ignore_ascii_case(ENTERPRISE_USER) {
         return Ok(AttrPath { uri: Some(ENTERPRISE_USER.into()), attr: String::new(), sub: None });
     }
-    let (uri, rest) = if word.len() > 4 && word[..4].eq_ignore_ascii_case("urn:") {
+    // `get`, not `[..4]`: the first four bytes may end inside a character.
+    let (uri, rest) = if word.len() > 4 && word.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:")) {
         let cut = word.rfind(':').ok_or_else(|| format!("'{word}' is not an attribute path"))?;
         (Some(&word[..cut]), &word[cut + 1..])
     } else {
@@ -586,6 +587,14 @@ mod tests {
             let e = parse_filter(f).unwrap_err();
             assert_eq!(e.scim_type, Some("invalidFilter"), "{f}");
         }
+    }
+
+    #[test]
+    fn a_path_starting_with_multibyte_characters_is_an_error_not_a_panic() {
+        // Found by the property tests: slicing the first four bytes panicked (a 500).
+        assert!(parse_filter("\u{1f43}\u{1f574} eq \"x\"").is_err());
+        assert!(parse_patch_path("é\u{1f574}x").is_err());
+        assert!(parse_attr_path("ab\u{e9}cd").is_err());
     }
 
     #[test]
