@@ -15,6 +15,7 @@ mod dataset_users;
 mod directory_activity;
 mod errors;
 mod faults;
+mod fuzz;
 mod graph;
 mod group_users;
 mod groups;
