@@ -49,6 +49,8 @@ pub struct AppInner {
     pub admin_pages: crate::api::powerbi::page_cache::PageCache,
     /// Requests in flight and cancelled (their client went away), for the operator API.
     pub requests: Arc<crate::cancel::RequestStats>,
+    /// Password sign-ins: smart lockout and the Argon2 pool.
+    pub sign_in: crate::auth::lockout::SignIn,
 }
 
 impl Deref for AppState {
@@ -98,6 +100,7 @@ impl Application {
         };
         let continuation = ContinuationKey::derive(&stored.private_pem);
         let admin_pages = crate::api::powerbi::page_cache::PageCache::new(config.audit.page_cache_mb as usize * 1024 * 1024);
+        let sign_in = crate::auth::lockout::SignIn::new(&config.sign_in);
         let state = AppState(Arc::new(AppInner {
             store,
             tokens,
@@ -109,6 +112,7 @@ impl Application {
             activity_purged: std::sync::Mutex::new(std::collections::HashMap::new()),
             admin_pages,
             requests: Arc::default(),
+            sign_in,
         }));
         Ok(Application { listener, state, demo, tls })
     }
@@ -135,13 +139,15 @@ impl Application {
         self.tls.as_ref().map(|t| &t.files)
     }
 
-    /// Serve (HTTPS when TLS is on) until `shutdown` resolves, then finish in-flight requests.
-    /// Every connection has `TCP_NODELAY` (see `no_delay`).
+    /// Serve (HTTPS when TLS is on) until `shutdown` resolves, then finish in-flight requests,
+    /// under the `[server]` timeouts and connection cap (`crate::serve`). Every connection has
+    /// `TCP_NODELAY` (see `no_delay`).
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let router = router(self.state.clone());
+        let limits = self.state.config.server.clone();
         match self.tls {
-            None => axum::serve(plain_listener(self.listener), router).with_graceful_shutdown(shutdown).await,
-            Some(tls) => axum::serve(TlsListener::new(self.listener, tls.config)?, router).with_graceful_shutdown(shutdown).await,
+            None => crate::serve::serve(plain_listener(self.listener), router, limits, shutdown).await,
+            Some(tls) => crate::serve::serve(TlsListener::new(self.listener, tls.config)?, router, limits, shutdown).await,
         }
     }
 }
@@ -167,6 +173,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
                 .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| -> Response { PbiError::internal().into_response() })),
         )
+        .layer(axum::middleware::from_fn_with_state(state.config.server.clone(), crate::serve::guard_body))
         .with_state(state)
 }
 

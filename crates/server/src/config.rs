@@ -35,6 +35,70 @@ pub struct Config {
     /// Fault-injection rules in force at start (`[[faults]]`); the operator API can replace them.
     pub faults: Vec<FaultRule>,
     pub audit: Audit,
+    /// Connections: timeouts and the connection cap (`crate::serve`).
+    pub server: Server,
+    /// Password sign-ins: smart lockout and the hashing pool (`crate::auth::lockout`).
+    pub sign_in: SignIn,
+}
+
+/// How long a client may take and how many connections may be open. See docs/fidelity.md,
+/// "Limits".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Server {
+    /// A request head must arrive whole within this, from the moment the server waits for it.
+    pub header_read_timeout_ms: u64,
+    /// A keep-alive connection with no request in flight and no traffic is closed after this;
+    /// 0 keeps idle connections open.
+    pub idle_timeout_ms: u64,
+    /// A request body must arrive whole within this; 0 turns the limit off.
+    pub body_read_timeout_ms: u64,
+    /// Connections open at once; 0 is three quarters of the process's open-file limit.
+    pub max_connections: usize,
+    /// Connections past the cap that still get an answer: `/healthz`, or a 503 with
+    /// `Connection: close`; any further one is closed at once.
+    pub overflow_connections: usize,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            body_read_timeout_ms: 30_000,
+            max_connections: 0,
+            overflow_connections: 64,
+        }
+    }
+}
+
+/// Entra ID's smart lockout, per account, and the password hashing pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignIn {
+    /// Failed password sign-ins of one account, within `lockout_window_secs`, that lock it
+    /// (Entra ID's default: 10); 0 turns lockout off.
+    pub lockout_threshold: u32,
+    /// How long failures count towards the threshold.
+    pub lockout_window_secs: u64,
+    /// The first lockout's length (Entra ID's default: 60 s); each further lockout of the same
+    /// account doubles it, up to `lockout_max_secs`.
+    pub lockout_duration_secs: u64,
+    pub lockout_max_secs: u64,
+    /// Argon2 verifications at once, on blocking threads; 0 is the number of cores.
+    pub hash_concurrency: usize,
+}
+
+impl Default for SignIn {
+    fn default() -> Self {
+        SignIn {
+            lockout_threshold: 10,
+            lockout_window_secs: 3600,
+            lockout_duration_secs: 60,
+            lockout_max_secs: 30 * 60,
+            hash_concurrency: 0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -194,6 +258,8 @@ impl Default for Config {
             operator: Operator::default(),
             faults: Vec::new(),
             audit: Audit::default(),
+            server: Server::default(),
+            sign_in: SignIn::default(),
         }
     }
 }
@@ -213,8 +279,22 @@ impl Default for Tokens {
 /// Keys recognised in the environment (`PBI_ACCESS_LISTEN`, `PBI_ACCESS_LIMITS__MAX_BODY_BYTES`, …).
 /// Other `PBI_ACCESS_*` variables (such as `PBI_ACCESS_TEST_POSTGRES`) are not configuration.
 /// `faults` is a list of tables and has no environment spelling.
-const ENV_KEYS: &[&str] =
-    &["listen", "database", "public_url", "log_format", "demo", "limits", "tokens", "tls", "licenses", "throttling", "operator", "audit"];
+const ENV_KEYS: &[&str] = &[
+    "listen",
+    "database",
+    "public_url",
+    "log_format",
+    "demo",
+    "limits",
+    "tokens",
+    "tls",
+    "licenses",
+    "throttling",
+    "operator",
+    "audit",
+    "server",
+    "sign_in",
+];
 
 impl Config {
     /// Defaults < TOML file < `PBI_ACCESS_*` env < `overrides` (the flags that were given).

@@ -16,10 +16,14 @@ pub mod domain;
 pub mod faults;
 pub mod review;
 pub mod seed;
+pub mod serve;
 pub mod store;
 pub mod telemetry;
 pub mod tenant;
 pub mod tls;
+
+#[cfg(test)]
+mod proptests;
 
 pub use app::{AppState, Application};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};

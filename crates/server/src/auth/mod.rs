@@ -4,6 +4,7 @@
 pub mod certificates;
 pub mod credentials;
 pub mod keys;
+pub mod lockout;
 pub mod refresh;
 pub mod tokens;
 

@@ -1,6 +1,14 @@
 //! A parsed OData `$filter` over workspaces. The API layer parses the text; the store turns the
 //! tree into SQL with bound parameters (never by splicing the text).
 
+/// How deeply any filter (Power BI OData, Graph OData, SCIM) may nest: parentheses and `not`.
+/// Deeper text is refused with a 400 in the API's dialect before it reaches SQL, whose
+/// expression-depth limit (SQLite: 1000) would otherwise turn it into a 500.
+pub const MAX_FILTER_DEPTH: usize = 32;
+
+/// How many comparisons (and function calls, `users/any(…)`) any filter may hold.
+pub const MAX_FILTER_TERMS: usize = 64;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WorkspaceField {
     Name,

@@ -75,6 +75,13 @@ impl DirUser {
             == DirUser { version: 0, created_at: 0, modified_at: 0, deleted_at: None, ..other.clone() }
     }
 
+    /// Whether the UPN's domain (after its last `@`) is the tenant's domain, case-insensitively,
+    /// as Entra ID demands of a member's UPN (a guest's `…#EXT#@tenant` UPN is in it too).
+    /// Graph and SCIM both refuse a UPN this says no to, each with its own error.
+    pub fn upn_in_domain(&self, tenant_domain: &str) -> bool {
+        upn_in_domain(&self.upn, tenant_domain)
+    }
+
     /// Check what every write must satisfy; returns a message naming the bad attribute.
     pub fn validate(&self) -> Result<(), String> {
         let upn = self.upn.trim();
@@ -95,6 +102,11 @@ impl DirUser {
         }
         Ok(())
     }
+}
+
+/// Whether `upn`'s domain (after its last `@`) is `tenant_domain`, case-insensitively.
+pub fn upn_in_domain(upn: &str, tenant_domain: &str) -> bool {
+    upn.rsplit_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.eq_ignore_ascii_case(tenant_domain))
 }
 
 /// A directory group with every attribute pbi-access keeps.

@@ -14,8 +14,9 @@ pub struct Budget {
 /// The answer to "may this call go ahead?".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {
-    /// The call was counted against every budget.
-    Admitted,
+    /// The call was counted against every budget, as `call` (which `Store::refund` takes back
+    /// when the call ends in a server error).
+    Admitted { call: uuid::Uuid },
     /// At least one budget is spent; nothing was counted.
     Throttled { retry_after_secs: u64 },
 }

@@ -13,8 +13,9 @@ impl Store {
     /// bumping its version, in key order so two calls never wait on each other crosswise), and
     /// only then are its calls counted and the new one recorded.
     pub async fn admit(&self, tenant: Uuid, budgets: &[Budget], now: i64) -> StoreResult<Admission> {
+        let call = Uuid::new_v4();
         if budgets.is_empty() {
-            return Ok(Admission::Admitted);
+            return Ok(Admission::Admitted { call });
         }
         let mut ordered: Vec<&Budget> = budgets.iter().collect();
         ordered.sort_by(|a, b| a.key.cmp(&b.key));
@@ -62,11 +63,32 @@ impl Store {
                 .bind(&tenant)
                 .bind(&budget.key)
                 .bind(now)
-                .bind(Uuid::new_v4().to_string())
+                .bind(call.to_string())
                 .execute(&mut *tx)
                 .await?;
         }
         tx.commit().await?;
-        Ok(Admission::Admitted)
+        Ok(Admission::Admitted { call })
+    }
+
+    /// Take back a call `admit` counted at `now` as `call`: the service does not charge a call it
+    /// failed (5xx) or an operation it does not implement (501).
+    pub async fn refund(&self, tenant: Uuid, budgets: &[Budget], now: i64, call: Uuid) -> StoreResult<()> {
+        if budgets.is_empty() {
+            return Ok(());
+        }
+        let tenant = tenant.to_string();
+        let mut tx = self.write.begin().await?;
+        for budget in budgets {
+            sqlx::query("DELETE FROM throttle_calls WHERE tenant_id = $1 AND budget = $2 AND called_at = $3 AND id = $4")
+                .bind(&tenant)
+                .bind(&budget.key)
+                .bind(now)
+                .bind(call.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 }

@@ -26,6 +26,7 @@ use super::error::GraphError;
 use super::extract::GraphQuery;
 pub use crate::domain::dirquery::DirFilter as GraphFilter;
 use crate::domain::dirquery::{DirFilter, Lit, MAX_IN_VALUES};
+use crate::domain::filter::{MAX_FILTER_DEPTH, MAX_FILTER_TERMS};
 
 /// A filterable property: its Graph name, the store attribute it stands for, and its kind.
 pub type Field = (&'static str, &'static str, FieldKind);
@@ -100,6 +101,8 @@ struct Parser<'a> {
     pos: usize,
     fields: &'a [Field],
     type_name: &'static str,
+    /// Comparisons and function calls read so far.
+    terms: usize,
 }
 
 /// What a filterable property holds.
@@ -139,7 +142,7 @@ impl Parser<'_> {
     }
 
     fn or(&mut self, depth: usize) -> Result<GraphFilter, GraphError> {
-        if depth > 32 {
+        if depth > MAX_FILTER_DEPTH {
             return Err(GraphError::odata("Invalid filter clause: the filter is nested too deeply."));
         }
         let mut left = self.and(depth)?;
@@ -160,6 +163,12 @@ impl Parser<'_> {
     }
 
     fn primary(&mut self, depth: usize) -> Result<GraphFilter, GraphError> {
+        if self.toks.get(self.pos) != Some(&Tok::LParen) {
+            self.terms += 1;
+            if self.terms > MAX_FILTER_TERMS {
+                return Err(GraphError::odata(format!("Invalid filter clause: the filter has more than {MAX_FILTER_TERMS} conditions.")));
+            }
+        }
         match self.next() {
             Some(Tok::LParen) => {
                 let inner = self.or(depth + 1)?;
@@ -239,7 +248,7 @@ pub fn parse_filter(text: &str, fields: &[(&'static str, FieldKind)], type_name:
 /// `$filter` into a [`DirFilter`] over the attributes `fields` map the properties to.
 pub fn parse_dir_filter(text: &str, fields: &[Field], type_name: &'static str) -> Result<DirFilter, GraphError> {
     let toks = tokenize(text)?;
-    let mut p = Parser { toks, pos: 0, fields, type_name };
+    let mut p = Parser { toks, pos: 0, fields, type_name, terms: 0 };
     let f = p.or(0)?;
     if p.pos < p.toks.len() {
         return Err(GraphError::odata("Invalid filter clause: unexpected text after the expression."));

@@ -134,11 +134,10 @@ fn apply_properties(body: &Map<String, Value>, u: &mut DirUser, domain: &str) ->
     }
     if let Some(v) = text(body, "userPrincipalName")? {
         let upn = v.ok_or_else(|| invalid("userPrincipalName"))?;
-        let upn_domain = upn.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_default();
         if !upn.contains('@') {
             return Err(invalid("userPrincipalName"));
         }
-        if !upn_domain.eq_ignore_ascii_case(domain) {
+        if !crate::domain::identity::upn_in_domain(&upn, domain) {
             return Err(GraphError::bad_request(
                 "The domain portion of the userPrincipalName property is invalid. You must use one of the verified domain names in your organization.",
             ));

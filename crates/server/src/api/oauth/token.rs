@@ -16,7 +16,8 @@ use crate::app::AppState;
 use crate::auth::certificates::{
     assertion_header, single_audience, unverified_claims, verify_signature, AssertionError, JWT_BEARER, SKEW_SECONDS,
 };
-use crate::auth::credentials::{password_matches, secret_matches};
+use crate::auth::credentials::secret_matches;
+use crate::auth::lockout::Outcome;
 use crate::auth::refresh::client_info;
 use crate::auth::{Audience, IdTokenSubject, RefreshError, RefreshGrant, TokenSubject};
 use crate::domain::{Tenant, User};
@@ -323,12 +324,40 @@ fn refresh_refused(e: RefreshError) -> OAuthError {
     }
 }
 
+/// The form's parameters by name. A parameter sent twice (`client_secret=a&client_secret=b`) is
+/// refused as Entra ID refuses it, rather than one of the values silently winning.
+pub fn single_valued(pairs: Vec<(String, String)>) -> Result<HashMap<String, String>, OAuthError> {
+    let mut form = HashMap::with_capacity(pairs.len());
+    for (name, value) in pairs {
+        if form.contains_key(&name) {
+            return Err(OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                9000411,
+                format!("The request is not properly formatted. The parameter '{name}' is duplicated."),
+            ));
+        }
+        form.insert(name, value);
+    }
+    Ok(form)
+}
+
 fn user_not_found(who: &str, tenant: &Tenant) -> OAuthError {
     OAuthError::new(
         StatusCode::BAD_REQUEST,
         "invalid_grant",
         50034,
         format!("The user account {who} does not exist in the {} directory. To sign into this application, the account must be added to the directory.", tenant.domain),
+    )
+}
+
+/// Entra ID's smart lockout answer (`IdsLocked`), for every sign-in while the account is locked.
+pub fn account_locked() -> OAuthError {
+    OAuthError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        50053,
+        "The account is locked, you've tried to sign in too many times with an incorrect user ID or password.",
     )
 }
 
@@ -528,7 +557,7 @@ pub async fn token(
     State(state): State<AppState>,
     Segment(tenant): Segment<1>,
     headers: HeaderMap,
-    form: Result<axum::Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
+    form: Result<axum::Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
 ) -> Result<Json<TokenResponse>, OAuthError> {
     issue(&state, &tenant, &headers, form).await.map_err(|e| e.stamped(&*state.clock))
 }
@@ -537,10 +566,10 @@ async fn issue(
     state: &AppState,
     path_tenant: &str,
     headers: &HeaderMap,
-    form: Result<axum::Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
+    form: Result<axum::Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
 ) -> Result<Json<TokenResponse>, OAuthError> {
     let tenant = state.store.find_tenant(path_tenant).await?.ok_or_else(|| OAuthError::unknown_tenant(path_tenant))?;
-    let axum::Form(form) = form.map_err(|_| {
+    let axum::Form(pairs) = form.map_err(|_| {
         OAuthError::new(
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -548,6 +577,7 @@ async fn issue(
             "The request body must be application/x-www-form-urlencoded and contain the parameter 'grant_type'.",
         )
     })?;
+    let form = single_valued(pairs)?;
     let grant = parse_grant(headers, &form)?;
     let endpoint =
         TokenEndpoint { tenant: &tenant, path_tenant, host: headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()) };
@@ -597,15 +627,22 @@ async fn issue(
                 Audience::PowerBi => (delegated_scopes(&scope)?, None),
                 Audience::Graph => (DELEGATED_SCOPES.iter().map(|s| s.to_string()).collect(), Some(graph_scopes(&scope)?)),
             };
-            let (user, hash) =
-                state.store.user_credentials(tenant.id, &username).await?.ok_or_else(|| user_not_found(&username, &tenant))?;
-            if !hash.as_deref().is_some_and(|h| password_matches(&password, h)) {
-                return Err(OAuthError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_grant",
-                    50126,
-                    "Error validating credentials due to invalid username or password.",
-                ));
+            let Some((user, hash)) = state.store.user_credentials(tenant.id, &username).await? else {
+                // As long as a wrong password takes, so timing does not tell which accounts exist.
+                state.sign_in.verify(&password, None).await;
+                return Err(user_not_found(&username, &tenant));
+            };
+            match state.sign_in.check_password(tenant.id, user.id, &password, hash.as_deref(), state.clock.now_millis()).await {
+                Outcome::Accepted => {}
+                Outcome::WrongPassword => {
+                    return Err(OAuthError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        50126,
+                        "Error validating credentials due to invalid username or password.",
+                    ))
+                }
+                Outcome::Locked { .. } => return Err(account_locked()),
             }
             if !user.account_enabled {
                 return Err(user_disabled());

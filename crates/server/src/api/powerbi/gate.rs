@@ -36,21 +36,42 @@ pub struct RouteGate {
     pub timeout: Option<Duration>,
 }
 
-pub async fn gate(State(state): State<AppState>, Extension(route): Extension<Arc<RouteGate>>, request: Request, next: Next) -> Response {
-    let Some(limit) = route.timeout else {
-        return admit(state, route, request, next).await;
-    };
-    let op = route.op.id;
-    match tokio::time::timeout(limit, admit(state, route, request, next)).await {
-        Ok(response) => response,
-        Err(_) => {
-            tracing::warn!(operation = op, limit_ms = limit.as_millis() as u64, "request timed out");
-            PbiError::timed_out(limit).into_response()
-        }
-    }
+/// A call counted against its budgets, kept so it can be taken back.
+struct Charged {
+    tenant: uuid::Uuid,
+    budgets: Vec<Budget>,
+    at: i64,
+    call: uuid::Uuid,
 }
 
-async fn admit(state: AppState, route: Arc<RouteGate>, request: Request, next: Next) -> Response {
+type ChargeSlot = Arc<std::sync::Mutex<Option<Charged>>>;
+
+pub async fn gate(State(state): State<AppState>, Extension(route): Extension<Arc<RouteGate>>, request: Request, next: Next) -> Response {
+    let charged = ChargeSlot::default();
+    let response = match route.timeout {
+        None => admit(state.clone(), route.clone(), request, next, charged.clone()).await,
+        Some(limit) => match tokio::time::timeout(limit, admit(state.clone(), route.clone(), request, next, charged.clone())).await {
+            Ok(response) => response,
+            Err(_) => {
+                tracing::warn!(operation = route.op.id, limit_ms = limit.as_millis() as u64, "request timed out");
+                PbiError::timed_out(limit).into_response()
+            }
+        },
+    };
+    // A call that fails on the service's side (5xx, 501 for an operation not built) is not
+    // charged: the client will retry it, and the retry must not find its budget spent.
+    if response.status().is_server_error() {
+        let taken = charged.lock().expect("charge slot").take();
+        if let Some(c) = taken {
+            if let Err(e) = state.store.refund(c.tenant, &c.budgets, c.at, c.call).await {
+                tracing::warn!(operation = route.op.id, error = %e, "could not take back the budget of a failed call");
+            }
+        }
+    }
+    response
+}
+
+async fn admit(state: AppState, route: Arc<RouteGate>, request: Request, next: Next, charged: ChargeSlot) -> Response {
     let fault = state.faults.matching(route.op.id, request.uri().path());
     if route.budgets.is_empty() && fault.is_none() {
         return next.run(request).await;
@@ -84,8 +105,11 @@ async fn admit(state: AppState, route: Arc<RouteGate>, request: Request, next: N
     }
     if !route.budgets.is_empty() {
         let budgets: Vec<Budget> = route.budgets.iter().map(|b| super::throttle::for_caller(b, &caller.0)).collect();
-        match state.store.admit(caller.0.tenant_id, &budgets, state.clock.now_millis()).await {
-            Ok(Admission::Admitted) => {}
+        let at = state.clock.now_millis();
+        match state.store.admit(caller.0.tenant_id, &budgets, at).await {
+            Ok(Admission::Admitted { call }) => {
+                *charged.lock().expect("charge slot") = Some(Charged { tenant: caller.0.tenant_id, budgets: budgets.clone(), at, call });
+            }
             Ok(Admission::Throttled { retry_after_secs }) => return PbiError::too_many_requests(retry_after_secs).into_response(),
             Err(e) => return PbiError::from(e).into_response(),
         }

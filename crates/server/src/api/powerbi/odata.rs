@@ -3,7 +3,7 @@
 //! admin workspace list also `users/any()` and `users/any(u: u/groupUserAccessRight eq 'Admin')`.
 //! The activity log's filter (`eq` and `and` over `Activity` and `UserId`) has its own parser.
 
-use crate::domain::filter::{ActivityCondition, WorkspaceField, WorkspaceFilter};
+use crate::domain::filter::{ActivityCondition, WorkspaceField, WorkspaceFilter, MAX_FILTER_DEPTH, MAX_FILTER_TERMS};
 use crate::domain::Role;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -80,6 +80,10 @@ struct Parser<'a> {
     fields: &'a [(&'a str, WorkspaceField)],
     /// Whether `users/any(…)` may be used (the admin workspace list).
     users_any: bool,
+    /// Open parentheses and `not`s around the current position.
+    depth: usize,
+    /// Comparisons, function calls and `users/any(…)` read so far.
+    terms: usize,
 }
 
 impl Parser<'_> {
@@ -137,17 +141,36 @@ impl Parser<'_> {
         Ok(left)
     }
 
+    fn nested<T>(&mut self, inner: impl FnOnce(&mut Self) -> Result<T, String>) -> Result<T, String> {
+        self.depth += 1;
+        if self.depth > MAX_FILTER_DEPTH {
+            return Err(format!("the filter is nested too deeply: at most {MAX_FILTER_DEPTH} levels of parentheses and 'not'"));
+        }
+        let result = inner(self);
+        self.depth -= 1;
+        result
+    }
+
+    fn term(&mut self) -> Result<(), String> {
+        self.terms += 1;
+        if self.terms > MAX_FILTER_TERMS {
+            return Err(format!("the filter has too many conditions: at most {MAX_FILTER_TERMS}"));
+        }
+        Ok(())
+    }
+
     fn unary(&mut self) -> Result<WorkspaceFilter, String> {
         if self.peek_keyword("not") {
             self.pos += 1;
-            return Ok(WorkspaceFilter::Not(Box::new(self.unary()?)));
+            return self.nested(|p| Ok(WorkspaceFilter::Not(Box::new(p.unary()?))));
         }
         if self.tokens.get(self.pos) == Some(&Token::LParen) {
             self.pos += 1;
-            let inner = self.or()?;
+            let inner = self.nested(Self::or)?;
             self.expect(Token::RParen)?;
             return Ok(inner);
         }
+        self.term()?;
         if self.users_any && self.peek_keyword("users/any") && self.tokens.get(self.pos + 1) == Some(&Token::LParen) {
             self.pos += 2;
             return self.users_any_body();
@@ -269,7 +292,7 @@ fn parse(input: &str, fields: &[(&str, WorkspaceField)], users_any: bool) -> Res
     if input.chars().any(char::is_control) || input.len() > 4096 {
         return Err("the filter contains control characters or is too long".into());
     }
-    let mut parser = Parser { tokens: tokenize(input)?, pos: 0, fields, users_any };
+    let mut parser = Parser { tokens: tokenize(input)?, pos: 0, fields, users_any, depth: 0, terms: 0 };
     if parser.tokens.is_empty() {
         return Err("the filter is empty".into());
     }

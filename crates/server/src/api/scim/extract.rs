@@ -79,16 +79,16 @@ impl FromRequest<AppState> for ScimBody {
     type Rejection = ScimError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ScimError> {
+        // RFC 7644 §3.1: a body is `application/scim+json` (JSON accepted too); a body without a
+        // `Content-Type` is refused like one of another type.
         let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_ascii_lowercase);
-        if let Some(ct) = content_type {
-            let essence = ct.split(';').next().unwrap_or_default().trim().to_string();
-            if !(essence == "application/json" || essence.ends_with("+json")) {
-                return Err(ScimError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    None,
-                    "The request body must be application/scim+json or application/json",
-                ));
-            }
+        let essence = content_type.as_deref().map(|ct| ct.split(';').next().unwrap_or_default().trim().to_string());
+        if !essence.is_some_and(|e| e == "application/json" || e.ends_with("+json")) {
+            return Err(ScimError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                None,
+                "The request body must be application/scim+json or application/json (Content-Type)",
+            ));
         }
         let bytes = Bytes::from_request(req, state)
             .await

@@ -64,7 +64,7 @@ enum Tok {
 }
 
 const MAX_FILTER_LEN: usize = 4096;
-const MAX_DEPTH: usize = 64;
+use crate::domain::filter::{MAX_FILTER_DEPTH as MAX_DEPTH, MAX_FILTER_TERMS};
 
 fn bad_filter(detail: impl Into<String>) -> ScimError {
     ScimError::bad_request("invalidFilter", detail)
@@ -150,7 +150,8 @@ pub fn parse_attr_path(word: &str) -> Result<AttrPath, String> {
     if word.eq_ignore_ascii_case(ENTERPRISE_USER) {
         return Ok(AttrPath { uri: Some(ENTERPRISE_USER.into()), attr: String::new(), sub: None });
     }
-    let (uri, rest) = if word.len() > 4 && word[..4].eq_ignore_ascii_case("urn:") {
+    // `get`, not `[..4]`: the first four bytes may end inside a character.
+    let (uri, rest) = if word.len() > 4 && word.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:")) {
         let cut = word.rfind(':').ok_or_else(|| format!("'{word}' is not an attribute path"))?;
         (Some(&word[..cut]), &word[cut + 1..])
     } else {
@@ -175,6 +176,8 @@ struct Parser {
     toks: Vec<Tok>,
     pos: usize,
     depth: usize,
+    /// Comparisons and presence tests read so far.
+    terms: usize,
 }
 
 impl Parser {
@@ -242,6 +245,10 @@ impl Parser {
     }
 
     fn attr_expr(&mut self, word: &str) -> Result<Filter, ScimError> {
+        self.terms += 1;
+        if self.terms > MAX_FILTER_TERMS {
+            return Err(bad_filter(format!("the filter has more than {MAX_FILTER_TERMS} conditions")));
+        }
         let path = parse_attr_path(word).map_err(bad_filter)?;
         if self.peek() == Some(&Tok::LBracket) {
             self.pos += 1;
@@ -293,7 +300,7 @@ pub fn parse_filter(text: &str) -> Result<Filter, ScimError> {
     if toks.is_empty() {
         return Err(bad_filter("the filter is empty"));
     }
-    let mut p = Parser { toks, pos: 0, depth: 0 };
+    let mut p = Parser { toks, pos: 0, depth: 0, terms: 0 };
     let f = p.or()?;
     if p.pos < p.toks.len() {
         return Err(bad_filter(format!("unexpected {:?} after a complete filter", p.toks[p.pos])));
@@ -303,7 +310,7 @@ pub fn parse_filter(text: &str) -> Result<Filter, ScimError> {
 
 pub fn parse_patch_path(text: &str) -> Result<PatchPath, ScimError> {
     let toks = tokenize(text, bad_path)?;
-    let mut p = Parser { toks, pos: 0, depth: 0 };
+    let mut p = Parser { toks, pos: 0, depth: 0, terms: 0 };
     let attr = match p.next() {
         Some(Tok::Word(w)) => parse_attr_path(&w).map_err(bad_path)?,
         _ => return Err(bad_path(format!("'{text}' is not a valid path"))),
@@ -580,6 +587,14 @@ mod tests {
             let e = parse_filter(f).unwrap_err();
             assert_eq!(e.scim_type, Some("invalidFilter"), "{f}");
         }
+    }
+
+    #[test]
+    fn a_path_starting_with_multibyte_characters_is_an_error_not_a_panic() {
+        // Found by the property tests: slicing the first four bytes panicked (a 500).
+        assert!(parse_filter("\u{1f43}\u{1f574} eq \"x\"").is_err());
+        assert!(parse_patch_path("é\u{1f574}x").is_err());
+        assert!(parse_attr_path("ab\u{e9}cd").is_err());
     }
 
     #[test]

@@ -52,10 +52,23 @@ pub async fn create(State(state): State<AppState>, caller: ScimCaller, ScimBody(
     let tenant = caller.tenant.id;
     let mut user = DirUser::new(Uuid::new_v4(), String::new(), String::new());
     let password = apply_user_json(&body, &mut user)?;
+    check_domain(&user, &caller)?;
     let hash = password.as_deref().map(hash_password);
     let now = state.clock.now_millis();
     let created = state.store.create_dir_user(tenant, &user, hash.as_deref(), now).await?;
     Ok(scim_response(StatusCode::CREATED, &user_to_scim(&created, &[], &base_url(&state, tenant))))
+}
+
+/// A user's `userName` must be in the tenant's domain, as Graph demands of `userPrincipalName`
+/// (another tenant's domain would let one tenant's provisioning create names in another's).
+fn check_domain(user: &DirUser, caller: &ScimCaller) -> Result<(), ScimError> {
+    if user.upn_in_domain(&caller.tenant.domain) {
+        return Ok(());
+    }
+    Err(ScimError::invalid_value(format!(
+        "'userName' '{}' is not in a verified domain of this tenant: its domain must be {}",
+        user.upn, caller.tenant.domain
+    )))
 }
 
 pub async fn get(State(state): State<AppState>, caller: ScimCaller, query: ScimQuery, headers: HeaderMap) -> Result<Response, ScimError> {
@@ -88,7 +101,7 @@ async fn edit(
         .store
         .update_dir_user(tenant, id, if_match(headers), state.clock.now_millis(), &Origin::provisioning(tenant, headers), |u| {
             let mut doc = user_to_scim(u, &[], &base);
-            let outcome = edit(&mut doc).and_then(|()| apply_user_json(&doc, u));
+            let outcome = edit(&mut doc).and_then(|()| apply_user_json(&doc, u)).and_then(|p| check_domain(u, caller).map(|()| p));
             match outcome {
                 Ok(p) => {
                     password = p;
