@@ -963,45 +963,7 @@ pub async fn export(store: &Store, tenant_id: Uuid) -> Result<Option<TenantSpec>
             .filter(|m| m.profile_id.is_none())
             .map(|m| MemberSpec { principal: m.principal.object_id.to_string(), principal_type: m.principal.kind, role: m.role })
             .collect();
-        let artifacts = extras
-            .artifacts
-            .iter()
-            .filter(|a| a.workspace_id == ws.id)
-            .map(|a| ArtifactSpec {
-                id: Some(a.id),
-                kind: a.kind,
-                name: a.name.clone(),
-                description: a.description.clone(),
-                dataset: a.dataset_id.map(|d| d.to_string()),
-                configured_by: a.configured_by.clone(),
-                permissions: extras
-                    .permissions
-                    .iter()
-                    .filter(|(artifact, _, _)| *artifact == a.id)
-                    .map(|(_, p, right)| RightSpec {
-                        principal: p.object_id.to_string(),
-                        principal_type: p.kind,
-                        access_right: right.clone(),
-                    })
-                    .collect(),
-                subscriptions: extras
-                    .subscriptions
-                    .iter()
-                    .filter(|sub| sub.artifact_id == a.id)
-                    .map(|sub| SubscriptionSpec {
-                        id: Some(sub.id),
-                        owner: sub.owner_id.to_string(),
-                        title: sub.title.clone(),
-                        frequency: Some(sub.frequency.clone()),
-                        is_enabled: sub.is_enabled,
-                        start_date: Some(sub.start_date),
-                        end_date: Some(sub.end_date),
-                        attachment_format: Some(sub.attachment_format.clone()),
-                        sub_artifact_name: sub.sub_artifact_name.clone(),
-                    })
-                    .collect(),
-            })
-            .collect();
+        let artifacts = extras.artifacts.iter().filter(|a| a.workspace_id == ws.id).map(|a| export_artifact(a, &extras)).collect();
         workspaces.push(WorkspaceSpec {
             id: Some(ws.id),
             name: ws.name.clone(),
@@ -1011,23 +973,7 @@ pub async fn export(store: &Store, tenant_id: Uuid) -> Result<Option<TenantSpec>
             artifacts,
         });
     }
-    let capacities = extras
-        .capacities
-        .iter()
-        .map(|c| CapacitySpec {
-            id: Some(c.id),
-            display_name: c.display_name.clone(),
-            sku: c.sku.clone(),
-            region: c.region.clone(),
-            state: Some(c.state.clone()),
-            users: extras
-                .capacity_users
-                .iter()
-                .filter(|(capacity, _, _)| *capacity == c.id)
-                .map(|(_, p, right)| RightSpec { principal: p.object_id.to_string(), principal_type: p.kind, access_right: *right })
-                .collect(),
-        })
-        .collect();
+    let capacities = export_capacities(&extras);
     let group_name = |id: Option<Uuid>| id.map(|g| g.to_string());
     Ok(Some(TenantSpec {
         id: Some(tenant.id),
@@ -1104,6 +1050,61 @@ pub async fn export(store: &Store, tenant_id: Uuid) -> Result<Option<TenantSpec>
         },
         capacities,
     }))
+}
+
+/// An artifact as a spec, with its permissions and subscriptions.
+fn export_artifact(a: &Artifact, extras: &store::ArtifactRows) -> ArtifactSpec {
+    ArtifactSpec {
+        id: Some(a.id),
+        kind: a.kind,
+        name: a.name.clone(),
+        description: a.description.clone(),
+        dataset: a.dataset_id.map(|d| d.to_string()),
+        configured_by: a.configured_by.clone(),
+        permissions: extras
+            .permissions
+            .iter()
+            .filter(|(artifact, _, _)| *artifact == a.id)
+            .map(|(_, p, right)| RightSpec { principal: p.object_id.to_string(), principal_type: p.kind, access_right: right.clone() })
+            .collect(),
+        subscriptions: extras
+            .subscriptions
+            .iter()
+            .filter(|sub| sub.artifact_id == a.id)
+            .map(|sub| SubscriptionSpec {
+                id: Some(sub.id),
+                owner: sub.owner_id.to_string(),
+                title: sub.title.clone(),
+                frequency: Some(sub.frequency.clone()),
+                is_enabled: sub.is_enabled,
+                start_date: Some(sub.start_date),
+                end_date: Some(sub.end_date),
+                attachment_format: Some(sub.attachment_format.clone()),
+                sub_artifact_name: sub.sub_artifact_name.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// The capacities, with the principals holding rights on them.
+fn export_capacities(extras: &store::ArtifactRows) -> Vec<CapacitySpec> {
+    extras
+        .capacities
+        .iter()
+        .map(|c| CapacitySpec {
+            id: Some(c.id),
+            display_name: c.display_name.clone(),
+            sku: c.sku.clone(),
+            region: c.region.clone(),
+            state: Some(c.state.clone()),
+            users: extras
+                .capacity_users
+                .iter()
+                .filter(|(capacity, _, _)| *capacity == c.id)
+                .map(|(_, p, right)| RightSpec { principal: p.object_id.to_string(), principal_type: p.kind, access_right: *right })
+                .collect(),
+        })
+        .collect()
 }
 
 /// What `tenant create` made: the tenant and an automation service principal's credentials.
