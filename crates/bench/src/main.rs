@@ -24,6 +24,7 @@ use clap::Parser;
 use pbi_client::{encode_segment, Endpoints, TokenClient};
 use pbi_server::auth::credentials::new_client_secret;
 use pbi_server::config::Config;
+use pbi_server::domain::{PrincipalKind, Role};
 use pbi_server::store::Store;
 use pbi_server::tenant::{provision, MemberSpec, SecretSpec, ServicePrincipalSpec, TenantSpec, UserSpec, WorkspaceSpec};
 use pbi_server::{Application, SharedClock, SystemClock};
@@ -328,17 +329,13 @@ impl Seed {
                 fabric_admin: false,
             })
             .collect();
-        let member = |principal: String, principal_type: &str, role: &str| MemberSpec {
-            principal,
-            principal_type: principal_type.into(),
-            role: role.into(),
-        };
+        let member = |principal: String, principal_type: PrincipalKind, role: Role| MemberSpec { principal, principal_type, role };
         let measured_users = args.members - 1;
         let mut workspaces = Vec::with_capacity(args.workspaces + 1);
-        let mut measured = vec![member(SP_NAME.into(), "App", "Admin")];
+        let mut measured = vec![member(SP_NAME.into(), PrincipalKind::App, Role::Admin)];
         measured.extend((0..measured_users).map(|i| {
-            let role = ["Member", "Contributor", "Viewer"][i % 3];
-            member(upn(i), "User", role)
+            let role = [Role::Member, Role::Contributor, Role::Viewer][i % 3];
+            member(upn(i), PrincipalKind::User, role)
         }));
         workspaces.push(WorkspaceSpec { name: MEASURED.into(), members: measured, ..Default::default() });
         // Other workspaces draw their members from the users that are neither measured nor
@@ -350,7 +347,7 @@ impl Seed {
             let members = (0..per)
                 .map(|k| {
                     let user = pool[(w * per + k) % pool.len()];
-                    member(upn(user), "User", ["Admin", "Member", "Viewer"][k % 3])
+                    member(upn(user), PrincipalKind::User, [Role::Admin, Role::Member, Role::Viewer][k % 3])
                 })
                 .collect();
             workspaces.push(WorkspaceSpec { name: format!("Workspace {w:05}"), members, ..Default::default() });

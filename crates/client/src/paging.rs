@@ -124,14 +124,14 @@ pub trait ContinuationPage: DeserializeOwned + Send + 'static {
 impl ContinuationPage for ArtifactAccessResponse {
     type Item = pbi_wire::admin::ArtifactAccessEntry;
     fn into_parts(self) -> (Vec<Self::Item>, Option<String>, Option<String>, bool) {
-        (self.artifact_access_entities, self.continuation_token, self.continuation_uri, false)
+        (self.entities.artifact_access_entities, self.continuation_token, self.continuation_uri, false)
     }
 }
 
 impl ContinuationPage for SubscriptionsByUserResponse {
     type Item = pbi_wire::admin::Subscription;
     fn into_parts(self) -> (Vec<Self::Item>, Option<String>, Option<String>, bool) {
-        (self.subscription_entities, self.continuation_token, self.continuation_uri, false)
+        (self.entities.subscription_entities, self.continuation_token, self.continuation_uri, false)
     }
 }
 

@@ -26,39 +26,7 @@ enum Command {
     /// Run the service (Power BI API, token endpoint, JWKS) on SQLite or PostgreSQL.
     ///
     /// Example: pbi-access serve --listen 127.0.0.1:8080 --database sqlite://pbi-access.db
-    Serve {
-        /// Address to listen on (default 127.0.0.1:8080).
-        #[arg(long)]
-        listen: Option<String>,
-        /// sqlite://PATH (default sqlite://pbi-access.db) or postgres://USER@HOST/DB.
-        #[arg(long)]
-        database: Option<String>,
-        /// Base URL clients reach this server at (default http://LISTEN).
-        #[arg(long)]
-        public_url: Option<String>,
-        /// TOML configuration file; `PBI_ACCESS_*` variables and these flags override it.
-        #[arg(long, short)]
-        config: Option<PathBuf>,
-        /// Log line format.
-        #[arg(long, value_parser = ["text", "json"])]
-        log_format: Option<String>,
-        /// Do not create the demo tenant on an empty database.
-        #[arg(long)]
-        no_demo: bool,
-        /// Serve HTTPS. Without --tls-cert/--tls-key, a local CA and a certificate for localhost,
-        /// 127.0.0.1 and ::1 are generated once into --tls-dir and reused.
-        #[arg(long)]
-        tls: bool,
-        /// Where the generated ca.pem, cert.pem and key.pem live (default: pbi-access-tls beside the SQLite file).
-        #[arg(long, value_name = "DIR")]
-        tls_dir: Option<String>,
-        /// Serve this PEM certificate chain (with --tls-key) instead of a generated one; implies --tls.
-        #[arg(long, value_name = "FILE", requires = "tls_key")]
-        tls_cert: Option<String>,
-        /// The PEM private key of --tls-cert; implies --tls.
-        #[arg(long, value_name = "FILE", requires = "tls_cert")]
-        tls_key: Option<String>,
-    },
+    Serve(ServeArgs),
     /// Manage tenants in a database: create, list, export a snapshot, import one.
     ///
     /// Example: pbi-access tenant list --database sqlite://pbi-access.db
@@ -413,6 +381,42 @@ struct AuditConn {
     output: cli::audit::AuditFormat,
 }
 
+/// The flags of `serve`; each overrides the configuration file and the environment.
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// sqlite://PATH (default sqlite://pbi-access.db) or postgres://USER@HOST/DB.
+    #[arg(long)]
+    pub database: Option<String>,
+    /// Base URL clients reach this server at (default http://LISTEN).
+    #[arg(long)]
+    pub public_url: Option<String>,
+    /// TOML configuration file; `PBI_ACCESS_*` variables and these flags override it.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Log line format.
+    #[arg(long, value_parser = ["text", "json"])]
+    pub log_format: Option<String>,
+    /// Do not create the demo tenant on an empty database.
+    #[arg(long)]
+    pub no_demo: bool,
+    /// Serve HTTPS. Without --tls-cert/--tls-key, a local CA and a certificate for localhost,
+    /// 127.0.0.1 and ::1 are generated once into --tls-dir and reused.
+    #[arg(long)]
+    pub tls: bool,
+    /// Where the generated ca.pem, cert.pem and key.pem live (default: pbi-access-tls beside the SQLite file).
+    #[arg(long, value_name = "DIR")]
+    pub tls_dir: Option<String>,
+    /// Serve this PEM certificate chain (with --tls-key) instead of a generated one; implies --tls.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<String>,
+    /// The PEM private key of --tls-cert; implies --tls.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<String>,
+}
+
 async fn session(conn: &Conn) -> Result<cli::commands::Session, ExitCode> {
     let profile = cli::profile::load(&conn.profile, conn.profiles.clone()).map_err(|e| {
         eprintln!("pbi-access: profile error: {e}");
@@ -427,42 +431,7 @@ async fn session(conn: &Conn) -> Result<cli::commands::Session, ExitCode> {
 #[tokio::main]
 async fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Serve { listen, database, public_url, config, log_format, no_demo, tls, tls_dir, tls_cert, tls_key } => {
-            let mut overrides = serde_json::Map::new();
-            let mut set = |k: &str, v: Option<String>| {
-                if let Some(v) = v {
-                    overrides.insert(k.into(), v.into());
-                }
-            };
-            set("listen", listen);
-            set("database", database);
-            set("public_url", public_url);
-            set("log_format", log_format);
-            if no_demo {
-                overrides.insert("demo".into(), false.into());
-            }
-            let mut tls_overrides = serde_json::Map::new();
-            if tls {
-                tls_overrides.insert("enabled".into(), true.into());
-            }
-            for (key, value) in [("dir", tls_dir), ("cert", tls_cert), ("key", tls_key)] {
-                if let Some(value) = value {
-                    tls_overrides.insert(key.into(), value.into());
-                }
-            }
-            if !tls_overrides.is_empty() {
-                overrides.insert("tls".into(), tls_overrides.into());
-            }
-            let config = match Config::load(config.as_deref(), &serde_json::Value::Object(overrides)) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("pbi-access: configuration error: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            telemetry::init(config.log_format);
-            serve(config).await
-        }
+        Command::Serve(args) => serve_command(args).await,
         Command::Healthcheck { url } => healthcheck(&url).await,
         Command::Workspaces { conn } => match session(&conn).await {
             Ok(s) => cli::commands::workspaces(&s, conn.output).await,
@@ -604,12 +573,9 @@ async fn main() -> ExitCode {
         Command::Tenant { command, database, config } => {
             let overrides = serde_json::json!({ "database": database });
             let overrides = if database.is_some() { overrides } else { serde_json::json!({}) };
-            match Config::load(config.as_deref(), &overrides) {
+            match load_config(config.as_deref(), overrides) {
                 Ok(config) => tenant_cmd::run(command, &config.database).await,
-                Err(e) => {
-                    eprintln!("pbi-access: configuration error: {e}");
-                    ExitCode::from(2)
-                }
+                Err(code) => code,
             }
         }
         Command::Seed { users, workspaces, seed, domain, database, config } => {
@@ -617,16 +583,57 @@ async fn main() -> ExitCode {
             if let Some(database) = database {
                 overrides.insert("database".into(), database.into());
             }
-            let config = match Config::load(config.as_deref(), &serde_json::Value::Object(overrides)) {
+            let config = match load_config(config.as_deref(), serde_json::Value::Object(overrides)) {
                 Ok(c) => c,
-                Err(e) => {
-                    eprintln!("pbi-access: configuration error: {e}");
-                    return ExitCode::from(2);
-                }
+                Err(code) => return code,
             };
             generate(&config.database, SeedParams { users, workspaces, seed, domain }).await
         }
     }
+}
+
+/// `serve`: the configuration (file, environment, flags), logging, then the server.
+async fn serve_command(args: ServeArgs) -> ExitCode {
+    let ServeArgs { listen, database, public_url, config, log_format, no_demo, tls, tls_dir, tls_cert, tls_key } = args;
+    let mut overrides = serde_json::Map::new();
+    let mut set = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            overrides.insert(k.into(), v.into());
+        }
+    };
+    set("listen", listen);
+    set("database", database);
+    set("public_url", public_url);
+    set("log_format", log_format);
+    if no_demo {
+        overrides.insert("demo".into(), false.into());
+    }
+    let mut tls_overrides = serde_json::Map::new();
+    if tls {
+        tls_overrides.insert("enabled".into(), true.into());
+    }
+    for (key, value) in [("dir", tls_dir), ("cert", tls_cert), ("key", tls_key)] {
+        if let Some(value) = value {
+            tls_overrides.insert(key.into(), value.into());
+        }
+    }
+    if !tls_overrides.is_empty() {
+        overrides.insert("tls".into(), tls_overrides.into());
+    }
+    let config = match load_config(config.as_deref(), serde_json::Value::Object(overrides)) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    telemetry::init(config.log_format);
+    serve(config).await
+}
+
+/// The configuration: the file, `PBI_ACCESS_*` variables, then `overrides` from the flags.
+fn load_config(file: Option<&std::path::Path>, overrides: serde_json::Value) -> Result<Config, ExitCode> {
+    Config::load(file, &overrides).map_err(|e| {
+        eprintln!("pbi-access: configuration error: {e}");
+        ExitCode::from(2)
+    })
 }
 
 async fn generate(database: &str, params: SeedParams) -> ExitCode {

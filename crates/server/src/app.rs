@@ -26,7 +26,7 @@ use crate::config::Config;
 use crate::faults::Faults;
 use crate::store::{DemoCredentials, Store};
 use crate::telemetry::{self, REQUEST_ID};
-use crate::tls::{Tls, TlsFiles, TlsListener};
+use crate::tls::{TlsFiles, TlsListener, TlsSetup};
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
@@ -64,7 +64,7 @@ pub struct Application {
     listener: tokio::net::TcpListener,
     state: AppState,
     demo: Option<DemoCredentials>,
-    tls: Option<Tls>,
+    tls: Option<TlsSetup>,
 }
 
 impl Application {

@@ -19,6 +19,24 @@ use crate::domain::{
 };
 use crate::store::{self, DemoCredentials, NewUser, Store, StoreError};
 
+/// A spec names the domain's enums by the words the API uses (`as_str`), and reads them back
+/// through `FromStr`, so a bad word is refused with the enum's own message.
+macro_rules! serde_by_name {
+    ($($t:ty),*) => {$(
+        impl Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    )*};
+}
+serde_by_name!(PrincipalKind, Role, CapacityRight, ArtifactKind);
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TenantSpec {
@@ -69,7 +87,7 @@ pub struct SkuSpec {
 pub struct LicenseSpec {
     pub principal: String,
     #[serde(default = "user_kind")]
-    pub principal_type: String,
+    pub principal_type: PrincipalKind,
     pub sku_part_number: String,
 }
 
@@ -162,7 +180,7 @@ pub struct GroupSpec {
 pub struct GroupMemberSpec {
     pub principal: String,
     #[serde(default = "user_kind")]
-    pub principal_type: String,
+    pub principal_type: PrincipalKind,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -276,17 +294,17 @@ pub struct CapacitySpec {
     pub state: Option<String>,
     /// Capacity admins (`Admin`) and contributors (`Assign`).
     #[serde(default)]
-    pub users: Vec<RightSpec>,
+    pub users: Vec<RightSpec<CapacityRight>>,
 }
 
 /// An item in a workspace. `kind` is one of Dataset, Report, PaginatedReport, Dashboard,
 /// Dataflow, Workbook, App.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ArtifactSpec {
     #[serde(default)]
     pub id: Option<Uuid>,
-    pub kind: String,
+    pub kind: ArtifactKind,
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -305,15 +323,33 @@ pub struct ArtifactSpec {
     pub subscriptions: Vec<SubscriptionSpec>,
 }
 
-/// A principal's right on a capacity or an artifact. `principal` names a user by UPN, a group
-/// or service principal by display name, or any of them by object id.
+/// A dataset with nothing but a name; `..Default::default()` fills in the rest of a spec.
+impl Default for ArtifactSpec {
+    fn default() -> Self {
+        ArtifactSpec {
+            id: None,
+            kind: ArtifactKind::Dataset,
+            name: String::new(),
+            description: None,
+            dataset: None,
+            configured_by: None,
+            permissions: Vec::new(),
+            subscriptions: Vec::new(),
+        }
+    }
+}
+
+/// A principal's right on a capacity (a `CapacityRight`) or an artifact. `principal` names a
+/// user by UPN, a group or service principal by display name, or any of them by object id. An
+/// artifact's right stays a word: which words are rights depends on the artifact's kind
+/// (`DatasetUserAccessRight`, `ReportUserAccessRight`, …), checked when the spec is provisioned.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RightSpec {
+pub struct RightSpec<R = String> {
     pub principal: String,
     #[serde(default = "user_kind")]
-    pub principal_type: String,
-    pub access_right: String,
+    pub principal_type: PrincipalKind,
+    pub access_right: R,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -350,12 +386,12 @@ pub struct SubscriptionSpec {
 pub struct MemberSpec {
     pub principal: String,
     #[serde(default = "user_kind")]
-    pub principal_type: String,
-    pub role: String,
+    pub principal_type: PrincipalKind,
+    pub role: Role,
 }
 
-fn user_kind() -> String {
-    "User".into()
+fn user_kind() -> PrincipalKind {
+    PrincipalKind::User
 }
 
 /// Ids of what was provisioned, by the names the spec used.
@@ -516,7 +552,7 @@ async fn provision_in(
     for group in &spec.groups {
         let group_id = out.groups[&group.display_name];
         for m in &group.members {
-            let kind: PrincipalKind = m.principal_type.parse().map_err(invalid)?;
+            let kind = m.principal_type;
             let id = lookup(kind, &m.principal)?;
             if id == group_id {
                 return Err(invalid(format!("group '{}' cannot contain itself", group.display_name)));
@@ -549,7 +585,7 @@ async fn provision_in(
             sku_by_part_number(&license.sku_part_number).ok_or_else(|| invalid(format!("unknown SKU '{}'", license.sku_part_number)))?;
         let (sku_id, left) =
             seats.get_mut(info.part_number).ok_or_else(|| invalid(format!("SKU '{}' is not subscribed", info.part_number)))?;
-        let kind: PrincipalKind = license.principal_type.parse().map_err(invalid)?;
+        let kind = license.principal_type;
         let id = lookup(kind, &license.principal)?;
         match kind {
             PrincipalKind::User => {
@@ -580,10 +616,9 @@ async fn provision_in(
         };
         store::insert_capacity(&mut **tx, &capacity, now).await?;
         for u in &c.users {
-            let kind: PrincipalKind = u.principal_type.parse().map_err(invalid)?;
-            let right: CapacityRight = u.access_right.parse().map_err(invalid)?;
+            let kind = u.principal_type;
             let principal = PrincipalRef { kind, object_id: lookup(kind, &u.principal)? };
-            store::insert_capacity_user(&mut **tx, capacity.id, principal, right).await?;
+            store::insert_capacity_user(&mut **tx, capacity.id, principal, u.access_right).await?;
         }
         capacity_ids.insert(capacity.display_name.to_lowercase(), capacity.id);
         capacity_ids.insert(capacity.id.to_string(), capacity.id);
@@ -615,8 +650,7 @@ async fn provision_in(
             store::provision_backing_group(&mut **tx, w.id, group).await?;
         }
         for (i, m) in ws.members.iter().enumerate() {
-            let kind: PrincipalKind = m.principal_type.parse().map_err(invalid)?;
-            let role: Role = m.role.parse().map_err(invalid)?;
+            let (kind, role) = (m.principal_type, m.role);
             let id = Uuid::parse_str(&m.principal)
                 .ok()
                 .or_else(|| by_name.get(&(kind, m.principal.to_lowercase())).copied())
@@ -654,7 +688,7 @@ async fn provision_artifacts(
     let mut planned: Vec<(usize, &ArtifactSpec, ArtifactKind, Uuid)> = Vec::new();
     for (i, ws) in spec.workspaces.iter().enumerate() {
         for a in &ws.artifacts {
-            let kind: ArtifactKind = a.kind.parse().map_err(invalid)?;
+            let kind = a.kind;
             if a.name.trim().is_empty() {
                 return Err(invalid(format!("an artifact of workspace '{}' has no name", ws.name)));
             }
@@ -694,7 +728,7 @@ async fn provision_artifacts(
             if !kind.has_permissions() {
                 return Err(invalid(format!("{kind} '{}' cannot carry permissions", a.name)));
             }
-            let principal_kind: PrincipalKind = p.principal_type.parse().map_err(invalid)?;
+            let principal_kind = p.principal_type;
             let right =
                 rights::parse(*kind, &p.access_right).filter(|r| !r.is_empty()).and_then(|r| rights::name(*kind, r)).ok_or_else(|| {
                     invalid(format!("'{}' is not a {kind} access right that can be granted (on '{}')", p.access_right, a.name))
@@ -737,186 +771,17 @@ async fn provision_artifacts(
 /// The demo tenant of a first start: a Fabric administrator, members, a guest, a service
 /// principal with a secret, groups, and two workspaces with members in every role.
 pub async fn create_demo(store: &Store, clock: &dyn Clock) -> Result<DemoCredentials, ProvisionError> {
-    let domain = "contoso.onmicrosoft.com";
     let password = Alphanumeric.sample_string(&mut rand::thread_rng(), 16);
     let secret = new_client_secret();
-    let user = |local: &str, name: &str, admin: bool| UserSpec {
-        id: None,
-        upn: format!("{local}@{domain}"),
-        mail: Some(format!("{local}@{domain}")),
-        display_name: name.into(),
-        guest: false,
-        account_enabled: true,
-        password: Some(password.clone()),
-        password_hash: None,
-        fabric_admin: admin,
-    };
-    let member = |principal: &str, principal_type: &str, role: &str| MemberSpec {
-        principal: principal.into(),
-        principal_type: principal_type.into(),
-        role: role.into(),
-    };
-    let upn = |local: &str| format!("{local}@{domain}");
-    let member_of = |upn: &str| GroupMemberSpec { principal: upn.into(), principal_type: "User".into() };
-    let right = |principal: &str, principal_type: &str, access_right: &str| RightSpec {
-        principal: principal.into(),
-        principal_type: principal_type.into(),
-        access_right: access_right.into(),
-    };
-    let sp_name = "pbi-access demo automation";
-    let license = |principal: &str, principal_type: &str, sku: &str| LicenseSpec {
-        principal: principal.into(),
-        principal_type: principal_type.into(),
-        sku_part_number: sku.into(),
-    };
-    let spec = TenantSpec {
-        settings: SettingsSpec::default(),
-        scim_secret: Some(demo_scim_secret(&secret)),
-        subscribed_skus: vec![
-            SkuSpec { sku_part_number: "POWER_BI_STANDARD".into(), seats: 1000 },
-            SkuSpec { sku_part_number: "POWER_BI_PRO".into(), seats: 25 },
-            SkuSpec { sku_part_number: "PBI_PREMIUM_PER_USER".into(), seats: 5 },
-        ],
-        licenses: vec![
-            license(&upn("admin"), "User", "POWER_BI_PRO"),
-            license(&upn("alice"), "User", "POWER_BI_PRO"),
-            license(&upn("bob"), "User", "PBI_PREMIUM_PER_USER"),
-            license("Finance Team", "Group", "POWER_BI_PRO"),
-        ],
-        id: None,
-        name: "Contoso (demo)".into(),
-        domain: domain.into(),
-        users: vec![
-            user("admin", "Avery Admin", true),
-            user("alice", "Alice Anders", false),
-            user("bob", "Bob Berg", false),
-            user("carol", "Carol Chen", false),
-            user("dave", "Dave Diaz", false),
-            UserSpec {
-                id: None,
-                upn: format!("gina_fabrikam.com#EXT#@{domain}"),
-                mail: Some("gina@fabrikam.com".into()),
-                display_name: "Gina (Fabrikam)".into(),
-                guest: true,
-                account_enabled: true,
-                password: None,
-                password_hash: None,
-                fabric_admin: false,
-            },
-        ],
-        groups: vec![
-            GroupSpec {
-                display_name: "Sales Analysts".into(),
-                members: vec![member_of("carol@contoso.onmicrosoft.com")],
-                ..Default::default()
-            },
-            GroupSpec {
-                display_name: "Finance Team".into(),
-                microsoft365: true,
-                members: vec![member_of("bob@contoso.onmicrosoft.com")],
-                owners: vec![upn("dave")],
-                ..Default::default()
-            },
-        ],
-        service_principals: vec![ServicePrincipalSpec {
-            id: None,
-            app_id: None,
-            display_name: sp_name.into(),
-            secrets: vec![SecretSpec { value: secret.clone(), expires_at: None, hash: None }],
-            certificates: vec![],
-        }],
-        workspaces: vec![
-            WorkspaceSpec {
-                id: None,
-                name: "Sales Analytics".into(),
-                backed_by: None,
-                members: vec![
-                    member(&upn("admin"), "User", "Admin"),
-                    member(sp_name, "App", "Admin"),
-                    member(&upn("alice"), "User", "Member"),
-                    member(&upn("bob"), "User", "Contributor"),
-                    member(&upn("carol"), "User", "Viewer"),
-                    member(&format!("gina_fabrikam.com#EXT#@{domain}"), "User", "Viewer"),
-                    member("Sales Analysts", "Group", "Viewer"),
-                ],
-                capacity: Some("Contoso P1".into()),
-                artifacts: vec![
-                    ArtifactSpec {
-                        kind: "Dataset".into(),
-                        name: "Sales Model".into(),
-                        configured_by: Some(upn("alice")),
-                        // dave has no role here: the model is shared with him directly.
-                        permissions: vec![right(&upn("dave"), "User", "ReadReshare")],
-                        ..Default::default()
-                    },
-                    ArtifactSpec {
-                        kind: "Report".into(),
-                        name: "Sales Overview".into(),
-                        dataset: Some("Sales Model".into()),
-                        configured_by: Some(upn("alice")),
-                        permissions: vec![right(&upn("dave"), "User", "Read")],
-                        subscriptions: vec![SubscriptionSpec {
-                            owner: upn("carol"),
-                            title: "Sales every morning".into(),
-                            is_enabled: true,
-                            ..Default::default()
-                        }],
-                        ..Default::default()
-                    },
-                    ArtifactSpec { kind: "PaginatedReport".into(), name: "Invoices".into(), ..Default::default() },
-                    ArtifactSpec { kind: "Dashboard".into(), name: "Sales Pulse".into(), ..Default::default() },
-                    ArtifactSpec {
-                        kind: "Dataflow".into(),
-                        name: "Sales Prep".into(),
-                        configured_by: Some(upn("bob")),
-                        ..Default::default()
-                    },
-                    ArtifactSpec {
-                        kind: "App".into(),
-                        name: "Sales App".into(),
-                        permissions: vec![right("Finance Team", "Group", "Read")],
-                        ..Default::default()
-                    },
-                ],
-            },
-            WorkspaceSpec {
-                id: None,
-                name: "Finance Reporting".into(),
-                backed_by: Some("Finance Team".into()),
-                members: vec![
-                    member(&upn("admin"), "User", "Admin"),
-                    member(sp_name, "App", "Admin"),
-                    member(&upn("dave"), "User", "Member"),
-                    member(&upn("alice"), "User", "Contributor"),
-                    member("Finance Team", "Group", "Viewer"),
-                ],
-                capacity: None,
-                artifacts: vec![ArtifactSpec {
-                    kind: "Dataset".into(),
-                    name: "Ledger".into(),
-                    configured_by: Some(upn("dave")),
-                    ..Default::default()
-                }],
-            },
-        ],
-        scim_secret_hash: None,
-        capacities: vec![CapacitySpec {
-            id: None,
-            display_name: "Contoso P1".into(),
-            sku: "P1".into(),
-            region: "West Europe".into(),
-            state: None,
-            users: vec![right(&upn("admin"), "User", "Admin"), right(&upn("alice"), "User", "Assign")],
-        }],
-    };
+    let spec = demo_spec(&password, &secret);
     let mut tx = store.begin().await?;
     let provisioned = provision_in(&mut tx, clock, &spec).await?;
     let demo = DemoCredentials {
         tenant_id: provisioned.tenant.id,
-        client_id: provisioned.service_principals[sp_name].1,
+        client_id: provisioned.service_principals[DEMO_APP].1,
         client_secret: secret,
-        admin_upn: upn("admin"),
-        member_upn: upn("dave"),
+        admin_upn: demo_upn("admin"),
+        member_upn: demo_upn("dave"),
         password,
     };
     store::insert_demo_credentials(&mut *tx, &demo).await?;
@@ -924,6 +789,161 @@ pub async fn create_demo(store: &Store, clock: &dyn Clock) -> Result<DemoCredent
     store::bump_generation(&mut *tx, demo.tenant_id, store::WriteScope::Directory).await?;
     tx.commit().await?;
     Ok(demo)
+}
+
+const DEMO_DOMAIN: &str = "contoso.onmicrosoft.com";
+const DEMO_APP: &str = "pbi-access demo automation";
+const DEMO_GUEST: &str = "gina_fabrikam.com#EXT#@contoso.onmicrosoft.com";
+
+fn demo_upn(local: &str) -> String {
+    format!("{local}@{DEMO_DOMAIN}")
+}
+
+/// Contoso: every user signs in with `password`, the automation app with `secret`.
+fn demo_spec(password: &str, secret: &str) -> TenantSpec {
+    use PrincipalKind::{Group, User};
+    let member = |local: &str, name: &str, fabric_admin: bool| UserSpec {
+        upn: demo_upn(local),
+        mail: Some(demo_upn(local)),
+        display_name: name.into(),
+        password: Some(password.into()),
+        fabric_admin,
+        ..Default::default()
+    };
+    let guest = UserSpec {
+        upn: DEMO_GUEST.into(),
+        mail: Some("gina@fabrikam.com".into()),
+        display_name: "Gina (Fabrikam)".into(),
+        guest: true,
+        ..Default::default()
+    };
+    TenantSpec {
+        name: "Contoso (demo)".into(),
+        domain: DEMO_DOMAIN.into(),
+        users: vec![
+            member("admin", "Avery Admin", true),
+            member("alice", "Alice Anders", false),
+            member("bob", "Bob Berg", false),
+            member("carol", "Carol Chen", false),
+            member("dave", "Dave Diaz", false),
+            guest,
+        ],
+        groups: vec![
+            group("Sales Analysts", false, &[demo_upn("carol")], &[]),
+            group("Finance Team", true, &[demo_upn("bob")], &[demo_upn("dave")]),
+        ],
+        service_principals: vec![ServicePrincipalSpec {
+            id: None,
+            app_id: None,
+            display_name: DEMO_APP.into(),
+            secrets: vec![SecretSpec { value: secret.into(), expires_at: None, hash: None }],
+            certificates: vec![],
+        }],
+        workspaces: demo_workspaces(),
+        scim_secret: Some(demo_scim_secret(secret)),
+        subscribed_skus: vec![sku("POWER_BI_STANDARD", 1000), sku("POWER_BI_PRO", 25), sku("PBI_PREMIUM_PER_USER", 5)],
+        licenses: vec![
+            license(&demo_upn("admin"), User, "POWER_BI_PRO"),
+            license(&demo_upn("alice"), User, "POWER_BI_PRO"),
+            license(&demo_upn("bob"), User, "PBI_PREMIUM_PER_USER"),
+            license("Finance Team", Group, "POWER_BI_PRO"),
+        ],
+        capacities: vec![CapacitySpec {
+            id: None,
+            display_name: "Contoso P1".into(),
+            sku: "P1".into(),
+            region: "West Europe".into(),
+            state: None,
+            users: vec![right(&demo_upn("admin"), User, CapacityRight::Admin), right(&demo_upn("alice"), User, CapacityRight::Assign)],
+        }],
+        ..Default::default()
+    }
+}
+
+/// Sales Analytics (on the capacity, every kind of item) and Finance Reporting (backed by the
+/// Finance Team group).
+fn demo_workspaces() -> Vec<WorkspaceSpec> {
+    use PrincipalKind::{App, Group, User};
+    let item = |kind: ArtifactKind, name: &str| ArtifactSpec { kind, name: name.into(), ..Default::default() };
+    let owned = |kind: ArtifactKind, name: &str, owner: &str| ArtifactSpec { configured_by: Some(demo_upn(owner)), ..item(kind, name) };
+    let sales = vec![
+        ArtifactSpec {
+            // dave has no role here: the model is shared with him directly.
+            permissions: vec![right(&demo_upn("dave"), User, "ReadReshare".to_string())],
+            ..owned(ArtifactKind::Dataset, "Sales Model", "alice")
+        },
+        ArtifactSpec {
+            dataset: Some("Sales Model".into()),
+            permissions: vec![right(&demo_upn("dave"), User, "Read".to_string())],
+            subscriptions: vec![SubscriptionSpec {
+                owner: demo_upn("carol"),
+                title: "Sales every morning".into(),
+                is_enabled: true,
+                ..Default::default()
+            }],
+            ..owned(ArtifactKind::Report, "Sales Overview", "alice")
+        },
+        item(ArtifactKind::PaginatedReport, "Invoices"),
+        item(ArtifactKind::Dashboard, "Sales Pulse"),
+        owned(ArtifactKind::Dataflow, "Sales Prep", "bob"),
+        ArtifactSpec { permissions: vec![right("Finance Team", Group, "Read".to_string())], ..item(ArtifactKind::App, "Sales App") },
+    ];
+    vec![
+        WorkspaceSpec {
+            name: "Sales Analytics".into(),
+            members: vec![
+                member(&demo_upn("admin"), User, Role::Admin),
+                member(DEMO_APP, App, Role::Admin),
+                member(&demo_upn("alice"), User, Role::Member),
+                member(&demo_upn("bob"), User, Role::Contributor),
+                member(&demo_upn("carol"), User, Role::Viewer),
+                member(DEMO_GUEST, User, Role::Viewer),
+                member("Sales Analysts", Group, Role::Viewer),
+            ],
+            capacity: Some("Contoso P1".into()),
+            artifacts: sales,
+            ..Default::default()
+        },
+        WorkspaceSpec {
+            name: "Finance Reporting".into(),
+            backed_by: Some("Finance Team".into()),
+            members: vec![
+                member(&demo_upn("admin"), User, Role::Admin),
+                member(DEMO_APP, App, Role::Admin),
+                member(&demo_upn("dave"), User, Role::Member),
+                member(&demo_upn("alice"), User, Role::Contributor),
+                member("Finance Team", Group, Role::Viewer),
+            ],
+            artifacts: vec![owned(ArtifactKind::Dataset, "Ledger", "dave")],
+            ..Default::default()
+        },
+    ]
+}
+
+fn group(name: &str, microsoft365: bool, members: &[String], owners: &[String]) -> GroupSpec {
+    GroupSpec {
+        display_name: name.into(),
+        microsoft365,
+        members: members.iter().map(|m| GroupMemberSpec { principal: m.clone(), principal_type: PrincipalKind::User }).collect(),
+        owners: owners.to_vec(),
+        ..Default::default()
+    }
+}
+
+fn member(principal: &str, principal_type: PrincipalKind, role: Role) -> MemberSpec {
+    MemberSpec { principal: principal.into(), principal_type, role }
+}
+
+fn right<R>(principal: &str, principal_type: PrincipalKind, access_right: R) -> RightSpec<R> {
+    RightSpec { principal: principal.into(), principal_type, access_right }
+}
+
+fn sku(part_number: &str, seats: i64) -> SkuSpec {
+    SkuSpec { sku_part_number: part_number.into(), seats }
+}
+
+fn license(principal: &str, principal_type: PrincipalKind, sku: &str) -> LicenseSpec {
+    LicenseSpec { principal: principal.into(), principal_type, sku_part_number: sku.into() }
 }
 
 /// The whole tenant as a spec that `provision` takes back: same ids, hashed secrets and
@@ -941,51 +961,9 @@ pub async fn export(store: &Store, tenant_id: Uuid) -> Result<Option<TenantSpec>
             .await?
             .into_iter()
             .filter(|m| m.profile_id.is_none())
-            .map(|m| MemberSpec {
-                principal: m.principal.object_id.to_string(),
-                principal_type: m.principal.kind.as_str().into(),
-                role: m.role.as_str().into(),
-            })
+            .map(|m| MemberSpec { principal: m.principal.object_id.to_string(), principal_type: m.principal.kind, role: m.role })
             .collect();
-        let artifacts = extras
-            .artifacts
-            .iter()
-            .filter(|a| a.workspace_id == ws.id)
-            .map(|a| ArtifactSpec {
-                id: Some(a.id),
-                kind: a.kind.as_str().into(),
-                name: a.name.clone(),
-                description: a.description.clone(),
-                dataset: a.dataset_id.map(|d| d.to_string()),
-                configured_by: a.configured_by.clone(),
-                permissions: extras
-                    .permissions
-                    .iter()
-                    .filter(|(artifact, _, _)| *artifact == a.id)
-                    .map(|(_, p, right)| RightSpec {
-                        principal: p.object_id.to_string(),
-                        principal_type: p.kind.as_str().into(),
-                        access_right: right.clone(),
-                    })
-                    .collect(),
-                subscriptions: extras
-                    .subscriptions
-                    .iter()
-                    .filter(|sub| sub.artifact_id == a.id)
-                    .map(|sub| SubscriptionSpec {
-                        id: Some(sub.id),
-                        owner: sub.owner_id.to_string(),
-                        title: sub.title.clone(),
-                        frequency: Some(sub.frequency.clone()),
-                        is_enabled: sub.is_enabled,
-                        start_date: Some(sub.start_date),
-                        end_date: Some(sub.end_date),
-                        attachment_format: Some(sub.attachment_format.clone()),
-                        sub_artifact_name: sub.sub_artifact_name.clone(),
-                    })
-                    .collect(),
-            })
-            .collect();
+        let artifacts = extras.artifacts.iter().filter(|a| a.workspace_id == ws.id).map(|a| export_artifact(a, &extras)).collect();
         workspaces.push(WorkspaceSpec {
             id: Some(ws.id),
             name: ws.name.clone(),
@@ -995,27 +973,7 @@ pub async fn export(store: &Store, tenant_id: Uuid) -> Result<Option<TenantSpec>
             artifacts,
         });
     }
-    let capacities = extras
-        .capacities
-        .iter()
-        .map(|c| CapacitySpec {
-            id: Some(c.id),
-            display_name: c.display_name.clone(),
-            sku: c.sku.clone(),
-            region: c.region.clone(),
-            state: Some(c.state.clone()),
-            users: extras
-                .capacity_users
-                .iter()
-                .filter(|(capacity, _, _)| *capacity == c.id)
-                .map(|(_, p, right)| RightSpec {
-                    principal: p.object_id.to_string(),
-                    principal_type: p.kind.as_str().into(),
-                    access_right: right.as_str().into(),
-                })
-                .collect(),
-        })
-        .collect();
+    let capacities = export_capacities(&extras);
     let group_name = |id: Option<Uuid>| id.map(|g| g.to_string());
     Ok(Some(TenantSpec {
         id: Some(tenant.id),
@@ -1047,7 +1005,7 @@ pub async fn export(store: &Store, tenant_id: Uuid) -> Result<Option<TenantSpec>
                     .group_members
                     .iter()
                     .filter(|(group, _)| *group == g.id)
-                    .map(|(_, m)| GroupMemberSpec { principal: m.object_id.to_string(), principal_type: m.kind.as_str().into() })
+                    .map(|(_, m)| GroupMemberSpec { principal: m.object_id.to_string(), principal_type: m.kind })
                     .collect(),
                 owners: rows.group_owners.iter().filter(|(group, _)| *group == g.id).map(|(_, o)| o.to_string()).collect(),
             })
@@ -1079,7 +1037,7 @@ pub async fn export(store: &Store, tenant_id: Uuid) -> Result<Option<TenantSpec>
                 let part = POWER_BI_SKUS.iter().find(|s| s.sku_id == *sku)?.part_number;
                 Some(LicenseSpec {
                     principal: principal.object_id.to_string(),
-                    principal_type: principal.kind.as_str().into(),
+                    principal_type: principal.kind,
                     sku_part_number: part.into(),
                 })
             })
@@ -1092,6 +1050,61 @@ pub async fn export(store: &Store, tenant_id: Uuid) -> Result<Option<TenantSpec>
         },
         capacities,
     }))
+}
+
+/// An artifact as a spec, with its permissions and subscriptions.
+fn export_artifact(a: &Artifact, extras: &store::ArtifactRows) -> ArtifactSpec {
+    ArtifactSpec {
+        id: Some(a.id),
+        kind: a.kind,
+        name: a.name.clone(),
+        description: a.description.clone(),
+        dataset: a.dataset_id.map(|d| d.to_string()),
+        configured_by: a.configured_by.clone(),
+        permissions: extras
+            .permissions
+            .iter()
+            .filter(|(artifact, _, _)| *artifact == a.id)
+            .map(|(_, p, right)| RightSpec { principal: p.object_id.to_string(), principal_type: p.kind, access_right: right.clone() })
+            .collect(),
+        subscriptions: extras
+            .subscriptions
+            .iter()
+            .filter(|sub| sub.artifact_id == a.id)
+            .map(|sub| SubscriptionSpec {
+                id: Some(sub.id),
+                owner: sub.owner_id.to_string(),
+                title: sub.title.clone(),
+                frequency: Some(sub.frequency.clone()),
+                is_enabled: sub.is_enabled,
+                start_date: Some(sub.start_date),
+                end_date: Some(sub.end_date),
+                attachment_format: Some(sub.attachment_format.clone()),
+                sub_artifact_name: sub.sub_artifact_name.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// The capacities, with the principals holding rights on them.
+fn export_capacities(extras: &store::ArtifactRows) -> Vec<CapacitySpec> {
+    extras
+        .capacities
+        .iter()
+        .map(|c| CapacitySpec {
+            id: Some(c.id),
+            display_name: c.display_name.clone(),
+            sku: c.sku.clone(),
+            region: c.region.clone(),
+            state: Some(c.state.clone()),
+            users: extras
+                .capacity_users
+                .iter()
+                .filter(|(capacity, _, _)| *capacity == c.id)
+                .map(|(_, p, right)| RightSpec { principal: p.object_id.to_string(), principal_type: p.kind, access_right: *right })
+                .collect(),
+        })
+        .collect()
 }
 
 /// What `tenant create` made: the tenant and an automation service principal's credentials.
@@ -1144,4 +1157,87 @@ pub async fn create(
         client_id: made.service_principals["tenant automation"].1,
         client_secret: secret,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    /// A tenant file with every field that holds a domain enum, as `tenant export` writes it.
+    fn file() -> Value {
+        json!({
+            "id": "6f1c2f4e-7d7a-4f43-9b7e-0c7b4f1d2a10",
+            "name": "Contoso",
+            "domain": "contoso.onmicrosoft.com",
+            "users": [],
+            "groups": [{
+                "id": null, "displayName": "Finance", "microsoft365": true,
+                "members": [{ "principal": "bob@contoso.onmicrosoft.com", "principalType": "User" },
+                            { "principal": "Sales", "principalType": "Group" }],
+                "owners": []
+            }],
+            "servicePrincipals": [],
+            "workspaces": [{
+                "id": null, "name": "Sales", "backedBy": null,
+                "members": [{ "principal": "a@contoso.onmicrosoft.com", "principalType": "User", "role": "Admin" },
+                            { "principal": "automation", "principalType": "App", "role": "Contributor" },
+                            { "principal": "Finance", "principalType": "Group", "role": "Viewer" }],
+                "artifacts": [{
+                    "id": null, "kind": "PaginatedReport", "name": "Invoices",
+                    "permissions": [{ "principal": "Finance", "principalType": "Group", "accessRight": "ReadReshare" }]
+                }]
+            }],
+            "settings": { "servicePrincipalsCanUseApis": true, "servicePrincipalsApiGroup": null,
+                          "servicePrincipalsCanUseAdminApis": false, "servicePrincipalsAdminApiGroup": "Finance" },
+            "licenses": [{ "principal": "Finance", "principalType": "Group", "skuPartNumber": "POWER_BI_PRO" }],
+            "capacities": [{
+                "id": null, "displayName": "P1", "sku": "P1", "region": "West Europe",
+                "users": [{ "principal": "a@contoso.onmicrosoft.com", "principalType": "User", "accessRight": "Assign" },
+                          { "principal": "Finance", "principalType": "Group", "accessRight": "Admin" }]
+            }]
+        })
+    }
+
+    #[test]
+    fn a_tenant_file_reads_and_writes_back_word_for_word() {
+        let spec: TenantSpec = serde_json::from_value(file()).unwrap();
+        assert_eq!(spec.workspaces[0].members[1].principal_type, PrincipalKind::App);
+        assert_eq!(spec.workspaces[0].members[1].role, Role::Contributor);
+        assert_eq!(spec.workspaces[0].artifacts[0].kind, ArtifactKind::PaginatedReport);
+        assert_eq!(spec.capacities[0].users[1].access_right, CapacityRight::Admin);
+        assert_eq!(serde_json::to_value(&spec).unwrap(), file());
+    }
+
+    #[test]
+    fn a_principal_type_left_out_is_a_user() {
+        let member: MemberSpec = serde_json::from_value(json!({ "principal": "a@b.c", "role": "Member" })).unwrap();
+        assert_eq!((member.principal_type, member.role), (PrincipalKind::User, Role::Member));
+    }
+
+    #[test]
+    fn words_no_enum_has_are_refused_with_the_enum_s_message() {
+        let refused = |pointer: &str, word: &str| {
+            let mut file = file();
+            *file.pointer_mut(pointer).unwrap() = json!(word);
+            serde_json::from_value::<TenantSpec>(file).unwrap_err().to_string()
+        };
+        assert!(refused("/groups/0/members/0/principalType", "Robot").contains("unknown principal kind 'Robot'"));
+        assert!(refused("/workspaces/0/members/0/role", "None").contains("unknown role 'None'"));
+        assert!(refused("/workspaces/0/artifacts/0/kind", "Datamart").contains("unknown artifact kind 'Datamart'"));
+        assert!(refused("/capacities/0/users/0/accessRight", "Owner").contains("unknown capacity access right 'Owner'"));
+    }
+
+    #[test]
+    fn the_demo_tenant_is_a_valid_spec_in_every_role() {
+        let spec = demo_spec("password", "secret");
+        let text = serde_json::to_string(&spec).unwrap();
+        let back: TenantSpec = serde_json::from_str(&text).unwrap();
+        assert_eq!(serde_json::to_string(&back).unwrap(), text);
+        let roles: Vec<Role> = spec.workspaces.iter().flat_map(|w| w.members.iter().map(|m| m.role)).collect();
+        for role in [Role::Admin, Role::Member, Role::Contributor, Role::Viewer] {
+            assert!(roles.contains(&role), "no {role} in the demo");
+        }
+    }
 }

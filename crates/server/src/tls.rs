@@ -39,22 +39,22 @@ pub struct TlsFiles {
     pub generated: bool,
 }
 
-/// The loaded TLS setup.
+/// The loaded TLS setup: what is served (`config::Tls` says what to serve).
 #[derive(Clone)]
-pub struct Tls {
+pub struct TlsSetup {
     pub files: TlsFiles,
     pub config: Arc<rustls::ServerConfig>,
 }
 
-impl std::fmt::Debug for Tls {
+impl std::fmt::Debug for TlsSetup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tls").field("files", &self.files).finish_non_exhaustive()
+        f.debug_struct("TlsSetup").field("files", &self.files).finish_non_exhaustive()
     }
 }
 
 /// Load or generate the certificate named by the configuration; `None` when TLS is off.
 /// `year` (from the injected clock) sets the certificates' validity: from last year, for 20 years.
-pub fn setup(config: &Config, year: i32) -> anyhow::Result<Option<Tls>> {
+pub fn setup(config: &Config, year: i32) -> anyhow::Result<Option<TlsSetup>> {
     if !config.tls.is_on() {
         return Ok(None);
     }
@@ -64,7 +64,7 @@ pub fn setup(config: &Config, year: i32) -> anyhow::Result<Option<Tls>> {
         (None, None) => ensure_local_ca(&config.tls_dir(), year)?,
     };
     let config = server_config(&files.cert, &files.key)?;
-    Ok(Some(Tls { files, config }))
+    Ok(Some(TlsSetup { files, config }))
 }
 
 /// Reuse `ca.pem`, `cert.pem` and `key.pem` in `dir` when all three exist; otherwise generate them.

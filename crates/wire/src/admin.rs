@@ -171,20 +171,30 @@ pub struct Workbook {
     pub dataset_id: Option<String>,
 }
 
-/// `ArtifactAccessResponse` of `GET /admin/users/{userId}/artifactAccess`. On the last page both
-/// continuation fields are absent.
+/// A page of a per-user admin list: its entities, under the list's own name (`E` holds them), and
+/// the way to the next page. On the last page both continuation fields are absent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ArtifactAccessResponse {
+pub struct ContinuedPage<E> {
     #[serde(rename = "@odata.context", default, skip_serializing_if = "Option::is_none")]
     pub odata_context: Option<String>,
-    #[serde(default)]
-    pub artifact_access_entities: Vec<ArtifactAccessEntry>,
+    #[serde(flatten)]
+    pub entities: E,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub continuation_uri: Option<String>,
     /// Percent-encoded, as the service sends it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub continuation_token: Option<String>,
+}
+
+/// `ArtifactAccessResponse` of `GET /admin/users/{userId}/artifactAccess`.
+pub type ArtifactAccessResponse = ContinuedPage<ArtifactAccessEntities>;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ArtifactAccessEntities {
+    #[serde(default)]
+    pub artifact_access_entities: Vec<ArtifactAccessEntry>,
 }
 
 /// `ArtifactAccessEntry`.
@@ -206,17 +216,13 @@ pub struct ArtifactAccessEntry {
 }
 
 /// `SubscriptionsByUserResponse`.
+pub type SubscriptionsByUserResponse = ContinuedPage<SubscriptionEntities>;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SubscriptionsByUserResponse {
-    #[serde(rename = "@odata.context", default, skip_serializing_if = "Option::is_none")]
-    pub odata_context: Option<String>,
+pub struct SubscriptionEntities {
     #[serde(default)]
     pub subscription_entities: Vec<Subscription>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub continuation_uri: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub continuation_token: Option<String>,
 }
 
 /// `Subscription`. Dates use the service's `M/d/yyyy h:mm:ss AM` form, as its examples do. The
@@ -575,7 +581,7 @@ mod tests {
         round_trip(&entry, ARTIFACT_ACCESS_ENTRY);
         let page = ArtifactAccessResponse {
             odata_context: None,
-            artifact_access_entities: vec![entry],
+            entities: ArtifactAccessEntities { artifact_access_entities: vec![entry] },
             continuation_uri: Some("https://x/artifactAccess?continuationToken='a'".into()),
             continuation_token: Some("a".into()),
         };
@@ -662,7 +668,7 @@ mod tests {
             "continuationToken":"LDEsMTAwMDAwLDA%3D"}"#,
         )
         .unwrap();
-        assert_eq!(access.artifact_access_entities[0].artifact_type, ArtifactType::Report);
+        assert_eq!(access.entities.artifact_access_entities[0].artifact_type, ArtifactType::Report);
         assert_eq!(access.continuation_token.as_deref(), Some("LDEsMTAwMDAwLDA%3D"));
 
         let subs: SubscriptionsByUserResponse = serde_json::from_str(
@@ -671,7 +677,7 @@ mod tests {
             "startDate":"8/10/2021 12:00:00 AM","endDate":"8/10/2022 12:00:00 AM","users":[]}]}"#,
         )
         .unwrap();
-        assert_eq!(subs.subscription_entities[0].id, "9225d0bc-9f5e-4819-a637-799c0c4fh3f1");
+        assert_eq!(subs.entities.subscription_entities[0].id, "9225d0bc-9f5e-4819-a637-799c0c4fh3f1");
         assert!(subs.continuation_token.is_none());
 
         let events: ActivityEventResponse = serde_json::from_str(

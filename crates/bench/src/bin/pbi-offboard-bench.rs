@@ -29,6 +29,7 @@ use pbi_lifecycle::offboard::{plan_offboarding, remaining_after, run_offboarding
 use pbi_lifecycle::service::{discover, ClientOffboardTarget};
 use pbi_lifecycle::state::{PrincipalKey, PrincipalKind};
 use pbi_server::config::{Config, Throttling};
+use pbi_server::domain::{ArtifactKind, PrincipalKind as ServerPrincipalKind, Role};
 use pbi_server::store::Store;
 use pbi_server::tenant::{
     self, ArtifactSpec, MemberSpec, RightSpec, SecretSpec, ServicePrincipalSpec, TenantSpec, UserSpec, WorkspaceSpec,
@@ -86,26 +87,26 @@ fn spec(args: &Args) -> TenantSpec {
         fabric_admin: admin,
         ..UserSpec::default()
     };
-    let member = |principal: String, role: &str| MemberSpec { principal, principal_type: "User".into(), role: role.into() };
+    let member = |principal: String, role: Role| MemberSpec { principal, principal_type: ServerPrincipalKind::User, role };
     let mut users = vec![user(admin(), true), user(format!("owner@{DOMAIN}"), false)];
     users.extend((0..args.users).map(|i| user(leaver(i), false)));
-    let roles = ["Viewer", "Member", "Contributor"];
+    let roles = [Role::Viewer, Role::Member, Role::Contributor];
     let mut workspaces: Vec<WorkspaceSpec> = (0..args.workspaces)
         .map(|w| {
             let owner = if w < args.foreign { format!("owner@{DOMAIN}") } else { admin() };
-            let mut members = vec![member(owner, "Admin")];
+            let mut members = vec![member(owner, Role::Admin)];
             members.extend((0..args.users).map(|i| member(leaver(i), roles[(i + w) % roles.len()])));
             WorkspaceSpec { name: format!("Bench {w:03}"), members, ..WorkspaceSpec::default() }
         })
         .collect();
     workspaces.push(WorkspaceSpec {
         name: "Bench datasets".into(),
-        members: vec![member(admin(), "Admin")],
+        members: vec![member(admin(), Role::Admin)],
         artifacts: vec![ArtifactSpec {
-            kind: "Dataset".into(),
+            kind: ArtifactKind::Dataset,
             name: "Shared model".into(),
             permissions: (0..args.users)
-                .map(|i| RightSpec { principal: leaver(i), principal_type: "User".into(), access_right: "ReadReshare".into() })
+                .map(|i| RightSpec { principal: leaver(i), principal_type: ServerPrincipalKind::User, access_right: "ReadReshare".into() })
                 .collect(),
             ..ArtifactSpec::default()
         }],

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
 use pbi_client::{GraphClient, Memberships, ScanOptions};
+use pbi_server::domain::{ArtifactKind, PrincipalKind};
 use pbi_server::review::AccessRow;
 use pbi_server::tenant::{
     ArtifactSpec, GroupMemberSpec, GroupSpec, LicenseSpec, MemberSpec, RightSpec, SecretSpec, ServicePrincipalSpec, SkuSpec, TenantSpec,
@@ -724,22 +725,22 @@ pub fn fresh_secret() -> String {
     format!("twin~{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple())
 }
 
-fn principal_type(p: Option<PrincipalType>) -> &'static str {
+fn principal_type(p: Option<PrincipalType>) -> PrincipalKind {
     match p {
-        Some(PrincipalType::Group) => "Group",
-        Some(PrincipalType::App) => "App",
-        _ => "User",
+        Some(PrincipalType::Group) => PrincipalKind::Group,
+        Some(PrincipalType::App) => PrincipalKind::App,
+        _ => PrincipalKind::User,
     }
 }
 
 /// The spec kind of a scanned item.
-fn kind_of(list: &str, a: &ScanArtifact) -> &'static str {
+fn kind_of(list: &str, a: &ScanArtifact) -> ArtifactKind {
     match list {
-        "reports" if a.report_type.as_deref() == Some("PaginatedReport") => "PaginatedReport",
-        "reports" => "Report",
-        "datasets" => "Dataset",
-        "dashboards" => "Dashboard",
-        _ => "Dataflow",
+        "reports" if a.report_type.as_deref() == Some("PaginatedReport") => ArtifactKind::PaginatedReport,
+        "reports" => ArtifactKind::Report,
+        "datasets" => ArtifactKind::Dataset,
+        "dashboards" => ArtifactKind::Dashboard,
+        _ => ArtifactKind::Dataflow,
     }
 }
 
@@ -813,11 +814,10 @@ fn snapshot(s: &Session, facts: &Facts, secret: &str, backed: &BTreeMap<Uuid, Ve
                 .map(|m| GroupMemberSpec {
                     principal: m.id().to_string(),
                     principal_type: match m {
-                        DirectoryObject::User(_) => "User",
-                        DirectoryObject::Group(_) => "Group",
-                        DirectoryObject::ServicePrincipal(_) => "App",
-                    }
-                    .into(),
+                        DirectoryObject::User(_) => PrincipalKind::User,
+                        DirectoryObject::Group(_) => PrincipalKind::Group,
+                        DirectoryObject::ServicePrincipal(_) => PrincipalKind::App,
+                    },
                 })
                 .collect(),
             ..Default::default()
@@ -830,7 +830,7 @@ fn snapshot(s: &Session, facts: &Facts, secret: &str, backed: &BTreeMap<Uuid, Ve
     for g in facts.memberships.groups.values() {
         for l in g.assigned_licenses.iter().flatten() {
             if let Some(sku) = part(l.sku_id) {
-                licenses.push(LicenseSpec { principal: g.id.to_string(), principal_type: "Group".into(), sku_part_number: sku });
+                licenses.push(LicenseSpec { principal: g.id.to_string(), principal_type: PrincipalKind::Group, sku_part_number: sku });
             }
             for (u, _) in facts.memberships.transitive_users(g.id) {
                 from_groups.entry(u.id).or_default().insert(l.sku_id);
@@ -841,7 +841,7 @@ fn snapshot(s: &Session, facts: &Facts, secret: &str, backed: &BTreeMap<Uuid, Ve
         for l in u.assigned_licenses.iter().flatten() {
             if !from_groups.get(&u.id).is_some_and(|g| g.contains(&l.sku_id)) {
                 if let Some(sku) = part(l.sku_id) {
-                    licenses.push(LicenseSpec { principal: u.id.to_string(), principal_type: "User".into(), sku_part_number: sku });
+                    licenses.push(LicenseSpec { principal: u.id.to_string(), principal_type: PrincipalKind::User, sku_part_number: sku });
                 }
             }
         }
@@ -859,8 +859,9 @@ fn snapshot(s: &Session, facts: &Facts, secret: &str, backed: &BTreeMap<Uuid, Ve
                 };
                 Some(MemberSpec {
                     principal,
-                    principal_type: principal_type(u.principal_type).into(),
-                    role: u.group_user_access_right.as_str().into(),
+                    principal_type: principal_type(u.principal_type),
+                    // `None` is no role: a twin cannot hold it.
+                    role: u.group_user_access_right.as_str().parse().ok()?,
                 })
             })
             .collect();
@@ -883,24 +884,25 @@ fn snapshot(s: &Session, facts: &Facts, secret: &str, backed: &BTreeMap<Uuid, Ve
                             return None;
                         }
                         let right = u.iter().find(|(k, _)| k.ends_with("UserAccessRight"))?.1.as_str()?;
-                        let kind = text(u, "principalType").unwrap_or("User");
-                        let principal = if kind == "User" {
+                        let kind: PrincipalKind = text(u, "principalType").unwrap_or("User").parse().ok()?;
+                        let principal = if kind == PrincipalKind::User {
                             let gu = GroupUser::principal(identifier, PrincipalType::User, pbi_wire::powerbi::GroupUserAccessRight::None);
                             known_user(&GroupUser { graph_id: text(u, "graphId").map(str::to_string), ..gu })?
                         } else {
                             identifier.to_string()
                         };
-                        Some(RightSpec { principal, principal_type: kind.into(), access_right: right.into() })
+                        Some(RightSpec { principal, principal_type: kind, access_right: right.into() })
                     })
                     .collect::<Vec<_>>();
-                let permissions = if kind == "Dataflow" || kind == "PaginatedReport" { Vec::new() } else { permissions };
+                let permissions =
+                    if matches!(kind, ArtifactKind::Dataflow | ArtifactKind::PaginatedReport) { Vec::new() } else { permissions };
                 let name = a.name.clone().or_else(|| a.display_name.clone()).unwrap_or_else(|| id.to_string());
                 artifacts.push(ArtifactSpec {
                     id: Some(id),
-                    kind: kind.into(),
+                    kind,
                     name,
                     description: a.description.clone(),
-                    dataset: a.dataset_id.clone().filter(|_| kind == "Report"),
+                    dataset: a.dataset_id.clone().filter(|_| kind == ArtifactKind::Report),
                     configured_by: a.configured_by.clone(),
                     permissions,
                     ..Default::default()

@@ -11,8 +11,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use pbi_client::AddOutcome;
+use pbi_client::GraphClient;
 use pbi_wire::artifacts::{DatasetUserAccess, DatasetUserAccessRight};
-use pbi_wire::graph::sku;
+use pbi_wire::graph::{sku, User};
 use pbi_wire::powerbi::{GroupUser, GroupUserAccessRight, PrincipalType};
 
 use super::commands::{fail, render, Session};
@@ -88,107 +89,123 @@ pub async fn onboard(s: &Session, req: &Request, format: Format) -> ExitCode {
         Err(e) => return fail(exit::USAGE, e),
     };
     let mut report = Report { rows: Rows::new(&["step", "target", "outcome"]), changed: 0 };
+    let steps = async {
+        let (user, upn) = check_account(&graph, req, &mut report).await?;
+        if let Some(license) = req.license {
+            assign_license(&graph, req, license, &user, &upn, format, &mut report).await?;
+        }
+        let mut targets: Vec<Target> = Vec::new();
+        for w in &req.workspaces {
+            targets.push(resolve_workspace(s, w).await.map_err(|e| fail(exit::FAILURE, e))?);
+        }
+        grant_roles(s, req, &upn, &targets, &mut report).await?;
+        if let (Some(dataset), Some(permission)) = (&req.dataset, &req.permission) {
+            grant_dataset_permission(s, dataset, permission, &upn, &targets, &mut report).await?;
+        }
+        read_back(s, req, &upn, &targets, format).await
+    };
+    if let Err(code) = steps.await {
+        return code;
+    }
+    let code = render(&report.rows, format);
+    eprintln!(
+        "{} change(s); {} admin call(s) spent{}",
+        report.changed,
+        ledger_calls(&s.profile).await.saturating_sub(before),
+        if report.changed == 0 { "; nothing to do, the user was already onboarded" } else { "" }
+    );
+    code
+}
 
-    // 1. The account exists and can sign in.
+/// Step 1: The account exists and can sign in.
+async fn check_account(graph: &GraphClient, req: &Request, report: &mut Report) -> Result<(User, String), ExitCode> {
     let user = match graph.get_user(&req.upn).await {
         Ok(u) => u,
-        Err(e) => return fail(exit::FAILURE, format!("no account '{}' in the directory: {e}", req.upn)),
+        Err(e) => return Err(fail(exit::FAILURE, format!("no account '{}' in the directory: {e}", req.upn))),
     };
     if user.account_enabled == Some(false) {
-        return fail(exit::FAILURE, format!("the account '{}' is disabled: enable it in Entra first", req.upn));
+        return Err(fail(exit::FAILURE, format!("the account '{}' is disabled: enable it in Entra first", req.upn)));
     }
     let upn = user.user_principal_name.clone().unwrap_or_else(|| req.upn.clone());
     report.step("account", &upn, "verified");
 
-    // 2. The license, through Graph, then wait until it is listed.
-    if let Some(license) = req.license {
-        let licenses = match Licenses::load(&graph).await {
-            Ok(l) => l,
-            Err(e) => return fail(exit::FAILURE, e),
-        };
-        let Some(sku_id) = licenses.sku_id(license.part_number()) else {
-            return fail(exit::FAILURE, format!("the tenant has no {} subscription", license.part_number()));
-        };
-        if user.usage_location.is_none() {
-            let Some(country) = &req.usage_location else {
-                return fail(
-                    exit::FAILURE,
-                    format!("{upn} has no usageLocation, and Entra assigns no license without one: add --usage-location with a two-letter country code"),
-                );
-            };
-            if let Err(e) = graph.update_user(&user.id.to_string(), &serde_json::json!({ "usageLocation": country })).await {
-                return fail(exit::FAILURE, format!("cannot set the usageLocation of {upn}: {e}"));
-            }
-            report.step("usage location", country, "set");
-        }
-        let held = |details: &[pbi_wire::graph::LicenseDetails]| details.iter().any(|d| d.sku_id == sku_id);
-        // The account as read in step 1 already says which licenses it has (direct and through
-        // groups): no second read before assigning.
-        let assigned = user.assigned_licenses.as_deref().unwrap_or_default().iter().any(|l| l.sku_id == sku_id);
-        if assigned {
-            report.step("license", license.part_number(), "unchanged");
-        } else {
-            if let Err(e) = graph.assign_license(&user.id.to_string(), &[sku_id], &[]).await {
-                return fail(exit::FAILURE, format!("assignLicense {}: {e}", license.part_number()));
-            }
-            let started = Instant::now();
-            let mut seen = false;
-            let spinner = progress::spinner(
-                format!("waiting up to {} for licenseDetails to list {}", progress::human(req.license_wait), license.part_number()),
-                progress::visible(format),
-            );
-            while started.elapsed() <= req.license_wait {
-                if graph.license_details(&user.id.to_string()).await.is_ok_and(|d| held(&d)) {
-                    seen = true;
-                    break;
-                }
-                tokio::time::sleep(Duration::from_secs(2)).await;
-            }
-            spinner.finish_and_clear();
-            if !seen {
-                eprintln!(
-                        "pbi-access: warning: {} was assigned but licenseDetails does not list it after {} s; Power BI may treat the user as Free until it does",
-                        license.part_number(),
-                        req.license_wait.as_secs()
-                    );
-            }
-            report.step("license", license.part_number(), if seen { "assigned" } else { "assigned (not yet listed)" });
-        }
-    }
+    Ok((user, upn))
+}
 
-    // 3. Workspace roles, through the workspace endpoint; verified add on ambiguous answers.
-    let mut targets: Vec<Target> = Vec::new();
-    for w in &req.workspaces {
-        match resolve_workspace(s, w).await {
-            Ok(t) => targets.push(t),
-            Err(e) => return fail(exit::FAILURE, e),
-        }
-    }
-    let users_of = |t: &Target| {
-        let (client, id, member) = (s.client.clone(), t.id, t.member);
-        async move {
-            if member {
-                client.get_group_users(id).await
-            } else {
-                client.get_group_users_as_admin(id).await
-            }
-        }
+/// Step 2: The license, through Graph, then wait until it is listed.
+async fn assign_license(
+    graph: &GraphClient,
+    req: &Request,
+    license: License,
+    user: &User,
+    upn: &str,
+    format: Format,
+    report: &mut Report,
+) -> Result<(), ExitCode> {
+    let licenses = match Licenses::load(graph).await {
+        Ok(l) => l,
+        Err(e) => return Err(fail(exit::FAILURE, e)),
     };
-    let mine = |users: &[GroupUser]| -> Option<GroupUserAccessRight> {
-        users
-            .iter()
-            .find(|u| {
-                u.principal_type == Some(PrincipalType::User) && u.identifier.as_deref().is_some_and(|i| i.eq_ignore_ascii_case(&upn))
-            })
-            .map(|u| u.group_user_access_right)
+    let Some(sku_id) = licenses.sku_id(license.part_number()) else {
+        return Err(fail(exit::FAILURE, format!("the tenant has no {} subscription", license.part_number())));
     };
-    for t in &targets {
-        let name = &t.name;
-        let current = match users_of(t).await {
-            Ok(users) => mine(&users),
-            Err(e) => return fail(exit::FAILURE, format!("{name}: {e}")),
+    if user.usage_location.is_none() {
+        let Some(country) = &req.usage_location else {
+            return Err(fail(
+                exit::FAILURE,
+                format!("{upn} has no usageLocation, and Entra assigns no license without one: add --usage-location with a two-letter country code"),
+            ));
         };
-        let body = GroupUser::principal(upn.clone(), PrincipalType::User, req.role);
+        if let Err(e) = graph.update_user(&user.id.to_string(), &serde_json::json!({ "usageLocation": country })).await {
+            return Err(fail(exit::FAILURE, format!("cannot set the usageLocation of {upn}: {e}")));
+        }
+        report.step("usage location", country, "set");
+    }
+    let held = |details: &[pbi_wire::graph::LicenseDetails]| details.iter().any(|d| d.sku_id == sku_id);
+    // The account as read in step 1 already says which licenses it has (direct and through
+    // groups): no second read before assigning.
+    let assigned = user.assigned_licenses.as_deref().unwrap_or_default().iter().any(|l| l.sku_id == sku_id);
+    if assigned {
+        report.step("license", license.part_number(), "unchanged");
+    } else {
+        if let Err(e) = graph.assign_license(&user.id.to_string(), &[sku_id], &[]).await {
+            return Err(fail(exit::FAILURE, format!("assignLicense {}: {e}", license.part_number())));
+        }
+        let started = Instant::now();
+        let mut seen = false;
+        let spinner = progress::spinner(
+            format!("waiting up to {} for licenseDetails to list {}", progress::human(req.license_wait), license.part_number()),
+            progress::visible(format),
+        );
+        while started.elapsed() <= req.license_wait {
+            if graph.license_details(&user.id.to_string()).await.is_ok_and(|d| held(&d)) {
+                seen = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        spinner.finish_and_clear();
+        if !seen {
+            eprintln!(
+                    "pbi-access: warning: {} was assigned but licenseDetails does not list it after {} s; Power BI may treat the user as Free until it does",
+                    license.part_number(),
+                    req.license_wait.as_secs()
+                );
+        }
+        report.step("license", license.part_number(), if seen { "assigned" } else { "assigned (not yet listed)" });
+    }
+    Ok(())
+}
+
+/// Step 3: Workspace roles, through the workspace endpoint; verified add on ambiguous answers.
+async fn grant_roles(s: &Session, req: &Request, upn: &str, targets: &[Target], report: &mut Report) -> Result<(), ExitCode> {
+    for t in targets {
+        let name = &t.name;
+        let current = match users_of(s, t).await {
+            Ok(users) => role_of(&users, upn),
+            Err(e) => return Err(fail(exit::FAILURE, format!("{name}: {e}"))),
+        };
+        let body = GroupUser::principal(upn.to_string(), PrincipalType::User, req.role);
         let added = |o: AddOutcome| match o {
             AddOutcome::Added => format!("added as {}", req.role.as_str()),
             _ => format!("added as {} (confirmed by reading back)", req.role.as_str()),
@@ -211,84 +228,94 @@ pub async fn onboard(s: &Session, req: &Request, format: Format) -> ExitCode {
         match outcome {
             Ok(o) => report.step("workspace role", name, &o),
             Err(e) if !t.member && e.status().is_some_and(|st| st.as_u16() == 403) => {
-                return fail(
+                return Err(fail(
                     exit::FAILURE,
                     format!("{name}: the caller holds no role in this workspace, and the admin write endpoints refused it ({e}); Power BI opens them to Fabric administrators' delegated tokens, not to service principals: give the app a role in the workspace"),
-                )
+                ))
             }
-            Err(e) => return fail(exit::FAILURE, format!("{name}: {e}")),
+            Err(e) => return Err(fail(exit::FAILURE, format!("{name}: {e}"))),
         }
     }
+    Ok(())
+}
 
-    // 4. The dataset permission, in the first named workspace that holds the dataset.
-    if let (Some(dataset), Some(permission)) = (&req.dataset, &req.permission) {
-        let right: DatasetUserAccessRight = match permission.parse() {
-            Ok(r) => r,
-            Err(e) => return fail(exit::USAGE, e),
-        };
-        let mut found = None;
-        for t in targets.iter().filter(|t| t.member) {
-            if let Ok(list) = s.client.get_datasets_in_group(t.id).await {
-                if let Some(d) =
-                    list.into_iter().find(|d| d.id.to_string().eq_ignore_ascii_case(dataset) || d.name.eq_ignore_ascii_case(dataset))
-                {
-                    found = Some((t.id, d));
-                    break;
-                }
+/// Step 4: The dataset permission, in the first named workspace that holds the dataset.
+async fn grant_dataset_permission(
+    s: &Session,
+    dataset: &str,
+    permission: &str,
+    upn: &str,
+    targets: &[Target],
+    report: &mut Report,
+) -> Result<(), ExitCode> {
+    let right: DatasetUserAccessRight = match permission.parse() {
+        Ok(r) => r,
+        Err(e) => return Err(fail(exit::USAGE, e)),
+    };
+    let mut found = None;
+    for t in targets.iter().filter(|t| t.member) {
+        if let Ok(list) = s.client.get_datasets_in_group(t.id).await {
+            if let Some(d) =
+                list.into_iter().find(|d| d.id.to_string().eq_ignore_ascii_case(dataset) || d.name.eq_ignore_ascii_case(dataset))
+            {
+                found = Some((t.id, d));
+                break;
             }
-        }
-        let Some((group, d)) = found else {
-            return fail(exit::FAILURE, format!("no dataset '{dataset}' in the named workspaces the caller holds a role in"));
-        };
-        let id = d.id.to_string();
-        let holds = |list: &[DatasetUserAccess]| {
-            list.iter().any(|a| {
-                a.identifier.eq_ignore_ascii_case(&upn)
-                    && words(right.as_str()).iter().all(|w| a.dataset_user_access_right.as_str().contains(w))
-            })
-        };
-        match s.client.get_dataset_users(Some(group), &id).await {
-            Ok(list) if holds(&list) => report.step("dataset permission", &d.name, "unchanged"),
-            Ok(_) => {
-                let access =
-                    DatasetUserAccess { identifier: upn.clone(), principal_type: PrincipalType::User, dataset_user_access_right: right };
-                if let Err(e) = s.client.post_dataset_user(Some(group), &id, &access).await {
-                    return fail(exit::FAILURE, format!("{}: {e}", d.name));
-                }
-                match s.client.get_dataset_users(Some(group), &id).await {
-                    Ok(list) if holds(&list) => report.step("dataset permission", &d.name, &format!("granted {}", right.as_str())),
-                    Ok(_) => return fail(exit::FAILURE, format!("{}: the permission is not there after granting it", d.name)),
-                    Err(e) => return fail(exit::FAILURE, format!("{}: {e}", d.name)),
-                }
-            }
-            Err(e) => return fail(exit::FAILURE, format!("{}: {e}", d.name)),
         }
     }
+    let Some((group, d)) = found else {
+        return Err(fail(exit::FAILURE, format!("no dataset '{dataset}' in the named workspaces the caller holds a role in")));
+    };
+    let id = d.id.to_string();
+    let holds = |list: &[DatasetUserAccess]| {
+        list.iter().any(|a| {
+            a.identifier.eq_ignore_ascii_case(upn) && words(right.as_str()).iter().all(|w| a.dataset_user_access_right.as_str().contains(w))
+        })
+    };
+    match s.client.get_dataset_users(Some(group), &id).await {
+        Ok(list) if holds(&list) => report.step("dataset permission", &d.name, "unchanged"),
+        Ok(_) => {
+            let access =
+                DatasetUserAccess { identifier: upn.to_string(), principal_type: PrincipalType::User, dataset_user_access_right: right };
+            if let Err(e) = s.client.post_dataset_user(Some(group), &id, &access).await {
+                return Err(fail(exit::FAILURE, format!("{}: {e}", d.name)));
+            }
+            match s.client.get_dataset_users(Some(group), &id).await {
+                Ok(list) if holds(&list) => report.step("dataset permission", &d.name, &format!("granted {}", right.as_str())),
+                Ok(_) => return Err(fail(exit::FAILURE, format!("{}: the permission is not there after granting it", d.name))),
+                Err(e) => return Err(fail(exit::FAILURE, format!("{}: {e}", d.name))),
+            }
+        }
+        Err(e) => return Err(fail(exit::FAILURE, format!("{}: {e}", d.name))),
+    }
+    Ok(())
+}
 
-    // 5. Read back the roles, and the license Power BI sees. `licenseType` is the user's, the same
-    // in every workspace: it is read once, from an admin list already read if there is one, else
-    // with one admin read of the first workspace (never one per workspace).
+/// Step 5: Read back the roles, and the license Power BI sees. `licenseType` is the user's, the same
+/// in every workspace: it is read once, from an admin list already read if there is one, else
+/// with one admin read of the first workspace (never one per workspace).
+async fn read_back(s: &Session, req: &Request, upn: &str, targets: &[Target], format: Format) -> Result<(), ExitCode> {
     let bar = progress::bar(targets.len() as u64, progress::visible(format) && !targets.is_empty());
     bar.set_message("reading back the roles");
     let mut license_seen: Option<(String, Option<String>)> = None;
-    for t in &targets {
+    for t in targets {
         let name = &t.name;
         bar.inc(1);
-        let users = match users_of(t).await {
+        let users = match users_of(s, t).await {
             Ok(u) => u,
-            Err(e) => return fail(exit::FAILURE, format!("{name}: {e}")),
+            Err(e) => return Err(fail(exit::FAILURE, format!("{name}: {e}"))),
         };
-        if mine(&users).is_none_or(|r| role_rank(r.as_str()) < role_rank(req.role.as_str())) {
-            return fail(exit::FAILURE, format!("{name}: the role is not {} after onboarding", req.role.as_str()));
+        if role_of(&users, upn).is_none_or(|r| role_rank(r.as_str()) < role_rank(req.role.as_str())) {
+            return Err(fail(exit::FAILURE, format!("{name}: the role is not {} after onboarding", req.role.as_str())));
         }
         if req.license.is_some() && !t.member && license_seen.is_none() {
-            license_seen = Some((name.clone(), license_type_in(&users, &upn)));
+            license_seen = Some((name.clone(), license_type_in(&users, upn)));
         }
     }
     bar.finish_and_clear();
     if let (Some(_), None, Some(first)) = (req.license, &license_seen, targets.first()) {
         let listed = s.client.get_group_users_as_admin(first.id).await.ok();
-        license_seen = Some((first.name.clone(), listed.and_then(|l| license_type_in(&l, &upn))));
+        license_seen = Some((first.name.clone(), listed.and_then(|l| license_type_in(&l, upn))));
     }
     if let Some((name, seen)) = &license_seen {
         match seen.as_deref() {
@@ -299,12 +326,23 @@ pub async fn onboard(s: &Session, req: &Request, format: Format) -> ExitCode {
             Some(_) => {}
         }
     }
-    let code = render(&report.rows, format);
-    eprintln!(
-        "{} change(s); {} admin call(s) spent{}",
-        report.changed,
-        ledger_calls(&s.profile).await.saturating_sub(before),
-        if report.changed == 0 { "; nothing to do, the user was already onboarded" } else { "" }
-    );
-    code
+    Ok(())
+}
+
+/// A workspace's users: through the workspace endpoint where the caller holds a role, else the
+/// admin endpoint.
+async fn users_of(s: &Session, t: &Target) -> Result<Vec<GroupUser>, pbi_client::ClientError> {
+    if t.member {
+        s.client.get_group_users(t.id).await
+    } else {
+        s.client.get_group_users_as_admin(t.id).await
+    }
+}
+
+/// The role `upn` holds among `users`.
+fn role_of(users: &[GroupUser], upn: &str) -> Option<GroupUserAccessRight> {
+    users
+        .iter()
+        .find(|u| u.principal_type == Some(PrincipalType::User) && u.identifier.as_deref().is_some_and(|i| i.eq_ignore_ascii_case(upn)))
+        .map(|u| u.group_user_access_right)
 }

@@ -5,5 +5,6 @@ pub mod graph;
 pub mod oauth;
 pub mod operator;
 pub mod powerbi;
+pub mod query;
 pub mod routing;
 pub mod scim;

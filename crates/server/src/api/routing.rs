@@ -19,10 +19,13 @@ macro_rules! dialect_ops {
 }
 pub(crate) use dialect_ops;
 
-/// One row of a routing table.
-pub struct Route {
+/// One row of a routing table: the operation, what the dialect checks before its handler (`A`:
+/// nothing for Graph, SCIM and the operator API; scopes and admin access for Power BI), and the
+/// handler, `None` for an operation listed but not built yet.
+pub struct Route<A = ()> {
     pub op: Op,
-    pub handler: MethodRouter<AppState>,
+    pub access: A,
+    pub handler: Option<MethodRouter<AppState>>,
 }
 
 /// The row that routes `op`'s method and path to `handler`.
@@ -31,8 +34,13 @@ where
     H: Handler<T, AppState>,
     T: 'static,
 {
+    Route { op, access: (), handler: Some(on(method_filter(op), handler)) }
+}
+
+/// The method filter of `op`'s method.
+pub fn method_filter(op: Op) -> MethodFilter {
     let method = Method::from_bytes(op.method.as_bytes()).expect("operation table methods are valid");
-    Route { op, handler: on(MethodFilter::try_from(method).expect("routable method"), handler) }
+    MethodFilter::try_from(method).expect("operation table methods are routable")
 }
 
 /// A router with one entry a path: the handlers of its rows merged, and `method_not_allowed`
@@ -43,10 +51,10 @@ where
     T: 'static,
 {
     let mut by_path: Vec<(&'static str, MethodRouter<AppState>)> = Vec::new();
-    for r in routes {
-        match by_path.iter_mut().find(|(p, _)| *p == r.op.path) {
-            Some((_, mr)) => *mr = std::mem::take(mr).merge(r.handler),
-            None => by_path.push((r.op.path, r.handler)),
+    for (path, handler) in routes.into_iter().filter_map(|r| Some((r.op.path, r.handler?))) {
+        match by_path.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, mr)) => *mr = std::mem::take(mr).merge(handler),
+            None => by_path.push((path, handler)),
         }
     }
     by_path.into_iter().fold(Router::new(), |router, (path, mr)| router.route(path, mr.fallback(method_not_allowed.clone())))

@@ -192,14 +192,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::auth::tokens::test_service as service;
     use crate::auth::{KeyRing, TokenError, TokenSubject};
     use crate::clock::{Clock, ManualClock};
-
-    fn service(clock: Arc<ManualClock>) -> TokenService {
-        static KEY: std::sync::OnceLock<crate::store::StoredKey> = std::sync::OnceLock::new();
-        let stored = KEY.get_or_init(|| crate::auth::keys::generate().unwrap());
-        TokenService::new(Arc::new(KeyRing::from_stored(stored).unwrap()), clock, 3600, 300)
-    }
 
     fn grant() -> RefreshGrant {
         RefreshGrant {

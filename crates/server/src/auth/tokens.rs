@@ -302,16 +302,19 @@ impl TokenService {
     }
 }
 
+/// A token service for unit tests, on one key generated once per test process.
+#[cfg(test)]
+pub(crate) fn test_service(clock: Arc<crate::clock::ManualClock>) -> TokenService {
+    static KEY: std::sync::OnceLock<crate::store::StoredKey> = std::sync::OnceLock::new();
+    let stored = KEY.get_or_init(|| crate::auth::keys::generate().unwrap());
+    TokenService::new(Arc::new(KeyRing::from_stored(stored).unwrap()), clock, 3600, 300)
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_service as service;
     use super::*;
     use crate::clock::ManualClock;
-
-    fn service(clock: Arc<ManualClock>) -> TokenService {
-        static KEY: std::sync::OnceLock<crate::store::StoredKey> = std::sync::OnceLock::new();
-        let stored = KEY.get_or_init(|| crate::auth::keys::generate().unwrap());
-        TokenService::new(Arc::new(KeyRing::from_stored(stored).unwrap()), clock, 3600, 300)
-    }
 
     fn app(tenant: Uuid) -> TokenSubject {
         TokenSubject::App { tenant, object_id: Uuid::new_v4(), app_id: Uuid::new_v4(), display_name: "app".into() }

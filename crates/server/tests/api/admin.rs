@@ -91,6 +91,7 @@ backend_test!(disabled_and_deleted_accounts_keep_their_roles_visibly, |app: Test
 });
 
 backend_test!(license_type_follows_assignments_after_propagation, |app: TestApp| async move {
+    use pbi_server::domain::{PrincipalKind, Role};
     use pbi_server::tenant::{GroupMemberSpec, GroupSpec, LicenseSpec, MemberSpec, SkuSpec, TenantSpec, UserSpec, WorkspaceSpec};
     let d = "lic.onmicrosoft.com";
     let user = |l: &str| UserSpec {
@@ -100,15 +101,16 @@ backend_test!(license_type_follows_assignments_after_propagation, |app: TestApp|
         fabric_admin: l == "boss",
         ..Default::default()
     };
-    let role = |l: &str| MemberSpec { principal: format!("{l}@{d}"), principal_type: "User".into(), role: "Admin".into() };
-    let lic = |p: &str, t: &str, sku: &str| LicenseSpec { principal: p.into(), principal_type: t.into(), sku_part_number: sku.into() };
+    let role = |l: &str| MemberSpec { principal: format!("{l}@{d}"), principal_type: PrincipalKind::User, role: Role::Admin };
+    let lic =
+        |p: &str, t: &str, sku: &str| LicenseSpec { principal: p.into(), principal_type: t.parse().unwrap(), sku_part_number: sku.into() };
     let spec = TenantSpec {
         name: "Licenses".into(),
         domain: d.into(),
         users: ["boss", "ppu", "viagroup", "free"].into_iter().map(user).collect(),
         groups: vec![GroupSpec {
             display_name: "Licensed".into(),
-            members: vec![GroupMemberSpec { principal: format!("viagroup@{d}"), principal_type: "User".into() }],
+            members: vec![GroupMemberSpec { principal: format!("viagroup@{d}"), principal_type: PrincipalKind::User }],
             ..Default::default()
         }],
         service_principals: vec![pbi_server::tenant::ServicePrincipalSpec {

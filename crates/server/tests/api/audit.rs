@@ -248,8 +248,8 @@ mod paging {
             assert_eq!(status, 200, "{body}");
             let page: ArtifactAccessResponse = serde_json::from_value(body.clone()).unwrap();
             pages += 1;
-            assert!(page.artifact_access_entities.len() <= 10);
-            seen.extend(page.artifact_access_entities.iter().map(|e| e.artifact_id.clone()));
+            assert!(page.entities.artifact_access_entities.len() <= 10);
+            seen.extend(page.entities.artifact_access_entities.iter().map(|e| e.artifact_id.clone()));
             match (&page.continuation_uri, &page.continuation_token) {
                 (Some(uri), Some(token)) => {
                     assert!(uri.contains("/artifactAccess?continuationToken='"), "{uri}");
@@ -379,7 +379,7 @@ plain_backend_test!(subscriptions_page_with_continuation_tokens, |app: TestApp| 
     let (status, body) = get(&app, &admin, &path).await;
     assert_eq!(status, 200, "{body}");
     let first: SubscriptionsByUserResponse = serde_json::from_value(body.clone()).unwrap();
-    assert_eq!(first.subscription_entities.len(), 1000);
+    assert_eq!(first.entities.subscription_entities.len(), 1000);
     let s = &body["subscriptionEntities"][0];
     assert_eq!(s["artifactDisplayName"], "Weekly numbers");
     assert_eq!(s["artifactType"], "Report");
@@ -391,10 +391,15 @@ plain_backend_test!(subscriptions_page_with_continuation_tokens, |app: TestApp| 
     let (status, body) = get(&app, &admin, &uri).await;
     assert_eq!(status, 200, "{body}");
     let second: SubscriptionsByUserResponse = serde_json::from_value(body.clone()).unwrap();
-    assert_eq!(second.subscription_entities.len(), 2);
+    assert_eq!(second.entities.subscription_entities.len(), 2);
     assert!(body.get("continuationUri").is_none() && second.continuation_token.is_none());
-    let all: HashSet<Uuid> =
-        first.subscription_entities.iter().chain(&second.subscription_entities).map(|s| s.id.parse::<Uuid>().unwrap()).collect();
+    let all: HashSet<Uuid> = first
+        .entities
+        .subscription_entities
+        .iter()
+        .chain(&second.entities.subscription_entities)
+        .map(|s| s.id.parse::<Uuid>().unwrap())
+        .collect();
     assert_eq!(all, mine.iter().map(|s| s.id).collect());
     // By object id too; the token is bound to the user, and artifactTypes is no parameter here.
     let by_id = format!("/v1.0/myorg/admin/users/{}/subscriptions", app.user_id("viewer"));

@@ -1,10 +1,13 @@
 use std::collections::HashMap;
+use std::fmt::Debug;
+use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pbi_client::{Endpoints, PowerBiClient, TokenClient};
 use pbi_server::clock::ManualClock;
 use pbi_server::config::Config;
+use pbi_server::domain::ArtifactKind;
 use pbi_server::store::Store;
 use pbi_server::tenant::{
     self, ArtifactSpec, CapacitySpec, GroupSpec, MemberSpec, ProvisionedTenant, RightSpec, SecretSpec, ServicePrincipalSpec,
@@ -166,7 +169,8 @@ pub fn fixture_spec() -> TenantSpec {
         password_hash: None,
         fabric_admin: false,
     };
-    let member = |p: &str, t: &str, r: &str| MemberSpec { principal: p.into(), principal_type: t.into(), role: r.into() };
+    let member =
+        |p: &str, t: &str, r: &str| MemberSpec { principal: p.into(), principal_type: t.parse().unwrap(), role: r.parse().unwrap() };
     let mut users = vec![
         UserSpec { fabric_admin: true, ..user("admin", "Fabric Admin") },
         user("owner", "Olivia Owner"),
@@ -227,7 +231,7 @@ pub fn fixture_spec() -> TenantSpec {
             WorkspaceSpec {
                 name: "Marketing Hub".into(),
                 members: vec![member(&upn("owner"), "User", "Admin"), member(&upn("viewer"), "User", "Member")],
-                artifacts: vec![ArtifactSpec { kind: "Dataset".into(), name: "Campaigns".into(), ..Default::default() }],
+                artifacts: vec![ArtifactSpec { kind: ArtifactKind::Dataset, name: "Campaigns".into(), ..Default::default() }],
                 ..Default::default()
             },
             WorkspaceSpec { name: "marketing archive".into(), members: vec![member(&upn("owner"), "User", "Admin")], ..Default::default() },
@@ -260,8 +264,9 @@ pub fn fixture_spec() -> TenantSpec {
     }
 }
 
-pub fn right(principal: &str, principal_type: &str, access_right: &str) -> RightSpec {
-    RightSpec { principal: principal.into(), principal_type: principal_type.into(), access_right: access_right.into() }
+/// A right on an artifact (`R` = `String`) or a capacity (`CapacityRight`).
+pub fn right<R: FromStr<Err: Debug>>(principal: &str, principal_type: &str, access_right: &str) -> RightSpec<R> {
+    RightSpec { principal: principal.into(), principal_type: principal_type.parse().unwrap(), access_right: access_right.parse().unwrap() }
 }
 
 /// The items of workspace "Team": a dataset shared with the outsider (ReadReshare) and with
@@ -270,7 +275,7 @@ pub fn right(principal: &str, principal_type: &str, access_right: &str) -> Right
 pub fn team_artifacts() -> Vec<ArtifactSpec> {
     vec![
         ArtifactSpec {
-            kind: "Dataset".into(),
+            kind: ArtifactKind::Dataset,
             name: "Sales".into(),
             description: Some("Orders and revenue".into()),
             configured_by: Some(upn("contributor")),
@@ -278,7 +283,7 @@ pub fn team_artifacts() -> Vec<ArtifactSpec> {
             ..Default::default()
         },
         ArtifactSpec {
-            kind: "Report".into(),
+            kind: ArtifactKind::Report,
             name: "Sales Report".into(),
             dataset: Some("Sales".into()),
             configured_by: Some(upn("member")),
@@ -292,28 +297,28 @@ pub fn team_artifacts() -> Vec<ArtifactSpec> {
             }],
             ..Default::default()
         },
-        ArtifactSpec { kind: "PaginatedReport".into(), name: "Invoices".into(), ..Default::default() },
+        ArtifactSpec { kind: ArtifactKind::PaginatedReport, name: "Invoices".into(), ..Default::default() },
         ArtifactSpec {
-            kind: "Dashboard".into(),
+            kind: ArtifactKind::Dashboard,
             name: "Pulse".into(),
             permissions: vec![right("Analysts", "Group", "Read")],
             ..Default::default()
         },
         ArtifactSpec {
-            kind: "Dataflow".into(),
+            kind: ArtifactKind::Dataflow,
             name: "Prep".into(),
             configured_by: Some(upn("owner")),
             permissions: vec![right(&upn("outsider"), "User", "Read")],
             ..Default::default()
         },
-        ArtifactSpec { kind: "Workbook".into(), name: "Budget".into(), ..Default::default() },
+        ArtifactSpec { kind: ArtifactKind::Workbook, name: "Budget".into(), ..Default::default() },
         ArtifactSpec {
-            kind: "App".into(),
+            kind: ArtifactKind::App,
             name: "Team App".into(),
             permissions: vec![right(&upn("newbie"), "User", "ReadExplore"), right("Analysts", "Group", "Read")],
             ..Default::default()
         },
-        ArtifactSpec { kind: "Dataset".into(), name: "Finance".into(), ..Default::default() },
+        ArtifactSpec { kind: ArtifactKind::Dataset, name: "Finance".into(), ..Default::default() },
     ]
 }
 

@@ -27,8 +27,8 @@ fn groups_spec() -> TenantSpec {
         password_hash: None,
         fabric_admin: local == "admin",
     };
-    let m = |p: &str, t: &str| GroupMemberSpec { principal: p.into(), principal_type: t.into() };
-    let role = |p: &str, t: &str, r: &str| MemberSpec { principal: p.into(), principal_type: t.into(), role: r.into() };
+    let m = |p: &str, t: &str| GroupMemberSpec { principal: p.into(), principal_type: t.parse().unwrap() };
+    let role = |p: &str, t: &str, r: &str| MemberSpec { principal: p.into(), principal_type: t.parse().unwrap(), role: r.parse().unwrap() };
     let sp = |name: &str| ServicePrincipalSpec {
         id: None,
         app_id: None,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use pbi_server::config::Config;
+use pbi_server::domain::{PrincipalKind, Role};
 use pbi_server::tenant::{MemberSpec, SecretSpec, ServicePrincipalSpec, TenantSpec, UserSpec, WorkspaceSpec};
 use pbi_wire::powerbi::{GroupUser, GroupUserAccessRight as R};
 use reqwest::StatusCode;
@@ -131,7 +132,7 @@ fn other_tenant() -> TenantSpec {
             backed_by: None,
             id: None,
             name: "Theirs".into(),
-            members: vec![MemberSpec { principal: format!("admin@{domain}"), principal_type: "User".into(), role: "Admin".into() }],
+            members: vec![MemberSpec { principal: format!("admin@{domain}"), principal_type: PrincipalKind::User, role: Role::Admin }],
             ..Default::default()
         }],
         ..Default::default()

@@ -4,12 +4,13 @@
 use std::collections::HashMap;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{header, Method};
 use serde_json::{Map, Value};
 
 use super::error::GraphError;
+use crate::api::query::{QueryParams, QueryRejection};
 use crate::app::AppState;
 use crate::auth::{Audience, TokenError};
 use crate::domain::{Caller, CallerKind, DirectoryRole};
@@ -95,22 +96,17 @@ impl FromRequest<AppState> for GraphBody {
 }
 
 /// OData query options (`$filter`, `$select`, `$top`, `$skiptoken`), names without regard to case.
-pub struct GraphQuery(pub HashMap<String, String>);
+pub type GraphQuery = QueryParams<GraphError>;
 
-impl FromRequestParts<AppState> for GraphQuery {
-    type Rejection = GraphError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, GraphError> {
-        let Query(q) = Query::<HashMap<String, String>>::from_request_parts(parts, &())
-            .await
-            .map_err(|e| GraphError::odata(format!("Invalid query string: {e}")))?;
-        Ok(GraphQuery(q))
+impl QueryRejection for GraphError {
+    fn bad_query(message: String) -> Self {
+        GraphError::odata(message)
     }
 }
 
 impl GraphQuery {
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
+        self.params
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name) || k.trim_start_matches('$').eq_ignore_ascii_case(name.trim_start_matches('$')))
             .map(|(_, v)| v.as_str())

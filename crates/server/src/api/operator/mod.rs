@@ -37,7 +37,7 @@ pub fn routes() -> Vec<Route> {
 }
 
 pub fn router() -> Router<AppState> {
-    routes().into_iter().fold(Router::new(), |router, r| router.route(r.op.path, r.handler))
+    routes().into_iter().filter_map(|r| Some((r.op.path, r.handler?))).fold(Router::new(), |router, (path, h)| router.route(path, h))
 }
 
 /// The caller presented the operator token. Without a configured token the API does not exist.

@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use pbi_wire::admin::{
-    AdminDashboard, AdminDataflow, AdminDataset, AdminGroup, AdminReport, ArtifactAccessEntry, ArtifactAccessResponse, ArtifactType,
-    GroupType, Subscription, SubscriptionsByUserResponse, Workbook,
+    AdminDashboard, AdminDataflow, AdminDataset, AdminGroup, AdminReport, ArtifactAccessEntities, ArtifactAccessEntry,
+    ArtifactAccessResponse, ArtifactType, GroupType, Subscription, SubscriptionEntities, SubscriptionsByUserResponse, Workbook,
 };
 use pbi_wire::powerbi::GroupUser;
 use serde::{Deserialize, Serialize};
@@ -421,19 +421,20 @@ pub async fn get_user_artifact_access(
         }
         _ => (None, None),
     };
+    let artifact_access_entities = page
+        .into_iter()
+        .map(|a| ArtifactAccessEntry {
+            artifact_id: a.id.to_string(),
+            display_name: a.name,
+            artifact_type: ArtifactType::parse(a.kind.as_str()),
+            access_right: a.right,
+            share_type: Some(a.share.as_str().to_string()),
+            sharer: None,
+        })
+        .collect();
     let body = ArtifactAccessResponse {
         odata_context: None,
-        artifact_access_entities: page
-            .into_iter()
-            .map(|a| ArtifactAccessEntry {
-                artifact_id: a.id.to_string(),
-                display_name: a.name,
-                artifact_type: ArtifactType::parse(a.kind.as_str()),
-                access_right: a.right,
-                share_type: Some(a.share.as_str().to_string()),
-                sharer: None,
-            })
-            .collect(),
+        entities: ArtifactAccessEntities { artifact_access_entities },
         continuation_uri,
         continuation_token,
     };
@@ -475,27 +476,28 @@ pub async fn get_user_subscriptions(
         }
         _ => (None, None),
     };
+    let subscription_entities = page
+        .into_iter()
+        .map(|s| Subscription {
+            id: s.id.to_string(),
+            title: Some(s.title),
+            artifact_id: Some(s.artifact_id.to_string()),
+            artifact_display_name: Some(s.artifact_name),
+            sub_artifact_display_name: s.sub_artifact_name,
+            artifact_type: Some(s.artifact_kind.as_str().to_string()),
+            is_enabled: s.is_enabled,
+            frequency: Some(s.frequency),
+            start_date: Some(subscription_date(s.start_date)),
+            end_date: Some(subscription_date(s.end_date)),
+            link_to_content: true,
+            preview_image: true,
+            attachment_format: Some(s.attachment_format),
+            users: Vec::new(),
+        })
+        .collect();
     let body = SubscriptionsByUserResponse {
         odata_context: None,
-        subscription_entities: page
-            .into_iter()
-            .map(|s| Subscription {
-                id: s.id.to_string(),
-                title: Some(s.title),
-                artifact_id: Some(s.artifact_id.to_string()),
-                artifact_display_name: Some(s.artifact_name),
-                sub_artifact_display_name: s.sub_artifact_name,
-                artifact_type: Some(s.artifact_kind.as_str().to_string()),
-                is_enabled: s.is_enabled,
-                frequency: Some(s.frequency),
-                start_date: Some(subscription_date(s.start_date)),
-                end_date: Some(subscription_date(s.end_date)),
-                link_to_content: true,
-                preview_image: true,
-                attachment_format: Some(s.attachment_format),
-                users: Vec::new(),
-            })
-            .collect(),
+        entities: SubscriptionEntities { subscription_entities },
         continuation_uri,
         continuation_token,
     };

@@ -20,14 +20,15 @@ use std::sync::Arc;
 pub mod scanner;
 
 use axum::handler::Handler;
-use axum::http::{Method, StatusCode};
-use axum::routing::{on, MethodFilter, MethodRouter};
+use axum::http::StatusCode;
+use axum::routing::on;
 use axum::{Extension, Router};
 use pbi_wire::ops::{powerbi as op, Op};
 
 use self::error::PbiError;
 use self::extract::{AdminAccess, RouteAccess};
 use self::gate::RouteGate;
+use crate::api::routing::method_filter;
 use crate::app::AppState;
 use crate::config::Throttling;
 
@@ -44,24 +45,15 @@ const CAPACITY_READ: &[&str] = &["Capacity.Read.All", "Capacity.ReadWrite.All"];
 const PIPELINE_READ: &[&str] = &["Pipeline.Read.All", "Pipeline.ReadWrite.All"];
 const PIPELINE_WRITE: &[&str] = &["Pipeline.ReadWrite.All"];
 
-/// One row of the routing table.
-pub struct Route {
-    pub op: Op,
-    pub access: RouteAccess,
-    pub handler: Option<MethodRouter<AppState>>,
-}
-
-fn filter(op: Op) -> MethodFilter {
-    let method = Method::from_bytes(op.method.as_bytes()).expect("operation table methods are valid");
-    MethodFilter::try_from(method).expect("operation table methods are routable")
-}
+/// One row of the routing table, with the scopes and admin access its gate checks.
+pub type Route = crate::api::routing::Route<RouteAccess>;
 
 fn built<H, T>(op: Op, scopes: &'static [&'static str], admin: AdminAccess, handler: H) -> Route
 where
     H: Handler<T, AppState>,
     T: 'static,
 {
-    Route { op, access: RouteAccess { scopes, admin }, handler: Some(on(filter(op), handler)) }
+    Route { op, access: RouteAccess { scopes, admin }, handler: Some(on(method_filter(op), handler)) }
 }
 
 fn planned(op: Op, scopes: &'static [&'static str], admin: AdminAccess) -> Route {
@@ -153,9 +145,9 @@ pub fn router(state: &AppState) -> Router<AppState> {
     let mut router = Router::new();
     for route in routes() {
         let op = route.op;
-        let handler = route
-            .handler
-            .unwrap_or_else(|| on(filter(op), move |caller: Result<extract::Authenticated, PbiError>| not_implemented(op.id, caller)));
+        let handler = route.handler.unwrap_or_else(|| {
+            on(method_filter(op), move |caller: Result<extract::Authenticated, PbiError>| not_implemented(op.id, caller))
+        });
         let gate = Arc::new(RouteGate {
             op,
             budgets: throttle::budgets(&op, &state.config.throttling),

@@ -4,12 +4,13 @@
 use std::collections::HashMap;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use serde_json::Value;
 
 use super::error::ScimError;
+use crate::api::query::{QueryParams, QueryRejection};
 use crate::app::AppState;
 use crate::auth::credentials::secret_matches;
 use crate::domain::Tenant;
@@ -102,22 +103,17 @@ impl FromRequest<AppState> for ScimBody {
 }
 
 /// Query parameters, by name.
-pub struct ScimQuery(pub HashMap<String, String>);
+pub type ScimQuery = QueryParams<ScimError>;
 
-impl FromRequestParts<AppState> for ScimQuery {
-    type Rejection = ScimError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ScimError> {
-        let Query(q) = Query::<HashMap<String, String>>::from_request_parts(parts, &())
-            .await
-            .map_err(|e| ScimError::invalid_value(format!("Invalid query string: {e}")))?;
-        Ok(ScimQuery(q))
+impl QueryRejection for ScimError {
+    fn bad_query(message: String) -> Self {
+        ScimError::invalid_value(message)
     }
 }
 
 impl ScimQuery {
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.params.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
