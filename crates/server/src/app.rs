@@ -19,7 +19,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::api::powerbi::continuation::ContinuationKey;
 use crate::api::powerbi::error::PbiError;
-use crate::api::{graph, oauth, operator, powerbi, scim};
+use crate::api::{fabric, graph, oauth, operator, powerbi, scim};
 use crate::auth::{keys, KeyRing, TokenService};
 use crate::clock::SharedClock;
 use crate::config::Config;
@@ -138,10 +138,14 @@ impl Application {
     /// Serve (HTTPS when TLS is on) until `shutdown` resolves, then finish in-flight requests.
     /// Every connection has `TCP_NODELAY` (see `no_delay`).
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let router = router(self.state.clone());
+        // Routing by `Host` rewrites the path before the router sees it, so it wraps the router.
+        let service = axum::ServiceExt::<axum::extract::Request>::into_make_service(tower::Layer::layer(
+            &tower::util::MapRequestLayer::new(crate::hosts::route_by_host),
+            router(self.state.clone()),
+        ));
         match self.tls {
-            None => axum::serve(plain_listener(self.listener), router).with_graceful_shutdown(shutdown).await,
-            Some(tls) => axum::serve(TlsListener::new(self.listener, tls.config)?, router).with_graceful_shutdown(shutdown).await,
+            None => axum::serve(plain_listener(self.listener), service).with_graceful_shutdown(shutdown).await,
+            Some(tls) => axum::serve(TlsListener::new(self.listener, tls.config)?, service).with_graceful_shutdown(shutdown).await,
         }
     }
 }
@@ -154,6 +158,7 @@ pub fn router(state: AppState) -> Router {
         .merge(oauth::router())
         .merge(scim::router())
         .merge(graph::router(state.clone()))
+        .merge(fabric::router(&state))
         .merge(operator::router())
         .route("/healthz", get(health))
         .fallback(unknown_route)
