@@ -189,6 +189,33 @@ pub struct WorkspaceAccessDetail {
     pub workspace_role: WorkspaceRole,
 }
 
+/// `ItemAccessDetailsResponse`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemAccessDetailsResponse {
+    pub access_details: Vec<ItemAccessDetails>,
+}
+
+/// `ItemAccessDetails`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemAccessDetails {
+    pub principal: Principal,
+    pub item_access_details: ItemAccessDetail,
+}
+
+/// `ItemAccessDetail`: the item's type (`ItemType`), its `ItemPermissions`
+/// (`Read`, `Write`, `Reshare`, `Explore`, `Execute`) and workload permissions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemAccessDetail {
+    #[serde(rename = "type")]
+    pub item_type: String,
+    pub permissions: Vec<String>,
+    #[serde(default)]
+    pub additional_permissions: Vec<String>,
+}
+
 /// `ErrorResponse`: `errorCode`, `message`, `requestId`, `moreDetails`, `isRetriable`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -281,6 +281,25 @@ backend_test!(admin_apis_read_every_workspace_and_grant_temporary_access, |app: 
     let owner = app.user_token_scoped("owner", "https://api.fabric.microsoft.com/Tenant.Read.All").await;
     let (status, body, _) = fabric(&app, Method::GET, "/v1/admin/workspaces", &owner, None).await;
     assert_eq!((status, body["errorCode"].as_str()), (403, Some("InsufficientPrivileges")), "{body}");
+    // Who reaches an item: the roles (rights from the role) and direct shares, in ItemPermissions.
+    let team = app.ws("Team");
+    let sales = app.artifact("Team", "Dataset", "Sales");
+    let (status, body, _) =
+        fabric(&app, Method::GET, &format!("/v1/admin/workspaces/{team}/items/{sales}/users?type=SemanticModel"), &admin, None).await;
+    assert_eq!(status, 200, "{body}");
+    let details = body["accessDetails"].as_array().unwrap();
+    let of = |id: uuid::Uuid| details.iter().find(|d| d["principal"]["id"] == id.to_string()).map(|d| d["itemAccessDetails"].clone());
+    let outsider = of(app.user_id("outsider")).expect("shared directly with the outsider");
+    assert_eq!(outsider["type"], "SemanticModel");
+    assert_eq!(outsider["permissions"], json!(["Read", "Reshare"]));
+    let owner_perms = of(app.user_id("owner")).expect("the workspace Admin")["permissions"].clone();
+    assert!(owner_perms.as_array().unwrap().iter().any(|p| p == "Write"), "{owner_perms}");
+    let (status, body, _) = fabric(&app, Method::GET, &format!("/v1/admin/workspaces/{solo}/items/{sales}/users"), &admin, None).await;
+    assert_eq!((status, body["errorCode"].as_str()), (404, Some("ItemNotFound")), "the item is in another workspace");
+    let (status, _, _) =
+        fabric(&app, Method::GET, &format!("/v1/admin/workspaces/{team}/items/{sales}/users?type=Report"), &admin, None).await;
+    assert_eq!(status, 404, "not a report");
+
     let (status, body, _) = fabric(&app, Method::GET, &format!("/v1/admin/users/{}/access", app.user_id("owner")), &admin, None).await;
     assert_eq!((status, body["errorCode"].as_str()), (501, Some("NotImplemented")), "{body}");
 });

@@ -5,7 +5,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::Json;
 use pbi_wire::fabric::{
-    AdminWorkspace as WireAdminWorkspace, AdminWorkspaces, WorkspaceAccessDetail, WorkspaceAccessDetails, WorkspaceAccessDetailsResponse,
+    AdminWorkspace as WireAdminWorkspace, AdminWorkspaces, GroupDetails, GroupType, ItemAccessDetail, ItemAccessDetails,
+    ItemAccessDetailsResponse, Principal, PrincipalType, ServicePrincipalDetails, UserDetails, WorkspaceAccessDetail,
+    WorkspaceAccessDetails, WorkspaceAccessDetailsResponse,
 };
 use pbi_wire::ops::fabric as op;
 use serde::{Deserialize, Serialize};
@@ -19,7 +21,8 @@ use crate::api::powerbi::continuation::percent_encode;
 use crate::app::AppState;
 use crate::domain::filter::{WorkspaceField, WorkspaceFilter};
 use crate::domain::policy::Change;
-use crate::domain::Role;
+use crate::domain::rights::Rights;
+use crate::domain::{access_list, ArtifactKind, ArtifactUser, PrincipalKind, Role};
 use crate::store::Actor;
 
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
@@ -161,4 +164,78 @@ pub async fn remove_admin_temporary_access(
         Err(e) if e.code == "WorkspaceRoleAssignmentNotFound" => Ok(StatusCode::OK),
         Err(e) => Err(e),
     }
+}
+
+/// Fabric's `ItemType` of an item the store holds.
+fn item_type(kind: ArtifactKind) -> &'static str {
+    match kind {
+        ArtifactKind::Dataset => "SemanticModel",
+        other => other.as_str(),
+    }
+}
+
+/// `ItemPermissions` from the rights a principal holds on an item.
+fn permissions(rights: Rights) -> Vec<String> {
+    [(Rights::READ, "Read"), (Rights::WRITE, "Write"), (Rights::RESHARE, "Reshare"), (Rights::EXPLORE, "Explore")]
+        .iter()
+        .filter(|(r, _)| rights.contains(*r))
+        .map(|(_, name)| name.to_string())
+        .collect()
+}
+
+fn item_principal(u: &ArtifactUser, app_id: Option<Uuid>) -> Principal {
+    let mut p = Principal::reference(
+        u.principal.object_id,
+        match u.principal.kind {
+            PrincipalKind::User => PrincipalType::User,
+            PrincipalKind::Group => PrincipalType::Group,
+            PrincipalKind::App => PrincipalType::ServicePrincipal,
+        },
+    );
+    p.display_name = u.display_name.clone();
+    match u.principal.kind {
+        PrincipalKind::User => p.user_details = Some(UserDetails { user_principal_name: u.upn.clone() }),
+        PrincipalKind::Group => p.group_details = Some(GroupDetails { group_type: Some(GroupType::SecurityGroup) }),
+        PrincipalKind::App => p.service_principal_details = Some(ServicePrincipalDetails { aad_app_id: app_id }),
+    }
+    p
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ItemQuery {
+    #[serde(rename = "type")]
+    item_type: Option<String>,
+}
+
+/// `GET /v1/admin/workspaces/{id}/items/{itemId}/users`: who reaches the item and with which
+/// permissions: the workspace's roles (their rights derived from the role) and direct shares.
+pub async fn list_item_access_details(
+    State(state): State<AppState>,
+    FabricCaller(caller): FabricCaller,
+    FabricPath((workspace, item)): FabricPath<(Uuid, Uuid)>,
+    FabricQuery(q): FabricQuery<ItemQuery>,
+) -> Result<Json<ItemAccessDetailsResponse>, FabricError> {
+    state.store.get_workspace(caller.tenant_id, workspace).await?.ok_or_else(|| FabricError::workspace_not_found(workspace))?;
+    let not_found = || FabricError::new(StatusCode::NOT_FOUND, "ItemNotFound", "The requested item was not found").about(item, "Item");
+    let artifact = state.store.artifact(caller.tenant_id, item).await?.filter(|a| a.workspace_id == workspace).ok_or_else(not_found)?;
+    if let Some(t) = q.item_type.as_deref() {
+        if !t.eq_ignore_ascii_case(item_type(artifact.kind)) {
+            return Err(not_found());
+        }
+    }
+    let members = state.store.members(caller.tenant_id, workspace).await?;
+    let direct = state.store.artifact_users(&artifact).await?;
+    let app_ids: std::collections::HashMap<Uuid, Option<Uuid>> = members.iter().map(|m| (m.principal.object_id, m.app_id)).collect();
+    let access_details = access_list(artifact.kind, &members, &direct)
+        .iter()
+        .map(|u| ItemAccessDetails {
+            principal: item_principal(u, app_ids.get(&u.principal.object_id).copied().flatten()),
+            item_access_details: ItemAccessDetail {
+                item_type: item_type(artifact.kind).to_string(),
+                permissions: permissions(u.rights),
+                additional_permissions: Vec::new(),
+            },
+        })
+        .collect();
+    Ok(Json(ItemAccessDetailsResponse { access_details }))
 }

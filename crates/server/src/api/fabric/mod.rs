@@ -72,7 +72,7 @@ pub fn routes() -> Vec<Route> {
         built(op::DELETE_WORKSPACE_ROLE_ASSIGNMENT, WORKSPACE_WRITE, false, workspaces::delete_role_assignment),
         built(op::ADMIN_LIST_WORKSPACES, TENANT_READ, true, admin::list_workspaces),
         built(op::ADMIN_LIST_WORKSPACE_ACCESS_DETAILS, TENANT_READ, true, admin::list_workspace_access_details),
-        planned(op::ADMIN_LIST_ITEM_ACCESS_DETAILS, TENANT_READ, true),
+        built(op::ADMIN_LIST_ITEM_ACCESS_DETAILS, TENANT_READ, true, admin::list_item_access_details),
         planned(op::ADMIN_LIST_ACCESS_ENTITIES, TENANT_READ, true),
         built(op::ADMIN_GRANT_ADMIN_TEMPORARY_ACCESS, TENANT_WRITE, true, admin::grant_admin_temporary_access),
         built(op::ADMIN_REMOVE_ADMIN_TEMPORARY_ACCESS, TENANT_WRITE, true, admin::remove_admin_temporary_access),
