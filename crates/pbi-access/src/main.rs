@@ -252,6 +252,24 @@ enum Command {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         url: String,
     },
+    /// Print the hosts-file entries and trust settings that point clients fixed to Microsoft's
+    /// host names (fab, the PowerShell modules) at `serve --tls`.
+    ///
+    /// Example: pbi-access hosts --database sqlite://pbi-access.db
+    Hosts {
+        /// The address the names should resolve to.
+        #[arg(long, default_value = "127.0.0.1")]
+        address: String,
+        /// The database `serve` uses (the generated CA lives beside a SQLite file).
+        #[arg(long)]
+        database: Option<String>,
+        /// TOML configuration file, as for `serve`.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Where `serve --tls` keeps its generated CA (as `serve --tls-dir`).
+        #[arg(long, value_name = "DIR")]
+        tls_dir: Option<String>,
+    },
 }
 
 /// Where the lifecycle commands connect, and how they print.
@@ -433,6 +451,31 @@ async fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Serve(args) => serve_command(args).await,
         Command::Healthcheck { url } => healthcheck(&url).await,
+        Command::Hosts { address, database, config, tls_dir } => {
+            let mut overrides = serde_json::Map::new();
+            if let Some(database) = database {
+                overrides.insert("database".into(), database.into());
+            }
+            if let Some(dir) = tls_dir {
+                overrides.insert("tls".into(), serde_json::json!({ "dir": dir }));
+            }
+            let config = match Config::load(config.as_deref(), &serde_json::Value::Object(overrides)) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("pbi-access: configuration error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let ca = config.tls.cert.is_none().then(|| {
+                let ca = config.tls_dir().join("ca.pem");
+                std::path::absolute(&ca).unwrap_or(ca)
+            });
+            print!("{}", pbi_server::hosts::setup_text(&address, ca.as_deref()));
+            if ca.as_ref().is_some_and(|ca| !ca.is_file()) {
+                println!("# (the CA does not exist yet: the first `pbi-access serve --tls` with this database creates it)");
+            }
+            ExitCode::SUCCESS
+        }
         Command::Workspaces { conn } => match session(&conn).await {
             Ok(s) => cli::commands::workspaces(&s, conn.output).await,
             Err(code) => code,

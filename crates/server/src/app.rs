@@ -19,7 +19,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::api::powerbi::continuation::ContinuationKey;
 use crate::api::powerbi::error::PbiError;
-use crate::api::{graph, oauth, operator, powerbi, scim};
+use crate::api::{fabric, graph, oauth, operator, powerbi, scim};
 use crate::auth::{keys, KeyRing, TokenService};
 use crate::clock::SharedClock;
 use crate::config::Config;
@@ -143,7 +143,10 @@ impl Application {
     /// under the `[server]` timeouts and connection cap (`crate::serve`). Every connection has
     /// `TCP_NODELAY` (see `no_delay`).
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let router = router(self.state.clone());
+        // Routing by `Host` rewrites the path before the router sees it, so it wraps the router:
+        // an outer router whose only service is the rewrite in front of the routing table.
+        let routed = tower::ServiceBuilder::new().map_request(crate::hosts::route_by_host).service(router(self.state.clone()));
+        let router = axum::Router::new().fallback_service(routed);
         let limits = self.state.config.server.clone();
         match self.tls {
             None => crate::serve::serve(plain_listener(self.listener), router, limits, shutdown).await,
@@ -160,6 +163,7 @@ pub fn router(state: AppState) -> Router {
         .merge(oauth::router())
         .merge(scim::router())
         .merge(graph::router(state.clone()))
+        .merge(fabric::router(&state))
         .merge(operator::router())
         .route("/healthz", get(health))
         .fallback(unknown_route)

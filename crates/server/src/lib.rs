@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod faults;
+pub mod hosts;
 pub mod review;
 pub mod seed;
 pub mod serve;

@@ -2,8 +2,9 @@
 //! TLS listener for `axum::serve`.
 //!
 //! With `tls.enabled` and no `tls.cert`/`tls.key`, a local CA and a server certificate for
-//! `localhost`, `127.0.0.1` and `::1` signed by it are generated once into `tls.dir` (`ca.pem`,
-//! `cert.pem`, `key.pem`) and reused on later starts. The CA's private key is never written: it
+//! `localhost`, `127.0.0.1`, `::1` and Microsoft's host names (`crate::hosts`) signed by it are
+//! generated once into `tls.dir` (`ca.pem`, `cert.pem`, `key.pem`, and `names.txt`, the names it
+//! was made for) and reused on later starts while the names stay the same. The CA's private key is never written: it
 //! signs the one server certificate and is dropped, so trusting `ca.pem` trusts nothing else.
 //! rustls runs on the `ring` provider.
 
@@ -67,10 +68,20 @@ pub fn setup(config: &Config, year: i32) -> anyhow::Result<Option<TlsSetup>> {
     Ok(Some(TlsSetup { files, config }))
 }
 
-/// Reuse `ca.pem`, `cert.pem` and `key.pem` in `dir` when all three exist; otherwise generate them.
+/// The names the generated server certificate holds: the local ones, and Microsoft's hosts
+/// (`crate::hosts`), so clients fixed to those names can be pointed at the server.
+pub fn server_names() -> Vec<String> {
+    ["localhost", "127.0.0.1", "::1"].iter().chain(crate::hosts::MICROSOFT_HOSTS).map(|s| s.to_string()).collect()
+}
+
+/// Reuse `ca.pem`, `cert.pem` and `key.pem` in `dir` when all three exist and were made for
+/// today's names (`names.txt`, one a line); otherwise generate them (a set from before the
+/// Microsoft host names is replaced, CA included).
 pub fn ensure_local_ca(dir: &Path, year: i32) -> anyhow::Result<TlsFiles> {
-    let (ca, cert, key) = (dir.join("ca.pem"), dir.join("cert.pem"), dir.join("key.pem"));
-    if ca.is_file() && cert.is_file() && key.is_file() {
+    let (ca, cert, key, names) = (dir.join("ca.pem"), dir.join("cert.pem"), dir.join("key.pem"), dir.join("names.txt"));
+    let wanted = server_names().join("\n") + "\n";
+    let current = std::fs::read_to_string(&names).is_ok_and(|n| n == wanted);
+    if ca.is_file() && cert.is_file() && key.is_file() && current {
         return Ok(TlsFiles { cert, key, ca: Some(ca), generated: false });
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create the TLS directory {}", dir.display()))?;
@@ -78,6 +89,7 @@ pub fn ensure_local_ca(dir: &Path, year: i32) -> anyhow::Result<TlsFiles> {
     write_file(&key, generated.key_pem.as_bytes(), true)?;
     write_file(&cert, generated.cert_pem.as_bytes(), false)?;
     write_file(&ca, generated.ca_pem.as_bytes(), false)?;
+    std::fs::write(&names, wanted).with_context(|| format!("cannot write {}", names.display()))?;
     Ok(TlsFiles { cert, key, ca: Some(ca), generated: true })
 }
 
@@ -107,7 +119,7 @@ pub fn generate(year: i32) -> anyhow::Result<GeneratedCertificate> {
     let issuer = Issuer::new(ca, ca_key);
 
     let key = KeyPair::generate()?;
-    let mut server = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()])?;
+    let mut server = CertificateParams::new(server_names())?;
     server.distinguished_name.push(DnType::CommonName, "localhost");
     server.distinguished_name.push(DnType::OrganizationName, "pbi-access");
     server.is_ca = IsCa::ExplicitNoCa;
@@ -243,6 +255,9 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             assert_eq!(std::fs::metadata(&again.key).unwrap().permissions().mode() & 0o777, 0o600);
         }
+        // A set made for other names (before the Microsoft hosts) is replaced whole.
+        std::fs::write(dir.path().join("names.txt"), "localhost\n").unwrap();
+        assert!(ensure_local_ca(dir.path(), 2026).unwrap().generated);
         // A partial set is replaced whole.
         std::fs::remove_file(dir.path().join("ca.pem")).unwrap();
         let regenerated = ensure_local_ca(dir.path(), 2026).unwrap();

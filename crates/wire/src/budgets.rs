@@ -182,6 +182,27 @@ pub fn budgets(op: &Op, limits: &Limits) -> Vec<Budget> {
     out
 }
 
+/// The Fabric admin APIs' own limits: each read of `/v1/admin/…` "Maximum 200 requests per hour",
+/// per operation and tenant (`fabric:{operationId}`, the admin figure of [`Limits`]); the admin
+/// temporary-access pair "Maximum 25 requests per minute" each. Fabric's workspace APIs publish
+/// no figure, so they draw on the optional per-caller `standard` budget like Power BI's.
+pub const FABRIC_TEMPORARY_ACCESS_PER_MINUTE: u32 = 25;
+
+/// The budgets a Fabric operation ([`crate::ops::fabric`]) draws on under `limits`.
+pub fn fabric_budgets(op: &Op, limits: &Limits) -> Vec<Budget> {
+    use crate::ops::fabric as f;
+    let own = |limit: u32, window_ms: i64| Budget { name: format!("fabric:{}", op.id), limit, window_ms, per_caller: false };
+    let mut out = if *op == f::ADMIN_GRANT_ADMIN_TEMPORARY_ACCESS || *op == f::ADMIN_REMOVE_ADMIN_TEMPORARY_ACCESS {
+        vec![own(FABRIC_TEMPORARY_ACCESS_PER_MINUTE, MINUTE_MS)]
+    } else if op.path.starts_with("/v1/admin/") {
+        vec![own(limits.admin_per_hour, HOUR_MS)]
+    } else {
+        vec![Budget { name: STANDARD.into(), limit: limits.standard_per_caller_per_minute, window_ms: MINUTE_MS, per_caller: true }]
+    };
+    out.retain(|b| b.limit > 0);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,5 +249,15 @@ mod tests {
         let m: AdminBudgetModel = serde_json::from_str("\"per_operation\"").unwrap();
         assert_eq!(m, AdminBudgetModel::PerOperation);
         assert_eq!(serde_json::to_string(&AdminBudgetModel::Shared).unwrap(), "\"shared\"");
+    }
+
+    #[test]
+    fn fabric_admin_operations_have_their_own_budgets() {
+        use crate::ops::fabric as f;
+        let l = Limits::default();
+        let d = |op: Op| fabric_budgets(&op, &l).iter().map(|b| (b.key("c"), b.describe())).collect::<Vec<_>>();
+        assert_eq!(d(f::ADMIN_LIST_WORKSPACES), [("fabric:Admin_Workspaces_ListWorkspaces/1h".to_string(), "200/h".to_string())]);
+        assert_eq!(d(f::ADMIN_GRANT_ADMIN_TEMPORARY_ACCESS)[0].1, "25/min");
+        assert!(d(f::LIST_WORKSPACE_ROLE_ASSIGNMENTS).is_empty(), "no published figure, standard budget off by default");
     }
 }

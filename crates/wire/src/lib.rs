@@ -58,6 +58,7 @@ pub mod admin;
 pub mod artifact_users;
 pub mod artifacts;
 pub mod budgets;
+pub mod fabric;
 pub mod graph;
 pub mod oauth;
 pub mod operator;

@@ -144,6 +144,27 @@ pub mod identity {
     }
 }
 
+/// Fabric REST v1 (`https://api.fabric.microsoft.com/v1/...`): workspaces and their role
+/// assignments (platform), and the admin reads of workspace access (`/v1/admin/...`).
+pub mod fabric {
+    use super::Op;
+    ops! {
+        LIST_WORKSPACES = "GET" "/v1/workspaces" "Workspaces_ListWorkspaces";
+        GET_WORKSPACE = "GET" "/v1/workspaces/{workspaceId}" "Workspaces_GetWorkspace";
+        LIST_WORKSPACE_ROLE_ASSIGNMENTS = "GET" "/v1/workspaces/{workspaceId}/roleAssignments" "Workspaces_ListWorkspaceRoleAssignments";
+        ADD_WORKSPACE_ROLE_ASSIGNMENT = "POST" "/v1/workspaces/{workspaceId}/roleAssignments" "Workspaces_AddWorkspaceRoleAssignment";
+        GET_WORKSPACE_ROLE_ASSIGNMENT = "GET" "/v1/workspaces/{workspaceId}/roleAssignments/{workspaceRoleAssignmentId}" "Workspaces_GetWorkspaceRoleAssignment";
+        UPDATE_WORKSPACE_ROLE_ASSIGNMENT = "PATCH" "/v1/workspaces/{workspaceId}/roleAssignments/{workspaceRoleAssignmentId}" "Workspaces_UpdateWorkspaceRoleAssignment";
+        DELETE_WORKSPACE_ROLE_ASSIGNMENT = "DELETE" "/v1/workspaces/{workspaceId}/roleAssignments/{workspaceRoleAssignmentId}" "Workspaces_DeleteWorkspaceRoleAssignment";
+        ADMIN_LIST_WORKSPACES = "GET" "/v1/admin/workspaces" "Admin_Workspaces_ListWorkspaces";
+        ADMIN_LIST_WORKSPACE_ACCESS_DETAILS = "GET" "/v1/admin/workspaces/{workspaceId}/users" "Admin_Workspaces_ListWorkspaceAccessDetails";
+        ADMIN_LIST_ITEM_ACCESS_DETAILS = "GET" "/v1/admin/workspaces/{workspaceId}/items/{itemId}/users" "Admin_Items_ListItemAccessDetails";
+        ADMIN_LIST_ACCESS_ENTITIES = "GET" "/v1/admin/users/{userId}/access" "Admin_Users_ListAccessEntities";
+        ADMIN_GRANT_ADMIN_TEMPORARY_ACCESS = "POST" "/v1/admin/workspaces/{workspaceId}/grantAdminTemporaryAccess" "Admin_Workspaces_GrantAdminTemporaryAccess";
+        ADMIN_REMOVE_ADMIN_TEMPORARY_ACCESS = "POST" "/v1/admin/workspaces/{workspaceId}/removeAdminTemporaryAccess" "Admin_Workspaces_RemoveAdminTemporaryAccess";
+    }
+}
+
 /// The operator API of pbi-access itself (not a Microsoft API).
 pub mod operator {
     use super::Op;
@@ -184,7 +205,7 @@ mod tests {
     #[test]
     fn operation_table_has_no_duplicate_routes() {
         let mut seen = std::collections::HashSet::new();
-        for op in powerbi::ALL.iter().chain(identity::ALL).chain(operator::ALL) {
+        for op in powerbi::ALL.iter().chain(identity::ALL).chain(operator::ALL).chain(fabric::ALL) {
             assert!(seen.insert((op.method, op.path)), "duplicate {} {}", op.method, op.path);
         }
     }

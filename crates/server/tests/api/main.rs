@@ -14,6 +14,7 @@ mod concurrency;
 mod dataset_users;
 mod directory_activity;
 mod errors;
+mod fabric;
 mod faults;
 mod fuzz;
 mod graph;

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use pbi_wire::fabric::FABRIC_RESOURCE;
 use pbi_wire::oauth::{TokenResponse, GRAPH_RESOURCE, POWERBI_RESOURCE};
 use uuid::Uuid;
 
@@ -66,8 +67,10 @@ const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
 const OIDC_SCOPES: &[&str] = &["openid", "profile", "offline_access", "email"];
 
 /// A Power BI scope without its resource (`…/powerbi/api/Workspace.Read.All` -> `Workspace.Read.All`).
+/// Fabric's scopes (`https://api.fabric.microsoft.com/Workspace.ReadWrite.All`) are the same
+/// permissions of the same resource application, so they shorten the same way.
 fn powerbi_short(scope: &str) -> &str {
-    scope.strip_prefix(POWERBI_RESOURCE).map(|r| r.trim_start_matches('/')).unwrap_or(scope)
+    [POWERBI_RESOURCE, FABRIC_RESOURCE].iter().find_map(|r| scope.strip_prefix(r).map(|r| r.trim_start_matches('/'))).unwrap_or(scope)
 }
 
 /// A Graph scope without its resource (`https://graph.microsoft.com/User.Read` -> `User.Read`).
@@ -592,7 +595,9 @@ async fn issue(
                 )
             })?;
             let audience = match resource.trim_end_matches('/') {
-                POWERBI_RESOURCE => Audience::PowerBi,
+                // Fabric's resource is an identifier URI of the Power BI service application:
+                // Entra issues its tokens with the Power BI audience (the `fab` CLI checks it).
+                POWERBI_RESOURCE | FABRIC_RESOURCE => Audience::PowerBi,
                 GRAPH_RESOURCE | "00000003-0000-0000-c000-000000000000" => Audience::Graph,
                 _ => {
                     return Err(OAuthError::new(

@@ -216,6 +216,7 @@ pub fn compatibility_markdown() -> String {
     for op in crate::api::graph::routes_summary() {
         out.push_str(&format!("| {} | {} | `{}` | implemented |\n", op.id, op.method, op.path));
     }
+    out.push_str(&crate::api::fabric::compatibility_markdown());
     out.push_str("\n## Operator API (pbi-access's own; only with `[operator] token`)\n\n| operation | method | path |\n|---|---|---|\n");
     for route in crate::api::operator::routes() {
         out.push_str(&format!("| {} | {} | `{}` |\n", route.op.id, route.op.method, route.op.path));

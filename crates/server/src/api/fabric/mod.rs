@@ -1,0 +1,187 @@
+//! The Fabric REST v1 dialect (`https://api.fabric.microsoft.com/v1/…`), over the same store as
+//! Power BI's: a role granted through one API is the role the other reads. `routes()` is the one
+//! routing table (operation, scopes, admin or not, handler); the router and the Fabric section
+//! of `docs/compatibility.md` are both built from it.
+//!
+//! Every route passes its gate first: authenticate (Fabric's error body), then count the call
+//! against the operation's budgets (`pbi_wire::budgets::fabric_budgets`), 429 with
+//! `Retry-After` when one is spent.
+
+pub mod admin;
+pub mod error;
+pub mod extract;
+pub mod principals;
+pub mod workspaces;
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, on, MethodFilter, MethodRouter};
+use axum::{Extension, Router};
+use pbi_wire::budgets::{self, Budget as BudgetTemplate};
+use pbi_wire::ops::{fabric as op, Op};
+
+use self::error::FabricError;
+use self::extract::{FabricAccess, FabricCaller};
+use crate::app::AppState;
+use crate::config::Throttling;
+use crate::domain::throttle::{Admission, Budget};
+
+const WORKSPACE_READ: &[&str] = &["Workspace.Read.All", "Workspace.ReadWrite.All"];
+const WORKSPACE_WRITE: &[&str] = &["Workspace.ReadWrite.All"];
+const TENANT_READ: &[&str] = &["Tenant.Read.All", "Tenant.ReadWrite.All"];
+const TENANT_WRITE: &[&str] = &["Tenant.ReadWrite.All"];
+
+/// One row of the routing table.
+pub struct Route {
+    pub op: Op,
+    pub access: FabricAccess,
+    /// `None`: in the table, not built yet (501 in Fabric's error body, after the gate).
+    pub handler: Option<MethodRouter<AppState>>,
+}
+
+fn filter(op: Op) -> MethodFilter {
+    let method = Method::from_bytes(op.method.as_bytes()).expect("operation table methods are valid");
+    MethodFilter::try_from(method).expect("operation table methods are routable")
+}
+
+fn built<H, T>(op: Op, scopes: &'static [&'static str], admin: bool, handler: H) -> Route
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    Route { op, access: FabricAccess { scopes, admin }, handler: Some(on(filter(op), handler)) }
+}
+
+fn planned(op: Op, scopes: &'static [&'static str], admin: bool) -> Route {
+    Route { op, access: FabricAccess { scopes, admin }, handler: None }
+}
+
+pub fn routes() -> Vec<Route> {
+    vec![
+        built(op::LIST_WORKSPACES, WORKSPACE_READ, false, workspaces::list_workspaces),
+        built(op::GET_WORKSPACE, WORKSPACE_READ, false, workspaces::get_workspace),
+        built(op::LIST_WORKSPACE_ROLE_ASSIGNMENTS, WORKSPACE_READ, false, workspaces::list_role_assignments),
+        built(op::ADD_WORKSPACE_ROLE_ASSIGNMENT, WORKSPACE_WRITE, false, workspaces::add_role_assignment),
+        built(op::GET_WORKSPACE_ROLE_ASSIGNMENT, WORKSPACE_READ, false, workspaces::get_role_assignment),
+        built(op::UPDATE_WORKSPACE_ROLE_ASSIGNMENT, WORKSPACE_WRITE, false, workspaces::update_role_assignment),
+        built(op::DELETE_WORKSPACE_ROLE_ASSIGNMENT, WORKSPACE_WRITE, false, workspaces::delete_role_assignment),
+        built(op::ADMIN_LIST_WORKSPACES, TENANT_READ, true, admin::list_workspaces),
+        built(op::ADMIN_LIST_WORKSPACE_ACCESS_DETAILS, TENANT_READ, true, admin::list_workspace_access_details),
+        built(op::ADMIN_LIST_ITEM_ACCESS_DETAILS, TENANT_READ, true, admin::list_item_access_details),
+        planned(op::ADMIN_LIST_ACCESS_ENTITIES, TENANT_READ, true),
+        built(op::ADMIN_GRANT_ADMIN_TEMPORARY_ACCESS, TENANT_WRITE, true, admin::grant_admin_temporary_access),
+        built(op::ADMIN_REMOVE_ADMIN_TEMPORARY_ACCESS, TENANT_WRITE, true, admin::remove_admin_temporary_access),
+    ]
+}
+
+/// The budgets of a Fabric operation under `config` (none when throttling is off).
+pub fn budgets(op: &Op, config: &Throttling) -> Vec<BudgetTemplate> {
+    if !config.enabled {
+        return Vec::new();
+    }
+    budgets::fabric_budgets(op, &crate::api::powerbi::throttle::limits(config))
+}
+
+/// What the gate knows of its route.
+#[derive(Debug)]
+struct FabricGate {
+    access: FabricAccess,
+    budgets: Vec<BudgetTemplate>,
+}
+
+async fn gate(State(state): State<AppState>, Extension(route): Extension<Arc<FabricGate>>, request: Request, next: Next) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let caller = match extract::authenticate(&parts, &state, route.access).await {
+        Ok(caller) => caller,
+        Err(e) => return e.into_response(),
+    };
+    let mut charged = None;
+    if !route.budgets.is_empty() {
+        let budgets: Vec<Budget> = route.budgets.iter().map(|b| crate::api::powerbi::throttle::for_caller(b, &caller)).collect();
+        let at = state.clock.now_millis();
+        match state.store.admit(caller.tenant_id, &budgets, at).await {
+            Ok(Admission::Admitted { call }) => charged = Some((caller.tenant_id, budgets, at, call)),
+            Ok(Admission::Throttled { retry_after_secs }) => return FabricError::too_many_requests(retry_after_secs).into_response(),
+            Err(e) => return FabricError::from(e).into_response(),
+        }
+    }
+    parts.extensions.insert(FabricCaller(caller));
+    let response = next.run(Request::from_parts(parts, body)).await;
+    // As in Power BI's gate: a call that fails on the service's side (5xx, 501) is not charged.
+    if let (true, Some((tenant, budgets, at, call))) = (response.status().is_server_error(), charged) {
+        if let Err(e) = state.store.refund(tenant, &budgets, at, call).await {
+            tracing::warn!(error = %e, "could not take back the budget of a failed Fabric call");
+        }
+    }
+    response
+}
+
+/// The router: one entry a path (Fabric's 405 for other methods), a catch-all under `/v1/`
+/// answering Fabric's 404, and `stamp` rendering every error with its request id.
+pub fn router(state: &AppState) -> Router<AppState> {
+    let mut by_path: Vec<(&'static str, MethodRouter<AppState>)> = Vec::new();
+    for route in routes() {
+        let gate_info = Arc::new(FabricGate { access: route.access, budgets: budgets(&route.op, &state.config.throttling) });
+        let op = route.op;
+        let handler = route.handler.unwrap_or_else(|| on(filter(op), move || not_implemented(op.id)));
+        let handler = handler.route_layer(
+            tower::ServiceBuilder::new().layer(Extension(gate_info)).layer(axum::middleware::from_fn_with_state(state.clone(), gate)),
+        );
+        match by_path.iter_mut().find(|(p, _)| *p == route.op.path) {
+            Some((_, mr)) => *mr = std::mem::take(mr).merge(handler),
+            None => by_path.push((route.op.path, handler)),
+        }
+    }
+    by_path
+        .into_iter()
+        .fold(Router::new(), |router, (path, mr)| router.route(path, mr.fallback(method_not_allowed)))
+        .route("/v1/{*rest}", any(not_found))
+        .layer(axum::middleware::from_fn(error::stamp))
+}
+
+async fn not_implemented(op_id: &'static str) -> FabricError {
+    FabricError::new(
+        axum::http::StatusCode::NOT_IMPLEMENTED,
+        "NotImplemented",
+        format!("{op_id} is part of the Fabric API but not implemented by pbi-access yet; see docs/compatibility.md"),
+    )
+}
+
+async fn not_found() -> FabricError {
+    FabricError::not_found_route()
+}
+
+async fn method_not_allowed() -> FabricError {
+    FabricError::method_not_allowed()
+}
+
+/// The Fabric section of `docs/compatibility.md`, from the routing table.
+pub fn compatibility_markdown() -> String {
+    let mut out = String::from(
+        "\n## Fabric REST v1\n\nServed at `/v1/…`, on `api.fabric.microsoft.com` too (see the hosts guide). Tokens asked for with \
+         `https://api.fabric.microsoft.com/.default` or Fabric's delegated scopes carry the Power BI service's audience, as Entra issues them. \
+         The last column gives the request budgets with the default `[throttling]` config (`pbi_wire::budgets::fabric_budgets`).\n\n\
+         | operationId | method | path | status | delegated scopes (any of) | admin | throttling |\n|---|---|---|---|---|---|---|\n",
+    );
+    for route in routes() {
+        let budgets = budgets(&route.op, &Throttling::default());
+        let budgets =
+            if budgets.is_empty() { "–".to_string() } else { budgets.iter().map(|b| b.describe()).collect::<Vec<_>>().join(" + ") };
+        out.push_str(&format!(
+            "| {} | {} | `{}` | {} | {} | {} | {} |\n",
+            route.op.id,
+            route.op.method,
+            route.op.path,
+            if route.handler.is_some() { "implemented" } else { "501 (planned)" },
+            route.access.scopes.join(", "),
+            if route.access.admin { "Fabric admin, or service principal" } else { "no" },
+            budgets
+        ));
+    }
+    out
+}
