@@ -439,9 +439,9 @@ async fn provision_in(
         if secret.len() < 16 {
             return Err(invalid("the SCIM secret must have at least 16 characters".into()));
         }
-        store::set_scim_secret_hash(&mut **tx, tenant.id, Some(&hash_secret(secret))).await?;
+        store::update_scim_secret_hash(&mut **tx, tenant.id, Some(&hash_secret(secret))).await?;
     } else if let Some(hash) = spec.scim_secret_hash.as_deref() {
-        store::set_scim_secret_hash(&mut **tx, tenant.id, Some(hash)).await?;
+        store::update_scim_secret_hash(&mut **tx, tenant.id, Some(hash)).await?;
     }
     let mut by_name: HashMap<(PrincipalKind, String), Uuid> = HashMap::new();
     for (user, hash) in spec.users.iter().zip(&hashed) {
@@ -521,10 +521,10 @@ async fn provision_in(
             if id == group_id {
                 return Err(invalid(format!("group '{}' cannot contain itself", group.display_name)));
             }
-            store::provision_group_member(&mut **tx, tenant.id, group_id, PrincipalRef { kind, object_id: id }, now).await?;
+            store::insert_group_member(&mut **tx, tenant.id, group_id, PrincipalRef { kind, object_id: id }, now).await?;
         }
         for owner in &group.owners {
-            store::provision_group_owner(&mut **tx, tenant.id, group_id, lookup(PrincipalKind::User, owner)?, now).await?;
+            store::insert_group_owner(&mut **tx, tenant.id, group_id, lookup(PrincipalKind::User, owner)?, now).await?;
         }
     }
     let group_setting = |name: &Option<String>| name.as_deref().map(|n| lookup(PrincipalKind::Group, n)).transpose();
@@ -534,14 +534,14 @@ async fn provision_in(
         sp_admin_api_enabled: spec.settings.service_principals_can_use_admin_apis,
         sp_admin_api_group: group_setting(&spec.settings.service_principals_admin_api_group)?,
     };
-    store::provision_tenant_settings(&mut **tx, tenant.id, &settings).await?;
+    store::update_tenant_settings(&mut **tx, tenant.id, &settings).await?;
     let mut seats: HashMap<String, (Uuid, i64)> = HashMap::new();
     for sku in &spec.subscribed_skus {
         let info = sku_by_part_number(&sku.sku_part_number).ok_or_else(|| invalid(format!("unknown SKU '{}'", sku.sku_part_number)))?;
         if sku.seats < 0 {
             return Err(invalid(format!("SKU '{}' cannot have negative seats", sku.sku_part_number)));
         }
-        store::provision_subscribed_sku(&mut **tx, tenant.id, info.sku_id, info.part_number, sku.seats).await?;
+        store::insert_subscribed_sku(&mut **tx, tenant.id, info.sku_id, info.part_number, sku.seats).await?;
         seats.insert(info.part_number.to_string(), (info.sku_id, sku.seats));
     }
     for license in &spec.licenses {
@@ -558,9 +558,9 @@ async fn provision_in(
                     return Err(invalid(format!("no seat of '{}' left for '{}'", info.part_number, license.principal)));
                 }
                 *left -= 1;
-                store::provision_user_license(&mut **tx, tenant.id, id, *sku_id, now).await?;
+                store::insert_user_license(&mut **tx, tenant.id, id, *sku_id, now).await?;
             }
-            PrincipalKind::Group => store::provision_group_license(&mut **tx, tenant.id, id, *sku_id, now).await?,
+            PrincipalKind::Group => store::insert_group_license(&mut **tx, tenant.id, id, *sku_id, now).await?,
             PrincipalKind::App => return Err(invalid(format!("applications hold no licenses ('{}')", license.principal))),
         }
     }
@@ -612,7 +612,7 @@ async fn provision_in(
         };
         store::insert_workspace(&mut **tx, &w, now).await?;
         if let Some(group) = backing {
-            store::provision_backing_group(&mut **tx, w.id, group).await?;
+            store::insert_backing_group(&mut **tx, w.id, group).await?;
         }
         for (i, m) in ws.members.iter().enumerate() {
             let kind: PrincipalKind = m.principal_type.parse().map_err(invalid)?;
@@ -932,7 +932,7 @@ pub async fn export(store: &Store, tenant_id: Uuid) -> Result<Option<TenantSpec>
     let Some(tenant) = store.find_tenant(&tenant_id.to_string()).await? else { return Ok(None) };
     let rows = store.tenant_rows(tenant_id).await?;
     let extras = store.artifact_rows(tenant_id).await?;
-    let settings = store.tenant_settings(tenant_id).await?.unwrap_or_default();
+    let settings = store.get_tenant_settings(tenant_id).await?.unwrap_or_default();
     let scim_secret_hash = store.scim_secret_hash(tenant_id).await.map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let mut workspaces = Vec::new();
     for (ws, backing) in &rows.workspaces {

@@ -216,7 +216,7 @@ async fn prepare(label: &'static str, url: String, params: SeedParams, reuse: bo
         );
         Some(seeded.elapsed)
     };
-    store.set_scim_secret(known.tenant_id, Some(SCIM_SECRET)).await.map_err(|e| anyhow::anyhow!("setting the SCIM secret: {e}"))?;
+    store.update_scim_secret(known.tenant_id, Some(SCIM_SECRET)).await.map_err(|e| anyhow::anyhow!("setting the SCIM secret: {e}"))?;
     Ok(Tenant { label, params, url, store, known, seeded_in })
 }
 

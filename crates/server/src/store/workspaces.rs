@@ -240,7 +240,7 @@ pub async fn insert_member<'c, E: Executor<'c, Database = Any>>(
 }
 
 /// Provisioning: a Microsoft 365 group backs the workspace.
-pub async fn provision_backing_group<'c, E: Executor<'c, Database = Any>>(e: E, workspace: Uuid, group: Uuid) -> StoreResult<()> {
+pub async fn insert_backing_group<'c, E: Executor<'c, Database = Any>>(e: E, workspace: Uuid, group: Uuid) -> StoreResult<()> {
     sqlx::query("UPDATE workspaces SET backing_group_id = $2 WHERE id = $1")
         .bind(workspace.to_string())
         .bind(group.to_string())

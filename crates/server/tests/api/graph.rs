@@ -772,28 +772,28 @@ backend_test!(directory_store_owners_stay_in_the_tenant, |app: TestApp| async mo
     let now = app.clock.now_millis();
     let group = app.fixture.groups["Analysts"];
     let owner = app.user_id("owner");
-    app.store.add_dir_group_owner(tenant, group, owner, now).await.unwrap();
-    app.store.add_dir_group_owner(tenant, group, app.app_object_id(), now).await.unwrap();
-    assert!(matches!(app.store.add_dir_group_owner(tenant, group, owner, now).await, Err(DirError::AlreadyMember)));
-    assert!(matches!(app.store.add_dir_group_owner(tenant, group, group, now).await, Err(DirError::Invalid(_))));
+    app.store.create_group_owner(tenant, group, owner, now).await.unwrap();
+    app.store.create_group_owner(tenant, group, app.app_object_id(), now).await.unwrap();
+    assert!(matches!(app.store.create_group_owner(tenant, group, owner, now).await, Err(DirError::AlreadyMember)));
+    assert!(matches!(app.store.create_group_owner(tenant, group, group, now).await, Err(DirError::Invalid(_))));
     let other = provision_other_tenant(&app).await;
     let olga = other.users[&format!("olga@{OTHER_DOMAIN}")];
-    assert!(matches!(app.store.add_dir_group_owner(tenant, group, olga, now).await, Err(DirError::ReferenceNotFound(_))));
+    assert!(matches!(app.store.create_group_owner(tenant, group, olga, now).await, Err(DirError::ReferenceNotFound(_))));
     assert!(
-        matches!(app.store.add_dir_group_owner(other.tenant.id, group, olga, now).await, Err(DirError::NotFound)),
+        matches!(app.store.create_group_owner(other.tenant.id, group, olga, now).await, Err(DirError::NotFound)),
         "A's group is not in B"
     );
-    let owners: Vec<_> = app.store.dir_group_owners(tenant, group).await.unwrap().into_iter().map(|o| (o.id, o.kind)).collect();
+    let owners: Vec<_> = app.store.list_group_owners(tenant, group).await.unwrap().into_iter().map(|o| (o.id, o.kind)).collect();
     assert_eq!(owners.len(), 2);
     assert!(owners.contains(&(owner, pbi_server::domain::PrincipalKind::User)));
     assert!(owners.contains(&(app.app_object_id(), pbi_server::domain::PrincipalKind::App)));
-    app.store.remove_dir_group_owner(tenant, group, owner, now).await.unwrap();
-    assert!(matches!(app.store.remove_dir_group_owner(tenant, group, owner, now).await, Err(DirError::NotMember)));
+    app.store.delete_group_owner(tenant, group, owner, now).await.unwrap();
+    assert!(matches!(app.store.delete_group_owner(tenant, group, owner, now).await, Err(DirError::NotMember)));
     // Versions move with owner changes; B sees none of A's users.
-    let g = app.store.dir_group(tenant, group, false).await.unwrap().unwrap();
+    let g = app.store.get_group(tenant, group, false).await.unwrap().unwrap();
     assert_eq!(g.version, 4, "three owner changes after creation");
-    assert!(app.store.dir_user(other.tenant.id, owner, true).await.unwrap().is_none());
-    assert_eq!(app.store.count_dir_users(other.tenant.id, None).await.unwrap(), 1);
+    assert!(app.store.get_user(other.tenant.id, owner, true).await.unwrap().is_none());
+    assert_eq!(app.store.count_users(other.tenant.id, None).await.unwrap(), 1);
 });
 
 /// Create a security group through Graph; its id.
@@ -1026,8 +1026,8 @@ backend_test!(graph_group_members_transitive_members_and_owners_page_by_id, |app
     // Owners: users and apps, paged the same way.
     let now = app.clock.now_millis();
     let top_id: uuid::Uuid = top.parse().unwrap();
-    app.store.add_dir_group_owner(app.tenant_id(), top_id, app.user_id("owner"), now).await.unwrap();
-    app.store.add_dir_group_owner(app.tenant_id(), top_id, app.app_object_id(), now).await.unwrap();
+    app.store.create_group_owner(app.tenant_id(), top_id, app.user_id("owner"), now).await.unwrap();
+    app.store.create_group_owner(app.tenant_id(), top_id, app.app_object_id(), now).await.unwrap();
     let (s, owners, _) = app.graph(Method::GET, &format!("/groups/{top}/owners"), None).await;
     assert_eq!(s, 200, "{owners}");
     assert_eq!(ids(owners["value"].as_array().unwrap()), sorted(vec![owner.clone(), automation.clone()]));

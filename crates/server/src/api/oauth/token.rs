@@ -19,7 +19,8 @@ use crate::auth::certificates::{
 use crate::auth::credentials::{password_matches, secret_matches};
 use crate::auth::refresh::client_info;
 use crate::auth::{Audience, IdTokenSubject, RefreshError, RefreshGrant, TokenSubject};
-use crate::domain::{Tenant, User};
+use crate::domain::identity::DirUser;
+use crate::domain::Tenant;
 
 /// Delegated Power BI scopes pbi-access knows; `.default` grants all of them.
 pub const DELEGATED_SCOPES: &[&str] = &[
@@ -598,7 +599,7 @@ async fn issue(
                 Audience::Graph => (DELEGATED_SCOPES.iter().map(|s| s.to_string()).collect(), Some(graph_scopes(&scope)?)),
             };
             let (user, hash) =
-                state.store.user_credentials(tenant.id, &username).await?.ok_or_else(|| user_not_found(&username, &tenant))?;
+                state.store.get_user_credentials(tenant.id, &username).await?.ok_or_else(|| user_not_found(&username, &tenant))?;
             if !hash.as_deref().is_some_and(|h| password_matches(&password, h)) {
                 return Err(OAuthError::new(
                     StatusCode::BAD_REQUEST,
@@ -637,7 +638,7 @@ async fn issue(
             // Stateless token, live directory: a deleted or disabled user cannot refresh.
             let user = state
                 .store
-                .get_user(tenant.id, grant.user)
+                .get_user(tenant.id, grant.user, true)
                 .await?
                 .filter(|u| u.deleted_at.is_none())
                 .ok_or_else(|| user_not_found(&grant.user.to_string(), &tenant))?;
@@ -683,7 +684,7 @@ async fn issue(
 /// A user grant that passed every check: what goes into the access, refresh and ID tokens.
 struct Delegated {
     tenant: Tenant,
-    user: User,
+    user: DirUser,
     client_id: Uuid,
     /// The resource the access token is for.
     audience: Audience,

@@ -113,8 +113,8 @@ impl Store {
     // ----- SCIM provisioning secret -----
 
     /// Set (or, with `None`, remove) the tenant's SCIM provisioning secret; only its hash is kept.
-    pub async fn set_scim_secret(&self, tenant: Uuid, secret: Option<&str>) -> DirResult<()> {
-        let n = set_scim_secret_hash(&self.write, tenant, secret.map(crate::auth::credentials::hash_secret).as_deref()).await?;
+    pub async fn update_scim_secret(&self, tenant: Uuid, secret: Option<&str>) -> DirResult<()> {
+        let n = update_scim_secret_hash(&self.write, tenant, secret.map(crate::auth::credentials::hash_secret).as_deref()).await?;
         if n == 0 {
             return Err(DirError::NotFound);
         }
@@ -130,7 +130,7 @@ impl Store {
 }
 
 /// Store a SCIM secret hash for a tenant (inside a provisioning transaction too).
-pub async fn set_scim_secret_hash<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
+pub async fn update_scim_secret_hash<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
     e: E,
     tenant: Uuid,
     hash: Option<&str>,
