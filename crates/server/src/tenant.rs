@@ -400,20 +400,13 @@ pub async fn provision(store: &Store, clock: &dyn Clock, spec: &TenantSpec) -> R
             return Err(ProvisionError::Invalid(format!("a tenant '{key}' exists already")));
         }
     }
-    let mut tx = store.begin().await?;
+    let mut tx = store.bulk_write().await?;
     let out = provision_in(&mut tx, clock, spec).await?;
-    store::rebuild_licences(&mut tx, out.tenant.id).await?;
-    store::bump_generation(&mut *tx, out.tenant.id, store::WriteScope::Directory).await?;
     tx.commit().await?;
-    store.invalidate_cache();
     Ok(out)
 }
 
-async fn provision_in(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    clock: &dyn Clock,
-    spec: &TenantSpec,
-) -> Result<ProvisionedTenant, ProvisionError> {
+async fn provision_in(tx: &mut store::WriteTx<'_>, clock: &dyn Clock, spec: &TenantSpec) -> Result<ProvisionedTenant, ProvisionError> {
     let invalid = |m: String| ProvisionError::Invalid(m);
     if spec.name.trim().is_empty() || spec.domain.trim().is_empty() {
         return Err(invalid("a tenant needs a name and a domain".into()));
@@ -435,6 +428,7 @@ async fn provision_in(
         spec.users.iter().map(|u| u.password.as_deref().map(hash_password).or_else(|| u.password_hash.clone())).collect();
 
     store::insert_tenant(&mut **tx, &tenant, now).await?;
+    tx.set_tenant(tenant.id);
     if let Some(secret) = spec.scim_secret.as_deref() {
         if secret.len() < 16 {
             return Err(invalid("the SCIM secret must have at least 16 characters".into()));
@@ -641,7 +635,7 @@ pub fn demo_scim_secret(client_secret: &str) -> String {
 
 /// The artifacts of every workspace of the spec, with their permissions and subscriptions.
 async fn provision_artifacts(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut store::WriteTx<'_>,
     tenant: Uuid,
     spec: &TenantSpec,
     workspace_ids: &[Uuid],
@@ -909,7 +903,7 @@ pub async fn create_demo(store: &Store, clock: &dyn Clock) -> Result<DemoCredent
             users: vec![right(&upn("admin"), "User", "Admin"), right(&upn("alice"), "User", "Assign")],
         }],
     };
-    let mut tx = store.begin().await?;
+    let mut tx = store.bulk_write().await?;
     let provisioned = provision_in(&mut tx, clock, &spec).await?;
     let demo = DemoCredentials {
         tenant_id: provisioned.tenant.id,
@@ -920,8 +914,6 @@ pub async fn create_demo(store: &Store, clock: &dyn Clock) -> Result<DemoCredent
         password,
     };
     store::insert_demo_credentials(&mut *tx, &demo).await?;
-    store::rebuild_licences(&mut tx, demo.tenant_id).await?;
-    store::bump_generation(&mut *tx, demo.tenant_id, store::WriteScope::Directory).await?;
     tx.commit().await?;
     Ok(demo)
 }

@@ -32,8 +32,8 @@ impl Store {
     }
 
     pub async fn update_tenant_settings(&self, tenant: Uuid, settings: &TenantSettings) -> StoreResult<()> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.dir_write(tenant).await?;
         super::update_tenant_settings(&mut *tx, tenant, settings).await?;
-        self.commit_write(tx, tenant, super::WriteScope::Directory, super::Forget::Everything).await
+        tx.commit().await
     }
 }

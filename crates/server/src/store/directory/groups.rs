@@ -80,7 +80,7 @@ impl Store {
 
     pub async fn create_group(&self, tenant: Uuid, group: &DirGroup, now: i64) -> DirResult<DirGroup> {
         group.validate().map_err(DirError::Invalid)?;
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.dir_write(tenant).await?;
         sqlx::query(
             "INSERT INTO directory_groups (tenant_id, id, display_name, mail, group_kind, created_at, description, mail_nickname, external_id, \
              version, modified_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $6)",
@@ -105,7 +105,7 @@ impl Store {
             }
         })?;
         let created = load_group(&mut tx, tenant, group.id).await?.ok_or(DirError::NotFound)?;
-        self.commit_dir_write(tx, tenant).await?;
+        tx.commit().await?;
         Ok(created)
     }
 
@@ -170,7 +170,7 @@ impl Store {
         audit: &dyn DirAuditor,
         change: impl FnOnce(&mut DirGroup, &[GroupMemberRef]) -> DirResult<Vec<Uuid>>,
     ) -> DirResult<DirGroup> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.dir_write(tenant).await?;
         let current = lock_group_for_edit(&mut tx, tenant, id, if_version).await?;
         let existing_members = Self::members_in(&mut tx, tenant, id).await?;
         let mut next = current.clone();
@@ -217,13 +217,13 @@ impl Store {
                 audit_change(&mut tx, tenant, audit, now, change).await?;
             }
         }
-        self.commit_dir_write(tx, tenant).await?;
+        tx.commit().await?;
         Ok(updated)
     }
 
     /// Soft-delete a group.
     pub async fn delete_group(&self, tenant: Uuid, id: Uuid, if_version: Option<i64>, now: i64, audit: &dyn DirAuditor) -> DirResult<()> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.dir_write(tenant).await?;
         let current = load_group(&mut tx, tenant, id).await?.filter(|g| g.deleted_at.is_none()).ok_or(DirError::NotFound)?;
         check_if_match(current.version, if_version)?;
         // Whether it reached Power BI is read before it is deleted (deleted groups reach nothing).
@@ -239,7 +239,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         on_membership_change(&mut tx, tenant, id, PrincipalKind::Group, now).await?;
-        self.commit_dir_write(tx, tenant).await?;
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -175,7 +175,7 @@ impl Store {
         now: i64,
         audit: &dyn DirAuditor,
     ) -> DirResult<PrincipalKind> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.dir_write(tenant).await?;
         let touched = touch_group(&mut tx, tenant, group, now).await?;
         let kind = Self::insert_member_in(&mut tx, tenant, group, member, now).await?;
         on_membership_change(&mut tx, tenant, member, kind, now).await?;
@@ -183,12 +183,12 @@ impl Store {
             let label = principal_label(&mut tx, tenant, member, kind).await?;
             audit_change(&mut tx, tenant, audit, now, DirChange::MemberAdded { group: &touched, member, kind, label }).await?;
         }
-        self.commit_dir_write(tx, tenant).await?;
+        tx.commit().await?;
         Ok(kind)
     }
 
     pub async fn delete_group_member(&self, tenant: Uuid, group: Uuid, member: Uuid, now: i64, audit: &dyn DirAuditor) -> DirResult<()> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.dir_write(tenant).await?;
         let touched = touch_group(&mut tx, tenant, group, now).await?;
         let row = link_query(
             "SELECT member_type FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3",
@@ -210,7 +210,7 @@ impl Store {
             let label = principal_label(&mut tx, tenant, member, kind).await?;
             audit_change(&mut tx, tenant, audit, now, DirChange::MemberRemoved { group: &touched, member, kind, label }).await?;
         }
-        self.commit_dir_write(tx, tenant).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -247,7 +247,7 @@ impl Store {
 
     /// Make a user or app an owner of a group.
     pub async fn create_group_owner(&self, tenant: Uuid, group: Uuid, owner: Uuid, now: i64) -> DirResult<()> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.dir_write(tenant).await?;
         touch_group(&mut tx, tenant, group, now).await?;
         match object_kind(&mut tx, tenant, owner).await? {
             Some(PrincipalKind::User | PrincipalKind::App) => {}
@@ -268,12 +268,12 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        self.commit_dir_write(tx, tenant).await?;
+        tx.commit().await?;
         Ok(())
     }
 
     pub async fn delete_group_owner(&self, tenant: Uuid, group: Uuid, owner: Uuid, now: i64) -> DirResult<()> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.dir_write(tenant).await?;
         touch_group(&mut tx, tenant, group, now).await?;
         let n = link_query("DELETE FROM group_owners WHERE tenant_id = $1 AND group_id = $2 AND owner_id = $3", tenant, group, owner)
             .execute(&mut *tx)
@@ -282,7 +282,7 @@ impl Store {
         if n == 0 {
             return Err(DirError::NotMember);
         }
-        self.commit_dir_write(tx, tenant).await?;
+        tx.commit().await?;
         Ok(())
     }
 }

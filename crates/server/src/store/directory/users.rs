@@ -110,7 +110,7 @@ impl Store {
     /// version starts at 1. A UPN held by another user that is not deleted is a conflict.
     pub async fn create_user(&self, tenant: Uuid, user: &DirUser, password_hash: Option<&str>, now: i64) -> DirResult<DirUser> {
         user.validate().map_err(DirError::Invalid)?;
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.dir_write(tenant).await?;
         if upn_taken(&mut tx, tenant, &user.upn, user.id).await? {
             return Err(upn_conflict(&user.upn));
         }
@@ -142,7 +142,7 @@ impl Store {
         .await;
         upn_write_result(result, &user.upn)?;
         let created = load_user(&mut tx, tenant, user.id).await?.ok_or(DirError::NotFound)?;
-        self.commit_dir_write(tx, tenant).await?;
+        tx.commit().await?;
         Ok(created)
     }
 
@@ -224,7 +224,7 @@ impl Store {
         audit: &dyn DirAuditor,
         change: impl FnOnce(&mut DirUser) -> DirResult<()>,
     ) -> DirResult<DirUser> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.dir_write(tenant).await?;
         // Lock the row first (PostgreSQL), so the read below is what the write replaces.
         sqlx::query("UPDATE users SET version = version WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL")
             .bind(tenant.to_string())
@@ -274,7 +274,7 @@ impl Store {
             let change = DirChange::AccountEnabled { user: &updated, enabled: updated.account_enabled };
             audit_change(&mut tx, tenant, audit, now, change).await?;
         }
-        self.commit_dir_write(tx, tenant).await?;
+        tx.commit().await?;
         Ok(updated)
     }
 
@@ -292,7 +292,7 @@ impl Store {
     /// Soft-delete a user: restorable for 30 days. Its memberships, roles and licenses stay
     /// (as in Entra, they come back with a restore) but no longer count.
     pub async fn delete_user(&self, tenant: Uuid, id: Uuid, if_version: Option<i64>, now: i64, audit: &dyn DirAuditor) -> DirResult<()> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.dir_write(tenant).await?;
         let current = load_user(&mut tx, tenant, id).await?.filter(|u| u.deleted_at.is_none()).ok_or(DirError::NotFound)?;
         check_if_match(current.version, if_version)?;
         let n = sqlx::query(
@@ -312,14 +312,14 @@ impl Store {
         }
         reprocess_users(&mut tx, tenant, &[id], now).await?;
         audit_change(&mut tx, tenant, audit, now, DirChange::UserDeleted { user: &current }).await?;
-        self.commit_dir_write(tx, tenant).await?;
+        tx.commit().await?;
         Ok(())
     }
 
     /// Restore a user deleted less than 30 days ago. Fails with a conflict when another user
     /// has taken its UPN meanwhile.
     pub async fn restore_user(&self, tenant: Uuid, id: Uuid, now: i64, audit: &dyn DirAuditor) -> DirResult<DirUser> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.dir_write(tenant).await?;
         let current = load_user(&mut tx, tenant, id).await?.ok_or(DirError::NotFound)?;
         match current.deleted_at {
             Some(at) if at > now - RESTORE_WINDOW_MILLIS => {}
@@ -341,7 +341,7 @@ impl Store {
         let restored = load_user(&mut tx, tenant, id).await?.ok_or(DirError::NotFound)?;
         reprocess_users(&mut tx, tenant, &[id], now).await?;
         audit_change(&mut tx, tenant, audit, now, DirChange::UserRestored { user: &restored }).await?;
-        self.commit_dir_write(tx, tenant).await?;
+        tx.commit().await?;
         Ok(restored)
     }
 
