@@ -1047,3 +1047,54 @@ backend_test!(graph_group_members_transitive_members_and_owners_page_by_id, |app
         assert_graph_error(s, &b, 404, "Request_ResourceNotFound");
     }
 });
+
+backend_test!(graph_and_scim_unfiltered_counts_follow_creates_deletes_restores, |app: TestApp| async move {
+    // The unfiltered counts are kept per tenant (schema v13): each step must move them exactly.
+    let token = app.graph_app_token().await;
+    let eventual = [("ConsistencyLevel", "eventual")];
+    let counts = || async {
+        let graph = |path: &'static str| {
+            let (app, token) = (&app, token.clone());
+            async move {
+                let (s, b, _) = app.call(Method::GET, path, Some(&token), None, &eventual).await;
+                assert_eq!(s, 200, "{path}: {b}");
+                b
+            }
+        };
+        let users = graph("/graph/v1.0/users/$count").await.as_i64().unwrap();
+        let listed = graph("/graph/v1.0/users?$count=true&$top=1").await["@odata.count"].as_i64().unwrap();
+        assert_eq!(users, listed);
+        let groups = graph("/graph/v1.0/groups/$count").await.as_i64().unwrap();
+        let (s, scim_users, _) = app.scim(Method::GET, "/Users?count=1", None).await;
+        assert_eq!(s, 200, "{scim_users}");
+        let (s, scim_groups, _) = app.scim(Method::GET, "/Groups?count=1", None).await;
+        assert_eq!(s, 200, "{scim_groups}");
+        assert_eq!(scim_users["totalResults"].as_i64().unwrap(), users);
+        assert_eq!(scim_groups["totalResults"].as_i64().unwrap(), groups);
+        (users, groups)
+    };
+    let (users, groups) = counts().await;
+    assert!(users > 0 && groups > 0, "the fixture has users and groups");
+
+    let (s, created, _) = app.graph(Method::POST, "/users", Some(new_user("counted"))).await;
+    assert_eq!(s, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(counts().await, (users + 1, groups));
+    let body = json!({"displayName": "Counted", "mailEnabled": false, "mailNickname": "counted", "securityEnabled": true});
+    let (s, group, _) = app.graph(Method::POST, "/groups", Some(body)).await;
+    assert_eq!(s, 201, "{group}");
+    let group_id = group["id"].as_str().unwrap().to_string();
+    assert_eq!(counts().await, (users + 1, groups + 1));
+
+    assert_eq!(app.graph(Method::DELETE, &format!("/users/{id}"), None).await.0, 204);
+    assert_eq!(counts().await, (users, groups + 1));
+    // Deleting again changes nothing.
+    assert_eq!(app.graph(Method::DELETE, &format!("/users/{id}"), None).await.0, 404);
+    assert_eq!(counts().await, (users, groups + 1));
+    let (s, restored, _) = app.graph(Method::POST, &format!("/directory/deletedItems/{id}/restore"), None).await;
+    assert_eq!(s, 200, "{restored}");
+    assert_eq!(counts().await, (users + 1, groups + 1));
+    assert_eq!(app.graph(Method::DELETE, &format!("/groups/{group_id}"), None).await.0, 204);
+    assert_eq!(app.graph(Method::DELETE, &format!("/groups/{group_id}"), None).await.0, 404);
+    assert_eq!(counts().await, (users + 1, groups));
+});

@@ -1,7 +1,7 @@
 //! Groups: create, read, update and replace with optimistic versions, soft delete; the
 //! filtered keyset pages and counts of Graph's `GET /groups` through [`GROUP_COLUMNS`].
 
-use super::query::{order_by, Column, Columns, ListSql, Scope};
+use super::query::{adjust_kept, order_by, Column, Columns, Kept, ListSql, Scope};
 use super::*;
 use crate::domain::dirquery::{DirFilter, Page};
 use crate::store::StoreResult;
@@ -104,6 +104,7 @@ impl Store {
                 e.into()
             }
         })?;
+        adjust_kept(&mut tx, tenant, Kept::Groups, 1).await?;
         let created = load_group(&mut tx, tenant, group.id).await?.ok_or(DirError::NotFound)?;
         tx.commit().await?;
         Ok(created)
@@ -125,7 +126,7 @@ impl Store {
 
     /// How many active groups match `filter` (from the filter's indexes, or the tenant's).
     pub async fn count_groups(&self, tenant: Uuid, filter: Option<&DirFilter>) -> DirResult<i64> {
-        super::query::count_active(&self.read, tenant, filter, group_scope).await
+        super::query::count_active(&self.read, tenant, filter, group_scope, Kept::Groups).await
     }
 
     pub(super) async fn write_group(
@@ -230,14 +231,20 @@ impl Store {
         if group_reaches_powerbi(&mut tx, tenant, id).await? {
             audit_change(&mut tx, tenant, audit, now, DirChange::GroupDeleted { group: &current }).await?;
         }
-        sqlx::query(
-            "UPDATE directory_groups SET deleted_at = $3, version = version + 1, modified_at = $3 WHERE tenant_id = $1 AND id = $2",
+        let n = sqlx::query(
+            "UPDATE directory_groups SET deleted_at = $3, version = version + 1, modified_at = $3 \
+             WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
         )
         .bind(tenant.to_string())
         .bind(id.to_string())
         .bind(now)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Err(DirError::NotFound);
+        }
+        adjust_kept(&mut tx, tenant, Kept::Groups, -1).await?;
         on_membership_change(&mut tx, tenant, id, PrincipalKind::Group, now).await?;
         tx.commit().await?;
         Ok(())
@@ -274,7 +281,7 @@ pub enum GroupKey<'a> {
 impl Store {
     /// The active groups `key` names, in id order: `limit` of them from `offset`, and how many
     /// there are. A key reads only the rows it matches (through its index); `All` reads the page
-    /// and counts the tenant's index entries.
+    /// and the tenant's kept count.
     pub async fn list_groups_by_key(
         &self,
         tenant: Uuid,
@@ -295,11 +302,7 @@ impl Store {
                     .bind(offset.min(i64::MAX as usize) as i64)
                     .fetch_all(&mut *conn)
                     .await?;
-                let total: i64 = sqlx::query("SELECT COUNT(*) AS n FROM directory_groups WHERE tenant_id = $1 AND deleted_at IS NULL")
-                    .bind(tenant.to_string())
-                    .fetch_one(&mut *conn)
-                    .await?
-                    .try_get("n")?;
+                let total = super::query::kept_count(&self.read, tenant, Kept::Groups).await?;
                 return Ok((rows.iter().map(group_from_row).collect::<Result<_, _>>()?, total));
             }
             GroupKey::DisplayName(name) => ("lower(display_name) = lower($2)", name.to_string()),

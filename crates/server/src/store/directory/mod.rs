@@ -92,10 +92,11 @@ pub(super) fn check_if_match(current: i64, if_version: Option<i64>) -> DirResult
     }
 }
 
-/// Compute what the directory keeps derived from its rows (the licence state) for a tenant
+/// Compute what the directory keeps derived from its rows (the licence state, the kept counts) for a tenant
 /// written in bulk; `WriteTx::commit` of a bulk write calls it.
 pub(crate) async fn rebuild_derived(conn: &mut AnyConnection, tenant: Uuid) -> Result<(), StoreError> {
-    rebuild_licences(conn, tenant).await
+    rebuild_licences(conn, tenant).await?;
+    query::rebuild_kept(conn, tenant).await
 }
 
 /// Write the event `audit` makes of `change` on the change's own connection (transaction).

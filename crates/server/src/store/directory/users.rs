@@ -5,7 +5,7 @@
 //! users that are not deleted: a new user may take the UPN of a deleted one, and restoring
 //! fails with a conflict while someone else holds it.
 
-use super::query::{order_by, Column, Columns, ListSql, Scope};
+use super::query::{adjust_kept, order_by, Column, Columns, Kept, ListSql, Scope};
 use super::*;
 use crate::domain::dirquery::{DirFilter, Page};
 use crate::store::StoreResult;
@@ -141,6 +141,7 @@ impl Store {
         .execute(&mut *tx)
         .await;
         upn_write_result(result, &user.upn)?;
+        adjust_kept(&mut tx, tenant, Kept::Users, 1).await?;
         let created = load_user(&mut tx, tenant, user.id).await?.ok_or(DirError::NotFound)?;
         tx.commit().await?;
         Ok(created)
@@ -181,7 +182,7 @@ impl Store {
 
     /// How many active users match `filter`.
     pub async fn count_users(&self, tenant: Uuid, filter: Option<&DirFilter>) -> DirResult<i64> {
-        super::query::count_active(&self.read, tenant, filter, user_scope).await
+        super::query::count_active(&self.read, tenant, filter, user_scope, Kept::Users).await
     }
 
     /// How many users were deleted less than 30 days before `now`.
@@ -310,6 +311,7 @@ impl Store {
         if n == 0 {
             return Err(DirError::NotFound);
         }
+        adjust_kept(&mut tx, tenant, Kept::Users, -1).await?;
         reprocess_users(&mut tx, tenant, &[id], now).await?;
         audit_change(&mut tx, tenant, audit, now, DirChange::UserDeleted { user: &current }).await?;
         tx.commit().await?;
@@ -329,7 +331,8 @@ impl Store {
             return Err(upn_conflict(&current.upn));
         }
         let result = sqlx::query(
-            "UPDATE users SET deleted_at = NULL, upn_lower = $3, version = version + 1, modified_at = $4 WHERE tenant_id = $1 AND id = $2",
+            "UPDATE users SET deleted_at = NULL, upn_lower = $3, version = version + 1, modified_at = $4 \
+             WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NOT NULL",
         )
         .bind(tenant.to_string())
         .bind(id.to_string())
@@ -337,7 +340,10 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await;
-        upn_write_result(result, &current.upn)?;
+        if upn_write_result(result, &current.upn)?.rows_affected() == 0 {
+            return Err(DirError::NotFound);
+        }
+        adjust_kept(&mut tx, tenant, Kept::Users, 1).await?;
         let restored = load_user(&mut tx, tenant, id).await?.ok_or(DirError::NotFound)?;
         reprocess_users(&mut tx, tenant, &[id], now).await?;
         audit_change(&mut tx, tenant, audit, now, DirChange::UserRestored { user: &restored }).await?;
