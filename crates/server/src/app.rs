@@ -92,7 +92,7 @@ impl Application {
         let demo = if config.demo {
             match store.demo_credentials().await? {
                 Some(demo) => Some(demo),
-                None if store.tenant_count().await? == 0 => Some(crate::tenant::create_demo(&store, &*clock).await?),
+                None if store.count_tenants().await? == 0 => Some(crate::tenant::create_demo(&store, &*clock).await?),
                 None => None,
             }
         } else {

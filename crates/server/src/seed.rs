@@ -246,7 +246,8 @@ pub async fn generate(store: &Store, clock: &dyn Clock, params: &SeedParams) -> 
     let tenant = Tenant { id: tenant_id, name: format!("Seeded tenant {}", params.seed), domain: domain.clone() };
     let password_hash = hash_password(&password);
 
-    let mut tx = store.begin().await?;
+    let mut tx = store.bulk_write().await?;
+    tx.set_tenant(tenant.id);
     let conn: &mut AnyConnection = &mut tx;
     store::insert_tenant(&mut *conn, &tenant, now).await?;
     let mut counts = SeedCounts::default();
@@ -659,11 +660,7 @@ pub async fn generate(store: &Store, clock: &dyn Clock, params: &SeedParams) -> 
     }
     counts.activity_events += events.len();
     bulk::insert_activity_events(&mut *conn, tenant.id, &events).await?;
-    crate::store::rebuild_licences(&mut tx, tenant.id).await?;
-    crate::store::bump_generation(&mut *tx, tenant.id, crate::store::WriteScope::Directory).await?;
-
     tx.commit().await?;
-    store.invalidate_cache();
     store.refresh_statistics().await?;
     Ok(SeededTenant {
         tenant_id: tenant.id,

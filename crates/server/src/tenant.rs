@@ -436,20 +436,13 @@ pub async fn provision(store: &Store, clock: &dyn Clock, spec: &TenantSpec) -> R
             return Err(ProvisionError::Invalid(format!("a tenant '{key}' exists already")));
         }
     }
-    let mut tx = store.begin().await?;
+    let mut tx = store.bulk_write().await?;
     let out = provision_in(&mut tx, clock, spec).await?;
-    store::rebuild_licences(&mut tx, out.tenant.id).await?;
-    store::bump_generation(&mut *tx, out.tenant.id, store::WriteScope::Directory).await?;
     tx.commit().await?;
-    store.invalidate_cache();
     Ok(out)
 }
 
-async fn provision_in(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    clock: &dyn Clock,
-    spec: &TenantSpec,
-) -> Result<ProvisionedTenant, ProvisionError> {
+async fn provision_in(tx: &mut store::WriteTx<'_>, clock: &dyn Clock, spec: &TenantSpec) -> Result<ProvisionedTenant, ProvisionError> {
     let invalid = |m: String| ProvisionError::Invalid(m);
     if spec.name.trim().is_empty() || spec.domain.trim().is_empty() {
         return Err(invalid("a tenant needs a name and a domain".into()));
@@ -471,13 +464,14 @@ async fn provision_in(
         spec.users.iter().map(|u| u.password.as_deref().map(hash_password).or_else(|| u.password_hash.clone())).collect();
 
     store::insert_tenant(&mut **tx, &tenant, now).await?;
+    tx.set_tenant(tenant.id);
     if let Some(secret) = spec.scim_secret.as_deref() {
         if secret.len() < 16 {
             return Err(invalid("the SCIM secret must have at least 16 characters".into()));
         }
-        store::set_scim_secret_hash(&mut **tx, tenant.id, Some(&hash_secret(secret))).await?;
+        store::update_scim_secret_hash(&mut **tx, tenant.id, Some(&hash_secret(secret))).await?;
     } else if let Some(hash) = spec.scim_secret_hash.as_deref() {
-        store::set_scim_secret_hash(&mut **tx, tenant.id, Some(hash)).await?;
+        store::update_scim_secret_hash(&mut **tx, tenant.id, Some(hash)).await?;
     }
     let mut by_name: HashMap<(PrincipalKind, String), Uuid> = HashMap::new();
     for (user, hash) in spec.users.iter().zip(&hashed) {
@@ -557,10 +551,10 @@ async fn provision_in(
             if id == group_id {
                 return Err(invalid(format!("group '{}' cannot contain itself", group.display_name)));
             }
-            store::provision_group_member(&mut **tx, tenant.id, group_id, PrincipalRef { kind, object_id: id }, now).await?;
+            store::insert_group_member(&mut **tx, tenant.id, group_id, PrincipalRef { kind, object_id: id }, now).await?;
         }
         for owner in &group.owners {
-            store::provision_group_owner(&mut **tx, tenant.id, group_id, lookup(PrincipalKind::User, owner)?, now).await?;
+            store::insert_group_owner(&mut **tx, tenant.id, group_id, lookup(PrincipalKind::User, owner)?, now).await?;
         }
     }
     let group_setting = |name: &Option<String>| name.as_deref().map(|n| lookup(PrincipalKind::Group, n)).transpose();
@@ -570,14 +564,14 @@ async fn provision_in(
         sp_admin_api_enabled: spec.settings.service_principals_can_use_admin_apis,
         sp_admin_api_group: group_setting(&spec.settings.service_principals_admin_api_group)?,
     };
-    store::provision_tenant_settings(&mut **tx, tenant.id, &settings).await?;
+    store::update_tenant_settings(&mut **tx, tenant.id, &settings).await?;
     let mut seats: HashMap<String, (Uuid, i64)> = HashMap::new();
     for sku in &spec.subscribed_skus {
         let info = sku_by_part_number(&sku.sku_part_number).ok_or_else(|| invalid(format!("unknown SKU '{}'", sku.sku_part_number)))?;
         if sku.seats < 0 {
             return Err(invalid(format!("SKU '{}' cannot have negative seats", sku.sku_part_number)));
         }
-        store::provision_subscribed_sku(&mut **tx, tenant.id, info.sku_id, info.part_number, sku.seats).await?;
+        store::insert_subscribed_sku(&mut **tx, tenant.id, info.sku_id, info.part_number, sku.seats).await?;
         seats.insert(info.part_number.to_string(), (info.sku_id, sku.seats));
     }
     for license in &spec.licenses {
@@ -594,9 +588,9 @@ async fn provision_in(
                     return Err(invalid(format!("no seat of '{}' left for '{}'", info.part_number, license.principal)));
                 }
                 *left -= 1;
-                store::provision_user_license(&mut **tx, tenant.id, id, *sku_id, now).await?;
+                store::insert_user_license(&mut **tx, tenant.id, id, *sku_id, now).await?;
             }
-            PrincipalKind::Group => store::provision_group_license(&mut **tx, tenant.id, id, *sku_id, now).await?,
+            PrincipalKind::Group => store::insert_group_license(&mut **tx, tenant.id, id, *sku_id, now).await?,
             PrincipalKind::App => return Err(invalid(format!("applications hold no licenses ('{}')", license.principal))),
         }
     }
@@ -647,7 +641,7 @@ async fn provision_in(
         };
         store::insert_workspace(&mut **tx, &w, now).await?;
         if let Some(group) = backing {
-            store::provision_backing_group(&mut **tx, w.id, group).await?;
+            store::insert_backing_group(&mut **tx, w.id, group).await?;
         }
         for (i, m) in ws.members.iter().enumerate() {
             let (kind, role) = (m.principal_type, m.role);
@@ -675,7 +669,7 @@ pub fn demo_scim_secret(client_secret: &str) -> String {
 
 /// The artifacts of every workspace of the spec, with their permissions and subscriptions.
 async fn provision_artifacts(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut store::WriteTx<'_>,
     tenant: Uuid,
     spec: &TenantSpec,
     workspace_ids: &[Uuid],
@@ -774,7 +768,7 @@ pub async fn create_demo(store: &Store, clock: &dyn Clock) -> Result<DemoCredent
     let password = Alphanumeric.sample_string(&mut rand::thread_rng(), 16);
     let secret = new_client_secret();
     let spec = demo_spec(&password, &secret);
-    let mut tx = store.begin().await?;
+    let mut tx = store.bulk_write().await?;
     let provisioned = provision_in(&mut tx, clock, &spec).await?;
     let demo = DemoCredentials {
         tenant_id: provisioned.tenant.id,
@@ -785,8 +779,6 @@ pub async fn create_demo(store: &Store, clock: &dyn Clock) -> Result<DemoCredent
         password,
     };
     store::insert_demo_credentials(&mut *tx, &demo).await?;
-    store::rebuild_licences(&mut tx, demo.tenant_id).await?;
-    store::bump_generation(&mut *tx, demo.tenant_id, store::WriteScope::Directory).await?;
     tx.commit().await?;
     Ok(demo)
 }
@@ -952,7 +944,7 @@ pub async fn export(store: &Store, tenant_id: Uuid) -> Result<Option<TenantSpec>
     let Some(tenant) = store.find_tenant(&tenant_id.to_string()).await? else { return Ok(None) };
     let rows = store.tenant_rows(tenant_id).await?;
     let extras = store.artifact_rows(tenant_id).await?;
-    let settings = store.tenant_settings(tenant_id).await?.unwrap_or_default();
+    let settings = store.get_tenant_settings(tenant_id).await?.unwrap_or_default();
     let scim_secret_hash = store.scim_secret_hash(tenant_id).await.map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let mut workspaces = Vec::new();
     for (ws, backing) in &rows.workspaces {

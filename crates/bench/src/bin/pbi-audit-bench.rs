@@ -239,7 +239,7 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // 1. Artifact access of the heavy user, page by page.
-    let heavy = store.find_user_by_name(known.tenant_id, &known.heavy_upn).await?.context("the heavy user")?;
+    let heavy = store.get_user_by_name(known.tenant_id, &known.heavy_upn).await?.context("the heavy user")?;
     let access_url = format!("{base}/v1.0/myorg/admin/users/{}/artifactAccess", heavy.id);
     let (warm, items) = walk(&http, &token, &access_url).await?;
     let pages = warm.len();

@@ -216,7 +216,7 @@ async fn prepare(label: &'static str, url: String, params: SeedParams, reuse: bo
         );
         Some(seeded.elapsed)
     };
-    store.set_scim_secret(known.tenant_id, Some(SCIM_SECRET)).await.map_err(|e| anyhow::anyhow!("setting the SCIM secret: {e}"))?;
+    store.update_scim_secret(known.tenant_id, Some(SCIM_SECRET)).await.map_err(|e| anyhow::anyhow!("setting the SCIM secret: {e}"))?;
     Ok(Tenant { label, params, url, store, known, seeded_in })
 }
 
@@ -637,7 +637,7 @@ impl CliRunner {
     }
 
     async fn admin_calls(&self) -> anyhow::Result<i64> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.external_write().await?;
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM throttle_calls WHERE tenant_id = $1 AND budget = $2")
             .bind(self.known.tenant_id.to_string())
             .bind(ADMIN_BUDGET_KEY)
@@ -650,7 +650,7 @@ impl CliRunner {
     /// Forget the tenant's throttle records (of earlier commands or runs on a reused database),
     /// so each command starts on a full budget and its count is its own.
     async fn reset_budget(&self) -> anyhow::Result<()> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.external_write().await?;
         sqlx::query("DELETE FROM throttle_calls WHERE tenant_id = $1").bind(self.known.tenant_id.to_string()).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())

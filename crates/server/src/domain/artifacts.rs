@@ -7,7 +7,7 @@ use std::str::FromStr;
 use uuid::Uuid;
 
 use super::rights::{self, Rights};
-use super::{PrincipalKind, PrincipalRef, Role, UserType};
+use super::{PrincipalKind, PrincipalRef, UserType};
 
 /// The kinds of item a workspace holds that pbi-access knows. The names are the Swagger's
 /// `ArtifactType` values where it has one.
@@ -211,15 +211,10 @@ pub struct Subscription {
     pub sub_artifact_name: Option<String>,
 }
 
-/// What a workspace role gives on an artifact, for callers that only know the role.
-pub fn role_rights(kind: ArtifactKind, role: Option<Role>) -> Rights {
-    role.map(|r| rights::inherited(kind, r)).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Member;
+    use crate::domain::{Member, Role};
 
     fn member(id: u128, role: Role) -> Member {
         Member {

@@ -381,7 +381,7 @@ impl Store {
         req: &DatasetPermissionChange,
         describe: impl FnOnce(&Artifact, Effect) -> ActivityEvent,
     ) -> Result<Effect, ArtifactChangeError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.write_tx(req.tenant_id, WriteScope::Workspaces, Forget::Nothing).await?;
         let locked = sqlx::query(
             "UPDATE artifacts SET modified_at = $3 WHERE id = $1 AND tenant_id = $2 AND kind = 'Dataset' \
                AND workspace_id IN (SELECT id FROM workspaces WHERE tenant_id = $2 AND state <> 'Deleted')",
@@ -445,10 +445,11 @@ impl Store {
         }
         if effect != Effect::Nothing {
             record_activity(&mut *tx, req.tenant_id, &describe(&dataset, effect)).await?;
-            self.commit_write(tx, req.tenant_id, WriteScope::Workspaces, Forget::Nothing).await?;
         } else {
-            tx.commit().await?;
+            // Only the dataset's lock (`modified_at`) moved.
+            tx.local_only();
         }
+        tx.commit().await?;
         Ok(effect)
     }
 

@@ -13,17 +13,17 @@
 //! only while the transaction commits, so it cannot take part in a deadlock.
 //!
 //! Invariant (who bumps in the database): writes through the store's methods end with
-//! `Store::commit_write`. On PostgreSQL it queues the write's notification (`store::sync`), which
+//! `WriteTx::commit`. On PostgreSQL it queues the write's notification (`store::sync`), which
 //! tells every listening instance, and bumps the database counters only for directory-scope
 //! writes: an instance whose listener is down reads a workspace view again when the workspace's
 //! `version` or the directory generation moved, and serves no cached page. Workspace-scope writes
 //! move their workspace's `version` under its lock already, so they skip the tenant's row (a hot
 //! row every write of the tenant would queue on). On SQLite one process serves the file and its
-//! local generation (`Store::local_generation`, moved by `commit_write`) already tells its caches;
+//! local generation (`Store::local_generation`, moved by every commit) already tells its caches;
 //! skipping the bump there kept a role change at one statement fewer (the write benchmark lost
 //! half its throughput to it). Writers that may run in another process than the server (tenant
-//! import, seed) call `bump_generation` themselves, on both backends; on PostgreSQL it notifies
-//! the instances too.
+//! import, seed) commit through `Store::bulk_write`, which bumps on both backends; on PostgreSQL
+//! it notifies the instances too.
 
 use sqlx::{Any, Row};
 use uuid::Uuid;
@@ -108,34 +108,30 @@ impl Store {
         })
     }
 
-    /// End a write made through the store's methods: on PostgreSQL, queue its notification and
-    /// (directory scope) bump the database generations; commit; move this process's local
-    /// generation. `forget` names the cached views the write made stale (here and, through the
-    /// notification, in every other instance); whatever it names, the local generation moves.
-    pub(crate) async fn commit_write(
-        &self,
-        mut tx: sqlx::Transaction<'static, Any>,
-        tenant: Uuid,
-        scope: WriteScope,
-        forget: Forget,
-    ) -> StoreResult<()> {
-        if self.backend == Backend::Postgres {
-            match scope {
-                WriteScope::Directory => bump_generation(&mut *tx, tenant, scope).await?,
-                WriteScope::Workspaces => notify_in(&mut tx, &payload(tenant, forget)).await?,
-            }
-        }
-        self.commit_notified(tx, forget).await
+    /// A write transaction for `tenant` whose commit moves the generations of `scope` and
+    /// forgets what `forget` names (see [`WriteTx`]).
+    pub(crate) async fn write_tx(&self, tenant: Uuid, scope: WriteScope, forget: Forget) -> StoreResult<WriteTx<'_>> {
+        Ok(WriteTx { store: self, tx: self.write.begin().await?, tenant: Some(tenant), ending: Ending::Scoped(scope), forget })
     }
 
-    /// `commit_write` for a workspace-scope write that queued its notification itself (PostgreSQL)
-    /// or needs none (SQLite): commit, then forget here what `forget` names.
-    pub(crate) async fn commit_notified(&self, tx: sqlx::Transaction<'static, Any>, forget: Forget) -> StoreResult<()> {
-        // Forget even when this future is dropped mid-commit (the client went away): the commit
-        // may have landed, and forgetting what did not change costs only a read.
-        let _forget = ForgetOnExit { cache: &self.cache, forget };
-        tx.commit().await?;
-        Ok(())
+    /// A directory write of `tenant`: every rendering may change, so its commit forgets everything.
+    pub(crate) async fn dir_write(&self, tenant: Uuid) -> StoreResult<WriteTx<'_>> {
+        self.write_tx(tenant, WriteScope::Directory, Forget::Everything).await
+    }
+
+    /// A transaction as another process would write it: no generation moves and nothing cached
+    /// here is forgotten. Only for tests and tools that stand for an out-of-process writer
+    /// (with `bump_generation`) or write state no cached view shows (the throttle ledger).
+    pub async fn external_write(&self) -> StoreResult<sqlx::Transaction<'static, Any>> {
+        Ok(self.write.begin().await?)
+    }
+
+    /// A bulk write (tenant import, seed, tools): rows go in through the resources' `insert_*`;
+    /// the commit rebuilds the tenant's derived state (licences, kept counts), bumps its
+    /// generations in the database on both backends (the writer may be another process than the
+    /// server), commits, and forgets everything. Name the tenant with [`WriteTx::set_tenant`].
+    pub async fn bulk_write(&self) -> StoreResult<WriteTx<'_>> {
+        Ok(WriteTx { store: self, tx: self.write.begin().await?, tenant: None, ending: Ending::Bulk, forget: Forget::Everything })
     }
 
     /// `tenant`'s write generations as committed now (0 before its first write). Read them
@@ -149,6 +145,91 @@ impl Store {
             Some(row) => TenantGenerations { generation: row.try_get("generation")?, directory: row.try_get("directory_generation")? },
             None => TenantGenerations::default(),
         })
+    }
+}
+
+/// How a [`WriteTx`] ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// PostgreSQL: queue the write's notification and (directory scope) bump the database
+    /// generations; SQLite: nothing in the database (this process is the file's one writer).
+    Scoped(WriteScope),
+    /// The write queued its notification itself (PostgreSQL) or needs none (SQLite).
+    Notified,
+    /// Nothing another instance shows changed (a lock's version bump): forget here only.
+    Local,
+    /// Rebuild derived state, bump in the database on both backends, notify.
+    Bulk,
+}
+
+/// A write transaction of the store.
+///
+/// Invariant (caches exact by construction): the only way to make a `WriteTx`'s changes durable
+/// is [`WriteTx::commit`], which moves the tenant's write generations as the transaction's last
+/// statements (and, on PostgreSQL, queues the notification every instance listens for), commits,
+/// and forgets this process's cached views that the write made stale — even when the commit is
+/// dropped midway (the client went away). Dropping a `WriteTx` without committing rolls it back,
+/// so a write can neither land without its invalidation nor invalidate without landing. Store
+/// writers open one with `Store::write_tx`, `Store::dir_write` or `Store::bulk_write`; the write
+/// pool is otherwise used only for state no cached view shows (migrations, throttle ledger,
+/// scans, signing keys).
+#[must_use = "a write transaction is rolled back unless committed"]
+pub struct WriteTx<'s> {
+    store: &'s Store,
+    tx: sqlx::Transaction<'static, Any>,
+    tenant: Option<Uuid>,
+    ending: Ending,
+    forget: Forget,
+}
+
+impl WriteTx<'_> {
+    /// The tenant a bulk write fills (known once its tenant row is written).
+    pub fn set_tenant(&mut self, tenant: Uuid) {
+        self.tenant = Some(tenant);
+    }
+
+    /// The write queued its notification itself (a workspace write on PostgreSQL).
+    pub(crate) fn notified(&mut self) {
+        self.ending = Ending::Notified;
+    }
+
+    /// Only a version moved under a lock: nothing any reader shows changed elsewhere.
+    pub(crate) fn local_only(&mut self) {
+        self.ending = Ending::Local;
+    }
+
+    /// Move the generations, commit, forget the stale views (see the type's invariant).
+    pub async fn commit(self) -> StoreResult<()> {
+        let WriteTx { store, mut tx, tenant, ending, forget } = self;
+        match (ending, tenant) {
+            (Ending::Scoped(scope), Some(tenant)) if store.backend == Backend::Postgres => match scope {
+                WriteScope::Directory => bump_generation(&mut *tx, tenant, scope).await?,
+                WriteScope::Workspaces => notify_in(&mut tx, &payload(tenant, forget)).await?,
+            },
+            (Ending::Bulk, Some(tenant)) => {
+                super::directory::rebuild_derived(&mut tx, tenant).await?;
+                bump_generation(&mut *tx, tenant, WriteScope::Directory).await?;
+            }
+            _ => {}
+        }
+        // Forget even when this future is dropped mid-commit (the client went away): the commit
+        // may have landed, and forgetting what did not change costs only a read.
+        let _forget = ForgetOnExit { cache: &store.cache, forget };
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for WriteTx<'_> {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &sqlx::AnyConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx<'_> {
+    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
     }
 }
 

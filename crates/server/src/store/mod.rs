@@ -1,6 +1,17 @@
 //! The store: one schema, two backends (SQLite in WAL mode by default, PostgreSQL when several
 //! instances share tenants), reached through sqlx's `Any` driver with portable SQL.
 //!
+//! Vocabulary: `create_*` (one object, with its checks), `get_*` (one by key: `Option`),
+//! `list_*` (a page or a set), `update_*` (read-change-write of one object), `delete_*`,
+//! `count_*`, and the bulk `insert_*` (rows written as given inside a bulk write, for tenant
+//! import, seed and tests). Each directory resource's writes live in its own file under
+//! `store/directory/`.
+//!
+//! Invariant (caches exact by construction): every write that changes what a cached view shows
+//! runs in a [`WriteTx`] (`Store::write_tx`, `Store::dir_write`, `Store::bulk_write`), whose only
+//! way out is `WriteTx::commit`: it moves the tenant's generations, commits, and forgets the stale
+//! views; dropping it rolls back. See `store::generation`.
+//!
 //! Invariant (serialised writers): every write transaction that depends on what it reads first
 //! bumps the `version` of the row it changes (`UPDATE workspaces SET version = version + 1`).
 //! On PostgreSQL that takes the row lock; on SQLite the single writer connection serialises
@@ -31,7 +42,7 @@ mod workspaces;
 pub use activity::{record_activity, ActivityEvent, DirAuditor};
 pub use artifacts::*;
 pub use directory::*;
-pub use generation::{bump_generation, CacheStamp, Forget, TenantGenerations, WriteScope};
+pub use generation::{bump_generation, CacheStamp, Forget, TenantGenerations, WriteScope, WriteTx};
 pub use keys::*;
 pub use workspaces::*;
 /// The schema version this build migrates to.
@@ -201,18 +212,8 @@ impl Store {
         migrations::current_version(&self.read).await
     }
 
-    /// A write transaction, for callers that group several inserts atomically (tenant import).
-    pub async fn begin(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
-        Ok(self.write.begin().await?)
-    }
-
-    /// Forget every cached view (after writes that bypass the workspace methods, e.g. imports).
-    pub fn invalidate_cache(&self) {
-        self.cache.clear();
-    }
-
-    /// This process's local generation: moves on every invalidation of its caches (any write
-    /// through the store's methods on SQLite, and every `invalidate_cache`). Caches above the
+    /// This process's local generation: moves on every invalidation of its caches (every
+    /// `WriteTx` commit). Caches above the
     /// store pair it with the tenant's write generation (see `api::powerbi::page_cache`).
     pub fn local_generation(&self) -> u64 {
         self.cache.generation()

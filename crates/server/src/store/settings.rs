@@ -8,7 +8,7 @@ use super::{parse_uuid, Store, StoreResult};
 use crate::domain::TenantSettings;
 
 impl Store {
-    pub async fn tenant_settings(&self, tenant: Uuid) -> StoreResult<Option<TenantSettings>> {
+    pub async fn get_tenant_settings(&self, tenant: Uuid) -> StoreResult<Option<TenantSettings>> {
         if let Some(settings) = self.cache.settings(tenant) {
             return Ok(Some(settings));
         }
@@ -31,9 +31,9 @@ impl Store {
         Ok(Some(settings))
     }
 
-    pub async fn set_tenant_settings(&self, tenant: Uuid, settings: &TenantSettings) -> StoreResult<()> {
-        let mut tx = self.write.begin().await?;
-        super::provision_tenant_settings(&mut *tx, tenant, settings).await?;
-        self.commit_write(tx, tenant, super::WriteScope::Directory, super::Forget::Everything).await
+    pub async fn update_tenant_settings(&self, tenant: Uuid, settings: &TenantSettings) -> StoreResult<()> {
+        let mut tx = self.dir_write(tenant).await?;
+        super::update_tenant_settings(&mut *tx, tenant, settings).await?;
+        tx.commit().await
     }
 }

@@ -240,7 +240,7 @@ pub async fn insert_member<'c, E: Executor<'c, Database = Any>>(
 }
 
 /// Provisioning: a Microsoft 365 group backs the workspace.
-pub async fn provision_backing_group<'c, E: Executor<'c, Database = Any>>(e: E, workspace: Uuid, group: Uuid) -> StoreResult<()> {
+pub async fn insert_backing_group<'c, E: Executor<'c, Database = Any>>(e: E, workspace: Uuid, group: Uuid) -> StoreResult<()> {
     sqlx::query("UPDATE workspaces SET backing_group_id = $2 WHERE id = $1")
         .bind(workspace.to_string())
         .bind(group.to_string())
@@ -346,13 +346,13 @@ impl Store {
         now: i64,
         event: Option<&ActivityEvent>,
     ) -> StoreResult<()> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.write_tx(ws.tenant_id, WriteScope::Workspaces, Forget::Nothing).await?;
         insert_workspace(&mut *tx, ws, now).await?;
         insert_member(&mut *tx, ws.id, creator, None, Role::Admin, now).await?;
         if let Some(event) = event {
             record_activity(&mut *tx, ws.tenant_id, event).await?;
         }
-        self.commit_write(tx, ws.tenant_id, WriteScope::Workspaces, Forget::Nothing).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -366,7 +366,7 @@ impl Store {
         now: i64,
         audit: impl FnOnce(&str) -> Option<ActivityEvent>,
     ) -> Result<(), ChangeError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.write_tx(tenant, WriteScope::Workspaces, Forget::Workspace(workspace)).await?;
         let name = lock_workspace(&mut tx, tenant, workspace, now).await?;
         if let Actor::Principal(p) = actor {
             match effective_role(&mut *tx, tenant, workspace, p.object_id).await? {
@@ -388,7 +388,7 @@ impl Store {
         if let Some(event) = audit(&name) {
             record_activity(&mut *tx, tenant, &event).await?;
         }
-        self.commit_write(tx, tenant, WriteScope::Workspaces, Forget::Workspace(workspace)).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -400,7 +400,7 @@ impl Store {
         req: &MemberChange,
         audit: impl FnOnce(&str, Effect) -> Option<ActivityEvent>,
     ) -> Result<Effect, ChangeError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.write_tx(req.tenant_id, WriteScope::Workspaces, Forget::Workspace(req.workspace_id)).await?;
         // Service-principal profiles share their principal's place: count principals once, and
         // only direct (profile-less) Admins keep a workspace administered.
         let actor_id = match req.actor {
@@ -500,16 +500,14 @@ impl Store {
             if let (Some(event), None) = (&event, &combined) {
                 record_activity(&mut *tx, req.tenant_id, event).await?;
             }
-            match self.backend {
-                Backend::Sqlite => {
-                    self.commit_write(tx, req.tenant_id, WriteScope::Workspaces, Forget::Workspace(req.workspace_id)).await?
-                }
-                Backend::Postgres => self.commit_notified(tx, Forget::Workspace(req.workspace_id)).await?,
+            if self.backend == Backend::Postgres {
+                tx.notified();
             }
+            tx.commit().await?;
         } else {
             // Only the workspace's version moved (`lock_workspace`): nothing a reader shows.
+            tx.local_only();
             tx.commit().await?;
-            self.cache.invalidate(req.workspace_id);
         }
         Ok(effect)
     }
@@ -520,19 +518,14 @@ const LOCK_WORKSPACE: &str =
     "UPDATE workspaces SET version = version + 1, modified_at = $3 WHERE id = $1 AND tenant_id = $2 AND state <> 'Deleted'";
 
 /// `lock_workspace` on PostgreSQL, queueing the workspace's notification in the same statement.
-async fn lock_workspace_notifying(
-    tx: &mut sqlx::Transaction<'_, Any>,
-    tenant: Uuid,
-    workspace: Uuid,
-    now: i64,
-) -> Result<String, ChangeError> {
+async fn lock_workspace_notifying(tx: &mut sqlx::AnyConnection, tenant: Uuid, workspace: Uuid, now: i64) -> Result<String, ChangeError> {
     let updated = sqlx::query(&format!("{LOCK_WORKSPACE} RETURNING name, (SELECT 1 FROM (SELECT pg_notify($4, $5)) n) AS notified"))
         .bind(workspace.to_string())
         .bind(tenant.to_string())
         .bind(now)
         .bind(super::sync::CHANNEL)
         .bind(super::sync::payload(tenant, Forget::Workspace(workspace)))
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?;
     match updated {
         Some(row) => Ok(row.try_get("name")?),
@@ -553,12 +546,12 @@ fn fact_columns(ws: &str, actor: &str, target: &str, profile: &str) -> String {
 
 /// Take the workspace's write lock (see the module invariant), check it is active, and return
 /// its name.
-async fn lock_workspace(tx: &mut sqlx::Transaction<'_, Any>, tenant: Uuid, workspace: Uuid, now: i64) -> Result<String, ChangeError> {
+async fn lock_workspace(tx: &mut sqlx::AnyConnection, tenant: Uuid, workspace: Uuid, now: i64) -> Result<String, ChangeError> {
     let updated = sqlx::query(&format!("{LOCK_WORKSPACE} RETURNING name"))
         .bind(workspace.to_string())
         .bind(tenant.to_string())
         .bind(now)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?;
     match updated {
         Some(row) => Ok(row.try_get("name")?),

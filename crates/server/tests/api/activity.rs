@@ -180,7 +180,7 @@ mod windows {
     }
 
     async fn insert(app: &TestApp, tenant: Uuid, events: &[ActivityEvent]) {
-        let mut tx = app.store.begin().await.unwrap();
+        let mut tx = app.store.external_write().await.unwrap();
         seed::insert_activity_events(&mut tx, tenant, events).await.unwrap();
         tx.commit().await.unwrap();
     }

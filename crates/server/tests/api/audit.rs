@@ -52,7 +52,7 @@ pub fn artifact(workspace: Uuid, kind: ArtifactKind, name: &str, now: i64) -> Se
 }
 
 pub async fn insert_artifacts(app: &TestApp, artifacts: &[SeedArtifact]) {
-    let mut tx = app.store.begin().await.unwrap();
+    let mut tx = app.store.external_write().await.unwrap();
     seed::insert_artifacts(&mut tx, app.tenant_id(), artifacts).await.unwrap();
     pbi_server::store::bump_generation(&mut *tx, app.tenant_id(), pbi_server::store::WriteScope::Directory).await.unwrap();
     tx.commit().await.unwrap();
@@ -60,16 +60,16 @@ pub async fn insert_artifacts(app: &TestApp, artifacts: &[SeedArtifact]) {
 
 pub async fn grant(app: &TestApp, grants: &[(Uuid, PrincipalRef, &str)]) {
     let rows: Vec<_> = grants.iter().map(|(a, p, r)| (*a, *p, r.to_string(), app.clock.now_millis())).collect();
-    let mut tx = app.store.begin().await.unwrap();
+    let mut tx = app.store.external_write().await.unwrap();
     seed::insert_artifact_permissions(&mut tx, &rows).await.unwrap();
     tx.commit().await.unwrap();
 }
 
 pub async fn join_group(app: &TestApp, group: Uuid, member: PrincipalRef) {
-    let mut tx = app.store.begin().await.unwrap();
+    let mut tx = app.store.bulk_write().await.unwrap();
+    tx.set_tenant(app.tenant_id());
     seed::insert_group_members(&mut tx, app.tenant_id(), &[(group, member)], app.clock.now_millis()).await.unwrap();
     tx.commit().await.unwrap();
-    app.store.invalidate_cache();
 }
 
 /// A workspace written straight into the store (for states the API cannot make, like orphaned).
@@ -88,7 +88,7 @@ pub async fn insert_workspace(app: &TestApp, name: &str, kind: &str, members: &[
         modified_at: now,
     };
     let rows: Vec<_> = members.iter().map(|(p, r)| (id, *p, *r, now)).collect();
-    let mut tx = app.store.begin().await.unwrap();
+    let mut tx = app.store.external_write().await.unwrap();
     seed::insert_workspaces(&mut tx, app.tenant_id(), &[ws]).await.unwrap();
     seed::insert_workspace_members(&mut tx, &rows).await.unwrap();
     pbi_server::store::bump_generation(&mut *tx, app.tenant_id(), pbi_server::store::WriteScope::Directory).await.unwrap();
@@ -275,7 +275,7 @@ mod paging {
                     initial.iter().map(|a| a.id).filter(|id| !seen.contains(&id.to_string()) && !removed.contains(id)).take(2).collect();
                 let already: Vec<Uuid> =
                     initial.iter().map(|a| a.id).filter(|id| seen.contains(&id.to_string()) && !removed.contains(id)).take(1).collect();
-                let mut tx = app.store.begin().await.unwrap();
+                let mut tx = app.store.external_write().await.unwrap();
                 seed::delete_artifacts(&mut tx, &[unseen.clone(), already.clone()].concat()).await.unwrap();
                 tx.commit().await.unwrap();
                 removed.extend(unseen.into_iter().chain(already));
@@ -372,7 +372,7 @@ plain_backend_test!(subscriptions_page_with_continuation_tokens, |app: TestApp| 
     };
     let mine: Vec<SeedSubscription> = (0..1002).map(|i| sub(app.user_id("viewer"), i)).collect();
     let others: Vec<SeedSubscription> = (0..3).map(|i| sub(app.user_id("owner"), i)).collect();
-    let mut tx = app.store.begin().await.unwrap();
+    let mut tx = app.store.external_write().await.unwrap();
     seed::insert_subscriptions(&mut tx, app.tenant_id(), &[mine.clone(), others].concat()).await.unwrap();
     tx.commit().await.unwrap();
     let path = format!("/v1.0/myorg/admin/users/{}/subscriptions", upn("viewer"));

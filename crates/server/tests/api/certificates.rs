@@ -52,7 +52,7 @@ fn x5t_s256(cert: &TestCert) -> String {
 /// Give the fixture's `automation` app the first certificate, as `tenant import` would.
 async fn register(app: &TestApp) {
     let cert = read_certificate(&certs().0.cert_pem).expect("certificate");
-    let mut tx = app.store.begin().await.unwrap();
+    let mut tx = app.store.external_write().await.unwrap();
     pbi_server::store::insert_client_certificate(&mut *tx, app.tenant_id(), app.app_object_id(), &cert, 0).await.unwrap();
     tx.commit().await.unwrap();
 }
@@ -252,7 +252,7 @@ backend_test!(a_certificate_expired_in_the_directory_is_refused, |app: TestApp| 
     register(&app).await;
     let (cert, _) = certs();
     // rcgen's default validity ends in 4096; move the stored end into the past.
-    let mut tx = app.store.begin().await.unwrap();
+    let mut tx = app.store.external_write().await.unwrap();
     sqlx::query("UPDATE client_certificates SET expires_at = 1").execute(&mut *tx).await.unwrap();
     tx.commit().await.unwrap();
     let answer = redeem(&app, &sign(cert, rs256(cert), &claims(&app))).await;

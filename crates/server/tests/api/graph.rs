@@ -772,28 +772,28 @@ backend_test!(directory_store_owners_stay_in_the_tenant, |app: TestApp| async mo
     let now = app.clock.now_millis();
     let group = app.fixture.groups["Analysts"];
     let owner = app.user_id("owner");
-    app.store.add_dir_group_owner(tenant, group, owner, now).await.unwrap();
-    app.store.add_dir_group_owner(tenant, group, app.app_object_id(), now).await.unwrap();
-    assert!(matches!(app.store.add_dir_group_owner(tenant, group, owner, now).await, Err(DirError::AlreadyMember)));
-    assert!(matches!(app.store.add_dir_group_owner(tenant, group, group, now).await, Err(DirError::Invalid(_))));
+    app.store.create_group_owner(tenant, group, owner, now).await.unwrap();
+    app.store.create_group_owner(tenant, group, app.app_object_id(), now).await.unwrap();
+    assert!(matches!(app.store.create_group_owner(tenant, group, owner, now).await, Err(DirError::AlreadyMember)));
+    assert!(matches!(app.store.create_group_owner(tenant, group, group, now).await, Err(DirError::Invalid(_))));
     let other = provision_other_tenant(&app).await;
     let olga = other.users[&format!("olga@{OTHER_DOMAIN}")];
-    assert!(matches!(app.store.add_dir_group_owner(tenant, group, olga, now).await, Err(DirError::ReferenceNotFound(_))));
+    assert!(matches!(app.store.create_group_owner(tenant, group, olga, now).await, Err(DirError::ReferenceNotFound(_))));
     assert!(
-        matches!(app.store.add_dir_group_owner(other.tenant.id, group, olga, now).await, Err(DirError::NotFound)),
+        matches!(app.store.create_group_owner(other.tenant.id, group, olga, now).await, Err(DirError::NotFound)),
         "A's group is not in B"
     );
-    let owners: Vec<_> = app.store.dir_group_owners(tenant, group).await.unwrap().into_iter().map(|o| (o.id, o.kind)).collect();
+    let owners: Vec<_> = app.store.list_group_owners(tenant, group).await.unwrap().into_iter().map(|o| (o.id, o.kind)).collect();
     assert_eq!(owners.len(), 2);
     assert!(owners.contains(&(owner, pbi_server::domain::PrincipalKind::User)));
     assert!(owners.contains(&(app.app_object_id(), pbi_server::domain::PrincipalKind::App)));
-    app.store.remove_dir_group_owner(tenant, group, owner, now).await.unwrap();
-    assert!(matches!(app.store.remove_dir_group_owner(tenant, group, owner, now).await, Err(DirError::NotMember)));
+    app.store.delete_group_owner(tenant, group, owner, now).await.unwrap();
+    assert!(matches!(app.store.delete_group_owner(tenant, group, owner, now).await, Err(DirError::NotMember)));
     // Versions move with owner changes; B sees none of A's users.
-    let g = app.store.dir_group(tenant, group, false).await.unwrap().unwrap();
+    let g = app.store.get_group(tenant, group, false).await.unwrap().unwrap();
     assert_eq!(g.version, 4, "three owner changes after creation");
-    assert!(app.store.dir_user(other.tenant.id, owner, true).await.unwrap().is_none());
-    assert_eq!(app.store.count_dir_users(other.tenant.id, None).await.unwrap(), 1);
+    assert!(app.store.get_user(other.tenant.id, owner, true).await.unwrap().is_none());
+    assert_eq!(app.store.count_users(other.tenant.id, None).await.unwrap(), 1);
 });
 
 /// Create a security group through Graph; its id.
@@ -1026,8 +1026,8 @@ backend_test!(graph_group_members_transitive_members_and_owners_page_by_id, |app
     // Owners: users and apps, paged the same way.
     let now = app.clock.now_millis();
     let top_id: uuid::Uuid = top.parse().unwrap();
-    app.store.add_dir_group_owner(app.tenant_id(), top_id, app.user_id("owner"), now).await.unwrap();
-    app.store.add_dir_group_owner(app.tenant_id(), top_id, app.app_object_id(), now).await.unwrap();
+    app.store.create_group_owner(app.tenant_id(), top_id, app.user_id("owner"), now).await.unwrap();
+    app.store.create_group_owner(app.tenant_id(), top_id, app.app_object_id(), now).await.unwrap();
     let (s, owners, _) = app.graph(Method::GET, &format!("/groups/{top}/owners"), None).await;
     assert_eq!(s, 200, "{owners}");
     assert_eq!(ids(owners["value"].as_array().unwrap()), sorted(vec![owner.clone(), automation.clone()]));
@@ -1046,4 +1046,56 @@ backend_test!(graph_group_members_transitive_members_and_owners_page_by_id, |app
         let (s, b, _) = app.graph(Method::GET, &format!("/groups/{}/{segment}", uuid::Uuid::new_v4()), None).await;
         assert_graph_error(s, &b, 404, "Request_ResourceNotFound");
     }
+});
+
+backend_test!(graph_and_scim_unfiltered_counts_follow_creates_deletes_restores, |app: TestApp| async move {
+    // The unfiltered counts are kept per tenant (schema v13): each step must move them exactly.
+    let token = app.graph_app_token().await;
+    let eventual = [("ConsistencyLevel", "eventual")];
+    let counts = || async {
+        let graph = |path: &'static str| {
+            let (app, token) = (&app, token.clone());
+            async move {
+                let (s, b, _) = app.call(Method::GET, path, Some(&token), None, &eventual).await;
+                assert_eq!(s, 200, "{path}: {b}");
+                b
+            }
+        };
+        let users = graph("/graph/v1.0/users/$count").await.as_i64().unwrap();
+        let listed = graph("/graph/v1.0/users?$count=true&$top=1").await["@odata.count"].as_i64().unwrap();
+        assert_eq!(users, listed);
+        let groups = graph("/graph/v1.0/groups/$count").await.as_i64().unwrap();
+        let (s, scim_users, _) = app.scim(Method::GET, "/Users?count=1", None).await;
+        assert_eq!(s, 200, "{scim_users}");
+        let (s, scim_groups, _) = app.scim(Method::GET, "/Groups?count=1", None).await;
+        assert_eq!(s, 200, "{scim_groups}");
+        assert_eq!(scim_users["totalResults"].as_i64().unwrap(), users);
+        assert_eq!(scim_groups["totalResults"].as_i64().unwrap(), groups);
+        (users, groups)
+    };
+    let (users, groups) = counts().await;
+    assert!(users > 0 && groups > 0, "the fixture has users and groups");
+
+    let (s, created, _) = app.graph(Method::POST, "/users", Some(new_user("counted"))).await;
+    assert_eq!(s, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(counts().await, (users + 1, groups));
+    let body = json!({"displayName": "Counted", "mailEnabled": false, "mailNickname": "counted", "securityEnabled": true});
+    let (s, group, _) = app.graph(Method::POST, "/groups", Some(body)).await;
+    assert_eq!(s, 201, "{group}");
+    let group_id = group["id"].as_str().unwrap().to_string();
+    assert_eq!(counts().await, (users + 1, groups + 1));
+
+    assert_eq!(app.graph(Method::DELETE, &format!("/users/{id}"), None).await.0, 204);
+    assert_eq!(counts().await, (users, groups + 1));
+    // Deleting again changes nothing.
+    assert_eq!(app.graph(Method::DELETE, &format!("/users/{id}"), None).await.0, 404);
+    assert_eq!(counts().await, (users, groups + 1));
+    let (s, restored, _) = app.graph(Method::POST, &format!("/directory/deletedItems/{id}/restore"), None).await;
+    assert_eq!(s, 200, "{restored}");
+    assert_eq!(counts().await, (users + 1, groups + 1));
+    // Graph does not delete groups; SCIM does (soft).
+    assert_eq!(app.scim(Method::DELETE, &format!("/Groups/{group_id}"), None).await.0, 204);
+    assert_eq!(app.scim(Method::DELETE, &format!("/Groups/{group_id}"), None).await.0, 404);
+    assert_eq!(counts().await, (users + 1, groups));
 });

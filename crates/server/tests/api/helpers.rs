@@ -453,10 +453,10 @@ impl TestApp {
     /// Change a fixture user's row directly (`$1` tenant id, `$2` user id), as the directory
     /// APIs do (disable, delete).
     pub async fn sql(&self, statement: &str, user: &str) {
-        let mut tx = self.store.begin().await.unwrap();
+        let mut tx = self.store.bulk_write().await.unwrap();
+        tx.set_tenant(self.tenant_id());
         sqlx::query(statement).bind(self.tenant_id().to_string()).bind(self.user_id(user).to_string()).execute(&mut *tx).await.unwrap();
         tx.commit().await.unwrap();
-        self.store.invalidate_cache();
     }
 
     pub fn tenant_id(&self) -> Uuid {
@@ -545,7 +545,7 @@ impl TestApp {
     /// The fixture tenant's activity events (their `event_json`), oldest first, read straight
     /// from the store (the activity log API is another module's).
     pub async fn activity_events(&self) -> Vec<serde_json::Value> {
-        let mut tx = self.store.begin().await.unwrap();
+        let mut tx = self.store.external_write().await.unwrap();
         let rows = sqlx::query("SELECT event_json FROM activity_events WHERE tenant_id = $1 ORDER BY creation_time, id")
             .bind(self.tenant_id().to_string())
             .fetch_all(&mut *tx)

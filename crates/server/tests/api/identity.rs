@@ -186,14 +186,14 @@ backend_test!(service_principal_tenant_settings_are_two_gates, |app: TestApp| as
         other => panic!("{other:?}"),
     }
     // Opening it lets the same token through at once.
-    let mut settings = app.store.tenant_settings(t.tenant.tenant.id).await.unwrap().unwrap();
+    let mut settings = app.store.get_tenant_settings(t.tenant.tenant.id).await.unwrap().unwrap();
     settings.sp_admin_api_enabled = true;
-    app.store.set_tenant_settings(t.tenant.tenant.id, &settings).await.unwrap();
+    app.store.update_tenant_settings(t.tenant.tenant.id, &settings).await.unwrap();
     assert_eq!(allowed.get_group_users_as_admin(direct).await.unwrap().len(), 6);
     // A Fabric administrator's delegated token is not subject to the service-principal settings.
     assert_eq!(t.as_user(&app, "admin").await.get_group_users_as_admin(direct).await.unwrap().len(), 6);
     settings.sp_api_enabled = false;
-    app.store.set_tenant_settings(t.tenant.tenant.id, &settings).await.unwrap();
+    app.store.update_tenant_settings(t.tenant.tenant.id, &settings).await.unwrap();
     assert_api_error(allowed.get_groups(None, None, None).await, 401, "PowerBINotAuthorizedException");
 });
 

@@ -98,7 +98,7 @@ backend_test!(an_instance_whose_listener_disconnects_reads_the_database_instead_
 
     // A change no notification tells of (as if it were lost): the live instance serves the view it
     // keeps in memory, so it must not stay live once its connection is gone.
-    let mut tx = app.store.begin().await.unwrap();
+    let mut tx = app.store.external_write().await.unwrap();
     sqlx::query("UPDATE workspace_members SET role = 'Viewer' WHERE workspace_id = $1 AND principal_id = $2")
         .bind(team.to_string())
         .bind(app.user_id("member").to_string())
@@ -112,7 +112,7 @@ backend_test!(an_instance_whose_listener_disconnects_reads_the_database_instead_
     // Its listener's connection is terminated: the instance forgets what it kept, and reads the
     // database whether or not it has reconnected yet.
     let pid = second.store.listener_pid().expect("a live listener has a backend");
-    let mut tx = app.store.begin().await.unwrap();
+    let mut tx = app.store.external_write().await.unwrap();
     sqlx::query("SELECT pg_terminate_backend($1) IS NOT NULL AS sent").bind(pid).execute(&mut *tx).await.unwrap();
     tx.commit().await.unwrap();
     eventually("the listener notices", || second.store.listener_pid() != Some(pid)).await;

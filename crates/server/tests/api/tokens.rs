@@ -160,7 +160,7 @@ async fn signing_key_and_data_survive_a_restart() {
     let second = pbi_server::Application::build(config, clock).await.unwrap();
     assert_eq!(second.state().tokens.keys().kid, kid1, "the signing key is kept in the store");
     assert_eq!(second.demo().unwrap(), &demo, "the demo tenant is created once and kept");
-    assert_eq!(second.state().store.tenant_count().await.unwrap(), 1);
+    assert_eq!(second.state().store.count_tenants().await.unwrap(), 1);
 }
 
 backend_test!(password_grant_checks_a_confidential_clients_secret, |app: TestApp| async move {

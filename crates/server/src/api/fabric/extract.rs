@@ -106,7 +106,7 @@ pub async fn authenticate(parts: &Parts, state: &AppState, access: FabricAccess)
 /// The tenant settings that gate service principals: "Service principals can use Fabric APIs"
 /// for every call, and "Service principals can access read-only admin APIs" for the admin ones.
 async fn service_principal_gates(state: &AppState, caller: &Caller, admin: bool) -> Result<(), FabricError> {
-    let settings = state.store.tenant_settings(caller.tenant_id).await?.unwrap_or_default();
+    let settings = state.store.get_tenant_settings(caller.tenant_id).await?.unwrap_or_default();
     let allowed = |enabled: bool, group: Option<uuid::Uuid>| async move {
         match (enabled, group) {
             (false, _) => Ok::<bool, FabricError>(false),

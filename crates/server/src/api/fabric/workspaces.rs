@@ -245,7 +245,7 @@ pub(super) async fn change(
 ) -> Result<(), FabricError> {
     // The activity event names a user by UPN, as Power BI's do.
     let identifier = match target.kind {
-        PrincipalKind::User => state.store.get_user(caller.tenant_id, target.object_id).await?.map(|u| u.upn),
+        PrincipalKind::User => state.store.get_user(caller.tenant_id, target.object_id, true).await?.map(|u| u.upn),
         _ => None,
     }
     .unwrap_or_else(|| target.object_id.to_string());

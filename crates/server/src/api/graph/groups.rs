@@ -72,7 +72,7 @@ fn entity(state: &AppState, object: Map<String, Value>) -> Value {
 
 pub(super) async fn find_group(state: &AppState, tenant: Uuid, key: &str) -> Result<DirGroup, GraphError> {
     let id = Uuid::parse_str(key).map_err(|_| GraphError::not_found(key))?;
-    state.store.dir_group(tenant, id, false).await?.ok_or_else(|| GraphError::not_found(key))
+    state.store.get_group(tenant, id, false).await?.ok_or_else(|| GraphError::not_found(key))
 }
 
 /// `GET /groups`: one keyset page of the groups matching `$filter`, read from its index, with
@@ -86,16 +86,16 @@ pub async fn list(
     let tenant = caller.tenant_id;
     let request = ListRequest::parse(&query, &headers, GROUP_FILTER, GROUP_PROPERTIES, "group", "Group")?;
     let page = Page { after: request.after.clone(), offset: 0, limit: request.top + 1 };
-    let mut groups = state.store.dir_groups_matching(tenant, request.filter.as_ref(), &page).await?;
+    let mut groups = state.store.list_groups(tenant, request.filter.as_ref(), &page).await?;
     let more = groups.len() > request.top;
     groups.truncate(request.top);
     let count = match request.count {
-        true => Some(state.store.count_dir_groups(tenant, request.filter.as_ref()).await?),
+        true => Some(state.store.count_groups(tenant, request.filter.as_ref()).await?),
         false => None,
     };
     let wants_licences = request.selected.as_ref().is_none_or(|s| s.contains(&"assignedLicenses"));
     let skus = match wants_licences && !groups.is_empty() {
-        true => state.store.group_license_skus_of(tenant, &groups.iter().map(|g| g.id).collect::<Vec<_>>()).await?,
+        true => state.store.list_group_license_skus(tenant, &groups.iter().map(|g| g.id).collect::<Vec<_>>()).await?,
         false => HashMap::new(),
     };
     let last = groups.last().filter(|_| more).map(|g| g.id.to_string());
@@ -114,7 +114,7 @@ pub async fn count(
 ) -> Result<Response, GraphError> {
     odata::require_eventual(&headers)?;
     let filter = query.get("$filter").map(|f| odata::parse_dir_filter(f, GROUP_FILTER, "Group")).transpose()?;
-    let n = state.store.count_dir_groups(caller.tenant_id, filter.as_ref()).await?;
+    let n = state.store.count_groups(caller.tenant_id, filter.as_ref()).await?;
     Ok(([(axum::http::header::CONTENT_TYPE, "text/plain;charset=utf-8")], n.to_string()).into_response())
 }
 
@@ -187,7 +187,7 @@ pub async fn create(
             return Err(invalid("securityEnabled"));
         }
     }
-    let created = state.store.create_dir_group(tenant, &group, state.clock.now_millis()).await?;
+    let created = state.store.create_group(tenant, &group, state.clock.now_millis()).await?;
     Ok(created_at(entity(&state, group_json(&created, &[])), &format!("{}/groups/{}", base_url(&state), created.id)))
 }
 
@@ -219,7 +219,7 @@ pub async fn add_member(
     let member = reference(&body)?;
     state
         .store
-        .add_dir_group_member(caller.tenant_id, group.id, member, state.clock.now_millis(), &Origin::new(&caller, &headers))
+        .create_group_member(caller.tenant_id, group.id, member, state.clock.now_millis(), &Origin::new(&caller, &headers))
         .await
         .map_err(|e| GraphError::from_dir(e, &key))?;
     Ok(StatusCode::NO_CONTENT)
@@ -237,7 +237,7 @@ pub async fn remove_member(
     let member = Uuid::parse_str(&member_key).map_err(|_| GraphError::not_found(&member_key))?;
     state
         .store
-        .remove_dir_group_member(caller.tenant_id, group.id, member, state.clock.now_millis(), &Origin::new(&caller, &headers))
+        .delete_group_member(caller.tenant_id, group.id, member, state.clock.now_millis(), &Origin::new(&caller, &headers))
         .await
         .map_err(|e| GraphError::from_dir(e, &member_key))?;
     Ok(StatusCode::NO_CONTENT)

@@ -154,9 +154,9 @@ async fn member_of(
     let page = keyset(&query)?;
     let count = wants_count(&query, &headers)?;
 
-    let groups = state.store.dir_member_of(tenant, id, reach, page.after, page.top + 1).await?;
-    let roles = state.store.dir_roles_of(tenant, id, reach).await?;
-    let skus = state.store.group_license_skus_of(tenant, &groups.iter().map(|g| g.id).collect::<Vec<_>>()).await?;
+    let groups = state.store.list_member_of(tenant, id, reach, page.after, page.top + 1).await?;
+    let roles = state.store.list_roles_of(tenant, id, reach).await?;
+    let skus = state.store.list_group_license_skus(tenant, &groups.iter().map(|g| g.id).collect::<Vec<_>>()).await?;
     // One sequence by object id: the groups after the key, and the (few) roles after it.
     let mut objects: Vec<(Uuid, Map<String, Value>)> = Vec::with_capacity(groups.len() + roles.len());
     for g in &groups {
@@ -183,7 +183,7 @@ async fn member_of(
     let mut body = Map::new();
     body.insert("@odata.context".into(), json!(format!("{base}/$metadata#directoryObjects{}", odata::select_suffix(&selected))));
     if count {
-        let total = state.store.dir_member_of_count(tenant, id, reach).await? + roles.len() as i64;
+        let total = state.store.count_member_of(tenant, id, reach).await? + roles.len() as i64;
         body.insert("@odata.count".into(), json!(total));
     }
     if more {
@@ -257,8 +257,11 @@ async fn group_objects(
     let selected = odata::parse_select(&query, &properties, "directoryObject")?;
     let page = keyset(&query)?;
     let count = wants_count(&query, &headers)?;
-    let mut objects =
-        state.store.dir_group_objects(tenant, group.id, list, page.after, page.top + 1).await.map_err(|e| GraphError::from_dir(e, &key))?;
+    let mut objects = state
+        .store
+        .list_group_objects(tenant, group.id, list, page.after, page.top + 1)
+        .await
+        .map_err(|e| GraphError::from_dir(e, &key))?;
     let more = objects.len() > page.top;
     objects.truncate(page.top);
 
@@ -271,7 +274,7 @@ async fn group_objects(
         (Vec::new(), Vec::new())
     };
     let user_licenses = state.store.licenses_of_users(tenant, &users).await?;
-    let group_skus = state.store.group_license_skus_of(tenant, &groups).await?;
+    let group_skus = state.store.list_group_license_skus(tenant, &groups).await?;
     let last = objects.last().map(DirObject::id);
     let value: Vec<Value> = objects
         .iter()
@@ -305,7 +308,7 @@ async fn group_objects(
     let mut body = Map::new();
     body.insert("@odata.context".into(), json!(format!("{base}/$metadata#directoryObjects{}", odata::select_suffix(&selected))));
     if count {
-        body.insert("@odata.count".into(), json!(state.store.dir_group_objects_count(tenant, group.id, list).await?));
+        body.insert("@odata.count".into(), json!(state.store.count_group_objects(tenant, group.id, list).await?));
     }
     if let (true, Some(last)) = (more, last) {
         let link_base = format!("{base}/groups/{}/{segment}", group.id);

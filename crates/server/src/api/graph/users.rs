@@ -82,8 +82,8 @@ pub(super) fn user_json(u: &DirUser, licenses: &[UserLicense]) -> Map<String, Va
 /// A user named by object id or by UPN (case-insensitive), not deleted.
 pub(super) async fn find_user(state: &AppState, tenant: Uuid, key: &str) -> Result<DirUser, GraphError> {
     let found = match Uuid::parse_str(key) {
-        Ok(id) => state.store.dir_user(tenant, id, false).await?,
-        Err(_) if key.len() <= 1024 && !key.chars().any(char::is_control) => state.store.dir_user_by_upn(tenant, key).await?,
+        Ok(id) => state.store.get_user(tenant, id, false).await?,
+        Err(_) if key.len() <= 1024 && !key.chars().any(char::is_control) => state.store.get_user_by_upn(tenant, key).await?,
         Err(_) => None,
     };
     found.ok_or_else(|| GraphError::not_found(key))
@@ -212,11 +212,11 @@ pub async fn list(
     let tenant = caller.tenant_id;
     let request = ListRequest::parse(&query, &headers, USER_FILTER, USER_PROPERTIES, "user", "User")?;
     let page = Page { after: request.after.clone(), offset: 0, limit: request.top + 1 };
-    let mut users = state.store.dir_users_page(tenant, request.filter.as_ref(), &page).await?;
+    let mut users = state.store.list_users(tenant, request.filter.as_ref(), &page).await?;
     let more = users.len() > request.top;
     users.truncate(request.top);
     let count = match request.count {
-        true => Some(state.store.count_dir_users(tenant, request.filter.as_ref()).await?),
+        true => Some(state.store.count_users(tenant, request.filter.as_ref()).await?),
         false => None,
     };
     let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
@@ -237,7 +237,7 @@ pub async fn count(
 ) -> Result<Response, GraphError> {
     odata::require_eventual(&headers)?;
     let filter = query.get("$filter").map(|f| odata::parse_dir_filter(f, USER_FILTER, "User")).transpose()?;
-    let n = state.store.count_dir_users(caller.tenant_id, filter.as_ref()).await?;
+    let n = state.store.count_users(caller.tenant_id, filter.as_ref()).await?;
     Ok(([(axum::http::header::CONTENT_TYPE, "text/plain;charset=utf-8")], n.to_string()).into_response())
 }
 
@@ -269,7 +269,7 @@ pub async fn create(
     let mut user = DirUser::new(Uuid::new_v4(), String::new(), String::new());
     let password = apply_properties(&body, &mut user, &domain)?;
     let hash = password.as_deref().map(hash_password);
-    let created = state.store.create_dir_user(tenant, &user, hash.as_deref(), state.clock.now_millis()).await?;
+    let created = state.store.create_user(tenant, &user, hash.as_deref(), state.clock.now_millis()).await?;
     let base = base_url(&state);
     let body = with_context(format!("{base}/$metadata#users/$entity"), user_json(&created, &[]));
     Ok(created_at(body, &format!("{base}/users/{}", created.id)))
@@ -290,7 +290,7 @@ pub async fn update(
     let mut password = None;
     let result = state
         .store
-        .update_dir_user(tenant, user.id, None, state.clock.now_millis(), &Origin::new(&caller, &headers), |u| {
+        .update_user(tenant, user.id, None, state.clock.now_millis(), &Origin::new(&caller, &headers), |u| {
             match apply_properties(&body, u, &domain) {
                 Ok(p) => {
                     password = p;
@@ -308,7 +308,7 @@ pub async fn update(
     }
     result.map_err(|e| GraphError::from_dir(e, &key))?;
     if let Some(p) = password {
-        state.store.set_user_password_hash(tenant, user.id, Some(&hash_password(&p))).await?;
+        state.store.update_user_password_hash(tenant, user.id, Some(&hash_password(&p))).await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -323,7 +323,7 @@ pub async fn delete(
     let user = find_user(&state, caller.tenant_id, &key).await?;
     state
         .store
-        .delete_dir_user(caller.tenant_id, user.id, None, state.clock.now_millis(), &Origin::new(&caller, &headers))
+        .delete_user(caller.tenant_id, user.id, None, state.clock.now_millis(), &Origin::new(&caller, &headers))
         .await
         .map_err(|e| GraphError::from_dir(e, &key))?;
     Ok(StatusCode::NO_CONTENT)
@@ -345,7 +345,7 @@ pub async fn list_deleted(
         }
     };
     let now = state.clock.now_millis();
-    let mut users = state.store.deleted_users_page(caller.tenant_id, now, after, request.top + 1).await?;
+    let mut users = state.store.list_deleted_users(caller.tenant_id, now, after, request.top + 1).await?;
     let more = users.len() > request.top;
     users.truncate(request.top);
     let count = match request.count {
@@ -371,7 +371,7 @@ pub async fn restore(
     let origin = Origin::new(&caller, &headers);
     let user = state
         .store
-        .restore_dir_user(caller.tenant_id, id, state.clock.now_millis(), &origin)
+        .restore_user(caller.tenant_id, id, state.clock.now_millis(), &origin)
         .await
         .map_err(|e| GraphError::from_dir(e, &key))?;
     let licenses = state.store.user_licenses(caller.tenant_id, id).await?;

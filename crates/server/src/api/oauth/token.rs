@@ -21,7 +21,8 @@ use crate::auth::credentials::secret_matches;
 use crate::auth::lockout::Outcome;
 use crate::auth::refresh::client_info;
 use crate::auth::{Audience, IdTokenSubject, RefreshError, RefreshGrant, TokenSubject};
-use crate::domain::{Tenant, User};
+use crate::domain::identity::DirUser;
+use crate::domain::Tenant;
 
 /// Delegated Power BI scopes pbi-access knows; `.default` grants all of them.
 pub const DELEGATED_SCOPES: &[&str] = &[
@@ -632,7 +633,7 @@ async fn issue(
                 Audience::PowerBi => (delegated_scopes(&scope)?, None),
                 Audience::Graph => (DELEGATED_SCOPES.iter().map(|s| s.to_string()).collect(), Some(graph_scopes(&scope)?)),
             };
-            let Some((user, hash)) = state.store.user_credentials(tenant.id, &username).await? else {
+            let Some((user, hash)) = state.store.get_user_credentials(tenant.id, &username).await? else {
                 // As long as a wrong password takes, so timing does not tell which accounts exist.
                 state.sign_in.verify(&password, None).await;
                 return Err(user_not_found(&username, &tenant));
@@ -679,7 +680,7 @@ async fn issue(
             // Stateless token, live directory: a deleted or disabled user cannot refresh.
             let user = state
                 .store
-                .get_user(tenant.id, grant.user)
+                .get_user(tenant.id, grant.user, true)
                 .await?
                 .filter(|u| u.deleted_at.is_none())
                 .ok_or_else(|| user_not_found(&grant.user.to_string(), &tenant))?;
@@ -725,7 +726,7 @@ async fn issue(
 /// A user grant that passed every check: what goes into the access, refresh and ID tokens.
 struct Delegated {
     tenant: Tenant,
-    user: User,
+    user: DirUser,
     client_id: Uuid,
     /// The resource the access token is for.
     audience: Audience,

@@ -28,7 +28,8 @@ use super::page_cache::{Chunks, PageKey};
 use crate::app::AppState;
 use crate::domain::audit::{AdminWorkspace, ArtifactKind, ArtifactRecord};
 use crate::domain::filter::{ActivityCondition, WorkspaceFilter};
-use crate::domain::{Caller, User};
+use crate::domain::identity::DirUser;
+use crate::domain::Caller;
 use crate::store::WorkspaceView;
 
 const ARTIFACT_ACCESS: &str = "artifactAccess";
@@ -344,11 +345,11 @@ pub struct UserPagesQuery {
 }
 
 /// The `{userId}` segment: a user's object id or UPN (a guest's `#EXT#` UPN arrives encoded).
-async fn resolve_user(state: &AppState, caller: &Caller, user_id: &str) -> Result<User, PbiError> {
+async fn resolve_user(state: &AppState, caller: &Caller, user_id: &str) -> Result<DirUser, PbiError> {
     let user_id = plain_text(user_id.trim(), "userId")?;
     let found = match Uuid::parse_str(user_id) {
-        Ok(id) => state.store.get_user(caller.tenant_id, id).await?,
-        Err(_) => state.store.find_user_by_name(caller.tenant_id, user_id).await?,
+        Ok(id) => state.store.get_user(caller.tenant_id, id, true).await?,
+        Err(_) => state.store.get_user_by_name(caller.tenant_id, user_id).await?,
     };
     found.ok_or_else(|| PbiError::entity_not_found(format!("User '{user_id}' was not found in the tenant's directory")))
 }

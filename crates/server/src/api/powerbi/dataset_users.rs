@@ -101,7 +101,7 @@ async fn apply(
 ) -> Result<StatusCode, PbiError> {
     let now = state.clock.now_millis();
     let recipient = match target.kind {
-        PrincipalKind::User => state.store.get_user(caller.tenant_id, target.object_id).await?.map(|u| u.mail.unwrap_or(u.upn)),
+        PrincipalKind::User => state.store.get_user(caller.tenant_id, target.object_id, true).await?.map(|u| u.mail.unwrap_or(u.upn)),
         _ => None,
     };
     let req = DatasetPermissionChange {

@@ -120,7 +120,7 @@ impl FromRequestParts<AppState> for Authenticated {
 /// principals can use Fabric APIs" for every call, and "Service principals can access read-only
 /// admin APIs" for admin reads. Admin writes are never open to applications.
 async fn service_principal_gates(state: &AppState, caller: &Caller, admin: AdminAccess) -> Result<(), PbiError> {
-    let settings = state.store.tenant_settings(caller.tenant_id).await?.unwrap_or_default();
+    let settings = state.store.get_tenant_settings(caller.tenant_id).await?.unwrap_or_default();
     let allowed = |enabled: bool, group: Option<uuid::Uuid>| async move {
         match (enabled, group) {
             (false, _) => Ok::<bool, PbiError>(false),

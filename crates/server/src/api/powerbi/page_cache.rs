@@ -6,8 +6,8 @@
 //! generation. A page's generation is the tenant's write generation in the database (moved in
 //! the write's own transaction on PostgreSQL, where other instances may cache, and by the
 //! out-of-process writers on both backends: see `store::generation`) paired with this process's
-//! local one (`Store::local_generation`, moved by every write through the store and every
-//! `invalidate_cache`). So a committed write is never hidden by a cached body; a rendering that
+//! local one (`Store::local_generation`, moved by every `WriteTx` commit, bulk writes
+//! included). So a committed write is never hidden by a cached body; a rendering that
 //! raced a write is stored under the generation read before it, which the write has already moved
 //! past. Bounded by bytes; the least recently used bodies go first.
 

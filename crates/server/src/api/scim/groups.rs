@@ -63,13 +63,13 @@ pub async fn list(State(state): State<AppState>, caller: ScimCaller, query: Scim
     let tenant = caller.tenant.id;
     let base = base_url(&state, tenant);
     let (groups, total) = match group_key(filter.as_ref())? {
-        Some(key) => state.store.dir_groups_page(tenant, key, start - 1, count).await?,
+        Some(key) => state.store.list_groups_by_key(tenant, key, start - 1, count).await?,
         None => (Vec::new(), 0),
     };
     // Members are loaded only when shown: each group's own rows.
     let mut page = Vec::with_capacity(groups.len());
     for g in &groups {
-        let members = if members_excluded(&query) { None } else { Some(state.store.dir_group_members(tenant, g.id).await?) };
+        let members = if members_excluded(&query) { None } else { Some(state.store.list_group_members(tenant, g.id).await?) };
         page.push(project_for(&query, group_to_scim(g, members.as_deref(), &base))?);
     }
     Ok(list_response(page, total.max(0) as usize, start))
@@ -86,28 +86,28 @@ pub async fn create(
     let mut group = DirGroup::new(Uuid::new_v4(), String::new(), GroupKind::Security);
     let members = apply_group_json(&body, &mut group)?;
     let now = state.clock.now_millis();
-    let created = state.store.create_dir_group(tenant, &group, now).await?;
+    let created = state.store.create_group(tenant, &group, now).await?;
     let created = if members.is_empty() {
         created
     } else {
         // Members are added in a second step; a bad member leaves no half-made group behind.
-        match state.store.replace_dir_group(tenant, created.id, None, now, &origin, |_, _| Ok(members.clone())).await {
+        match state.store.update_group(tenant, created.id, None, now, &origin, |_, _| Ok(members.clone())).await {
             Ok(g) => g,
             Err(e) => {
-                let _ = state.store.delete_dir_group(tenant, created.id, None, now, &origin).await;
+                let _ = state.store.delete_group(tenant, created.id, None, now, &origin).await;
                 return Err(e.into());
             }
         }
     };
-    let members = state.store.dir_group_members(tenant, created.id).await?;
+    let members = state.store.list_group_members(tenant, created.id).await?;
     Ok(scim_response(StatusCode::CREATED, &group_to_scim(&created, Some(&members), &base_url(&state, tenant))))
 }
 
 pub async fn get(State(state): State<AppState>, caller: ScimCaller, query: ScimQuery) -> Result<Response, ScimError> {
     let id = resource_id(&caller)?;
     let tenant = caller.tenant.id;
-    let group = state.store.dir_group(tenant, id, false).await?.ok_or_else(|| ScimError::not_found("Resource", &id.to_string()))?;
-    let members = if members_excluded(&query) { None } else { Some(state.store.dir_group_members(tenant, id).await?) };
+    let group = state.store.get_group(tenant, id, false).await?.ok_or_else(|| ScimError::not_found("Resource", &id.to_string()))?;
+    let members = if members_excluded(&query) { None } else { Some(state.store.list_group_members(tenant, id).await?) };
     let r = group_to_scim(&group, members.as_deref(), &base_url(&state, tenant));
     Ok(scim_response(StatusCode::OK, &project_for(&query, r)?))
 }
@@ -124,7 +124,7 @@ async fn edit(
     let mut failure: Option<ScimError> = None;
     let result = state
         .store
-        .replace_dir_group(tenant, id, if_match(headers), state.clock.now_millis(), &Origin::provisioning(tenant, headers), |g, members| {
+        .update_group(tenant, id, if_match(headers), state.clock.now_millis(), &Origin::provisioning(tenant, headers), |g, members| {
             let mut doc = group_to_scim(g, Some(members), &base);
             match edit(&mut doc).and_then(|()| apply_group_json(&doc, g)) {
                 Ok(ids) => Ok(ids),
@@ -136,7 +136,7 @@ async fn edit(
         return Err(e);
     }
     let updated = result.map_err(not_found(id))?;
-    let members = state.store.dir_group_members(tenant, id).await?;
+    let members = state.store.list_group_members(tenant, id).await?;
     Ok(scim_response(StatusCode::OK, &group_to_scim(&updated, Some(&members), &base)))
 }
 
@@ -165,10 +165,6 @@ pub async fn patch(
 pub async fn delete(State(state): State<AppState>, caller: ScimCaller, headers: HeaderMap) -> Result<Response, ScimError> {
     let id = resource_id(&caller)?;
     let origin = Origin::provisioning(caller.tenant.id, &headers);
-    state
-        .store
-        .delete_dir_group(caller.tenant.id, id, if_match(&headers), state.clock.now_millis(), &origin)
-        .await
-        .map_err(not_found(id))?;
+    state.store.delete_group(caller.tenant.id, id, if_match(&headers), state.clock.now_millis(), &origin).await.map_err(not_found(id))?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -34,10 +34,10 @@ pub async fn list(State(state): State<AppState>, caller: ScimCaller, query: Scim
     let (start, count) = paging(&query)?;
     let tenant = caller.tenant.id;
     let base = base_url(&state, tenant);
-    let total = state.store.count_dir_users(tenant, filter.as_ref()).await?;
+    let total = state.store.count_users(tenant, filter.as_ref()).await?;
     let users = match count {
         0 => Vec::new(),
-        _ => state.store.dir_users_page(tenant, filter.as_ref(), &Page { after: None, offset: start - 1, limit: count }).await?,
+        _ => state.store.list_users(tenant, filter.as_ref(), &Page { after: None, offset: start - 1, limit: count }).await?,
     };
     let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
     let memberships = state.store.groups_of_members(tenant, &ids).await?;
@@ -55,7 +55,7 @@ pub async fn create(State(state): State<AppState>, caller: ScimCaller, ScimBody(
     check_domain(&user, &caller)?;
     let hash = password.as_deref().map(hash_password);
     let now = state.clock.now_millis();
-    let created = state.store.create_dir_user(tenant, &user, hash.as_deref(), now).await?;
+    let created = state.store.create_user(tenant, &user, hash.as_deref(), now).await?;
     Ok(scim_response(StatusCode::CREATED, &user_to_scim(&created, &[], &base_url(&state, tenant))))
 }
 
@@ -74,7 +74,7 @@ fn check_domain(user: &DirUser, caller: &ScimCaller) -> Result<(), ScimError> {
 pub async fn get(State(state): State<AppState>, caller: ScimCaller, query: ScimQuery, headers: HeaderMap) -> Result<Response, ScimError> {
     let id = resource_id(&caller)?;
     let tenant = caller.tenant.id;
-    let user = state.store.dir_user(tenant, id, false).await?.ok_or_else(|| ScimError::not_found("Resource", &id.to_string()))?;
+    let user = state.store.get_user(tenant, id, false).await?.ok_or_else(|| ScimError::not_found("Resource", &id.to_string()))?;
     if let Some(v) = headers.get(axum::http::header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).and_then(parse_etag) {
         if v == user.version {
             return Ok(StatusCode::NOT_MODIFIED.into_response());
@@ -99,7 +99,7 @@ async fn edit(
     let mut password: Option<String> = None;
     let result = state
         .store
-        .update_dir_user(tenant, id, if_match(headers), state.clock.now_millis(), &Origin::provisioning(tenant, headers), |u| {
+        .update_user(tenant, id, if_match(headers), state.clock.now_millis(), &Origin::provisioning(tenant, headers), |u| {
             let mut doc = user_to_scim(u, &[], &base);
             let outcome = edit(&mut doc).and_then(|()| apply_user_json(&doc, u)).and_then(|p| check_domain(u, caller).map(|()| p));
             match outcome {
@@ -116,7 +116,7 @@ async fn edit(
     }
     let updated = result.map_err(not_found(id))?;
     if let Some(p) = password {
-        state.store.set_user_password_hash(tenant, id, Some(&hash_password(&p))).await?;
+        state.store.update_user_password_hash(tenant, id, Some(&hash_password(&p))).await?;
     }
     let groups = state.store.groups_of_user(tenant, id).await?;
     Ok(scim_response(StatusCode::OK, &user_to_scim(&updated, &groups, &base)))
@@ -153,10 +153,6 @@ pub async fn patch(
 pub async fn delete(State(state): State<AppState>, caller: ScimCaller, headers: HeaderMap) -> Result<Response, ScimError> {
     let id = resource_id(&caller)?;
     let origin = Origin::provisioning(caller.tenant.id, &headers);
-    state
-        .store
-        .delete_dir_user(caller.tenant.id, id, if_match(&headers), state.clock.now_millis(), &origin)
-        .await
-        .map_err(not_found(id))?;
+    state.store.delete_user(caller.tenant.id, id, if_match(&headers), state.clock.now_millis(), &origin).await.map_err(not_found(id))?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -1,9 +1,10 @@
 //! Groups: create, read, update and replace with optimistic versions, soft delete; the
 //! filtered keyset pages and counts of Graph's `GET /groups` through [`GROUP_COLUMNS`].
 
-use super::query::{order_by, Column, Columns, ListSql, Scope};
+use super::query::{adjust_kept, order_by, Column, Columns, Kept, ListSql, Scope};
 use super::*;
 use crate::domain::dirquery::{DirFilter, Page};
+use crate::store::StoreResult;
 
 pub(super) const GROUP_FULL: &str =
     "id, display_name, group_kind, description, mail, mail_nickname, external_id, version, created_at, modified_at, deleted_at";
@@ -22,7 +23,7 @@ fn group_scope(tenant: &str) -> Scope<'_> {
     Scope { table: "directory_groups", key: "id", tenant, columns: GROUP_COLUMNS }
 }
 
-pub(super) fn dir_group_from_row(row: &AnyRow) -> Result<DirGroup, StoreError> {
+pub(super) fn group_from_row(row: &AnyRow) -> Result<DirGroup, StoreError> {
     Ok(DirGroup {
         id: parse_uuid(&row.try_get::<String, _>("id")?)?,
         display_name: row.try_get("display_name")?,
@@ -41,7 +42,7 @@ pub(super) fn dir_group_from_row(row: &AnyRow) -> Result<DirGroup, StoreError> {
 pub(super) async fn load_group(conn: &mut AnyConnection, tenant: Uuid, id: Uuid) -> DirResult<Option<DirGroup>> {
     let sql = format!("SELECT {GROUP_FULL} FROM directory_groups WHERE tenant_id = $1 AND id = $2");
     let row = sqlx::query(&sql).bind(tenant.to_string()).bind(id.to_string()).fetch_optional(&mut *conn).await?;
-    Ok(row.as_ref().map(dir_group_from_row).transpose()?)
+    Ok(row.as_ref().map(group_from_row).transpose()?)
 }
 
 /// Lock an active group's row (PostgreSQL), so what is read is what the edit replaces, and
@@ -77,9 +78,9 @@ pub(super) async fn touch_group(conn: &mut AnyConnection, tenant: Uuid, group: U
 impl Store {
     // ----- groups -----
 
-    pub async fn create_dir_group(&self, tenant: Uuid, group: &DirGroup, now: i64) -> DirResult<DirGroup> {
+    pub async fn create_group(&self, tenant: Uuid, group: &DirGroup, now: i64) -> DirResult<DirGroup> {
         group.validate().map_err(DirError::Invalid)?;
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.dir_write(tenant).await?;
         sqlx::query(
             "INSERT INTO directory_groups (tenant_id, id, display_name, mail, group_kind, created_at, description, mail_nickname, external_id, \
              version, modified_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $6)",
@@ -103,45 +104,29 @@ impl Store {
                 e.into()
             }
         })?;
+        adjust_kept(&mut tx, tenant, Kept::Groups, 1).await?;
         let created = load_group(&mut tx, tenant, group.id).await?.ok_or(DirError::NotFound)?;
-        self.commit_dir_write(tx, tenant).await?;
+        tx.commit().await?;
         Ok(created)
     }
 
-    pub async fn dir_group(&self, tenant: Uuid, id: Uuid, include_deleted: bool) -> DirResult<Option<DirGroup>> {
-        let mut conn = self.read.acquire().await?;
-        Ok(load_group(&mut conn, tenant, id).await?.filter(|g| include_deleted || g.deleted_at.is_none()))
+    pub async fn get_group(&self, tenant: Uuid, id: Uuid, include_deleted: bool) -> StoreResult<Option<DirGroup>> {
+        let sql = format!("SELECT {GROUP_FULL} FROM directory_groups WHERE tenant_id = $1 AND id = $2");
+        let row = sqlx::query(&sql).bind(tenant.to_string()).bind(id.to_string()).fetch_optional(&self.read).await?;
+        Ok(row.as_ref().map(group_from_row).transpose()?.filter(|g| include_deleted || g.deleted_at.is_none()))
     }
 
     /// One page of the tenant's active groups that match `filter`, in `id` order, after the key
     /// `page.after` (or from `page.offset`), at most `page.limit`: reads only the page's rows.
-    pub async fn dir_groups_matching(&self, tenant: Uuid, filter: Option<&DirFilter>, page: &Page) -> DirResult<Vec<DirGroup>> {
+    pub async fn list_groups(&self, tenant: Uuid, filter: Option<&DirFilter>, page: &Page) -> DirResult<Vec<DirGroup>> {
         let (sql, q) = groups_page_sql(tenant, filter, page)?;
         let rows = q.query(&sql).fetch_all(&self.read).await?;
-        Ok(rows.iter().map(dir_group_from_row).collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(group_from_row).collect::<Result<_, _>>()?)
     }
 
     /// How many active groups match `filter` (from the filter's indexes, or the tenant's).
-    pub async fn count_dir_groups(&self, tenant: Uuid, filter: Option<&DirFilter>) -> DirResult<i64> {
-        super::query::count_active(&self.read, tenant, filter, group_scope).await
-    }
-
-    /// Read, change and write an active group's attributes (not its members) in one transaction.
-    pub async fn update_dir_group(
-        &self,
-        tenant: Uuid,
-        id: Uuid,
-        if_version: Option<i64>,
-        now: i64,
-        change: impl FnOnce(&mut DirGroup) -> DirResult<()>,
-    ) -> DirResult<DirGroup> {
-        let mut tx = self.write.begin().await?;
-        let current = lock_group_for_edit(&mut tx, tenant, id, if_version).await?;
-        let mut next = current.clone();
-        change(&mut next)?;
-        let updated = Self::write_group(&mut tx, tenant, &current, &next, now).await?;
-        self.commit_dir_write(tx, tenant).await?;
-        Ok(updated)
+    pub async fn count_groups(&self, tenant: Uuid, filter: Option<&DirFilter>) -> DirResult<i64> {
+        super::query::count_active(&self.read, tenant, filter, group_scope, Kept::Groups).await
     }
 
     pub(super) async fn write_group(
@@ -177,7 +162,7 @@ impl Store {
     /// and PATCH of a Group): `change` gets a copy of the group and its current members and
     /// returns the member ids it should have. Each new member must exist; nesting may not
     /// create a cycle. One version bump.
-    pub async fn replace_dir_group(
+    pub async fn update_group(
         &self,
         tenant: Uuid,
         id: Uuid,
@@ -186,7 +171,7 @@ impl Store {
         audit: &dyn DirAuditor,
         change: impl FnOnce(&mut DirGroup, &[GroupMemberRef]) -> DirResult<Vec<Uuid>>,
     ) -> DirResult<DirGroup> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.dir_write(tenant).await?;
         let current = lock_group_for_edit(&mut tx, tenant, id, if_version).await?;
         let existing_members = Self::members_in(&mut tx, tenant, id).await?;
         let mut next = current.clone();
@@ -233,41 +218,40 @@ impl Store {
                 audit_change(&mut tx, tenant, audit, now, change).await?;
             }
         }
-        self.commit_dir_write(tx, tenant).await?;
+        tx.commit().await?;
         Ok(updated)
     }
 
     /// Soft-delete a group.
-    pub async fn delete_dir_group(
-        &self,
-        tenant: Uuid,
-        id: Uuid,
-        if_version: Option<i64>,
-        now: i64,
-        audit: &dyn DirAuditor,
-    ) -> DirResult<()> {
-        let mut tx = self.write.begin().await?;
+    pub async fn delete_group(&self, tenant: Uuid, id: Uuid, if_version: Option<i64>, now: i64, audit: &dyn DirAuditor) -> DirResult<()> {
+        let mut tx = self.dir_write(tenant).await?;
         let current = load_group(&mut tx, tenant, id).await?.filter(|g| g.deleted_at.is_none()).ok_or(DirError::NotFound)?;
         check_if_match(current.version, if_version)?;
         // Whether it reached Power BI is read before it is deleted (deleted groups reach nothing).
         if group_reaches_powerbi(&mut tx, tenant, id).await? {
             audit_change(&mut tx, tenant, audit, now, DirChange::GroupDeleted { group: &current }).await?;
         }
-        sqlx::query(
-            "UPDATE directory_groups SET deleted_at = $3, version = version + 1, modified_at = $3 WHERE tenant_id = $1 AND id = $2",
+        let n = sqlx::query(
+            "UPDATE directory_groups SET deleted_at = $3, version = version + 1, modified_at = $3 \
+             WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
         )
         .bind(tenant.to_string())
         .bind(id.to_string())
         .bind(now)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Err(DirError::NotFound);
+        }
+        adjust_kept(&mut tx, tenant, Kept::Groups, -1).await?;
         on_membership_change(&mut tx, tenant, id, PrincipalKind::Group, now).await?;
-        self.commit_dir_write(tx, tenant).await?;
+        tx.commit().await?;
         Ok(())
     }
 }
 
-/// The statement of a [`Store::dir_groups_matching`] page and its parameters.
+/// The statement of a [`Store::list_groups`] page and its parameters.
 fn groups_page_sql(tenant: Uuid, filter: Option<&DirFilter>, page: &Page) -> DirResult<(String, ListSql)> {
     let mut q = ListSql::default();
     let t = q.text(tenant.to_string());
@@ -297,8 +281,14 @@ pub enum GroupKey<'a> {
 impl Store {
     /// The active groups `key` names, in id order: `limit` of them from `offset`, and how many
     /// there are. A key reads only the rows it matches (through its index); `All` reads the page
-    /// and counts the tenant's index entries.
-    pub async fn dir_groups_page(&self, tenant: Uuid, key: GroupKey<'_>, offset: usize, limit: usize) -> DirResult<(Vec<DirGroup>, i64)> {
+    /// and the tenant's kept count.
+    pub async fn list_groups_by_key(
+        &self,
+        tenant: Uuid,
+        key: GroupKey<'_>,
+        offset: usize,
+        limit: usize,
+    ) -> DirResult<(Vec<DirGroup>, i64)> {
         let limit = limit.min(10_000);
         let (condition, value) = match key {
             GroupKey::All => {
@@ -312,12 +302,8 @@ impl Store {
                     .bind(offset.min(i64::MAX as usize) as i64)
                     .fetch_all(&mut *conn)
                     .await?;
-                let total: i64 = sqlx::query("SELECT COUNT(*) AS n FROM directory_groups WHERE tenant_id = $1 AND deleted_at IS NULL")
-                    .bind(tenant.to_string())
-                    .fetch_one(&mut *conn)
-                    .await?
-                    .try_get("n")?;
-                return Ok((rows.iter().map(dir_group_from_row).collect::<Result<_, _>>()?, total));
+                let total = super::query::kept_count(&self.read, tenant, Kept::Groups).await?;
+                return Ok((rows.iter().map(group_from_row).collect::<Result<_, _>>()?, total));
             }
             GroupKey::DisplayName(name) => ("lower(display_name) = lower($2)", name.to_string()),
             GroupKey::ExternalId(external) => ("external_id = $2", external.to_string()),
@@ -326,7 +312,7 @@ impl Store {
         // The matches of one key are few: sorted and cut here, so the plan is the key's index.
         let sql = format!("SELECT {GROUP_FULL} FROM directory_groups WHERE tenant_id = $1 AND {condition} AND deleted_at IS NULL");
         let rows = sqlx::query(&sql).bind(tenant.to_string()).bind(value).fetch_all(&self.read).await?;
-        let mut groups: Vec<DirGroup> = rows.iter().map(dir_group_from_row).collect::<Result<_, _>>()?;
+        let mut groups: Vec<DirGroup> = rows.iter().map(group_from_row).collect::<Result<_, _>>()?;
         groups.sort_by_key(|g| g.id);
         let total = groups.len() as i64;
         Ok((groups.into_iter().skip(offset).take(limit).collect(), total))

@@ -157,7 +157,7 @@ impl Store {
         if prepaid_enabled < 0 {
             return Err(DirError::Invalid("prepaid units cannot be negative".into()));
         }
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.dir_write(tenant).await?;
         let n = sqlx::query("UPDATE subscribed_skus SET sku_part_number = $3, prepaid_enabled = $4 WHERE tenant_id = $1 AND sku_id = $2")
             .bind(tenant.to_string())
             .bind(sku_id.to_string())
@@ -175,7 +175,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        self.commit_dir_write(tx, tenant).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -244,7 +244,7 @@ impl Store {
         now: i64,
         audit: &dyn DirAuditor,
     ) -> DirResult<DirUser> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.dir_write(tenant).await?;
         lock_licenses(&mut tx, tenant).await?;
         let current = load_user(&mut tx, tenant, user).await?.filter(|u| u.deleted_at.is_none()).ok_or(DirError::NotFound)?;
         let direct: HashSet<Uuid> =
@@ -290,18 +290,18 @@ impl Store {
         if before != after {
             audit_change(&mut tx, tenant, audit, now, DirChange::UserLicenses { user: &updated, before, after }).await?;
         }
-        self.commit_dir_write(tx, tenant).await?;
+        tx.commit().await?;
         Ok(updated)
     }
 
     /// Graph's `reprocessLicenseAssignment`: process the user's assignments again, so a SKU
     /// waiting in `CountViolation` takes a seat that has become free.
     pub async fn reprocess_user_licenses(&self, tenant: Uuid, user: Uuid, now: i64) -> DirResult<DirUser> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.dir_write(tenant).await?;
         lock_licenses(&mut tx, tenant).await?;
         let current = load_user(&mut tx, tenant, user).await?.filter(|u| u.deleted_at.is_none()).ok_or(DirError::NotFound)?;
         reprocess_users(&mut tx, tenant, &[user], now).await?;
-        self.commit_dir_write(tx, tenant).await?;
+        tx.commit().await?;
         Ok(current)
     }
 
@@ -328,7 +328,7 @@ impl Store {
         now: i64,
         audit: &dyn DirAuditor,
     ) -> DirResult<DirGroup> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.dir_write(tenant).await?;
         lock_licenses(&mut tx, tenant).await?;
         let updated = touch_group(&mut tx, tenant, group, now).await?;
         let has: HashSet<Uuid> =
@@ -352,7 +352,7 @@ impl Store {
         if before != after {
             audit_change(&mut tx, tenant, audit, now, DirChange::GroupLicenses { group: &updated, before, after }).await?;
         }
-        self.commit_dir_write(tx, tenant).await?;
+        tx.commit().await?;
         Ok(updated)
     }
 

@@ -158,7 +158,7 @@ impl Store {
     }
 
     /// Direct members of an active group (members that are deleted are left out).
-    pub async fn dir_group_members(&self, tenant: Uuid, group: Uuid) -> DirResult<Vec<GroupMemberRef>> {
+    pub async fn list_group_members(&self, tenant: Uuid, group: Uuid) -> DirResult<Vec<GroupMemberRef>> {
         let mut conn = self.read.acquire().await?;
         if load_group(&mut conn, tenant, group).await?.filter(|g| g.deleted_at.is_none()).is_none() {
             return Err(DirError::NotFound);
@@ -167,7 +167,7 @@ impl Store {
     }
 
     /// Add a user, group (nesting) or app to a group.
-    pub async fn add_dir_group_member(
+    pub async fn create_group_member(
         &self,
         tenant: Uuid,
         group: Uuid,
@@ -175,7 +175,7 @@ impl Store {
         now: i64,
         audit: &dyn DirAuditor,
     ) -> DirResult<PrincipalKind> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.dir_write(tenant).await?;
         let touched = touch_group(&mut tx, tenant, group, now).await?;
         let kind = Self::insert_member_in(&mut tx, tenant, group, member, now).await?;
         on_membership_change(&mut tx, tenant, member, kind, now).await?;
@@ -183,19 +183,12 @@ impl Store {
             let label = principal_label(&mut tx, tenant, member, kind).await?;
             audit_change(&mut tx, tenant, audit, now, DirChange::MemberAdded { group: &touched, member, kind, label }).await?;
         }
-        self.commit_dir_write(tx, tenant).await?;
+        tx.commit().await?;
         Ok(kind)
     }
 
-    pub async fn remove_dir_group_member(
-        &self,
-        tenant: Uuid,
-        group: Uuid,
-        member: Uuid,
-        now: i64,
-        audit: &dyn DirAuditor,
-    ) -> DirResult<()> {
-        let mut tx = self.write.begin().await?;
+    pub async fn delete_group_member(&self, tenant: Uuid, group: Uuid, member: Uuid, now: i64, audit: &dyn DirAuditor) -> DirResult<()> {
+        let mut tx = self.dir_write(tenant).await?;
         let touched = touch_group(&mut tx, tenant, group, now).await?;
         let row = link_query(
             "SELECT member_type FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3",
@@ -217,12 +210,12 @@ impl Store {
             let label = principal_label(&mut tx, tenant, member, kind).await?;
             audit_change(&mut tx, tenant, audit, now, DirChange::MemberRemoved { group: &touched, member, kind, label }).await?;
         }
-        self.commit_dir_write(tx, tenant).await?;
+        tx.commit().await?;
         Ok(())
     }
 
     /// Owners of a group (users or apps).
-    pub async fn dir_group_owners(&self, tenant: Uuid, group: Uuid) -> DirResult<Vec<GroupMemberRef>> {
+    pub async fn list_group_owners(&self, tenant: Uuid, group: Uuid) -> DirResult<Vec<GroupMemberRef>> {
         let rows = sqlx::query(
             "SELECT o.owner_id, o.added_at, u.display_name AS user_name, s.display_name AS app_name FROM group_owners o \
              LEFT JOIN users u ON u.tenant_id = o.tenant_id AND u.id = o.owner_id AND u.deleted_at IS NULL \
@@ -253,8 +246,8 @@ impl Store {
     }
 
     /// Make a user or app an owner of a group.
-    pub async fn add_dir_group_owner(&self, tenant: Uuid, group: Uuid, owner: Uuid, now: i64) -> DirResult<()> {
-        let mut tx = self.write.begin().await?;
+    pub async fn create_group_owner(&self, tenant: Uuid, group: Uuid, owner: Uuid, now: i64) -> DirResult<()> {
+        let mut tx = self.dir_write(tenant).await?;
         touch_group(&mut tx, tenant, group, now).await?;
         match object_kind(&mut tx, tenant, owner).await? {
             Some(PrincipalKind::User | PrincipalKind::App) => {}
@@ -275,12 +268,12 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        self.commit_dir_write(tx, tenant).await?;
+        tx.commit().await?;
         Ok(())
     }
 
-    pub async fn remove_dir_group_owner(&self, tenant: Uuid, group: Uuid, owner: Uuid, now: i64) -> DirResult<()> {
-        let mut tx = self.write.begin().await?;
+    pub async fn delete_group_owner(&self, tenant: Uuid, group: Uuid, owner: Uuid, now: i64) -> DirResult<()> {
+        let mut tx = self.dir_write(tenant).await?;
         touch_group(&mut tx, tenant, group, now).await?;
         let n = link_query("DELETE FROM group_owners WHERE tenant_id = $1 AND group_id = $2 AND owner_id = $3", tenant, group, owner)
             .execute(&mut *tx)
@@ -289,7 +282,7 @@ impl Store {
         if n == 0 {
             return Err(DirError::NotMember);
         }
-        self.commit_dir_write(tx, tenant).await?;
+        tx.commit().await?;
         Ok(())
     }
 }
@@ -338,7 +331,7 @@ fn parse_role(name: &str) -> Option<DirectoryRole> {
 impl Store {
     /// A page of the groups `object` (a user, group or app) belongs to, by group id: those
     /// after `after`, at most `limit`. Reads only the object's memberships and those groups.
-    pub async fn dir_member_of(
+    pub async fn list_member_of(
         &self,
         tenant: Uuid,
         object: Uuid,
@@ -359,18 +352,18 @@ impl Store {
             .bind(limit.min(10_000) as i64)
             .fetch_all(&self.read)
             .await?;
-        Ok(rows.iter().map(dir_group_from_row).collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(group_from_row).collect::<Result<_, _>>()?)
     }
 
     /// How many groups `object` belongs to (`$count`).
-    pub async fn dir_member_of_count(&self, tenant: Uuid, object: Uuid, reach: Reach) -> DirResult<i64> {
+    pub async fn count_member_of(&self, tenant: Uuid, object: Uuid, reach: Reach) -> DirResult<i64> {
         let sql = format!("{} SELECT COUNT(*) AS n FROM up", up_cte(reach));
         let row = sqlx::query(&sql).bind(tenant.to_string()).bind(object.to_string()).fetch_one(&self.read).await?;
         Ok(row.try_get("n")?)
     }
 
     /// The directory roles `object` holds: its own, and (transitively) those of its groups.
-    pub async fn dir_roles_of(&self, tenant: Uuid, object: Uuid, reach: Reach) -> DirResult<Vec<DirectoryRole>> {
+    pub async fn list_roles_of(&self, tenant: Uuid, object: Uuid, reach: Reach) -> DirResult<Vec<DirectoryRole>> {
         let sql = match reach {
             Reach::Direct => {
                 "SELECT DISTINCT role FROM directory_role_members WHERE tenant_id = $1 AND principal_id = $2 ORDER BY role".to_string()
@@ -390,7 +383,7 @@ impl Store {
     }
 
     /// SKUs assigned directly to each of `groups` (one statement, by primary key).
-    pub async fn group_license_skus_of(&self, tenant: Uuid, groups: &[Uuid]) -> DirResult<HashMap<Uuid, Vec<Uuid>>> {
+    pub async fn list_group_license_skus(&self, tenant: Uuid, groups: &[Uuid]) -> DirResult<HashMap<Uuid, Vec<Uuid>>> {
         let mut out: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
         // A Graph page (up to 999 groups) in one statement.
         for chunk in groups.chunks(1000) {
@@ -469,7 +462,7 @@ impl Store {
     /// A page of a group's members (direct or transitive) or owners, by object id: those after
     /// `after`, at most `limit`, deleted objects left out. Reads the group's own links and the
     /// objects on the page only. `NotFound` if the group is not active.
-    pub async fn dir_group_objects(
+    pub async fn list_group_objects(
         &self,
         tenant: Uuid,
         group: Uuid,
@@ -507,12 +500,12 @@ impl Store {
         let mut found: HashMap<Uuid, DirObject> = HashMap::with_capacity(refs.len());
         let users = format!("SELECT {USER_FULL} FROM users WHERE tenant_id = $1 AND id IN");
         for r in rows_by_ids(&mut conn, &users, tenant, &of(PrincipalKind::User)).await? {
-            let u = dir_user_from_row(&r)?;
+            let u = user_from_full_row(&r)?;
             found.insert(u.id, DirObject::User(u));
         }
         let groups = format!("SELECT {GROUP_FULL} FROM directory_groups WHERE tenant_id = $1 AND id IN");
         for r in rows_by_ids(&mut conn, &groups, tenant, &of(PrincipalKind::Group)).await? {
-            let g = dir_group_from_row(&r)?;
+            let g = group_from_row(&r)?;
             found.insert(g.id, DirObject::Group(g));
         }
         let apps = "SELECT id, display_name FROM service_principals WHERE tenant_id = $1 AND id IN";
@@ -524,7 +517,7 @@ impl Store {
     }
 
     /// How many objects a group's list holds (`$count`).
-    pub async fn dir_group_objects_count(&self, tenant: Uuid, group: Uuid, list: GroupObjects) -> DirResult<i64> {
+    pub async fn count_group_objects(&self, tenant: Uuid, group: Uuid, list: GroupObjects) -> DirResult<i64> {
         let sql = match list {
             GroupObjects::Members(reach) => format!("{} SELECT COUNT(*) AS n FROM down d WHERE {LIVE_MEMBER}", down_cte(reach)),
             GroupObjects::Owners => format!("SELECT COUNT(*) AS n FROM {OWNERS} WHERE d.member_type IS NOT NULL"),

@@ -4,8 +4,9 @@
 //!
 //! Tenant isolation: every statement filters by `tenant_id`.
 //!
-//! Every write ends through `Store::commit_dir_write`, which moves the tenant's generations,
-//! commits and forgets the cached views: names, UPNs and deletions show in workspace member lists.
+//! Every write runs in a `WriteTx` from `Store::dir_write`, whose commit moves the tenant's
+//! generations, commits and forgets the cached views: names, UPNs and deletions show in
+//! workspace member lists.
 
 mod groups;
 mod licences;
@@ -34,7 +35,6 @@ use self::members::*;
 use self::users::*;
 use super::access::MEMBERSHIPS_CTE;
 use super::activity::{record_activity, DirAuditor};
-use super::generation::{Forget, WriteScope};
 use super::{parse_enum, parse_uuid, Store, StoreError};
 use crate::domain::identity::{
     DirChange, DirGroup, DirObject, DirUser, GroupMemberRef, LicenseAllocation, LicenseFacts, SubscribedSku, UserLicense,
@@ -92,6 +92,13 @@ pub(super) fn check_if_match(current: i64, if_version: Option<i64>) -> DirResult
     }
 }
 
+/// Compute what the directory keeps derived from its rows (the licence state, the kept counts) for a tenant
+/// written in bulk; `WriteTx::commit` of a bulk write calls it.
+pub(crate) async fn rebuild_derived(conn: &mut AnyConnection, tenant: Uuid) -> Result<(), StoreError> {
+    rebuild_licences(conn, tenant).await?;
+    query::rebuild_kept(conn, tenant).await
+}
+
 /// Write the event `audit` makes of `change` on the change's own connection (transaction).
 pub(super) async fn audit_change(
     conn: &mut AnyConnection,
@@ -105,16 +112,11 @@ pub(super) async fn audit_change(
 }
 
 impl Store {
-    /// The end of every directory write: move the tenant's write generations (see
-    /// `store::generation`), commit, and forget this process's cached views.
-    pub(super) async fn commit_dir_write(&self, tx: sqlx::Transaction<'static, sqlx::Any>, tenant: Uuid) -> DirResult<()> {
-        Ok(self.commit_write(tx, tenant, WriteScope::Directory, Forget::Everything).await?)
-    }
     // ----- SCIM provisioning secret -----
 
     /// Set (or, with `None`, remove) the tenant's SCIM provisioning secret; only its hash is kept.
-    pub async fn set_scim_secret(&self, tenant: Uuid, secret: Option<&str>) -> DirResult<()> {
-        let n = set_scim_secret_hash(&self.write, tenant, secret.map(crate::auth::credentials::hash_secret).as_deref()).await?;
+    pub async fn update_scim_secret(&self, tenant: Uuid, secret: Option<&str>) -> DirResult<()> {
+        let n = update_scim_secret_hash(&self.write, tenant, secret.map(crate::auth::credentials::hash_secret).as_deref()).await?;
         if n == 0 {
             return Err(DirError::NotFound);
         }
@@ -130,7 +132,7 @@ impl Store {
 }
 
 /// Store a SCIM secret hash for a tenant (inside a provisioning transaction too).
-pub async fn set_scim_secret_hash<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
+pub async fn update_scim_secret_hash<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
     e: E,
     tenant: Uuid,
     hash: Option<&str>,

@@ -185,20 +185,65 @@ fn lhs(c: Column) -> String {
 }
 
 /// How many active (not deleted) rows of the tenant in `scope`'s table match `filter`, counted
-/// from the filter's indexes, or from the tenant's when there is no filter. `scope` is the
+/// from the filter's indexes; with no filter, the tenant's kept count. `scope` is the
 /// resource's scope for the tenant placeholder it is given.
 pub(super) async fn count_active(
     pool: &sqlx::AnyPool,
     tenant: uuid::Uuid,
     filter: Option<&DirFilter>,
     scope: for<'a> fn(&'a str) -> Scope<'a>,
+    kept: Kept,
 ) -> DirResult<i64> {
     use sqlx::Row;
+    let Some(filter) = filter else { return kept_count(pool, tenant, kept).await };
     let mut q = ListSql::default();
     let t = q.text(tenant.to_string());
     let mut sql = format!("SELECT COUNT(*) AS n FROM {} WHERE tenant_id = {t} AND deleted_at IS NULL", scope(&t).table);
-    if let Some(f) = filter {
-        sql += &format!(" AND {}", q.condition(f, scope(&t))?);
-    }
+    sql += &format!(" AND {}", q.condition(filter, scope(&t))?);
     Ok(q.query(&sql).fetch_one(pool).await?.try_get("n")?)
+}
+
+/// A tenant's kept count of active objects (schema v13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kept {
+    Users,
+    Groups,
+}
+
+impl Kept {
+    fn column(self) -> &'static str {
+        match self {
+            Kept::Users => "active_users",
+            Kept::Groups => "active_groups",
+        }
+    }
+}
+
+/// Move a tenant's kept count by `delta`, inside the write that creates, deletes or restores.
+pub(crate) async fn adjust_kept(conn: &mut sqlx::AnyConnection, tenant: uuid::Uuid, kept: Kept, delta: i64) -> DirResult<()> {
+    let c = kept.column();
+    sqlx::query(&format!("UPDATE tenants SET {c} = {c} + $2 WHERE id = $1")).bind(tenant.to_string()).bind(delta).execute(conn).await?;
+    Ok(())
+}
+
+/// A tenant's kept count (0 for an unknown tenant).
+pub(crate) async fn kept_count(pool: &sqlx::AnyPool, tenant: uuid::Uuid, kept: Kept) -> DirResult<i64> {
+    use sqlx::Row;
+    let sql = format!("SELECT {} AS n FROM tenants WHERE id = $1", kept.column());
+    let row = sqlx::query(&sql).bind(tenant.to_string()).fetch_optional(pool).await?;
+    Ok(row.map(|r| r.try_get::<i64, _>("n")).transpose()?.unwrap_or(0))
+}
+
+/// Count a bulk-written tenant's active users and groups afresh (`WriteTx::commit` of a bulk write).
+pub(crate) async fn rebuild_kept(conn: &mut sqlx::AnyConnection, tenant: uuid::Uuid) -> Result<(), crate::store::StoreError> {
+    sqlx::query(
+        "UPDATE tenants SET \
+         active_users = (SELECT COUNT(*) FROM users u WHERE u.tenant_id = $1 AND u.deleted_at IS NULL), \
+         active_groups = (SELECT COUNT(*) FROM directory_groups g WHERE g.tenant_id = $1 AND g.deleted_at IS NULL) \
+         WHERE id = $1",
+    )
+    .bind(tenant.to_string())
+    .execute(conn)
+    .await?;
+    Ok(())
 }

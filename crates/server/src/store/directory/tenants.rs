@@ -4,9 +4,11 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 use uuid::Uuid;
 
+use super::users::{user_from_full_row, USER_FULL};
+use crate::domain::identity::DirUser;
 use crate::domain::{
-    ClientCertificate, ClientSecret, DirectoryGroup, DirectoryRole, GroupKind, PrincipalKind, PrincipalRef, ServicePrincipal, Tenant,
-    TenantSettings, User, UserType,
+    ClientCertificate, ClientSecret, DirectoryGroup, DirectoryRole, PrincipalKind, PrincipalRef, ServicePrincipal, Tenant, TenantSettings,
+    User, UserType,
 };
 use crate::store::{parse_enum, parse_uuid, Store, StoreResult};
 
@@ -53,8 +55,6 @@ pub(crate) fn user_from_row(row: &AnyRow) -> StoreResult<User> {
 fn is_plain(name: &str) -> bool {
     !name.chars().any(char::is_control) && name.len() <= 1024
 }
-
-const USER_COLUMNS: &str = "id, upn, mail, display_name, user_type, account_enabled, deleted_at";
 
 pub async fn insert_tenant<'c, E: Executor<'c, Database = Any>>(e: E, tenant: &Tenant, now: i64) -> StoreResult<()> {
     sqlx::query("INSERT INTO tenants (id, name, domain, domain_lower, created_at) VALUES ($1, $2, $3, $4, $5)")
@@ -209,7 +209,7 @@ pub async fn insert_demo_credentials<'c, E: Executor<'c, Database = Any>>(e: E, 
 }
 
 /// Provisioning: `member` joins `group` (a user, a nested group or an app).
-pub async fn provision_group_member<'c, E: Executor<'c, Database = Any>>(
+pub async fn insert_group_member<'c, E: Executor<'c, Database = Any>>(
     e: E,
     tenant: Uuid,
     group: Uuid,
@@ -227,7 +227,7 @@ pub async fn provision_group_member<'c, E: Executor<'c, Database = Any>>(
     Ok(())
 }
 
-pub async fn provision_group_owner<'c, E: Executor<'c, Database = Any>>(
+pub async fn insert_group_owner<'c, E: Executor<'c, Database = Any>>(
     e: E,
     tenant: Uuid,
     group: Uuid,
@@ -244,11 +244,7 @@ pub async fn provision_group_owner<'c, E: Executor<'c, Database = Any>>(
     Ok(())
 }
 
-pub async fn provision_tenant_settings<'c, E: Executor<'c, Database = Any>>(
-    e: E,
-    tenant: Uuid,
-    settings: &TenantSettings,
-) -> StoreResult<()> {
+pub async fn update_tenant_settings<'c, E: Executor<'c, Database = Any>>(e: E, tenant: Uuid, settings: &TenantSettings) -> StoreResult<()> {
     sqlx::query(
         "UPDATE tenants SET sp_api_enabled = $2, sp_api_group_id = $3, sp_admin_api_enabled = $4, sp_admin_api_group_id = $5 WHERE id = $1",
     )
@@ -263,7 +259,7 @@ pub async fn provision_tenant_settings<'c, E: Executor<'c, Database = Any>>(
 }
 
 /// Provisioning: a subscribed SKU with its seats.
-pub async fn provision_subscribed_sku<'c, E: Executor<'c, Database = Any>>(
+pub async fn insert_subscribed_sku<'c, E: Executor<'c, Database = Any>>(
     e: E,
     tenant: Uuid,
     sku: Uuid,
@@ -281,7 +277,7 @@ pub async fn provision_subscribed_sku<'c, E: Executor<'c, Database = Any>>(
 }
 
 /// Provisioning: a direct license assignment.
-pub async fn provision_user_license<'c, E: Executor<'c, Database = Any>>(
+pub async fn insert_user_license<'c, E: Executor<'c, Database = Any>>(
     e: E,
     tenant: Uuid,
     user: Uuid,
@@ -299,7 +295,7 @@ pub async fn provision_user_license<'c, E: Executor<'c, Database = Any>>(
 }
 
 /// Provisioning: group-based licensing.
-pub async fn provision_group_license<'c, E: Executor<'c, Database = Any>>(
+pub async fn insert_group_license<'c, E: Executor<'c, Database = Any>>(
     e: E,
     tenant: Uuid,
     group: Uuid,
@@ -317,7 +313,7 @@ pub async fn provision_group_license<'c, E: Executor<'c, Database = Any>>(
 }
 
 impl Store {
-    pub async fn tenant_count(&self) -> StoreResult<i64> {
+    pub async fn count_tenants(&self) -> StoreResult<i64> {
         Ok(sqlx::query("SELECT COUNT(*) AS n FROM tenants").fetch_one(&self.read).await?.try_get("n")?)
     }
 
@@ -345,54 +341,30 @@ impl Store {
         rows.iter().map(tenant_from_row).collect()
     }
 
-    /// A user by UPN or mail, case-insensitively, ignoring soft-deleted users.
-    pub async fn find_user_by_name(&self, tenant: Uuid, upn_or_mail: &str) -> StoreResult<Option<User>> {
+    /// An active user by UPN or mail, case-insensitively.
+    pub async fn get_user_by_name(&self, tenant: Uuid, upn_or_mail: &str) -> StoreResult<Option<DirUser>> {
         // Two indexed lookups (UPN first) rather than `upn_lower = $2 OR mail_lower = $2`, which
         // SQLite answers with a scan of the tenant's users.
         let sql = format!(
-            "SELECT * FROM (SELECT 0 AS rank, {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND upn_lower = $2 AND deleted_at IS NULL \
-             UNION ALL SELECT 1 AS rank, {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND mail_lower = $2 AND deleted_at IS NULL) AS found \
+            "SELECT * FROM (SELECT 0 AS rank, {USER_FULL} FROM users WHERE tenant_id = $1 AND upn_lower = $2 AND deleted_at IS NULL \
+             UNION ALL SELECT 1 AS rank, {USER_FULL} FROM users WHERE tenant_id = $1 AND mail_lower = $2 AND deleted_at IS NULL) AS found \
              ORDER BY rank LIMIT 1"
         );
         let row = sqlx::query(&sql).bind(tenant.to_string()).bind(upn_or_mail.to_lowercase()).fetch_optional(&self.read).await?;
-        row.as_ref().map(user_from_row).transpose()
-    }
-
-    pub async fn get_user(&self, tenant: Uuid, id: Uuid) -> StoreResult<Option<User>> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND id = $2");
-        let row = sqlx::query(&sql).bind(tenant.to_string()).bind(id.to_string()).fetch_optional(&self.read).await?;
-        row.as_ref().map(user_from_row).transpose()
+        row.as_ref().map(user_from_full_row).transpose()
     }
 
     /// The user and its password hash, for the password grant.
-    pub async fn user_credentials(&self, tenant: Uuid, upn: &str) -> StoreResult<Option<(User, Option<String>)>> {
+    pub async fn get_user_credentials(&self, tenant: Uuid, upn: &str) -> StoreResult<Option<(DirUser, Option<String>)>> {
         if !is_plain(upn) {
             return Ok(None);
         }
-        let sql = format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE tenant_id = $1 AND upn_lower = $2 AND deleted_at IS NULL");
+        let sql = format!("SELECT {USER_FULL}, password_hash FROM users WHERE tenant_id = $1 AND upn_lower = $2 AND deleted_at IS NULL");
         let row = sqlx::query(&sql).bind(tenant.to_string()).bind(upn.to_lowercase()).fetch_optional(&self.read).await?;
         match row {
-            Some(row) => Ok(Some((user_from_row(&row)?, row.try_get("password_hash")?))),
+            Some(row) => Ok(Some((user_from_full_row(&row)?, row.try_get("password_hash")?))),
             None => Ok(None),
         }
-    }
-
-    pub async fn get_group(&self, tenant: Uuid, id: Uuid) -> StoreResult<Option<DirectoryGroup>> {
-        let row = sqlx::query(
-            "SELECT id, display_name, group_kind FROM directory_groups WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
-        )
-        .bind(tenant.to_string())
-        .bind(id.to_string())
-        .fetch_optional(&self.read)
-        .await?;
-        row.map(|row| {
-            Ok(DirectoryGroup {
-                id: parse_uuid(&row.try_get::<String, _>("id")?)?,
-                display_name: row.try_get("display_name")?,
-                kind: parse_enum::<GroupKind>(&row.try_get::<String, _>("group_kind")?)?,
-            })
-        })
-        .transpose()
     }
 
     /// A service principal by its object id or, when `by_app_id`, by its application (client) id.
@@ -458,16 +430,16 @@ impl Store {
     /// Resolve a principal named in a request: a user by UPN or mail, a group or app by object id.
     pub async fn resolve_principal(&self, tenant: Uuid, kind: PrincipalKind, identifier: &str) -> StoreResult<Option<PrincipalRef>> {
         let found = match kind {
-            PrincipalKind::User => match self.find_user_by_name(tenant, identifier).await? {
+            PrincipalKind::User => match self.get_user_by_name(tenant, identifier).await? {
                 Some(user) => Some(user.id),
                 // Admin APIs accept a user's object id too.
                 None => match Uuid::parse_str(identifier) {
-                    Ok(id) => self.get_user(tenant, id).await?.filter(|u| u.deleted_at.is_none()).map(|u| u.id),
+                    Ok(id) => self.get_user(tenant, id, false).await?.map(|u| u.id),
                     Err(_) => None,
                 },
             },
             PrincipalKind::Group => match Uuid::parse_str(identifier) {
-                Ok(id) => self.get_group(tenant, id).await?.map(|g| g.id),
+                Ok(id) => self.get_group(tenant, id, false).await?.map(|g| g.id),
                 Err(_) => None,
             },
             PrincipalKind::App => match Uuid::parse_str(identifier) {

@@ -5,9 +5,10 @@
 //! users that are not deleted: a new user may take the UPN of a deleted one, and restoring
 //! fails with a conflict while someone else holds it.
 
-use super::query::{order_by, Column, Columns, ListSql, Scope};
+use super::query::{adjust_kept, order_by, Column, Columns, Kept, ListSql, Scope};
 use super::*;
 use crate::domain::dirquery::{DirFilter, Page};
+use crate::store::StoreResult;
 
 pub(super) const USER_FULL: &str = "id, upn, mail, display_name, user_type, account_enabled, external_id, given_name, surname, job_title, \
      department, employee_number, usage_location, extra_json, version, created_at, modified_at, deleted_at";
@@ -32,7 +33,7 @@ pub(super) fn tombstone(upn: &str, id: Uuid) -> String {
     format!("{}#deleted#{id}", upn.to_lowercase())
 }
 
-pub(super) fn dir_user_from_row(row: &AnyRow) -> Result<DirUser, StoreError> {
+pub(super) fn user_from_full_row(row: &AnyRow) -> Result<DirUser, StoreError> {
     let extra: Option<String> = row.try_get("extra_json")?;
     let extra = match extra.as_deref() {
         None | Some("") => serde_json::Map::new(),
@@ -71,7 +72,7 @@ pub(super) fn extra_text(user: &DirUser) -> Option<String> {
 pub(super) async fn load_user(conn: &mut AnyConnection, tenant: Uuid, id: Uuid) -> DirResult<Option<DirUser>> {
     let sql = format!("SELECT {USER_FULL} FROM users WHERE tenant_id = $1 AND id = $2");
     let row = sqlx::query(&sql).bind(tenant.to_string()).bind(id.to_string()).fetch_optional(&mut *conn).await?;
-    Ok(row.as_ref().map(dir_user_from_row).transpose()?)
+    Ok(row.as_ref().map(user_from_full_row).transpose()?)
 }
 
 pub(super) async fn upn_taken(conn: &mut AnyConnection, tenant: Uuid, upn: &str, except: Uuid) -> DirResult<bool> {
@@ -107,9 +108,9 @@ impl Store {
 
     /// Create a user. `user.id`, attributes and `account_enabled` are taken as given; the
     /// version starts at 1. A UPN held by another user that is not deleted is a conflict.
-    pub async fn create_dir_user(&self, tenant: Uuid, user: &DirUser, password_hash: Option<&str>, now: i64) -> DirResult<DirUser> {
+    pub async fn create_user(&self, tenant: Uuid, user: &DirUser, password_hash: Option<&str>, now: i64) -> DirResult<DirUser> {
         user.validate().map_err(DirError::Invalid)?;
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.dir_write(tenant).await?;
         if upn_taken(&mut tx, tenant, &user.upn, user.id).await? {
             return Err(upn_conflict(&user.upn));
         }
@@ -140,27 +141,29 @@ impl Store {
         .execute(&mut *tx)
         .await;
         upn_write_result(result, &user.upn)?;
+        adjust_kept(&mut tx, tenant, Kept::Users, 1).await?;
         let created = load_user(&mut tx, tenant, user.id).await?.ok_or(DirError::NotFound)?;
-        self.commit_dir_write(tx, tenant).await?;
+        tx.commit().await?;
         Ok(created)
     }
 
     /// A user by object id; soft-deleted users only when `include_deleted`.
-    pub async fn dir_user(&self, tenant: Uuid, id: Uuid, include_deleted: bool) -> DirResult<Option<DirUser>> {
-        let mut conn = self.read.acquire().await?;
-        Ok(load_user(&mut conn, tenant, id).await?.filter(|u| include_deleted || u.deleted_at.is_none()))
+    pub async fn get_user(&self, tenant: Uuid, id: Uuid, include_deleted: bool) -> StoreResult<Option<DirUser>> {
+        let sql = format!("SELECT {USER_FULL} FROM users WHERE tenant_id = $1 AND id = $2");
+        let row = sqlx::query(&sql).bind(tenant.to_string()).bind(id.to_string()).fetch_optional(&self.read).await?;
+        Ok(row.as_ref().map(user_from_full_row).transpose()?.filter(|u| include_deleted || u.deleted_at.is_none()))
     }
 
     /// An active user by UPN (case-insensitive).
-    pub async fn dir_user_by_upn(&self, tenant: Uuid, upn: &str) -> DirResult<Option<DirUser>> {
+    pub async fn get_user_by_upn(&self, tenant: Uuid, upn: &str) -> StoreResult<Option<DirUser>> {
         let sql = format!("SELECT {USER_FULL} FROM users WHERE tenant_id = $1 AND upn_lower = $2 AND deleted_at IS NULL");
         let row = sqlx::query(&sql).bind(tenant.to_string()).bind(upn.to_lowercase()).fetch_optional(&self.read).await?;
-        Ok(row.as_ref().map(dir_user_from_row).transpose()?)
+        row.as_ref().map(user_from_full_row).transpose()
     }
 
     /// One page of the tenant's active users that match `filter`, in `id` order: after the key
     /// `page.after` (Graph) or from position `page.offset` (SCIM), at most `page.limit`.
-    pub async fn dir_users_page(&self, tenant: Uuid, filter: Option<&DirFilter>, page: &Page) -> DirResult<Vec<DirUser>> {
+    pub async fn list_users(&self, tenant: Uuid, filter: Option<&DirFilter>, page: &Page) -> DirResult<Vec<DirUser>> {
         let mut q = ListSql::default();
         let t = q.text(tenant.to_string());
         let mut sql = format!("SELECT {USER_FULL} FROM users WHERE tenant_id = {t} AND deleted_at IS NULL");
@@ -174,12 +177,12 @@ impl Store {
         }
         sql += &format!(" ORDER BY {order} LIMIT {} OFFSET {}", q.int(page.limit as i64), q.int(page.offset as i64));
         let rows = q.query(&sql).fetch_all(&self.read).await?;
-        Ok(rows.iter().map(dir_user_from_row).collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(user_from_full_row).collect::<Result<_, _>>()?)
     }
 
     /// How many active users match `filter`.
-    pub async fn count_dir_users(&self, tenant: Uuid, filter: Option<&DirFilter>) -> DirResult<i64> {
-        super::query::count_active(&self.read, tenant, filter, user_scope).await
+    pub async fn count_users(&self, tenant: Uuid, filter: Option<&DirFilter>) -> DirResult<i64> {
+        super::query::count_active(&self.read, tenant, filter, user_scope, Kept::Users).await
     }
 
     /// How many users were deleted less than 30 days before `now`.
@@ -195,7 +198,7 @@ impl Store {
     /// One page of the users deleted less than 30 days before `now`, most recently deleted
     /// first (then by id, descending: the order of the partial index
     /// `users_deleted`): after the key `(deleted_at, id)` of the last one served, at most `limit`.
-    pub async fn deleted_users_page(&self, tenant: Uuid, now: i64, after: Option<(i64, Uuid)>, limit: usize) -> DirResult<Vec<DirUser>> {
+    pub async fn list_deleted_users(&self, tenant: Uuid, now: i64, after: Option<(i64, Uuid)>, limit: usize) -> DirResult<Vec<DirUser>> {
         let mut q = ListSql::default();
         let mut sql = format!(
             "SELECT {USER_FULL} FROM users WHERE tenant_id = {} AND deleted_at IS NOT NULL AND deleted_at > {}",
@@ -208,12 +211,12 @@ impl Store {
         }
         sql += &format!(" ORDER BY deleted_at DESC, id DESC LIMIT {}", q.int(limit as i64));
         let rows = q.query(&sql).fetch_all(&self.read).await?;
-        Ok(rows.iter().map(dir_user_from_row).collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(user_from_full_row).collect::<Result<_, _>>()?)
     }
 
     /// Read, change and write an active user in one transaction. `change` edits a copy; if it
     /// changed anything the version is bumped. `if_version` is the caller's `If-Match`.
-    pub async fn update_dir_user(
+    pub async fn update_user(
         &self,
         tenant: Uuid,
         id: Uuid,
@@ -222,7 +225,7 @@ impl Store {
         audit: &dyn DirAuditor,
         change: impl FnOnce(&mut DirUser) -> DirResult<()>,
     ) -> DirResult<DirUser> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.dir_write(tenant).await?;
         // Lock the row first (PostgreSQL), so the read below is what the write replaces.
         sqlx::query("UPDATE users SET version = version WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL")
             .bind(tenant.to_string())
@@ -272,12 +275,12 @@ impl Store {
             let change = DirChange::AccountEnabled { user: &updated, enabled: updated.account_enabled };
             audit_change(&mut tx, tenant, audit, now, change).await?;
         }
-        self.commit_dir_write(tx, tenant).await?;
+        tx.commit().await?;
         Ok(updated)
     }
 
     /// Set (or clear) a user's password hash, for Graph's `passwordProfile`.
-    pub async fn set_user_password_hash(&self, tenant: Uuid, id: Uuid, hash: Option<&str>) -> DirResult<()> {
+    pub async fn update_user_password_hash(&self, tenant: Uuid, id: Uuid, hash: Option<&str>) -> DirResult<()> {
         sqlx::query("UPDATE users SET password_hash = $3 WHERE tenant_id = $1 AND id = $2")
             .bind(tenant.to_string())
             .bind(id.to_string())
@@ -289,15 +292,8 @@ impl Store {
 
     /// Soft-delete a user: restorable for 30 days. Its memberships, roles and licenses stay
     /// (as in Entra, they come back with a restore) but no longer count.
-    pub async fn delete_dir_user(
-        &self,
-        tenant: Uuid,
-        id: Uuid,
-        if_version: Option<i64>,
-        now: i64,
-        audit: &dyn DirAuditor,
-    ) -> DirResult<()> {
-        let mut tx = self.write.begin().await?;
+    pub async fn delete_user(&self, tenant: Uuid, id: Uuid, if_version: Option<i64>, now: i64, audit: &dyn DirAuditor) -> DirResult<()> {
+        let mut tx = self.dir_write(tenant).await?;
         let current = load_user(&mut tx, tenant, id).await?.filter(|u| u.deleted_at.is_none()).ok_or(DirError::NotFound)?;
         check_if_match(current.version, if_version)?;
         let n = sqlx::query(
@@ -315,16 +311,17 @@ impl Store {
         if n == 0 {
             return Err(DirError::NotFound);
         }
+        adjust_kept(&mut tx, tenant, Kept::Users, -1).await?;
         reprocess_users(&mut tx, tenant, &[id], now).await?;
         audit_change(&mut tx, tenant, audit, now, DirChange::UserDeleted { user: &current }).await?;
-        self.commit_dir_write(tx, tenant).await?;
+        tx.commit().await?;
         Ok(())
     }
 
     /// Restore a user deleted less than 30 days ago. Fails with a conflict when another user
     /// has taken its UPN meanwhile.
-    pub async fn restore_dir_user(&self, tenant: Uuid, id: Uuid, now: i64, audit: &dyn DirAuditor) -> DirResult<DirUser> {
-        let mut tx = self.write.begin().await?;
+    pub async fn restore_user(&self, tenant: Uuid, id: Uuid, now: i64, audit: &dyn DirAuditor) -> DirResult<DirUser> {
+        let mut tx = self.dir_write(tenant).await?;
         let current = load_user(&mut tx, tenant, id).await?.ok_or(DirError::NotFound)?;
         match current.deleted_at {
             Some(at) if at > now - RESTORE_WINDOW_MILLIS => {}
@@ -334,7 +331,8 @@ impl Store {
             return Err(upn_conflict(&current.upn));
         }
         let result = sqlx::query(
-            "UPDATE users SET deleted_at = NULL, upn_lower = $3, version = version + 1, modified_at = $4 WHERE tenant_id = $1 AND id = $2",
+            "UPDATE users SET deleted_at = NULL, upn_lower = $3, version = version + 1, modified_at = $4 \
+             WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NOT NULL",
         )
         .bind(tenant.to_string())
         .bind(id.to_string())
@@ -342,11 +340,14 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await;
-        upn_write_result(result, &current.upn)?;
+        if upn_write_result(result, &current.upn)?.rows_affected() == 0 {
+            return Err(DirError::NotFound);
+        }
+        adjust_kept(&mut tx, tenant, Kept::Users, 1).await?;
         let restored = load_user(&mut tx, tenant, id).await?.ok_or(DirError::NotFound)?;
         reprocess_users(&mut tx, tenant, &[id], now).await?;
         audit_change(&mut tx, tenant, audit, now, DirChange::UserRestored { user: &restored }).await?;
-        self.commit_dir_write(tx, tenant).await?;
+        tx.commit().await?;
         Ok(restored)
     }
 
