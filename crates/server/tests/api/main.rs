@@ -25,6 +25,7 @@ mod page_cache;
 mod scanner;
 mod scim;
 mod seed;
+mod shared_items;
 mod store;
 mod throttling;
 mod tokens;
