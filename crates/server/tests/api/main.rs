@@ -27,5 +27,6 @@ mod scim;
 mod seed;
 mod shared_items;
 mod store;
+mod swagger_users;
 mod throttling;
 mod tokens;
