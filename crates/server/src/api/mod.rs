@@ -7,3 +7,4 @@ pub mod operator;
 pub mod powerbi;
 pub mod routing;
 pub mod scim;
+pub mod witnesses;

@@ -185,8 +185,8 @@ pub fn compatibility_markdown() -> String {
         "# Compatibility\n\nGenerated from the routing tables in `crates/server/src/api/*/mod.rs` \
          (`UPDATE_DOCS=1 cargo test -p pbi-server --test api compatibility` rewrites it; a test fails when it is stale).\n\n\
          ## Power BI REST v1.0\n\nThe last column gives the request budgets each operation draws on with the default `[throttling]` \
-         config (`pbi_wire::budgets`): `admin 200/h` is the tenant's one admin budget, shared by the admin operations (the scanner's and `workspaces/modified` have their own instead; `admin_budget = \"per_operation\"` gives each admin operation its own 200/h); the others are the operation's own.\n\n\
-         | operationId | method | path | status | delegated scopes (any of) | admin | throttling |\n|---|---|---|---|---|---|---|\n",
+         config (`pbi_wire::budgets`): `admin 200/h` is the tenant's one admin budget, shared by the admin operations (the scanner's and `workspaces/modified` have their own instead; `admin_budget = \"per_operation\"` gives each admin operation its own 200/h); the others are the operation's own. The witness is a test that exercises the operation (`file::test`; the compatibility test fails when it does not exist).\n\n\
+         | operationId | method | path | status | delegated scopes (any of) | admin | throttling | witness |\n|---|---|---|---|---|---|---|---|\n",
     );
     for route in routes() {
         let status = if route.handler.is_some() { "implemented" } else { "501 (planned)" };
@@ -198,25 +198,29 @@ pub fn compatibility_markdown() -> String {
         let budgets = throttle::budgets(&route.op, &Throttling::default());
         let budgets =
             if budgets.is_empty() { "–".to_string() } else { budgets.iter().map(|b| b.describe()).collect::<Vec<_>>().join(" + ") };
+        let witness = crate::api::witnesses::witness(&route.op).map(|w| format!("`{w}`")).unwrap_or_else(|| "–".into());
         out.push_str(&format!(
-            "| {} | {} | `{}` | {} | {} | {} | {} |\n",
+            "| {} | {} | `{}` | {} | {} | {} | {} | {} |\n",
             route.op.id,
             route.op.method,
             route.op.path,
             status,
             route.access.scopes.join(", "),
             admin,
-            budgets
+            budgets,
+            witness
         ));
     }
-    out.push_str("\n## Identity (Entra ID v2.0)\n\n| operation | method | path | status |\n|---|---|---|---|\n");
+    out.push_str("\n## Identity (Entra ID v2.0)\n\n| operation | method | path | status | witness |\n|---|---|---|---|---|\n");
     for (op, implemented) in crate::api::oauth::routes_summary() {
+        let witness = crate::api::witnesses::witness(&op).map(|w| format!("`{w}`")).unwrap_or_else(|| "–".into());
         out.push_str(&format!(
-            "| {} | {} | `{}` | {} |\n",
+            "| {} | {} | `{}` | {} | {} |\n",
             op.id,
             op.method,
             op.path,
-            if implemented { "implemented" } else { "501 (planned)" }
+            if implemented { "implemented" } else { "501 (planned)" },
+            witness
         ));
     }
     out.push_str("\n## SCIM 2.0 (per tenant, provisioning secret)\n\n| operation | method | path | status |\n|---|---|---|---|\n");
