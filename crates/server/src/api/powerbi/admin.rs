@@ -612,9 +612,13 @@ pub async fn get_activity_events(
         })
         .collect();
     let size = state.config.audit.activity_page_size.max(1);
-    let mut events = if chunk < until {
+    // Events younger than the visibility delay are not shown yet; the paging does not change, so
+    // a later read of the same window finds them, as with the service's lag.
+    let delay = state.config.audit.activity_visibility_delay_secs as i64 * 1000;
+    let visible_until = if delay > 0 { until.min(now - delay + 1) } else { until };
+    let mut events = if chunk < visible_until {
         let after = cursor.after.as_ref().map(|(t, id)| (*t, id.as_str()));
-        state.store.activity_page(caller.tenant_id, chunk, until, after, &conditions, size + 1).await?
+        state.store.activity_page(caller.tenant_id, chunk, visible_until, after, &conditions, size + 1).await?
     } else {
         Vec::new()
     };
