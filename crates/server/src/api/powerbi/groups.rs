@@ -476,24 +476,39 @@ pub async fn get_group_users_as_admin(
     let members = state.store.members(caller.tenant_id, id).await?;
     // Licenses count once they have propagated (config `licenses.propagation_delay_secs`).
     let user_ids: Vec<Uuid> = members.iter().filter(|m| m.principal.kind == PrincipalKind::User).map(|m| m.principal.object_id).collect();
-    let licenses = state.store.licenses_of_users(caller.tenant_id, &user_ids).await.map_err(|e| {
+    let licenses = license_types(&state, caller.tenant_id, &user_ids).await?;
+    let users = members.iter().map(|m| admin_group_user_json(m, &licenses)).collect();
+    Ok(Json(ODataList::new(entity_context(&state, "groupUsers"), users)))
+}
+
+/// The `licenseType` of each of `users`, from the licences that have propagated (config
+/// `licenses.propagation_delay_secs`).
+pub(crate) async fn license_types(
+    state: &AppState,
+    tenant: Uuid,
+    users: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, &'static str>, PbiError> {
+    let licenses = state.store.licenses_of_users(tenant, users).await.map_err(|e| {
         tracing::error!(error = %e, "license allocation");
         PbiError::internal()
     })?;
     let cutoff = state.clock.now_millis() - state.config.licenses.propagation_delay().as_millis() as i64;
-    let users = members
+    Ok(users
         .iter()
-        .map(|m| {
-            let mut user = group_user_json(m, true);
-            if m.principal.kind == PrincipalKind::User {
-                let held: Vec<_> =
-                    licenses.get(&m.principal.object_id).into_iter().flatten().filter(|l| l.since <= cutoff).cloned().collect();
-                user.license_type = Some(license_type(&held).into());
-            }
-            user
+        .map(|u| {
+            let held: Vec<_> = licenses.get(u).into_iter().flatten().filter(|l| l.since <= cutoff).cloned().collect();
+            (*u, license_type(&held))
         })
-        .collect();
-    Ok(Json(ODataList::new(entity_context(&state, "groupUsers"), users)))
+        .collect())
+}
+
+/// A `GroupUser` as the admin endpoints show it: `graphId`, `userType`, and a user's `licenseType`.
+pub(crate) fn admin_group_user_json(m: &Member, licenses: &std::collections::HashMap<Uuid, &'static str>) -> GroupUser {
+    let mut user = group_user_json(m, true);
+    if m.principal.kind == PrincipalKind::User {
+        user.license_type = Some(licenses.get(&m.principal.object_id).copied().unwrap_or("Free").into());
+    }
+    user
 }
 
 /// The best Power BI license a user holds: Premium Per User, then Pro, else Free.
