@@ -1,5 +1,5 @@
-//! Which test witnesses each served operation: `file::test`, a path from the workspace root and
-//! the name of a test in that file (a `fn`, or the first argument of a test macro such as
+//! Which test witnesses each served operation: a path from the workspace root and the name of a
+//! test in that file (a `fn`, or the first argument of a test macro such as
 //! `backend_test!`). `docs/compatibility.md` prints the witness of every operation, and the
 //! compatibility test fails when an implemented operation has none or a named test does not exist.
 
@@ -87,7 +87,7 @@ pub const WITNESSES: &[(Op, &str, &str)] = &[
     (identity::USER_REALM, OIDC, "instance_discovery_and_user_realm_answer_like_entra"),
 ];
 
-/// The first witness of `op`, as `file::test`.
+/// The first witness of `op`, as the matrix prints it: the test's name, then its file.
 pub fn witness(op: &Op) -> Option<String> {
-    WITNESSES.iter().find(|(o, _, _)| o == op).map(|(_, file, test)| format!("{file}::{test}"))
+    WITNESSES.iter().find(|(o, _, _)| o == op).map(|(_, file, test)| format!("`{test}` in `{file}`"))
 }

@@ -185,7 +185,7 @@ pub fn compatibility_markdown() -> String {
         "# Compatibility\n\nGenerated from the routing tables in `crates/server/src/api/*/mod.rs` \
          (`UPDATE_DOCS=1 cargo test -p pbi-server --test api compatibility` rewrites it; a test fails when it is stale).\n\n\
          ## Power BI REST v1.0\n\nThe last column gives the request budgets each operation draws on with the default `[throttling]` \
-         config (`pbi_wire::budgets`): `admin 200/h` is the tenant's one admin budget, shared by the admin operations (the scanner's and `workspaces/modified` have their own instead; `admin_budget = \"per_operation\"` gives each admin operation its own 200/h); the others are the operation's own. The witness is a test that exercises the operation (`file::test`; the compatibility test fails when it does not exist).\n\n\
+         config (`pbi_wire::budgets`): `admin 200/h` is the tenant's one admin budget, shared by the admin operations (the scanner's and `workspaces/modified` have their own instead; `admin_budget = \"per_operation\"` gives each admin operation its own 200/h); the others are the operation's own. The witness is a test that exercises the operation, and its file (the compatibility test fails when it does not exist).\n\n\
          | operationId | method | path | status | delegated scopes (any of) | admin | throttling | witness |\n|---|---|---|---|---|---|---|---|\n",
     );
     for route in routes() {
@@ -198,7 +198,7 @@ pub fn compatibility_markdown() -> String {
         let budgets = throttle::budgets(&route.op, &Throttling::default());
         let budgets =
             if budgets.is_empty() { "–".to_string() } else { budgets.iter().map(|b| b.describe()).collect::<Vec<_>>().join(" + ") };
-        let witness = crate::api::witnesses::witness(&route.op).map(|w| format!("`{w}`")).unwrap_or_else(|| "–".into());
+        let witness = crate::api::witnesses::witness(&route.op).unwrap_or_else(|| "–".into());
         out.push_str(&format!(
             "| {} | {} | `{}` | {} | {} | {} | {} | {} |\n",
             route.op.id,
@@ -213,7 +213,7 @@ pub fn compatibility_markdown() -> String {
     }
     out.push_str("\n## Identity (Entra ID v2.0)\n\n| operation | method | path | status | witness |\n|---|---|---|---|---|\n");
     for (op, implemented) in crate::api::oauth::routes_summary() {
-        let witness = crate::api::witnesses::witness(&op).map(|w| format!("`{w}`")).unwrap_or_else(|| "–".into());
+        let witness = crate::api::witnesses::witness(&op).unwrap_or_else(|| "–".into());
         out.push_str(&format!(
             "| {} | {} | `{}` | {} | {} |\n",
             op.id,
