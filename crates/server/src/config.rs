@@ -138,6 +138,9 @@ pub struct Audit {
     pub activity_page_size: u32,
     /// Days the activity log keeps events.
     pub activity_retention_days: u32,
+    /// Seconds before an activity event shows in `GET /admin/activityevents` (the service shows
+    /// most within 30 minutes); 0, the default, shows each at once. For testing lag handling.
+    pub activity_visibility_delay_secs: u64,
     /// How long a scan takes: `NotStarted` for the first half, `Running` for the second, then
     /// `Succeeded` (injected clock).
     pub scan_duration_ms: u64,
@@ -160,6 +163,7 @@ impl Default for Audit {
             page_size: 1000,
             activity_page_size: 5000,
             activity_retention_days: 30,
+            activity_visibility_delay_secs: 0,
             scan_duration_ms: 2000,
             max_concurrent_scans: 16,
             scan_result_ttl_secs: 24 * 3600,

@@ -13,6 +13,7 @@ use crate::auth::credentials::{hash_password, hash_secret, new_client_secret};
 use crate::clock::Clock;
 use crate::domain::identity::{sku_by_part_number, POWER_BI_SKUS};
 use crate::domain::rights;
+use crate::domain::shared_items::{Datasource, DatasourceRight, Gateway, GatewayRight, ItemUser, Pipeline, PipelineRight};
 use crate::domain::{
     Artifact, ArtifactKind, Capacity, CapacityRight, ClientCertificate, ClientSecret, DirectoryGroup, DirectoryRole, GroupKind,
     PrincipalKind, PrincipalRef, Role, ServicePrincipal, Subscription, Tenant, TenantSettings, UserType, Workspace,
@@ -72,6 +73,52 @@ pub struct TenantSpec {
     /// Capacities workspaces can run on, with the principals holding rights on them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub capacities: Vec<CapacitySpec>,
+    /// Deployment pipelines, with their Admins.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pipelines: Vec<PipelineSpec>,
+    /// On-premises data gateways, with their users and data sources.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gateways: Vec<GatewaySpec>,
+}
+
+/// A deployment pipeline. `users` hold `Admin`, the one `PipelineUserAccessRight`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PipelineSpec {
+    #[serde(default)]
+    pub id: Option<Uuid>,
+    pub display_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub users: Vec<RightSpec>,
+}
+
+/// An on-premises data gateway. `users` hold `Admin`, `ConnectionCreator` or
+/// `ConnectionCreatorWithReshare`; a gateway Admin manages its data sources' users.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GatewaySpec {
+    #[serde(default)]
+    pub id: Option<Uuid>,
+    pub name: String,
+    #[serde(default)]
+    pub users: Vec<RightSpec>,
+    #[serde(default)]
+    pub datasources: Vec<DatasourceSpec>,
+}
+
+/// A data source of a gateway. `users` hold `Read` or `ReadOverrideEffectiveIdentity`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DatasourceSpec {
+    #[serde(default)]
+    pub id: Option<Uuid>,
+    pub name: String,
+    /// `Sql`, `AnalysisServices`, `Web`, …
+    pub datasource_type: String,
+    #[serde(default)]
+    pub users: Vec<RightSpec>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -406,6 +453,12 @@ pub struct ProvisionedTenant {
     pub capacities: HashMap<String, Uuid>,
     /// (workspace name, kind, artifact name) → artifact id.
     pub artifacts: HashMap<(String, String, String), Uuid>,
+    /// Display name → pipeline id.
+    pub pipelines: HashMap<String, Uuid>,
+    /// Name → gateway id.
+    pub gateways: HashMap<String, Uuid>,
+    /// (gateway name, data source name) → data source id.
+    pub datasources: HashMap<(String, String), Uuid>,
 }
 
 impl ProvisionedTenant {
@@ -457,6 +510,9 @@ async fn provision_in(tx: &mut store::WriteTx<'_>, clock: &dyn Clock, spec: &Ten
         workspaces: HashMap::new(),
         capacities: HashMap::new(),
         artifacts: HashMap::new(),
+        pipelines: HashMap::new(),
+        gateways: HashMap::new(),
+        datasources: HashMap::new(),
     };
 
     // Hash outside the transaction: Argon2 is deliberately slow.
@@ -656,7 +712,86 @@ async fn provision_in(tx: &mut store::WriteTx<'_>, clock: &dyn Clock, spec: &Ten
         workspace_ids.push(w.id);
     }
     provision_artifacts(tx, tenant.id, spec, &workspace_ids, &lookup, now, &mut out.artifacts).await?;
+    provision_shared_items(tx, tenant.id, spec, &lookup, now, &mut out).await?;
     Ok(out)
+}
+
+/// The spec's deployment pipelines and gateways with their data sources, and their users.
+async fn provision_shared_items(
+    tx: &mut store::WriteTx<'_>,
+    tenant: Uuid,
+    spec: &TenantSpec,
+    lookup: &(dyn Fn(PrincipalKind, &str) -> Result<Uuid, ProvisionError> + Sync),
+    now: i64,
+    out: &mut ProvisionedTenant,
+) -> Result<(), ProvisionError> {
+    let invalid = |m: String| ProvisionError::Invalid(m);
+    let principal_of = |u: &RightSpec| -> Result<PrincipalRef, ProvisionError> {
+        let kind = u.principal_type;
+        Ok(PrincipalRef { kind, object_id: lookup(kind, &u.principal)? })
+    };
+    fn twice<'a>(what: &'a str, name: &'a str) -> impl FnOnce(StoreError) -> ProvisionError + 'a {
+        move |e: StoreError| {
+            if e.is_unique_violation() {
+                ProvisionError::Invalid(format!("{what} '{name}' is named twice"))
+            } else {
+                e.into()
+            }
+        }
+    }
+    for (i, p) in spec.pipelines.iter().enumerate() {
+        if p.display_name.trim().is_empty() {
+            return Err(invalid("a pipeline needs a displayName".into()));
+        }
+        let pipeline = Pipeline {
+            id: p.id.unwrap_or_else(Uuid::new_v4),
+            tenant_id: tenant,
+            display_name: p.display_name.clone(),
+            description: p.description.clone(),
+        };
+        store::insert_pipeline(&mut **tx, &pipeline, now + i as i64).await.map_err(twice("pipeline", &p.display_name))?;
+        for (j, u) in p.users.iter().enumerate() {
+            let right: PipelineRight = u.access_right.parse().map_err(invalid)?;
+            store::insert_pipeline_user(&mut **tx, pipeline.id, principal_of(u)?, right, now + j as i64)
+                .await
+                .map_err(twice("pipeline user", &u.principal))?;
+        }
+        out.pipelines.insert(p.display_name.clone(), pipeline.id);
+    }
+    for (i, g) in spec.gateways.iter().enumerate() {
+        if g.name.trim().is_empty() {
+            return Err(invalid("a gateway needs a name".into()));
+        }
+        let gateway = Gateway { id: g.id.unwrap_or_else(Uuid::new_v4), tenant_id: tenant, name: g.name.clone() };
+        store::insert_gateway(&mut **tx, &gateway, now + i as i64).await.map_err(twice("gateway", &g.name))?;
+        for u in &g.users {
+            let right: GatewayRight = u.access_right.parse().map_err(invalid)?;
+            store::insert_gateway_user(&mut **tx, gateway.id, principal_of(u)?, right)
+                .await
+                .map_err(twice("gateway user", &u.principal))?;
+        }
+        for (j, d) in g.datasources.iter().enumerate() {
+            if d.name.trim().is_empty() || d.datasource_type.trim().is_empty() {
+                return Err(invalid(format!("a data source of gateway '{}' needs a name and a datasourceType", g.name)));
+            }
+            let ds = Datasource {
+                id: d.id.unwrap_or_else(Uuid::new_v4),
+                gateway_id: gateway.id,
+                name: d.name.clone(),
+                datasource_type: d.datasource_type.clone(),
+            };
+            store::insert_datasource(&mut **tx, tenant, &ds, now + j as i64).await.map_err(twice("data source", &d.name))?;
+            for (k, u) in d.users.iter().enumerate() {
+                let right: DatasourceRight = u.access_right.parse().map_err(invalid)?;
+                store::insert_datasource_user(&mut **tx, ds.id, principal_of(u)?, None, right, now + k as i64)
+                    .await
+                    .map_err(twice("data source user", &u.principal))?;
+            }
+            out.datasources.insert((g.name.clone(), d.name.clone()), ds.id);
+        }
+        out.gateways.insert(g.name.clone(), gateway.id);
+    }
+    Ok(())
 }
 
 /// The demo tenant's SCIM provisioning secret, derived from its client secret so the banner can
@@ -848,6 +983,30 @@ fn demo_spec(password: &str, secret: &str) -> TenantSpec {
             state: None,
             users: vec![right(&demo_upn("admin"), User, CapacityRight::Admin), right(&demo_upn("alice"), User, CapacityRight::Assign)],
         }],
+        pipelines: vec![PipelineSpec {
+            id: None,
+            display_name: "Sales Release".into(),
+            description: Some("Development, test and production of the sales reports".into()),
+            users: vec![
+                right(&demo_upn("alice"), PrincipalKind::User, "Admin".to_string()),
+                right(DEMO_APP, PrincipalKind::App, "Admin".to_string()),
+            ],
+        }],
+        gateways: vec![GatewaySpec {
+            id: None,
+            name: "Contoso On-Premises".into(),
+            users: vec![
+                right(&demo_upn("admin"), PrincipalKind::User, "Admin".to_string()),
+                right(DEMO_APP, PrincipalKind::App, "Admin".to_string()),
+                right(&demo_upn("bob"), PrincipalKind::User, "ConnectionCreator".to_string()),
+            ],
+            datasources: vec![DatasourceSpec {
+                id: None,
+                name: "Sales SQL".into(),
+                datasource_type: "Sql".into(),
+                users: vec![right(&demo_upn("alice"), PrincipalKind::User, "Read".to_string())],
+            }],
+        }],
         ..Default::default()
     }
 }
@@ -938,6 +1097,42 @@ fn license(principal: &str, principal_type: PrincipalKind, sku: &str) -> License
     LicenseSpec { principal: principal.into(), principal_type, sku_part_number: sku.into() }
 }
 
+/// A principal with a right, as a spec names it in an export (by object id).
+fn right_spec<R>(user: &ItemUser<R>, right: &str) -> RightSpec {
+    RightSpec {
+        principal: user.principal.object_id.to_string(),
+        principal_type: user.principal.kind,
+        access_right: right.into(),
+    }
+}
+
+/// The tenant's pipelines and gateways (with data sources) as `export` writes them.
+async fn export_shared_items(store: &Store, tenant_id: Uuid) -> Result<(Vec<PipelineSpec>, Vec<GatewaySpec>), StoreError> {
+    let mut pipelines = Vec::new();
+    for p in store.list_pipelines(tenant_id).await? {
+        let users = store.list_pipeline_users(tenant_id, p.id).await?.iter().map(|u| right_spec(u, u.right.as_str())).collect();
+        pipelines.push(PipelineSpec { id: Some(p.id), display_name: p.display_name, description: p.description, users });
+    }
+    let mut gateways = Vec::new();
+    for g in store.list_gateways(tenant_id).await? {
+        let users = store.list_gateway_users(tenant_id, g.id).await?.iter().map(|u| right_spec(u, u.right.as_str())).collect();
+        let mut datasources = Vec::new();
+        for d in store.list_datasources(tenant_id, g.id).await? {
+            // Profiles' entries are made through the API, not the spec.
+            let users = store
+                .list_datasource_users(tenant_id, d.id)
+                .await?
+                .iter()
+                .filter(|u| u.profile_id.is_none())
+                .map(|u| right_spec(u, u.right.as_str()))
+                .collect();
+            datasources.push(DatasourceSpec { id: Some(d.id), name: d.name, datasource_type: d.datasource_type, users });
+        }
+        gateways.push(GatewaySpec { id: Some(g.id), name: g.name, users, datasources });
+    }
+    Ok((pipelines, gateways))
+}
+
 /// The whole tenant as a spec that `provision` takes back: same ids, hashed secrets and
 /// passwords (never plain text), members named by object id.
 pub async fn export(store: &Store, tenant_id: Uuid) -> Result<Option<TenantSpec>, StoreError> {
@@ -966,8 +1161,11 @@ pub async fn export(store: &Store, tenant_id: Uuid) -> Result<Option<TenantSpec>
         });
     }
     let capacities = export_capacities(&extras);
+    let (pipelines, gateways) = export_shared_items(store, tenant_id).await?;
     let group_name = |id: Option<Uuid>| id.map(|g| g.to_string());
     Ok(Some(TenantSpec {
+        pipelines,
+        gateways,
         id: Some(tenant.id),
         name: tenant.name,
         domain: tenant.domain,

@@ -143,6 +143,17 @@ pub struct GroupCreationRequest {
     pub name: String,
 }
 
+/// `UpdateGroupRequest`, the body of `PATCH /groups/{groupId}`: only the fields given change.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateGroupRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `Small` or `Large`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_dataset_storage_format: Option<String>,
+}
+
 /// The Power BI error envelope: `{"error":{"code":…,"message":…}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PowerBiErrorBody {

@@ -9,3 +9,4 @@ pub mod powerbi;
 pub mod query;
 pub mod routing;
 pub mod scim;
+pub mod witnesses;

@@ -24,10 +24,10 @@ const ARTIFACT_COLUMNS: &str =
     "a.id, a.tenant_id, a.workspace_id, a.kind, a.name, a.description, a.dataset_id, a.configured_by, a.created_at";
 
 /// Joins a principal column `p.principal_id`/`p.principal_type` with the directory of tenant `$2`.
-const DIRECTORY_JOIN: &str = "LEFT JOIN users u ON p.principal_type = 'User' AND u.tenant_id = $2 AND u.id = p.principal_id \
+pub(super) const DIRECTORY_JOIN: &str = "LEFT JOIN users u ON p.principal_type = 'User' AND u.tenant_id = $2 AND u.id = p.principal_id \
      LEFT JOIN directory_groups g ON p.principal_type = 'Group' AND g.tenant_id = $2 AND g.id = p.principal_id \
      LEFT JOIN service_principals s ON p.principal_type = 'App' AND s.tenant_id = $2 AND s.id = p.principal_id";
-const DIRECTORY_COLUMNS: &str = "p.principal_id, p.principal_type, u.upn, u.mail, u.user_type, \
+pub(super) const DIRECTORY_COLUMNS: &str = "p.principal_id, p.principal_type, u.upn, u.mail, u.user_type, \
      u.display_name AS user_name, g.display_name AS group_name, s.display_name AS app_name";
 
 fn artifact_from_row(row: &AnyRow) -> StoreResult<Artifact> {
@@ -56,12 +56,12 @@ fn capacity_from_row(row: &AnyRow) -> StoreResult<Capacity> {
 }
 
 /// The principal and directory columns of `DIRECTORY_COLUMNS`.
-struct DirectoryEntry {
-    principal: PrincipalRef,
-    upn: Option<String>,
-    mail: Option<String>,
-    display_name: Option<String>,
-    user_type: Option<UserType>,
+pub(super) struct DirectoryEntry {
+    pub principal: PrincipalRef,
+    pub upn: Option<String>,
+    pub mail: Option<String>,
+    pub display_name: Option<String>,
+    pub user_type: Option<UserType>,
 }
 
 /// The principal of a row's `principal_type` and `principal_id` columns.
@@ -70,7 +70,7 @@ fn principal_from_row(row: &AnyRow) -> StoreResult<PrincipalRef> {
     Ok(PrincipalRef { kind, object_id: parse_uuid(&row.try_get::<String, _>("principal_id")?)? })
 }
 
-fn directory_from_row(row: &AnyRow) -> StoreResult<DirectoryEntry> {
+pub(super) fn directory_from_row(row: &AnyRow) -> StoreResult<DirectoryEntry> {
     let principal = principal_from_row(row)?;
     let kind = principal.kind;
     Ok(DirectoryEntry {

@@ -24,6 +24,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("../../migrations/0012_directory_scale.sql")),
     (13, include_str!("../../migrations/0013_access_reviews.sql")),
     (14, include_str!("../../migrations/0014_directory_counts.sql")),
+    (15, include_str!("../../migrations/0015_pipelines_gateways.sql")),
 ];
 
 pub const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

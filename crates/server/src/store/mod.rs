@@ -31,6 +31,7 @@ mod migrations;
 mod packed;
 mod review;
 mod settings;
+mod shared_items;
 mod snapshot;
 mod sync;
 mod throttle;
@@ -44,6 +45,7 @@ pub use artifacts::*;
 pub use directory::*;
 pub use generation::{bump_generation, CacheStamp, Forget, TenantGenerations, WriteScope, WriteTx};
 pub use keys::*;
+pub use shared_items::*;
 pub use workspaces::*;
 /// The schema version this build migrates to.
 pub const SCHEMA_VERSION: i64 = migrations::LATEST;

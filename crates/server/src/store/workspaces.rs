@@ -392,6 +392,46 @@ impl Store {
         Ok(())
     }
 
+    /// Rename a workspace, if `actor` may: a workspace Admin, or a tenant admin. A name another
+    /// active workspace has is a unique violation (`ChangeError::Store`, see
+    /// `StoreError::is_unique_violation`). `audit` gets the new name.
+    pub async fn update_workspace(
+        &self,
+        tenant: Uuid,
+        workspace: Uuid,
+        actor: Actor,
+        name: &str,
+        now: i64,
+        audit: impl FnOnce(&str) -> Option<ActivityEvent>,
+    ) -> Result<(), ChangeError> {
+        let mut tx = self.write_tx(tenant, WriteScope::Workspaces, Forget::Workspace(workspace)).await?;
+        lock_workspace(&mut tx, tenant, workspace, now).await?;
+        if let Actor::Principal(p) = actor {
+            match effective_role(&mut *tx, tenant, workspace, p.object_id).await? {
+                Some(Role::Admin) => {}
+                None => return Err(ChangeError::WorkspaceNotFound),
+                Some(role) => {
+                    return Err(ChangeError::Refused(Refusal::NotAuthorized {
+                        role,
+                        reason: "only a workspace Admin can update the workspace",
+                    }))
+                }
+            }
+        }
+        sqlx::query("UPDATE workspaces SET name = $2, name_lower = $3, modified_at = $4 WHERE id = $1")
+            .bind(workspace.to_string())
+            .bind(name)
+            .bind(name.to_lowercase())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(event) = audit(name) {
+            record_activity(&mut *tx, tenant, &event).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Apply one membership change under the workspace lock, after `policy::decide` allows it.
     /// `audit` gets the workspace's name and the effect, and returns the activity event to record
     /// in the same transaction (none when nothing changed).

@@ -285,3 +285,23 @@ backend_test!(activity_windows_and_filters_are_validated, |app: TestApp| async m
     let (status, body) = get(&app, &app.user_token("owner").await, &events_path(&day_window(today))).await;
     assert_eq!((status, error_code(&body)), (401, "PowerBINotAuthorizedException"));
 });
+
+crate::backend_test_with!(
+    activity_events_show_once_the_visibility_delay_has_passed,
+    |c: &mut pbi_server::config::Config| {
+        c.audit.activity_visibility_delay_secs = 1800;
+        c.throttling.enabled = false;
+    },
+    |app: TestApp| async move {
+        let at = app.clock.now();
+        app.as_user("owner").await.add_group_user(app.ws("Team"), &GroupUser::email(upn("outsider"), R::Viewer)).await.unwrap();
+        let token = app.user_token("admin").await;
+        let first = events_path(&day_window(at));
+        assert!(all_events(&app, &token, &first).await.0.is_empty(), "hidden at first");
+        app.clock.advance(std::time::Duration::from_secs(1799));
+        assert!(all_events(&app, &token, &first).await.0.is_empty(), "hidden until the delay has passed");
+        app.clock.advance(std::time::Duration::from_secs(2));
+        let (events, _, _) = all_events(&app, &token, &first).await;
+        assert_eq!(activities(&events), vec!["AddGroupMembers"]);
+    }
+);

@@ -147,11 +147,29 @@ backend_test!(license_type_follows_assignments_after_propagation, |app: TestApp|
     };
     // Licenses take minutes to propagate: right after assignment everyone is still Free.
     assert!(types().await.iter().all(|(_, l)| l == "Free"));
+    let token = app.token_for(t.tenant.id, t.service_principals["app"].1, &format!("boss@{d}")).await;
+    let expanded = || async {
+        let (status, body, _) =
+            app.call(reqwest::Method::GET, "/v1.0/myorg/admin/groups?$top=10&$expand=users", Some(&token), None, &[]).await;
+        assert_eq!(status, 200, "{body}");
+        let mut users: Vec<(String, String)> = body["value"][0]["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| (u["identifier"].as_str().unwrap().to_string(), u["licenseType"].as_str().unwrap_or("missing").to_string()))
+            .collect();
+        users.sort();
+        users
+    };
+    assert_eq!(expanded().await, types().await);
     app.clock.advance(std::time::Duration::from_secs(301));
     assert_eq!(
         types().await,
         vec![(format!("free@{d}"), "Free".into()), (format!("ppu@{d}"), "PremiumPerUser".into()), (format!("viagroup@{d}"), "Pro".into())]
     );
+    // `$expand=users` on GetGroupsAsAdmin carries the same users, licenseType included, and a
+    // page read before the licences propagated is not served again.
+    assert_eq!(expanded().await, types().await);
     // Seats are enforced when a tenant is provisioned: a second direct PPU assignment is refused.
     let mut over = spec.clone();
     over.domain = "lic2.onmicrosoft.com".into();

@@ -63,7 +63,7 @@ backend_test!(bad_input_gets_power_bi_errors_never_500, |app: TestApp| async mov
         (Method::DELETE, format!("{users}/x@y.z?profileId=nope"), None, 400, "InvalidRequest"),
         (Method::GET, "/v1.0/myorg/nothing/here".into(), None, 404, "NoSuchRoute"),
         (Method::PATCH, users.clone(), None, 405, "MethodNotAllowed"),
-        (Method::GET, "/v1.0/myorg/pipelines/abc/users".into(), None, 501, "NotImplemented"),
+        (Method::GET, "/v1.0/myorg/pipelines/abc/users".into(), None, 400, "InvalidRequest"),
         (Method::POST, "/v1.0/myorg/groups".into(), Some((json, br#"{"nom":"x"}"#.to_vec())), 400, "InvalidRequest"),
     ];
     for (method, path, body, status, code) in cases {

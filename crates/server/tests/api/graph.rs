@@ -520,7 +520,11 @@ backend_test!(graph_group_licences_count_violation_until_reprocessed, |app: Test
         )
         .await;
     let gid = g["id"].as_str().unwrap().to_string();
-    assert_eq!(app.graph(Method::POST, &format!("/groups/{gid}/assignLicense"), assign(PRO)).await.0, 202);
+    let (status, _, headers) = app.graph(Method::POST, &format!("/groups/{gid}/assignLicense"), assign(PRO)).await;
+    assert_eq!(status, 202);
+    // The `location` of Microsoft's example: the group as a directory object of the tenant.
+    let location = headers.get("location").expect("202 with a location").to_str().unwrap().to_string();
+    assert!(location.ends_with(&format!("/graph/v2/{tenant}/directoryObjects/{gid}/Microsoft.DirectoryServices.Group")), "{location}");
     // Members are processed as they join: the first takes the one seat, the second waits.
     assert_eq!(app.graph(Method::POST, &format!("/groups/{gid}/members/$ref"), reference(owner.to_string())).await.0, 204);
     assert_eq!(app.graph(Method::POST, &format!("/groups/{gid}/members/$ref"), reference(member.to_string())).await.0, 204);

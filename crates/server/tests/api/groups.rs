@@ -69,3 +69,43 @@ backend_test!(only_an_admin_deletes_a_workspace, |app: TestApp| async move {
     // The name is free again.
     owner.create_group("Team").await.unwrap();
 });
+
+backend_test!(admins_rename_a_workspace_with_patch, |app: TestApp| async move {
+    let team = app.ws("Team");
+    let path = format!("/v1.0/myorg/groups/{team}");
+    let json = |v: serde_json::Value| Some(("application/json", v.to_string().into_bytes()));
+    let owner = app.user_token("owner").await;
+    let (status, _, _) =
+        app.call(reqwest::Method::PATCH, &path, Some(&owner), json(serde_json::json!({"name": "Team Renamed"})), &[]).await;
+    assert_eq!(status, 200);
+    let renamed = app.as_user("owner").await.get_group(team).await.unwrap();
+    assert_eq!(renamed.name, "Team Renamed");
+    assert!(app.activity_events().await.iter().any(|e| e["Activity"] == "UpdateFolder" && e["WorkSpaceName"] == "Team Renamed"));
+    // A name another workspace has, a Member's call, an outsider's, a bad storage format.
+    let (status, body, _) =
+        app.call(reqwest::Method::PATCH, &path, Some(&owner), json(serde_json::json!({"name": "Marketing Hub"})), &[]).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("PowerBIEntityAlreadyExists")));
+    let member = app.user_token("member").await;
+    let (status, body, _) = app.call(reqwest::Method::PATCH, &path, Some(&member), json(serde_json::json!({"name": "Mine"})), &[]).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("PowerBINotAuthorizedException")));
+    let outsider = app.user_token("outsider").await;
+    let (status, _, _) = app.call(reqwest::Method::PATCH, &path, Some(&outsider), json(serde_json::json!({"name": "Mine"})), &[]).await;
+    assert_eq!(status, 404);
+    let (status, _, _) =
+        app.call(reqwest::Method::PATCH, &path, Some(&owner), json(serde_json::json!({"defaultDatasetStorageFormat": "Huge"})), &[]).await;
+    assert_eq!(status, 400);
+    assert_eq!(app.as_user("owner").await.get_group(team).await.unwrap().name, "Team Renamed");
+});
+
+backend_test!(refresh_user_permissions_answers_once_an_hour_per_caller, |app: TestApp| async move {
+    let token = app.user_token("viewer").await;
+    let (status, _, _) = app.call(reqwest::Method::POST, "/v1.0/myorg/RefreshUserPermissions", Some(&token), None, &[]).await;
+    assert_eq!(status, 200);
+    let (status, body, headers) = app.call(reqwest::Method::POST, "/v1.0/myorg/RefreshUserPermissions", Some(&token), None, &[]).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (429, Some("TooManyRequests")));
+    assert!(headers.get("retry-after").is_some());
+    // Another caller has its own budget.
+    let other = app.user_token("owner").await;
+    let (status, _, _) = app.call(reqwest::Method::POST, "/v1.0/myorg/RefreshUserPermissions", Some(&other), None, &[]).await;
+    assert_eq!(status, 200);
+});

@@ -10,8 +10,8 @@ use pbi_server::config::Config;
 use pbi_server::domain::ArtifactKind;
 use pbi_server::store::Store;
 use pbi_server::tenant::{
-    self, ArtifactSpec, CapacitySpec, GroupSpec, MemberSpec, ProvisionedTenant, RightSpec, SecretSpec, ServicePrincipalSpec,
-    SubscriptionSpec, TenantSpec, UserSpec, WorkspaceSpec,
+    self, ArtifactSpec, CapacitySpec, DatasourceSpec, GatewaySpec, GroupSpec, MemberSpec, PipelineSpec, ProvisionedTenant, RightSpec,
+    SecretSpec, ServicePrincipalSpec, SubscriptionSpec, TenantSpec, UserSpec, WorkspaceSpec,
 };
 use pbi_server::Application;
 use uuid::Uuid;
@@ -258,6 +258,22 @@ pub fn fixture_spec() -> TenantSpec {
                 ..Default::default()
             },
         ],
+        pipelines: vec![PipelineSpec {
+            display_name: "Release".into(),
+            users: vec![right(&upn("owner"), "User", "Admin"), right("Analysts", "Group", "Admin")],
+            ..Default::default()
+        }],
+        gateways: vec![GatewaySpec {
+            name: "On-premises".into(),
+            users: vec![right(&upn("owner"), "User", "Admin"), right("automation", "App", "Admin")],
+            datasources: vec![DatasourceSpec {
+                name: "Warehouse".into(),
+                datasource_type: "Sql".into(),
+                users: vec![right(&upn("member"), "User", "Read")],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
         scim_secret: Some(SCIM_SECRET.into()),
         scim_secret_hash: None,
         ..Default::default()

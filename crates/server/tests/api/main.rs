@@ -29,6 +29,8 @@ mod review;
 mod scanner;
 mod scim;
 mod seed;
+mod shared_items;
 mod store;
+mod swagger_users;
 mod throttling;
 mod tokens;

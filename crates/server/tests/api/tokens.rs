@@ -181,12 +181,12 @@ backend_test!(password_grant_checks_a_confidential_clients_secret, |app: TestApp
     assert_eq!(right.status(), 200);
 });
 
-backend_test!(unbuilt_operations_authenticate_before_answering_501, |app: TestApp| async move {
+backend_test!(operations_authenticate_before_looking_for_the_item, |app: TestApp| async move {
     let path = format!("/v1.0/myorg/admin/pipelines/{}/users", uuid::Uuid::new_v4());
     let r = app.http.get(app.url(&path)).send().await.unwrap();
     assert_eq!(r.status(), 401);
     let r = app.http.get(app.url(&path)).bearer_auth(app.user_token("admin").await).send().await.unwrap();
-    assert_eq!(r.status(), 501);
+    assert_eq!(r.status(), 404);
 });
 
 backend_test!(graph_tokens_open_graph_and_only_graph, |app: TestApp| async move {

@@ -259,5 +259,10 @@ pub async fn assign_license(
         .await
         .map_err(|e| GraphError::from_dir(e, &key))?;
     let skus = state.store.group_license_skus(caller.tenant_id, group.id).await?;
-    Ok((StatusCode::ACCEPTED, Json(entity(&state, group_json(&updated, &skus)))).into_response())
+    // The `location` of Microsoft's example: the group as a directory object of the tenant, on
+    // Graph's internal `v2` path (under this server's Graph origin).
+    let location =
+        format!("{}/graph/v2/{}/directoryObjects/{}/Microsoft.DirectoryServices.Group", state.public_url, caller.tenant_id, group.id);
+    Ok((StatusCode::ACCEPTED, [(axum::http::header::LOCATION, location)], Json(entity(&state, group_json(&updated, &skus))))
+        .into_response())
 }

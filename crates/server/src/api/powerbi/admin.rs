@@ -22,14 +22,14 @@ use uuid::Uuid;
 use super::continuation::percent_encode;
 use super::error::PbiError;
 use super::extract::{Authenticated, PbiPath, PbiQuery};
-use super::groups::{group_user_json, plain_text};
+use super::groups::{admin_group_user_json, license_types, plain_text};
 use super::odata::{parse_activity_filter, parse_admin_filter};
 use super::page_cache::{Chunks, PageKey};
 use crate::app::AppState;
 use crate::domain::audit::{AdminWorkspace, ArtifactKind, ArtifactRecord};
 use crate::domain::filter::{ActivityCondition, WorkspaceFilter};
 use crate::domain::identity::DirUser;
-use crate::domain::Caller;
+use crate::domain::{Caller, PrincipalKind};
 use crate::store::WorkspaceView;
 
 const ARTIFACT_ACCESS: &str = "artifactAccess";
@@ -235,14 +235,16 @@ pub async fn get_groups_as_admin(
     let stamp = state.store.cache_stamp(caller.tenant_id).await?;
     let generation = (stamp.generations.generation, stamp.local);
     let key = PageKey { tenant: caller.tenant_id, query: format!("{top}|{skip}|{expand:?}|{}", q.filter.as_deref().unwrap_or("\u{0}")) };
-    if stamp.cacheable {
+    // Users' `licenseType` changes with time alone while licences propagate: such pages are not kept.
+    let cacheable = stamp.cacheable && (!expand.users || state.config.licenses.propagation_delay().is_zero());
+    if cacheable {
         if let Some(body) = state.admin_pages.get(&key, generation) {
             return Ok(json_response(body.into_body()));
         }
     }
     let page = PageRequest { tenant: caller.tenant_id, filter: filter.as_ref(), top, skip, expand, directory: stamp.generations.directory };
     let body = render_admin_groups(&state, page).await?;
-    if stamp.cacheable {
+    if cacheable {
         state.admin_pages.put(key, generation, body.clone());
     }
     Ok(json_response(body.into_body()))
@@ -271,11 +273,28 @@ async fn admin_users_of(
     let active: Vec<(Uuid, i64)> =
         workspaces.iter().filter(|w| w.workspace.state != "Deleted").map(|w| (w.workspace.id, w.version)).collect();
     let views = state.store.workspace_views_at(tenant, &active, directory).await?;
+    // `licenseType` as GetGroupUsersAsAdmin shows it. A rendering is kept with its view only when
+    // licences count at once (no propagation delay): licence changes are directory writes, which
+    // replace the views, but a delay would make a kept rendering go stale with time alone.
+    let keep = state.config.licenses.propagation_delay().is_zero();
+    let users: Vec<Uuid> = views
+        .iter()
+        .filter(|(_, view)| !keep || view.rendered_admin.get().is_none())
+        .flat_map(|(_, view)| view.members.iter())
+        .filter(|m| m.principal.kind == PrincipalKind::User)
+        .map(|m| m.principal.object_id)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let licenses = if users.is_empty() { HashMap::new() } else { license_types(state, tenant, &users).await? };
     let render = |view: &WorkspaceView| -> Bytes {
-        let users: Vec<GroupUser> = view.members.iter().map(|m| group_user_json(m, true)).collect();
+        let users: Vec<GroupUser> = view.members.iter().map(|m| admin_group_user_json(m, &licenses)).collect();
         serde_json::to_vec(&users).unwrap_or_else(|_| b"[]".to_vec()).into()
     };
-    Ok(views.into_iter().map(|(id, view)| (id, view.rendered_admin.get_or_init(|| render(&view)).clone())).collect())
+    Ok(views
+        .into_iter()
+        .map(|(id, view)| (id, if keep { view.rendered_admin.get_or_init(|| render(&view)).clone() } else { render(&view) }))
+        .collect())
 }
 
 /// The body of one `GET /admin/groups` page.
@@ -615,9 +634,13 @@ pub async fn get_activity_events(
         })
         .collect();
     let size = state.config.audit.activity_page_size.max(1);
-    let mut events = if chunk < until {
+    // Events younger than the visibility delay are not shown yet; the paging does not change, so
+    // a later read of the same window finds them, as with the service's lag.
+    let delay = state.config.audit.activity_visibility_delay_secs as i64 * 1000;
+    let visible_until = if delay > 0 { until.min(now - delay + 1) } else { until };
+    let mut events = if chunk < visible_until {
         let after = cursor.after.as_ref().map(|(t, id)| (*t, id.as_str()));
-        state.store.activity_page(caller.tenant_id, chunk, until, after, &conditions, size + 1).await?
+        state.store.activity_page(caller.tenant_id, chunk, visible_until, after, &conditions, size + 1).await?
     } else {
         Vec::new()
     };

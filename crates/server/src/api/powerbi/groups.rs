@@ -4,7 +4,9 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use pbi_wire::powerbi::{Group, GroupCreationRequest, GroupUser, GroupUserAccessRight, PrincipalType, ServicePrincipalProfile};
+use pbi_wire::powerbi::{
+    Group, GroupCreationRequest, GroupUser, GroupUserAccessRight, PrincipalType, ServicePrincipalProfile, UpdateGroupRequest,
+};
 use pbi_wire::{ODataEntity, ODataList};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -144,7 +146,7 @@ async fn target_of(state: &AppState, tenant: Uuid, body: &GroupUser) -> Result<(
 }
 
 /// Resolve the `{user}` path segment of a DELETE: a UPN or email, or an object id.
-pub(super) async fn target_of_path(state: &AppState, tenant: Uuid, user: &str, is_group: bool) -> Result<PrincipalRef, PbiError> {
+pub(crate) async fn target_of_path(state: &AppState, tenant: Uuid, user: &str, is_group: bool) -> Result<PrincipalRef, PbiError> {
     let user = plain_text(user.trim(), "user")?;
     let kinds: &[PrincipalKind] = if is_group {
         &[PrincipalKind::Group]
@@ -170,7 +172,7 @@ pub fn plain_text<'a>(value: &'a str, what: &str) -> Result<&'a str, PbiError> {
     Ok(value)
 }
 
-pub(super) fn entity_context(state: &AppState, fragment: &str) -> String {
+pub(crate) fn entity_context(state: &AppState, fragment: &str) -> String {
     format!("{}/v1.0/myorg/$metadata#{fragment}", state.public_url)
 }
 
@@ -246,6 +248,64 @@ pub async fn get_group(
     }
     let ws = state.store.get_workspace(caller.tenant_id, id).await?.ok_or_else(|| PbiError::workspace_not_found(id))?;
     Ok(Json(ODataEntity { odata_context: Some(entity_context(&state, "groups/$entity")), entity: group_json(&ws) }))
+}
+
+/// `PATCH /groups/{groupId}`: rename a workspace (its Admins only). `defaultDatasetStorageFormat`
+/// is checked against the workspace: `Small` is what every workspace of pbi-access has; `Large`
+/// needs a Premium capacity, and pbi-access does not model large storage, so it says so.
+pub async fn update_group(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    headers: HeaderMap,
+    PbiPath(id): PbiPath<Uuid>,
+    PbiJson(body): PbiJson<UpdateGroupRequest>,
+) -> Result<StatusCode, PbiError> {
+    let ws = match state.store.role_in_workspace(caller.tenant_id, id, caller.object_id).await? {
+        Some(_) => state.store.get_workspace(caller.tenant_id, id).await?,
+        None => None,
+    }
+    .ok_or_else(|| PbiError::workspace_not_found(id))?;
+    match body.default_dataset_storage_format.as_deref() {
+        None | Some("Small") => {}
+        Some("Large") if ws.capacity_id.is_none() => {
+            return Err(PbiError::invalid_request("defaultDatasetStorageFormat 'Large' needs a workspace on a Premium capacity"))
+        }
+        Some("Large") => {
+            return Err(PbiError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "NotImplemented",
+                "defaultDatasetStorageFormat 'Large' is not modelled by pbi-access; see docs/fidelity.md",
+            ))
+        }
+        Some(other) => return Err(PbiError::invalid_request(format!("defaultDatasetStorageFormat must be Small or Large, not '{other}'"))),
+    }
+    let Some(name) = body.name.as_deref() else { return Ok(StatusCode::OK) };
+    let name = plain_text(name.trim(), "name")?;
+    if name.is_empty() || name.chars().count() > 256 {
+        return Err(PbiError::invalid_request("The workspace name must have between 1 and 256 characters"));
+    }
+    let now = state.clock.now_millis();
+    let origin = Origin::new(&caller, &headers);
+    match state
+        .store
+        .update_workspace(caller.tenant_id, id, caller_actor(&caller), name, now, |name| {
+            Some(origin.workspace_event("UpdateFolder", now, id, name))
+        })
+        .await
+    {
+        Ok(()) => Ok(StatusCode::OK),
+        Err(crate::store::ChangeError::Store(e)) if e.is_unique_violation() => {
+            Err(PbiError::new(StatusCode::BAD_REQUEST, "PowerBIEntityAlreadyExists", format!("A workspace named '{name}' already exists")))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /RefreshUserPermissions`: the service refreshes the caller's cached permissions. Every
+/// permission change of pbi-access is visible at once, so there is nothing to refresh; the
+/// gate counts the call against its one-an-hour budget per caller.
+pub async fn refresh_user_permissions(Authenticated(_caller): Authenticated) -> StatusCode {
+    StatusCode::OK
 }
 
 pub async fn delete_group(
@@ -416,24 +476,39 @@ pub async fn get_group_users_as_admin(
     let members = state.store.members(caller.tenant_id, id).await?;
     // Licenses count once they have propagated (config `licenses.propagation_delay_secs`).
     let user_ids: Vec<Uuid> = members.iter().filter(|m| m.principal.kind == PrincipalKind::User).map(|m| m.principal.object_id).collect();
-    let licenses = state.store.licenses_of_users(caller.tenant_id, &user_ids).await.map_err(|e| {
+    let licenses = license_types(&state, caller.tenant_id, &user_ids).await?;
+    let users = members.iter().map(|m| admin_group_user_json(m, &licenses)).collect();
+    Ok(Json(ODataList::new(entity_context(&state, "groupUsers"), users)))
+}
+
+/// The `licenseType` of each of `users`, from the licences that have propagated (config
+/// `licenses.propagation_delay_secs`).
+pub(crate) async fn license_types(
+    state: &AppState,
+    tenant: Uuid,
+    users: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, &'static str>, PbiError> {
+    let licenses = state.store.licenses_of_users(tenant, users).await.map_err(|e| {
         tracing::error!(error = %e, "license allocation");
         PbiError::internal()
     })?;
     let cutoff = state.clock.now_millis() - state.config.licenses.propagation_delay().as_millis() as i64;
-    let users = members
+    Ok(users
         .iter()
-        .map(|m| {
-            let mut user = group_user_json(m, true);
-            if m.principal.kind == PrincipalKind::User {
-                let held: Vec<_> =
-                    licenses.get(&m.principal.object_id).into_iter().flatten().filter(|l| l.since <= cutoff).cloned().collect();
-                user.license_type = Some(license_type(&held).into());
-            }
-            user
+        .map(|u| {
+            let held: Vec<_> = licenses.get(u).into_iter().flatten().filter(|l| l.since <= cutoff).cloned().collect();
+            (*u, license_type(&held))
         })
-        .collect();
-    Ok(Json(ODataList::new(entity_context(&state, "groupUsers"), users)))
+        .collect())
+}
+
+/// A `GroupUser` as the admin endpoints show it: `graphId`, `userType`, and a user's `licenseType`.
+pub(crate) fn admin_group_user_json(m: &Member, licenses: &std::collections::HashMap<Uuid, &'static str>) -> GroupUser {
+    let mut user = group_user_json(m, true);
+    if m.principal.kind == PrincipalKind::User {
+        user.license_type = Some(licenses.get(&m.principal.object_id).copied().unwrap_or("Free").into());
+    }
+    user
 }
 
 /// The best Power BI license a user holds: Premium Per User, then Pro, else Free.

@@ -1,0 +1,93 @@
+//! Which test witnesses each served operation: a path from the workspace root and the name of a
+//! test in that file (a `fn`, or the first argument of a test macro such as
+//! `backend_test!`). `docs/compatibility.md` prints the witness of every operation, and the
+//! compatibility test fails when an implemented operation has none or a named test does not exist.
+
+use pbi_wire::ops::{identity, powerbi as pbi, Op};
+
+const GROUPS: &str = "crates/server/tests/api/groups.rs";
+const GROUP_USERS: &str = "crates/server/tests/api/group_users.rs";
+const ADMIN: &str = "crates/server/tests/api/admin.rs";
+const AUDIT: &str = "crates/server/tests/api/audit.rs";
+const ACTIVITY: &str = "crates/server/tests/api/activity.rs";
+const ARTIFACTS: &str = "crates/server/tests/api/artifacts.rs";
+const DATASET_USERS: &str = "crates/server/tests/api/dataset_users.rs";
+const SCANNER: &str = "crates/server/tests/api/scanner.rs";
+const SHARED_ITEMS: &str = "crates/server/tests/api/shared_items.rs";
+const TOKENS: &str = "crates/server/tests/api/tokens.rs";
+const OIDC: &str = "crates/server/tests/api/oidc.rs";
+const MICROSOFT_CLIENTS: &str = "crates/pbi-access/tests/microsoft_clients.rs";
+
+/// (operation, test file, test name). An operation may have several witnesses; the first is
+/// the one the matrix shows.
+pub const WITNESSES: &[(Op, &str, &str)] = &[
+    (pbi::GET_GROUPS, GROUPS, "lists_only_workspaces_the_caller_has_a_role_in"),
+    (pbi::CREATE_GROUP, GROUPS, "creating_a_workspace_makes_the_caller_admin"),
+    (pbi::GET_GROUP, GROUPS, "admins_rename_a_workspace_with_patch"),
+    (pbi::UPDATE_GROUP, GROUPS, "admins_rename_a_workspace_with_patch"),
+    (pbi::DELETE_GROUP, GROUPS, "only_an_admin_deletes_a_workspace"),
+    (pbi::GET_GROUP_USERS, GROUP_USERS, "workspace_users_list_has_no_admin_fields"),
+    (pbi::ADD_GROUP_USER, GROUP_USERS, "add_accepts_both_body_forms_and_every_principal_kind"),
+    (pbi::UPDATE_GROUP_USER, GROUP_USERS, "adding_an_existing_member_is_refused_and_put_needs_a_member"),
+    (pbi::DELETE_USER_IN_GROUP, GROUP_USERS, "delete_decodes_the_user_segment"),
+    (pbi::GET_GROUP_USERS_AS_ADMIN, ADMIN, "admin_list_adds_graph_id_and_user_type"),
+    (pbi::ADD_USER_AS_ADMIN, ADMIN, "admin_changes_skip_workspace_roles"),
+    (pbi::DELETE_USER_AS_ADMIN, ADMIN, "admin_changes_skip_workspace_roles"),
+    (pbi::GET_GROUPS_AS_ADMIN, AUDIT, "admin_groups_list_every_workspace_with_state_filters_and_expand"),
+    (pbi::GET_USER_ARTIFACT_ACCESS_AS_ADMIN, AUDIT, "artifact_access_reaches_through_roles_groups_and_permissions"),
+    (pbi::GET_USER_SUBSCRIPTIONS_AS_ADMIN, AUDIT, "subscriptions_page_with_continuation_tokens"),
+    (pbi::GET_ACTIVITY_EVENTS, ACTIVITY, "every_access_change_is_recorded_in_the_activity_log"),
+    (pbi::GET_REPORT_USERS_AS_ADMIN, ARTIFACTS, "admin_user_lists_show_roles_and_direct_permissions_per_kind"),
+    (pbi::GET_DASHBOARD_USERS_AS_ADMIN, ARTIFACTS, "admin_user_lists_show_roles_and_direct_permissions_per_kind"),
+    (pbi::GET_DATASET_USERS_AS_ADMIN, ARTIFACTS, "admin_user_lists_show_roles_and_direct_permissions_per_kind"),
+    (pbi::GET_APP_USERS_AS_ADMIN, ARTIFACTS, "admin_user_lists_show_roles_and_direct_permissions_per_kind"),
+    (pbi::GET_DATAFLOW_USERS_AS_ADMIN, ARTIFACTS, "admin_user_lists_show_roles_and_direct_permissions_per_kind"),
+    (pbi::GET_CAPACITY_USERS_AS_ADMIN, ARTIFACTS, "admin_user_lists_show_roles_and_direct_permissions_per_kind"),
+    (pbi::GET_DATASET_USERS, DATASET_USERS, "callers_need_the_swagger_rights_on_the_dataset"),
+    (pbi::POST_DATASET_USER, DATASET_USERS, "callers_need_the_swagger_rights_on_the_dataset"),
+    (pbi::PUT_DATASET_USER, DATASET_USERS, "put_replaces_and_cannot_touch_write_or_inherited_rights"),
+    (pbi::DELETE_DATASET_USER, DATASET_USERS, "delete_removes_direct_permissions_as_put_none_does"),
+    (pbi::GET_DATASET_USERS_IN_GROUP, DATASET_USERS, "get_lists_role_and_direct_rights_with_three_fields"),
+    (pbi::POST_DATASET_USER_IN_GROUP, DATASET_USERS, "post_grants_only_entry_rights_to_users_and_groups_and_adds_up"),
+    (
+        pbi::PUT_DATASET_USER_IN_GROUP,
+        "crates/server/tests/api/swagger_users.rs",
+        "swagger_user_operations_with_real_ids_get_no_server_error",
+    ),
+    (pbi::GET_DATASETS_IN_GROUP, ARTIFACTS, "workspace_items_are_listed_with_the_swagger_fields"),
+    (pbi::GET_DATASET_IN_GROUP, ARTIFACTS, "workspace_items_are_listed_with_the_swagger_fields"),
+    (pbi::GET_REPORTS_IN_GROUP, ARTIFACTS, "workspace_items_are_listed_with_the_swagger_fields"),
+    (pbi::GET_REPORT_IN_GROUP, ARTIFACTS, "workspace_items_are_listed_with_the_swagger_fields"),
+    (pbi::GET_DASHBOARDS_IN_GROUP, ARTIFACTS, "workspace_items_are_listed_with_the_swagger_fields"),
+    (pbi::GET_DASHBOARD_IN_GROUP, ARTIFACTS, "workspace_items_are_listed_with_the_swagger_fields"),
+    (pbi::GET_DATAFLOWS, ARTIFACTS, "items_are_visible_through_roles_or_direct_permissions_only"),
+    (pbi::GET_CAPACITIES, ARTIFACTS, "capacities_list_the_callers_right_and_workspaces_show_their_capacity"),
+    (pbi::POST_WORKSPACE_INFO, SCANNER, "a_scan_moves_from_not_started_to_succeeded_and_reports_workspaces"),
+    (pbi::GET_SCAN_STATUS, SCANNER, "a_scan_moves_from_not_started_to_succeeded_and_reports_workspaces"),
+    (pbi::GET_SCAN_RESULT, SCANNER, "a_scan_moves_from_not_started_to_succeeded_and_reports_workspaces"),
+    (pbi::GET_MODIFIED_WORKSPACES, SCANNER, "modified_workspaces_since_a_time"),
+    (pbi::REFRESH_USER_PERMISSIONS, GROUPS, "refresh_user_permissions_answers_once_an_hour_per_caller"),
+    (pbi::GET_PIPELINE_USERS, SHARED_ITEMS, "pipeline_admins_list_add_and_remove_pipeline_users"),
+    (pbi::UPDATE_PIPELINE_USER, SHARED_ITEMS, "pipeline_admins_list_add_and_remove_pipeline_users"),
+    (pbi::DELETE_PIPELINE_USER, SHARED_ITEMS, "pipeline_admins_list_add_and_remove_pipeline_users"),
+    (pbi::GET_PIPELINE_USERS_AS_ADMIN, SHARED_ITEMS, "fabric_admins_manage_any_pipeline_through_the_admin_endpoints"),
+    (pbi::UPDATE_USER_AS_ADMIN_PIPELINE, SHARED_ITEMS, "fabric_admins_manage_any_pipeline_through_the_admin_endpoints"),
+    (pbi::DELETE_USER_AS_ADMIN_PIPELINE, SHARED_ITEMS, "fabric_admins_manage_any_pipeline_through_the_admin_endpoints"),
+    (pbi::GET_DATASOURCE_USERS, SHARED_ITEMS, "gateway_admins_grant_change_and_remove_data_source_users"),
+    (pbi::ADD_DATASOURCE_USER, SHARED_ITEMS, "gateway_admins_grant_change_and_remove_data_source_users"),
+    (pbi::DELETE_DATASOURCE_USER, SHARED_ITEMS, "gateway_admins_grant_change_and_remove_data_source_users"),
+    // The identity plane: a real Microsoft client (MSAL, azure-identity) where one runs.
+    (identity::TOKEN, MICROSOFT_CLIENTS, "msal_and_azure_identity_get_working_tokens_over_tls"),
+    (identity::TOKEN, TOKENS, "client_credentials_token_is_an_entra_shaped_rs256_jwt"),
+    (identity::KEYS, OIDC, "openid_configuration_has_entras_v2_shape"),
+    (identity::KEYS_V1, OIDC, "openid_configuration_has_entras_v2_shape"),
+    (identity::OPENID_CONFIGURATION, MICROSOFT_CLIENTS, "msal_and_azure_identity_get_working_tokens_over_tls"),
+    (identity::OPENID_CONFIGURATION_V1, OIDC, "openid_configurations_keep_their_own_lists_and_endpoints"),
+    (identity::INSTANCE_DISCOVERY, MICROSOFT_CLIENTS, "msal_and_azure_identity_get_working_tokens_over_tls"),
+    (identity::USER_REALM, OIDC, "instance_discovery_and_user_realm_answer_like_entra"),
+];
+
+/// The first witness of `op`, as the matrix prints it: the test's name, then its file.
+pub fn witness(op: &Op) -> Option<String> {
+    WITNESSES.iter().find(|(o, _, _)| o == op).map(|(_, file, test)| format!("`{test}` in `{file}`"))
+}
