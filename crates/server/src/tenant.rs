@@ -13,6 +13,7 @@ use crate::auth::credentials::{hash_password, hash_secret, new_client_secret};
 use crate::clock::Clock;
 use crate::domain::identity::{sku_by_part_number, POWER_BI_SKUS};
 use crate::domain::rights;
+use crate::domain::signin::{AppRegistration, ClientType};
 use crate::domain::{
     Artifact, ArtifactKind, Capacity, CapacityRight, ClientCertificate, ClientSecret, DirectoryGroup, DirectoryRole, GroupKind,
     PrincipalKind, PrincipalRef, Role, ServicePrincipal, Subscription, Tenant, TenantSettings, UserType, Workspace,
@@ -165,7 +166,7 @@ pub struct GroupMemberSpec {
     pub principal_type: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ServicePrincipalSpec {
     #[serde(default)]
@@ -180,6 +181,44 @@ pub struct ServicePrincipalSpec {
     /// the private key, which pbi-access never sees).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub certificates: Vec<CertificateSpec>,
+    /// Where `/authorize` may send the person back with a code (the application's reply URLs).
+    /// Exact match, except that a loopback URI's port is free (`http://localhost` allows
+    /// `http://localhost:51234`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redirect_uris: Vec<String>,
+    /// `confidential` (default: a web app that authenticates to redeem a code) or `public`
+    /// (desktop and command-line clients: no secret, PKCE required).
+    #[serde(default, skip_serializing_if = "is_confidential")]
+    pub client_type: ClientType,
+    /// The permissions consented for the application (`…/powerbi/api/Workspace.Read.All`,
+    /// `User.Read`); empty: all of them, as if an administrator had consented to everything.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub permissions: Vec<String>,
+}
+
+fn is_confidential(t: &ClientType) -> bool {
+    *t == ClientType::Confidential
+}
+
+impl ServicePrincipalSpec {
+    fn registration(&self) -> Result<AppRegistration, String> {
+        for uri in &self.redirect_uris {
+            let ok = uri.len() <= 256
+                && (uri.starts_with("https://") || uri.starts_with("http://localhost") || uri.starts_with("http://127.0.0.1"))
+                && !uri.contains('#');
+            if !ok {
+                return Err(format!(
+                    "redirect URI '{uri}' of '{}' must be https (or http on localhost), at most 256 characters, without a fragment",
+                    self.display_name
+                ));
+            }
+        }
+        Ok(AppRegistration {
+            redirect_uris: self.redirect_uris.clone(),
+            client_type: self.client_type,
+            permissions: self.permissions.clone(),
+        })
+    }
 }
 
 /// A certificate credential: the public certificate as PEM or base64 DER. `tenant export`
@@ -504,6 +543,10 @@ async fn provision_in(
             let cert = spec.read(&sp.display_name).map_err(invalid)?;
             store::insert_client_certificate(&mut **tx, tenant.id, s.id, &cert, now + i as i64).await?;
         }
+        let registration = sp.registration().map_err(invalid)?;
+        if registration != AppRegistration::default() {
+            store::set_app_registration(&mut **tx, tenant.id, s.id, &registration).await?;
+        }
         out.service_principals.insert(sp.display_name.clone(), (s.id, s.app_id));
         by_name.insert((PrincipalKind::App, sp.display_name.to_lowercase()), s.id);
     }
@@ -818,13 +861,33 @@ pub async fn create_demo(store: &Store, clock: &dyn Clock) -> Result<DemoCredent
                 ..Default::default()
             },
         ],
-        service_principals: vec![ServicePrincipalSpec {
-            id: None,
-            app_id: None,
-            display_name: sp_name.into(),
-            secrets: vec![SecretSpec { value: secret.clone(), expires_at: None, hash: None }],
-            certificates: vec![],
-        }],
+        service_principals: vec![
+            ServicePrincipalSpec {
+                id: None,
+                app_id: None,
+                display_name: sp_name.into(),
+                secrets: vec![SecretSpec { value: secret.clone(), expires_at: None, hash: None }],
+                ..Default::default()
+            },
+            ServicePrincipalSpec {
+                app_id: Some(demo_app_id(pbi_wire::oauth::DEMO_REVIEW_APP_ID)),
+                display_name: "Access Review".into(),
+                // The review app redeems its codes with the demo client secret the banner prints.
+                secrets: vec![SecretSpec { value: secret.clone(), expires_at: None, hash: None }],
+                redirect_uris: ["http://localhost", "http://127.0.0.1", "https://localhost", "https://127.0.0.1"]
+                    .iter()
+                    .map(|origin| format!("{origin}{}", pbi_wire::oauth::DEMO_REVIEW_REDIRECT_PATH))
+                    .collect(),
+                ..Default::default()
+            },
+            ServicePrincipalSpec {
+                app_id: Some(demo_app_id(pbi_wire::oauth::DEMO_PUBLIC_CLIENT_ID)),
+                display_name: "pbi-access CLI".into(),
+                redirect_uris: vec!["http://localhost".into()],
+                client_type: ClientType::Public,
+                ..Default::default()
+            },
+        ],
         workspaces: vec![
             WorkspaceSpec {
                 id: None,
@@ -926,6 +989,10 @@ pub async fn create_demo(store: &Store, clock: &dyn Clock) -> Result<DemoCredent
     Ok(demo)
 }
 
+fn demo_app_id(id: &str) -> Uuid {
+    Uuid::parse_str(id).unwrap_or_default()
+}
+
 /// The whole tenant as a spec that `provision` takes back: same ids, hashed secrets and
 /// passwords (never plain text), members named by object id.
 pub async fn export(store: &Store, tenant_id: Uuid) -> Result<Option<TenantSpec>, StoreError> {
@@ -1017,6 +1084,7 @@ pub async fn export(store: &Store, tenant_id: Uuid) -> Result<Option<TenantSpec>
         })
         .collect();
     let group_name = |id: Option<Uuid>| id.map(|g| g.to_string());
+    let registrations: HashMap<Uuid, AppRegistration> = store.app_registrations(tenant_id).await?.into_iter().collect();
     Ok(Some(TenantSpec {
         id: Some(tenant.id),
         name: tenant.name,
@@ -1066,6 +1134,9 @@ pub async fn export(store: &Store, tenant_id: Uuid) -> Result<Option<TenantSpec>
                     .map(|(_, s)| SecretSpec { value: String::new(), hash: Some(s.secret_hash.clone()), expires_at: Some(s.expires_at) })
                     .collect(),
                 certificates: rows.certificates.iter().filter(|(owner, _)| *owner == sp.id).map(|(_, c)| CertificateSpec::of(c)).collect(),
+                redirect_uris: registrations.get(&sp.id).map(|r| r.redirect_uris.clone()).unwrap_or_default(),
+                client_type: registrations.get(&sp.id).map(|r| r.client_type).unwrap_or_default(),
+                permissions: registrations.get(&sp.id).map(|r| r.permissions.clone()).unwrap_or_default(),
             })
             .collect(),
         workspaces,
@@ -1133,7 +1204,7 @@ pub async fn create(
             app_id: None,
             display_name: "tenant automation".into(),
             secrets: vec![SecretSpec { value: secret.clone(), hash: None, expires_at: None }],
-            certificates: vec![],
+            ..Default::default()
         }],
         ..Default::default()
     };

@@ -79,6 +79,8 @@ pub struct IdTokenSubject<'a> {
     pub name: Option<&'a str>,
     pub preferred_username: Option<&'a str>,
     pub email: Option<&'a str>,
+    /// The authorization request's `nonce`, echoed so the client can match the token to it.
+    pub nonce: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,6 +94,8 @@ struct IdClaims {
     email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nonce: Option<String>,
     oid: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     preferred_username: Option<String>,
@@ -175,6 +179,7 @@ impl TokenService {
             exp: now + self.lifetime_secs() as i64,
             email: subject.email.map(str::to_string),
             name: subject.name.map(str::to_string),
+            nonce: subject.nonce.map(str::to_string),
             oid: subject.user.to_string(),
             preferred_username: subject.preferred_username.map(str::to_string),
             sub: pairwise_subject(subject.user, subject.client_id),
@@ -257,6 +262,7 @@ mod tests {
             name: Some("U"),
             preferred_username: Some("u@x"),
             email: None,
+            nonce: None,
         });
         assert!(svc.verify(&id).is_err(), "an ID token is no access token");
         assert_eq!(svc.verify_refresh(&id, g.tenant, g.client_id), Err(RefreshError::Invalid));

@@ -10,6 +10,7 @@ pub mod filter;
 pub mod identity;
 pub mod policy;
 pub mod rights;
+pub mod signin;
 pub mod throttle;
 
 pub use artifacts::*;

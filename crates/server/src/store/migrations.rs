@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("../../migrations/0009_directory_generation.sql")),
     (11, include_str!("../../migrations/0011_directory_group_indexes.sql")),
     (12, include_str!("../../migrations/0012_directory_scale.sql")),
+    (13, include_str!("../../migrations/0013_sign_in_flows.sql")),
 ];
 
 pub const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

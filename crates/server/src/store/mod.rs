@@ -19,6 +19,7 @@ mod keys;
 mod migrations;
 mod packed;
 mod settings;
+mod signin;
 mod snapshot;
 mod sync;
 mod throttle;
@@ -32,6 +33,7 @@ pub use artifacts::*;
 pub use directory::*;
 pub use generation::{bump_generation, CacheStamp, Forget, TenantGenerations, WriteScope};
 pub use keys::*;
+pub use signin::*;
 pub use workspaces::*;
 /// The schema version this build migrates to.
 pub const SCHEMA_VERSION: i64 = migrations::LATEST;

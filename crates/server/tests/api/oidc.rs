@@ -471,8 +471,11 @@ backend_test!(identity_paths_answer_wrong_methods_and_planned_endpoints_in_their
     let r = app.http.post(app.url(&format!("/{tid}/v2.0/.well-known/openid-configuration"))).send().await.unwrap();
     assert_eq!((r.status().as_u16(), r.headers()["allow"].to_str().unwrap()), (405, "GET"));
 
+    // The authorize endpoint is built: a request it cannot trust gets Entra's error page.
+    let r = app.http.get(app.url(&format!("/{tid}/oauth2/v2.0/authorize?client_id=x"))).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("AADSTS700016"));
     for (method, path) in [
-        ("GET", format!("/{tid}/oauth2/v2.0/authorize?client_id=x")),
         ("POST", format!("/{tid}/oauth2/v2.0/devicecode")),
         ("GET", format!("/{tid}/oauth2/v2.0/logout")),
         ("POST", format!("/{tid}/oauth2/token")),

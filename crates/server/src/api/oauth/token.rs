@@ -1,4 +1,5 @@
-//! `POST /{tenant}/oauth2/v2.0/token`: client credentials, password, and refresh token grants;
+//! `POST /{tenant}/oauth2/v2.0/token`: client credentials, password, authorization code and
+//! refresh token grants;
 //! clients authenticate with a secret or a certificate-signed client assertion.
 
 use std::collections::HashMap;
@@ -19,7 +20,9 @@ use crate::auth::certificates::{
 use crate::auth::credentials::{password_matches, secret_matches};
 use crate::auth::refresh::client_info;
 use crate::auth::{Audience, IdTokenSubject, RefreshError, RefreshGrant, TokenSubject};
+use crate::domain::signin::{code_hash, pkce_matches, valid_verifier, ClientType};
 use crate::domain::{Tenant, User};
+use crate::store::CodeRedemption;
 
 /// Delegated Power BI scopes pbi-access knows; `.default` grants all of them.
 pub const DELEGATED_SCOPES: &[&str] = &[
@@ -135,9 +138,31 @@ fn invalid_scope(scope: &str) -> OAuthError {
 /// The grant, parsed from the form: invalid combinations never reach the issuing code.
 #[derive(Debug)]
 enum Grant {
-    ClientCredentials { client_id: String, credential: Option<ClientCredential>, scope: String },
-    Password { client_id: String, credential: Option<ClientCredential>, username: String, password: String, scope: String },
-    RefreshToken { client_id: String, credential: Option<ClientCredential>, refresh_token: String, scope: Option<String> },
+    ClientCredentials {
+        client_id: String,
+        credential: Option<ClientCredential>,
+        scope: String,
+    },
+    Password {
+        client_id: String,
+        credential: Option<ClientCredential>,
+        username: String,
+        password: String,
+        scope: String,
+    },
+    RefreshToken {
+        client_id: String,
+        credential: Option<ClientCredential>,
+        refresh_token: String,
+        scope: Option<String>,
+    },
+    AuthorizationCode {
+        client_id: String,
+        credential: Option<ClientCredential>,
+        code: String,
+        redirect_uri: String,
+        code_verifier: Option<String>,
+    },
 }
 
 /// How a confidential client proved itself: a secret, or a JWT signed with its certificate.
@@ -157,8 +182,10 @@ impl std::fmt::Debug for ClientCredential {
 }
 
 /// The OpenID Connect scopes a request named, and whether it sent `client_info=1`.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct Extras {
+    /// The `nonce` of the authorization request, echoed in the ID token.
+    nonce: Option<String>,
     openid: bool,
     profile: bool,
     email: bool,
@@ -170,6 +197,7 @@ impl Extras {
     fn of(scope: Option<&str>, form: &HashMap<String, String>) -> Extras {
         let named = |name: &str| scope.is_some_and(|s| s.split_whitespace().any(|x| x == name));
         Extras {
+            nonce: None,
             openid: named("openid"),
             profile: named("profile"),
             email: named("email"),
@@ -252,6 +280,13 @@ fn parse_grant(headers: &HeaderMap, form: &HashMap<String, String>) -> Result<Gr
             refresh_token: required(form, "refresh_token")?,
             scope: form.get("scope").filter(|s| !s.trim().is_empty()).cloned(),
         }),
+        "authorization_code" => Ok(Grant::AuthorizationCode {
+            client_id,
+            credential,
+            code: required(form, "code")?,
+            redirect_uri: required(form, "redirect_uri")?,
+            code_verifier: form.get("code_verifier").filter(|v| !v.is_empty()).cloned(),
+        }),
         other => Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
@@ -274,6 +309,22 @@ fn delegated_scopes(scope: &str) -> Result<Vec<String>, OAuthError> {
         ));
     }
     Ok(granted)
+}
+
+/// The resource, the refresh token's Power BI scopes, and the access token's scopes when
+/// different.
+pub(crate) type Granted = (Audience, Vec<String>, Option<Vec<String>>);
+
+/// What a user sign-in's `scope` grants: the access token's resource, the Power BI scopes the
+/// refresh token carries, and the access token's own scopes when they differ (Graph). A Graph
+/// sign-in gets Power BI's `.default` in its refresh token (consent is modelled as an
+/// administrator's, for every scope).
+pub(crate) fn granted_scopes(scope: &str) -> Result<Granted, OAuthError> {
+    let audience = requested_resource(scope)?;
+    Ok(match audience {
+        Audience::PowerBi => (audience, delegated_scopes(scope)?, None),
+        Audience::Graph => (audience, DELEGATED_SCOPES.iter().map(|s| s.to_string()).collect(), Some(graph_scopes(scope)?)),
+    })
 }
 
 /// Scopes for a refreshed access token: those asked for, which the refresh token must cover
@@ -334,6 +385,37 @@ fn user_not_found(who: &str, tenant: &Tenant) -> OAuthError {
 
 fn user_disabled() -> OAuthError {
     OAuthError::new(StatusCode::BAD_REQUEST, "invalid_grant", 50057, "The user account is disabled.")
+}
+
+fn public_client_credential() -> OAuthError {
+    OAuthError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        700025,
+        "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.",
+    )
+}
+
+fn bad_code() -> OAuthError {
+    OAuthError::new(StatusCode::BAD_REQUEST, "invalid_grant", 70000, "Provided grant is invalid or malformed.")
+}
+
+fn code_redeemed() -> OAuthError {
+    OAuthError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        54005,
+        "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.",
+    )
+}
+
+fn code_expired() -> OAuthError {
+    OAuthError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        70008,
+        "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.",
+    )
 }
 
 fn secret_required() -> OAuthError {
@@ -590,26 +672,8 @@ async fn issue(
             if let Some(credential) = credential {
                 verify_client(state, &endpoint, sp.id, &client_id, &credential).await?;
             }
-            let audience = requested_resource(&scope)?;
-            // The refresh token carries the Power BI grant; a Graph sign-in gets Power BI's
-            // `.default` there (consent is modelled as an administrator's, for every scope).
-            let (scopes, access_scopes) = match audience {
-                Audience::PowerBi => (delegated_scopes(&scope)?, None),
-                Audience::Graph => (DELEGATED_SCOPES.iter().map(|s| s.to_string()).collect(), Some(graph_scopes(&scope)?)),
-            };
-            let (user, hash) =
-                state.store.user_credentials(tenant.id, &username).await?.ok_or_else(|| user_not_found(&username, &tenant))?;
-            if !hash.as_deref().is_some_and(|h| password_matches(&password, h)) {
-                return Err(OAuthError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_grant",
-                    50126,
-                    "Error validating credentials due to invalid username or password.",
-                ));
-            }
-            if !user.account_enabled {
-                return Err(user_disabled());
-            }
+            let (audience, scopes, access_scopes) = granted_scopes(&scope)?;
+            let user = authenticate_user(state, &tenant, &username, &password).await?;
             Delegated {
                 tenant,
                 user,
@@ -620,6 +684,63 @@ async fn issue(
                 confidential,
                 extras: Extras::of(Some(&scope), &form),
             }
+        }
+        Grant::AuthorizationCode { client_id, credential, code, redirect_uri, code_verifier } => {
+            let app_id = Uuid::parse_str(&client_id).map_err(|_| unknown_client(&client_id, &tenant))?;
+            let (sp, app) = state.store.app_registration(tenant.id, app_id).await?.ok_or_else(|| unknown_client(&client_id, &tenant))?;
+            let confidential = match (app.client_type, credential) {
+                (ClientType::Public, Some(_)) => return Err(public_client_credential()),
+                (ClientType::Public, None) => false,
+                (ClientType::Confidential, None) => return Err(secret_required()),
+                (ClientType::Confidential, Some(credential)) => {
+                    verify_client(state, &endpoint, sp.id, &client_id, &credential).await?;
+                    true
+                }
+            };
+            let now = state.clock.now_millis();
+            let code = match state.store.redeem_auth_code(tenant.id, &code_hash(&code), now).await? {
+                CodeRedemption::Redeemed(code) => code,
+                CodeRedemption::AlreadyRedeemed(_) => return Err(code_redeemed()),
+                CodeRedemption::Unknown => return Err(bad_code()),
+            };
+            if code.expires_at <= now {
+                return Err(code_expired());
+            }
+            if code.client_id != app_id {
+                return Err(bad_code());
+            }
+            if code.redirect_uri != redirect_uri {
+                return Err(OAuthError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    500112,
+                    format!("The reply address '{redirect_uri}' does not match the reply address '{}' provided when requesting Authorization code.", code.redirect_uri),
+                ));
+            }
+            if let Some(challenge) = &code.code_challenge {
+                if !code_verifier.as_deref().is_some_and(|v| valid_verifier(v) && pkce_matches(challenge, v)) {
+                    return Err(OAuthError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        501481,
+                        "The Code_Verifier does not match the code_challenge supplied in the authorization request.",
+                    ));
+                }
+            }
+            // The directory as it is now: an account disabled or deleted since the sign-in is refused.
+            let user = state
+                .store
+                .get_user(tenant.id, code.user)
+                .await?
+                .filter(|u| u.deleted_at.is_none())
+                .ok_or_else(|| user_not_found(&code.user.to_string(), &tenant))?;
+            if !user.account_enabled {
+                return Err(user_disabled());
+            }
+            let (audience, scopes, access_scopes) = granted_scopes(&code.scope)?;
+            let mut extras = Extras::of(Some(&code.scope), &form);
+            extras.nonce = code.nonce.clone();
+            Delegated { tenant, user, client_id: app_id, audience, scopes, access_scopes, confidential, extras }
         }
         Grant::RefreshToken { client_id, credential, refresh_token, scope } => {
             let app_id = Uuid::parse_str(&client_id).map_err(|_| unknown_client(&client_id, &tenant))?;
@@ -680,6 +801,26 @@ async fn issue(
     Ok(Json(respond(state, &access, subject.audience, Some(&subject))))
 }
 
+/// Check a user's name and password: the one credential check of the password grant, the
+/// sign-in page and the device verification page. A deleted or unknown user is AADSTS50034, a
+/// wrong password AADSTS50126, a disabled account AADSTS50057 (after the password, so the
+/// answer says nothing about an account to someone without its password).
+pub(crate) async fn authenticate_user(state: &AppState, tenant: &Tenant, username: &str, password: &str) -> Result<User, OAuthError> {
+    let (user, hash) = state.store.user_credentials(tenant.id, username).await?.ok_or_else(|| user_not_found(username, tenant))?;
+    if !hash.as_deref().is_some_and(|h| password_matches(password, h)) {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            50126,
+            "Error validating credentials due to invalid username or password.",
+        ));
+    }
+    if !user.account_enabled {
+        return Err(user_disabled());
+    }
+    Ok(user)
+}
+
 /// A user grant that passed every check: what goes into the access, refresh and ID tokens.
 struct Delegated {
     tenant: Tenant,
@@ -731,6 +872,7 @@ fn respond(state: &AppState, access: &TokenSubject, audience: Audience, user: Op
                 name: d.extras.profile.then_some(d.user.display_name.as_str()),
                 preferred_username: d.extras.profile.then_some(d.user.upn.as_str()),
                 email: if d.extras.email { d.user.mail.as_deref() } else { None },
+                nonce: d.extras.nonce.as_deref(),
             }));
         }
         if d.extras.client_info {
