@@ -134,3 +134,15 @@ pub const DEMO_REVIEW_REDIRECT_PATH: &str = "/review/auth/callback";
 /// The demo tenant's public client for command-line and desktop sign-in (authorization code with
 /// PKCE on `http://localhost`, device code), as MSAL's `PublicClientApplication` uses it.
 pub const DEMO_PUBLIC_CLIENT_ID: &str = "0c9e7d4a-3f5b-4a1e-8c2d-6b7a9e1f3d24";
+
+/// The device authorization response (RFC 8628 §3.2) as Entra sends it: no
+/// `verification_uri_complete`, and a `message` to show the person.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceCodeResponse {
+    pub device_code: String,
+    pub user_code: String,
+    pub verification_uri: String,
+    pub expires_in: u64,
+    pub interval: u64,
+    pub message: String,
+}

@@ -53,6 +53,16 @@ pub struct DeviceCode {
     pub redeemed_at: Option<i64>,
 }
 
+/// One poll of a device code: the row as it was before, and what this poll did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DevicePoll {
+    pub code: DeviceCode,
+    /// Polled sooner than the interval after the previous poll.
+    pub slow_down: bool,
+    /// This poll spent the approved authorization.
+    pub redeemed: bool,
+}
+
 /// What redeeming a refresh token's id found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefreshUse {
@@ -350,9 +360,16 @@ impl Store {
         Ok(done == 1)
     }
 
-    /// A poll of the token endpoint: the device authorization as it was before this poll, with
-    /// this poll recorded (`last_polled_at`); an approved one is spent by the poll that sees it.
-    pub async fn poll_device_code(&self, tenant: Uuid, device_code_hash: &str, now: i64) -> StoreResult<Option<DeviceCode>> {
+    /// A poll of the token endpoint. Records the poll; a poll sooner than `min_gap_ms` after
+    /// the previous one is `slow_down` and changes nothing else; otherwise an approved, unspent,
+    /// unexpired authorization is spent by this poll.
+    pub async fn poll_device_code(
+        &self,
+        tenant: Uuid,
+        device_code_hash: &str,
+        now: i64,
+        min_gap_ms: i64,
+    ) -> StoreResult<Option<DevicePoll>> {
         let mut tx = self.write.begin().await?;
         let row = sqlx::query(&format!(
             "SELECT {DEVICE_COLUMNS} FROM device_codes WHERE device_code_hash = $1 AND tenant_id = $2{}",
@@ -364,14 +381,15 @@ impl Store {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let code = device_from_row(&row)?;
-        let redeem = code.user.is_some() && code.redeemed_at.is_none() && code.expires_at > now;
+        let slow_down = code.last_polled_at.is_some_and(|t| now - t < min_gap_ms);
+        let redeemed = !slow_down && code.user.is_some() && code.redeemed_at.is_none() && code.expires_at > now;
         sqlx::query("UPDATE device_codes SET last_polled_at = $1, redeemed_at = CASE WHEN $2 = 1 THEN $1 ELSE redeemed_at END WHERE device_code_hash = $3")
             .bind(now)
-            .bind(if redeem { 1i64 } else { 0i64 })
+            .bind(if redeemed { 1i64 } else { 0i64 })
             .bind(device_code_hash)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(Some(code))
+        Ok(Some(DevicePoll { code, slow_down, redeemed }))
     }
 }

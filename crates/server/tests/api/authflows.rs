@@ -544,3 +544,119 @@ async fn the_demo_tenant_registers_the_review_app_and_a_public_client() {
     assert_eq!(registration.client_type, ClientType::Public);
     assert!(registration.allows_redirect("http://localhost:40000"));
 }
+
+impl Flow<'_> {
+    async fn start_device(&self, client: &str) -> (u16, Value) {
+        let r = self
+            .app
+            .http
+            .post(self.app.url(&format!("/{}/oauth2/v2.0/devicecode", self.tenant.tenant.id)))
+            .form(&[("client_id", client), ("scope", SCOPE)])
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
+    async fn poll(&self, client: &str, device_code: &str) -> (u16, Value) {
+        self.redeem(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("client_id", client),
+            ("device_code", device_code),
+            ("client_info", "1"),
+        ])
+        .await
+    }
+
+    /// Enter `typed` on the verification page; the page that follows.
+    async fn enter_code(&self, browser: &mut Browser, verification_uri: &str, typed: &str) -> Page {
+        let page = browser.get(verification_uri).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains("<label for=\"user_code\">"));
+        let (action, mut fields) = form_of(&page.body);
+        fields.push(("user_code".into(), typed.into()));
+        browser.post(&self.app.url(&action), &fields).await
+    }
+
+    async fn device_sign_in(&self, browser: &mut Browser, step_two: &Page, who: &str, password: &str) -> Page {
+        let (action, mut fields) = form_of(&step_two.body);
+        fields.push(("username".into(), who.into()));
+        fields.push(("password".into(), password.into()));
+        browser.post(&self.app.url(&action), &fields).await
+    }
+}
+
+backend_test!(the_device_code_flow_polls_until_the_person_signs_in_on_the_verification_page, |app: TestApp| async move {
+    let tenant = app.provision(&signin_spec()).await;
+    let flow = Flow { app: &app, tenant: &tenant };
+    let cli = flow.client("CLI");
+    let (status, started) = flow.start_device(&cli).await;
+    assert_eq!(status, 200, "{started}");
+    let (device_code, user_code) = (started["device_code"].as_str().unwrap(), started["user_code"].as_str().unwrap());
+    let verification_uri = started["verification_uri"].as_str().unwrap();
+    assert_eq!(verification_uri, app.url(&format!("/{}/oauth2/deviceauth", tenant.tenant.id)));
+    assert_eq!((started["expires_in"].as_u64(), started["interval"].as_u64()), (Some(900), Some(5)));
+    assert!(started["message"].as_str().unwrap().contains(user_code) && started.get("verification_uri_complete").is_none());
+
+    // Pending, then too fast, then pending again after the interval.
+    let (status, body) = flow.poll(&cli, device_code).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("authorization_pending")), "{body}");
+    let (_, body) = flow.poll(&cli, device_code).await;
+    assert_eq!(body["error"], "slow_down");
+    app.clock.advance(Duration::from_secs(5));
+    let (_, body) = flow.poll(&cli, device_code).await;
+    assert_eq!(body["error"], "authorization_pending");
+
+    // The person types the code in lower case with a dash, sees the app, signs in.
+    let mut browser = Browser::new();
+    let typed = format!("{}-{}", &user_code[..4], &user_code[4..]).to_lowercase();
+    let step_two = flow.enter_code(&mut browser, verification_uri, &typed).await;
+    assert!(step_two.body.contains("<strong>CLI</strong>"), "names the app: {}", step_two.body);
+    let wrong = flow.device_sign_in(&mut browser, &step_two, &signin_upn("alice"), "nope").await;
+    assert!(wrong.body.contains("AADSTS50126") && wrong.body.contains("role=\"alert\""), "{}", wrong.body);
+    let disabled = flow.device_sign_in(&mut browser, &step_two, &signin_upn("dee"), PASSWORD).await;
+    assert!(disabled.body.contains("AADSTS50057"));
+    let done = flow.device_sign_in(&mut browser, &step_two, &signin_upn("alice"), PASSWORD).await;
+    assert!(done.body.contains("You&#39;re signed in") || done.body.contains("You're signed in"), "{}", done.body);
+    // The code is spent on the page: entering it again does not work.
+    let again = flow.enter_code(&mut browser, verification_uri, user_code).await;
+    assert!(again.body.contains("didn"), "{}", again.body);
+
+    app.clock.advance(Duration::from_secs(5));
+    let (status, body) = flow.poll(&cli, device_code).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(claims(body["access_token"].as_str().unwrap())["upn"], signin_upn("alice"));
+    assert!(body["refresh_token"].is_string() && body["id_token"].is_string());
+    app.clock.advance(Duration::from_secs(5));
+    let (status, body) = flow.poll(&cli, device_code).await;
+    assert_eq!((status, aadsts(&body)), (400, 54005), "one device code, one set of tokens: {body}");
+
+    // Unknown codes, another client's code, and expiry.
+    let (_, body) = flow.poll(&cli, "nope").await;
+    assert_eq!(body["error"], "bad_verification_code");
+    let (_, second) = flow.start_device(&cli).await;
+    let web = flow.client("Reviews");
+    let (_, body) = flow
+        .redeem(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("client_id", &web),
+            ("client_secret", SECRET),
+            ("device_code", second["device_code"].as_str().unwrap()),
+        ])
+        .await;
+    assert_eq!(body["error"], "bad_verification_code", "{body}");
+    app.clock.advance(Duration::from_secs(901));
+    let (_, body) = flow.poll(&cli, second["device_code"].as_str().unwrap()).await;
+    assert_eq!((body["error"].as_str(), aadsts(&body)), (Some("expired_token"), 70020));
+    let expired = flow.enter_code(&mut browser, verification_uri, second["user_code"].as_str().unwrap()).await;
+    assert!(expired.body.contains("expired"), "{}", expired.body);
+
+    // Without this browser's CSRF cookie the page refuses.
+    let page = browser.get(verification_uri).await;
+    let (action, mut fields) = form_of(&page.body);
+    fields.push(("user_code".into(), "BCDFGHJKL".into()));
+    assert_eq!(Browser::new().post(&app.url(&action), &fields).await.status, 403);
+    // An unknown client cannot start.
+    let (status, body) = flow.start_device("00000000-0000-0000-0000-000000000009").await;
+    assert_eq!((status, aadsts(&body)), (400, 700016));
+});

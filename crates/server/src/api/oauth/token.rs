@@ -20,9 +20,12 @@ use crate::auth::certificates::{
 use crate::auth::credentials::{password_matches, secret_matches};
 use crate::auth::refresh::client_info;
 use crate::auth::{Audience, IdTokenSubject, RefreshError, RefreshGrant, TokenSubject};
-use crate::domain::signin::{code_hash, pkce_matches, valid_verifier, ClientType};
+use crate::domain::signin::{code_hash, pkce_matches, valid_verifier, ClientType, DEVICE_POLL_INTERVAL_SECS};
 use crate::domain::{Tenant, User};
 use crate::store::CodeRedemption;
+
+/// RFC 8628's grant type of the device code poll.
+const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// Delegated Power BI scopes pbi-access knows; `.default` grants all of them.
 pub const DELEGATED_SCOPES: &[&str] = &[
@@ -156,6 +159,11 @@ enum Grant {
         refresh_token: String,
         scope: Option<String>,
     },
+    DeviceCode {
+        client_id: String,
+        credential: Option<ClientCredential>,
+        device_code: String,
+    },
     AuthorizationCode {
         client_id: String,
         credential: Option<ClientCredential>,
@@ -280,6 +288,7 @@ fn parse_grant(headers: &HeaderMap, form: &HashMap<String, String>) -> Result<Gr
             refresh_token: required(form, "refresh_token")?,
             scope: form.get("scope").filter(|s| !s.trim().is_empty()).cloned(),
         }),
+        DEVICE_CODE_GRANT | "device_code" => Ok(Grant::DeviceCode { client_id, credential, device_code: required(form, "device_code")? }),
         "authorization_code" => Ok(Grant::AuthorizationCode {
             client_id,
             credential,
@@ -385,6 +394,27 @@ fn user_not_found(who: &str, tenant: &Tenant) -> OAuthError {
 
 fn user_disabled() -> OAuthError {
     OAuthError::new(StatusCode::BAD_REQUEST, "invalid_grant", 50057, "The user account is disabled.")
+}
+
+/// How a registered application takes part in a user flow: a confidential client must
+/// authenticate (and then it is `true`), a public client must not.
+async fn authenticate_registered(
+    state: &AppState,
+    endpoint: &TokenEndpoint<'_>,
+    sp_id: Uuid,
+    client_id: &str,
+    client_type: ClientType,
+    credential: Option<ClientCredential>,
+) -> Result<bool, OAuthError> {
+    match (client_type, credential) {
+        (ClientType::Public, Some(_)) => Err(public_client_credential()),
+        (ClientType::Public, None) => Ok(false),
+        (ClientType::Confidential, None) => Err(secret_required()),
+        (ClientType::Confidential, Some(credential)) => {
+            verify_client(state, endpoint, sp_id, client_id, &credential).await?;
+            Ok(true)
+        }
+    }
 }
 
 fn public_client_credential() -> OAuthError {
@@ -685,18 +715,64 @@ async fn issue(
                 extras: Extras::of(Some(&scope), &form),
             }
         }
+        Grant::DeviceCode { client_id, credential, device_code } => {
+            let app_id = Uuid::parse_str(&client_id).map_err(|_| unknown_client(&client_id, &tenant))?;
+            let (sp, app) = state.store.app_registration(tenant.id, app_id).await?.ok_or_else(|| unknown_client(&client_id, &tenant))?;
+            let confidential = authenticate_registered(state, &endpoint, sp.id, &client_id, app.client_type, credential).await?;
+            let now = state.clock.now_millis();
+            // A poll within a second of the interval still counts as waiting it (network jitter).
+            let min_gap = (DEVICE_POLL_INTERVAL_SECS - 1) * 1000;
+            let poll = state.store.poll_device_code(tenant.id, &code_hash(&device_code), now, min_gap).await?;
+            let device_error =
+                |error: &'static str, code: u32, message: &str| OAuthError::new(StatusCode::BAD_REQUEST, error, code, message);
+            let Some(poll) = poll.filter(|p| p.code.client_id == app_id) else {
+                return Err(device_error(
+                    "bad_verification_code",
+                    70019,
+                    "Verification code is not valid: the device code is unknown or was issued to another client.",
+                ));
+            };
+            if poll.code.redeemed_at.is_some() {
+                return Err(device_error("invalid_grant", 54005, "The device code was already redeemed."));
+            }
+            if poll.code.expires_at <= now {
+                return Err(device_error(
+                    "expired_token",
+                    70020,
+                    "The provided value for the input parameter 'device_code' is not valid. This device code has expired.",
+                ));
+            }
+            if poll.slow_down {
+                return Err(device_error(
+                    "slow_down",
+                    70016,
+                    "OAuth 2.0 device flow error. The client is polling too fast: wait the interval between polls.",
+                ));
+            }
+            let Some(user) = poll.code.user.filter(|_| poll.redeemed) else {
+                return Err(device_error(
+                    "authorization_pending",
+                    70016,
+                    "OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
+                ));
+            };
+            let user = state
+                .store
+                .get_user(tenant.id, user)
+                .await?
+                .filter(|u| u.deleted_at.is_none())
+                .ok_or_else(|| user_not_found(&user.to_string(), &tenant))?;
+            if !user.account_enabled {
+                return Err(user_disabled());
+            }
+            let (audience, scopes, access_scopes) = granted_scopes(&poll.code.scope)?;
+            let extras = Extras::of(Some(&poll.code.scope), &form);
+            Delegated { tenant, user, client_id: app_id, audience, scopes, access_scopes, confidential, extras }
+        }
         Grant::AuthorizationCode { client_id, credential, code, redirect_uri, code_verifier } => {
             let app_id = Uuid::parse_str(&client_id).map_err(|_| unknown_client(&client_id, &tenant))?;
             let (sp, app) = state.store.app_registration(tenant.id, app_id).await?.ok_or_else(|| unknown_client(&client_id, &tenant))?;
-            let confidential = match (app.client_type, credential) {
-                (ClientType::Public, Some(_)) => return Err(public_client_credential()),
-                (ClientType::Public, None) => false,
-                (ClientType::Confidential, None) => return Err(secret_required()),
-                (ClientType::Confidential, Some(credential)) => {
-                    verify_client(state, &endpoint, sp.id, &client_id, &credential).await?;
-                    true
-                }
-            };
+            let confidential = authenticate_registered(state, &endpoint, sp.id, &client_id, app.client_type, credential).await?;
             let now = state.clock.now_millis();
             let code = match state.store.redeem_auth_code(tenant.id, &code_hash(&code), now).await? {
                 CodeRedemption::Redeemed(code) => code,
