@@ -660,3 +660,62 @@ backend_test!(the_device_code_flow_polls_until_the_person_signs_in_on_the_verifi
     let (status, body) = flow.start_device("00000000-0000-0000-0000-000000000009").await;
     assert_eq!((status, aadsts(&body)), (400, 700016));
 });
+
+backend_test!(refresh_tokens_rotate_and_a_reused_one_revokes_its_family, |app: TestApp| async move {
+    let tenant = app.provision(&signin_spec()).await;
+    let flow = Flow { app: &app, tenant: &tenant };
+    let cli = flow.client("CLI");
+    let tokens = |code: String| {
+        let cli = cli.clone();
+        async move {
+            flow.redeem_owned(vec![
+                ("grant_type".into(), "authorization_code".into()),
+                ("client_id".into(), cli),
+                ("code".into(), code),
+                ("redirect_uri".into(), "http://localhost:51234".into()),
+                ("code_verifier".into(), VERIFIER.into()),
+            ])
+            .await
+        }
+    };
+    let refresh = |token: String| {
+        let cli = cli.clone();
+        async move {
+            flow.redeem_owned(vec![
+                ("grant_type".into(), "refresh_token".into()),
+                ("client_id".into(), cli),
+                ("refresh_token".into(), token),
+                ("scope".into(), SCOPE.into()),
+            ])
+            .await
+        }
+    };
+    let (_, first) = tokens(flow.code(&flow.cli_request()).await).await;
+    let r1 = first["refresh_token"].as_str().unwrap().to_string();
+    let (status, second) = refresh(r1.clone()).await;
+    assert_eq!(status, 200, "{second}");
+    let r2 = second["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(r1, r2);
+    assert_eq!(claims(&r1)["fam"], claims(&r2)["fam"], "one family per sign-in");
+    let (status, third) = refresh(r2.clone()).await;
+    assert_eq!(status, 200, "the newest token works: {third}");
+    let r3 = third["refresh_token"].as_str().unwrap().to_string();
+    // r1 again: a replay. The whole family goes, the newest token too.
+    let (status, body) = refresh(r1).await;
+    assert_eq!((status, aadsts(&body)), (400, 50173), "{body}");
+    let (status, body) = refresh(r3).await;
+    assert_eq!((status, aadsts(&body)), (400, 50173), "{body}");
+
+    // A code presented twice revokes the tokens the first presentation got.
+    let code = flow.code(&flow.cli_request()).await;
+    let (_, first) = tokens(code.clone()).await;
+    let (status, _) = tokens(code).await;
+    assert_eq!(status, 400);
+    let (status, body) = refresh(first["refresh_token"].as_str().unwrap().to_string()).await;
+    assert_eq!((status, aadsts(&body)), (400, 50173), "{body}");
+
+    // Another sign-in is another family, untouched.
+    let (_, other) = tokens(flow.code(&flow.cli_request()).await).await;
+    let (status, _) = refresh(other["refresh_token"].as_str().unwrap().to_string()).await;
+    assert_eq!(status, 200);
+});

@@ -370,7 +370,9 @@ backend_test!(refresh_is_refused_once_the_user_is_disabled_or_deleted, |app: Tes
     let contributor = app.msal_password("contributor").await;
     let member_access = member["access_token"].as_str().unwrap();
     let (member_rt, contributor_rt) = (member["refresh_token"].as_str().unwrap(), contributor["refresh_token"].as_str().unwrap());
-    assert_eq!(app.refresh(member_rt, MSAL_SCOPE).await.0, 200);
+    let (status, rotated) = app.refresh(member_rt, MSAL_SCOPE).await;
+    assert_eq!(status, 200);
+    let member_rt = rotated["refresh_token"].as_str().unwrap();
 
     app.sql("UPDATE users SET account_enabled = 0 WHERE tenant_id = $1 AND id = $2", "member").await;
     assert_oauth(app.refresh(member_rt, MSAL_SCOPE).await, 400, "invalid_grant", 50057);
@@ -380,7 +382,7 @@ backend_test!(refresh_is_refused_once_the_user_is_disabled_or_deleted, |app: Tes
     app.sql("UPDATE users SET deleted_at = 1 WHERE tenant_id = $1 AND id = $2", "contributor").await;
     assert_oauth(app.refresh(contributor_rt, MSAL_SCOPE).await, 400, "invalid_grant", 50034);
 
-    // Enabled again: the same refresh token works again (it is stateless).
+    // Enabled again: the same refresh token works again (a refused attempt does not spend it).
     app.sql("UPDATE users SET account_enabled = 1 WHERE tenant_id = $1 AND id = $2", "member").await;
     assert_eq!(app.refresh(member_rt, MSAL_SCOPE).await.0, 200);
 });

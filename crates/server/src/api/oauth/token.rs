@@ -22,7 +22,7 @@ use crate::auth::refresh::client_info;
 use crate::auth::{Audience, IdTokenSubject, RefreshError, RefreshGrant, TokenSubject};
 use crate::domain::signin::{code_hash, pkce_matches, valid_verifier, ClientType, DEVICE_POLL_INTERVAL_SECS};
 use crate::domain::{Tenant, User};
-use crate::store::CodeRedemption;
+use crate::store::{CodeRedemption, RefreshUse};
 
 /// RFC 8628's grant type of the device code poll.
 const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -417,6 +417,16 @@ async fn authenticate_registered(
     }
 }
 
+/// A refresh token of a revoked family: used twice, or its code presented twice.
+fn refresh_revoked() -> OAuthError {
+    OAuthError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        50173,
+        "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password.",
+    )
+}
+
 fn public_client_credential() -> OAuthError {
     OAuthError::new(
         StatusCode::BAD_REQUEST,
@@ -713,6 +723,8 @@ async fn issue(
                 access_scopes,
                 confidential,
                 extras: Extras::of(Some(&scope), &form),
+                family: None,
+                refresh: None,
             }
         }
         Grant::DeviceCode { client_id, credential, device_code } => {
@@ -767,7 +779,18 @@ async fn issue(
             }
             let (audience, scopes, access_scopes) = granted_scopes(&poll.code.scope)?;
             let extras = Extras::of(Some(&poll.code.scope), &form);
-            Delegated { tenant, user, client_id: app_id, audience, scopes, access_scopes, confidential, extras }
+            Delegated {
+                tenant,
+                user,
+                client_id: app_id,
+                audience,
+                scopes,
+                access_scopes,
+                confidential,
+                extras,
+                family: None,
+                refresh: None,
+            }
         }
         Grant::AuthorizationCode { client_id, credential, code, redirect_uri, code_verifier } => {
             let app_id = Uuid::parse_str(&client_id).map_err(|_| unknown_client(&client_id, &tenant))?;
@@ -816,7 +839,18 @@ async fn issue(
             let (audience, scopes, access_scopes) = granted_scopes(&code.scope)?;
             let mut extras = Extras::of(Some(&code.scope), &form);
             extras.nonce = code.nonce.clone();
-            Delegated { tenant, user, client_id: app_id, audience, scopes, access_scopes, confidential, extras }
+            Delegated {
+                tenant,
+                user,
+                client_id: app_id,
+                audience,
+                scopes,
+                access_scopes,
+                confidential,
+                extras,
+                family: Some(code.family),
+                refresh: None,
+            }
         }
         Grant::RefreshToken { client_id, credential, refresh_token, scope } => {
             let app_id = Uuid::parse_str(&client_id).map_err(|_| unknown_client(&client_id, &tenant))?;
@@ -848,6 +882,15 @@ async fn issue(
                 Audience::PowerBi => refreshed_scopes(scope.as_deref(), &grant.scopes, &client_id)?,
                 Audience::Graph => graph_scopes(scope.as_deref().unwrap_or(""))?,
             };
+            // Rotation, once every other check passed: each refresh token is redeemed once; a
+            // second use revokes its family.
+            if let Some(family) = grant.family {
+                match state.store.use_refresh_token(&grant.token_id, family, state.clock.now_millis()).await? {
+                    RefreshUse::Fresh => {}
+                    RefreshUse::Reused | RefreshUse::Revoked => return Err(refresh_revoked()),
+                    RefreshUse::Unknown => return Err(refresh_refused(RefreshError::Invalid)),
+                }
+            }
             let mut extras = Extras::of(scope.as_deref(), &form);
             // A refresh always answers with a new refresh token (rotation), as Entra does.
             extras.offline_access = true;
@@ -861,9 +904,20 @@ async fn issue(
                 access_scopes: Some(scopes),
                 confidential: grant.confidential || authenticated,
                 extras,
+                family: grant.family,
+                refresh: None,
             }
         }
     };
+    let mut subject = subject;
+    if subject.extras.offline_access {
+        let now = state.clock.now_millis();
+        let family = subject.family.unwrap_or_else(Uuid::new_v4);
+        state.store.start_refresh_family(family, subject.tenant.id, subject.user.id, subject.client_id, now).await?;
+        let token_id = Uuid::new_v4().simple().to_string();
+        state.store.record_refresh_token(&token_id, family, now).await?;
+        subject.refresh = Some((family, token_id));
+    }
     let wids = state.store.directory_roles(subject.tenant.id, subject.user.id).await?.iter().map(|r| r.template_id().to_string()).collect();
     let access = TokenSubject::User {
         tenant: subject.tenant.id,
@@ -911,6 +965,17 @@ struct Delegated {
     /// The client authenticated with its secret.
     confidential: bool,
     extras: Extras,
+    /// The refresh-token family the sign-in continues (a code's, a refreshed token's); a new
+    /// one when `None`.
+    family: Option<Uuid>,
+    /// The family and id of the refresh token to issue, once recorded.
+    refresh: Option<(Uuid, String)>,
+}
+
+impl Delegated {
+    fn refresh_id(&self) -> Option<&(Uuid, String)> {
+        self.refresh.as_ref()
+    }
 }
 
 /// The token response: the access token, plus for users the refresh token (`offline_access`),
@@ -936,6 +1001,8 @@ fn respond(state: &AppState, access: &TokenSubject, audience: Audience, user: Op
                 scopes: d.scopes.clone(),
                 confidential: d.confidential,
                 issued_at: 0,
+                family: d.refresh_id().map(|(f, _)| *f),
+                token_id: d.refresh_id().map(|(_, t)| t.clone()).unwrap_or_default(),
             }));
         }
         if d.extras.openid {
