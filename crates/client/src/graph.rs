@@ -331,8 +331,14 @@ impl GraphClient {
     pub async fn memberships(&self) -> Result<Memberships> {
         let groups: Vec<Group> = self.groups(None).try_collect().await?;
         let mut m = Memberships::default();
-        for g in groups {
-            let members: Vec<DirectoryObject> = self.group_members(g.id).try_collect().await?;
+        // Each group's members are one paged read; several run at once, in the groups' order.
+        let mut reads = futures::stream::iter(groups)
+            .map(|g| async move {
+                let members: Vec<DirectoryObject> = self.group_members(g.id).try_collect().await?;
+                Ok::<_, crate::error::ClientError>((g, members))
+            })
+            .buffered(MEMBER_READS_IN_FLIGHT);
+        while let Some((g, members)) = reads.try_next().await? {
             for member in members {
                 m.parents.entry(member.id()).or_default().push(g.id);
                 if let DirectoryObject::User(u) = &member {
@@ -345,6 +351,9 @@ impl GraphClient {
         Ok(m)
     }
 }
+
+/// Group member lists [`GraphClient::memberships`] reads at once.
+const MEMBER_READS_IN_FLIGHT: usize = 8;
 
 /// The directory's groups and who is in them, read once; answers `memberOf`,
 /// `transitiveMemberOf` (with the nesting path) and transitive members.

@@ -219,6 +219,8 @@ async fn directory(graph: &GraphClient) -> Result<(BTreeMap<Uuid, User>, BTreeMa
 const SCANS_IN_FLIGHT: usize = 16;
 /// Workspaces per `getInfo`.
 const BATCH: usize = 100;
+/// The first wait before a scan's status is read.
+const FIRST_POLL: Duration = Duration::from_secs(1);
 /// How long a scan may take before it counts as failed.
 const SCAN_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -292,12 +294,15 @@ fn scan_error(e: pbi_client::ClientError) -> ScanStop {
     }
 }
 
-/// One scan of up to 100 workspaces: `getInfo`, `scanStatus` every `poll` until it succeeds, `scanResult`.
+/// One scan of up to 100 workspaces: `getInfo`, `scanStatus` until it succeeds, `scanResult`.
+/// Status is read after [`FIRST_POLL`], then at twice the previous wait, up to `poll`: a quick
+/// scan is read soon after it finishes, a slow one at the pace the budget sustains.
 async fn scan_once(s: &Session, ids: &[Uuid], poll: Duration) -> Result<Vec<WorkspaceInfo>, ScanStop> {
     let options = ScanOptions { get_artifact_users: true, ..ScanOptions::default() };
     let scan = s.client.post_workspace_info(ids, options).await.map_err(scan_error)?;
     let started = Instant::now();
     let mut status = scan.status;
+    let mut waits = poll_waits(poll);
     loop {
         match status.as_str() {
             "Succeeded" => break,
@@ -306,7 +311,7 @@ async fn scan_once(s: &Session, ids: &[Uuid], poll: Duration) -> Result<Vec<Work
                 return Err(ScanStop::Failed(format!("scan {} did not finish in 10 minutes", scan.id)))
             }
             _ => {
-                tokio::time::sleep(poll).await;
+                tokio::time::sleep(waits.next().unwrap_or(poll)).await;
                 status = s.client.get_scan_status(scan.id).await.map_err(scan_error)?.status;
             }
         }
@@ -333,8 +338,14 @@ async fn scan_batch(
     (ids, result)
 }
 
-/// How often a scan's status is read: the scan-status budget shared by the scans in flight,
-/// never more often than every half second.
+/// The waits before each read of a scan's status: [`FIRST_POLL`], then twice the previous
+/// one, never longer than `cap`.
+fn poll_waits(cap: Duration) -> impl Iterator<Item = Duration> {
+    std::iter::successors(Some(FIRST_POLL.min(cap)), move |w| Some((*w * 2).min(cap)))
+}
+
+/// The longest wait between two reads of a scan's status: the pace at which the scans in flight
+/// can poll for an hour within the scan-status budget, never under half a second.
 fn poll_interval(s: &Session, in_flight: usize) -> Duration {
     let per_hour = u64::from(s.profile.pacing().limits.scan_status_per_hour.max(1));
     Duration::from_millis((3_600_000 * in_flight as u64 / per_hour).max(500))
@@ -926,6 +937,14 @@ mod tests {
             deleted_date_time: None,
             assigned_licenses: None,
         }
+    }
+
+    #[test]
+    fn status_polls_back_off_from_one_second_to_the_budgets_pace() {
+        let waits: Vec<u64> = poll_waits(Duration::from_millis(5760)).take(6).map(|d| d.as_millis() as u64).collect();
+        assert_eq!(waits, [1000, 2000, 4000, 5760, 5760, 5760]);
+        let short: Vec<u64> = poll_waits(Duration::from_millis(500)).take(2).map(|d| d.as_millis() as u64).collect();
+        assert_eq!(short, [500, 500], "a cap under a second is never exceeded");
     }
 
     #[test]

@@ -26,11 +26,22 @@ pub(super) const MEMBERSHIPS_CTE: &str = "WITH RECURSIVE memberships(group_id) A
         WHERE gm.tenant_id = $1 AND gm.member_id = ms.group_id \
           AND g.tenant_id = gm.tenant_id AND g.id = gm.group_id AND g.deleted_at IS NULL) ";
 
-/// The condition "principal `$3` reaches workspace `w`", for use after `MEMBERSHIPS_CTE`.
-pub(super) const REACHES: &str = "(EXISTS (SELECT 1 FROM workspace_members m WHERE m.workspace_id = w.id AND m.profile_id = '' \
-           AND (m.principal_id = $3 OR m.principal_id IN (SELECT group_id FROM memberships))) \
-      OR (w.backing_group_id IS NOT NULL AND (w.backing_group_id IN (SELECT group_id FROM memberships) \
-           OR EXISTS (SELECT 1 FROM group_owners o WHERE o.tenant_id = $1 AND o.group_id = w.backing_group_id AND o.owner_id = $3))))";
+/// `reached(workspace_id)`: every workspace principal `$3` of tenant `$1` reaches (a role of its
+/// own or of one of its groups, or the backing group it belongs to or owns), for use right after
+/// `MEMBERSHIPS_CTE` (it continues its `WITH` list). Read from the principal's side through the
+/// `workspace_members_principal`, `workspaces_backing_group` and `group_owners_owner` indexes, so
+/// its cost follows what the principal reaches, not the tenant's workspaces. Deleted workspaces
+/// are left to the caller; the paths are those of `effective_role`.
+pub(super) const REACHED_CTE: &str = ", reached(workspace_id) AS ( \
+       SELECT m.workspace_id FROM workspace_members m WHERE m.principal_id = $3 AND m.profile_id = '' \
+       UNION \
+       SELECT m.workspace_id FROM memberships ms CROSS JOIN workspace_members m \
+        WHERE m.principal_id = ms.group_id AND m.profile_id = '' \
+       UNION \
+       SELECT w.id FROM memberships ms CROSS JOIN workspaces w WHERE w.backing_group_id = ms.group_id \
+       UNION \
+       SELECT w.id FROM group_owners o CROSS JOIN workspaces w \
+        WHERE o.tenant_id = $1 AND o.owner_id = $3 AND w.backing_group_id = o.group_id) ";
 
 /// The effective role of `principal` in an active workspace, through any path.
 pub(super) async fn effective_role<'c, E: Executor<'c, Database = Any>>(

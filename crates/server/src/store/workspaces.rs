@@ -7,7 +7,7 @@ use uuid::Uuid;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::access::{effective_role, MEMBERSHIPS_CTE, REACHES};
+use super::access::{effective_role, MEMBERSHIPS_CTE, REACHED_CTE};
 use super::activity::{record_activity, ActivityEvent};
 use super::generation::{Forget, WriteScope};
 use super::{parse_enum, parse_uuid, Backend, Store, StoreError, StoreResult};
@@ -272,7 +272,8 @@ impl Store {
         page: &Page,
     ) -> StoreResult<Vec<Workspace>> {
         let mut sql = format!(
-            "{MEMBERSHIPS_CTE} SELECT {WORKSPACE_COLUMNS} FROM workspaces w WHERE w.tenant_id = $1 AND $2 = $2 AND w.state <> 'Deleted' AND {REACHES}"
+            "{MEMBERSHIPS_CTE}{REACHED_CTE} SELECT {WORKSPACE_COLUMNS} FROM reached r CROSS JOIN workspaces w \
+              WHERE w.id = r.workspace_id AND w.tenant_id = $1 AND $2 = $2 AND w.state <> 'Deleted'"
         );
         let mut binds = Vec::new();
         if let Some(filter) = filter {

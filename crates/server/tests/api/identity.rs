@@ -159,6 +159,7 @@ backend_test!(a_microsoft_365_group_backing_a_workspace_grants_member_and_owner_
     dana.add_group_user(backed, &GroupUser::email(g("frank"), R::Viewer)).await.unwrap();
     assert_api_error(dana.delete_group_user(backed, &g("frank")).await, 401, "PowerBINotAuthorizedException");
     let erin = t.as_user(&app, "erin").await; // owner of Team365 → Admin
+    assert_eq!(names(erin.get_groups(None, None, None).await.unwrap()), vec!["Backed"], "an owner reaches the workspace too");
     erin.delete_group_user(backed, &g("frank")).await.unwrap();
     erin.update_group_user(backed, &GroupUser::email(g("owner"), R::Member)).await.expect_err("owner is the only direct Admin");
 });
