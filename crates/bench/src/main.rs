@@ -365,6 +365,7 @@ impl Seed {
                 display_name: SP_NAME.into(),
                 secrets: vec![SecretSpec { value: secret.clone(), expires_at: None, hash: None }],
                 certificates: vec![],
+                ..Default::default()
             }],
             workspaces,
             capacities: Vec::new(),

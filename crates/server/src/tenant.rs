@@ -14,6 +14,7 @@ use crate::clock::Clock;
 use crate::domain::identity::{sku_by_part_number, POWER_BI_SKUS};
 use crate::domain::rights;
 use crate::domain::shared_items::{Datasource, DatasourceRight, Gateway, GatewayRight, ItemUser, Pipeline, PipelineRight};
+use crate::domain::signin::{AppRegistration, ClientType};
 use crate::domain::{
     Artifact, ArtifactKind, Capacity, CapacityRight, ClientCertificate, ClientSecret, DirectoryGroup, DirectoryRole, GroupKind,
     PrincipalKind, PrincipalRef, Role, ServicePrincipal, Subscription, Tenant, TenantSettings, UserType, Workspace,
@@ -230,7 +231,7 @@ pub struct GroupMemberSpec {
     pub principal_type: PrincipalKind,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ServicePrincipalSpec {
     #[serde(default)]
@@ -245,6 +246,44 @@ pub struct ServicePrincipalSpec {
     /// the private key, which pbi-access never sees).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub certificates: Vec<CertificateSpec>,
+    /// Where `/authorize` may send the person back with a code (the application's reply URLs).
+    /// Exact match, except that a loopback URI's port is free (`http://localhost` allows
+    /// `http://localhost:51234`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redirect_uris: Vec<String>,
+    /// `confidential` (default: a web app that authenticates to redeem a code) or `public`
+    /// (desktop and command-line clients: no secret, PKCE required).
+    #[serde(default, skip_serializing_if = "is_confidential")]
+    pub client_type: ClientType,
+    /// The permissions consented for the application (`…/powerbi/api/Workspace.Read.All`,
+    /// `User.Read`); empty: all of them, as if an administrator had consented to everything.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub permissions: Vec<String>,
+}
+
+fn is_confidential(t: &ClientType) -> bool {
+    *t == ClientType::Confidential
+}
+
+impl ServicePrincipalSpec {
+    fn registration(&self) -> Result<AppRegistration, String> {
+        for uri in &self.redirect_uris {
+            let ok = uri.len() <= 256
+                && (uri.starts_with("https://") || uri.starts_with("http://localhost") || uri.starts_with("http://127.0.0.1"))
+                && !uri.contains('#');
+            if !ok {
+                return Err(format!(
+                    "redirect URI '{uri}' of '{}' must be https (or http on localhost), at most 256 characters, without a fragment",
+                    self.display_name
+                ));
+            }
+        }
+        Ok(AppRegistration {
+            redirect_uris: self.redirect_uris.clone(),
+            client_type: self.client_type,
+            permissions: self.permissions.clone(),
+        })
+    }
 }
 
 /// A certificate credential: the public certificate as PEM or base64 DER. `tenant export`
@@ -589,6 +628,10 @@ async fn provision_in(tx: &mut store::WriteTx<'_>, clock: &dyn Clock, spec: &Ten
         for (i, spec) in sp.certificates.iter().enumerate() {
             let cert = spec.read(&sp.display_name).map_err(invalid)?;
             store::insert_client_certificate(&mut **tx, tenant.id, s.id, &cert, now + i as i64).await?;
+        }
+        let registration = sp.registration().map_err(invalid)?;
+        if registration != AppRegistration::default() {
+            store::set_app_registration(&mut **tx, tenant.id, s.id, &registration).await?;
         }
         out.service_principals.insert(sp.display_name.clone(), (s.id, s.app_id));
         by_name.insert((PrincipalKind::App, sp.display_name.to_lowercase()), s.id);
@@ -959,13 +1002,31 @@ fn demo_spec(password: &str, secret: &str) -> TenantSpec {
             group("Sales Analysts", false, &[demo_upn("carol")], &[]),
             group("Finance Team", true, &[demo_upn("bob")], &[demo_upn("dave")]),
         ],
-        service_principals: vec![ServicePrincipalSpec {
-            id: None,
-            app_id: None,
-            display_name: DEMO_APP.into(),
-            secrets: vec![SecretSpec { value: secret.into(), expires_at: None, hash: None }],
-            certificates: vec![],
-        }],
+        service_principals: vec![
+            ServicePrincipalSpec {
+                display_name: DEMO_APP.into(),
+                secrets: vec![SecretSpec { value: secret.into(), expires_at: None, hash: None }],
+                ..Default::default()
+            },
+            ServicePrincipalSpec {
+                app_id: Some(demo_app_id(pbi_wire::oauth::DEMO_REVIEW_APP_ID)),
+                display_name: "Access Review".into(),
+                // The review app redeems its codes with the demo client secret the banner prints.
+                secrets: vec![SecretSpec { value: secret.into(), expires_at: None, hash: None }],
+                redirect_uris: ["http://localhost", "http://127.0.0.1", "https://localhost", "https://127.0.0.1"]
+                    .iter()
+                    .map(|origin| format!("{origin}{}", pbi_wire::oauth::DEMO_REVIEW_REDIRECT_PATH))
+                    .collect(),
+                ..Default::default()
+            },
+            ServicePrincipalSpec {
+                app_id: Some(demo_app_id(pbi_wire::oauth::DEMO_PUBLIC_CLIENT_ID)),
+                display_name: "pbi-access CLI".into(),
+                redirect_uris: vec!["http://localhost".into()],
+                client_type: ClientType::Public,
+                ..Default::default()
+            },
+        ],
         workspaces: demo_workspaces(),
         scim_secret: Some(demo_scim_secret(secret)),
         subscribed_skus: vec![sku("POWER_BI_STANDARD", 1000), sku("POWER_BI_PRO", 25), sku("PBI_PREMIUM_PER_USER", 5)],
@@ -1099,11 +1160,7 @@ fn license(principal: &str, principal_type: PrincipalKind, sku: &str) -> License
 
 /// A principal with a right, as a spec names it in an export (by object id).
 fn right_spec<R>(user: &ItemUser<R>, right: &str) -> RightSpec {
-    RightSpec {
-        principal: user.principal.object_id.to_string(),
-        principal_type: user.principal.kind,
-        access_right: right.into(),
-    }
+    RightSpec { principal: user.principal.object_id.to_string(), principal_type: user.principal.kind, access_right: right.into() }
 }
 
 /// The tenant's pipelines and gateways (with data sources) as `export` writes them.
@@ -1131,6 +1188,10 @@ async fn export_shared_items(store: &Store, tenant_id: Uuid) -> Result<(Vec<Pipe
         gateways.push(GatewaySpec { id: Some(g.id), name: g.name, users, datasources });
     }
     Ok((pipelines, gateways))
+}
+
+fn demo_app_id(id: &str) -> Uuid {
+    Uuid::parse_str(id).unwrap_or_default()
 }
 
 /// The whole tenant as a spec that `provision` takes back: same ids, hashed secrets and
@@ -1163,6 +1224,7 @@ pub async fn export(store: &Store, tenant_id: Uuid) -> Result<Option<TenantSpec>
     let capacities = export_capacities(&extras);
     let (pipelines, gateways) = export_shared_items(store, tenant_id).await?;
     let group_name = |id: Option<Uuid>| id.map(|g| g.to_string());
+    let registrations: HashMap<Uuid, AppRegistration> = store.app_registrations(tenant_id).await?.into_iter().collect();
     Ok(Some(TenantSpec {
         pipelines,
         gateways,
@@ -1214,6 +1276,9 @@ pub async fn export(store: &Store, tenant_id: Uuid) -> Result<Option<TenantSpec>
                     .map(|(_, s)| SecretSpec { value: String::new(), hash: Some(s.secret_hash.clone()), expires_at: Some(s.expires_at) })
                     .collect(),
                 certificates: rows.certificates.iter().filter(|(owner, _)| *owner == sp.id).map(|(_, c)| CertificateSpec::of(c)).collect(),
+                redirect_uris: registrations.get(&sp.id).map(|r| r.redirect_uris.clone()).unwrap_or_default(),
+                client_type: registrations.get(&sp.id).map(|r| r.client_type).unwrap_or_default(),
+                permissions: registrations.get(&sp.id).map(|r| r.permissions.clone()).unwrap_or_default(),
             })
             .collect(),
         workspaces,
@@ -1336,7 +1401,7 @@ pub async fn create(
             app_id: None,
             display_name: "tenant automation".into(),
             secrets: vec![SecretSpec { value: secret.clone(), hash: None, expires_at: None }],
-            certificates: vec![],
+            ..Default::default()
         }],
         ..Default::default()
     };

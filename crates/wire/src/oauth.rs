@@ -124,3 +124,25 @@ pub struct UserRealm {
     pub cloud_instance_name: String,
     pub cloud_audience_urn: String,
 }
+
+/// The demo tenant's web application for the access-review app (a confidential client: it
+/// redeems codes with the demo client secret the banner prints, and sends PKCE too).
+pub const DEMO_REVIEW_APP_ID: &str = "5f1e6b1c-7a0b-4c4e-9d3a-2b8c1f0e7a51";
+/// The review app's redirect path, registered on `http://localhost`, `http://127.0.0.1` and
+/// `https://localhost` (any port: loopback ports are not compared).
+pub const DEMO_REVIEW_REDIRECT_PATH: &str = "/review/auth/callback";
+/// The demo tenant's public client for command-line and desktop sign-in (authorization code with
+/// PKCE on `http://localhost`, device code), as MSAL's `PublicClientApplication` uses it.
+pub const DEMO_PUBLIC_CLIENT_ID: &str = "0c9e7d4a-3f5b-4a1e-8c2d-6b7a9e1f3d24";
+
+/// The device authorization response (RFC 8628 §3.2) as Entra sends it: no
+/// `verification_uri_complete`, and a `message` to show the person.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceCodeResponse {
+    pub device_code: String,
+    pub user_code: String,
+    pub verification_uri: String,
+    pub expires_in: u64,
+    pub interval: u64,
+    pub message: String,
+}

@@ -136,6 +136,7 @@ pub mod identity {
         USER_REALM = "GET" "/common/userrealm/{username}" "UserRealm";
         AUTHORIZE = "GET" "/{tenant}/oauth2/v2.0/authorize" "Authorize";
         DEVICE_CODE = "POST" "/{tenant}/oauth2/v2.0/devicecode" "DeviceCode";
+        DEVICE_AUTH = "GET" "/{tenant}/oauth2/deviceauth" "DeviceAuth (verification page)";
         LOGOUT = "GET" "/{tenant}/oauth2/v2.0/logout" "Logout";
         TOKEN_V1 = "POST" "/{tenant}/oauth2/token" "Token (v1)";
         AUTHORIZE_V1 = "GET" "/{tenant}/oauth2/authorize" "Authorize (v1)";

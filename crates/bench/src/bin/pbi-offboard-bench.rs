@@ -122,6 +122,7 @@ fn spec(args: &Args) -> TenantSpec {
             display_name: "bench automation".into(),
             secrets: vec![SecretSpec { value: "bench-secret".into(), ..SecretSpec::default() }],
             certificates: vec![],
+            ..Default::default()
         }],
         workspaces,
         ..TenantSpec::default()

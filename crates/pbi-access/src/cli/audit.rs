@@ -795,6 +795,7 @@ fn snapshot(s: &Session, facts: &Facts, secret: &str, backed: &BTreeMap<Uuid, Ve
             display_name: name,
             secrets: if id == s.caller { vec![SecretSpec { value: secret.to_string(), hash: None, expires_at: None }] } else { Vec::new() },
             certificates: vec![],
+            ..Default::default()
         })
         .collect();
     let groups = facts

@@ -17,6 +17,7 @@ const SHARED_ITEMS: &str = "crates/server/tests/api/shared_items.rs";
 const TOKENS: &str = "crates/server/tests/api/tokens.rs";
 const OIDC: &str = "crates/server/tests/api/oidc.rs";
 const MICROSOFT_CLIENTS: &str = "crates/pbi-access/tests/microsoft_clients.rs";
+const AUTHFLOWS: &str = "crates/server/tests/api/authflows.rs";
 
 /// (operation, test file, test name). An operation may have several witnesses; the first is
 /// the one the matrix shows.
@@ -79,6 +80,9 @@ pub const WITNESSES: &[(Op, &str, &str)] = &[
     // The identity plane: a real Microsoft client (MSAL, azure-identity) where one runs.
     (identity::TOKEN, MICROSOFT_CLIENTS, "msal_and_azure_identity_get_working_tokens_over_tls"),
     (identity::TOKEN, TOKENS, "client_credentials_token_is_an_entra_shaped_rs256_jwt"),
+    (identity::AUTHORIZE, AUTHFLOWS, "a_public_client_signs_in_with_pkce_and_redeems_its_code_once"),
+    (identity::DEVICE_CODE, AUTHFLOWS, "the_device_code_flow_polls_until_the_person_signs_in_on_the_verification_page"),
+    (identity::DEVICE_AUTH, AUTHFLOWS, "the_device_code_flow_polls_until_the_person_signs_in_on_the_verification_page"),
     (identity::KEYS, OIDC, "openid_configuration_has_entras_v2_shape"),
     (identity::KEYS_V1, OIDC, "openid_configuration_has_entras_v2_shape"),
     (identity::OPENID_CONFIGURATION, MICROSOFT_CLIENTS, "msal_and_azure_identity_get_working_tokens_over_tls"),

@@ -1,9 +1,10 @@
 //! Refresh tokens and OpenID Connect ID tokens.
 //!
-//! Refresh tokens are stateless: an RS256 JWT signed with the same key as access tokens, with
-//! header `typ` `rt+jwt` and the claim `"token_use":"refresh"`, whose audience is the client
-//! (application) id. Nothing is stored: redeeming one re-reads the user from the directory, so a
-//! deleted or disabled user cannot refresh. The access-token verifier refuses anything carrying
+//! Refresh tokens are RS256 JWTs signed with the same key as access tokens, with header `typ`
+//! `rt+jwt` and the claim `"token_use":"refresh"`, whose audience is the client (application)
+//! id. Each carries its id (`uti`) and family (`fam`); the token grant spends the id in the store
+//! (rotation, `store::RefreshUse`) and re-reads the user from the directory, so a deleted or
+//! disabled user cannot refresh. The access-token verifier refuses anything carrying
 //! `token_use`, and the refresh verifier refuses anything without `"token_use":"refresh"`, so
 //! neither kind is accepted as the other.
 
@@ -40,6 +41,10 @@ struct RefreshClaims {
     /// Granted delegated Power BI scopes, short form, space-separated.
     scp: String,
     uti: String,
+    /// The family (one sign-in) the token belongs to; tokens issued before families existed
+    /// have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fam: Option<String>,
 }
 
 /// What a refresh token stands for.
@@ -53,6 +58,11 @@ pub struct RefreshGrant {
     pub confidential: bool,
     /// When the original sign-in happened is not tracked; this is when this token was issued.
     pub issued_at: i64,
+    /// The refresh-token family (see `store::RefreshUse`); `None` on tokens issued before
+    /// rotation was tracked.
+    pub family: Option<Uuid>,
+    /// This token's own id (`uti`): issued with it when not empty, read back by verification.
+    pub token_id: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -79,6 +89,8 @@ pub struct IdTokenSubject<'a> {
     pub name: Option<&'a str>,
     pub preferred_username: Option<&'a str>,
     pub email: Option<&'a str>,
+    /// The authorization request's `nonce`, echoed so the client can match the token to it.
+    pub nonce: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,6 +104,8 @@ struct IdClaims {
     email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nonce: Option<String>,
     oid: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     preferred_username: Option<String>,
@@ -127,7 +141,8 @@ impl TokenService {
             sub: grant.user.to_string(),
             appidacr: if grant.confidential { "1" } else { "0" }.into(),
             scp: grant.scopes.join(" "),
-            uti: Uuid::new_v4().simple().to_string(),
+            uti: if grant.token_id.is_empty() { Uuid::new_v4().simple().to_string() } else { grant.token_id.clone() },
+            fam: grant.family.map(|f| f.to_string()),
         };
         self.sign(REFRESH_TYP, &claims)
     }
@@ -161,6 +176,8 @@ impl TokenService {
             scopes: claims.scp.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect(),
             confidential: claims.appidacr == "1",
             issued_at: claims.iat,
+            family: claims.fam.as_deref().map(Uuid::parse_str).transpose().map_err(|_| RefreshError::Invalid)?,
+            token_id: claims.uti,
         })
     }
 
@@ -175,6 +192,7 @@ impl TokenService {
             exp: now + self.lifetime_secs() as i64,
             email: subject.email.map(str::to_string),
             name: subject.name.map(str::to_string),
+            nonce: subject.nonce.map(str::to_string),
             oid: subject.user.to_string(),
             preferred_username: subject.preferred_username.map(str::to_string),
             sub: pairwise_subject(subject.user, subject.client_id),
@@ -204,6 +222,8 @@ mod tests {
             scopes: vec!["Workspace.Read.All".into(), "Tenant.Read.All".into()],
             confidential: true,
             issued_at: 0,
+            family: Some(Uuid::new_v4()),
+            token_id: "t1".into(),
         }
     }
 
@@ -252,6 +272,7 @@ mod tests {
             name: Some("U"),
             preferred_username: Some("u@x"),
             email: None,
+            nonce: None,
         });
         assert!(svc.verify(&id).is_err(), "an ID token is no access token");
         assert_eq!(svc.verify_refresh(&id, g.tenant, g.client_id), Err(RefreshError::Invalid));

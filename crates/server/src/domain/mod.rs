@@ -11,6 +11,7 @@ pub mod identity;
 pub mod policy;
 pub mod rights;
 pub mod shared_items;
+pub mod signin;
 pub mod throttle;
 
 pub use artifacts::*;

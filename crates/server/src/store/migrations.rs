@@ -25,6 +25,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (13, include_str!("../../migrations/0013_access_reviews.sql")),
     (14, include_str!("../../migrations/0014_directory_counts.sql")),
     (15, include_str!("../../migrations/0015_pipelines_gateways.sql")),
+    (16, include_str!("../../migrations/0016_sign_in_flows.sql")),
 ];
 
 pub const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -32,6 +32,7 @@ mod packed;
 mod review;
 mod settings;
 mod shared_items;
+mod signin;
 mod snapshot;
 mod sync;
 mod throttle;
@@ -46,6 +47,7 @@ pub use directory::*;
 pub use generation::{bump_generation, CacheStamp, Forget, TenantGenerations, WriteScope, WriteTx};
 pub use keys::*;
 pub use shared_items::*;
+pub use signin::*;
 pub use workspaces::*;
 /// The schema version this build migrates to.
 pub const SCHEMA_VERSION: i64 = migrations::LATEST;

@@ -119,6 +119,7 @@ backend_test!(license_type_follows_assignments_after_propagation, |app: TestApp|
             display_name: "app".into(),
             secrets: vec![],
             certificates: vec![],
+            ..Default::default()
         }],
         workspaces: vec![WorkspaceSpec {
             name: "W".into(),

@@ -139,6 +139,7 @@ backend_test!(items_are_visible_through_groups, |app: TestApp| async move {
             display_name: "client".into(),
             secrets: vec![],
             certificates: vec![],
+            ..Default::default()
         }],
         workspaces: vec![WorkspaceSpec {
             name: "Shared".into(),

@@ -271,6 +271,7 @@ backend_test!(certificates_import_with_the_tenant_and_export_as_public_certifica
             display_name: "signer".into(),
             secrets: vec![],
             certificates: vec![CertificateSpec { pem: cert.cert_pem.clone(), ..Default::default() }],
+            ..Default::default()
         }],
         ..Default::default()
     };

@@ -210,8 +210,9 @@ pub fn fixture_spec() -> TenantSpec {
                     SecretSpec { value: EXPIRED_SECRET.into(), expires_at: Some(1), hash: None },
                 ],
                 certificates: vec![],
+                ..Default::default()
             },
-            ServicePrincipalSpec { id: None, app_id: None, display_name: "other-app".into(), secrets: vec![], certificates: vec![] },
+            ServicePrincipalSpec { id: None, app_id: None, display_name: "other-app".into(), secrets: vec![], ..Default::default() },
         ],
         workspaces: vec![
             WorkspaceSpec {
@@ -622,6 +623,7 @@ pub async fn provision_other_tenant(app: &TestApp) -> ProvisionedTenant {
             display_name: "other-automation".into(),
             secrets: vec![SecretSpec { value: SECRET.into(), expires_at: None, hash: None }],
             certificates: vec![],
+            ..Default::default()
         }],
         workspaces: vec![],
         scim_secret: Some(OTHER_SCIM_SECRET.into()),
@@ -652,6 +654,7 @@ impl TestApp {
                     display_name: "app".into(),
                     secrets: vec![],
                     certificates: vec![],
+                    ..Default::default()
                 }],
                 ..Default::default()
             })

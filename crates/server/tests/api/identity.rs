@@ -35,6 +35,7 @@ fn groups_spec() -> TenantSpec {
         display_name: name.into(),
         secrets: vec![SecretSpec { value: SECRET.into(), expires_at: None, hash: None }],
         certificates: vec![],
+        ..Default::default()
     };
     TenantSpec {
         id: None,

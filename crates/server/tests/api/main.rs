@@ -7,6 +7,7 @@ mod activity;
 mod admin;
 mod artifacts;
 mod audit;
+mod authflows;
 mod cancel;
 mod certificates;
 mod compatibility;

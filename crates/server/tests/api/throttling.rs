@@ -127,6 +127,7 @@ fn other_tenant() -> TenantSpec {
             display_name: "app".into(),
             secrets: vec![SecretSpec { value: SECRET.into(), expires_at: None, hash: None }],
             certificates: vec![],
+            ..Default::default()
         }],
         workspaces: vec![WorkspaceSpec {
             backed_by: None,

@@ -104,7 +104,7 @@ backend_test!(token_errors_carry_entra_codes, |app: TestApp| async move {
     };
     let body = raw(vec![("client_id", app_id.clone())]).await;
     assert_eq!((body["error"].as_str(), body["error_codes"][0].as_u64()), (Some("invalid_request"), Some(900144)));
-    let body = raw(vec![("grant_type", "authorization_code".into()), ("client_id", app_id.clone())]).await;
+    let body = raw(vec![("grant_type", "urn:ietf:params:oauth:grant-type:saml1_1-bearer".into()), ("client_id", app_id.clone())]).await;
     assert_eq!(body["error"], "unsupported_grant_type");
     let body = raw(vec![
         ("grant_type", "client_credentials".into()),
@@ -254,17 +254,19 @@ backend_test!(users_get_graph_tokens_for_graph_and_graph_refuses_power_bi_tokens
 
     // Its refresh token is good for either resource, each asked for by scope.
     let refresh = body["refresh_token"].as_str().expect("offline_access gives a refresh token").to_string();
-    let redeem = |scope: &str| {
+    let redeem = |refresh: &str, scope: &str| {
         vec![
             ("grant_type", "refresh_token".to_string()),
             ("client_id", app.app_id().to_string()),
-            ("refresh_token", refresh.clone()),
+            ("refresh_token", refresh.to_string()),
             ("scope", scope.to_string()),
         ]
     };
-    let body = token_request(&app, &redeem("https://analysis.windows.net/powerbi/api/.default")).await;
+    let body = token_request(&app, &redeem(&refresh, "https://analysis.windows.net/powerbi/api/.default")).await;
     assert_eq!(payload(body["access_token"].as_str().unwrap())["aud"], "https://analysis.windows.net/powerbi/api");
-    let body = token_request(&app, &redeem("User.Read GroupMember.Read.All")).await;
+    // Each refresh rotates the token: the next one uses the new token.
+    let refresh = body["refresh_token"].as_str().unwrap().to_string();
+    let body = token_request(&app, &redeem(&refresh, "User.Read GroupMember.Read.All")).await;
     let claims = payload(body["access_token"].as_str().unwrap_or_else(|| panic!("{body}")));
     assert_eq!(claims["aud"], "https://graph.microsoft.com");
     assert_eq!(claims["scp"], "User.Read GroupMember.Read.All");

@@ -1,6 +1,8 @@
 //! The identity dialect: Entra ID's v2.0 token endpoint, key discovery, OpenID configuration,
 //! instance discovery and user realm, with RFC 6749 §5.2 errors carrying Entra's `AADSTS…` codes.
 
+mod authorize;
+mod device;
 mod discovery;
 mod error;
 mod token;
@@ -18,11 +20,24 @@ use pbi_wire::ops::{identity as op, Op};
 use crate::app::AppState;
 
 /// Operations that are advertised (the OpenID configuration names them) but not built yet.
-const PLANNED: &[Op] = &[op::AUTHORIZE, op::DEVICE_CODE, op::LOGOUT, op::TOKEN_V1, op::AUTHORIZE_V1, op::DEVICE_CODE_V1, op::LOGOUT_V1];
+const PLANNED: &[Op] = &[op::LOGOUT, op::TOKEN_V1, op::AUTHORIZE_V1, op::DEVICE_CODE_V1, op::LOGOUT_V1];
 
 pub fn router() -> Router<AppState> {
     let mut router = Router::new()
         .route(op::TOKEN.path, only_post(post(token::token)))
+        .route(
+            op::AUTHORIZE.path,
+            get(authorize::show).post(authorize::submit).fallback(|State(state): State<AppState>, method: Method| async move {
+                OAuthError::method_not_allowed("GET, POST", method.as_str()).stamped(&*state.clock)
+            }),
+        )
+        .route(op::DEVICE_CODE.path, only_post(post(device::start)))
+        .route(
+            op::DEVICE_AUTH.path,
+            get(device::show).post(device::submit).fallback(|State(state): State<AppState>, method: Method| async move {
+                OAuthError::method_not_allowed("GET, POST", method.as_str()).stamped(&*state.clock)
+            }),
+        )
         .route(op::KEYS.path, only_get(get(keys)))
         .route(op::KEYS_V1.path, only_get(get(keys)))
         .route(op::OPENID_CONFIGURATION.path, only_get(get(discovery::openid_configuration)))

@@ -1,4 +1,5 @@
-//! `POST /{tenant}/oauth2/v2.0/token`: client credentials, password, and refresh token grants;
+//! `POST /{tenant}/oauth2/v2.0/token`: client credentials, password, authorization code and
+//! refresh token grants;
 //! clients authenticate with a secret or a certificate-signed client assertion.
 
 use std::collections::HashMap;
@@ -22,7 +23,12 @@ use crate::auth::lockout::Outcome;
 use crate::auth::refresh::client_info;
 use crate::auth::{Audience, IdTokenSubject, RefreshError, RefreshGrant, TokenSubject};
 use crate::domain::identity::DirUser;
+use crate::domain::signin::{code_hash, pkce_matches, valid_verifier, ClientType, DEVICE_POLL_INTERVAL_SECS};
 use crate::domain::Tenant;
+use crate::store::{CodeRedemption, RefreshUse};
+
+/// RFC 8628's grant type of the device code poll.
+const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// Delegated Power BI scopes pbi-access knows; `.default` grants all of them.
 pub const DELEGATED_SCOPES: &[&str] = &[
@@ -140,9 +146,36 @@ fn invalid_scope(scope: &str) -> OAuthError {
 /// The grant, parsed from the form: invalid combinations never reach the issuing code.
 #[derive(Debug)]
 enum Grant {
-    ClientCredentials { client_id: String, credential: Option<ClientCredential>, scope: String },
-    Password { client_id: String, credential: Option<ClientCredential>, username: String, password: String, scope: String },
-    RefreshToken { client_id: String, credential: Option<ClientCredential>, refresh_token: String, scope: Option<String> },
+    ClientCredentials {
+        client_id: String,
+        credential: Option<ClientCredential>,
+        scope: String,
+    },
+    Password {
+        client_id: String,
+        credential: Option<ClientCredential>,
+        username: String,
+        password: String,
+        scope: String,
+    },
+    RefreshToken {
+        client_id: String,
+        credential: Option<ClientCredential>,
+        refresh_token: String,
+        scope: Option<String>,
+    },
+    DeviceCode {
+        client_id: String,
+        credential: Option<ClientCredential>,
+        device_code: String,
+    },
+    AuthorizationCode {
+        client_id: String,
+        credential: Option<ClientCredential>,
+        code: String,
+        redirect_uri: String,
+        code_verifier: Option<String>,
+    },
 }
 
 /// How a confidential client proved itself: a secret, or a JWT signed with its certificate.
@@ -162,8 +195,10 @@ impl std::fmt::Debug for ClientCredential {
 }
 
 /// The OpenID Connect scopes a request named, and whether it sent `client_info=1`.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct Extras {
+    /// The `nonce` of the authorization request, echoed in the ID token.
+    nonce: Option<String>,
     openid: bool,
     profile: bool,
     email: bool,
@@ -175,6 +210,7 @@ impl Extras {
     fn of(scope: Option<&str>, form: &HashMap<String, String>) -> Extras {
         let named = |name: &str| scope.is_some_and(|s| s.split_whitespace().any(|x| x == name));
         Extras {
+            nonce: None,
             openid: named("openid"),
             profile: named("profile"),
             email: named("email"),
@@ -257,6 +293,14 @@ fn parse_grant(headers: &HeaderMap, form: &HashMap<String, String>) -> Result<Gr
             refresh_token: required(form, "refresh_token")?,
             scope: form.get("scope").filter(|s| !s.trim().is_empty()).cloned(),
         }),
+        DEVICE_CODE_GRANT | "device_code" => Ok(Grant::DeviceCode { client_id, credential, device_code: required(form, "device_code")? }),
+        "authorization_code" => Ok(Grant::AuthorizationCode {
+            client_id,
+            credential,
+            code: required(form, "code")?,
+            redirect_uri: required(form, "redirect_uri")?,
+            code_verifier: form.get("code_verifier").filter(|v| !v.is_empty()).cloned(),
+        }),
         other => Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
@@ -279,6 +323,22 @@ fn delegated_scopes(scope: &str) -> Result<Vec<String>, OAuthError> {
         ));
     }
     Ok(granted)
+}
+
+/// The resource, the refresh token's Power BI scopes, and the access token's scopes when
+/// different.
+pub(crate) type Granted = (Audience, Vec<String>, Option<Vec<String>>);
+
+/// What a user sign-in's `scope` grants: the access token's resource, the Power BI scopes the
+/// refresh token carries, and the access token's own scopes when they differ (Graph). A Graph
+/// sign-in gets Power BI's `.default` in its refresh token (consent is modelled as an
+/// administrator's, for every scope).
+pub(crate) fn granted_scopes(scope: &str) -> Result<Granted, OAuthError> {
+    let audience = requested_resource(scope)?;
+    Ok(match audience {
+        Audience::PowerBi => (audience, delegated_scopes(scope)?, None),
+        Audience::Graph => (audience, DELEGATED_SCOPES.iter().map(|s| s.to_string()).collect(), Some(graph_scopes(scope)?)),
+    })
 }
 
 /// Scopes for a refreshed access token: those asked for, which the refresh token must cover
@@ -367,6 +427,68 @@ pub fn account_locked() -> OAuthError {
 
 fn user_disabled() -> OAuthError {
     OAuthError::new(StatusCode::BAD_REQUEST, "invalid_grant", 50057, "The user account is disabled.")
+}
+
+/// How a registered application takes part in a user flow: a confidential client must
+/// authenticate (and then it is `true`), a public client must not.
+async fn authenticate_registered(
+    state: &AppState,
+    endpoint: &TokenEndpoint<'_>,
+    sp_id: Uuid,
+    client_id: &str,
+    client_type: ClientType,
+    credential: Option<ClientCredential>,
+) -> Result<bool, OAuthError> {
+    match (client_type, credential) {
+        (ClientType::Public, Some(_)) => Err(public_client_credential()),
+        (ClientType::Public, None) => Ok(false),
+        (ClientType::Confidential, None) => Err(secret_required()),
+        (ClientType::Confidential, Some(credential)) => {
+            verify_client(state, endpoint, sp_id, client_id, &credential).await?;
+            Ok(true)
+        }
+    }
+}
+
+/// A refresh token of a revoked family: used twice, or its code presented twice.
+fn refresh_revoked() -> OAuthError {
+    OAuthError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        50173,
+        "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password.",
+    )
+}
+
+fn public_client_credential() -> OAuthError {
+    OAuthError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        700025,
+        "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.",
+    )
+}
+
+fn bad_code() -> OAuthError {
+    OAuthError::new(StatusCode::BAD_REQUEST, "invalid_grant", 70000, "Provided grant is invalid or malformed.")
+}
+
+fn code_redeemed() -> OAuthError {
+    OAuthError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        54005,
+        "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.",
+    )
+}
+
+fn code_expired() -> OAuthError {
+    OAuthError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        70008,
+        "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.",
+    )
 }
 
 fn secret_required() -> OAuthError {
@@ -626,33 +748,8 @@ async fn issue(
             if let Some(credential) = credential {
                 verify_client(state, &endpoint, sp.id, &client_id, &credential).await?;
             }
-            let audience = requested_resource(&scope)?;
-            // The refresh token carries the Power BI grant; a Graph sign-in gets Power BI's
-            // `.default` there (consent is modelled as an administrator's, for every scope).
-            let (scopes, access_scopes) = match audience {
-                Audience::PowerBi => (delegated_scopes(&scope)?, None),
-                Audience::Graph => (DELEGATED_SCOPES.iter().map(|s| s.to_string()).collect(), Some(graph_scopes(&scope)?)),
-            };
-            let Some((user, hash)) = state.store.get_user_credentials(tenant.id, &username).await? else {
-                // As long as a wrong password takes, so timing does not tell which accounts exist.
-                state.sign_in.verify(&password, None).await;
-                return Err(user_not_found(&username, &tenant));
-            };
-            match state.sign_in.check_password(tenant.id, user.id, &password, hash.as_deref(), state.clock.now_millis()).await {
-                Outcome::Accepted => {}
-                Outcome::WrongPassword => {
-                    return Err(OAuthError::new(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_grant",
-                        50126,
-                        "Error validating credentials due to invalid username or password.",
-                    ))
-                }
-                Outcome::Locked { .. } => return Err(account_locked()),
-            }
-            if !user.account_enabled {
-                return Err(user_disabled());
-            }
+            let (audience, scopes, access_scopes) = granted_scopes(&scope)?;
+            let user = authenticate_user(state, &tenant, &username, &password).await?;
             Delegated {
                 tenant,
                 user,
@@ -662,6 +759,133 @@ async fn issue(
                 access_scopes,
                 confidential,
                 extras: Extras::of(Some(&scope), &form),
+                family: None,
+                refresh: None,
+            }
+        }
+        Grant::DeviceCode { client_id, credential, device_code } => {
+            let app_id = Uuid::parse_str(&client_id).map_err(|_| unknown_client(&client_id, &tenant))?;
+            let (sp, app) = state.store.app_registration(tenant.id, app_id).await?.ok_or_else(|| unknown_client(&client_id, &tenant))?;
+            let confidential = authenticate_registered(state, &endpoint, sp.id, &client_id, app.client_type, credential).await?;
+            let now = state.clock.now_millis();
+            // A poll within a second of the interval still counts as waiting it (network jitter).
+            let min_gap = (DEVICE_POLL_INTERVAL_SECS - 1) * 1000;
+            let poll = state.store.poll_device_code(tenant.id, &code_hash(&device_code), now, min_gap).await?;
+            let device_error =
+                |error: &'static str, code: u32, message: &str| OAuthError::new(StatusCode::BAD_REQUEST, error, code, message);
+            let Some(poll) = poll.filter(|p| p.code.client_id == app_id) else {
+                return Err(device_error(
+                    "bad_verification_code",
+                    70019,
+                    "Verification code is not valid: the device code is unknown or was issued to another client.",
+                ));
+            };
+            if poll.code.redeemed_at.is_some() {
+                return Err(device_error("invalid_grant", 54005, "The device code was already redeemed."));
+            }
+            if poll.code.expires_at <= now {
+                return Err(device_error(
+                    "expired_token",
+                    70020,
+                    "The provided value for the input parameter 'device_code' is not valid. This device code has expired.",
+                ));
+            }
+            if poll.slow_down {
+                return Err(device_error(
+                    "slow_down",
+                    70016,
+                    "OAuth 2.0 device flow error. The client is polling too fast: wait the interval between polls.",
+                ));
+            }
+            let Some(user) = poll.code.user.filter(|_| poll.redeemed) else {
+                return Err(device_error(
+                    "authorization_pending",
+                    70016,
+                    "OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
+                ));
+            };
+            let user = state
+                .store
+                .get_user(tenant.id, user, false)
+                .await?
+                .filter(|u| u.deleted_at.is_none())
+                .ok_or_else(|| user_not_found(&user.to_string(), &tenant))?;
+            if !user.account_enabled {
+                return Err(user_disabled());
+            }
+            let (audience, scopes, access_scopes) = granted_scopes(&poll.code.scope)?;
+            let extras = Extras::of(Some(&poll.code.scope), &form);
+            Delegated {
+                tenant,
+                user,
+                client_id: app_id,
+                audience,
+                scopes,
+                access_scopes,
+                confidential,
+                extras,
+                family: None,
+                refresh: None,
+            }
+        }
+        Grant::AuthorizationCode { client_id, credential, code, redirect_uri, code_verifier } => {
+            let app_id = Uuid::parse_str(&client_id).map_err(|_| unknown_client(&client_id, &tenant))?;
+            let (sp, app) = state.store.app_registration(tenant.id, app_id).await?.ok_or_else(|| unknown_client(&client_id, &tenant))?;
+            let confidential = authenticate_registered(state, &endpoint, sp.id, &client_id, app.client_type, credential).await?;
+            let now = state.clock.now_millis();
+            let code = match state.store.redeem_auth_code(tenant.id, &code_hash(&code), now).await? {
+                CodeRedemption::Redeemed(code) => code,
+                CodeRedemption::AlreadyRedeemed(_) => return Err(code_redeemed()),
+                CodeRedemption::Unknown => return Err(bad_code()),
+            };
+            if code.expires_at <= now {
+                return Err(code_expired());
+            }
+            if code.client_id != app_id {
+                return Err(bad_code());
+            }
+            if code.redirect_uri != redirect_uri {
+                return Err(OAuthError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    500112,
+                    format!("The reply address '{redirect_uri}' does not match the reply address '{}' provided when requesting Authorization code.", code.redirect_uri),
+                ));
+            }
+            if let Some(challenge) = &code.code_challenge {
+                if !code_verifier.as_deref().is_some_and(|v| valid_verifier(v) && pkce_matches(challenge, v)) {
+                    return Err(OAuthError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        501481,
+                        "The Code_Verifier does not match the code_challenge supplied in the authorization request.",
+                    ));
+                }
+            }
+            // The directory as it is now: an account disabled or deleted since the sign-in is refused.
+            let user = state
+                .store
+                .get_user(tenant.id, code.user, false)
+                .await?
+                .filter(|u| u.deleted_at.is_none())
+                .ok_or_else(|| user_not_found(&code.user.to_string(), &tenant))?;
+            if !user.account_enabled {
+                return Err(user_disabled());
+            }
+            let (audience, scopes, access_scopes) = granted_scopes(&code.scope)?;
+            let mut extras = Extras::of(Some(&code.scope), &form);
+            extras.nonce = code.nonce.clone();
+            Delegated {
+                tenant,
+                user,
+                client_id: app_id,
+                audience,
+                scopes,
+                access_scopes,
+                confidential,
+                extras,
+                family: Some(code.family),
+                refresh: None,
             }
         }
         Grant::RefreshToken { client_id, credential, refresh_token, scope } => {
@@ -694,6 +918,15 @@ async fn issue(
                 Audience::PowerBi => refreshed_scopes(scope.as_deref(), &grant.scopes, &client_id)?,
                 Audience::Graph => graph_scopes(scope.as_deref().unwrap_or(""))?,
             };
+            // Rotation, once every other check passed: each refresh token is redeemed once; a
+            // second use revokes its family.
+            if let Some(family) = grant.family {
+                match state.store.use_refresh_token(&grant.token_id, family, state.clock.now_millis()).await? {
+                    RefreshUse::Fresh => {}
+                    RefreshUse::Reused | RefreshUse::Revoked => return Err(refresh_revoked()),
+                    RefreshUse::Unknown => return Err(refresh_refused(RefreshError::Invalid)),
+                }
+            }
             let mut extras = Extras::of(scope.as_deref(), &form);
             // A refresh always answers with a new refresh token (rotation), as Entra does.
             extras.offline_access = true;
@@ -707,9 +940,20 @@ async fn issue(
                 access_scopes: Some(scopes),
                 confidential: grant.confidential || authenticated,
                 extras,
+                family: grant.family,
+                refresh: None,
             }
         }
     };
+    let mut subject = subject;
+    if subject.extras.offline_access {
+        let now = state.clock.now_millis();
+        let family = subject.family.unwrap_or_else(Uuid::new_v4);
+        state.store.start_refresh_family(family, subject.tenant.id, subject.user.id, subject.client_id, now).await?;
+        let token_id = Uuid::new_v4().simple().to_string();
+        state.store.record_refresh_token(&token_id, family, now).await?;
+        subject.refresh = Some((family, token_id));
+    }
     let wids = state.store.directory_roles(subject.tenant.id, subject.user.id).await?.iter().map(|r| r.template_id().to_string()).collect();
     let access = TokenSubject::User {
         tenant: subject.tenant.id,
@@ -721,6 +965,34 @@ async fn issue(
         wids,
     };
     Ok(Json(respond(state, &access, subject.audience, Some(&subject))))
+}
+
+/// Check a user's name and password: the one credential check of the password grant, the
+/// sign-in page and the device verification page. A deleted or unknown user is AADSTS50034, a
+/// wrong password AADSTS50126, a disabled account AADSTS50057 (after the password, so the
+/// answer says nothing about an account to someone without its password).
+pub(crate) async fn authenticate_user(state: &AppState, tenant: &Tenant, username: &str, password: &str) -> Result<DirUser, OAuthError> {
+    let Some((user, hash)) = state.store.get_user_credentials(tenant.id, username).await? else {
+        // As long as a wrong password takes, so timing does not tell which accounts exist.
+        state.sign_in.verify(password, None).await;
+        return Err(user_not_found(username, tenant));
+    };
+    match state.sign_in.check_password(tenant.id, user.id, password, hash.as_deref(), state.clock.now_millis()).await {
+        Outcome::Accepted => {}
+        Outcome::WrongPassword => {
+            return Err(OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                50126,
+                "Error validating credentials due to invalid username or password.",
+            ))
+        }
+        Outcome::Locked { .. } => return Err(account_locked()),
+    }
+    if !user.account_enabled {
+        return Err(user_disabled());
+    }
+    Ok(user)
 }
 
 /// A user grant that passed every check: what goes into the access, refresh and ID tokens.
@@ -737,6 +1009,17 @@ struct Delegated {
     /// The client authenticated with its secret.
     confidential: bool,
     extras: Extras,
+    /// The refresh-token family the sign-in continues (a code's, a refreshed token's); a new
+    /// one when `None`.
+    family: Option<Uuid>,
+    /// The family and id of the refresh token to issue, once recorded.
+    refresh: Option<(Uuid, String)>,
+}
+
+impl Delegated {
+    fn refresh_id(&self) -> Option<&(Uuid, String)> {
+        self.refresh.as_ref()
+    }
 }
 
 /// The token response: the access token, plus for users the refresh token (`offline_access`),
@@ -762,6 +1045,8 @@ fn respond(state: &AppState, access: &TokenSubject, audience: Audience, user: Op
                 scopes: d.scopes.clone(),
                 confidential: d.confidential,
                 issued_at: 0,
+                family: d.refresh_id().map(|(f, _)| *f),
+                token_id: d.refresh_id().map(|(_, t)| t.clone()).unwrap_or_default(),
             }));
         }
         if d.extras.openid {
@@ -774,6 +1059,7 @@ fn respond(state: &AppState, access: &TokenSubject, audience: Audience, user: Op
                 name: d.extras.profile.then_some(d.user.display_name.as_str()),
                 preferred_username: d.extras.profile.then_some(d.user.upn.as_str()),
                 email: if d.extras.email { d.user.mail.as_deref() } else { None },
+                nonce: d.extras.nonce.as_deref(),
             }));
         }
         if d.extras.client_info {
