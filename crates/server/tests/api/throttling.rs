@@ -278,21 +278,6 @@ backend_test!(get_modified_workspaces_allows_30_an_hour, |app: TestApp| async mo
     assert_throttled(get(&app, &app.base, path, &token).await, 3540).await;
 });
 
-// RefreshUserPermissions has its once-an-hour budget per user (`pbi_wire::budgets`), but pbi-access
-// does not build the operation yet: its 501 is a failure on the service's side, which spends no
-// budget (issue 12), so a client retrying it is never told to wait.
-backend_test!(refresh_user_permissions_is_501_and_spends_no_budget, |app: TestApp| async move {
-    let refresh = |token: String| {
-        let request = app.http.post(app.url("/v1.0/myorg/RefreshUserPermissions")).bearer_auth(token);
-        async move { request.send().await.unwrap() }
-    };
-    let viewer = app.user_token("viewer").await;
-    for _ in 0..3 {
-        assert_eq!(refresh(viewer.clone()).await.status(), StatusCode::NOT_IMPLEMENTED);
-        app.clock.advance(secs(10));
-    }
-});
-
 backend_test!(workspace_calls_are_not_throttled_by_default, |app: TestApp| async move {
     let token = app.user_token("viewer").await;
     for _ in 0..250 {
