@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 mod cli;
+mod review_web;
 mod tenant_cmd;
 
 use clap::{Parser, Subcommand};
@@ -384,6 +385,31 @@ enum ReviewCommand {
     },
     /// Check a JSON export: exit 0 if no row or decision was changed since, 8 otherwise.
     Verify { file: PathBuf },
+    /// Serve the review web application: people sign in at the profile's authority
+    /// (authorization code + PKCE), Fabric administrators start, close and apply campaigns,
+    /// reviewers decide in the browser.
+    ///
+    /// Example: pbi-access review serve --listen 127.0.0.1:8400
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8400")]
+        listen: std::net::SocketAddr,
+        /// The origin people reach the app at, when not http:// and the listen address (e.g. behind a TLS proxy).
+        #[arg(long, env = "PBI_ACCESS_REVIEW_PUBLIC_URL")]
+        public_url: Option<String>,
+        /// The web application's client id at the authority (default: the demo tenant's "Access Review" app).
+        #[arg(long, env = "PBI_ACCESS_REVIEW_CLIENT_ID", default_value = pbi_wire::oauth::DEMO_REVIEW_APP_ID)]
+        client_id: String,
+        /// Its client secret (default: the profile's).
+        #[arg(long, env = "PBI_ACCESS_REVIEW_CLIENT_SECRET", hide_env_values = true)]
+        client_secret: Option<String>,
+        /// Where apply journals are kept (an interrupted apply resumes from them).
+        #[arg(long, default_value = ".")]
+        journal_dir: PathBuf,
+        #[arg(long, env = "PBI_ACCESS_REVIEW_DATABASE", default_value = cli::review::DEFAULT_DATABASE)]
+        database: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
 }
 
 /// `Conn` for `audit`, whose `--output` also offers `snapshot`.
@@ -600,6 +626,18 @@ async fn main() -> ExitCode {
                 cli::review::export(&database, campaign, format, out.as_deref()).await
             }
             ReviewCommand::Verify { file } => cli::review::verify(&file),
+            ReviewCommand::Serve { listen, public_url, client_id, client_secret, journal_dir, database, conn } => {
+                match cli::profile::load(&conn.profile, conn.profiles.clone()) {
+                    Ok(profile) => {
+                        let options = review_web::Options { listen, database, public_url, client_id, client_secret, journal_dir };
+                        review_web::serve(profile, options).await
+                    }
+                    Err(e) => {
+                        eprintln!("pbi-access: profile error: {e}");
+                        ExitCode::from(cli::exit::USAGE)
+                    }
+                }
+            }
         },
         Command::Plan { desired, out, conn } => match session(&conn).await {
             Ok(s) => cli::commands::plan(&s, &desired, &out, conn.output).await,

@@ -146,7 +146,7 @@ fn right_of(role: Role) -> GroupUserAccessRight {
     }
 }
 
-fn key_of(u: &GroupUser) -> Option<PrincipalKey> {
+pub(crate) fn key_of(u: &GroupUser) -> Option<PrincipalKey> {
     let kind = match u.principal_type? {
         PrincipalType::User => PrincipalKind::User,
         PrincipalType::Group => PrincipalKind::Group,
@@ -249,13 +249,13 @@ fn describe(action: &Action) -> String {
     }
 }
 
-struct ClientTarget<'a> {
-    client: &'a PowerBiClient,
-    names: BTreeMap<String, String>,
+pub(crate) struct ClientTarget<'a> {
+    pub client: &'a PowerBiClient,
+    pub names: BTreeMap<String, String>,
     /// Test-only pacing before each step's call (`apply_step_delay_ms`).
-    step_delay: std::time::Duration,
+    pub step_delay: std::time::Duration,
     /// Advanced after each step this run sends (hidden off a terminal).
-    progress: indicatif::ProgressBar,
+    pub progress: indicatif::ProgressBar,
 }
 
 impl Target for ClientTarget<'_> {

@@ -39,7 +39,7 @@ pub struct StartOptions {
     pub owner: Option<String>,
 }
 
-async fn open(database: &str) -> Result<Store, ExitCode> {
+pub(crate) async fn open(database: &str) -> Result<Store, ExitCode> {
     Store::connect(database).await.map_err(|e| fail(exit::FAILURE, format!("cannot open the review database {database}: {e}")))
 }
 
@@ -56,24 +56,27 @@ fn scope_json(scope: &ReviewScope) -> serde_json::Value {
     }
 }
 
-pub async fn start(s: &Session, database: &str, o: &StartOptions) -> ExitCode {
+/// A campaign just started: what it froze and what the snapshot cost.
+pub struct Started {
+    pub campaign: pbi_server::review::Campaign,
+    pub workspaces: usize,
+    pub admin_calls: usize,
+    /// Workspaces in scope without a reviewer (no enabled Admin user, no named reviewer).
+    pub without_reviewer: Vec<String>,
+}
+
+/// Freeze who holds what over the scope into a new campaign in `store` (the snapshot read through
+/// the profile's client, as `audit` reads it), at `now` (Unix ms).
+pub async fn start_campaign(s: &Session, store: &Store, o: &StartOptions, now: i64) -> Result<Started, String> {
     if o.name.trim().is_empty() {
-        return fail(exit::USAGE, "a campaign needs a --name");
+        return Err("a campaign needs a name".into());
     }
     if !(1..=366).contains(&o.due_days) {
-        return fail(exit::USAGE, "--due-days must be between 1 and 366");
+        return Err("the due date must be between 1 and 366 days away".into());
     }
-    let store = match open(database).await {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
     let before = ledger_calls(&s.profile).await;
-    let (rows, workspaces) = match read_access(s, &o.scope).await {
-        Ok(r) => r,
-        Err(e) => return fail(exit::FAILURE, e),
-    };
+    let (rows, workspaces) = read_access(s, &o.scope).await?;
     let admin_calls = ledger_calls(&s.profile).await.saturating_sub(before);
-    let now = chrono::Utc::now().timestamp_millis();
     let owner = o.owner.clone().or_else(|| s.profile.username.clone()).unwrap_or_else(|| s.caller.to_string());
     let new = NewCampaign {
         id: Uuid::new_v4(),
@@ -87,30 +90,46 @@ pub async fn start(s: &Session, database: &str, o: &StartOptions) -> ExitCode {
         snapshot_at: now,
         admin_calls: admin_calls as i64,
     };
-    let previous = match store.previous_review(&new.scope_key()).await {
-        Ok(p) => p,
-        Err(e) => return fail(exit::FAILURE, e),
-    };
+    let previous = store.previous_review(&new.scope_key()).await.map_err(|e| e.to_string())?;
     let snapshot = freeze(rows, new.snapshot_at, new.lookback_days, previous.as_ref().map(|p| &p.1), &o.reviewers);
-    let campaign = match store.create_review_campaign(&new, &snapshot, previous.map(|p| p.0)).await {
-        Ok(c) => c,
-        Err(e) => return fail(exit::FAILURE, e),
-    };
-    let without: Vec<&str> = snapshot
+    let campaign = store.create_review_campaign(&new, &snapshot, previous.map(|p| p.0)).await.map_err(|e| e.to_string())?;
+    let without_reviewer: Vec<String> = snapshot
         .rows
         .iter()
         .filter(|r| snapshot.reviewers.get(&r.access.workspace_id).is_none_or(|v| v.is_empty()))
-        .map(|r| r.access.workspace.as_str())
+        .map(|r| r.access.workspace.clone())
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
+    Ok(Started { campaign, workspaces, admin_calls, without_reviewer })
+}
+
+pub async fn start(s: &Session, database: &str, o: &StartOptions) -> ExitCode {
+    if o.name.trim().is_empty() {
+        return fail(exit::USAGE, "a campaign needs a --name");
+    }
+    if !(1..=366).contains(&o.due_days) {
+        return fail(exit::USAGE, "--due-days must be between 1 and 366");
+    }
+    let store = match open(database).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let started = match start_campaign(s, &store, o, chrono::Utc::now().timestamp_millis()).await {
+        Ok(started) => started,
+        Err(e) => return fail(exit::FAILURE, e),
+    };
+    let campaign = &started.campaign;
     println!("campaign {} \"{}\" started", campaign.id, campaign.name);
     println!(
-        "snapshot sha256 {} of {} row(s) over {workspaces} workspace(s); {admin_calls} admin call(s) spent",
-        campaign.snapshot_hash, campaign.row_count
+        "snapshot sha256 {} of {} row(s) over {} workspace(s); {} admin call(s) spent",
+        campaign.snapshot_hash, campaign.row_count, started.workspaces, started.admin_calls
     );
-    if !without.is_empty() {
-        eprintln!("pbi-access: no reviewer for {} (no enabled Admin user): name reviewers with --reviewer", without.join(", "));
+    if !started.without_reviewer.is_empty() {
+        eprintln!(
+            "pbi-access: no reviewer for {} (no enabled Admin user): name reviewers with --reviewer",
+            started.without_reviewer.join(", ")
+        );
     }
     ExitCode::SUCCESS
 }
@@ -335,7 +354,7 @@ pub const CSV_COLUMNS: &[&str] = &[
     "requestId",
 ];
 
-fn csv_text(e: &Evidence) -> Result<String, String> {
+pub(crate) fn csv_text(e: &Evidence) -> Result<String, String> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(CSV_COLUMNS).map_err(|e| e.to_string())?;
     for (i, a) in e.rows.iter().enumerate() {
@@ -378,7 +397,7 @@ pub enum ExportFormat {
     Html,
 }
 
-fn utc(ms: i64) -> String {
+pub(crate) fn utc(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_default()
 }
 

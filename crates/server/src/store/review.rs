@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::{parse_enum, parse_uuid, Store, StoreResult};
 use crate::review::{
     access_key, check_decision, AccessRow, Campaign, CampaignState, CampaignSummary, CurrentDecision, DecisionFilter, DecisionRefusal,
-    DecisionRequest, Evidence, LogEntry, NewCampaign, Progress, ResultEntry, ReviewRow, RowQuery, Snapshot, Tally, EVIDENCE_FORMAT,
+    DecisionRequest, Evidence, Flag, LogEntry, NewCampaign, Progress, ResultEntry, ReviewRow, RowQuery, Snapshot, Tally, EVIDENCE_FORMAT,
 };
 
 const CAMPAIGN_COLUMNS: &str = "id, name, scope, owner, created_at, due_at, lookback_days, snapshot_at, snapshot_hash, admin_calls, \
@@ -463,6 +463,33 @@ impl Store {
             decisions.insert(r.try_get::<Option<String>, _>("decision")?.unwrap_or_else(|| "open".into()), r.try_get::<i64, _>("n")?);
         }
         Ok(Progress { by_reviewer: tally(by_reviewer)?, by_workspace: tally(by_workspace)?, decisions })
+    }
+
+    /// Rows per flag in a campaign (flags no row has are left out).
+    pub async fn count_review_flags(&self, id: Uuid) -> StoreResult<BTreeMap<Flag, i64>> {
+        let mut out = BTreeMap::new();
+        for flag in Flag::ALL {
+            let r = sqlx::query("SELECT COUNT(*) AS n FROM review_rows WHERE campaign_id = $1 AND flags LIKE $2")
+                .bind(id.to_string())
+                .bind(format!("% {} %", flag.as_str()))
+                .fetch_one(&self.read)
+                .await?;
+            let n: i64 = r.try_get("n")?;
+            if n > 0 {
+                out.insert(flag, n);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The workspaces of a campaign (id, name), by name.
+    pub async fn list_review_workspaces(&self, id: Uuid) -> StoreResult<Vec<(Uuid, String)>> {
+        let rows =
+            sqlx::query("SELECT DISTINCT workspace_id, workspace FROM review_rows WHERE campaign_id = $1 ORDER BY workspace, workspace_id")
+                .bind(id.to_string())
+                .fetch_all(&self.read)
+                .await?;
+        rows.iter().map(|r| Ok((parse_uuid(&r.try_get::<String, _>("workspace_id")?)?, r.try_get("workspace")?))).collect()
     }
 
     /// The evidence export: campaign, snapshot facts in row order, the whole log, the results.

@@ -257,12 +257,14 @@ struct FormPostPage<'a> {
 }
 
 /// The headers every page of the sign-in flows carries: no caching, no framing, no referrer,
-/// and no script except where a page needs it.
+/// and no script except where a page needs it. `form-action` admits http(s) targets besides this
+/// origin: browsers apply it to the redirect that follows a submitted sign-in form, and that
+/// redirect goes to the application's (validated) redirect URI on another origin.
 pub(super) fn page(status: StatusCode, html: String, script: bool) -> Response {
     let csp = if script {
         "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; frame-ancestors 'none'"
     } else {
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http: https:; frame-ancestors 'none'"
     };
     let mut response = (status, Html(html)).into_response();
     let h = response.headers_mut();

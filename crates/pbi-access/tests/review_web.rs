@@ -1,0 +1,295 @@
+//! The review web application in a real browser: headless Chromium through chromedriver
+//! (WebDriver) against `pbi-access serve` (the demo tenant) and `pbi-access review serve`.
+//! Sign in through `/authorize`, start a campaign, decide (a missing justification, a refused
+//! self-review, a justified revoke, a bulk accept), close and apply, then check on the service
+//! that exactly the revoked access is gone. axe-core (vendored from npm) finds no serious or
+//! critical violation on the main pages; screenshots go to `target/review-screenshots/`.
+//!
+//! Without Chromium the test says so and passes, unless `PBI_ACCESS_TEST_BROWSER=1` (CI), where
+//! it fails.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::cli::Cli;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const AXE: &str = include_str!("assets/axe-core-4.10.2.min.js");
+
+fn upn(local: &str) -> String {
+    format!("{local}@contoso.onmicrosoft.com")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn screenshots() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/review-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn start_review_app(cli: &Cli, database: &str, journal_dir: &Path) -> (Child, String) {
+    let mut child = cli
+        .command(&["review", "serve", "--listen", "127.0.0.1:0", "--database", database, "--journal-dir", journal_dir.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(rest) = line.strip_prefix("access reviews at ") {
+                return rest.split_whitespace().next().unwrap().trim_end_matches("/review/").to_string();
+            }
+        }
+        panic!("review serve ended before saying where it listens");
+    })
+    .await
+    .expect("review serve starts");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, base)
+}
+
+async fn start_driver() -> (Child, Client) {
+    let port = free_port();
+    let driver = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("chromedriver runs");
+    let caps: serde_json::Map<String, Value> = serde_json::from_value(json!({
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1100"]
+        }
+    }))
+    .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        if let Ok(client) = ClientBuilder::new(connector).capabilities(caps.clone()).connect(&url).await {
+            return (driver, client);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("chromedriver did not accept a session");
+}
+
+/// Serious and critical axe-core violations on the current page.
+async fn axe(browser: &Client) -> Vec<String> {
+    browser.execute(AXE, vec![]).await.unwrap();
+    let found = browser
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, { resultTypes: ['violations'] }).then(r => done(r.violations
+               .filter(v => v.impact === 'serious' || v.impact === 'critical')
+               .map(v => v.id + ': ' + v.help + ' (' + v.nodes.map(n => n.target.join(' ')).join(', ') + ')')));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    serde_json::from_value(found).unwrap()
+}
+
+async fn shot(browser: &Client, name: &str) {
+    let png = browser.screenshot().await.unwrap();
+    std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
+}
+
+async fn text(browser: &Client) -> String {
+    browser.find(Locator::Css("main")).await.unwrap().text().await.unwrap()
+}
+
+/// The row number of `principal`'s row on the queue page.
+async fn row_of(browser: &Client, principal: &str) -> String {
+    let tr = browser.find(Locator::XPath(&format!("//tr[th[starts-with(normalize-space(.), '{principal}')]]"))).await.unwrap();
+    tr.attr("id").await.unwrap().unwrap().trim_start_matches("row-").to_string()
+}
+
+async fn click(browser: &Client, css: &str) {
+    browser.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.unwrap();
+}
+
+/// Click a submit button or link and wait until the browser shows the next document.
+async fn submit(browser: &Client, css: &str) {
+    let old = browser.find(Locator::Css("html")).await.unwrap();
+    click(browser, css).await;
+    for _ in 0..200 {
+        if old.tag_name().await.is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{css}: no new page came");
+}
+
+async fn type_into(browser: &Client, css: &str, value: &str) {
+    let field = browser.find(Locator::Css(css)).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(value).await.unwrap();
+}
+
+/// Direct principals of a workspace, as the service lists them (identifier → role).
+async fn members(demo: &common::Demo, http: &reqwest::Client, token: &str, workspace: &str) -> Vec<(String, String)> {
+    let r: Value = http
+        .get(format!("{}/v1.0/myorg/admin/groups/{workspace}/users", demo.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut out: Vec<(String, String)> = r["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["identifier"].as_str().unwrap().to_lowercase(), u["groupUserAccessRight"].as_str().unwrap().to_string()))
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn a_campaign_in_the_browser_from_sign_in_to_applied() {
+    let required = std::env::var("PBI_ACCESS_TEST_BROWSER").is_ok_and(|v| v == "1");
+    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        assert!(
+            !required,
+            "PBI_ACCESS_TEST_BROWSER=1 but {CHROMIUM} or {CHROMEDRIVER} is missing: apt-get install chromium chromium-driver"
+        );
+        eprintln!("skipped: no {CHROMIUM} / {CHROMEDRIVER} (set PBI_ACCESS_TEST_BROWSER=1 to require them)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut demo = common::serve(&format!("sqlite://{}", dir.path().join("service.db").display())).await;
+    let cli = Cli::new(&demo, dir.path());
+    let review_db = format!("sqlite://{}", dir.path().join("review.db").display());
+    let (mut app, base) = start_review_app(&cli, &review_db, dir.path()).await;
+    let http = demo.http();
+    let token = demo.admin_token(&http).await;
+    let groups: Value = http
+        .get(format!("{}/v1.0/myorg/groups?$filter=name eq 'Sales Analytics'", demo.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let workspace = groups["value"][0]["id"].as_str().unwrap().to_string();
+    let before = members(&demo, &http, &token, &workspace).await;
+    assert!(before.iter().any(|(p, _)| *p == upn("bob")), "{before:?}");
+
+    let (mut driver, browser) = start_driver().await;
+    let mut violations: Vec<String> = Vec::new();
+
+    // Sign in: the app sends the browser to /authorize, the person signs in there.
+    browser.goto(&format!("{base}/review/")).await.unwrap();
+    submit(&browser, "a.button[href='/review/auth/signin']").await;
+    assert!(browser.current_url().await.unwrap().path().ends_with("/oauth2/v2.0/authorize"), "the sign-in page is the authority's");
+    type_into(&browser, "#username", &demo.admin).await;
+    type_into(&browser, "#password", &demo.password).await;
+    submit(&browser, "button[type=submit]").await;
+    let url = browser.current_url().await.unwrap();
+    assert_eq!(url.path(), "/review/", "{}", browser.source().await.unwrap());
+    assert!(url.query().is_none(), "no code or token stays in the address: {url}");
+    assert!(text(&browser).await.contains("Campaigns"));
+    assert!(browser.source().await.unwrap().contains("Fabric administrator"), "the demo admin is a Fabric administrator");
+
+    // A new campaign over one workspace; a missing name is said next to the field.
+    submit(&browser, "a[href='/review/campaigns/new']").await;
+    click(&browser, "#scope-list").await;
+    type_into(&browser, "#workspaces", "Sales Analytics").await;
+    submit(&browser, "form.stack button[type=submit]").await;
+    assert_eq!(browser.find(Locator::Css("#name-error")).await.unwrap().text().await.unwrap(), "Give the campaign a name.");
+    type_into(&browser, "#name", "Q4 Sales").await;
+    submit(&browser, "form.stack button[type=submit]").await;
+    let page = text(&browser).await;
+    assert!(page.contains("The campaign started") && page.contains("sha256 "), "{page}");
+    violations.extend(axe(&browser).await);
+    shot(&browser, "campaign").await;
+    let campaign_url = browser.current_url().await.unwrap().as_str().split('?').next().unwrap().to_string();
+
+    // The queue: a revoke without a justification is refused next to its field.
+    submit(&browser, "a[href$='/queue']").await;
+    violations.extend(axe(&browser).await);
+    let bob = row_of(&browser, &upn("bob")).await;
+    click(&browser, &format!("input[name=d{bob}][value=Revoke]")).await;
+    submit(&browser, "button[value=save]").await;
+    let error = browser.find(Locator::Css(&format!("#e{bob}"))).await.unwrap().text().await.unwrap();
+    assert_eq!(error, "A justification is required for Revoke.");
+    assert_eq!(browser.find(Locator::Css(&format!("#j{bob}"))).await.unwrap().attr("aria-invalid").await.unwrap().as_deref(), Some("true"));
+    shot(&browser, "queue-error").await;
+    type_into(&browser, &format!("#j{bob}"), "moved to Finance").await;
+    submit(&browser, "button[value=save]").await;
+    assert!(text(&browser).await.contains("1 decision(s) recorded."));
+
+    // A self-review is refused: the admin selects their own row for the bulk accept.
+    let own = row_of(&browser, &upn("admin")).await;
+    let carol = row_of(&browser, &upn("carol")).await;
+    assert!(text(&browser).await.contains("You cannot review your own access."));
+    click(&browser, &format!("#s{own}")).await;
+    click(&browser, &format!("#s{carol}")).await;
+    submit(&browser, "button[value=accept]").await;
+    let page = text(&browser).await;
+    assert!(page.contains("Nothing was recorded.") && page.contains("You cannot review your own access."), "{page}");
+    // The bulk accept of carol alone goes through.
+    click(&browser, &format!("#s{carol}")).await;
+    submit(&browser, "button[value=accept]").await;
+    assert!(text(&browser).await.contains("1 decision(s) recorded."));
+    violations.extend(axe(&browser).await);
+    shot(&browser, "queue").await;
+
+    // A form without the session's CSRF token is refused with a clear page.
+    let cookie = browser.get_named_cookie("pbi_review_session").await.unwrap();
+    let forged = reqwest::Client::new()
+        .post(format!("{campaign_url}/close"))
+        .header("cookie", format!("pbi_review_session={}", cookie.value()))
+        .form(&[("csrf", "not-the-token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    assert!(forged.text().await.unwrap().contains("Nothing was changed"));
+
+    // Close, preview, apply.
+    browser.goto(&campaign_url).await.unwrap();
+    submit(&browser, "form[action$='/close'] button").await;
+    let page = text(&browser).await;
+    assert!(page.contains("1 change(s)") && page.contains(&upn("bob")), "{page}");
+    violations.extend(axe(&browser).await);
+    shot(&browser, "apply-preview").await;
+    submit(&browser, "form[action$='/apply'] button").await;
+    let page = text(&browser).await;
+    assert!(page.contains("applied"), "{page}");
+
+    // The evidence shows the revoke applied, and the chain verifies.
+    browser.goto(&format!("{campaign_url}/evidence")).await.unwrap();
+    let report = browser.source().await.unwrap();
+    assert!(report.contains(">verified<") && report.contains("moved to Finance") && report.contains("applied"), "{report}");
+    shot(&browser, "evidence").await;
+
+    // On the service: exactly bob's role is gone.
+    let after = members(&demo, &http, &token, &workspace).await;
+    let expected: Vec<(String, String)> = before.iter().filter(|(p, _)| *p != upn("bob")).cloned().collect();
+    assert_eq!(after, expected);
+    assert!(violations.is_empty(), "axe-core found serious or critical violations: {violations:#?}");
+
+    browser.close().await.unwrap();
+    driver.kill().await.unwrap();
+    app.kill().await.unwrap();
+    demo.child.kill().await.unwrap();
+}
