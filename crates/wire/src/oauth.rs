@@ -82,6 +82,8 @@ pub struct OpenIdConfiguration {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub microsoft_multi_refresh_token: Option<bool>,
     pub request_uri_parameter_supported: bool,
+    /// The OpenID Connect userinfo endpoint (Entra's is on Microsoft Graph).
+    pub userinfo_endpoint: String,
     pub authorization_endpoint: String,
     pub device_authorization_endpoint: String,
     pub http_logout_supported: bool,

@@ -83,6 +83,7 @@ pub const WITNESSES: &[(Op, &str, &str)] = &[
     (identity::AUTHORIZE, AUTHFLOWS, "a_public_client_signs_in_with_pkce_and_redeems_its_code_once"),
     (identity::DEVICE_CODE, AUTHFLOWS, "the_device_code_flow_polls_until_the_person_signs_in_on_the_verification_page"),
     (identity::DEVICE_AUTH, AUTHFLOWS, "the_device_code_flow_polls_until_the_person_signs_in_on_the_verification_page"),
+    (identity::LOGOUT, AUTHFLOWS, "logout_clears_the_sign_in_cookie_and_returns_only_to_a_registered_address"),
     (identity::KEYS, OIDC, "openid_configuration_has_entras_v2_shape"),
     (identity::KEYS_V1, OIDC, "openid_configuration_has_entras_v2_shape"),
     (identity::OPENID_CONFIGURATION, MICROSOFT_CLIENTS, "msal_and_azure_identity_get_working_tokens_over_tls"),

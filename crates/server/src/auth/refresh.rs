@@ -121,7 +121,7 @@ pub fn client_info(user: Uuid, tenant: Uuid) -> String {
 }
 
 /// Entra's `sub` is pairwise: stable for one user and one application, different across apps.
-fn pairwise_subject(user: Uuid, client_id: Uuid) -> String {
+pub(crate) fn pairwise_subject(user: Uuid, client_id: Uuid) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(format!("{user}:{client_id}").as_bytes()))
 }
 
@@ -179,6 +179,13 @@ impl TokenService {
             family: claims.fam.as_deref().map(Uuid::parse_str).transpose().map_err(|_| RefreshError::Invalid)?,
             token_id: claims.uti,
         })
+    }
+
+    /// The tenant and client of an ID token this server signed (`id_token_hint` of a sign-out);
+    /// an expired one still names them, as Entra accepts it.
+    pub fn id_token_hint(&self, token: &str) -> Option<(Uuid, Uuid)> {
+        let claims: IdClaims = self.decode_signed(token)?;
+        Some((claims.tid.parse().ok()?, claims.aud.parse().ok()?))
     }
 
     /// A v2.0 ID token for the user, for the client, as Entra issues with the `openid` scope.

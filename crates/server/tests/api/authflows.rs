@@ -719,3 +719,155 @@ backend_test!(refresh_tokens_rotate_and_a_reused_one_revokes_its_family, |app: T
     let (status, _) = refresh(other["refresh_token"].as_str().unwrap().to_string()).await;
     assert_eq!(status, 200);
 });
+
+backend_test!(a_signed_in_user_reads_me_and_userinfo_and_app_tokens_are_refused, |app: TestApp| async move {
+    let tenant = app.provision(&signin_spec()).await;
+    let flow = Flow { app: &app, tenant: &tenant };
+    let cli = flow.client("CLI");
+    let graph_scope = "User.Read openid profile email offline_access";
+    let request = flow.authorize_url(&[
+        ("client_id", &cli),
+        ("response_type", "code"),
+        ("redirect_uri", "http://localhost:51234"),
+        ("scope", graph_scope),
+        ("code_challenge", &s256(VERIFIER)),
+        ("code_challenge_method", "S256"),
+    ]);
+    let code = flow.code(&request).await;
+    let (status, body) = flow
+        .redeem(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", &cli),
+            ("code", &code),
+            ("redirect_uri", "http://localhost:51234"),
+            ("code_verifier", VERIFIER),
+            ("scope", graph_scope),
+        ])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().unwrap().to_string();
+    let id_token = claims(body["id_token"].as_str().unwrap());
+    let alice = tenant.users[&signin_upn("alice")];
+    let get = |path: &str, token: &str| {
+        let request = app.http.get(app.url(path)).bearer_auth(token);
+        async move {
+            let r = request.send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+
+    let (status, me) = get("/graph/v1.0/me", &token).await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["id"], alice.to_string());
+    assert_eq!(me["userPrincipalName"], signin_upn("alice"));
+    assert!(me["@odata.context"].as_str().unwrap().ends_with("/$metadata#users/$entity"), "{me}");
+    let (status, me) = get("/graph/v1.0/me?$select=displayName,id", &token).await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me.as_object().unwrap().len(), 3, "context, displayName and id only: {me}");
+    assert!(me["@odata.context"].as_str().unwrap().ends_with("#users(displayName,id)/$entity"), "{me}");
+    let (status, bad) = get("/graph/v1.0/me?$select=shoeSize", &token).await;
+    assert_eq!((status, bad["error"]["code"].as_str()), (400, Some("BadRequest")), "{bad}");
+    let (status, groups) = get("/graph/v1.0/me/memberOf", &token).await;
+    assert_eq!(status, 200, "{groups}");
+    assert!(groups["value"].is_array());
+
+    // userinfo, by GET and by POST: the ID token's pairwise `sub` and the profile claims.
+    let (status, info) = get("/graph/oidc/userinfo", &token).await;
+    assert_eq!(status, 200, "{info}");
+    assert_eq!(info["sub"], id_token["sub"]);
+    assert_eq!(info["name"], "alice");
+    assert!(info.get("picture").is_none());
+    let posted = app.http.post(app.url("/graph/oidc/userinfo")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(posted.status(), 200);
+    assert_eq!(posted.json::<Value>().await.unwrap(), info);
+
+    // A Power BI token is not a Graph token; an application has no "me".
+    let powerbi = app.user_token("member").await;
+    let (status, e) = get("/graph/oidc/userinfo", &powerbi).await;
+    assert_eq!((status, e["error"]["code"].as_str()), (401, Some("InvalidAuthenticationToken")), "{e}");
+    let (status, e) = get("/graph/v1.0/me", &powerbi).await;
+    assert_eq!(status, 401, "{e}");
+    let app_token = app.graph_app_token().await;
+    for path in ["/graph/v1.0/me", "/graph/v1.0/me/memberOf"] {
+        let (status, e) = get(path, &app_token).await;
+        assert_eq!(status, 400, "{path}: {e}");
+        assert_eq!(e["error"]["code"], "BadRequest");
+        assert_eq!(e["error"]["message"], "/me request is only valid with delegated authentication flow.");
+    }
+    let (status, e) = get("/graph/oidc/userinfo", &app_token).await;
+    assert_eq!((status, e["error"]["code"].as_str()), (401, Some("InvalidAuthenticationToken")), "{e}");
+    let none = app.http.get(app.url("/graph/oidc/userinfo")).send().await.unwrap();
+    assert_eq!(none.status(), 401);
+
+    // The discovery document names the endpoint.
+    let doc: Value = app
+        .http
+        .get(app.url(&format!("/{}/v2.0/.well-known/openid-configuration", tenant.tenant.id)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["userinfo_endpoint"], app.url("/graph/oidc/userinfo"));
+});
+
+backend_test!(logout_clears_the_sign_in_cookie_and_returns_only_to_a_registered_address, |app: TestApp| async move {
+    let tenant = app.provision(&signin_spec()).await;
+    let flow = Flow { app: &app, tenant: &tenant };
+    let web = flow.client("Reviews");
+    let tid = tenant.tenant.id.to_string();
+    let logout = |tenant: &str, params: &[(&str, &str)]| app.url(&format!("/{tenant}/oauth2/v2.0/logout?{}", url_encode(params)));
+    let mut browser = Browser::new();
+    browser.get(&flow.cli_request()).await;
+    assert!(browser.cookies.contains_key("pbi_signin_csrf"));
+
+    // A registered address of the named application: back there, with `state`.
+    let page = browser.get(&logout(&tid, &[("post_logout_redirect_uri", WEB_REDIRECT), ("client_id", &web), ("state", "s 1")])).await;
+    assert_eq!(page.status, 302, "{}", page.body);
+    assert_eq!(page.location.as_deref(), Some(format!("{WEB_REDIRECT}?state=s+1").as_str()));
+    let cleared = page.headers.get_all("set-cookie").iter().map(|c| c.to_str().unwrap().to_string()).collect::<Vec<_>>();
+    assert!(cleared.iter().any(|c| c.starts_with("pbi_signin_csrf=;") && c.contains("Max-Age=0")), "{cleared:?}");
+
+    // Not registered on that application (it is the CLI's), or nowhere: the signed-out page.
+    for params in [
+        vec![("post_logout_redirect_uri", "http://localhost:51234"), ("client_id", web.as_str())],
+        vec![("post_logout_redirect_uri", "https://evil.example/")],
+        vec![],
+    ] {
+        let page = browser.get(&logout(&tid, &params)).await;
+        assert_eq!(page.status, 200, "{params:?}");
+        assert!(page.location.is_none());
+        assert!(page.body.contains("You signed out of your account"), "{}", page.body);
+        assert!(page.headers.get_all("set-cookie").iter().any(|c| c.to_str().unwrap().contains("Max-Age=0")));
+    }
+    // Without client_id, any application of the tenant that registered the address.
+    let page = browser.get(&logout(&tenant.tenant.domain, &[("post_logout_redirect_uri", WEB_REDIRECT)])).await;
+    assert_eq!(page.location.as_deref(), Some(WEB_REDIRECT));
+
+    // `common` with an ID token naming tenant and client.
+    let code = flow.code(&flow.cli_request()).await;
+    let cli = flow.client("CLI");
+    let (_, body) = flow
+        .redeem(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", &cli),
+            ("code", &code),
+            ("redirect_uri", "http://localhost:51234"),
+            ("code_verifier", VERIFIER),
+            ("scope", SCOPE),
+        ])
+        .await;
+    let id_token = body["id_token"].as_str().unwrap();
+    let page = browser.get(&logout("common", &[("post_logout_redirect_uri", "http://localhost:8400/"), ("id_token_hint", id_token)])).await;
+    assert_eq!(page.location.as_deref(), Some("http://localhost:8400/"), "{}", page.body);
+    let page = browser.get(&logout("common", &[("post_logout_redirect_uri", "http://localhost:8400/")])).await;
+    assert_eq!(page.status, 200, "no tenant, no trusted address");
+
+    // An unknown tenant is Entra's error page; a POST is refused in the OAuth dialect.
+    let page = browser.get(&logout("nope.onmicrosoft.com", &[])).await;
+    assert_eq!(page.status, 400);
+    assert!(page.body.contains("AADSTS90002"), "{}", page.body);
+    let post = app.http.post(logout(&tid, &[])).send().await.unwrap();
+    assert_eq!(post.status(), 405);
+});

@@ -477,7 +477,7 @@ backend_test!(identity_paths_answer_wrong_methods_and_planned_endpoints_in_their
     let r = app.http.get(app.url(&format!("/{tid}/oauth2/v2.0/authorize?client_id=x"))).send().await.unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("AADSTS700016"));
-    for (method, path) in [("GET", format!("/{tid}/oauth2/v2.0/logout")), ("POST", format!("/{tid}/oauth2/token"))] {
+    for (method, path) in [("GET", format!("/{tid}/oauth2/logout")), ("GET", format!("/{tid}/oauth2/authorize"))] {
         let r = app.http.request(method.parse().unwrap(), app.url(&path)).send().await.unwrap();
         assert_eq!(r.status(), 501, "{path}");
         let body: Value = r.json().await.unwrap();

@@ -6,6 +6,7 @@
 pub mod error;
 pub mod extract;
 mod groups;
+mod me;
 mod memberships;
 pub mod odata;
 mod users;
@@ -47,6 +48,10 @@ dialect_ops! {
     ADD_GROUP_MEMBER = "POST" "/graph/v1.0/groups/{id}/members/$ref" "group: add member";
     REMOVE_GROUP_MEMBER = "DELETE" "/graph/v1.0/groups/{id}/members/{member}/$ref" "group: remove member";
     ASSIGN_GROUP_LICENSE = "POST" "/graph/v1.0/groups/{id}/assignLicense" "group: assignLicense";
+    GET_ME = "GET" "/graph/v1.0/me" "user: get (signed-in user)";
+    ME_MEMBER_OF = "GET" "/graph/v1.0/me/memberOf" "user: list memberOf (signed-in user)";
+    USERINFO = "GET" "/graph/oidc/userinfo" "OpenID Connect userinfo";
+    USERINFO_POST = "POST" "/graph/oidc/userinfo" "OpenID Connect userinfo (POST)";
 }
 
 pub use crate::api::routing::Route;
@@ -80,6 +85,10 @@ pub fn routes() -> Vec<Route> {
         route(ADD_GROUP_MEMBER, groups::add_member),
         route(REMOVE_GROUP_MEMBER, groups::remove_member),
         route(ASSIGN_GROUP_LICENSE, groups::assign_license),
+        route(GET_ME, me::get),
+        route(ME_MEMBER_OF, me::member_of),
+        route(USERINFO, me::userinfo),
+        route(USERINFO_POST, me::userinfo),
     ]
 }
 

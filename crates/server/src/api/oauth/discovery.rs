@@ -109,6 +109,9 @@ fn openid_document(
         issuer,
         microsoft_multi_refresh_token: f.multi_refresh_token,
         request_uri_parameter_supported: false,
+        // Entra names Graph's `https://graph.microsoft.com/oidc/userinfo`; Graph lives under
+        // `/graph` on this origin.
+        userinfo_endpoint: format!("{base}/graph/oidc/userinfo"),
         authorization_endpoint: format!("{oauth}/authorize"),
         device_authorization_endpoint: format!("{oauth}/devicecode"),
         http_logout_supported: true,
