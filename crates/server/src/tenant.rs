@@ -1480,7 +1480,7 @@ mod tests {
         };
         assert!(refused("/groups/0/members/0/principalType", "Robot").contains("unknown principal kind 'Robot'"));
         assert!(refused("/workspaces/0/members/0/role", "None").contains("unknown role 'None'"));
-        assert!(refused("/workspaces/0/artifacts/0/kind", "Datamart").contains("unknown artifact kind 'Datamart'"));
+        assert!(refused("/workspaces/0/artifacts/0/kind", "Notebook").contains("unknown artifact kind 'Notebook'"));
         assert!(refused("/capacities/0/users/0/accessRight", "Owner").contains("unknown capacity access right 'Owner'"));
     }
 

@@ -7,48 +7,64 @@ use std::str::FromStr;
 use uuid::Uuid;
 
 use super::rights::{self, Rights};
-use super::{PrincipalKind, PrincipalRef, UserType};
+use super::{PrincipalKind, PrincipalRef, Role, UserType};
 
-/// The kinds of item a workspace holds that pbi-access knows. The names are the Swagger's
-/// `ArtifactType` values where it has one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The kinds of item a workspace holds, as stored in `artifacts.kind`. The names are the
+/// Swagger's `ArtifactType` values where it has one (`Workbook` and `Datamart` extend it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ArtifactKind {
-    /// A semantic model.
-    Dataset,
     Report,
     PaginatedReport,
     Dashboard,
+    /// A semantic model.
+    Dataset,
     Dataflow,
     Workbook,
     App,
+    Datamart,
 }
 
 impl ArtifactKind {
-    pub const ALL: [ArtifactKind; 7] = [
-        ArtifactKind::Dataset,
+    /// Every kind, in the order artifact types are documented.
+    pub const ALL: [ArtifactKind; 8] = [
         ArtifactKind::Report,
         ArtifactKind::PaginatedReport,
         ArtifactKind::Dashboard,
+        ArtifactKind::Dataset,
         ArtifactKind::Dataflow,
         ArtifactKind::Workbook,
         ArtifactKind::App,
+        ArtifactKind::Datamart,
     ];
 
     pub fn as_str(self) -> &'static str {
         match self {
-            ArtifactKind::Dataset => "Dataset",
             ArtifactKind::Report => "Report",
             ArtifactKind::PaginatedReport => "PaginatedReport",
             ArtifactKind::Dashboard => "Dashboard",
+            ArtifactKind::Dataset => "Dataset",
             ArtifactKind::Dataflow => "Dataflow",
             ArtifactKind::Workbook => "Workbook",
             ArtifactKind::App => "App",
+            ArtifactKind::Datamart => "Datamart",
         }
     }
 
-    /// Whether the kind has an access-right enum, so direct permissions can be granted on it.
+    /// Whether the API has a user list for the kind, so direct permissions can be granted on it
+    /// (workbooks have none).
     pub fn has_permissions(self) -> bool {
         self != ArtifactKind::Workbook
+    }
+
+    /// The name of the right a workspace role gives on an item of this kind, in the kind's own
+    /// enum: see [`rights::inherited`].
+    pub fn right_from_role(self, role: Role) -> &'static str {
+        rights::name(self, rights::inherited(self, role)).unwrap_or("None")
+    }
+
+    /// The values of the kind's access-right enum, without `None`, weakest first.
+    pub fn rights(self) -> Vec<&'static str> {
+        rights::names(self).collect()
     }
 }
 
@@ -56,7 +72,7 @@ impl FromStr for ArtifactKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         ArtifactKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
-            format!("unknown artifact kind '{s}' (one of Dataset, Report, PaginatedReport, Dashboard, Dataflow, Workbook, App)")
+            format!("unknown artifact kind '{s}' (one of Report, PaginatedReport, Dashboard, Dataset, Dataflow, Workbook, App, Datamart)")
         })
     }
 }
@@ -214,7 +230,7 @@ pub struct Subscription {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Member, Role};
+    use crate::domain::Member;
 
     fn member(id: u128, role: Role) -> Member {
         Member {
@@ -254,6 +270,7 @@ mod tests {
         for k in ArtifactKind::ALL {
             assert_eq!(k.as_str().parse::<ArtifactKind>(), Ok(k));
         }
-        assert!("Datamart".parse::<ArtifactKind>().is_err());
+        assert!("Notebook".parse::<ArtifactKind>().is_err());
+        assert!("Workspace".parse::<ArtifactKind>().is_err(), "a workspace is not an item");
     }
 }

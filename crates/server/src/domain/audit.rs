@@ -1,149 +1,58 @@
-//! What the admin audit surface reads: artifacts by kind, the access right a workspace role
-//! gives on each kind, and how to compare access rights of one kind.
+//! What the admin audit surface reads: the items, workspaces and capacities a user reaches, how
+//! to compare access rights of one kind, artifact and subscription records, scans.
 
 use std::str::FromStr;
 
 use uuid::Uuid;
 
-use super::Role;
+// The one artifact kind; seeding names it by this path too.
+pub use super::artifacts::ArtifactKind;
 
-/// The kinds of item stored in `artifacts.kind`, plus the containers artifact access also lists.
+/// What artifact access lists: items of every kind, and the workspaces and capacities themselves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ArtifactKind {
-    Report,
-    PaginatedReport,
-    Dashboard,
-    Dataset,
-    Dataflow,
-    Workbook,
-    App,
-    Datamart,
-    /// A workspace, listed by artifact access with the user's role as its access right.
+pub enum AccessKind {
+    Item(ArtifactKind),
+    /// A workspace, listed with the user's role as its access right.
     Workspace,
     /// A capacity, listed with the user's capacity right (`Admin`, `Assign`).
     Capacity,
 }
 
-impl ArtifactKind {
+impl AccessKind {
     /// Every kind, in the order artifact types are documented.
-    pub const ALL: [ArtifactKind; 10] = [
-        ArtifactKind::Report,
-        ArtifactKind::PaginatedReport,
-        ArtifactKind::Dashboard,
-        ArtifactKind::Dataset,
-        ArtifactKind::Dataflow,
-        ArtifactKind::Workbook,
-        ArtifactKind::App,
-        ArtifactKind::Datamart,
-        ArtifactKind::Workspace,
-        ArtifactKind::Capacity,
-    ];
-
-    /// Kinds stored in the `artifacts` table.
-    pub const STORED: [ArtifactKind; 8] = [
-        ArtifactKind::Report,
-        ArtifactKind::PaginatedReport,
-        ArtifactKind::Dashboard,
-        ArtifactKind::Dataset,
-        ArtifactKind::Dataflow,
-        ArtifactKind::Workbook,
-        ArtifactKind::App,
-        ArtifactKind::Datamart,
+    pub const ALL: [AccessKind; 10] = [
+        AccessKind::Item(ArtifactKind::Report),
+        AccessKind::Item(ArtifactKind::PaginatedReport),
+        AccessKind::Item(ArtifactKind::Dashboard),
+        AccessKind::Item(ArtifactKind::Dataset),
+        AccessKind::Item(ArtifactKind::Dataflow),
+        AccessKind::Item(ArtifactKind::Workbook),
+        AccessKind::Item(ArtifactKind::App),
+        AccessKind::Item(ArtifactKind::Datamart),
+        AccessKind::Workspace,
+        AccessKind::Capacity,
     ];
 
     pub fn as_str(self) -> &'static str {
         match self {
-            ArtifactKind::Report => "Report",
-            ArtifactKind::PaginatedReport => "PaginatedReport",
-            ArtifactKind::Dashboard => "Dashboard",
-            ArtifactKind::Dataset => "Dataset",
-            ArtifactKind::Dataflow => "Dataflow",
-            ArtifactKind::Workbook => "Workbook",
-            ArtifactKind::App => "App",
-            ArtifactKind::Datamart => "Datamart",
-            ArtifactKind::Workspace => "Workspace",
-            ArtifactKind::Capacity => "Capacity",
+            AccessKind::Item(kind) => kind.as_str(),
+            AccessKind::Workspace => "Workspace",
+            AccessKind::Capacity => "Capacity",
         }
     }
 
-    pub fn is_stored(self) -> bool {
-        !matches!(self, ArtifactKind::Workspace | ArtifactKind::Capacity)
-    }
-
-    /// The access right a workspace role gives on an item of this kind. Datasets follow the
-    /// Swagger (Admin/Member → ReadWriteReshareExplore, Contributor → ReadWriteExplore, Viewer →
-    /// Read); the other kinds follow the same pattern in their own enums.
-    pub fn right_from_role(self, role: Role) -> &'static str {
-        use ArtifactKind::*;
-        use Role::*;
-        match (self, role) {
-            (Workspace, role) => role.as_str(),
-            (Capacity, _) => "Assign",
-            (Dataset | Datamart, Admin | Member) => "ReadWriteReshareExplore",
-            (Dataset | Datamart, Contributor) => "ReadWriteExplore",
-            (App, Admin | Member) => "All",
-            (App, Contributor) => "ReadWriteExplore",
-            (Report | PaginatedReport | Dashboard | Dataflow | Workbook, Admin) => "Owner",
-            (Report | PaginatedReport | Dashboard | Dataflow | Workbook, Member | Contributor) => "ReadWrite",
-            (_, Viewer) => "Read",
-        }
-    }
-
-    /// The access rights a permission on this kind may hold (the kind's own enum, without `None`).
-    pub fn rights(self) -> &'static [&'static str] {
-        use ArtifactKind::*;
+    pub fn item(self) -> Option<ArtifactKind> {
         match self {
-            Report | PaginatedReport | Dashboard | Workbook => &["Read", "ReadWrite", "ReadReshare", "ReadCopy", "Owner"],
-            Dataflow => &["Read", "ReadWrite", "ReadReshare", "Owner"],
-            Dataset => &[
-                "Read",
-                "ReadWrite",
-                "ReadReshare",
-                "ReadWriteReshare",
-                "ReadExplore",
-                "ReadReshareExplore",
-                "ReadWriteExplore",
-                "ReadWriteReshareExplore",
-            ],
-            Datamart => &[
-                "Read",
-                "Write",
-                "Reshare",
-                "Explore",
-                "ReadWrite",
-                "ReadReshare",
-                "ReadWriteReshare",
-                "ReadExplore",
-                "ReadReshareExplore",
-                "ReadWriteExplore",
-                "ReadWriteReshareExplore",
-            ],
-            App => &[
-                "Read",
-                "ReadWrite",
-                "ReadReshare",
-                "ReadWriteReshare",
-                "ReadExplore",
-                "ReadCopy",
-                "ReadExploreCopy",
-                "ReadReshareExplore",
-                "ReadReshareExploreCopy",
-                "ReadWriteExplore",
-                "ReadWriteReshareExplore",
-                "ReadWriteExploreCopy",
-                "ReadReshareCopy",
-                "All",
-            ],
-            Workspace => &["Viewer", "Contributor", "Member", "Admin"],
-            Capacity => &["Assign", "Admin"],
+            AccessKind::Item(kind) => Some(kind),
+            _ => None,
         }
     }
 }
 
-impl FromStr for ArtifactKind {
+impl FromStr for AccessKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ArtifactKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| format!("unknown artifact kind '{s}'"))
+        AccessKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| format!("unknown artifact kind '{s}'"))
     }
 }
 
@@ -192,7 +101,7 @@ impl ShareType {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArtifactAccess {
     pub id: Uuid,
-    pub kind: ArtifactKind,
+    pub kind: AccessKind,
     pub name: String,
     pub right: String,
     pub share: ShareType,
@@ -276,6 +185,7 @@ impl ScanRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Role;
 
     #[test]
     fn ranks_order_rights_within_each_kind() {

@@ -120,15 +120,36 @@ const APP: &[(&str, Rights)] = &[
     ("All", set(&[R, W, RE, E, C])),
 ];
 
+/// `DatamartUserAccessRight`: the dataset values, plus `Write`, `Reshare` and `Explore` alone.
+const DATAMART: &[(&str, Rights)] = &[
+    ("Read", R),
+    ("Write", W),
+    ("Reshare", RE),
+    ("Explore", E),
+    ("ReadWrite", set(&[R, W])),
+    ("ReadReshare", set(&[R, RE])),
+    ("ReadWriteReshare", set(&[R, W, RE])),
+    ("ReadExplore", set(&[R, E])),
+    ("ReadReshareExplore", set(&[R, RE, E])),
+    ("ReadWriteExplore", set(&[R, W, E])),
+    ("ReadWriteReshareExplore", set(&[R, W, RE, E])),
+];
+
 fn vocabulary(kind: ArtifactKind) -> &'static [(&'static str, Rights)] {
     match kind {
         ArtifactKind::Dataset => DATASET,
-        ArtifactKind::Report | ArtifactKind::PaginatedReport | ArtifactKind::Dashboard => REPORT,
+        // Workbooks have no access-right enum in the API; what artifact access and the scanner
+        // report for them is named as for reports.
+        ArtifactKind::Report | ArtifactKind::PaginatedReport | ArtifactKind::Dashboard | ArtifactKind::Workbook => REPORT,
         ArtifactKind::Dataflow => DATAFLOW,
         ArtifactKind::App => APP,
-        // Workbooks have no access-right enum in the API.
-        ArtifactKind::Workbook => &[],
+        ArtifactKind::Datamart => DATAMART,
     }
+}
+
+/// The values of the kind's enum, without `None`, in the Swagger's order.
+pub fn names(kind: ArtifactKind) -> impl Iterator<Item = &'static str> {
+    vocabulary(kind).iter().map(|(n, _)| *n)
 }
 
 /// The rights a value of the kind's access-right enum stands for (`None` is the empty set).
@@ -149,16 +170,17 @@ pub fn name(kind: ArtifactKind, rights: Rights) -> Option<&'static str> {
 
 /// What a workspace role gives on every artifact of the workspace. For datasets the Swagger says
 /// so (Admin/Member → ReadWriteReshareExplore, Contributor → ReadWriteExplore, Viewer → Read); the
-/// other kinds follow the workspace-roles table: Admins and Members edit and reshare, Contributors
+/// other kinds follow the workspace-roles table: Admins and Members edit and reshare (on reports,
+/// dashboards, dataflows and workbooks that is `Owner`, "Read, Write and Reshare"), Contributors
 /// edit, Viewers read.
 pub fn inherited(kind: ArtifactKind, role: Role) -> Rights {
     let editor = match kind {
-        ArtifactKind::Dataset => set(&[R, W, E]),
+        ArtifactKind::Dataset | ArtifactKind::Datamart => set(&[R, W, E]),
         ArtifactKind::App => set(&[R, W, E]),
         _ => set(&[R, W]),
     };
     let manager = match kind {
-        ArtifactKind::Dataset => set(&[R, W, RE, E]),
+        ArtifactKind::Dataset | ArtifactKind::Datamart => set(&[R, W, RE, E]),
         ArtifactKind::App => set(&[R, W, RE, E, C]),
         _ => set(&[R, W, RE]),
     };
@@ -213,8 +235,9 @@ mod tests {
         assert_eq!(parse(ArtifactKind::Dashboard, "ReadCopy"), Some(set(&[R, C])));
         assert_eq!(parse(ArtifactKind::Dataflow, "ReadCopy"), None);
         assert_eq!(parse(ArtifactKind::App, "All"), Some(set(&[R, W, RE, E, C])));
-        assert_eq!(parse(ArtifactKind::Workbook, "Read"), None);
-        assert_eq!(parse(ArtifactKind::Workbook, "None"), None);
+        assert_eq!(parse(ArtifactKind::Workbook, "Owner"), parse(ArtifactKind::Report, "Owner"));
+        assert_eq!(parse(ArtifactKind::Datamart, "Explore"), Some(E));
+        assert_eq!(parse(ArtifactKind::Dataset, "Explore"), None);
     }
 
     #[test]
@@ -224,12 +247,17 @@ mod tests {
         assert_eq!(n(Role::Member), "ReadWriteReshareExplore");
         assert_eq!(n(Role::Contributor), "ReadWriteExplore");
         assert_eq!(n(Role::Viewer), "Read");
-        for kind in [ArtifactKind::Report, ArtifactKind::Dashboard, ArtifactKind::Dataflow, ArtifactKind::App] {
+        for kind in ArtifactKind::ALL {
             for role in [Role::Admin, Role::Member, Role::Contributor, Role::Viewer] {
                 assert!(name(kind, inherited(kind, role)).is_some(), "{kind:?} {role:?}");
             }
         }
-        assert_eq!(name(ArtifactKind::Report, inherited(ArtifactKind::Report, Role::Member)), Some("Owner"));
+        for kind in
+            [ArtifactKind::Report, ArtifactKind::PaginatedReport, ArtifactKind::Dashboard, ArtifactKind::Dataflow, ArtifactKind::Workbook]
+        {
+            assert_eq!(name(kind, inherited(kind, Role::Member)), Some("Owner"), "{kind:?}: Members reshare");
+            assert_eq!(name(kind, inherited(kind, Role::Contributor)), Some("ReadWrite"), "{kind:?}");
+        }
         assert_eq!(name(ArtifactKind::App, inherited(ArtifactKind::App, Role::Admin)), Some("All"));
     }
 

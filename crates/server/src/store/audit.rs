@@ -14,7 +14,8 @@ use super::packed::{fetch_packed, pack_sql};
 use super::workspaces::{filter_sql, workspace_from_row, WorkspaceView, STATE_EXPR};
 use super::{parse_enum, parse_uuid, Store, StoreResult};
 use crate::domain::audit::{
-    right_rank, AdminWorkspace, ArtifactAccess, ArtifactGrant, ArtifactKind, ArtifactRecord, ScanRecord, ShareType, SubscriptionRecord,
+    right_rank, AccessKind, AdminWorkspace, ArtifactAccess, ArtifactGrant, ArtifactKind, ArtifactRecord, ScanRecord, ShareType,
+    SubscriptionRecord,
 };
 use crate::domain::filter::{ActivityCondition, WorkspaceFilter};
 use crate::domain::Role;
@@ -79,10 +80,10 @@ impl Store {
         tenant: Uuid,
         user: Uuid,
         after: &str,
-        kinds: &[ArtifactKind],
+        kinds: &[AccessKind],
         limit: u32,
     ) -> StoreResult<Vec<ArtifactAccess>> {
-        let stored: Vec<ArtifactKind> = kinds.iter().copied().filter(|k| k.is_stored()).collect();
+        let stored: Vec<ArtifactKind> = kinds.iter().filter_map(|k| k.item()).collect();
         let mut branches = Vec::new();
         if !stored.is_empty() {
             let kinds = kind_list(&stored);
@@ -99,14 +100,14 @@ impl Store {
                     AND (CASE WHEN a.kind IN ({kinds}) THEN 1 ELSE 0 END) = 1 AND w.id = a.workspace_id AND w.state <> 'Deleted'"
             ));
         }
-        if kinds.contains(&ArtifactKind::Workspace) {
+        if kinds.contains(&AccessKind::Workspace) {
             branches.push(
                 "SELECT w.id AS id, 'Workspace' AS kind, r.via AS src, r.role AS access \
                    FROM ws_roles r CROSS JOIN workspaces w WHERE w.id = r.workspace_id AND w.id > $2"
                     .to_string(),
             );
         }
-        if kinds.contains(&ArtifactKind::Capacity) {
+        if kinds.contains(&AccessKind::Capacity) {
             branches.push(
                 "SELECT c.id AS id, 'Capacity' AS kind, CASE WHEN cu.principal_id = $3 THEN 'Direct' ELSE 'Group' END AS src, \
                         cu.access_right AS access \
@@ -158,9 +159,9 @@ impl Store {
         let mut out: Vec<ArtifactAccess> = Vec::new();
         for (id, kind, src, access) in rows {
             let id = parse_uuid(&id)?;
-            let kind = parse_enum::<ArtifactKind>(&kind)?;
-            let (right, share) = match (src.as_str(), kind) {
-                ("Workspace", kind) => (kind.right_from_role(parse_enum::<Role>(&access)?).to_string(), ShareType::Workspace),
+            let kind = parse_enum::<AccessKind>(&kind)?;
+            let (right, share) = match (src.as_str(), kind.item()) {
+                ("Workspace", Some(item)) => (item.right_from_role(parse_enum::<Role>(&access)?).to_string(), ShareType::Workspace),
                 ("Direct", _) => (access, ShareType::Direct),
                 _ => (access, ShareType::Group),
             };
@@ -181,12 +182,12 @@ impl Store {
     /// Fill in the names of a page of items, by primary key (one small query per table).
     async fn name_items(&self, items: &mut [ArtifactAccess]) -> StoreResult<()> {
         let mut names: HashMap<String, String> = HashMap::with_capacity(items.len());
-        for (table, column, kinds) in [
-            ("artifacts", "name", &ArtifactKind::STORED[..]),
-            ("workspaces", "name", &[ArtifactKind::Workspace][..]),
-            ("capacities", "display_name", &[ArtifactKind::Capacity][..]),
+        for (table, column, of) in [
+            ("artifacts", "name", (|k: AccessKind| k.item().is_some()) as fn(AccessKind) -> bool),
+            ("workspaces", "name", |k| k == AccessKind::Workspace),
+            ("capacities", "display_name", |k| k == AccessKind::Capacity),
         ] {
-            let ids: Vec<String> = items.iter().filter(|i| kinds.contains(&i.kind)).map(|i| i.id.to_string()).collect();
+            let ids: Vec<String> = items.iter().filter(|i| of(i.kind)).map(|i| i.id.to_string()).collect();
             for chunk in ids.chunks(NAME_CHUNK) {
                 // By primary key alone: the ids came from this tenant's query, and a tenant
                 // condition tempts SQLite into scanning the tenant's index instead.
@@ -468,7 +469,6 @@ impl Store {
 
     /// The artifacts of `kinds` in the given workspaces, in workspace then name order.
     pub async fn artifacts_in(&self, tenant: Uuid, workspaces: &[Uuid], kinds: &[ArtifactKind]) -> StoreResult<Vec<ArtifactRecord>> {
-        let kinds: Vec<ArtifactKind> = kinds.iter().copied().filter(|k| k.is_stored()).collect();
         let mut out = Vec::new();
         if kinds.is_empty() {
             return Ok(out);
@@ -477,7 +477,7 @@ impl Store {
             let sql = format!(
                 "SELECT id, workspace_id, kind, name, description, dataset_id, configured_by, created_at, modified_at FROM artifacts \
                   WHERE tenant_id = $1 AND kind IN ({}) AND workspace_id IN ({}) ORDER BY workspace_id, name, id",
-                kind_list(&kinds),
+                kind_list(kinds),
                 placeholders(2, chunk.len())
             );
             let mut query = sqlx::query(&sql).bind(tenant.to_string());

@@ -3,6 +3,7 @@
 
 use pbi_server::domain::{ArtifactKind, PrincipalKind, Role};
 use pbi_server::tenant::{self, ArtifactSpec, GroupMemberSpec, GroupSpec, MemberSpec, TenantSpec, UserSpec, WorkspaceSpec};
+use pbi_server::Clock;
 use pbi_wire::artifacts::{
     AppUserAccessRight, CapacityUserAccessRight, DashboardUserAccessRight, DataflowUserAccessRight, DatasetUserAccessRight, ReportType,
     ReportUserAccessRight,
@@ -310,10 +311,16 @@ backend_test!(admin_user_lists_need_a_fabric_admin_or_an_allowed_app, |app: Test
 });
 
 backend_test!(tenant_export_round_trips_capacities_artifacts_and_subscriptions, |app: TestApp| async move {
+    // A datamart, as the large-tenant seed makes them, with a right only its enum has.
+    let mart = crate::audit::artifact(app.ws("Team"), ArtifactKind::Datamart, "Mart", app.clock.now_millis());
+    crate::audit::insert_artifacts(&app, std::slice::from_ref(&mart)).await;
+    crate::audit::grant(&app, &[(mart.id, crate::audit::user(app.user_id("outsider")), "Explore")]).await;
     let exported = tenant::export(&app.store, app.tenant_id()).await.unwrap().unwrap();
     let team = exported.workspaces.iter().find(|w| w.name == "Team").unwrap();
     assert_eq!(team.capacity.as_deref(), Some(app.fixture.capacities["Fixture F64"].to_string().as_str()));
-    assert_eq!(team.artifacts.len(), 8);
+    assert_eq!(team.artifacts.len(), 9);
+    let exported_mart = team.artifacts.iter().find(|a| a.name == "Mart").unwrap();
+    assert_eq!((exported_mart.kind, exported_mart.permissions[0].access_right.as_str()), (ArtifactKind::Datamart, "Explore"));
     let report = team.artifacts.iter().find(|a| a.name == "Sales Report").unwrap();
     assert_eq!(report.dataset.as_deref(), Some(app.artifact("Team", "Dataset", "Sales").to_string().as_str()));
     assert_eq!(report.subscriptions.len(), 1);

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use pbi_server::domain::audit::ArtifactKind;
+use pbi_server::domain::ArtifactKind;
 use pbi_server::domain::{PrincipalKind, PrincipalRef, Role};
 use pbi_server::store::seed::{self, SeedArtifact, SeedSubscription, SeedWorkspace};
 use pbi_server::Clock;
@@ -208,6 +208,51 @@ plain_backend_test!(artifact_access_reaches_through_roles_groups_and_permissions
     assert_eq!((status, error_code(&body)), (401, "PowerBINotAuthorizedException"));
     let (status, _) = get(&app, &app.app_token().await, &access_path(&upn("viewer"))).await;
     assert_eq!(status, 200, "a service principal may read");
+});
+
+plain_backend_test!(a_workspace_role_gives_one_right_per_kind_in_every_admin_read, |app: TestApp| async move {
+    let admin = app.user_token("admin").await;
+    let now = app.clock.now_millis();
+    let team = app.ws("Team");
+    let report = artifact(team, ArtifactKind::Report, "Role report", now);
+    let dataflow = artifact(team, ArtifactKind::Dataflow, "Role flow", now);
+    let workbook = artifact(team, ArtifactKind::Workbook, "Role book.xlsx", now);
+    let datamart = artifact(team, ArtifactKind::Datamart, "Role mart", now);
+    insert_artifacts(&app, &[report.clone(), dataflow.clone(), workbook.clone(), datamart.clone()]).await;
+
+    // Admins and Members may reshare, which on reports, dataflows and workbooks is `Owner`
+    // ("Read, Write and Reshare"); Contributors edit; Viewers read.
+    for (who, item_right, mart_right) in [
+        ("owner", "Owner", "ReadWriteReshareExplore"),
+        ("member", "Owner", "ReadWriteReshareExplore"),
+        ("contributor", "ReadWrite", "ReadWriteExplore"),
+        ("viewer", "Read", "Read"),
+    ] {
+        let (entries, _) = all_access(&app, &admin, &access_path(&upn(who))).await;
+        let got = rights(&entries);
+        for (item, kind, right) in [
+            (&report, "Report", item_right),
+            (&dataflow, "Dataflow", item_right),
+            (&workbook, "Workbook", item_right),
+            (&datamart, "Datamart", mart_right),
+        ] {
+            assert_eq!(
+                got.get(&item.id.to_string()),
+                Some(&(kind.to_string(), right.to_string(), "Workspace".to_string())),
+                "{who} on {kind}"
+            );
+        }
+    }
+    // The per-item admin lists say the same.
+    for (path, field) in
+        [(format!("reports/{}", report.id), "reportUserAccessRight"), (format!("dataflows/{}", dataflow.id), "dataflowUserAccessRight")]
+    {
+        let (status, body) = get(&app, &admin, &format!("/v1.0/myorg/admin/{path}/users")).await;
+        assert_eq!(status, 200, "{body}");
+        let right = |who: &str| body["value"].as_array().unwrap().iter().find(|u| u["identifier"] == upn(who)).map(|u| u[field].clone());
+        assert_eq!(right("member"), Some(Value::from("Owner")), "{path}");
+        assert_eq!(right("contributor"), Some(Value::from("ReadWrite")), "{path}");
+    }
 });
 
 mod paging {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use pbi_server::domain::audit::ArtifactKind;
+use pbi_server::domain::ArtifactKind;
 use pbi_server::Clock;
 use pbi_wire::admin::{ScanRequest, WorkspaceInfoResponse};
 use pbi_wire::powerbi::{GroupUser, GroupUserAccessRight as R};
@@ -85,6 +85,8 @@ plain_backend_test!(a_scan_moves_from_not_started_to_succeeded_and_reports_works
         users.iter().find(|u| u["identifier"] == who).map(|u| u[field].as_str().unwrap().to_string())
     };
     assert_eq!(right(report_users, &upn("owner"), "reportUserAccessRight").as_deref(), Some("Owner"));
+    assert_eq!(right(report_users, &upn("member"), "reportUserAccessRight").as_deref(), Some("Owner"), "Members reshare");
+    assert_eq!(right(report_users, &upn("contributor"), "reportUserAccessRight").as_deref(), Some("ReadWrite"));
     assert_eq!(right(report_users, &upn("viewer"), "reportUserAccessRight").as_deref(), Some("Read"));
     assert_eq!(right(report_users, &upn("outsider"), "reportUserAccessRight").as_deref(), Some("ReadReshare"));
     assert!(report_users.iter().all(|u| u.get("groupUserAccessRight").is_none() && u["graphId"].is_string()));

@@ -26,7 +26,7 @@ use super::groups::{admin_group_user_json, license_types, plain_text};
 use super::odata::{parse_activity_filter, parse_admin_filter};
 use super::page_cache::{Chunks, PageKey};
 use crate::app::AppState;
-use crate::domain::audit::{AdminWorkspace, ArtifactKind, ArtifactRecord};
+use crate::domain::audit::{AccessKind, AdminWorkspace, ArtifactKind, ArtifactRecord};
 use crate::domain::filter::{ActivityCondition, WorkspaceFilter};
 use crate::domain::identity::DirUser;
 use crate::domain::{Caller, PrincipalKind};
@@ -375,14 +375,14 @@ async fn resolve_user(state: &AppState, caller: &Caller, user_id: &str) -> Resul
 
 /// `artifactTypes`: a comma-separated list of ArtifactType values; `Group` and `PersonalGroup`
 /// name workspaces too. Returned sorted and without repeats.
-fn parse_artifact_types(text: Option<&str>) -> Result<Vec<ArtifactKind>, PbiError> {
-    let Some(text) = text else { return Ok(ArtifactKind::ALL.to_vec()) };
+fn parse_artifact_types(text: Option<&str>) -> Result<Vec<AccessKind>, PbiError> {
+    let Some(text) = text else { return Ok(AccessKind::ALL.to_vec()) };
     let mut kinds = Vec::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let kind = if part.eq_ignore_ascii_case("Group") || part.eq_ignore_ascii_case("PersonalGroup") {
-            ArtifactKind::Workspace
+            AccessKind::Workspace
         } else {
-            ArtifactKind::ALL.into_iter().find(|k| k.as_str().eq_ignore_ascii_case(part)).ok_or_else(|| {
+            AccessKind::ALL.into_iter().find(|k| k.as_str().eq_ignore_ascii_case(part)).ok_or_else(|| {
                 PbiError::invalid_request(format!(
                     "Invalid artifactTypes: '{part}' is not an artifact type (Report, PaginatedReport, Dashboard, Dataset, Dataflow, Workbook, App, Datamart, Workspace, Group, PersonalGroup, Capacity)"
                 ))
@@ -421,14 +421,14 @@ pub async fn get_user_artifact_access(
 ) -> Result<Response, PbiError> {
     let user = resolve_user(&state, &caller, &user_id).await?;
     let given = q.artifact_types.as_deref().map(|t| parse_artifact_types(Some(t))).transpose()?;
-    let names = |kinds: &[ArtifactKind]| kinds.iter().map(|k| k.as_str().to_string()).collect::<Vec<_>>();
+    let names = |kinds: &[AccessKind]| kinds.iter().map(|k| k.as_str().to_string()).collect::<Vec<_>>();
     let (query, after) = match q.continuation_token.as_deref() {
         Some(token) => state.continuation.open::<AccessQuery, String>(token, ARTIFACT_ACCESS, &caller, state.clock.now_millis(), |t| {
             t.user == user.id && given.as_deref().is_none_or(|g| names(g) == t.kinds)
         })?,
-        None => (AccessQuery { user: user.id, kinds: names(&given.unwrap_or_else(|| ArtifactKind::ALL.to_vec())) }, String::new()),
+        None => (AccessQuery { user: user.id, kinds: names(&given.unwrap_or_else(|| AccessKind::ALL.to_vec())) }, String::new()),
     };
-    let kinds: Vec<ArtifactKind> = query.kinds.iter().filter_map(|k| k.parse().ok()).collect();
+    let kinds: Vec<AccessKind> = query.kinds.iter().filter_map(|k| k.parse().ok()).collect();
     let size = state.config.audit.page_size.max(1);
     let mut page = state.store.artifact_access_page(caller.tenant_id, user.id, &after, &kinds, size + 1).await?;
     let more = page.len() > size as usize;

@@ -22,7 +22,8 @@ use super::error::PbiError;
 use super::extract::{Authenticated, PbiJson, PbiPath, PbiQuery};
 use super::groups::group_user_json;
 use crate::app::AppState;
-use crate::domain::audit::{right_rank, ArtifactKind, ArtifactRecord, ScanRecord};
+use crate::domain::audit::{right_rank, ArtifactRecord, ScanRecord};
+use crate::domain::ArtifactKind;
 use crate::domain::{Member, PrincipalRef};
 
 const MAX_WORKSPACES: usize = 100;
@@ -136,7 +137,7 @@ fn artifact_users(artifact: &ArtifactRecord, members: &[Member], grants: &[(&Mem
 /// The result of a scan of `ids`, as it is when called.
 async fn scan_result(state: &AppState, tenant: Uuid, ids: &[Uuid], with_users: bool) -> Result<WorkspaceInfoResponse, PbiError> {
     let workspaces = state.store.admin_workspaces_by_id(tenant, ids).await?;
-    let artifacts = state.store.artifacts_in(tenant, ids, &ArtifactKind::STORED).await?;
+    let artifacts = state.store.artifacts_in(tenant, ids, &ArtifactKind::ALL).await?;
     let (views, grants) = if with_users {
         let active: Vec<Uuid> = workspaces.iter().filter(|w| w.workspace.state != "Deleted").map(|w| w.workspace.id).collect();
         let artifact_ids: Vec<Uuid> = artifacts.iter().map(|a| a.id).collect();
