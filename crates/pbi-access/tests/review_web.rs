@@ -1,8 +1,8 @@
 //! The review web application in a real browser: headless Chromium through chromedriver
 //! (WebDriver) against `pbi-access serve` (the demo tenant) and `pbi-access review serve`.
 //! Sign in through `/authorize`, start a campaign, decide (a missing justification, a refused
-//! self-review, a justified revoke, a bulk accept), close and apply, then check on the service
-//! that exactly the revoked access is gone. axe-core (vendored from npm) finds no serious or
+//! self-review, a justified revoke, a bulk accept), close, apply from a stale preview (refused),
+//! apply, then check on the service that exactly the revoked access is gone. axe-core (vendored from npm) finds no serious or
 //! critical violation on the main pages; screenshots go to `target/review-screenshots/`.
 //!
 //! Without Chromium the test says so and passes, unless `PBI_ACCESS_TEST_BROWSER=1` (CI), where
@@ -272,6 +272,20 @@ async fn a_campaign_in_the_browser_from_sign_in_to_applied() {
     assert!(page.contains("1 change(s)") && page.contains(&upn("bob")), "{page}");
     violations.extend(axe(&browser).await);
     shot(&browser, "apply-preview").await;
+    // The service changes under the preview (alice becomes a Viewer): applying from the stale
+    // page applies nothing and shows the plan against what the service shows now.
+    let changed = http
+        .put(format!("{}/v1.0/myorg/groups/{workspace}/users", demo.base))
+        .bearer_auth(&token)
+        .json(&json!({ "identifier": upn("alice"), "principalType": "User", "groupUserAccessRight": "Viewer" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(changed.status().is_success(), "{}", changed.text().await.unwrap());
+    submit(&browser, "form[action$='/apply'] button").await;
+    let page = text(&browser).await;
+    assert!(page.contains("The service changed since the page you applied from: nothing was applied"), "{page}");
+    assert_eq!(members(&demo, &http, &token, &workspace).await.len(), before.len(), "nothing was applied");
     submit(&browser, "form[action$='/apply'] button").await;
     let page = text(&browser).await;
     assert!(page.contains("applied"), "{page}");
@@ -284,7 +298,11 @@ async fn a_campaign_in_the_browser_from_sign_in_to_applied() {
 
     // On the service: exactly bob's role is gone.
     let after = members(&demo, &http, &token, &workspace).await;
-    let expected: Vec<(String, String)> = before.iter().filter(|(p, _)| *p != upn("bob")).cloned().collect();
+    let expected: Vec<(String, String)> = before
+        .iter()
+        .filter(|(p, _)| *p != upn("bob"))
+        .map(|(p, r)| (p.clone(), if *p == upn("alice") { "Viewer".to_string() } else { r.clone() }))
+        .collect();
     assert_eq!(after, expected);
     assert!(violations.is_empty(), "axe-core found serious or critical violations: {violations:#?}");
 
