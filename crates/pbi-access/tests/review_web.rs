@@ -311,3 +311,116 @@ async fn a_campaign_in_the_browser_from_sign_in_to_applied() {
     app.kill().await.unwrap();
     demo.child.kill().await.unwrap();
 }
+
+fn hidden_fields(html: &str) -> Vec<(String, String)> {
+    let unescape = |v: &str| v.replace("&#x2f;", "/").replace("&#47;", "/").replace("&amp;", "&").replace("&quot;", "\"");
+    html.split("<input type=\"hidden\" name=\"")
+        .skip(1)
+        .filter_map(|rest| {
+            let (name, rest) = rest.split_once('"')?;
+            let value = rest.split_once("value=\"")?.1.split_once('"')?.0;
+            Some((name.to_string(), unescape(value)))
+        })
+        .collect()
+}
+
+fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.split(';').next()?.strip_prefix(&format!("{name}=")).map(str::to_string))
+}
+
+/// Sign in without a browser, as a browser would: the app's redirect, the authority's form, the
+/// callback. Returns the session cookie's value and the callback URL (to try a replay).
+async fn sign_in(http: &reqwest::Client, base: &str, user: &str, password: &str) -> (String, String) {
+    let r = http.get(format!("{base}/review/auth/signin")).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let authorize = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(authorize.contains("code_challenge_method=S256") && authorize.contains("nonce="), "{authorize}");
+    let r = http.get(&authorize).send().await.unwrap();
+    let csrf_cookie = set_cookie(&r, "pbi_signin_csrf").expect("the sign-in page sets its CSRF cookie");
+    let html = r.text().await.unwrap();
+    let action = html.split("<form method=\"post\" action=\"").nth(1).unwrap().split('"').next().unwrap().replace("%2D", "-");
+    let origin = authorize.split("/").take(3).collect::<Vec<_>>().join("/");
+    let mut form = hidden_fields(&html);
+    form.push(("username".into(), user.into()));
+    form.push(("password".into(), password.into()));
+    let r =
+        http.post(format!("{origin}{action}")).header("cookie", format!("pbi_signin_csrf={csrf_cookie}")).form(&form).send().await.unwrap();
+    assert!(r.status().is_redirection(), "{}", r.text().await.unwrap());
+    let callback = r.headers()["location"].to_str().unwrap().to_string();
+    let r = http.get(&callback).send().await.unwrap();
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    (set_cookie(&r, "pbi_review_session").expect("a session cookie"), callback)
+}
+
+/// Without a browser (so it runs everywhere): roles, a replayed callback, CSRF, signing out.
+#[tokio::test]
+async fn sign_in_roles_and_forms_over_plain_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut demo = common::serve(&format!("sqlite://{}", dir.path().join("service.db").display())).await;
+    let cli = Cli::new(&demo, dir.path());
+    let review_db = format!("sqlite://{}", dir.path().join("review.db").display());
+    let (mut app, base) = start_review_app(&cli, &review_db, dir.path()).await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+
+    let r = http.get(format!("{base}/review/")).send().await.unwrap();
+    assert!(r.text().await.unwrap().contains("href=\"/review/auth/signin\""), "signed out: the sign-in page");
+    let r = http.get(format!("{base}/review/campaigns/new")).send().await.unwrap();
+    assert_eq!((r.status().as_u16(), r.headers()["location"].to_str().unwrap()), (303, "/review/"));
+
+    // dave is no Fabric administrator: he reviews, he does not start campaigns.
+    let (dave, callback) = sign_in(&http, &base, &upn("dave"), &demo.password).await;
+    let r = http.get(&callback).send().await.unwrap();
+    assert_eq!(r.status(), 400, "a callback is used once");
+    assert!(r.text().await.unwrap().contains("unknown or too old"));
+    let as_dave = |path: &str| http.get(format!("{base}{path}")).header("cookie", format!("pbi_review_session={dave}"));
+    let page = as_dave("/review/").send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(&upn("dave")) && !page.contains("· Fabric administrator") && !page.contains("New campaign"), "{page}");
+    let r = as_dave("/review/campaigns/new").send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let csrf = hidden_fields(&page).into_iter().find(|(n, _)| n == "csrf").unwrap().1;
+    let r = http
+        .post(format!("{base}/review/campaigns"))
+        .header("cookie", format!("pbi_review_session={dave}"))
+        .form(&[("csrf", csrf.as_str()), ("name", "Mine"), ("scope", "all"), ("due_days", "7")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "only a Fabric administrator starts a campaign");
+
+    // The admin: a wrong CSRF token is refused, the right one starts the campaign.
+    let (admin, _) = sign_in(&http, &base, &demo.admin, &demo.password).await;
+    let page = http.get(format!("{base}/review/")).header("cookie", format!("pbi_review_session={admin}")).send().await.unwrap();
+    let page = page.text().await.unwrap();
+    assert!(page.contains("Fabric administrator"));
+    let csrf = hidden_fields(&page).into_iter().find(|(n, _)| n == "csrf").unwrap().1;
+    let start = |token: String| {
+        http.post(format!("{base}/review/campaigns"))
+            .header("cookie", format!("pbi_review_session={admin}"))
+            .form(&[("csrf", token), ("name", "All".into()), ("scope", "all".into()), ("due_days", "7".into())])
+            .send()
+    };
+    assert_eq!(start(csrf.replace(|c: char| c.is_alphanumeric(), "x")).await.unwrap().status(), 403);
+    assert_eq!(start(String::new()).await.unwrap().status(), 403);
+    let r = start(csrf.clone()).await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(r.headers()["location"].to_str().unwrap().starts_with("/review/campaigns/"));
+
+    // Signing out ends the session on the server.
+    let r = http
+        .post(format!("{base}/review/auth/signout"))
+        .header("cookie", format!("pbi_review_session={admin}"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let page = http.get(format!("{base}/review/")).header("cookie", format!("pbi_review_session={admin}")).send().await.unwrap();
+    assert!(page.text().await.unwrap().contains("href=\"/review/auth/signin\""));
+
+    app.kill().await.unwrap();
+    demo.child.kill().await.unwrap();
+}
