@@ -216,6 +216,8 @@ async fn a_campaign_in_the_browser_from_sign_in_to_applied() {
     submit(&browser, "form.stack button[type=submit]").await;
     assert_eq!(browser.find(Locator::Css("#name-error")).await.unwrap().text().await.unwrap(), "Give the campaign a name.");
     type_into(&browser, "#name", "Q4 Sales").await;
+    // Activity is not read here: the decisions below follow the recommendations without it.
+    type_into(&browser, "#lookback_days", "0").await;
     submit(&browser, "form.stack button[type=submit]").await;
     let page = text(&browser).await;
     assert!(page.contains("The campaign started") && page.contains("sha256 "), "{page}");
@@ -400,14 +402,26 @@ async fn sign_in_roles_and_forms_over_plain_http() {
     let start = |token: String| {
         http.post(format!("{base}/review/campaigns"))
             .header("cookie", format!("pbi_review_session={admin}"))
-            .form(&[("csrf", token), ("name", "All".into()), ("scope", "all".into()), ("due_days", "7".into())])
+            .form(&[
+                ("csrf", token),
+                ("name", "All".into()),
+                ("scope", "all".into()),
+                ("due_days", "7".into()),
+                ("lookback_days", "3".into()),
+            ])
             .send()
     };
     assert_eq!(start(csrf.replace(|c: char| c.is_alphanumeric(), "x")).await.unwrap().status(), 403);
     assert_eq!(start(String::new()).await.unwrap().status(), 403);
     let r = start(csrf.clone()).await.unwrap();
-    assert_eq!(r.status(), 303);
-    assert!(r.headers()["location"].to_str().unwrap().starts_with("/review/campaigns/"));
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap().replace("\n", " "));
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with("/review/campaigns/"), "{location}");
+    // Three days of the activity log were read (one admin call a day at least).
+    let page = http.get(format!("{base}{location}")).header("cookie", format!("pbi_review_session={admin}")).send().await.unwrap();
+    let page = page.text().await.unwrap();
+    let calls: i64 = page.split("<dt>Admin calls spent</dt><dd>").nth(1).unwrap().split('<').next().unwrap().parse().unwrap();
+    assert!(calls >= 3, "the snapshot and three days of activity: {calls} admin calls");
 
     // Signing out ends the session on the server.
     let r = http
