@@ -310,6 +310,9 @@ enum ReviewCommand {
         /// Who owns the campaign (default: the profile's user, else the application).
         #[arg(long)]
         owner: Option<String>,
+        /// Days of the activity log to read for each user's last activity (0: not read; at most 30).
+        #[arg(long, default_value_t = 0)]
+        lookback_days: i64,
         #[arg(long, env = "PBI_ACCESS_REVIEW_DATABASE", default_value = cli::review::DEFAULT_DATABASE)]
         database: String,
         #[command(flatten)]
@@ -575,7 +578,7 @@ async fn main() -> ExitCode {
             }
         }
         Command::Review { command } => match command {
-            ReviewCommand::Start { name, all, workspace, name_contains, due_days, reviewer, owner, database, conn } => {
+            ReviewCommand::Start { name, all, workspace, name_contains, due_days, reviewer, owner, lookback_days, database, conn } => {
                 let scope = match (all, workspace.is_empty(), name_contains) {
                     (true, _, _) => cli::audit::ReviewScope::All,
                     (false, false, _) => cli::audit::ReviewScope::Workspaces(workspace),
@@ -585,7 +588,7 @@ async fn main() -> ExitCode {
                         return ExitCode::from(cli::exit::USAGE);
                     }
                 };
-                let options = cli::review::StartOptions { name, scope, due_days, reviewers: reviewer, owner };
+                let options = cli::review::StartOptions { name, scope, due_days, reviewers: reviewer, owner, lookback_days };
                 match session(&conn).await {
                     Ok(s) => cli::review::start(&s, &database, &options).await,
                     Err(code) => code,

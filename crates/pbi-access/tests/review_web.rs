@@ -1,8 +1,8 @@
 //! The review web application in a real browser: headless Chromium through chromedriver
 //! (WebDriver) against `pbi-access serve` (the demo tenant) and `pbi-access review serve`.
 //! Sign in through `/authorize`, start a campaign, decide (a missing justification, a refused
-//! self-review, a justified revoke, a bulk accept), close and apply, then check on the service
-//! that exactly the revoked access is gone. axe-core (vendored from npm) finds no serious or
+//! self-review, a justified revoke, a bulk accept), close, apply from a stale preview (refused),
+//! apply, then check on the service that exactly the revoked access is gone. axe-core (vendored from npm) finds no serious or
 //! critical violation on the main pages; screenshots go to `target/review-screenshots/`.
 //!
 //! Without Chromium the test says so and passes, unless `PBI_ACCESS_TEST_BROWSER=1` (CI), where
@@ -216,6 +216,8 @@ async fn a_campaign_in_the_browser_from_sign_in_to_applied() {
     submit(&browser, "form.stack button[type=submit]").await;
     assert_eq!(browser.find(Locator::Css("#name-error")).await.unwrap().text().await.unwrap(), "Give the campaign a name.");
     type_into(&browser, "#name", "Q4 Sales").await;
+    // Activity is not read here: the decisions below follow the recommendations without it.
+    type_into(&browser, "#lookback_days", "0").await;
     submit(&browser, "form.stack button[type=submit]").await;
     let page = text(&browser).await;
     assert!(page.contains("The campaign started") && page.contains("sha256 "), "{page}");
@@ -272,6 +274,20 @@ async fn a_campaign_in_the_browser_from_sign_in_to_applied() {
     assert!(page.contains("1 change(s)") && page.contains(&upn("bob")), "{page}");
     violations.extend(axe(&browser).await);
     shot(&browser, "apply-preview").await;
+    // The service changes under the preview (alice becomes a Viewer): applying from the stale
+    // page applies nothing and shows the plan against what the service shows now.
+    let changed = http
+        .put(format!("{}/v1.0/myorg/groups/{workspace}/users", demo.base))
+        .bearer_auth(&token)
+        .json(&json!({ "identifier": upn("alice"), "principalType": "User", "groupUserAccessRight": "Viewer" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(changed.status().is_success(), "{}", changed.text().await.unwrap());
+    submit(&browser, "form[action$='/apply'] button").await;
+    let page = text(&browser).await;
+    assert!(page.contains("The service changed since the page you applied from: nothing was applied"), "{page}");
+    assert_eq!(members(&demo, &http, &token, &workspace).await.len(), before.len(), "nothing was applied");
     submit(&browser, "form[action$='/apply'] button").await;
     let page = text(&browser).await;
     assert!(page.contains("applied"), "{page}");
@@ -284,12 +300,141 @@ async fn a_campaign_in_the_browser_from_sign_in_to_applied() {
 
     // On the service: exactly bob's role is gone.
     let after = members(&demo, &http, &token, &workspace).await;
-    let expected: Vec<(String, String)> = before.iter().filter(|(p, _)| *p != upn("bob")).cloned().collect();
+    let expected: Vec<(String, String)> = before
+        .iter()
+        .filter(|(p, _)| *p != upn("bob"))
+        .map(|(p, r)| (p.clone(), if *p == upn("alice") { "Viewer".to_string() } else { r.clone() }))
+        .collect();
     assert_eq!(after, expected);
     assert!(violations.is_empty(), "axe-core found serious or critical violations: {violations:#?}");
 
     browser.close().await.unwrap();
     driver.kill().await.unwrap();
+    app.kill().await.unwrap();
+    demo.child.kill().await.unwrap();
+}
+
+fn hidden_fields(html: &str) -> Vec<(String, String)> {
+    let unescape = |v: &str| v.replace("&#x2f;", "/").replace("&#47;", "/").replace("&amp;", "&").replace("&quot;", "\"");
+    html.split("<input type=\"hidden\" name=\"")
+        .skip(1)
+        .filter_map(|rest| {
+            let (name, rest) = rest.split_once('"')?;
+            let value = rest.split_once("value=\"")?.1.split_once('"')?.0;
+            Some((name.to_string(), unescape(value)))
+        })
+        .collect()
+}
+
+fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.split(';').next()?.strip_prefix(&format!("{name}=")).map(str::to_string))
+}
+
+/// Sign in without a browser, as a browser would: the app's redirect, the authority's form, the
+/// callback. Returns the session cookie's value and the callback URL (to try a replay).
+async fn sign_in(http: &reqwest::Client, base: &str, user: &str, password: &str) -> (String, String) {
+    let r = http.get(format!("{base}/review/auth/signin")).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let authorize = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(authorize.contains("code_challenge_method=S256") && authorize.contains("nonce="), "{authorize}");
+    let r = http.get(&authorize).send().await.unwrap();
+    let csrf_cookie = set_cookie(&r, "pbi_signin_csrf").expect("the sign-in page sets its CSRF cookie");
+    let html = r.text().await.unwrap();
+    let action = html.split("<form method=\"post\" action=\"").nth(1).unwrap().split('"').next().unwrap().replace("%2D", "-");
+    let origin = authorize.split("/").take(3).collect::<Vec<_>>().join("/");
+    let mut form = hidden_fields(&html);
+    form.push(("username".into(), user.into()));
+    form.push(("password".into(), password.into()));
+    let r =
+        http.post(format!("{origin}{action}")).header("cookie", format!("pbi_signin_csrf={csrf_cookie}")).form(&form).send().await.unwrap();
+    assert!(r.status().is_redirection(), "{}", r.text().await.unwrap());
+    let callback = r.headers()["location"].to_str().unwrap().to_string();
+    let r = http.get(&callback).send().await.unwrap();
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    (set_cookie(&r, "pbi_review_session").expect("a session cookie"), callback)
+}
+
+/// Without a browser (so it runs everywhere): roles, a replayed callback, CSRF, signing out.
+#[tokio::test]
+async fn sign_in_roles_and_forms_over_plain_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut demo = common::serve(&format!("sqlite://{}", dir.path().join("service.db").display())).await;
+    let cli = Cli::new(&demo, dir.path());
+    let review_db = format!("sqlite://{}", dir.path().join("review.db").display());
+    let (mut app, base) = start_review_app(&cli, &review_db, dir.path()).await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+
+    let r = http.get(format!("{base}/review/")).send().await.unwrap();
+    assert!(r.text().await.unwrap().contains("href=\"/review/auth/signin\""), "signed out: the sign-in page");
+    let r = http.get(format!("{base}/review/campaigns/new")).send().await.unwrap();
+    assert_eq!((r.status().as_u16(), r.headers()["location"].to_str().unwrap()), (303, "/review/"));
+
+    // dave is no Fabric administrator: he reviews, he does not start campaigns.
+    let (dave, callback) = sign_in(&http, &base, &upn("dave"), &demo.password).await;
+    let r = http.get(&callback).send().await.unwrap();
+    assert_eq!(r.status(), 400, "a callback is used once");
+    assert!(r.text().await.unwrap().contains("unknown or too old"));
+    let as_dave = |path: &str| http.get(format!("{base}{path}")).header("cookie", format!("pbi_review_session={dave}"));
+    let page = as_dave("/review/").send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(&upn("dave")) && !page.contains("· Fabric administrator") && !page.contains("New campaign"), "{page}");
+    let r = as_dave("/review/campaigns/new").send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let csrf = hidden_fields(&page).into_iter().find(|(n, _)| n == "csrf").unwrap().1;
+    let r = http
+        .post(format!("{base}/review/campaigns"))
+        .header("cookie", format!("pbi_review_session={dave}"))
+        .form(&[("csrf", csrf.as_str()), ("name", "Mine"), ("scope", "all"), ("due_days", "7")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "only a Fabric administrator starts a campaign");
+
+    // The admin: a wrong CSRF token is refused, the right one starts the campaign.
+    let (admin, _) = sign_in(&http, &base, &demo.admin, &demo.password).await;
+    let page = http.get(format!("{base}/review/")).header("cookie", format!("pbi_review_session={admin}")).send().await.unwrap();
+    let page = page.text().await.unwrap();
+    assert!(page.contains("Fabric administrator"));
+    let csrf = hidden_fields(&page).into_iter().find(|(n, _)| n == "csrf").unwrap().1;
+    let start = |token: String| {
+        http.post(format!("{base}/review/campaigns"))
+            .header("cookie", format!("pbi_review_session={admin}"))
+            .form(&[
+                ("csrf", token),
+                ("name", "All".into()),
+                ("scope", "all".into()),
+                ("due_days", "7".into()),
+                ("lookback_days", "3".into()),
+            ])
+            .send()
+    };
+    assert_eq!(start(csrf.replace(|c: char| c.is_alphanumeric(), "x")).await.unwrap().status(), 403);
+    assert_eq!(start(String::new()).await.unwrap().status(), 403);
+    let r = start(csrf.clone()).await.unwrap();
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap().replace("\n", " "));
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with("/review/campaigns/"), "{location}");
+    // Three days of the activity log were read (one admin call a day at least).
+    let page = http.get(format!("{base}{location}")).header("cookie", format!("pbi_review_session={admin}")).send().await.unwrap();
+    let page = page.text().await.unwrap();
+    let calls: i64 = page.split("<dt>Admin calls spent</dt><dd>").nth(1).unwrap().split('<').next().unwrap().parse().unwrap();
+    assert!(calls >= 3, "the snapshot and three days of activity: {calls} admin calls");
+
+    // Signing out ends the session on the server.
+    let r = http
+        .post(format!("{base}/review/auth/signout"))
+        .header("cookie", format!("pbi_review_session={admin}"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let page = http.get(format!("{base}/review/")).header("cookie", format!("pbi_review_session={admin}")).send().await.unwrap();
+    assert!(page.text().await.unwrap().contains("href=\"/review/auth/signin\""));
+
     app.kill().await.unwrap();
     demo.child.kill().await.unwrap();
 }

@@ -37,6 +37,35 @@ pub struct StartOptions {
     pub due_days: i64,
     pub reviewers: Vec<String>,
     pub owner: Option<String>,
+    /// Days of the activity log to read for each user's last activity (0: not read, no row is
+    /// flagged for inactivity; at most 30, what the service keeps).
+    pub lookback_days: i64,
+}
+
+/// Each user's (lower-case UPN) last activity over the last `days` UTC days before `now`, from
+/// the activity log (one admin call a day and page).
+async fn last_activity(s: &Session, now: i64, days: i64) -> Result<std::collections::HashMap<String, i64>, String> {
+    use futures::StreamExt;
+    let mut out = std::collections::HashMap::new();
+    let Some(today) = chrono::DateTime::from_timestamp_millis(now).map(|t| t.date_naive()) else { return Ok(out) };
+    for back in 0..days.max(0) as u64 {
+        let day = today - chrono::Days::new(back);
+        let mut events = s.client.activity_events(&format!("{day}T00:00:00.000Z"), &format!("{day}T23:59:59.999Z"), None);
+        while let Some(event) = events.next().await {
+            let event = event.map_err(|e| format!("reading the activity log: {e}"))?;
+            let (Some(user), Some(at)) = (event.get("UserId").and_then(|v| v.as_str()), event.get("CreationTime").and_then(|v| v.as_str()))
+            else {
+                continue;
+            };
+            let at = chrono::DateTime::parse_from_rfc3339(at)
+                .map(|t| t.timestamp_millis())
+                .or_else(|_| chrono::NaiveDateTime::parse_from_str(at, "%Y-%m-%dT%H:%M:%S%.f").map(|t| t.and_utc().timestamp_millis()));
+            let Ok(at) = at else { continue };
+            let last = out.entry(user.to_lowercase()).or_insert(at);
+            *last = (*last).max(at);
+        }
+    }
+    Ok(out)
 }
 
 pub(crate) async fn open(database: &str) -> Result<Store, ExitCode> {
@@ -74,8 +103,17 @@ pub async fn start_campaign(s: &Session, store: &Store, o: &StartOptions, now: i
     if !(1..=366).contains(&o.due_days) {
         return Err("the due date must be between 1 and 366 days away".into());
     }
+    if !(0..=30).contains(&o.lookback_days) {
+        return Err("the activity lookback must be between 0 and 30 days (the activity log keeps 30)".into());
+    }
     let before = ledger_calls(&s.profile).await;
-    let (rows, workspaces) = read_access(s, &o.scope).await?;
+    let (mut rows, workspaces) = read_access(s, &o.scope).await?;
+    if o.lookback_days > 0 {
+        let seen = last_activity(s, now, o.lookback_days).await?;
+        for r in rows.iter_mut().filter(|r| r.principal_type == "User") {
+            r.last_activity = seen.get(&r.principal.to_lowercase()).copied();
+        }
+    }
     let admin_calls = ledger_calls(&s.profile).await.saturating_sub(before);
     let owner = o.owner.clone().or_else(|| s.profile.username.clone()).unwrap_or_else(|| s.caller.to_string());
     let new = NewCampaign {
@@ -85,8 +123,7 @@ pub async fn start_campaign(s: &Session, store: &Store, o: &StartOptions, now: i
         owner,
         created_at: now,
         due_at: now + o.due_days * 86_400_000,
-        // The activity log is not read yet: no row is flagged for inactivity.
-        lookback_days: 0,
+        lookback_days: o.lookback_days,
         snapshot_at: now,
         admin_calls: admin_calls as i64,
     };

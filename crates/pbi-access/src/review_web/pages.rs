@@ -116,6 +116,8 @@ pub struct NewForm {
     reviewers: String,
     #[serde(default)]
     due_days: String,
+    #[serde(default)]
+    lookback_days: String,
 }
 
 #[derive(Template)]
@@ -143,7 +145,7 @@ pub async fn new_campaign(State(app): State<Shared>, headers: HeaderMap) -> Resp
     if !me.admin {
         return not_admin(me);
     }
-    let form = NewForm { scope: "all".into(), due_days: "14".into(), ..Default::default() };
+    let form = NewForm { scope: "all".into(), due_days: "14".into(), lookback_days: "30".into(), ..Default::default() };
     page(StatusCode::OK, &NewCampaignPage { me: Some(me), form, errors: BTreeMap::new() })
 }
 
@@ -187,11 +189,27 @@ pub async fn create_campaign(State(app): State<Shared>, headers: HeaderMap, axum
             0
         }
     };
+    let lookback_days = match form.lookback_days.trim() {
+        "" => 0,
+        text => match text.parse::<i64>() {
+            Ok(d) if (0..=30).contains(&d) => d,
+            _ => {
+                errors.insert("lookback_days", "Give the days of activity to read, 0 to 30 (the activity log keeps 30).".to_string());
+                0
+            }
+        },
+    };
     let (Some(scope), true) = (scope, errors.is_empty()) else {
         return page(StatusCode::UNPROCESSABLE_ENTITY, &NewCampaignPage { me: Some(me), form, errors });
     };
-    let options =
-        StartOptions { name: form.name.trim().into(), scope, due_days, reviewers: lines(&form.reviewers), owner: Some(me.upn.clone()) };
+    let options = StartOptions {
+        name: form.name.trim().into(),
+        scope,
+        due_days,
+        reviewers: lines(&form.reviewers),
+        owner: Some(me.upn.clone()),
+        lookback_days,
+    };
     match start_campaign(&app.session, &app.store, &options, app.now_ms()).await {
         Ok(started) => Redirect::to(&format!("/review/campaigns/{}?started=1", started.campaign.id)).into_response(),
         Err(e) => {

@@ -254,7 +254,42 @@ impl Store {
     }
 
     /// A page of rows in row order after `q.after`, filtered on indexed columns.
+    ///
+    /// A reviewer's page is read workspace by workspace when they review a few (each an index
+    /// range on `(campaign_id, workspace_id, row_no)`, merged by row number): one query with the
+    /// reviewer as a subquery lets the planner walk the campaign in row order past every other
+    /// workspace's rows, which costs the depth of the reviewer's rows in a large campaign.
     pub async fn review_rows(&self, id: Uuid, q: &RowQuery) -> StoreResult<Vec<ReviewRow>> {
+        const FEW: usize = 64;
+        let Some(reviewer) = &q.reviewer else {
+            return self.review_rows_where(id, q).await;
+        };
+        let theirs = sqlx::query("SELECT workspace_id FROM review_reviewers WHERE campaign_id = $1 AND reviewer = $2")
+            .bind(id.to_string())
+            .bind(reviewer.trim().to_lowercase())
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(|r| parse_uuid(&r.try_get::<String, _>("workspace_id")?))
+            .collect::<StoreResult<Vec<Uuid>>>()?;
+        let workspaces: Vec<Uuid> = match q.workspace_id {
+            Some(ws) if theirs.contains(&ws) => vec![ws],
+            Some(_) => return Ok(Vec::new()),
+            None if theirs.len() <= FEW => theirs,
+            None => return self.review_rows_where(id, q).await,
+        };
+        let limit = q.limit.clamp(1, 1000) as usize;
+        let mut out = Vec::new();
+        for ws in workspaces {
+            let one = RowQuery { reviewer: None, workspace_id: Some(ws), ..q.clone() };
+            out.extend(self.review_rows_where(id, &one).await?);
+        }
+        out.sort_by_key(|r| r.row_no);
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    async fn review_rows_where(&self, id: Uuid, q: &RowQuery) -> StoreResult<Vec<ReviewRow>> {
         let mut params = vec![Param::Text(id.to_string()), Param::Int(q.after)];
         let mut sql = format!("SELECT {ROW_COLUMNS} FROM review_rows WHERE campaign_id = $1 AND row_no > $2");
         let mut push = |cond: &str, p: Param, params: &mut Vec<Param>| {

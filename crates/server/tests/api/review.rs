@@ -216,3 +216,51 @@ async fn campaigns_record_chained_decisions_on_both_backends() {
         store.close().await;
     }
 }
+
+/// A reviewer's pages are read workspace by workspace and merged in row order: keyset pages run
+/// across their workspaces, skip the others', and a workspace filter outside theirs is empty.
+#[tokio::test]
+async fn a_reviewers_pages_merge_their_workspaces_in_row_order() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some((url, _dir)) = fresh_database(backend).await else {
+            eprintln!("skipped: {backend:?}");
+            continue;
+        };
+        let store = Store::connect(&url).await.unwrap();
+        let mut rows = Vec::new();
+        for (ws, name, admin) in [(1, "A", "ann"), (2, "B", "ben"), (3, "C", "ann")] {
+            rows.push(access(ws, name, &format!("{admin}@contoso.com"), "User", "Admin", "direct"));
+            for i in 0..4 {
+                rows.push(access(ws, name, &format!("user{i}@contoso.com"), "User", "Viewer", "direct"));
+            }
+        }
+        let c = start(&store, "Merge", rows).await;
+        let page = |after: i64, limit: u32, workspace: Option<u128>| RowQuery {
+            reviewer: Some("ANN@contoso.com".into()),
+            workspace_id: workspace.map(Uuid::from_u128),
+            after,
+            limit,
+            ..Default::default()
+        };
+        let mut seen = Vec::new();
+        let mut after = 0;
+        loop {
+            let rows = store.review_rows(c.id, &page(after, 3, None)).await.unwrap();
+            if rows.is_empty() {
+                break;
+            }
+            assert!(rows.len() <= 3);
+            after = rows.last().unwrap().row_no;
+            seen.extend(rows);
+        }
+        let numbers: Vec<i64> = seen.iter().map(|r| r.row_no).collect();
+        let mut sorted = numbers.clone();
+        sorted.sort();
+        assert_eq!(numbers, sorted, "{backend:?}: row order across workspaces");
+        assert_eq!(seen.len(), 10, "{backend:?}: A and C, five rows each");
+        assert!(seen.iter().all(|r| r.access.workspace != "B"), "{backend:?}: not ben's workspace");
+        assert!(store.review_rows(c.id, &page(0, 100, Some(2))).await.unwrap().is_empty(), "{backend:?}");
+        assert_eq!(store.review_rows(c.id, &page(0, 100, Some(3))).await.unwrap().len(), 5, "{backend:?}");
+        store.close().await;
+    }
+}
