@@ -1,6 +1,6 @@
 //! `pbi-scale-bench`: does pbi-access hold up at organisation scale? In one run it seeds (or
 //! reuses) a demo-sized tenant and a 100,000-user tenant, each in its own database derived from
-//! `--database`, serves both in-process on port 0, and:
+//! `--database`, serves each with its own `pbi-access serve` child process on loopback, and:
 //!
 //! - times every Graph, SCIM and Power BI read the lifecycle commands make, on both tenants,
 //!   interleaved (small, large, small, …) after one unmeasured warm-up each, and prints p50/p99
@@ -12,7 +12,8 @@
 //!   user, and `onboard` of a new user into 3 workspaces with a licence (propagation delay 0),
 //!   and reports each command's wall time, exit code, peak resident memory (its `VmHWM`, polled
 //!   every 20 ms) and the admin-budget calls the server recorded (its `admin/1h` throttle rows);
-//! - samples this process's resident memory throughout (both servers and the measuring client).
+//! - samples the large tenant's server process's resident memory throughout (the server alone:
+//!   the measuring client and the commands are other processes).
 //!
 //! Times are taken on the client: from sending the request to having read the whole body (not
 //! parsing it). The call phase runs with throttling off (it makes more admin calls than an
@@ -31,13 +32,11 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context};
 use clap::Parser;
 use pbi_client::{AdminBudget, Endpoints, Ledger, TokenClient};
-use pbi_server::config::Config;
 use pbi_server::seed::{self, SeedCredentials, SeedParams};
 use pbi_server::store::Store;
-use pbi_server::{Application, SharedClock, SystemClock};
+use pbi_server::{SharedClock, SystemClock};
 use reqwest::StatusCode;
 use serde_json::Value;
-use tokio::sync::oneshot;
 use uuid::Uuid;
 
 const RATIO_TARGET: f64 = 2.0;
@@ -110,38 +109,6 @@ fn status_mb(pid: &str, field: &str) -> f64 {
         .and_then(|kb| kb.parse::<f64>().ok())
         .map(|kb| kb / 1024.0)
         .unwrap_or(f64::NAN)
-}
-
-/// Samples this process's resident memory every 50 ms and keeps the peak (in KB).
-struct RssSampler {
-    peak_kb: Arc<AtomicU64>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl RssSampler {
-    fn start() -> RssSampler {
-        let peak_kb = Arc::new(AtomicU64::new(0));
-        let peak = peak_kb.clone();
-        let task = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(50));
-            loop {
-                tick.tick().await;
-                let kb = (status_mb("self", "VmRSS:") * 1024.0) as u64;
-                peak.fetch_max(kb, Ordering::Relaxed);
-            }
-        });
-        RssSampler { peak_kb, task }
-    }
-
-    fn peak_mb(&self) -> f64 {
-        self.peak_kb.load(Ordering::Relaxed) as f64 / 1024.0
-    }
-}
-
-impl Drop for RssSampler {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 // ----- databases and servers -----
@@ -220,31 +187,90 @@ async fn prepare(label: &'static str, url: String, params: SeedParams, reuse: bo
     Ok(Tenant { label, params, url, store, known, seeded_in })
 }
 
+/// A `pbi-access serve` child process on one tenant's database, so that its resident memory is
+/// the server's alone; sampled every 50 ms while it runs.
 struct Server {
     base: String,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    child: std::process::Child,
+    peak_kb: Arc<AtomicU64>,
+    sampler: tokio::task::JoinHandle<()>,
 }
 
-/// An in-process server on `tenant`'s database: throttling as Power BI's when `throttled`,
-/// licences counted at once.
-async fn serve(tenant: &Tenant, throttled: bool, clock: &SharedClock) -> anyhow::Result<Server> {
-    let mut config = Config { listen: "127.0.0.1:0".into(), database: tenant.url.clone(), demo: false, ..Config::default() };
-    config.throttling.enabled = throttled;
-    config.licenses.propagation_delay_secs = 0;
-    let app = Application::build_with_store(config, clock.clone(), tenant.store.clone()).await?;
-    let base = app.public_url().to_string();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(app.run_until(async {
-        let _ = stopped.await;
-    }));
-    Ok(Server { base, stop, task })
+/// A free loopback port (bound, read, released: the child binds it right after).
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Start `pbi-access serve` on `tenant`'s database: throttling as Power BI's when `throttled`,
+/// licences counted at once; its log goes to `log_dir`. Returns once `/healthz` answers.
+async fn serve(bin: &Path, tenant: &Tenant, throttled: bool, log_dir: &Path) -> anyhow::Result<Server> {
+    let port = free_port()?;
+    let base = format!("http://127.0.0.1:{port}");
+    let log = log_dir.join(format!("serve-{}-{}.log", tenant.label, if throttled { "throttled" } else { "open" }));
+    let mut command = std::process::Command::new(bin);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("PBI_ACCESS_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database", &tenant.url, "--no-demo"])
+        .env("PBI_ACCESS_THROTTLING__ENABLED", throttled.to_string())
+        .env("PBI_ACCESS_LICENSES__PROPAGATION_DELAY_SECS", "0")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&log)?)
+        .stderr(std::fs::File::create(log.with_extension("err"))?);
+    let mut child = command.spawn().with_context(|| format!("starting {} serve", bin.display()))?;
+    let pid = child.id().to_string();
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait()? {
+            let err = std::fs::read_to_string(log.with_extension("err")).unwrap_or_default();
+            bail!("pbi-access serve on the {} tenant exited with {status}: {}", tenant.label, err.trim());
+        }
+        if http.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        ensure!(started.elapsed() < Duration::from_secs(120), "pbi-access serve on the {} tenant did not answer in 120 s", tenant.label);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let peak_kb = Arc::new(AtomicU64::new(0));
+    let peak = peak_kb.clone();
+    let sampler = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        loop {
+            tick.tick().await;
+            let mb = status_mb(&pid, "VmHWM:").max(status_mb(&pid, "VmRSS:"));
+            if mb.is_finite() {
+                peak.fetch_max((mb * 1024.0) as u64, Ordering::Relaxed);
+            }
+        }
+    });
+    Ok(Server { base, child, peak_kb, sampler })
 }
 
 impl Server {
-    async fn shut(self) {
-        let _ = self.stop.send(());
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
+    /// Stop the child (SIGTERM, then SIGKILL after 10 s) and return its peak resident memory in MB.
+    async fn shut(mut self) -> f64 {
+        let pid = self.child.id().to_string();
+        let hwm = status_mb(&pid, "VmHWM:");
+        if hwm.is_finite() {
+            self.peak_kb.fetch_max((hwm * 1024.0) as u64, Ordering::Relaxed);
+        }
+        self.sampler.abort();
+        // SAFETY: our own child, not reaped yet, so the pid still names it.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        self.peak_kb.load(Ordering::Relaxed) as f64 / 1024.0
     }
 }
 
@@ -794,7 +820,7 @@ async fn main() -> anyhow::Result<()> {
     if cfg!(debug_assertions) {
         println!("WARNING: debug build; figures are not representative (use --release)");
     }
-    let cli = if args.skip_commands { None } else { Some(locate_cli(args.pbi_access.as_ref())?) };
+    let cli = locate_cli(args.pbi_access.as_ref())?;
     let clock: SharedClock = Arc::new(SystemClock);
     let tmp = tempfile::tempdir()?;
     let small_params = SeedParams { users: args.small_users, workspaces: args.small_workspaces, seed: args.seed, domain: None };
@@ -805,45 +831,35 @@ async fn main() -> anyhow::Result<()> {
     let small = prepare("small", small_url, small_params, args.reuse, &clock).await?;
     let large = prepare("large", large_url, large_params, args.reuse, &clock).await?;
 
-    // From here on the process only serves and measures: reset the peak (VmHWM) and sample.
-    let hwm_reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
-    let sampler = RssSampler::start();
-    let rss_start = status_mb("self", "VmRSS:");
-
-    let small_server = serve(&small, false, &clock).await?;
-    let large_server = serve(&large, false, &clock).await?;
+    // From here on the servers are child processes (`pbi-access serve`), each sampled apart.
+    let small_server = serve(&cli, &small, false, tmp.path()).await?;
+    let large_server = serve(&cli, &large, false, tmp.path()).await?;
     let http = reqwest::Client::builder().pool_max_idle_per_host(4).build()?;
     let small_fixture = fixture(&http, &small_server.base, &small.known).await.context("the small tenant's fixture")?;
     let large_fixture = fixture(&http, &large_server.base, &large.known).await.context("the large tenant's fixture")?;
-    println!(
-        "serving the small tenant at {} and the large one at {}; resident memory {rss_start:.0} MB",
-        small_server.base, large_server.base
-    );
+    println!("serving the small tenant at {} and the large one at {} (pbi-access serve)", small_server.base, large_server.base);
     println!("measuring {} calls, {} iterations each per tenant, interleaved …", calls(&small_fixture).len(), args.iterations);
     let mut rows = measure_calls(&http, (&small, &small_fixture), (&large, &large_fixture), args.iterations).await?;
-    small_server.shut().await;
-    large_server.shut().await;
+    let _ = small_server.shut().await;
+    let mut server_peak = large_server.shut().await;
 
-    let commands = match &cli {
-        Some(bin) => {
-            println!("running the lifecycle commands against the large tenant (throttling on, licences at once) …");
-            let server = serve(&large, true, &clock).await?;
-            let runner = CliRunner {
-                bin: bin.clone(),
-                dir: tempfile::tempdir()?,
-                base: server.base.clone(),
-                known: large.known.clone(),
-                store: large.store.clone(),
-                timeout: Duration::from_secs(args.command_timeout_secs),
-            };
-            let result = run_commands(&runner, &http).await;
-            server.shut().await;
-            result?
-        }
-        None => Vec::new(),
+    let commands = if args.skip_commands {
+        Vec::new()
+    } else {
+        println!("running the lifecycle commands against the large tenant (throttling on, licences at once) …");
+        let server = serve(&cli, &large, true, tmp.path()).await?;
+        let runner = CliRunner {
+            bin: cli.clone(),
+            dir: tempfile::tempdir()?,
+            base: server.base.clone(),
+            known: large.known.clone(),
+            store: large.store.clone(),
+            timeout: Duration::from_secs(args.command_timeout_secs),
+        };
+        let result = run_commands(&runner, &http).await;
+        server_peak = server_peak.max(server.shut().await);
+        result?
     };
-    let server_peak = sampler.peak_mb().max(if hwm_reset { status_mb("self", "VmHWM:") } else { 0.0 });
-    drop(sampler);
     small.store.close().await;
     large.store.close().await;
 
@@ -909,9 +925,9 @@ async fn main() -> anyhow::Result<()> {
     }
     let memory_met = server_peak < SERVER_MEMORY_TARGET_MB;
     println!(
-        "\nserver process resident memory: peak {server_peak:.0} MB while serving (both servers and the measuring client; \
-         sampled every 50 ms{}): < {SERVER_MEMORY_TARGET_MB:.0} MB: {}",
-        if hwm_reset { ", and VmHWM reset after seeding" } else { "" },
+        "\nserver resident memory (the large tenant's `pbi-access serve` process alone, peak over the calls{}, VmHWM sampled every 50 ms): \
+         {server_peak:.0} MB: < {SERVER_MEMORY_TARGET_MB:.0} MB: {}",
+        if args.skip_commands { "" } else { " and the commands" },
         verdict(memory_met)
     );
     if memory_met {

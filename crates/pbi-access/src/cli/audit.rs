@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
-use pbi_client::{GraphClient, Memberships, ScanOptions};
+use pbi_client::{GraphClient, Memberships, ScanOptions, WorkspaceUsers};
 use pbi_server::domain::{ArtifactKind, PrincipalKind};
 use pbi_server::review::AccessRow;
 use pbi_server::tenant::{
@@ -300,10 +300,28 @@ fn scan_error(e: pbi_client::ClientError) -> ScanStop {
     }
 }
 
+/// What a scan's result is read as: every workspace in full (the snapshot), or the workspaces'
+/// users alone (the audit rows), which skips the artifacts' user lists unparsed.
+trait ScanRead: Sized {
+    async fn read(s: &Session, scan: Uuid) -> Result<Vec<Self>, pbi_client::ClientError>;
+}
+
+impl ScanRead for WorkspaceInfo {
+    async fn read(s: &Session, scan: Uuid) -> Result<Vec<Self>, pbi_client::ClientError> {
+        Ok(s.client.get_scan_result(scan).await?.workspaces)
+    }
+}
+
+impl ScanRead for WorkspaceUsers {
+    async fn read(s: &Session, scan: Uuid) -> Result<Vec<Self>, pbi_client::ClientError> {
+        Ok(s.client.get_scan_result_users(scan).await?.workspaces)
+    }
+}
+
 /// One scan of up to 100 workspaces: `getInfo`, `scanStatus` until it succeeds, `scanResult`.
 /// Status is read after [`FIRST_POLL`], then at twice the previous wait, up to `poll`: a quick
 /// scan is read soon after it finishes, a slow one at the pace the budget sustains.
-async fn scan_once(s: &Session, ids: &[Uuid], poll: Duration) -> Result<Vec<WorkspaceInfo>, ScanStop> {
+async fn scan_once<T: ScanRead>(s: &Session, ids: &[Uuid], poll: Duration) -> Result<Vec<T>, ScanStop> {
     let options = ScanOptions { get_artifact_users: true, ..ScanOptions::default() };
     let scan = s.client.post_workspace_info(ids, options).await.map_err(scan_error)?;
     let started = Instant::now();
@@ -322,17 +340,17 @@ async fn scan_once(s: &Session, ids: &[Uuid], poll: Duration) -> Result<Vec<Work
             }
         }
     }
-    Ok(s.client.get_scan_result(scan.id).await.map_err(scan_error)?.workspaces)
+    T::read(s, scan.id).await.map_err(scan_error)
 }
 
 /// A batch's scan, tried again once when it fails; not started once `stopping` is set (a budget
 /// is spent: the scans in flight finish, no new one starts).
-async fn scan_batch(
+async fn scan_batch<T: ScanRead>(
     s: &Session,
     ids: Vec<Uuid>,
     poll: Duration,
     stopping: &AtomicBool,
-) -> (Vec<Uuid>, Result<Vec<WorkspaceInfo>, ScanStop>) {
+) -> (Vec<Uuid>, Result<Vec<T>, ScanStop>) {
     if stopping.load(Ordering::SeqCst) {
         return (ids, Err(ScanStop::Budget(Duration::ZERO, String::new())));
     }
@@ -372,11 +390,11 @@ async fn workspace_ids(s: &Session, since: Option<&str>) -> Result<Vec<Uuid>, Sc
 }
 
 /// Scan `ids`, up to 16 scans in flight, batches in the order they finish.
-fn scan_stream<'a>(
+fn scan_stream<'a, T: ScanRead + 'a>(
     s: &'a Session,
     ids: &[Uuid],
     stopping: &'a AtomicBool,
-) -> impl futures::Stream<Item = (Vec<Uuid>, Result<Vec<WorkspaceInfo>, ScanStop>)> + 'a {
+) -> impl futures::Stream<Item = (Vec<Uuid>, Result<Vec<T>, ScanStop>)> + 'a {
     let batches: Vec<Vec<Uuid>> = ids.chunks(BATCH).map(<[Uuid]>::to_vec).collect();
     let in_flight = batches.len().clamp(1, SCANS_IN_FLIGHT);
     let poll = poll_interval(s, in_flight);
@@ -389,7 +407,7 @@ async fn scan_all(s: &Session, show: bool) -> Result<Vec<WorkspaceInfo>, String>
     let bar = progress::bar(ids.len().div_ceil(BATCH) as u64, show);
     let mut out = Vec::new();
     let stopping = AtomicBool::new(false);
-    let mut scans = std::pin::pin!(scan_stream(s, &ids, &stopping));
+    let mut scans = std::pin::pin!(scan_stream::<WorkspaceInfo>(s, &ids, &stopping));
     while let Some((ids, result)) = scans.next().await {
         match result {
             Ok(infos) => out.extend(infos),
@@ -402,12 +420,16 @@ async fn scan_all(s: &Session, show: bool) -> Result<Vec<WorkspaceInfo>, String>
     Ok(out)
 }
 
+/// Bytes `--all` buffers before writing to stdout (flushed after each batch anyway).
+const SINK_BUFFER: usize = 256 * 1024;
+
 /// Where `--all` writes rows as the workspaces arrive.
 enum Sink {
     Csv(Box<csv::Writer<std::io::Stdout>>),
-    JsonLines(std::io::Stdout),
+    /// Buffered (stdout alone writes each line), flushed after each batch.
+    JsonLines(std::io::BufWriter<std::io::Stdout>),
     /// A JSON array written element by element; `true` once the first is out.
-    Json(std::io::Stdout, bool),
+    Json(std::io::BufWriter<std::io::Stdout>, bool),
     /// Tables need every width first: rendered at the end.
     Table(Rows),
 }
@@ -421,10 +443,11 @@ impl Sink {
                 w.flush().map_err(|e| e.to_string())?;
                 Sink::Csv(Box::new(w))
             }
-            AuditFormat::Jsonl => Sink::JsonLines(std::io::stdout()),
+            AuditFormat::Jsonl => Sink::JsonLines(std::io::BufWriter::with_capacity(SINK_BUFFER, std::io::stdout())),
             AuditFormat::Json => {
-                print!("[");
-                Sink::Json(std::io::stdout(), false)
+                let mut out = std::io::BufWriter::with_capacity(SINK_BUFFER, std::io::stdout());
+                out.write_all(b"[").map_err(|e| e.to_string())?;
+                Sink::Json(out, false)
             }
             AuditFormat::Table | AuditFormat::Snapshot => Sink::Table(Rows::new(COLUMNS)),
         })
@@ -436,24 +459,20 @@ impl Sink {
         };
         let result = match self {
             Sink::Csv(w) => rows.rows.iter().try_for_each(|r| w.write_record(r).map_err(std::io::Error::from)).and_then(|_| w.flush()),
-            Sink::JsonLines(out) => {
-                let mut out = out.lock();
-                rows.rows
-                    .iter()
-                    .try_for_each(|r| serde_json::to_writer(&mut out, &object(r)).map_err(std::io::Error::from).and_then(|_| writeln!(out)))
-                    .and_then(|_| out.flush())
-            }
-            Sink::Json(out, started) => {
-                let mut out = out.lock();
-                rows.rows
-                    .iter()
-                    .try_for_each(|r| {
-                        write!(out, "{}\n  ", if *started { "," } else { "" })?;
-                        *started = true;
-                        serde_json::to_writer(&mut out, &object(r)).map_err(std::io::Error::from)
-                    })
-                    .and_then(|_| out.flush())
-            }
+            Sink::JsonLines(out) => rows
+                .rows
+                .iter()
+                .try_for_each(|r| serde_json::to_writer(&mut *out, &object(r)).map_err(std::io::Error::from).and_then(|_| writeln!(out)))
+                .and_then(|_| out.flush()),
+            Sink::Json(out, started) => rows
+                .rows
+                .iter()
+                .try_for_each(|r| {
+                    write!(out, "{}\n  ", if *started { "," } else { "" })?;
+                    *started = true;
+                    serde_json::to_writer(&mut *out, &object(r)).map_err(std::io::Error::from)
+                })
+                .and_then(|_| out.flush()),
             Sink::Table(all) => {
                 all.rows.extend(rows.rows);
                 Ok(())
@@ -465,10 +484,9 @@ impl Sink {
     fn finish(self) -> Result<(), String> {
         match self {
             Sink::Csv(mut w) => w.flush().map_err(|e| e.to_string()),
-            Sink::JsonLines(_) => Ok(()),
-            Sink::Json(out, started) => {
-                let mut out = out.lock();
-                writeln!(out, "{}]", if started { "\n" } else { "" }).map_err(|e| e.to_string())
+            Sink::JsonLines(mut out) => out.flush().map_err(|e| e.to_string()),
+            Sink::Json(mut out, started) => {
+                writeln!(out, "{}]", if started { "\n" } else { "" }).and_then(|_| out.flush()).map_err(|e| e.to_string())
             }
             Sink::Table(rows) => {
                 let mut out = std::io::stdout().lock();
@@ -517,7 +535,7 @@ async fn audit_all_streamed(s: &Session, facts: &mut Facts, format: AuditFormat,
     let mut stop: Option<(Duration, String)> = None;
     let stopping = AtomicBool::new(false);
     {
-        let mut scans = std::pin::pin!(scan_stream(s, &ids, &stopping));
+        let mut scans = std::pin::pin!(scan_stream::<WorkspaceUsers>(s, &ids, &stopping));
         while let Some((batch, result)) = scans.next().await {
             let rows = match result {
                 Ok(infos) => {

@@ -474,9 +474,12 @@ impl Store {
             return Ok(out);
         }
         for chunk in workspaces.chunks(IN_CHUNK) {
+            // By the workspaces' index: the `CASE` keeps SQLite off the tenant's (tenant, kind)
+            // index, which read every artifact of the tenant for each scan of 100 workspaces.
             let sql = format!(
                 "SELECT id, workspace_id, kind, name, description, dataset_id, configured_by, created_at, modified_at FROM artifacts \
-                  WHERE tenant_id = $1 AND kind IN ({}) AND workspace_id IN ({}) ORDER BY workspace_id, name, id",
+                  WHERE (CASE WHEN tenant_id = $1 THEN 1 ELSE 0 END) = 1 AND kind IN ({}) AND workspace_id IN ({}) \
+                  ORDER BY workspace_id, name, id",
                 kind_list(kinds),
                 placeholders(2, chunk.len())
             );
