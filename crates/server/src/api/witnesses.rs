@@ -80,6 +80,7 @@ pub const WITNESSES: &[(Op, &str, &str)] = &[
     // The identity plane: a real Microsoft client (MSAL, azure-identity) where one runs.
     (identity::TOKEN, MICROSOFT_CLIENTS, "msal_and_azure_identity_get_working_tokens_over_tls"),
     (identity::TOKEN, TOKENS, "client_credentials_token_is_an_entra_shaped_rs256_jwt"),
+    (identity::TOKEN_V1, TOKENS, "the_v1_endpoint_issues_for_a_resource_in_the_v1_shape"),
     (identity::AUTHORIZE, AUTHFLOWS, "a_public_client_signs_in_with_pkce_and_redeems_its_code_once"),
     (identity::DEVICE_CODE, AUTHFLOWS, "the_device_code_flow_polls_until_the_person_signs_in_on_the_verification_page"),
     (identity::DEVICE_AUTH, AUTHFLOWS, "the_device_code_flow_polls_until_the_person_signs_in_on_the_verification_page"),

@@ -280,3 +280,98 @@ backend_test!(users_get_graph_tokens_for_graph_and_graph_refuses_power_bi_tokens
     assert_eq!(body["error"], "invalid_scope");
     assert_eq!(body["error_codes"][0], 70011);
 });
+
+/// Post a token request to the tenant's v1 endpoint (`resource=`); status and JSON answer.
+async fn v1_token_request(app: &TestApp, tenant: &str, form: &[(&str, String)]) -> (u16, Value) {
+    let r = app.http.post(app.url(&format!("/{tenant}/oauth2/token"))).form(form).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+backend_test!(the_v1_endpoint_issues_for_a_resource_in_the_v1_shape, |app: TestApp| async move {
+    let tid = app.tenant_id().to_string();
+    let pbi = "https://analysis.windows.net/powerbi/api".to_string();
+    let client = || ("client_id", app.app_id().to_string());
+
+    // Client credentials: exactly the v1 fields, lifetimes as strings.
+    let (status, body) = v1_token_request(
+        &app,
+        &tid,
+        &[("grant_type", "client_credentials".into()), client(), ("client_secret", SECRET.into()), ("resource", pbi.clone())],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let mut keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(keys, ["access_token", "expires_in", "expires_on", "ext_expires_in", "not_before", "resource", "token_type"]);
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["resource"], pbi);
+    let token = body["access_token"].as_str().unwrap();
+    let claims = payload(token);
+    assert_eq!(body["expires_in"].as_str().unwrap().parse::<i64>().unwrap(), 3599);
+    assert_eq!(body["expires_on"].as_str().unwrap(), claims["exp"].to_string());
+    assert_eq!(body["not_before"].as_str().unwrap(), claims["nbf"].to_string());
+    assert_eq!((claims["ver"].as_str(), claims["aud"].as_str()), (Some("1.0"), Some(pbi.as_str())));
+    assert_eq!(claims["appid"], app.app_id().to_string());
+    let groups = app.http.get(app.url("/v1.0/myorg/admin/groups?$top=1")).bearer_auth(token).send().await.unwrap();
+    assert_eq!(groups.status(), 200, "Power BI accepts it");
+
+    // Password (by domain): a delegated token with `upn` and `unique_name`, and a refresh token.
+    let (status, body) = v1_token_request(
+        &app,
+        DOMAIN,
+        &[
+            ("grant_type", "password".into()),
+            client(),
+            ("username", upn("member")),
+            ("password", PASSWORD.into()),
+            ("resource", pbi.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let claims = payload(body["access_token"].as_str().unwrap());
+    assert_eq!((claims["upn"].as_str(), claims["unique_name"].as_str()), (Some(upn("member").as_str()), Some(upn("member").as_str())));
+    assert!(body["scope"].as_str().unwrap().split(' ').any(|s| s == "Workspace.Read.All"), "short names: {body}");
+    assert!(body.get("id_token").is_none());
+    let groups = app.http.get(app.url("/v1.0/myorg/groups")).bearer_auth(body["access_token"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(groups.status(), 200);
+
+    // The refresh token, for another resource (Graph), with `scope=openid`.
+    let (status, refreshed) = v1_token_request(
+        &app,
+        &tid,
+        &[
+            ("grant_type", "refresh_token".into()),
+            client(),
+            ("refresh_token", body["refresh_token"].as_str().unwrap().into()),
+            ("resource", "https://graph.microsoft.com".into()),
+            ("scope", "openid".into()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{refreshed}");
+    assert_eq!(refreshed["resource"], "https://graph.microsoft.com");
+    assert_eq!(payload(refreshed["access_token"].as_str().unwrap())["aud"], "https://graph.microsoft.com");
+    assert!(refreshed["refresh_token"].is_string() && refreshed["id_token"].is_string());
+
+    // Refusals in Entra's words.
+    let cc = |resource: Option<&str>, grant: &str| {
+        let mut f = vec![("grant_type", grant.to_string()), client(), ("client_secret", SECRET.to_string())];
+        if let Some(r) = resource {
+            f.push(("resource", r.to_string()));
+        }
+        f
+    };
+    let (status, e) = v1_token_request(&app, &tid, &cc(None, "client_credentials")).await;
+    assert_eq!((status, e["error_codes"][0].as_u64()), (400, Some(900144)), "{e}");
+    let (status, e) = v1_token_request(&app, &tid, &cc(Some("https://vault.azure.net"), "client_credentials")).await;
+    assert_eq!((status, e["error"].as_str(), e["error_codes"][0].as_u64()), (400, Some("invalid_resource"), Some(500011)), "{e}");
+    let (status, e) = v1_token_request(&app, &tid, &cc(Some(&pbi), "urn:ietf:params:oauth:grant-type:device_code")).await;
+    assert_eq!((status, e["error_codes"][0].as_u64()), (400, Some(70003)), "{e}");
+    let mut wrong = cc(Some(&pbi), "client_credentials");
+    wrong[2].1 = "wrong".into();
+    let (status, e) = v1_token_request(&app, &tid, &wrong).await;
+    assert_eq!((status, e["error_codes"][0].as_u64()), (401, Some(7000215)), "{e}");
+    let (status, e) = v1_token_request(&app, "nope.onmicrosoft.com", &cc(Some(&pbi), "client_credentials")).await;
+    assert_eq!((status, e["error_codes"][0].as_u64()), (400, Some(90002)), "{e}");
+});
