@@ -375,3 +375,60 @@ backend_test!(the_v1_endpoint_issues_for_a_resource_in_the_v1_shape, |app: TestA
     let (status, e) = v1_token_request(&app, "nope.onmicrosoft.com", &cc(Some(&pbi), "client_credentials")).await;
     assert_eq!((status, e["error_codes"][0].as_u64()), (400, Some(90002)), "{e}");
 });
+
+backend_test!(granted_app_roles_are_in_app_tokens_and_keep_the_app_out_of_admin_reads, |app: TestApp| async move {
+    let capacity = app.fixture.capacities["Fixture F64"];
+    let path = format!("/v1.0/myorg/admin/capacities/{capacity}/users");
+    let get = |token: String, path: String| {
+        let request = app.http.get(app.url(&path)).bearer_auth(token);
+        async move {
+            let r = request.send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    // Without application permissions (the reference's requirement), the admin read answers.
+    let token = app.app_token().await;
+    assert!(payload(&token).get("roles").is_none());
+    let (status, body) = get(token, path.clone()).await;
+    assert_eq!(status, 200, "{body}");
+
+    // An administrator grants Tenant.Read.All to the application.
+    let mut tx = app.store.external_write().await.unwrap();
+    sqlx::query("UPDATE service_principals SET app_roles = $1 WHERE tenant_id = $2 AND app_id = $3")
+        .bind(r#"["Tenant.Read.All"]"#)
+        .bind(app.tenant_id().to_string())
+        .bind(app.app_id().to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let token = app.app_token().await;
+    assert_eq!(payload(&token)["roles"], serde_json::json!(["Tenant.Read.All"]));
+    let (status, body) = get(token.clone(), path.clone()).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("PowerBINotAuthorizedException")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("Tenant.Read.All"), "{body}");
+    let (status, _) = get(token, "/v1.0/myorg/admin/groups?$top=1".into()).await;
+    assert_eq!(status, 401, "every read-only admin API refuses it");
+    // Non-admin calls and Graph tokens are unaffected.
+    let (status, body) = get(app.app_token().await, "/v1.0/myorg/groups".into()).await;
+    assert_eq!(status, 200, "{body}");
+    let graph = app.graph_app_token().await;
+    assert!(!payload(&graph)["roles"].as_array().unwrap().iter().any(|r| r == "Tenant.Read.All"));
+
+    // A spec names only Power BI's application permissions; export keeps them.
+    let spec = pbi_server::tenant::export(&app.store, app.tenant_id()).await.unwrap().unwrap();
+    let sp = spec.service_principals.iter().find(|s| s.app_id == Some(app.app_id())).unwrap();
+    assert_eq!(sp.app_roles, vec!["Tenant.Read.All"]);
+    let spec = pbi_server::tenant::TenantSpec {
+        name: "App roles".into(),
+        domain: "approles.onmicrosoft.com".into(),
+        service_principals: vec![pbi_server::tenant::ServicePrincipalSpec {
+            display_name: "mailer".into(),
+            app_roles: vec!["Mail.Send".into()],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let refused = pbi_server::tenant::provision(&app.store, &*app.clock, &spec).await.map(|_| ()).unwrap_err();
+    assert!(refused.to_string().contains("Mail.Send"), "{refused}");
+});

@@ -823,7 +823,13 @@ async fn issue(
                 state.store.get_service_principal(tenant.id, app_id, true).await?.ok_or_else(|| unknown_client(&client_id, &tenant))?;
             let credential = credential.ok_or_else(secret_required)?;
             verify_client(state, &endpoint, sp.id, &client_id, &credential).await?;
-            let subject = TokenSubject::App { tenant: tenant.id, object_id: sp.id, app_id: sp.app_id, display_name: sp.display_name };
+            // Power BI tokens carry the application permissions an administrator granted.
+            let roles = match audience {
+                Audience::PowerBi => state.store.app_registration(tenant.id, app_id).await?.map(|(_, r)| r.app_roles).unwrap_or_default(),
+                Audience::Graph => Vec::new(),
+            };
+            let subject =
+                TokenSubject::App { tenant: tenant.id, object_id: sp.id, app_id: sp.app_id, display_name: sp.display_name, roles };
             return Ok(respond(state, &subject, audience, None));
         }
         Grant::Password { client_id, credential, username, password, scope } => {
