@@ -5,6 +5,9 @@
 //! (`{"private_key", "thumbprint"}`) and azure-identity's `CertificateCredential` sign in to a
 //! tenant imported with the app's certificate.
 //!
+//! MSAL Python's interactive flows (authorization code and device code, a person played by plain
+//! HTTP) are `tests/python/msal_interactive.py`, run against the demo tenant's public client.
+//!
 //! Without the Python packages the test says "skipped" and passes, unless
 //! `PBI_ACCESS_TEST_PYTHON=1` (as in `.ci/run`), which makes it required.
 
@@ -18,8 +21,13 @@ use tokio::process::Command;
 
 /// Whether `msal` and `azure-identity` can be imported; panics when they must be and cannot.
 async fn python_clients_available() -> bool {
+    python_modules_available("msal, azure.identity, requests").await
+}
+
+/// Whether `python3 -c "import {modules}"` works; panics when it must and does not.
+async fn python_modules_available(modules: &str) -> bool {
     let required = std::env::var("PBI_ACCESS_TEST_PYTHON").is_ok_and(|v| v == "1");
-    let probe = Command::new("python3").args(["-c", "import msal, azure.identity, requests"]).output().await;
+    let probe = Command::new("python3").args(["-c", &format!("import {modules}")]).output().await;
     match probe {
         Ok(out) if out.status.success() => true,
         other if required => panic!(
@@ -95,4 +103,31 @@ async fn msal_and_azure_identity_get_working_tokens_over_tls() {
     println!("{stdout}");
     assert!(out.status.success(), "Python certificate clients failed ({:?}):\n{stdout}\n{stderr}", out.status.code());
     assert!(stdout.contains("all Microsoft certificate checks passed"), "{stdout}");
+}
+
+#[tokio::test]
+async fn msal_interactive_flows_sign_a_person_in_over_tls() {
+    if !python_modules_available("msal, requests").await {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("pbi.db").display());
+    let demo = serve_with(&database, &["--tls"]).await;
+    let ca = demo.ca.clone().expect("serve --tls prints the CA to trust");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/msal_interactive.py");
+    let run = Command::new("python3")
+        .arg(script)
+        .args(["--url", &demo.base, "--tenant", &demo.tenant, "--client-id", pbi_wire::oauth::DEMO_PUBLIC_CLIENT_ID])
+        .args(["--username", &demo.admin, "--password", &demo.password])
+        .env("REQUESTS_CA_BUNDLE", &ca)
+        .env("SSL_CERT_FILE", &ca)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(240), run).await.expect("the MSAL flows finish").unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    println!("{stdout}");
+    assert!(out.status.success(), "MSAL interactive flows failed ({:?}):\n{stdout}\n{stderr}", out.status.code());
+    assert!(stdout.contains("all MSAL interactive checks passed"), "{stdout}");
 }

@@ -141,6 +141,10 @@ pub struct Audit {
     /// Seconds before an activity event shows in `GET /admin/activityevents` (the service shows
     /// most within 30 minutes); 0, the default, shows each at once. For testing lag handling.
     pub activity_visibility_delay_secs: u64,
+    /// Whether `GET /admin/activityevents` also returns the directory (Entra ID audit) events
+    /// SCIM and Graph changes record (`Workload` `AzureActiveDirectory`). Off by default: the
+    /// service keeps them in Entra's audit log, and pipelines expect the Power BI schema only.
+    pub entra_events_in_activity_log: bool,
     /// How long a scan takes: `NotStarted` for the first half, `Running` for the second, then
     /// `Succeeded` (injected clock).
     pub scan_duration_ms: u64,
@@ -164,6 +168,7 @@ impl Default for Audit {
             activity_page_size: 5000,
             activity_retention_days: 30,
             activity_visibility_delay_secs: 0,
+            entra_events_in_activity_log: false,
             scan_duration_ms: 2000,
             max_concurrent_scans: 16,
             scan_result_ttl_secs: 24 * 3600,

@@ -259,6 +259,11 @@ pub struct ServicePrincipalSpec {
     /// `User.Read`); empty: all of them, as if an administrator had consented to everything.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub permissions: Vec<String>,
+    /// Application permissions granted with an administrator's consent (Power BI's
+    /// `Tenant.Read.All`, `Tenant.ReadWrite.All`): client-credentials tokens carry them in
+    /// `roles`, and an application holding one is refused by the read-only admin APIs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub app_roles: Vec<String>,
 }
 
 fn is_confidential(t: &ClientType) -> bool {
@@ -278,10 +283,24 @@ impl ServicePrincipalSpec {
                 ));
             }
         }
+        let mut app_roles = Vec::new();
+        for granted in &self.app_roles {
+            let role = crate::domain::signin::powerbi_app_role(granted).ok_or_else(|| {
+                format!(
+                    "application permission '{granted}' of '{}' is not one of Power BI's: {}",
+                    self.display_name,
+                    crate::domain::signin::POWERBI_APP_ROLES.join(", ")
+                )
+            })?;
+            if !app_roles.contains(&role.to_string()) {
+                app_roles.push(role.to_string());
+            }
+        }
         Ok(AppRegistration {
             redirect_uris: self.redirect_uris.clone(),
             client_type: self.client_type,
             permissions: self.permissions.clone(),
+            app_roles,
         })
     }
 }
@@ -1279,6 +1298,7 @@ pub async fn export(store: &Store, tenant_id: Uuid) -> Result<Option<TenantSpec>
                 redirect_uris: registrations.get(&sp.id).map(|r| r.redirect_uris.clone()).unwrap_or_default(),
                 client_type: registrations.get(&sp.id).map(|r| r.client_type).unwrap_or_default(),
                 permissions: registrations.get(&sp.id).map(|r| r.permissions.clone()).unwrap_or_default(),
+                app_roles: registrations.get(&sp.id).map(|r| r.app_roles.clone()).unwrap_or_default(),
             })
             .collect(),
         workspaces,

@@ -32,6 +32,28 @@ pub struct TokenResponse {
     pub client_info: Option<String>,
 }
 
+/// A v1 token endpoint response (`POST /{tenant}/oauth2/token` with `resource=`): Entra's v1
+/// shape, with the lifetimes as strings of seconds and the resource the token is for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct V1TokenResponse {
+    pub token_type: String,
+    /// Space-separated short permission names, for user tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    pub expires_in: String,
+    pub ext_expires_in: String,
+    /// Unix seconds when the access token expires (its `exp`).
+    pub expires_on: String,
+    /// Unix seconds from when the access token is valid (its `nbf`).
+    pub not_before: String,
+    pub resource: String,
+    pub access_token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
 /// A token error response (RFC 6749 §5.2) as Entra ID sends it: `AADSTS…` in `error_description`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OAuthErrorBody {

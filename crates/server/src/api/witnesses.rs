@@ -80,7 +80,10 @@ pub const WITNESSES: &[(Op, &str, &str)] = &[
     // The identity plane: a real Microsoft client (MSAL, azure-identity) where one runs.
     (identity::TOKEN, MICROSOFT_CLIENTS, "msal_and_azure_identity_get_working_tokens_over_tls"),
     (identity::TOKEN, TOKENS, "client_credentials_token_is_an_entra_shaped_rs256_jwt"),
+    (identity::TOKEN_V1, TOKENS, "the_v1_endpoint_issues_for_a_resource_in_the_v1_shape"),
     (identity::AUTHORIZE, AUTHFLOWS, "a_public_client_signs_in_with_pkce_and_redeems_its_code_once"),
+    (identity::AUTHORIZE, MICROSOFT_CLIENTS, "msal_interactive_flows_sign_a_person_in_over_tls"),
+    (identity::DEVICE_CODE, MICROSOFT_CLIENTS, "msal_interactive_flows_sign_a_person_in_over_tls"),
     (identity::DEVICE_CODE, AUTHFLOWS, "the_device_code_flow_polls_until_the_person_signs_in_on_the_verification_page"),
     (identity::DEVICE_AUTH, AUTHFLOWS, "the_device_code_flow_polls_until_the_person_signs_in_on_the_verification_page"),
     (identity::LOGOUT, AUTHFLOWS, "logout_clears_the_sign_in_cookie_and_returns_only_to_a_registered_address"),

@@ -77,7 +77,8 @@ const GRAPH_APP_ROLES: &[&str] = &["Directory.ReadWrite.All", "Group.ReadWrite.A
 #[derive(Debug, Clone)]
 pub enum TokenSubject {
     /// Client credentials: the service principal itself.
-    App { tenant: Uuid, object_id: Uuid, app_id: Uuid, display_name: String },
+    /// `roles`: the application permissions granted for Power BI (Graph tokens carry Graph's).
+    App { tenant: Uuid, object_id: Uuid, app_id: Uuid, display_name: String, roles: Vec<String> },
     /// Delegated: a user signed in through `client_app`.
     User { tenant: Uuid, object_id: Uuid, upn: String, display_name: String, client_app: Uuid, scopes: Vec<String>, wids: Vec<String> },
 }
@@ -194,7 +195,8 @@ impl TokenService {
             token_use: None,
         };
         let scope = match subject {
-            TokenSubject::App { tenant, object_id, app_id, display_name: _ } => {
+            TokenSubject::App { tenant, object_id, app_id, display_name: _, roles } => {
+                claims.roles = roles.clone();
                 claims.tid = tenant.to_string();
                 claims.oid = object_id.to_string();
                 claims.sub = object_id.to_string();
@@ -317,7 +319,7 @@ mod tests {
     use crate::clock::ManualClock;
 
     fn app(tenant: Uuid) -> TokenSubject {
-        TokenSubject::App { tenant, object_id: Uuid::new_v4(), app_id: Uuid::new_v4(), display_name: "app".into() }
+        TokenSubject::App { tenant, object_id: Uuid::new_v4(), app_id: Uuid::new_v4(), display_name: "app".into(), roles: Vec::new() }
     }
 
     #[test]

@@ -38,4 +38,6 @@ pub enum WorkspaceFilter {
 pub enum ActivityCondition {
     Activity(String),
     UserId(String),
+    /// None of these activities (the directory events, unless they are asked for).
+    NotActivity(Vec<String>),
 }

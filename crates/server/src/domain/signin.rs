@@ -53,6 +53,20 @@ pub struct AppRegistration {
     /// The permissions consented for the application, as scope strings (`…/Workspace.Read.All`,
     /// `User.Read`). Empty: every permission pbi-access knows (an administrator's consent to all).
     pub permissions: Vec<String>,
+    /// Application permissions (app roles) an administrator granted, short names
+    /// (`Tenant.Read.All`): client-credentials tokens for the resource carry them in `roles`.
+    pub app_roles: Vec<String>,
+}
+
+/// The application permissions of the Power BI service. All of them need an administrator's
+/// consent, which is what keeps an application holding one out of the read-only admin APIs.
+pub const POWERBI_APP_ROLES: &[&str] = &["Tenant.Read.All", "Tenant.ReadWrite.All"];
+
+/// A granted application permission as its short name, if the Power BI service has it
+/// (`https://analysis.windows.net/powerbi/api/Tenant.Read.All` or `Tenant.Read.All`, any case).
+pub fn powerbi_app_role(granted: &str) -> Option<&'static str> {
+    let short = granted.rsplit('/').next().unwrap_or(granted);
+    POWERBI_APP_ROLES.iter().copied().find(|r| r.eq_ignore_ascii_case(short))
 }
 
 impl AppRegistration {

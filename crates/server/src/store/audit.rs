@@ -257,6 +257,17 @@ impl Store {
             let (column, value) = match c {
                 ActivityCondition::Activity(v) => ("activity", v),
                 ActivityCondition::UserId(v) => ("user_id", v),
+                ActivityCondition::NotActivity(names) => {
+                    let mut placeholders = Vec::new();
+                    for name in names {
+                        binds.push(name.to_lowercase());
+                        placeholders.push(format!("${}", 5 + binds.len()));
+                    }
+                    if !placeholders.is_empty() {
+                        sql.push_str(&format!(" AND LOWER(activity) NOT IN ({})", placeholders.join(", ")));
+                    }
+                    continue;
+                }
             };
             binds.push(value.to_lowercase());
             sql.push_str(&format!(" AND LOWER({column}) = ${}", 5 + binds.len()));

@@ -26,6 +26,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (14, include_str!("../../migrations/0014_directory_counts.sql")),
     (15, include_str!("../../migrations/0015_pipelines_gateways.sql")),
     (16, include_str!("../../migrations/0016_sign_in_flows.sql")),
+    (17, include_str!("../../migrations/0017_app_roles.sql")),
 ];
 
 pub const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

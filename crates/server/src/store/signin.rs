@@ -85,6 +85,7 @@ fn registration_from_row(row: &sqlx::any::AnyRow) -> StoreResult<AppRegistration
         redirect_uris: json_list(&row.try_get::<String, _>("redirect_uris")?)?,
         client_type: parse_enum::<ClientType>(&row.try_get::<String, _>("client_type")?)?,
         permissions: json_list(&row.try_get::<String, _>("permissions")?)?,
+        app_roles: json_list(&row.try_get::<String, _>("app_roles")?)?,
     })
 }
 
@@ -96,10 +97,11 @@ pub async fn set_app_registration<'c, E: Executor<'c, Database = Any>>(
     app: &AppRegistration,
 ) -> StoreResult<()> {
     let list = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
-    sqlx::query("UPDATE service_principals SET redirect_uris = $1, client_type = $2, permissions = $3 WHERE tenant_id = $4 AND id = $5")
+    sqlx::query("UPDATE service_principals SET redirect_uris = $1, client_type = $2, permissions = $3, app_roles = $4 WHERE tenant_id = $5 AND id = $6")
         .bind(list(&app.redirect_uris))
         .bind(app.client_type.as_str())
         .bind(list(&app.permissions))
+        .bind(list(&app.app_roles))
         .bind(tenant.to_string())
         .bind(sp_id.to_string())
         .execute(e)
@@ -149,7 +151,7 @@ impl Store {
     /// An application by client id, with its registration.
     pub async fn app_registration(&self, tenant: Uuid, app_id: Uuid) -> StoreResult<Option<(ServicePrincipal, AppRegistration)>> {
         let row = sqlx::query(
-            "SELECT id, app_id, display_name, redirect_uris, client_type, permissions FROM service_principals WHERE tenant_id = $1 AND app_id = $2",
+            "SELECT id, app_id, display_name, redirect_uris, client_type, permissions, app_roles FROM service_principals WHERE tenant_id = $1 AND app_id = $2",
         )
         .bind(tenant.to_string())
         .bind(app_id.to_string())
@@ -168,10 +170,11 @@ impl Store {
 
     /// Every application's registration in a tenant, by service principal object id (export).
     pub async fn app_registrations(&self, tenant: Uuid) -> StoreResult<Vec<(Uuid, AppRegistration)>> {
-        let rows = sqlx::query("SELECT id, redirect_uris, client_type, permissions FROM service_principals WHERE tenant_id = $1")
-            .bind(tenant.to_string())
-            .fetch_all(&self.read)
-            .await?;
+        let rows =
+            sqlx::query("SELECT id, redirect_uris, client_type, permissions, app_roles FROM service_principals WHERE tenant_id = $1")
+                .bind(tenant.to_string())
+                .fetch_all(&self.read)
+                .await?;
         rows.iter().map(|row| Ok((parse_uuid(&row.try_get::<String, _>("id")?)?, registration_from_row(row)?))).collect()
     }
 

@@ -231,12 +231,27 @@ backend_test!(permission_changes_record_activity_events, |app: TestApp| async mo
     let t0 = chrono::NaiveDateTime::parse_from_str(first["CreationTime"].as_str().unwrap(), "%Y-%m-%dT%H:%M:%S").unwrap();
     let t2 = chrono::NaiveDateTime::parse_from_str(events[2]["CreationTime"].as_str().unwrap(), "%Y-%m-%dT%H:%M:%S").unwrap();
     assert_eq!((t2 - t0).num_seconds(), 120);
-    // A service principal's events carry its client id.
+    // A service principal is named by its object id in every event, dataset and workspace
+    // alike, so one `UserId` filter finds all it did.
     app.clock.advance(std::time::Duration::from_secs(60));
-    app.as_app().await.post_dataset_user(None, &ds, &user("newbie", D::Read)).await.unwrap();
+    let sp = app.as_app().await;
+    sp.post_dataset_user(None, &ds, &user("newbie", D::Read)).await.unwrap();
     let last = app.activity_events().await.pop().unwrap();
-    assert_eq!(last["UserId"], app.app_id().to_string());
+    assert_eq!(last["UserId"], app.app_object_id().to_string());
     assert_eq!(last["UserKey"], app.app_object_id().to_string());
+    assert_eq!(last["UserType"], 6);
+    let newbie = pbi_wire::powerbi::GroupUser::principal(upn("newbie"), P::User, pbi_wire::powerbi::GroupUserAccessRight::Viewer);
+    app.clock.advance(std::time::Duration::from_secs(1));
+    sp.add_group_user(app.ws("Team"), &newbie).await.unwrap();
+    let now = pbi_server::Clock::now(&*app.clock);
+    let day = now.format("%Y-%m-%d");
+    let filter = percent_encoding::utf8_percent_encode(&format!("UserId eq '{}'", app.app_object_id()), percent_encoding::NON_ALPHANUMERIC)
+        .to_string();
+    let url =
+        format!("/v1.0/myorg/admin/activityevents?startDateTime='{day}T00:00:00.000Z'&endDateTime='{day}T23:59:59.999Z'&$filter={filter}");
+    let (events, _, _) = crate::activity::all_events(&app, &app.user_token("admin").await, &url).await;
+    let found: Vec<&str> = events.iter().map(|e| e["Activity"].as_str().unwrap()).collect();
+    assert_eq!(found, vec!["ShareDataset", "AddGroupMembers"], "{events:?}");
 });
 
 backend_test!(racing_grants_to_one_dataset_add_up, |app: TestApp| async move {

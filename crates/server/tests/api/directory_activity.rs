@@ -8,8 +8,13 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::activity::{all_events, day_window};
-use crate::backend_test;
 use crate::helpers::*;
+use crate::{backend_test, backend_test_with};
+
+/// These tests read the directory events back through the activity log, where a setting puts them.
+fn entra_events(c: &mut pbi_server::config::Config) {
+    c.audit.entra_events_in_activity_log = true;
+}
 
 const PRO: &str = "f8a1db68-be16-40ed-86d5-cb42ce701560";
 
@@ -29,7 +34,7 @@ fn scim_patch(operations: Value) -> Option<Value> {
     Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": operations}))
 }
 
-backend_test!(scim_and_graph_changes_of_access_are_in_the_activity_log, |app: TestApp| async move {
+backend_test_with!(scim_and_graph_changes_of_access_are_in_the_activity_log, entra_events, |app: TestApp| async move {
     let admin = app.user_token("admin").await;
     // Events of one instant come in id order: a millisecond between changes keeps their order.
     let tick = || app.clock.advance(std::time::Duration::from_millis(1));
@@ -135,7 +140,7 @@ backend_test!(scim_and_graph_changes_of_access_are_in_the_activity_log, |app: Te
     assert_eq!(events_named(&app, &admin, "change USER license").await.len(), 1);
 });
 
-backend_test!(refused_or_empty_directory_changes_record_nothing, |app: TestApp| async move {
+backend_test_with!(refused_or_empty_directory_changes_record_nothing, entra_events, |app: TestApp| async move {
     let analysts = app.fixture.groups["Analysts"];
     let outsider = app.user_id("outsider");
     // Removing a non-member, adding a member twice, disabling an already disabled account.
@@ -148,7 +153,7 @@ backend_test!(refused_or_empty_directory_changes_record_nothing, |app: TestApp| 
     assert_eq!(names, vec!["Add member to group".to_string()]);
 });
 
-backend_test!(a_group_with_a_workspace_role_records_its_membership_changes, |app: TestApp| async move {
+backend_test_with!(a_group_with_a_workspace_role_records_its_membership_changes, entra_events, |app: TestApp| async move {
     let body = json!({"displayName": "Crew", "mailEnabled": false, "mailNickname": "crew", "securityEnabled": true});
     let (s, crew, _) = app.graph(Method::POST, "/groups", Some(body)).await;
     assert_eq!(s, 201, "{crew}");
@@ -167,4 +172,16 @@ backend_test!(a_group_with_a_workspace_role_records_its_membership_changes, |app
     owner.delete_group(app.ws("Marketing Hub")).await.unwrap();
     assert_eq!(app.graph(Method::DELETE, &format!("/groups/{crew}/members/{}/$ref", app.user_id("outsider")), None).await.0, 204);
     assert_eq!(entra(app.activity_events().await).len(), 1, "no event for a group that reaches nothing");
+});
+
+backend_test!(directory_events_stay_out_of_the_activity_log_by_default, |app: TestApp| async move {
+    let analysts = app.fixture.groups["Analysts"];
+    let outsider = app.user_id("outsider");
+    assert_eq!(app.graph(Method::POST, &format!("/groups/{analysts}/members/$ref"), reference(outsider)).await.0, 204);
+    assert_eq!(app.activity_events().await.len(), 1, "recorded all the same");
+    let token = app.user_token("admin").await;
+    assert!(events_named(&app, &token, "Add member to group").await.is_empty());
+    let path = format!("/v1.0/myorg/admin/activityevents?{}", day_window(app.clock.now()));
+    let (all, _, _) = all_events(&app, &token, &path).await;
+    assert!(all.iter().all(|e| e["Workload"] == "PowerBI"), "{all:?}");
 });

@@ -280,3 +280,155 @@ backend_test!(users_get_graph_tokens_for_graph_and_graph_refuses_power_bi_tokens
     assert_eq!(body["error"], "invalid_scope");
     assert_eq!(body["error_codes"][0], 70011);
 });
+
+/// Post a token request to the tenant's v1 endpoint (`resource=`); status and JSON answer.
+async fn v1_token_request(app: &TestApp, tenant: &str, form: &[(&str, String)]) -> (u16, Value) {
+    let r = app.http.post(app.url(&format!("/{tenant}/oauth2/token"))).form(form).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+backend_test!(the_v1_endpoint_issues_for_a_resource_in_the_v1_shape, |app: TestApp| async move {
+    let tid = app.tenant_id().to_string();
+    let pbi = "https://analysis.windows.net/powerbi/api".to_string();
+    let client = || ("client_id", app.app_id().to_string());
+
+    // Client credentials: exactly the v1 fields, lifetimes as strings.
+    let (status, body) = v1_token_request(
+        &app,
+        &tid,
+        &[("grant_type", "client_credentials".into()), client(), ("client_secret", SECRET.into()), ("resource", pbi.clone())],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let mut keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(keys, ["access_token", "expires_in", "expires_on", "ext_expires_in", "not_before", "resource", "token_type"]);
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["resource"], pbi);
+    let token = body["access_token"].as_str().unwrap();
+    let claims = payload(token);
+    assert_eq!(body["expires_in"].as_str().unwrap().parse::<i64>().unwrap(), 3599);
+    assert_eq!(body["expires_on"].as_str().unwrap(), claims["exp"].to_string());
+    assert_eq!(body["not_before"].as_str().unwrap(), claims["nbf"].to_string());
+    assert_eq!((claims["ver"].as_str(), claims["aud"].as_str()), (Some("1.0"), Some(pbi.as_str())));
+    assert_eq!(claims["appid"], app.app_id().to_string());
+    let groups = app.http.get(app.url("/v1.0/myorg/admin/groups?$top=1")).bearer_auth(token).send().await.unwrap();
+    assert_eq!(groups.status(), 200, "Power BI accepts it");
+
+    // Password (by domain): a delegated token with `upn` and `unique_name`, and a refresh token.
+    let (status, body) = v1_token_request(
+        &app,
+        DOMAIN,
+        &[
+            ("grant_type", "password".into()),
+            client(),
+            ("username", upn("member")),
+            ("password", PASSWORD.into()),
+            ("resource", pbi.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let claims = payload(body["access_token"].as_str().unwrap());
+    assert_eq!((claims["upn"].as_str(), claims["unique_name"].as_str()), (Some(upn("member").as_str()), Some(upn("member").as_str())));
+    assert!(body["scope"].as_str().unwrap().split(' ').any(|s| s == "Workspace.Read.All"), "short names: {body}");
+    assert!(body.get("id_token").is_none());
+    let groups = app.http.get(app.url("/v1.0/myorg/groups")).bearer_auth(body["access_token"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(groups.status(), 200);
+
+    // The refresh token, for another resource (Graph), with `scope=openid`.
+    let (status, refreshed) = v1_token_request(
+        &app,
+        &tid,
+        &[
+            ("grant_type", "refresh_token".into()),
+            client(),
+            ("refresh_token", body["refresh_token"].as_str().unwrap().into()),
+            ("resource", "https://graph.microsoft.com".into()),
+            ("scope", "openid".into()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{refreshed}");
+    assert_eq!(refreshed["resource"], "https://graph.microsoft.com");
+    assert_eq!(payload(refreshed["access_token"].as_str().unwrap())["aud"], "https://graph.microsoft.com");
+    assert!(refreshed["refresh_token"].is_string() && refreshed["id_token"].is_string());
+
+    // Refusals in Entra's words.
+    let cc = |resource: Option<&str>, grant: &str| {
+        let mut f = vec![("grant_type", grant.to_string()), client(), ("client_secret", SECRET.to_string())];
+        if let Some(r) = resource {
+            f.push(("resource", r.to_string()));
+        }
+        f
+    };
+    let (status, e) = v1_token_request(&app, &tid, &cc(None, "client_credentials")).await;
+    assert_eq!((status, e["error_codes"][0].as_u64()), (400, Some(900144)), "{e}");
+    let (status, e) = v1_token_request(&app, &tid, &cc(Some("https://vault.azure.net"), "client_credentials")).await;
+    assert_eq!((status, e["error"].as_str(), e["error_codes"][0].as_u64()), (400, Some("invalid_resource"), Some(500011)), "{e}");
+    let (status, e) = v1_token_request(&app, &tid, &cc(Some(&pbi), "urn:ietf:params:oauth:grant-type:device_code")).await;
+    assert_eq!((status, e["error_codes"][0].as_u64()), (400, Some(70003)), "{e}");
+    let mut wrong = cc(Some(&pbi), "client_credentials");
+    wrong[2].1 = "wrong".into();
+    let (status, e) = v1_token_request(&app, &tid, &wrong).await;
+    assert_eq!((status, e["error_codes"][0].as_u64()), (401, Some(7000215)), "{e}");
+    let (status, e) = v1_token_request(&app, "nope.onmicrosoft.com", &cc(Some(&pbi), "client_credentials")).await;
+    assert_eq!((status, e["error_codes"][0].as_u64()), (400, Some(90002)), "{e}");
+});
+
+backend_test!(granted_app_roles_are_in_app_tokens_and_keep_the_app_out_of_admin_reads, |app: TestApp| async move {
+    let capacity = app.fixture.capacities["Fixture F64"];
+    let path = format!("/v1.0/myorg/admin/capacities/{capacity}/users");
+    let get = |token: String, path: String| {
+        let request = app.http.get(app.url(&path)).bearer_auth(token);
+        async move {
+            let r = request.send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    // Without application permissions (the reference's requirement), the admin read answers.
+    let token = app.app_token().await;
+    assert!(payload(&token).get("roles").is_none());
+    let (status, body) = get(token, path.clone()).await;
+    assert_eq!(status, 200, "{body}");
+
+    // An administrator grants Tenant.Read.All to the application.
+    let mut tx = app.store.external_write().await.unwrap();
+    sqlx::query("UPDATE service_principals SET app_roles = $1 WHERE tenant_id = $2 AND app_id = $3")
+        .bind(r#"["Tenant.Read.All"]"#)
+        .bind(app.tenant_id().to_string())
+        .bind(app.app_id().to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let token = app.app_token().await;
+    assert_eq!(payload(&token)["roles"], serde_json::json!(["Tenant.Read.All"]));
+    let (status, body) = get(token.clone(), path.clone()).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("PowerBINotAuthorizedException")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("Tenant.Read.All"), "{body}");
+    let (status, _) = get(token, "/v1.0/myorg/admin/groups?$top=1".into()).await;
+    assert_eq!(status, 401, "every read-only admin API refuses it");
+    // Non-admin calls and Graph tokens are unaffected.
+    let (status, body) = get(app.app_token().await, "/v1.0/myorg/groups".into()).await;
+    assert_eq!(status, 200, "{body}");
+    let graph = app.graph_app_token().await;
+    assert!(!payload(&graph)["roles"].as_array().unwrap().iter().any(|r| r == "Tenant.Read.All"));
+
+    // A spec names only Power BI's application permissions; export keeps them.
+    let spec = pbi_server::tenant::export(&app.store, app.tenant_id()).await.unwrap().unwrap();
+    let sp = spec.service_principals.iter().find(|s| s.app_id == Some(app.app_id())).unwrap();
+    assert_eq!(sp.app_roles, vec!["Tenant.Read.All"]);
+    let spec = pbi_server::tenant::TenantSpec {
+        name: "App roles".into(),
+        domain: "approles.onmicrosoft.com".into(),
+        service_principals: vec![pbi_server::tenant::ServicePrincipalSpec {
+            display_name: "mailer".into(),
+            app_roles: vec!["Mail.Send".into()],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let refused = pbi_server::tenant::provision(&app.store, &*app.clock, &spec).await.map(|_| ()).unwrap_err();
+    assert!(refused.to_string().contains("Mail.Send"), "{refused}");
+});

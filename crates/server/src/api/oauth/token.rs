@@ -10,7 +10,7 @@ use axum::Json;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use pbi_wire::fabric::FABRIC_RESOURCE;
-use pbi_wire::oauth::{TokenResponse, GRAPH_RESOURCE, POWERBI_RESOURCE};
+use pbi_wire::oauth::{TokenResponse, V1TokenResponse, GRAPH_RESOURCE, POWERBI_RESOURCE};
 use uuid::Uuid;
 
 use super::{OAuthError, Segment};
@@ -681,29 +681,116 @@ async fn verify_secret(state: &AppState, tenant: &Tenant, sp_id: Uuid, client_id
 
 pub async fn token(
     State(state): State<AppState>,
-    Segment(tenant): Segment<1>,
+    Segment(segment): Segment<1>,
     headers: HeaderMap,
     form: Result<axum::Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
 ) -> Result<Json<TokenResponse>, OAuthError> {
-    issue(&state, &tenant, &headers, form).await.map_err(|e| e.stamped(&*state.clock))
+    let answer = async {
+        let tenant = state.store.find_tenant(&segment).await?.ok_or_else(|| OAuthError::unknown_tenant(&segment))?;
+        let form = single_valued(form_pairs(form)?)?;
+        issue(&state, &tenant, &segment, &headers, form).await
+    };
+    answer.await.map(Json).map_err(|e| e.stamped(&*state.clock))
 }
 
-async fn issue(
-    state: &AppState,
-    path_tenant: &str,
-    headers: &HeaderMap,
+fn form_pairs(
     form: Result<axum::Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
-) -> Result<Json<TokenResponse>, OAuthError> {
-    let tenant = state.store.find_tenant(path_tenant).await?.ok_or_else(|| OAuthError::unknown_tenant(path_tenant))?;
-    let axum::Form(pairs) = form.map_err(|_| {
+) -> Result<Vec<(String, String)>, OAuthError> {
+    form.map(|axum::Form(pairs)| pairs).map_err(|_| {
         OAuthError::new(
             StatusCode::BAD_REQUEST,
             "invalid_request",
             900144,
             "The request body must be application/x-www-form-urlencoded and contain the parameter 'grant_type'.",
         )
-    })?;
-    let form = single_valued(pairs)?;
+    })
+}
+
+/// The resources the v1 endpoint issues for, by `resource=`, with the audience of their tokens
+/// and the canonical name the response gives back.
+fn v1_resource(resource: &str, tenant: &Tenant) -> Result<(Audience, &'static str), OAuthError> {
+    match resource.trim().trim_end_matches('/') {
+        POWERBI_RESOURCE => Ok((Audience::PowerBi, POWERBI_RESOURCE)),
+        // Fabric's identifier URI belongs to the Power BI service application.
+        FABRIC_RESOURCE => Ok((Audience::PowerBi, FABRIC_RESOURCE)),
+        GRAPH_RESOURCE | GRAPH_APP_ID => Ok((Audience::Graph, GRAPH_RESOURCE)),
+        _ => Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_resource",
+            500011,
+            format!("The resource principal named {resource} was not found in the tenant named {}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.", tenant.name),
+        )),
+    }
+}
+
+/// `POST /{tenant}/oauth2/token`: the v1 endpoint, for clients that name a `resource` instead
+/// of scopes (older ADAL-era clients and PowerShell modules). The client credentials, password
+/// and refresh token grants run the v2.0 grant with the resource's `.default` (a password grant
+/// always gets a refresh token, as v1 gives one), and answer in the v1 shape.
+pub async fn token_v1(
+    State(state): State<AppState>,
+    Segment(segment): Segment<1>,
+    headers: HeaderMap,
+    form: Result<axum::Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
+) -> Result<Json<V1TokenResponse>, OAuthError> {
+    let answer = async {
+        let tenant = state.store.find_tenant(&segment).await?.ok_or_else(|| OAuthError::unknown_tenant(&segment))?;
+        let mut form = single_valued(form_pairs(form)?)?;
+        let grant_type = required(&form, "grant_type")?;
+        if !matches!(grant_type.as_str(), "client_credentials" | "password" | "refresh_token") {
+            return Err(OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                70003,
+                format!("The app requested an unsupported grant type '{grant_type}'."),
+            ));
+        }
+        let resource = required(&form, "resource")?;
+        let (_, canonical) = v1_resource(&resource, &tenant)?;
+        // v1 `scope` carries only OpenID Connect values (`openid`); the resource is the rest.
+        let openid = form.get("scope").is_some_and(|s| s.split_whitespace().any(|x| x == "openid"));
+        let mut scope = format!("{canonical}/.default");
+        if grant_type == "password" {
+            scope.push_str(" offline_access");
+        }
+        if openid {
+            scope.push_str(" openid profile email");
+        }
+        form.insert("scope".into(), scope);
+        let v2 = issue(&state, &tenant, &segment, &headers, form).await?;
+        // The lifetimes of the token just issued, as its own claims say.
+        let (not_before, expires_on) = match state.tokens.decode_signed::<crate::auth::tokens::AccessClaims>(&v2.access_token) {
+            Some(c) => (c.nbf, c.exp),
+            None => {
+                let now = state.clock.now().timestamp();
+                (now, now + v2.expires_in as i64 + 1)
+            }
+        };
+        let scope = v2.scope.as_deref().map(|s| s.split_whitespace().map(powerbi_short).collect::<Vec<_>>().join(" "));
+        Ok(V1TokenResponse {
+            token_type: v2.token_type,
+            scope,
+            expires_in: v2.expires_in.to_string(),
+            ext_expires_in: v2.ext_expires_in.to_string(),
+            expires_on: expires_on.to_string(),
+            not_before: not_before.to_string(),
+            resource: resource.trim().to_string(),
+            access_token: v2.access_token,
+            refresh_token: v2.refresh_token,
+            id_token: v2.id_token,
+        })
+    };
+    answer.await.map(Json).map_err(|e| e.stamped(&*state.clock))
+}
+
+async fn issue(
+    state: &AppState,
+    tenant: &Tenant,
+    path_tenant: &str,
+    headers: &HeaderMap,
+    form: HashMap<String, String>,
+) -> Result<TokenResponse, OAuthError> {
+    let tenant = tenant.clone();
     let grant = parse_grant(headers, &form)?;
     let endpoint =
         TokenEndpoint { tenant: &tenant, path_tenant, host: headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()) };
@@ -736,8 +823,14 @@ async fn issue(
                 state.store.get_service_principal(tenant.id, app_id, true).await?.ok_or_else(|| unknown_client(&client_id, &tenant))?;
             let credential = credential.ok_or_else(secret_required)?;
             verify_client(state, &endpoint, sp.id, &client_id, &credential).await?;
-            let subject = TokenSubject::App { tenant: tenant.id, object_id: sp.id, app_id: sp.app_id, display_name: sp.display_name };
-            return Ok(Json(respond(state, &subject, audience, None)));
+            // Power BI tokens carry the application permissions an administrator granted.
+            let roles = match audience {
+                Audience::PowerBi => state.store.app_registration(tenant.id, app_id).await?.map(|(_, r)| r.app_roles).unwrap_or_default(),
+                Audience::Graph => Vec::new(),
+            };
+            let subject =
+                TokenSubject::App { tenant: tenant.id, object_id: sp.id, app_id: sp.app_id, display_name: sp.display_name, roles };
+            return Ok(respond(state, &subject, audience, None));
         }
         Grant::Password { client_id, credential, username, password, scope } => {
             let app_id = Uuid::parse_str(&client_id).map_err(|_| unknown_client(&client_id, &tenant))?;
@@ -964,7 +1057,7 @@ async fn issue(
         scopes: subject.access_scopes.clone().unwrap_or_else(|| subject.scopes.clone()),
         wids,
     };
-    Ok(Json(respond(state, &access, subject.audience, Some(&subject))))
+    Ok(respond(state, &access, subject.audience, Some(&subject)))
 }
 
 /// Check a user's name and password: the one credential check of the password grant, the

@@ -138,6 +138,19 @@ impl Origin {
     }
 }
 
+/// The activities of directory (Entra ID audit) events, which `GET /admin/activityevents`
+/// returns only with `audit.entra_events_in_activity_log`.
+pub const DIRECTORY_ACTIVITIES: &[&str] = &[
+    "Add member to group",
+    "Remove member from group",
+    "Delete group",
+    "Update user",
+    "Delete user",
+    "Restore user",
+    "Change user license",
+    "Set group license",
+];
+
 /// The `UserId` of changes made through SCIM.
 pub const SCIM_USER_ID: &str = "ScimProvisioning";
 

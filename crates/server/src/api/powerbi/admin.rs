@@ -580,9 +580,11 @@ fn conditions_of(filter: Option<&str>) -> Result<Vec<(String, String)>, PbiError
     let parsed = parse_activity_filter(filter).map_err(|e| PbiError::invalid_request(format!("Invalid $filter: {e}")))?;
     Ok(parsed
         .into_iter()
-        .map(|c| match c {
-            ActivityCondition::Activity(v) => ("Activity".to_string(), v.to_lowercase()),
-            ActivityCondition::UserId(v) => ("UserId".to_string(), v.to_lowercase()),
+        .filter_map(|c| match c {
+            ActivityCondition::Activity(v) => Some(("Activity".to_string(), v.to_lowercase())),
+            ActivityCondition::UserId(v) => Some(("UserId".to_string(), v.to_lowercase())),
+            // Not a `$filter` clause: the server adds it.
+            ActivityCondition::NotActivity(_) => None,
         })
         .collect())
 }
@@ -625,7 +627,7 @@ pub async fn get_activity_events(
     // Events older than the retention are gone; the hour being read is the page's limit.
     let chunk = cursor.chunk.max(now - retention);
     let until = (window.to + 1).min((chunk.div_euclid(HOUR_MS) + 1) * HOUR_MS);
-    let conditions: Vec<ActivityCondition> = window
+    let mut conditions: Vec<ActivityCondition> = window
         .conditions
         .iter()
         .map(|(field, value)| match field.as_str() {
@@ -633,6 +635,10 @@ pub async fn get_activity_events(
             _ => ActivityCondition::UserId(value.clone()),
         })
         .collect();
+    if !state.config.audit.entra_events_in_activity_log {
+        let names = super::activity::DIRECTORY_ACTIVITIES.iter().map(|s| s.to_string()).collect();
+        conditions.push(ActivityCondition::NotActivity(names));
+    }
     let size = state.config.audit.activity_page_size.max(1);
     // Events younger than the visibility delay are not shown yet; the paging does not change, so
     // a later read of the same window finds them, as with the service's lag.

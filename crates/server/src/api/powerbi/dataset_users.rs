@@ -117,7 +117,7 @@ async fn apply(
     let (user_id, user_type) = match &caller.kind {
         CallerKind::User { upn } => (upn.clone(), None),
         // Office 365 audit records give service principals UserType 6.
-        CallerKind::App { app_id } => (app_id.to_string(), Some(6)),
+        CallerKind::App { .. } => (caller.object_id.to_string(), Some(6)),
     };
     let effect = state
         .store

@@ -135,7 +135,19 @@ async fn service_principal_gates(state: &AppState, caller: &Caller, admin: Admin
     }
     match admin {
         AdminAccess::No => Ok(()),
-        AdminAccess::Read if allowed(settings.sp_admin_api_enabled, settings.sp_admin_api_group).await? => Ok(()),
+        AdminAccess::Read if allowed(settings.sp_admin_api_enabled, settings.sp_admin_api_group).await? => {
+            // "An app must not have any admin-consent required permissions for Power BI set on
+            // it": the read-only admin APIs refuse an application that holds one.
+            let CallerKind::App { app_id } = caller.kind else { return Ok(()) };
+            let granted = state.store.app_registration(caller.tenant_id, app_id).await?.map(|(_, r)| r.app_roles).unwrap_or_default();
+            match granted.first() {
+                None => Ok(()),
+                Some(_) => Err(PbiError::not_authorized(format!(
+                    "The application holds admin-consent-required Power BI permissions ({}); service principals may call the read-only admin APIs only without them",
+                    granted.join(", ")
+                ))),
+            }
+        }
         AdminAccess::Read => Err(PbiError::not_authorized(
             "Service principals are not allowed to use read-only admin APIs in this tenant, or this one is not in the allowed security group (tenant setting 'Service principals can access read-only admin APIs')",
         )),
