@@ -207,6 +207,10 @@ pub struct Throttling {
     /// GetGroupsAsAdmin, per tenant, on top of the admin budget.
     pub groups_as_admin_per_hour: u32,
     pub groups_as_admin_per_minute: u32,
+    /// GetReportsAsAdmin, GetDatasetsAsAdmin and GetDashboardsAsAdmin, each per tenant, on top
+    /// of the admin budget.
+    pub items_as_admin_per_hour: u32,
+    pub items_as_admin_per_minute: u32,
     /// PostWorkspaceInfo, and (separately counted) GetScanResult, per tenant.
     pub scanner_per_hour: u32,
     /// GetScanStatus, per tenant.
@@ -227,6 +231,8 @@ impl Default for Throttling {
             admin_per_hour: 200,
             groups_as_admin_per_hour: 50,
             groups_as_admin_per_minute: 15,
+            items_as_admin_per_hour: 50,
+            items_as_admin_per_minute: 5,
             scanner_per_hour: 500,
             scan_status_per_hour: 10_000,
             modified_workspaces_per_hour: 30,

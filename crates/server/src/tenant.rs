@@ -383,6 +383,14 @@ pub struct WorkspaceSpec {
     /// Datasets, reports, dashboards, dataflows, workbooks and apps in the workspace.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub artifacts: Vec<ArtifactSpec>,
+    /// A person's "My workspace" (type `PersonalGroup`): its owner is its one Admin member, and
+    /// `GET /datasets|reports|dashboards` list its items.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub personal: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -744,7 +752,7 @@ async fn provision_in(tx: &mut store::WriteTx<'_>, clock: &dyn Clock, spec: &Ten
             tenant_id: tenant.id,
             name: ws.name.clone(),
             description: None,
-            kind: "Workspace".into(),
+            kind: if ws.personal { "PersonalGroup" } else { "Workspace" }.into(),
             state: "Active".into(),
             is_read_only: false,
             capacity_id: match ws.capacity.as_deref() {
@@ -1238,6 +1246,7 @@ pub async fn export(store: &Store, tenant_id: Uuid) -> Result<Option<TenantSpec>
             members,
             capacity: ws.capacity_id.map(|c| c.to_string()),
             artifacts,
+            personal: ws.kind == "PersonalGroup",
         });
     }
     let capacities = export_capacities(&extras);

@@ -212,6 +212,31 @@ pub struct Dataflow {
     pub configured_by: Option<String>,
 }
 
+/// `App`, as `GET /apps` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct App {
+    pub id: Uuid,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// ISO 8601 date-time of the last publication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_update: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_by: Option<String>,
+}
+
+/// An item of an admin list (`AdminApp`, `AdminReport`, `AdminDataset`, `AdminDashboard`,
+/// `AdminDataflow`): the item's own schema plus the `workspaceId` it is in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InWorkspace<T> {
+    #[serde(flatten)]
+    pub item: T,
+    pub workspace_id: Uuid,
+}
+
 /// `Capacity`, as `GET /capacities` lists it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

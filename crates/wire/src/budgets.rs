@@ -6,7 +6,8 @@
 //! - Every admin operation (`/v1.0/myorg/admin/…`) draws on the admin budget, 200/hour: one per
 //!   tenant shared by all of them ([`AdminBudgetModel::Shared`], the default), or one per operation
 //!   ([`AdminBudgetModel::PerOperation`]).
-//! - GetGroupsAsAdmin draws on its own 50/hour and 15/minute as well.
+//! - GetGroupsAsAdmin draws on its own 50/hour and 15/minute as well; GetReportsAsAdmin,
+//!   GetDatasetsAsAdmin and GetDashboardsAsAdmin on their own 50/hour and 5/minute each.
 //! - The scanner draws on its own budgets *instead of* the admin one: PostWorkspaceInfo and
 //!   GetScanResult 500/hour each, GetScanStatus 10,000/hour, GetModifiedWorkspaces 30/hour.
 //! - RefreshUserPermissions: 1/hour per caller. Optionally every non-admin operation: N/minute
@@ -39,6 +40,9 @@ pub struct Limits {
     pub admin_per_hour: u32,
     pub groups_as_admin_per_hour: u32,
     pub groups_as_admin_per_minute: u32,
+    /// GetReportsAsAdmin, GetDatasetsAsAdmin, GetDashboardsAsAdmin: each its own.
+    pub items_as_admin_per_hour: u32,
+    pub items_as_admin_per_minute: u32,
     /// PostWorkspaceInfo, and (counted apart) GetScanResult.
     pub scanner_per_hour: u32,
     pub scan_status_per_hour: u32,
@@ -54,6 +58,8 @@ impl Default for Limits {
             admin_per_hour: 200,
             groups_as_admin_per_hour: 50,
             groups_as_admin_per_minute: 15,
+            items_as_admin_per_hour: 50,
+            items_as_admin_per_minute: 5,
             scanner_per_hour: 500,
             scan_status_per_hour: 10_000,
             modified_workspaces_per_hour: 30,
@@ -68,6 +74,8 @@ impl Default for Limits {
 enum Figure {
     GroupsAsAdminPerHour,
     GroupsAsAdminPerMinute,
+    ItemsAsAdminPerHour,
+    ItemsAsAdminPerMinute,
     ScannerPerHour,
     ScanStatusPerHour,
     ModifiedWorkspacesPerHour,
@@ -79,6 +87,8 @@ impl Limits {
         match f {
             Figure::GroupsAsAdminPerHour => self.groups_as_admin_per_hour,
             Figure::GroupsAsAdminPerMinute => self.groups_as_admin_per_minute,
+            Figure::ItemsAsAdminPerHour => self.items_as_admin_per_hour,
+            Figure::ItemsAsAdminPerMinute => self.items_as_admin_per_minute,
             Figure::ScannerPerHour => self.scanner_per_hour,
             Figure::ScanStatusPerHour => self.scan_status_per_hour,
             Figure::ModifiedWorkspacesPerHour => self.modified_workspaces_per_hour,
@@ -105,6 +115,12 @@ const fn rule(op: Op, figure: Figure, window_ms: i64, per_caller: bool, instead_
 const RULES: &[Rule] = &[
     rule(op::GET_GROUPS_AS_ADMIN, Figure::GroupsAsAdminPerHour, HOUR_MS, false, false),
     rule(op::GET_GROUPS_AS_ADMIN, Figure::GroupsAsAdminPerMinute, MINUTE_MS, false, false),
+    rule(op::GET_REPORTS_AS_ADMIN, Figure::ItemsAsAdminPerHour, HOUR_MS, false, false),
+    rule(op::GET_REPORTS_AS_ADMIN, Figure::ItemsAsAdminPerMinute, MINUTE_MS, false, false),
+    rule(op::GET_DATASETS_AS_ADMIN, Figure::ItemsAsAdminPerHour, HOUR_MS, false, false),
+    rule(op::GET_DATASETS_AS_ADMIN, Figure::ItemsAsAdminPerMinute, MINUTE_MS, false, false),
+    rule(op::GET_DASHBOARDS_AS_ADMIN, Figure::ItemsAsAdminPerHour, HOUR_MS, false, false),
+    rule(op::GET_DASHBOARDS_AS_ADMIN, Figure::ItemsAsAdminPerMinute, MINUTE_MS, false, false),
     rule(op::POST_WORKSPACE_INFO, Figure::ScannerPerHour, HOUR_MS, false, true),
     rule(op::GET_SCAN_RESULT, Figure::ScannerPerHour, HOUR_MS, false, true),
     rule(op::GET_SCAN_STATUS, Figure::ScanStatusPerHour, HOUR_MS, false, true),
@@ -216,6 +232,9 @@ mod tests {
         let l = Limits::default();
         assert_eq!(described(op::GET_GROUP_USERS_AS_ADMIN, &l), ["admin 200/h"]);
         assert_eq!(described(op::GET_GROUPS_AS_ADMIN, &l), ["admin 200/h", "50/h", "15/min"]);
+        assert_eq!(described(op::GET_REPORTS_AS_ADMIN, &l), ["admin 200/h", "50/h", "5/min"]);
+        assert_eq!(described(op::GET_APPS_AS_ADMIN, &l), ["admin 200/h"]);
+        assert_eq!(described(op::GET_DATAFLOWS_AS_ADMIN, &l), ["admin 200/h"]);
         assert_eq!(described(op::POST_WORKSPACE_INFO, &l), ["500/h"]);
         assert_eq!(described(op::GET_SCAN_STATUS, &l), ["10000/h"]);
         assert_eq!(described(op::GET_SCAN_RESULT, &l), ["500/h"]);

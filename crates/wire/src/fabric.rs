@@ -196,6 +196,28 @@ pub struct ItemAccessDetailsResponse {
     pub access_details: Vec<ItemAccessDetails>,
 }
 
+/// `AccessEntityResponse`: the items a user reaches (`GET /v1/admin/users/{userId}/access`),
+/// paged like every Fabric list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessEntityResponse {
+    pub access_entities: Vec<AccessEntity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continuation_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continuation_uri: Option<String>,
+}
+
+/// `AccessEntity`: one item and what the user may do with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessEntity {
+    pub id: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    pub item_access_details: ItemAccessDetail,
+}
+
 /// `ItemAccessDetails`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -119,6 +119,24 @@ pub mod powerbi {
         GET_DASHBOARD_IN_GROUP = "GET" "/v1.0/myorg/groups/{groupId}/dashboards/{dashboardId}" "Dashboards_GetDashboardInGroup";
         GET_DATAFLOWS = "GET" "/v1.0/myorg/groups/{groupId}/dataflows" "Dataflows_GetDataflows";
         GET_CAPACITIES = "GET" "/v1.0/myorg/capacities" "Capacities_GetCapacities";
+        GET_DATAFLOW = "GET" "/v1.0/myorg/groups/{groupId}/dataflows/{dataflowId}" "Dataflows_GetDataflow";
+        GET_DATASETS = "GET" "/v1.0/myorg/datasets" "Datasets_GetDatasets";
+        GET_DATASET = "GET" "/v1.0/myorg/datasets/{datasetId}" "Datasets_GetDataset";
+        GET_REPORTS = "GET" "/v1.0/myorg/reports" "Reports_GetReports";
+        GET_REPORT = "GET" "/v1.0/myorg/reports/{reportId}" "Reports_GetReport";
+        GET_DASHBOARDS = "GET" "/v1.0/myorg/dashboards" "Dashboards_GetDashboards";
+        GET_DASHBOARD = "GET" "/v1.0/myorg/dashboards/{dashboardId}" "Dashboards_GetDashboard";
+        GET_APPS = "GET" "/v1.0/myorg/apps" "Apps_GetApps";
+        GET_APP = "GET" "/v1.0/myorg/apps/{appId}" "Apps_GetApp";
+        GET_APP_REPORTS = "GET" "/v1.0/myorg/apps/{appId}/reports" "Apps_GetReports";
+        GET_APP_REPORT = "GET" "/v1.0/myorg/apps/{appId}/reports/{reportId}" "Apps_GetReport";
+        GET_APP_DASHBOARDS = "GET" "/v1.0/myorg/apps/{appId}/dashboards" "Apps_GetDashboards";
+        GET_APP_DASHBOARD = "GET" "/v1.0/myorg/apps/{appId}/dashboards/{dashboardId}" "Apps_GetDashboard";
+        GET_APPS_AS_ADMIN = "GET" "/v1.0/myorg/admin/apps" "Apps_GetAppsAsAdmin";
+        GET_REPORTS_AS_ADMIN = "GET" "/v1.0/myorg/admin/reports" "Reports_GetReportsAsAdmin";
+        GET_DATASETS_AS_ADMIN = "GET" "/v1.0/myorg/admin/datasets" "Datasets_GetDatasetsAsAdmin";
+        GET_DASHBOARDS_AS_ADMIN = "GET" "/v1.0/myorg/admin/dashboards" "Dashboards_GetDashboardsAsAdmin";
+        GET_DATAFLOWS_AS_ADMIN = "GET" "/v1.0/myorg/admin/dataflows" "Dataflows_GetDataflowsAsAdmin";
     }
 }
 

@@ -935,6 +935,7 @@ fn snapshot(s: &Session, facts: &Facts, secret: &str, backed: &BTreeMap<Uuid, Ve
             members,
             capacity: None,
             artifacts,
+            ..Default::default()
         });
     }
     Ok(TenantSpec {

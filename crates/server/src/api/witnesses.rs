@@ -18,6 +18,7 @@ const TOKENS: &str = "crates/server/tests/api/tokens.rs";
 const OIDC: &str = "crates/server/tests/api/oidc.rs";
 const MICROSOFT_CLIENTS: &str = "crates/pbi-access/tests/microsoft_clients.rs";
 const AUTHFLOWS: &str = "crates/server/tests/api/authflows.rs";
+const ITEMS: &str = "crates/server/tests/api/items.rs";
 
 /// (operation, test file, test name). An operation may have several witnesses; the first is
 /// the one the matrix shows.
@@ -63,6 +64,24 @@ pub const WITNESSES: &[(Op, &str, &str)] = &[
     (pbi::GET_DASHBOARD_IN_GROUP, ARTIFACTS, "workspace_items_are_listed_with_the_swagger_fields"),
     (pbi::GET_DATAFLOWS, ARTIFACTS, "items_are_visible_through_roles_or_direct_permissions_only"),
     (pbi::GET_CAPACITIES, ARTIFACTS, "capacities_list_the_callers_right_and_workspaces_show_their_capacity"),
+    (pbi::GET_DATAFLOW, ITEMS, "my_workspace_lists_and_single_reads_find_items_outside_workspaces"),
+    (pbi::GET_DATASETS, ITEMS, "my_workspace_lists_and_single_reads_find_items_outside_workspaces"),
+    (pbi::GET_DATASET, ITEMS, "my_workspace_lists_and_single_reads_find_items_outside_workspaces"),
+    (pbi::GET_REPORTS, ITEMS, "my_workspace_lists_and_single_reads_find_items_outside_workspaces"),
+    (pbi::GET_REPORT, ITEMS, "my_workspace_lists_and_single_reads_find_items_outside_workspaces"),
+    (pbi::GET_DASHBOARDS, ITEMS, "my_workspace_lists_and_single_reads_find_items_outside_workspaces"),
+    (pbi::GET_DASHBOARD, ITEMS, "my_workspace_lists_and_single_reads_find_items_outside_workspaces"),
+    (pbi::GET_APPS, ITEMS, "apps_list_what_the_caller_can_open_with_their_reports_and_dashboards"),
+    (pbi::GET_APP, ITEMS, "apps_list_what_the_caller_can_open_with_their_reports_and_dashboards"),
+    (pbi::GET_APP_REPORTS, ITEMS, "apps_list_what_the_caller_can_open_with_their_reports_and_dashboards"),
+    (pbi::GET_APP_REPORT, ITEMS, "apps_list_what_the_caller_can_open_with_their_reports_and_dashboards"),
+    (pbi::GET_APP_DASHBOARDS, ITEMS, "apps_list_what_the_caller_can_open_with_their_reports_and_dashboards"),
+    (pbi::GET_APP_DASHBOARD, ITEMS, "apps_list_what_the_caller_can_open_with_their_reports_and_dashboards"),
+    (pbi::GET_APPS_AS_ADMIN, ITEMS, "admin_item_lists_filter_page_and_carry_the_workspace"),
+    (pbi::GET_REPORTS_AS_ADMIN, ITEMS, "admin_item_lists_filter_page_and_carry_the_workspace"),
+    (pbi::GET_DATASETS_AS_ADMIN, ITEMS, "admin_item_lists_filter_page_and_carry_the_workspace"),
+    (pbi::GET_DASHBOARDS_AS_ADMIN, ITEMS, "admin_item_lists_filter_page_and_carry_the_workspace"),
+    (pbi::GET_DATAFLOWS_AS_ADMIN, ITEMS, "admin_item_lists_filter_page_and_carry_the_workspace"),
     (pbi::POST_WORKSPACE_INFO, SCANNER, "a_scan_moves_from_not_started_to_succeeded_and_reports_workspaces"),
     (pbi::GET_SCAN_STATUS, SCANNER, "a_scan_moves_from_not_started_to_succeeded_and_reports_workspaces"),
     (pbi::GET_SCAN_RESULT, SCANNER, "a_scan_moves_from_not_started_to_succeeded_and_reports_workspaces"),

@@ -15,6 +15,8 @@ pub enum WorkspaceField {
     Id,
     State,
     Type,
+    /// The workspace of an item (the admin item lists).
+    WorkspaceId,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,11 +10,13 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Executor, Row};
 use uuid::Uuid;
 
-use super::access::{effective_role, MEMBERSHIPS_CTE};
+use super::access::{effective_role, MEMBERSHIPS_CTE, REACHED_CTE};
 use super::activity::{record_activity, ActivityEvent};
 use super::generation::{Forget, WriteScope};
+use super::workspaces::filter_sql_on;
 use super::{parse_enum, parse_uuid, Store, StoreError, StoreResult};
 use crate::domain::dataset_policy::{self, Effect, Facts, Refusal};
+use crate::domain::filter::{WorkspaceField, WorkspaceFilter};
 use crate::domain::rights::{self, Rights};
 use crate::domain::{
     Artifact, ArtifactKind, ArtifactUser, Capacity, CapacityRight, CapacityUser, PrincipalKind, PrincipalRef, Role, Subscription, UserType,
@@ -237,6 +239,17 @@ impl From<sqlx::Error> for ArtifactChangeError {
     }
 }
 
+/// Which items `Store::list_artifacts_reached` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemReach {
+    /// Those of the principal's "My workspace" (a `PersonalGroup` workspace it is Admin of).
+    MyWorkspace,
+    /// Those, and the items shared with it or one of its groups, or that it owns (`configuredBy`).
+    MyWorkspaceAndShared,
+    /// Those shared or owned, and every item of a workspace it holds a role in (any path).
+    Everything,
+}
+
 /// Everything a tenant holds beyond its directory and workspaces, for a snapshot.
 #[derive(Debug, Clone, Default)]
 pub struct ArtifactRows {
@@ -270,6 +283,83 @@ impl Store {
         let rows = sqlx::query(&sql).bind(workspace.to_string()).bind(tenant.to_string()).fetch_all(&self.read).await?;
         let all = rows.iter().map(artifact_from_row).collect::<StoreResult<Vec<_>>>()?;
         Ok(all.into_iter().filter(|a| kinds.contains(&a.kind)).collect())
+    }
+
+    /// A page of the tenant's items of `kinds` in active workspaces, for the admin item lists:
+    /// filtered (`name`, `id`, `workspaceId`), in (kind, id) order, `top` from `skip`. Read along
+    /// the `artifacts_tenant` index, so a page costs its own rows (and the skipped index
+    /// entries), not the tenant's items.
+    pub async fn list_artifacts_as_admin(
+        &self,
+        tenant: Uuid,
+        kinds: &[ArtifactKind],
+        filter: Option<&WorkspaceFilter>,
+        top: u32,
+        skip: u32,
+    ) -> StoreResult<Vec<Artifact>> {
+        fn column(field: WorkspaceField) -> &'static str {
+            match field {
+                WorkspaceField::Name => "LOWER(a.name)",
+                WorkspaceField::Id => "a.id",
+                WorkspaceField::WorkspaceId => "a.workspace_id",
+                // Not among the item lists' fields; never parsed for them.
+                WorkspaceField::State | WorkspaceField::Type => "a.kind",
+            }
+        }
+        let kinds = kinds.iter().map(|k| format!("'{}'", k.as_str())).collect::<Vec<_>>().join(", ");
+        let mut sql = format!(
+            "SELECT {ARTIFACT_COLUMNS} FROM artifacts a CROSS JOIN workspaces w \
+             WHERE a.tenant_id = $1 AND a.kind IN ({kinds}) AND w.id = a.workspace_id AND w.state <> 'Deleted'"
+        );
+        let mut binds = Vec::new();
+        if let Some(filter) = filter {
+            sql.push_str(" AND ");
+            filter_sql_on(filter, column, &mut sql, &mut binds, 1);
+        }
+        // Both integers are ours, not client text.
+        sql.push_str(&format!(" ORDER BY a.kind, a.id LIMIT {top} OFFSET {skip}"));
+        let mut query = sqlx::query(&sql).bind(tenant.to_string());
+        for b in binds {
+            query = query.bind(b);
+        }
+        let rows = query.fetch_all(&self.read).await?;
+        rows.iter().map(artifact_from_row).collect()
+    }
+
+    /// The items of `kinds` in active workspaces that `principal` reaches as `reach` says,
+    /// oldest first.
+    pub async fn list_artifacts_reached(
+        &self,
+        tenant: Uuid,
+        principal: Uuid,
+        upn: Option<&str>,
+        kinds: &[ArtifactKind],
+        reach: ItemReach,
+    ) -> StoreResult<Vec<Artifact>> {
+        let kinds = kinds.iter().map(|k| format!("'{}'", k.as_str())).collect::<Vec<_>>().join(", ");
+        let personal = "a.workspace_id IN (SELECT m.workspace_id FROM workspace_members m CROSS JOIN workspaces pw \
+                WHERE m.principal_id = $3 AND m.profile_id = '' AND m.role = 'Admin' AND pw.id = m.workspace_id AND pw.kind = 'PersonalGroup')";
+        let shared = "a.id IN (SELECT p.artifact_id FROM artifact_permissions p \
+                              WHERE p.principal_id = $3 OR p.principal_id IN (SELECT group_id FROM memberships)) \
+                      OR ($2 <> '' AND LOWER(a.configured_by) = $2)";
+        let reached = match reach {
+            ItemReach::MyWorkspace => personal.to_string(),
+            ItemReach::MyWorkspaceAndShared => format!("{personal} OR {shared}"),
+            ItemReach::Everything => format!("a.workspace_id IN (SELECT workspace_id FROM reached) OR {shared}"),
+        };
+        let sql = format!(
+            "{MEMBERSHIPS_CTE}{REACHED_CTE} SELECT {ARTIFACT_COLUMNS} FROM artifacts a CROSS JOIN workspaces w \
+             WHERE a.tenant_id = $1 AND a.kind IN ({kinds}) AND w.id = a.workspace_id AND w.state <> 'Deleted' \
+               AND ({reached}) \
+             ORDER BY a.created_at, a.name, a.id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(tenant.to_string())
+            .bind(upn.map(str::to_lowercase).unwrap_or_default())
+            .bind(principal.to_string())
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(artifact_from_row).collect()
     }
 
     /// What `principal` holds on the artifact (see `rights_of`); empty when it cannot see it.

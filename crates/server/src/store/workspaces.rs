@@ -122,15 +122,26 @@ pub(super) fn filter_sql(filter: &WorkspaceFilter, sql: &mut String, binds: &mut
     fn column(field: WorkspaceField) -> &'static str {
         match field {
             WorkspaceField::Name => "w.name_lower",
-            WorkspaceField::Id => "w.id",
+            WorkspaceField::Id | WorkspaceField::WorkspaceId => "w.id",
             WorkspaceField::State => STATE_EXPR,
             WorkspaceField::Type => "w.kind",
         }
     }
+    filter_sql_on(filter, column, sql, binds, base)
+}
+
+/// `filter_sql` over other columns: `column` names the (lower-case) SQL of each field.
+pub(super) fn filter_sql_on(
+    filter: &WorkspaceFilter,
+    column: fn(WorkspaceField) -> &'static str,
+    sql: &mut String,
+    binds: &mut Vec<String>,
+    base: usize,
+) {
     // Names compare case-insensitively (like the service's SQL collation); ids are lowercase.
     fn normalise(field: WorkspaceField, value: &str) -> String {
         match field {
-            WorkspaceField::Name | WorkspaceField::Id => value.to_lowercase(),
+            WorkspaceField::Name | WorkspaceField::Id | WorkspaceField::WorkspaceId => value.to_lowercase(),
             WorkspaceField::State | WorkspaceField::Type => value.to_string(),
         }
     }
@@ -161,14 +172,14 @@ pub(super) fn filter_sql(filter: &WorkspaceFilter, sql: &mut String, binds: &mut
         }
         WorkspaceFilter::And(a, b) | WorkspaceFilter::Or(a, b) => {
             sql.push('(');
-            filter_sql(a, sql, binds, base);
+            filter_sql_on(a, column, sql, binds, base);
             sql.push_str(if matches!(filter, WorkspaceFilter::And(..)) { " AND " } else { " OR " });
-            filter_sql(b, sql, binds, base);
+            filter_sql_on(b, column, sql, binds, base);
             sql.push(')');
         }
         WorkspaceFilter::Not(a) => {
             sql.push_str("NOT (");
-            filter_sql(a, sql, binds, base);
+            filter_sql_on(a, column, sql, binds, base);
             sql.push(')');
         }
         WorkspaceFilter::AnyUser(role) => {

@@ -299,10 +299,99 @@ backend_test!(admin_apis_read_every_workspace_and_grant_temporary_access, |app: 
     let (status, _, _) =
         fabric(&app, Method::GET, &format!("/v1/admin/workspaces/{team}/items/{sales}/users?type=Report"), &admin, None).await;
     assert_eq!(status, 404, "not a report");
-
-    let (status, body, _) = fabric(&app, Method::GET, &format!("/v1/admin/users/{}/access", app.user_id("owner")), &admin, None).await;
-    assert_eq!((status, body["errorCode"].as_str()), (501, Some("NotImplemented")), "{body}");
 });
+
+/// Every page of `GET /v1/admin/users/{user}/access`, followed through `continuationUri`: the
+/// entities as (type, name, permissions), and how many pages it took.
+async fn access_pages(app: &TestApp, token: &str, first: &str) -> (Vec<(String, String, Value)>, usize) {
+    let mut path = first.to_string();
+    let (mut out, mut pages) = (Vec::new(), 0);
+    loop {
+        let (status, body, _) = fabric(app, Method::GET, &path, token, None).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        pages += 1;
+        for e in body["accessEntities"].as_array().unwrap() {
+            assert!(e["id"].as_str().unwrap().parse::<uuid::Uuid>().is_ok(), "{e}");
+            let d = &e["itemAccessDetails"];
+            assert!(d["additionalPermissions"].is_array(), "{e}");
+            out.push((d["type"].as_str().unwrap().to_string(), e["displayName"].as_str().unwrap().to_string(), d["permissions"].clone()));
+        }
+        match body["continuationUri"].as_str() {
+            Some(uri) => {
+                let token = body["continuationToken"].as_str().unwrap();
+                assert!(uri.ends_with(&format!("continuationToken={token}")), "{uri}");
+                path = uri.strip_prefix(&app.url("")).unwrap().to_string();
+            }
+            None => break,
+        }
+    }
+    (out, pages)
+}
+
+backend_test_with!(
+    a_users_access_lists_items_in_microsofts_type_order_page_by_page,
+    |c: &mut pbi_server::Config| c.audit.page_size = 2,
+    |app: TestApp| async move {
+        let admin = app.user_token_scoped("admin", "https://api.fabric.microsoft.com/Tenant.Read.All").await;
+        let owner = app.user_id("owner");
+        let (entities, pages) = access_pages(&app, &admin, &format!("/v1/admin/users/{owner}/access")).await;
+        // Reports, Dashboards, SemanticModels, Apps, Dataflows; the workbook is no Fabric item.
+        let types: Vec<&str> = entities.iter().map(|(t, _, _)| t.as_str()).collect();
+        let order = ["Datamart", "Report", "PaginatedReport", "Dashboard", "SemanticModel", "App", "Dataflow"];
+        let rank = |t: &str| match t {
+            "PaginatedReport" => 1,
+            t => order.iter().position(|o| *o == t).unwrap_or_else(|| panic!("unexpected type {t}")),
+        };
+        assert!(types.windows(2).all(|w| rank(w[0]) <= rank(w[1])), "{types:?}");
+        let mut names: Vec<&str> = entities.iter().map(|(_, n, _)| n.as_str()).collect();
+        names.sort();
+        assert_eq!(names, vec!["Campaigns", "Finance", "Invoices", "Prep", "Pulse", "Sales", "Sales Report", "Team App"], "{entities:?}");
+        assert_eq!(pages, 4, "8 entities, 2 a page");
+        // The workspace Admin may do everything with a report.
+        let report = entities.iter().find(|(_, n, _)| n == "Sales Report").unwrap();
+        assert_eq!(report.2, json!(["Read", "Write", "Reshare"]));
+        // By UPN, and only one type.
+        let (reports, _) = access_pages(&app, &admin, &format!("/v1/admin/users/{}/access?type=SemanticModel", upn("owner"))).await;
+        let mut names: Vec<&str> = reports.iter().map(|(_, n, _)| n.as_str()).collect();
+        names.sort();
+        assert_eq!(names, vec!["Campaigns", "Finance", "Sales"]);
+        // A direct share: what the share gives.
+        let (shared, _) = access_pages(&app, &admin, &format!("/v1/admin/users/{}/access", app.user_id("outsider"))).await;
+        let sales = shared.iter().find(|(_, n, _)| n == "Sales").expect("shared with the outsider");
+        assert_eq!((sales.0.as_str(), &sales.2), ("SemanticModel", &json!(["Read", "Reshare"])));
+        // A token is sealed to its user and type; unknown users and types are refused.
+        let (_, body, _) = fabric(&app, Method::GET, &format!("/v1/admin/users/{owner}/access"), &admin, None).await;
+        let token = body["continuationToken"].as_str().unwrap().to_string();
+        let other = app.user_id("outsider");
+        let (status, body, _) =
+            fabric(&app, Method::GET, &format!("/v1/admin/users/{other}/access?continuationToken={token}"), &admin, None).await;
+        assert_eq!((status, body["errorCode"].as_str()), (400, Some("InvalidContinuationToken")), "{body}");
+        let (status, body, _) = fabric(&app, Method::GET, &format!("/v1/admin/users/{}/access", uuid::Uuid::new_v4()), &admin, None).await;
+        assert_eq!((status, body["errorCode"].as_str()), (404, Some("UserNotFound")), "{body}");
+        let (status, body, _) = fabric(&app, Method::GET, &format!("/v1/admin/users/{owner}/access?type=Spaceship"), &admin, None).await;
+        assert_eq!(status, 400, "{body}");
+        // Administrators only.
+        let (status, _, _) =
+            fabric(&app, Method::GET, &format!("/v1/admin/users/{owner}/access"), &fabric_token(&app, "owner").await, None).await;
+        assert!(status == 401 || status == 403, "{status}");
+    }
+);
+
+backend_test_with!(
+    a_users_access_is_throttled_with_retry_after,
+    |c: &mut pbi_server::Config| c.throttling.admin_per_hour = 3,
+    |app: TestApp| async move {
+        let admin = app.user_token_scoped("admin", "https://api.fabric.microsoft.com/Tenant.Read.All").await;
+        let path = format!("/v1/admin/users/{}/access", app.user_id("owner"));
+        for i in 0..3 {
+            let (status, body, _) = fabric(&app, Method::GET, &path, &admin, None).await;
+            assert_eq!(status, 200, "call {i}: {body}");
+        }
+        let (status, body, headers) = fabric(&app, Method::GET, &path, &admin, None).await;
+        assert_eq!((status, body["errorCode"].as_str()), (429, Some("RequestBlocked")), "{body}");
+        assert!(headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() > 0);
+    }
+);
 
 backend_test!(temporary_access_is_throttled_at_25_a_minute, |app: TestApp| async move {
     let admin = app.user_token_scoped("admin", "https://api.fabric.microsoft.com/Tenant.ReadWrite.All").await;

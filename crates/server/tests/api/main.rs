@@ -24,6 +24,7 @@ mod groups;
 mod hardening;
 mod identity;
 mod instances;
+mod items;
 mod oidc;
 mod page_cache;
 mod review;

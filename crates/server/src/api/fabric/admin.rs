@@ -5,8 +5,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::Json;
 use pbi_wire::fabric::{
-    AdminWorkspace as WireAdminWorkspace, AdminWorkspaces, GroupDetails, GroupType, ItemAccessDetail, ItemAccessDetails,
-    ItemAccessDetailsResponse, Principal, PrincipalType, ServicePrincipalDetails, UserDetails, WorkspaceAccessDetail,
+    AccessEntity, AccessEntityResponse, AdminWorkspace as WireAdminWorkspace, AdminWorkspaces, GroupDetails, GroupType, ItemAccessDetail,
+    ItemAccessDetails, ItemAccessDetailsResponse, Principal, PrincipalType, ServicePrincipalDetails, UserDetails, WorkspaceAccessDetail,
     WorkspaceAccessDetails, WorkspaceAccessDetailsResponse,
 };
 use pbi_wire::ops::fabric as op;
@@ -19,6 +19,7 @@ use super::principals::{principal_json, role_json};
 use super::workspaces::{bad_token, change, continuation_uri, expiry, page_size, workspace_type};
 use crate::api::powerbi::continuation::percent_encode;
 use crate::app::AppState;
+use crate::domain::audit::ArtifactKind as AuditKind;
 use crate::domain::filter::{WorkspaceField, WorkspaceFilter};
 use crate::domain::policy::Change;
 use crate::domain::rights::Rights;
@@ -238,4 +239,143 @@ pub async fn list_item_access_details(
         })
         .collect();
     Ok(Json(ItemAccessDetailsResponse { access_details }))
+}
+
+/// The groups of `GET /v1/admin/users/{userId}/access`, in the reference's page order (Fabric
+/// items, Datamarts, Reports, Dashboards, SemanticModels, Apps, Dataflows): the stored kinds of
+/// each. Paginated reports count as reports; workbooks are no Fabric item and are left out.
+const ACCESS_GROUPS: &[&[AuditKind]] = &[
+    &[AuditKind::Datamart],
+    &[AuditKind::Report, AuditKind::PaginatedReport],
+    &[AuditKind::Dashboard],
+    &[AuditKind::Dataset],
+    &[AuditKind::App],
+    &[AuditKind::Dataflow],
+];
+
+/// The most entities one page of `users/{userId}/access` holds [spec].
+const ACCESS_PAGE_MAX: u32 = 10_000;
+
+/// The `type` an entity shows: Fabric's `ItemType` (`SemanticModel` for a dataset).
+fn access_type(kind: AuditKind) -> &'static str {
+    match kind {
+        AuditKind::Dataset => "SemanticModel",
+        other => other.as_str(),
+    }
+}
+
+/// `ItemPermissions` of a right as the kind's enum names it (`ReadReshare`, `Owner`, `All`).
+fn right_permissions(right: &str) -> Vec<String> {
+    let (read, write, reshare, explore) = match right {
+        "Owner" => (true, true, true, false),
+        "All" => (true, true, true, true),
+        r => (r.contains("Read"), r.contains("Write"), r.contains("Reshare"), r.contains("Explore")),
+    };
+    [(read, "Read"), (write, "Write"), (reshare, "Reshare"), (explore, "Explore")]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, name)| name.to_string())
+        .collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct AccessQuery {
+    #[serde(rename = "type")]
+    item_type: Option<String>,
+    #[serde(rename = "continuationToken")]
+    continuation_token: Option<String>,
+}
+
+/// What a continuation token of the access list is sealed to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct AccessScope {
+    user: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    item_type: Option<String>,
+}
+
+/// `GET /v1/admin/users/{userId}/access`: the items a user reaches (a workspace role, its own or
+/// a group's, or a permission on the item), each once with its strongest right, group by group in
+/// the reference's order and by id within a group. Keyset paged: a token holds the group and the
+/// last id served, so a page costs the same at any depth.
+pub async fn list_access_entities(
+    State(state): State<AppState>,
+    FabricCaller(caller): FabricCaller,
+    headers: HeaderMap,
+    uri: Uri,
+    FabricPath(user_id): FabricPath<String>,
+    FabricQuery(q): FabricQuery<AccessQuery>,
+) -> Result<Json<AccessEntityResponse>, FabricError> {
+    let user_id = user_id.trim();
+    let user = match Uuid::parse_str(user_id) {
+        Ok(id) => state.store.get_user(caller.tenant_id, id, true).await?,
+        Err(_) => state.store.get_user_by_name(caller.tenant_id, user_id).await?,
+    }
+    .ok_or_else(|| FabricError::new(StatusCode::NOT_FOUND, "UserNotFound", format!("The user '{user_id}' was not found")))?;
+    let asked =
+        AccessScope { user: user.id, item_type: q.item_type.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_string) };
+    // A token carries its query: `continuationUri` holds only the token, so a type sent with it
+    // must be the sealed one, and one left out is the sealed one.
+    let (scope, (group, after)) = match q.continuation_token.as_deref() {
+        Some(token) => state
+            .continuation
+            .open::<AccessScope, (usize, String)>(token, op::ADMIN_LIST_ACCESS_ENTITIES.id, &caller, state.clock.now_millis(), |t| {
+                t.user == asked.user && (asked.item_type.is_none() || t.item_type == asked.item_type)
+            })
+            .map_err(bad_token)?,
+        None => (asked, (0, String::new())),
+    };
+    let types = scope.item_type.as_deref();
+    if let Some(t) = types {
+        let known = ACCESS_GROUPS.iter().flat_map(|g| g.iter()).any(|k| access_type(*k).eq_ignore_ascii_case(t));
+        if !known {
+            return Err(FabricError::invalid_input(format!("type '{t}' is not an item type this tenant holds")));
+        }
+    }
+    let size = page_size(&state).min(ACCESS_PAGE_MAX);
+    let mut entities = Vec::new();
+    let mut next = None;
+    let (mut group, mut after) = (group, after);
+    while group < ACCESS_GROUPS.len() {
+        let kinds: Vec<AuditKind> =
+            ACCESS_GROUPS[group].iter().copied().filter(|k| types.is_none_or(|t| access_type(*k).eq_ignore_ascii_case(t))).collect();
+        if !kinds.is_empty() {
+            let want = size - entities.len() as u32;
+            let mut page = state.store.artifact_access_page(caller.tenant_id, user.id, &after, &kinds, want + 1).await?;
+            if page.len() > want as usize {
+                page.truncate(want as usize);
+                next = page.last().map(|a| (group, a.id.to_string()));
+            }
+            entities.extend(page.into_iter().map(|a| AccessEntity {
+                id: a.id,
+                display_name: Some(a.name),
+                item_access_details: ItemAccessDetail {
+                    item_type: access_type(a.kind).to_string(),
+                    permissions: right_permissions(&a.right),
+                    additional_permissions: Vec::new(),
+                },
+            }));
+            if next.is_some() {
+                break;
+            }
+            if entities.len() as u32 == size {
+                // Full on a group's last item: the next page starts with the next group.
+                if group + 1 < ACCESS_GROUPS.len() {
+                    next = Some((group + 1, String::new()));
+                }
+                break;
+            }
+        }
+        group += 1;
+        after = String::new();
+    }
+    let (continuation_token, continuation_uri) = match next {
+        Some(at) => {
+            let token = state.continuation.issue(op::ADMIN_LIST_ACCESS_ENTITIES.id, &caller, expiry(&state), &scope, &at);
+            let path = format!("/v1/admin/users/{}/access", user.id);
+            (Some(percent_encode(&token)), Some(continuation_uri(&headers, &uri, &state, &path, &token)))
+        }
+        None => (None, None),
+    };
+    Ok(Json(AccessEntityResponse { access_entities: entities, continuation_token, continuation_uri }))
 }

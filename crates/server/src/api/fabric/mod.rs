@@ -57,6 +57,8 @@ where
     Route { op, access: FabricAccess { scopes, admin }, handler: Some(on(filter(op), handler)) }
 }
 
+/// An operation listed before its handler exists (501); none is planned today.
+#[allow(dead_code)]
 fn planned(op: Op, scopes: &'static [&'static str], admin: bool) -> Route {
     Route { op, access: FabricAccess { scopes, admin }, handler: None }
 }
@@ -73,7 +75,7 @@ pub fn routes() -> Vec<Route> {
         built(op::ADMIN_LIST_WORKSPACES, TENANT_READ, true, admin::list_workspaces),
         built(op::ADMIN_LIST_WORKSPACE_ACCESS_DETAILS, TENANT_READ, true, admin::list_workspace_access_details),
         built(op::ADMIN_LIST_ITEM_ACCESS_DETAILS, TENANT_READ, true, admin::list_item_access_details),
-        planned(op::ADMIN_LIST_ACCESS_ENTITIES, TENANT_READ, true),
+        built(op::ADMIN_LIST_ACCESS_ENTITIES, TENANT_READ, true, admin::list_access_entities),
         built(op::ADMIN_GRANT_ADMIN_TEMPORARY_ACCESS, TENANT_WRITE, true, admin::grant_admin_temporary_access),
         built(op::ADMIN_REMOVE_ADMIN_TEMPORARY_ACCESS, TENANT_WRITE, true, admin::remove_admin_temporary_access),
     ]

@@ -42,11 +42,11 @@ pub(super) fn principal_type(kind: PrincipalKind) -> PrincipalType {
 }
 
 /// ISO 8601 in UTC with milliseconds, as the service writes `createdDate`.
-fn iso(millis: i64) -> String {
+pub(super) fn iso(millis: i64) -> String {
     Utc.timestamp_millis_opt(millis).single().unwrap_or_default().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
-fn dataset_json(a: &Artifact) -> Dataset {
+pub(super) fn dataset_json(a: &Artifact) -> Dataset {
     Dataset {
         id: a.id,
         name: a.name.clone(),
@@ -63,7 +63,7 @@ fn dataset_json(a: &Artifact) -> Dataset {
     }
 }
 
-fn report_json(a: &Artifact, caller: &Caller) -> Report {
+pub(super) fn report_json(a: &Artifact, caller: &Caller) -> Report {
     Report {
         id: a.id,
         report_type: if a.kind == ArtifactKind::PaginatedReport { ReportType::PaginatedReport } else { ReportType::PowerBIReport },
@@ -74,11 +74,11 @@ fn report_json(a: &Artifact, caller: &Caller) -> Report {
     }
 }
 
-fn dashboard_json(a: &Artifact) -> Dashboard {
+pub(super) fn dashboard_json(a: &Artifact) -> Dashboard {
     Dashboard { id: a.id, display_name: a.name.clone(), is_read_only: false }
 }
 
-fn dataflow_json(a: &Artifact) -> Dataflow {
+pub(super) fn dataflow_json(a: &Artifact) -> Dataflow {
     Dataflow { object_id: a.id, name: a.name.clone(), description: a.description.clone(), configured_by: a.configured_by.clone() }
 }
 

@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod gate;
 pub mod groups;
+pub mod items;
 pub mod odata;
 pub mod page_cache;
 pub mod shared_items;
@@ -42,6 +43,7 @@ const DATASET_WRITE: &[&str] = &["Dataset.ReadWrite.All"];
 const REPORT_READ: &[&str] = &["Report.Read.All", "Report.ReadWrite.All"];
 const DASHBOARD_READ: &[&str] = &["Dashboard.Read.All", "Dashboard.ReadWrite.All"];
 const DATAFLOW_READ: &[&str] = &["Dataflow.Read.All", "Dataflow.ReadWrite.All"];
+const APP_READ: &[&str] = &["App.Read.All"];
 const CAPACITY_READ: &[&str] = &["Capacity.Read.All", "Capacity.ReadWrite.All"];
 const PIPELINE_READ: &[&str] = &["Pipeline.Read.All", "Pipeline.ReadWrite.All"];
 const PIPELINE_WRITE: &[&str] = &["Pipeline.ReadWrite.All"];
@@ -112,6 +114,24 @@ pub fn routes() -> Vec<Route> {
         built(op::GET_DASHBOARD_IN_GROUP, DASHBOARD_READ, No, artifacts::get_dashboard_in_group),
         built(op::GET_DATAFLOWS, DATAFLOW_READ, No, artifacts::get_dataflows),
         built(op::GET_CAPACITIES, CAPACITY_READ, No, artifacts::get_capacities),
+        built(op::GET_DATAFLOW, DATAFLOW_READ, No, items::get_dataflow),
+        built(op::GET_DATASETS, DATASET_READ, No, items::get_datasets),
+        built(op::GET_DATASET, DATASET_READ, No, items::get_dataset),
+        built(op::GET_REPORTS, REPORT_READ, No, items::get_reports),
+        built(op::GET_REPORT, REPORT_READ, No, items::get_report),
+        built(op::GET_DASHBOARDS, DASHBOARD_READ, No, items::get_dashboards),
+        built(op::GET_DASHBOARD, DASHBOARD_READ, No, items::get_dashboard),
+        built(op::GET_APPS, APP_READ, No, items::get_apps),
+        built(op::GET_APP, APP_READ, No, items::get_app),
+        built(op::GET_APP_REPORTS, APP_READ, No, items::get_app_reports),
+        built(op::GET_APP_REPORT, APP_READ, No, items::get_app_report),
+        built(op::GET_APP_DASHBOARDS, APP_READ, No, items::get_app_dashboards),
+        built(op::GET_APP_DASHBOARD, APP_READ, No, items::get_app_dashboard),
+        built(op::GET_APPS_AS_ADMIN, TENANT_READ, Read, items::get_apps_as_admin),
+        built(op::GET_REPORTS_AS_ADMIN, TENANT_READ, Read, items::get_reports_as_admin),
+        built(op::GET_DATASETS_AS_ADMIN, TENANT_READ, Read, items::get_datasets_as_admin),
+        built(op::GET_DASHBOARDS_AS_ADMIN, TENANT_READ, Read, items::get_dashboards_as_admin),
+        built(op::GET_DATAFLOWS_AS_ADMIN, TENANT_READ, Read, items::get_dataflows_as_admin),
         built(op::POST_WORKSPACE_INFO, TENANT_READ, Read, scanner::post_workspace_info),
         built(op::GET_SCAN_STATUS, TENANT_READ, Read, scanner::get_scan_status),
         built(op::GET_SCAN_RESULT, TENANT_READ, Read, scanner::get_scan_result),

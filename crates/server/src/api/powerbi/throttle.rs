@@ -19,6 +19,8 @@ pub fn limits(config: &Throttling) -> Limits {
         admin_per_hour: config.admin_per_hour,
         groups_as_admin_per_hour: config.groups_as_admin_per_hour,
         groups_as_admin_per_minute: config.groups_as_admin_per_minute,
+        items_as_admin_per_hour: config.items_as_admin_per_hour,
+        items_as_admin_per_minute: config.items_as_admin_per_minute,
         scanner_per_hour: config.scanner_per_hour,
         scan_status_per_hour: config.scan_status_per_hour,
         modified_workspaces_per_hour: config.modified_workspaces_per_hour,
