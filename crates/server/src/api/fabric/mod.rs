@@ -151,14 +151,15 @@ pub fn compatibility_markdown() -> String {
         "\n## Fabric REST v1\n\nServed at `/v1/…`, on `api.fabric.microsoft.com` too (see the hosts guide). Tokens asked for with \
          `https://api.fabric.microsoft.com/.default` or Fabric's delegated scopes carry the Power BI service's audience, as Entra issues them. \
          The last column gives the request budgets with the default `[throttling]` config (`pbi_wire::budgets::fabric_budgets`).\n\n\
-         | operationId | method | path | status | delegated scopes (any of) | admin | throttling |\n|---|---|---|---|---|---|---|\n",
+         | operationId | method | path | status | delegated scopes (any of) | admin | throttling | witness |\n|---|---|---|---|---|---|---|---|\n",
     );
     for route in routes() {
         let budgets = budgets(&route.op, &Throttling::default());
         let budgets =
             if budgets.is_empty() { "–".to_string() } else { budgets.iter().map(|b| b.describe()).collect::<Vec<_>>().join(" + ") };
+        let witness = crate::api::witnesses::witness(&route.op).unwrap_or_else(|| "–".into());
         out.push_str(&format!(
-            "| {} | {} | `{}` | {} | {} | {} | {} |\n",
+            "| {} | {} | `{}` | {} | {} | {} | {} | {witness} |\n",
             route.op.id,
             route.op.method,
             route.op.path,
