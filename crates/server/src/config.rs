@@ -223,21 +223,35 @@ pub struct Throttling {
     pub standard_per_caller_per_minute: u32,
 }
 
+/// The service's figures, from the budget table in `pbi_wire::budgets`.
 impl Default for Throttling {
     fn default() -> Self {
+        let pbi_wire::budgets::Limits {
+            admin_budget,
+            admin_per_hour,
+            groups_as_admin_per_hour,
+            groups_as_admin_per_minute,
+            items_as_admin_per_hour,
+            items_as_admin_per_minute,
+            scanner_per_hour,
+            scan_status_per_hour,
+            modified_workspaces_per_hour,
+            refresh_user_permissions_per_user_per_hour,
+            standard_per_caller_per_minute,
+        } = Default::default();
         Throttling {
             enabled: true,
-            admin_budget: AdminBudgetModel::Shared,
-            admin_per_hour: 200,
-            groups_as_admin_per_hour: 50,
-            groups_as_admin_per_minute: 15,
-            items_as_admin_per_hour: 50,
-            items_as_admin_per_minute: 5,
-            scanner_per_hour: 500,
-            scan_status_per_hour: 10_000,
-            modified_workspaces_per_hour: 30,
-            refresh_user_permissions_per_user_per_hour: 1,
-            standard_per_caller_per_minute: 0,
+            admin_budget,
+            admin_per_hour,
+            groups_as_admin_per_hour,
+            groups_as_admin_per_minute,
+            items_as_admin_per_hour,
+            items_as_admin_per_minute,
+            scanner_per_hour,
+            scan_status_per_hour,
+            modified_workspaces_per_hour,
+            refresh_user_permissions_per_user_per_hour,
+            standard_per_caller_per_minute,
         }
     }
 }

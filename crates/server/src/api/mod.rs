@@ -1,6 +1,7 @@
 //! One module per API dialect. Each owns its routing table, its extractors and its error type,
 //! so a malformed request still gets an answer in the dialect of the API it hit.
 
+pub mod charge;
 pub mod fabric;
 pub mod graph;
 pub mod oauth;

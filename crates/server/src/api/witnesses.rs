@@ -3,7 +3,9 @@
 //! `backend_test!`). `docs/compatibility.md` prints the witness of every operation, and the
 //! compatibility test fails when an implemented operation has none or a named test does not exist.
 
-use pbi_wire::ops::{identity, powerbi as pbi, Op};
+use pbi_wire::ops::{fabric, identity, powerbi as pbi, Op};
+
+use crate::api::{graph, scim};
 
 const GROUPS: &str = "crates/server/tests/api/groups.rs";
 const GROUP_USERS: &str = "crates/server/tests/api/group_users.rs";
@@ -19,6 +21,10 @@ const OIDC: &str = "crates/server/tests/api/oidc.rs";
 const MICROSOFT_CLIENTS: &str = "crates/pbi-access/tests/microsoft_clients.rs";
 const AUTHFLOWS: &str = "crates/server/tests/api/authflows.rs";
 const ITEMS: &str = "crates/server/tests/api/items.rs";
+const SCIM: &str = "crates/server/tests/api/scim.rs";
+const GRAPH: &str = "crates/server/tests/api/graph.rs";
+const FABRIC: &str = "crates/server/tests/api/fabric.rs";
+const FABRIC_CLI: &str = "crates/pbi-access/tests/fabric_cli.rs";
 
 /// (operation, test file, test name). An operation may have several witnesses; the first is
 /// the one the matrix shows.
@@ -112,6 +118,73 @@ pub const WITNESSES: &[(Op, &str, &str)] = &[
     (identity::OPENID_CONFIGURATION_V1, OIDC, "openid_configurations_keep_their_own_lists_and_endpoints"),
     (identity::INSTANCE_DISCOVERY, MICROSOFT_CLIENTS, "msal_and_azure_identity_get_working_tokens_over_tls"),
     (identity::USER_REALM, OIDC, "instance_discovery_and_user_realm_answer_like_entra"),
+    // SCIM, as Entra's provisioning service sends it.
+    (scim::SERVICE_PROVIDER_CONFIG, SCIM, "scim_discovery_advertises_what_is_implemented"),
+    (scim::RESOURCE_TYPES, SCIM, "scim_discovery_advertises_what_is_implemented"),
+    (scim::RESOURCE_TYPE, SCIM, "scim_discovery_advertises_what_is_implemented"),
+    (scim::SCHEMAS, SCIM, "scim_discovery_advertises_what_is_implemented"),
+    (scim::SCHEMA, SCIM, "scim_discovery_advertises_what_is_implemented"),
+    (scim::LIST_USERS, SCIM, "scim_filters_paging_and_projection"),
+    (scim::CREATE_USER, SCIM, "scim_user_lifecycle_in_entra_forms"),
+    (scim::GET_USER, SCIM, "scim_user_lifecycle_in_entra_forms"),
+    (scim::REPLACE_USER, SCIM, "scim_user_lifecycle_in_entra_forms"),
+    (scim::PATCH_USER, SCIM, "scim_user_lifecycle_in_entra_forms"),
+    (scim::DELETE_USER, SCIM, "scim_user_lifecycle_in_entra_forms"),
+    (scim::LIST_GROUPS, SCIM, "scim_group_lists_are_served_from_indexes_and_paged"),
+    (scim::CREATE_GROUP, SCIM, "scim_groups_members_nesting_and_cycles"),
+    (scim::GET_GROUP, SCIM, "scim_groups_members_nesting_and_cycles"),
+    (scim::REPLACE_GROUP, SCIM, "scim_groups_members_nesting_and_cycles"),
+    (scim::PATCH_GROUP, SCIM, "scim_groups_members_nesting_and_cycles"),
+    (scim::DELETE_GROUP, SCIM, "scim_groups_members_nesting_and_cycles"),
+    // Microsoft Graph.
+    (graph::LIST_USERS, GRAPH, "graph_user_queries_filter_select_and_page"),
+    (graph::GET_ME, AUTHFLOWS, "a_signed_in_user_reads_me_and_userinfo_and_app_tokens_are_refused"),
+    (graph::ME_MEMBER_OF, AUTHFLOWS, "a_signed_in_user_reads_me_and_userinfo_and_app_tokens_are_refused"),
+    (graph::USERINFO, AUTHFLOWS, "a_signed_in_user_reads_me_and_userinfo_and_app_tokens_are_refused"),
+    (graph::USERINFO_POST, AUTHFLOWS, "a_signed_in_user_reads_me_and_userinfo_and_app_tokens_are_refused"),
+    (graph::COUNT_USERS, GRAPH, "graph_user_lists_keyset_in_and_count"),
+    (graph::CREATE_USER, GRAPH, "graph_user_lifecycle_with_soft_delete_and_restore"),
+    (graph::GET_USER, GRAPH, "graph_user_lifecycle_with_soft_delete_and_restore"),
+    (graph::UPDATE_USER, GRAPH, "graph_user_lifecycle_with_soft_delete_and_restore"),
+    (graph::DELETE_USER, GRAPH, "graph_user_lifecycle_with_soft_delete_and_restore"),
+    (graph::ASSIGN_USER_LICENSE, GRAPH, "graph_licenses_seats_groups_and_propagation"),
+    (graph::REPROCESS_LICENSES, GRAPH, "graph_group_licences_count_violation_until_reprocessed"),
+    (graph::LICENSE_DETAILS, GRAPH, "graph_licenses_seats_groups_and_propagation"),
+    (graph::USER_MEMBER_OF, GRAPH, "graph_member_of_direct_and_transitive_with_paging_select_and_count"),
+    (graph::USER_TRANSITIVE_MEMBER_OF, GRAPH, "graph_member_of_direct_and_transitive_with_paging_select_and_count"),
+    (graph::LIST_DELETED_USERS, GRAPH, "graph_user_lifecycle_with_soft_delete_and_restore"),
+    (graph::RESTORE_DELETED, GRAPH, "graph_user_lifecycle_with_soft_delete_and_restore"),
+    (graph::SUBSCRIBED_SKUS, GRAPH, "graph_licenses_seats_groups_and_propagation"),
+    (graph::LIST_GROUPS, GRAPH, "graph_group_list_keyset_filter_count_and_refusals"),
+    (graph::COUNT_GROUPS, GRAPH, "graph_group_list_keyset_filter_count_and_refusals"),
+    (graph::CREATE_GROUP, GRAPH, "graph_groups_members_and_refs"),
+    (graph::GET_GROUP, GRAPH, "graph_groups_members_and_refs"),
+    (graph::GROUP_MEMBER_OF, GRAPH, "graph_member_of_direct_and_transitive_with_paging_select_and_count"),
+    (graph::GROUP_TRANSITIVE_MEMBER_OF, GRAPH, "graph_member_of_direct_and_transitive_with_paging_select_and_count"),
+    (graph::LIST_GROUP_MEMBERS, GRAPH, "graph_group_members_transitive_members_and_owners_page_by_id"),
+    (graph::LIST_GROUP_TRANSITIVE_MEMBERS, GRAPH, "graph_group_members_transitive_members_and_owners_page_by_id"),
+    (graph::LIST_GROUP_OWNERS, GRAPH, "graph_group_members_transitive_members_and_owners_page_by_id"),
+    (graph::ADD_GROUP_MEMBER, GRAPH, "graph_groups_members_and_refs"),
+    (graph::REMOVE_GROUP_MEMBER, GRAPH, "graph_groups_members_and_refs"),
+    (graph::ASSIGN_GROUP_LICENSE, GRAPH, "graph_group_licences_count_violation_until_reprocessed"),
+    // Fabric: Microsoft's Fabric CLI (`fab acl`) where it reaches the operation.
+    (fabric::LIST_WORKSPACES, FABRIC, "workspaces_list_by_role"),
+    (fabric::GET_WORKSPACE, FABRIC, "fabric_errors_are_in_fabric_dialect"),
+    (fabric::LIST_WORKSPACE_ROLE_ASSIGNMENTS, FABRIC_CLI, "fab_manages_workspace_access_through_microsofts_host_names"),
+    (fabric::LIST_WORKSPACE_ROLE_ASSIGNMENTS, FABRIC, "service_principals_group_and_app_details"),
+    (fabric::ADD_WORKSPACE_ROLE_ASSIGNMENT, FABRIC_CLI, "fab_manages_workspace_access_through_microsofts_host_names"),
+    (fabric::ADD_WORKSPACE_ROLE_ASSIGNMENT, FABRIC, "role_assignments_written_through_fabric_are_power_bi_roles"),
+    (fabric::GET_WORKSPACE_ROLE_ASSIGNMENT, FABRIC, "role_assignments_written_through_fabric_are_power_bi_roles"),
+    (fabric::UPDATE_WORKSPACE_ROLE_ASSIGNMENT, FABRIC_CLI, "fab_manages_workspace_access_through_microsofts_host_names"),
+    (fabric::UPDATE_WORKSPACE_ROLE_ASSIGNMENT, FABRIC, "role_assignments_written_through_fabric_are_power_bi_roles"),
+    (fabric::DELETE_WORKSPACE_ROLE_ASSIGNMENT, FABRIC_CLI, "fab_manages_workspace_access_through_microsofts_host_names"),
+    (fabric::DELETE_WORKSPACE_ROLE_ASSIGNMENT, FABRIC, "role_assignments_written_through_fabric_are_power_bi_roles"),
+    (fabric::ADMIN_LIST_WORKSPACES, FABRIC, "admin_apis_read_every_workspace_and_grant_temporary_access"),
+    (fabric::ADMIN_LIST_WORKSPACE_ACCESS_DETAILS, FABRIC, "admin_apis_read_every_workspace_and_grant_temporary_access"),
+    (fabric::ADMIN_LIST_ITEM_ACCESS_DETAILS, FABRIC, "admin_apis_read_every_workspace_and_grant_temporary_access"),
+    (fabric::ADMIN_LIST_ACCESS_ENTITIES, FABRIC, "a_users_access_lists_items_in_microsofts_type_order_page_by_page"),
+    (fabric::ADMIN_GRANT_ADMIN_TEMPORARY_ACCESS, FABRIC, "admin_apis_read_every_workspace_and_grant_temporary_access"),
+    (fabric::ADMIN_REMOVE_ADMIN_TEMPORARY_ACCESS, FABRIC, "admin_apis_read_every_workspace_and_grant_temporary_access"),
 ];
 
 /// The first witness of `op`, as the matrix prints it: the test's name, then its file.

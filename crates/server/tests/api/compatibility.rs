@@ -28,12 +28,23 @@ fn every_named_witness_exists() {
     }
 }
 
-/// Every operation the routing tables mark implemented, in the Power BI and identity dialects,
-/// has a witness.
+/// Every operation the routing tables mark implemented, in every Microsoft dialect (Power BI,
+/// identity, SCIM, Graph, Fabric), has a witness.
 #[test]
 fn every_implemented_operation_has_a_witness() {
-    let powerbi = pbi_server::api::powerbi::routes().into_iter().filter(|r| r.handler.is_some()).map(|r| r.op);
-    let identity = pbi_server::api::oauth::routes_summary().into_iter().filter(|(_, built)| *built).map(|(op, _)| op);
-    let missing: Vec<_> = powerbi.chain(identity).filter(|op| pbi_server::api::witnesses::witness(op).is_none()).map(|op| op.id).collect();
+    use pbi_server::api::{fabric, graph, oauth, powerbi, scim};
+    let powerbi = powerbi::routes().into_iter().filter(|r| r.handler.is_some()).map(|r| r.op);
+    let identity = oauth::routes_summary().into_iter().filter(|(_, built)| *built).map(|(op, _)| op);
+    let scim = scim::routes().into_iter().filter(|r| r.handler.is_some()).map(|r| r.op);
+    let graph = graph::routes().into_iter().filter(|r| r.handler.is_some()).map(|r| r.op);
+    let fabric = fabric::routes().into_iter().filter(|r| r.handler.is_some()).map(|r| r.op);
+    let missing: Vec<_> = powerbi
+        .chain(identity)
+        .chain(scim)
+        .chain(graph)
+        .chain(fabric)
+        .filter(|op| pbi_server::api::witnesses::witness(op).is_none())
+        .map(|op| op.id)
+        .collect();
     assert!(missing.is_empty(), "implemented operations without a witness: {missing:?}");
 }

@@ -19,10 +19,11 @@ use super::principals::{principal_json, role_json};
 use super::workspaces::{bad_token, change, continuation_uri, expiry, page_size, workspace_type};
 use crate::api::powerbi::continuation::percent_encode;
 use crate::app::AppState;
-use crate::domain::audit::ArtifactKind as AuditKind;
+use crate::domain::audit::AccessKind;
 use crate::domain::filter::{WorkspaceField, WorkspaceFilter};
 use crate::domain::policy::Change;
 use crate::domain::rights::Rights;
+use crate::domain::ArtifactKind as AuditKind;
 use crate::domain::{access_list, ArtifactKind, ArtifactUser, PrincipalKind, Role};
 use crate::store::Actor;
 
@@ -264,6 +265,14 @@ fn access_type(kind: AuditKind) -> &'static str {
     }
 }
 
+/// The `type` of an entity read from the access store (items only are asked for).
+fn access_kind_type(kind: AccessKind) -> &'static str {
+    match kind.item() {
+        Some(item) => access_type(item),
+        None => kind.as_str(),
+    }
+}
+
 /// `ItemPermissions` of a right as the kind's enum names it (`ReadReshare`, `Owner`, `All`).
 fn right_permissions(right: &str) -> Vec<String> {
     let (read, write, reshare, explore) = match right {
@@ -337,8 +346,12 @@ pub async fn list_access_entities(
     let mut next = None;
     let (mut group, mut after) = (group, after);
     while group < ACCESS_GROUPS.len() {
-        let kinds: Vec<AuditKind> =
-            ACCESS_GROUPS[group].iter().copied().filter(|k| types.is_none_or(|t| access_type(*k).eq_ignore_ascii_case(t))).collect();
+        let kinds: Vec<AccessKind> = ACCESS_GROUPS[group]
+            .iter()
+            .copied()
+            .filter(|k| types.is_none_or(|t| access_type(*k).eq_ignore_ascii_case(t)))
+            .map(AccessKind::Item)
+            .collect();
         if !kinds.is_empty() {
             let want = size - entities.len() as u32;
             let mut page = state.store.artifact_access_page(caller.tenant_id, user.id, &after, &kinds, want + 1).await?;
@@ -350,7 +363,7 @@ pub async fn list_access_entities(
                 id: a.id,
                 display_name: Some(a.name),
                 item_access_details: ItemAccessDetail {
-                    item_type: access_type(a.kind).to_string(),
+                    item_type: access_kind_type(a.kind).to_string(),
                     permissions: right_permissions(&a.right),
                     additional_permissions: Vec::new(),
                 },

@@ -17,44 +17,35 @@ use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::handler::Handler;
-use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, on, MethodFilter, MethodRouter};
+use axum::routing::{any, on, MethodRouter};
 use axum::{Extension, Router};
 use pbi_wire::budgets::{self, Budget as BudgetTemplate};
 use pbi_wire::ops::{fabric as op, Op};
 
 use self::error::FabricError;
 use self::extract::{FabricAccess, FabricCaller};
+use crate::api::charge::{self, Refusal};
+use crate::api::routing::method_filter;
 use crate::app::AppState;
 use crate::config::Throttling;
-use crate::domain::throttle::{Admission, Budget};
 
 const WORKSPACE_READ: &[&str] = &["Workspace.Read.All", "Workspace.ReadWrite.All"];
 const WORKSPACE_WRITE: &[&str] = &["Workspace.ReadWrite.All"];
 const TENANT_READ: &[&str] = &["Tenant.Read.All", "Tenant.ReadWrite.All"];
 const TENANT_WRITE: &[&str] = &["Tenant.ReadWrite.All"];
 
-/// One row of the routing table.
-pub struct Route {
-    pub op: Op,
-    pub access: FabricAccess,
-    /// `None`: in the table, not built yet (501 in Fabric's error body, after the gate).
-    pub handler: Option<MethodRouter<AppState>>,
-}
-
-fn filter(op: Op) -> MethodFilter {
-    let method = Method::from_bytes(op.method.as_bytes()).expect("operation table methods are valid");
-    MethodFilter::try_from(method).expect("operation table methods are routable")
-}
+/// One row of the routing table; a row without a handler answers 501 in Fabric's error body,
+/// after the gate.
+pub type Route = crate::api::routing::Route<FabricAccess>;
 
 fn built<H, T>(op: Op, scopes: &'static [&'static str], admin: bool, handler: H) -> Route
 where
     H: Handler<T, AppState>,
     T: 'static,
 {
-    Route { op, access: FabricAccess { scopes, admin }, handler: Some(on(filter(op), handler)) }
+    Route { op, access: FabricAccess { scopes, admin }, handler: Some(on(method_filter(op), handler)) }
 }
 
 /// An operation listed before its handler exists (501); none is planned today.
@@ -92,6 +83,7 @@ pub fn budgets(op: &Op, config: &Throttling) -> Vec<BudgetTemplate> {
 /// What the gate knows of its route.
 #[derive(Debug)]
 struct FabricGate {
+    op_id: &'static str,
     access: FabricAccess,
     budgets: Vec<BudgetTemplate>,
 }
@@ -102,23 +94,15 @@ async fn gate(State(state): State<AppState>, Extension(route): Extension<Arc<Fab
         Ok(caller) => caller,
         Err(e) => return e.into_response(),
     };
-    let mut charged = None;
-    if !route.budgets.is_empty() {
-        let budgets: Vec<Budget> = route.budgets.iter().map(|b| crate::api::powerbi::throttle::for_caller(b, &caller)).collect();
-        let at = state.clock.now_millis();
-        match state.store.admit(caller.tenant_id, &budgets, at).await {
-            Ok(Admission::Admitted { call }) => charged = Some((caller.tenant_id, budgets, at, call)),
-            Ok(Admission::Throttled { retry_after_secs }) => return FabricError::too_many_requests(retry_after_secs).into_response(),
-            Err(e) => return FabricError::from(e).into_response(),
-        }
-    }
+    let charged = match charge::charge(&state, &route.budgets, &caller).await {
+        Ok(charged) => charged,
+        Err(Refusal::Throttled { retry_after_secs }) => return FabricError::too_many_requests(retry_after_secs).into_response(),
+        Err(Refusal::Store(e)) => return FabricError::from(e).into_response(),
+    };
     parts.extensions.insert(FabricCaller(caller));
     let response = next.run(Request::from_parts(parts, body)).await;
-    // As in Power BI's gate: a call that fails on the service's side (5xx, 501) is not charged.
-    if let (true, Some((tenant, budgets, at, call))) = (response.status().is_server_error(), charged) {
-        if let Err(e) = state.store.refund(tenant, &budgets, at, call).await {
-            tracing::warn!(error = %e, "could not take back the budget of a failed Fabric call");
-        }
+    if let Some(charged) = charged {
+        charged.settle(&state, response.status(), route.op_id).await;
     }
     response
 }
@@ -128,9 +112,10 @@ async fn gate(State(state): State<AppState>, Extension(route): Extension<Arc<Fab
 pub fn router(state: &AppState) -> Router<AppState> {
     let mut by_path: Vec<(&'static str, MethodRouter<AppState>)> = Vec::new();
     for route in routes() {
-        let gate_info = Arc::new(FabricGate { access: route.access, budgets: budgets(&route.op, &state.config.throttling) });
+        let gate_info =
+            Arc::new(FabricGate { op_id: route.op.id, access: route.access, budgets: budgets(&route.op, &state.config.throttling) });
         let op = route.op;
-        let handler = route.handler.unwrap_or_else(|| on(filter(op), move || not_implemented(op.id)));
+        let handler = route.handler.unwrap_or_else(|| on(method_filter(op), move || not_implemented(op.id)));
         let handler = handler.route_layer(
             tower::ServiceBuilder::new().layer(Extension(gate_info)).layer(axum::middleware::from_fn_with_state(state.clone(), gate)),
         );
@@ -168,14 +153,15 @@ pub fn compatibility_markdown() -> String {
         "\n## Fabric REST v1\n\nServed at `/v1/…`, on `api.fabric.microsoft.com` too (see the hosts guide). Tokens asked for with \
          `https://api.fabric.microsoft.com/.default` or Fabric's delegated scopes carry the Power BI service's audience, as Entra issues them. \
          The last column gives the request budgets with the default `[throttling]` config (`pbi_wire::budgets::fabric_budgets`).\n\n\
-         | operationId | method | path | status | delegated scopes (any of) | admin | throttling |\n|---|---|---|---|---|---|---|\n",
+         | operationId | method | path | status | delegated scopes (any of) | admin | throttling | witness |\n|---|---|---|---|---|---|---|---|\n",
     );
     for route in routes() {
         let budgets = budgets(&route.op, &Throttling::default());
         let budgets =
             if budgets.is_empty() { "–".to_string() } else { budgets.iter().map(|b| b.describe()).collect::<Vec<_>>().join(" + ") };
+        let witness = crate::api::witnesses::witness(&route.op).unwrap_or_else(|| "–".into());
         out.push_str(&format!(
-            "| {} | {} | `{}` | {} | {} | {} | {} |\n",
+            "| {} | {} | `{}` | {} | {} | {} | {} | {witness} |\n",
             route.op.id,
             route.op.method,
             route.op.path,

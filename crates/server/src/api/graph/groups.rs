@@ -11,12 +11,11 @@ use uuid::Uuid;
 
 use super::error::GraphError;
 use super::extract::{GraphBody, GraphCaller, GraphPath, GraphQuery};
-use super::odata::{self, keyset_collection, select_suffix, Field, FieldKind, ListRequest};
+use super::odata::{self, Field, FieldKind, ListRequest};
 use super::users::{parse_assign, tenant_domain};
-use super::{base_url, created_at, rfc3339};
+use super::{base_url, created_at, directory_list, rfc3339};
 use crate::api::powerbi::activity::Origin;
 use crate::app::AppState;
-use crate::domain::dirquery::Page;
 use crate::domain::identity::DirGroup;
 use crate::domain::GroupKind;
 
@@ -85,10 +84,8 @@ pub async fn list(
 ) -> Result<Json<Value>, GraphError> {
     let tenant = caller.tenant_id;
     let request = ListRequest::parse(&query, &headers, GROUP_FILTER, GROUP_PROPERTIES, "group", "Group")?;
-    let page = Page { after: request.after.clone(), offset: 0, limit: request.top + 1 };
-    let mut groups = state.store.list_groups(tenant, request.filter.as_ref(), &page).await?;
-    let more = groups.len() > request.top;
-    groups.truncate(request.top);
+    let mut groups = state.store.list_groups(tenant, request.filter.as_ref(), &request.page()).await?;
+    let last = request.cut(&mut groups, |g| g.id);
     let count = match request.count {
         true => Some(state.store.count_groups(tenant, request.filter.as_ref()).await?),
         false => None,
@@ -98,11 +95,8 @@ pub async fn list(
         true => state.store.list_group_license_skus(tenant, &groups.iter().map(|g| g.id).collect::<Vec<_>>()).await?,
         false => HashMap::new(),
     };
-    let last = groups.last().filter(|_| more).map(|g| g.id.to_string());
     let objects = groups.iter().map(|g| group_json(g, skus.get(&g.id).map(Vec::as_slice).unwrap_or_default())).collect();
-    let base = base_url(&state);
-    let context = format!("{base}/$metadata#groups{}", select_suffix(&request.selected));
-    Ok(Json(keyset_collection(context, objects, &format!("{base}/groups"), &query, &request, count, last)))
+    Ok(Json(directory_list(&state, "groups", &query, &request, objects, count, last)))
 }
 
 /// `GET /groups/$count`: the number of groups matching `$filter`, as text (advanced query).

@@ -123,6 +123,21 @@ fn created_at(body: serde_json::Value, location: &str) -> Response {
     response
 }
 
+/// The body of `GET /users` or `GET /groups` (`segment`): one keyset page of `objects`.
+fn directory_list(
+    state: &AppState,
+    segment: &str,
+    query: &extract::GraphQuery,
+    request: &odata::ListRequest,
+    objects: Vec<serde_json::Map<String, serde_json::Value>>,
+    count: Option<i64>,
+    last: Option<String>,
+) -> serde_json::Value {
+    let base = base_url(state);
+    let context = format!("{base}/$metadata#{segment}{}", odata::select_suffix(&request.selected));
+    odata::keyset_collection(context, objects, &format!("{base}/{segment}"), query, request, count, last)
+}
+
 pub(crate) fn base_url(state: &AppState) -> String {
     format!("{}/graph/v1.0", state.public_url)
 }

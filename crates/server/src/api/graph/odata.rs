@@ -337,6 +337,20 @@ impl ListRequest {
         };
         Ok(ListRequest { filter, selected, top, after, count })
     }
+
+    /// What to ask the store for: `top + 1` objects after the `$skiptoken`'s key, the extra one
+    /// telling that more follow.
+    pub fn page(&self) -> crate::domain::dirquery::Page {
+        crate::domain::dirquery::Page { after: self.after.clone(), offset: 0, limit: self.top + 1 }
+    }
+
+    /// Cut what [`page`](Self::page) read to `$top`; the key of the last object kept when more
+    /// follow, for the next link.
+    pub fn cut<T>(&self, rows: &mut Vec<T>, key: impl Fn(&T) -> uuid::Uuid) -> Option<String> {
+        let more = rows.len() > self.top;
+        rows.truncate(self.top);
+        rows.last().filter(|_| more).map(|r| key(r).to_string())
+    }
 }
 
 /// `$count` and `/$count` are advanced queries: Graph refuses them without

@@ -10,11 +10,10 @@ use uuid::Uuid;
 use super::error::GraphError;
 use super::extract::{GraphBody, GraphCaller, GraphPath, GraphQuery};
 use super::odata::{self, keyset_collection, select_suffix, with_context, Field, FieldKind, ListRequest};
-use super::{base_url, created_at, rfc3339};
+use super::{base_url, created_at, directory_list, rfc3339};
 use crate::api::powerbi::activity::Origin;
 use crate::app::AppState;
 use crate::auth::credentials::hash_password;
-use crate::domain::dirquery::Page;
 use crate::domain::identity::{DirUser, UserLicense};
 use crate::domain::UserType;
 use crate::store::DirError;
@@ -211,21 +210,16 @@ pub async fn list(
 ) -> Result<Json<Value>, GraphError> {
     let tenant = caller.tenant_id;
     let request = ListRequest::parse(&query, &headers, USER_FILTER, USER_PROPERTIES, "user", "User")?;
-    let page = Page { after: request.after.clone(), offset: 0, limit: request.top + 1 };
-    let mut users = state.store.list_users(tenant, request.filter.as_ref(), &page).await?;
-    let more = users.len() > request.top;
-    users.truncate(request.top);
+    let mut users = state.store.list_users(tenant, request.filter.as_ref(), &request.page()).await?;
+    let last = request.cut(&mut users, |u| u.id);
     let count = match request.count {
         true => Some(state.store.count_users(tenant, request.filter.as_ref()).await?),
         false => None,
     };
     let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
     let licenses = state.store.licenses_of_users(tenant, &ids).await?;
-    let last = users.last().filter(|_| more).map(|u| u.id.to_string());
     let objects = users.iter().map(|u| user_json(u, licenses.get(&u.id).map(Vec::as_slice).unwrap_or_default())).collect();
-    let base = base_url(&state);
-    let context = format!("{base}/$metadata#users{}", select_suffix(&request.selected));
-    Ok(Json(keyset_collection(context, objects, &format!("{base}/users"), &query, &request, count, last)))
+    Ok(Json(directory_list(&state, "users", &query, &request, objects, count, last)))
 }
 
 /// `GET /users/$count`: the number of users matching `$filter`, as text (advanced query).

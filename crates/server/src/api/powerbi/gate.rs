@@ -19,8 +19,8 @@ use pbi_wire::ops::Op;
 use super::error::PbiError;
 use super::extract::Authenticated;
 use super::throttle::BudgetTemplate;
+use crate::api::charge::{self, Charge, Refusal};
 use crate::app::AppState;
-use crate::domain::throttle::{Admission, Budget};
 use crate::faults::Injected;
 
 /// Response header on every injected fault, so a client's log can tell it from a real one.
@@ -36,15 +36,8 @@ pub struct RouteGate {
     pub timeout: Option<Duration>,
 }
 
-/// A call counted against its budgets, kept so it can be taken back.
-struct Charged {
-    tenant: uuid::Uuid,
-    budgets: Vec<Budget>,
-    at: i64,
-    call: uuid::Uuid,
-}
-
-type ChargeSlot = Arc<std::sync::Mutex<Option<Charged>>>;
+/// Where `admit` leaves the call's charge, so the gate can take it back even after a timeout.
+type ChargeSlot = Arc<std::sync::Mutex<Option<Charge>>>;
 
 pub async fn gate(State(state): State<AppState>, Extension(route): Extension<Arc<RouteGate>>, request: Request, next: Next) -> Response {
     let charged = ChargeSlot::default();
@@ -58,15 +51,9 @@ pub async fn gate(State(state): State<AppState>, Extension(route): Extension<Arc
             }
         },
     };
-    // A call that fails on the service's side (5xx, 501 for an operation not built) is not
-    // charged: the client will retry it, and the retry must not find its budget spent.
-    if response.status().is_server_error() {
-        let taken = charged.lock().expect("charge slot").take();
-        if let Some(c) = taken {
-            if let Err(e) = state.store.refund(c.tenant, &c.budgets, c.at, c.call).await {
-                tracing::warn!(operation = route.op.id, error = %e, "could not take back the budget of a failed call");
-            }
-        }
+    let taken = charged.lock().expect("charge slot").take();
+    if let Some(charge) = taken {
+        charge.settle(&state, response.status(), route.op.id).await;
     }
     response
 }
@@ -103,16 +90,10 @@ async fn admit(state: AppState, route: Arc<RouteGate>, request: Request, next: N
             return response;
         }
     }
-    if !route.budgets.is_empty() {
-        let budgets: Vec<Budget> = route.budgets.iter().map(|b| super::throttle::for_caller(b, &caller.0)).collect();
-        let at = state.clock.now_millis();
-        match state.store.admit(caller.0.tenant_id, &budgets, at).await {
-            Ok(Admission::Admitted { call }) => {
-                *charged.lock().expect("charge slot") = Some(Charged { tenant: caller.0.tenant_id, budgets: budgets.clone(), at, call });
-            }
-            Ok(Admission::Throttled { retry_after_secs }) => return PbiError::too_many_requests(retry_after_secs).into_response(),
-            Err(e) => return PbiError::from(e).into_response(),
-        }
+    match charge::charge(&state, &route.budgets, &caller.0).await {
+        Ok(charge) => *charged.lock().expect("charge slot") = charge,
+        Err(Refusal::Throttled { retry_after_secs }) => return PbiError::too_many_requests(retry_after_secs).into_response(),
+        Err(Refusal::Store(e)) => return PbiError::from(e).into_response(),
     }
     // The handler's `Authenticated` takes this one instead of verifying again.
     parts.extensions.insert(caller);

@@ -235,13 +235,15 @@ pub fn compatibility_markdown() -> String {
             witness
         ));
     }
-    out.push_str("\n## SCIM 2.0 (per tenant, provisioning secret)\n\n| operation | method | path | status |\n|---|---|---|---|\n");
-    for op in crate::api::scim::routes_summary() {
-        out.push_str(&format!("| {} | {} | `{}` | implemented |\n", op.id, op.method, op.path));
-    }
-    out.push_str("\n## Microsoft Graph v1.0 (subset)\n\n| operation | method | path | status |\n|---|---|---|---|\n");
-    for op in crate::api::graph::routes_summary() {
-        out.push_str(&format!("| {} | {} | `{}` | implemented |\n", op.id, op.method, op.path));
+    for (title, ops) in [
+        ("SCIM 2.0 (per tenant, provisioning secret)", crate::api::scim::routes_summary()),
+        ("Microsoft Graph v1.0 (subset)", crate::api::graph::routes_summary()),
+    ] {
+        out.push_str(&format!("\n## {title}\n\n| operation | method | path | status | witness |\n|---|---|---|---|---|\n"));
+        for op in ops {
+            let witness = crate::api::witnesses::witness(&op).unwrap_or_else(|| "–".into());
+            out.push_str(&format!("| {} | {} | `{}` | implemented | {witness} |\n", op.id, op.method, op.path));
+        }
     }
     out.push_str(&crate::api::fabric::compatibility_markdown());
     out.push_str("\n## Operator API (pbi-access's own; only with `[operator] token`)\n\n| operation | method | path |\n|---|---|---|\n");

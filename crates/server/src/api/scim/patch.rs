@@ -7,7 +7,7 @@
 use serde_json::{json, Map, Value};
 
 use super::error::ScimError;
-use super::filter::{equality_pairs, get_ci, key_ci, matches, parse_patch_path, AttrPath, PatchPath, ENTERPRISE_USER};
+use super::filter::{equality_pairs, get_ci, key_ci, matches, parse_patch_path, AttrPath, Filter, PatchPath, ENTERPRISE_USER};
 use super::resources::MULTI_VALUED;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,24 +74,12 @@ fn merge(into: &mut Map<String, Value>, from: &Map<String, Value>) {
     }
 }
 
+/// Apply one operation at `path`: the whole enterprise extension, else the attribute's container
+/// (the core document or an extension object), then the attribute with or without a value filter.
 fn apply_path(doc: &mut Map<String, Value>, op: Op, path: &PatchPath, value: Option<&Value>) -> Result<(), ScimError> {
     let attr: &AttrPath = &path.attr;
-    // The whole enterprise extension object.
     if attr.uri.is_some() && attr.attr.is_empty() {
-        if op == Op::Remove {
-            let key = key_ci(doc, ENTERPRISE_USER);
-            doc.remove(&key);
-            return Ok(());
-        }
-        let Some(Value::Object(values)) = value else {
-            return Err(ScimError::invalid_value("The enterprise extension must be given as an object"));
-        };
-        for (k, v) in values {
-            let sub =
-                PatchPath { attr: AttrPath { uri: Some(ENTERPRISE_USER.into()), attr: k.clone(), sub: None }, filter: None, sub: None };
-            apply_path(doc, op, &sub, Some(v).filter(|v| !v.is_null()))?;
-        }
-        return Ok(());
+        return apply_extension(doc, op, value);
     }
     if attr.uri.is_none() && ["id", "meta", "groups", "schemas"].iter().any(|r| r.eq_ignore_ascii_case(&attr.attr)) {
         return Err(ScimError::bad_request("mutability", format!("'{}' is read-only", attr.attr)));
@@ -110,72 +98,105 @@ fn apply_path(doc: &mut Map<String, Value>, op: Op, path: &PatchPath, value: Opt
             entry.as_object_mut().expect("just made an object")
         }
     };
+    match &path.filter {
+        None => apply_plain(container, op, attr, value),
+        Some(filter) => apply_filtered(container, op, path, filter, value),
+    }
+}
+
+/// The whole enterprise extension object: removed, or each of its attributes applied in turn.
+fn apply_extension(doc: &mut Map<String, Value>, op: Op, value: Option<&Value>) -> Result<(), ScimError> {
+    if op == Op::Remove {
+        let key = key_ci(doc, ENTERPRISE_USER);
+        doc.remove(&key);
+        return Ok(());
+    }
+    let Some(Value::Object(values)) = value else {
+        return Err(ScimError::invalid_value("The enterprise extension must be given as an object"));
+    };
+    for (k, v) in values {
+        let sub = PatchPath { attr: AttrPath { uri: Some(ENTERPRISE_USER.into()), attr: k.clone(), sub: None }, filter: None, sub: None };
+        apply_path(doc, op, &sub, Some(v).filter(|v| !v.is_null()))?;
+    }
+    Ok(())
+}
+
+/// `attr` or `attr.sub`, without a value filter.
+fn apply_plain(container: &mut Map<String, Value>, op: Op, attr: &AttrPath, value: Option<&Value>) -> Result<(), ScimError> {
     let key = key_ci(container, &attr.attr);
-    let multi = MULTI_VALUED.iter().any(|m| m.eq_ignore_ascii_case(&attr.attr));
-    let Some(filter) = &path.filter else {
-        if let Some(sub) = &attr.sub {
-            if op == Op::Remove {
-                if let Some(Value::Object(o)) = container.get_mut(&key) {
-                    let sk = key_ci(o, sub);
-                    o.remove(&sk);
-                }
-                return Ok(());
-            }
-            let value = value.ok_or_else(|| ScimError::invalid_syntax(format!("'{op:?}' of '{}.{sub}' needs a value", attr.attr)))?;
-            let entry = container.entry(key).or_insert_with(|| json!({}));
-            match entry {
-                Value::Object(o) => {
-                    let sk = key_ci(o, sub);
-                    o.insert(sk, value.clone());
-                }
-                Value::Null => *entry = json!({ sub.clone(): value }),
-                _ => return Err(ScimError::bad_request("invalidPath", format!("'{}' has no sub-attribute '{sub}'", attr.attr))),
-            }
-            return Ok(());
-        }
+    if let Some(sub) = &attr.sub {
         if op == Op::Remove {
-            match (value, container.get_mut(&key)) {
-                // Entra ID removes group members by listing them in `value`.
-                (Some(v), Some(Value::Array(items))) => {
-                    let gone: Vec<Value> = match v {
-                        Value::Array(a) => a.clone(),
-                        other => vec![other.clone()],
-                    };
-                    items.retain(|i| !gone.iter().any(|g| same_element(i, g)));
-                }
-                _ => {
-                    container.remove(&key);
-                }
+            if let Some(Value::Object(o)) = container.get_mut(&key) {
+                let sk = key_ci(o, sub);
+                o.remove(&sk);
             }
             return Ok(());
         }
-        let value = value.ok_or_else(|| ScimError::invalid_syntax(format!("'{op:?}' of '{}' needs a value", attr.attr)))?;
-        if multi {
-            let items: Vec<Value> = match value {
-                Value::Array(a) => a.clone(),
-                other => vec![other.clone()],
-            };
-            let existing = container.entry(key).or_insert_with(|| json!([]));
-            if op == Op::Replace || !existing.is_array() {
-                *existing = json!([]);
+        let value = value.ok_or_else(|| ScimError::invalid_syntax(format!("'{op:?}' of '{}.{sub}' needs a value", attr.attr)))?;
+        let entry = container.entry(key).or_insert_with(|| json!({}));
+        match entry {
+            Value::Object(o) => {
+                let sk = key_ci(o, sub);
+                o.insert(sk, value.clone());
             }
-            let arr = existing.as_array_mut().expect("just made an array");
-            for item in items {
-                if !arr.iter().any(|e| same_element(e, &item)) {
-                    arr.push(item);
-                }
-            }
-            return Ok(());
+            Value::Null => *entry = json!({ sub.clone(): value }),
+            _ => return Err(ScimError::bad_request("invalidPath", format!("'{}' has no sub-attribute '{sub}'", attr.attr))),
         }
-        match (container.get_mut(&key), value) {
-            (Some(Value::Object(existing)), Value::Object(new)) => merge(existing, new),
+        return Ok(());
+    }
+    if op == Op::Remove {
+        match (value, container.get_mut(&key)) {
+            // Entra ID removes group members by listing them in `value`.
+            (Some(v), Some(Value::Array(items))) => {
+                let gone: Vec<Value> = match v {
+                    Value::Array(a) => a.clone(),
+                    other => vec![other.clone()],
+                };
+                items.retain(|i| !gone.iter().any(|g| same_element(i, g)));
+            }
             _ => {
-                container.insert(key, value.clone());
+                container.remove(&key);
             }
         }
         return Ok(());
-    };
-    // A value filter: `attr[filter]` or `attr[filter].sub`.
+    }
+    let value = value.ok_or_else(|| ScimError::invalid_syntax(format!("'{op:?}' of '{}' needs a value", attr.attr)))?;
+    if MULTI_VALUED.iter().any(|m| m.eq_ignore_ascii_case(&attr.attr)) {
+        let items: Vec<Value> = match value {
+            Value::Array(a) => a.clone(),
+            other => vec![other.clone()],
+        };
+        let existing = container.entry(key).or_insert_with(|| json!([]));
+        if op == Op::Replace || !existing.is_array() {
+            *existing = json!([]);
+        }
+        let arr = existing.as_array_mut().expect("just made an array");
+        for item in items {
+            if !arr.iter().any(|e| same_element(e, &item)) {
+                arr.push(item);
+            }
+        }
+        return Ok(());
+    }
+    match (container.get_mut(&key), value) {
+        (Some(Value::Object(existing)), Value::Object(new)) => merge(existing, new),
+        _ => {
+            container.insert(key, value.clone());
+        }
+    }
+    Ok(())
+}
+
+/// A value filter: `attr[filter]` or `attr[filter].sub`.
+fn apply_filtered(
+    container: &mut Map<String, Value>,
+    op: Op,
+    path: &PatchPath,
+    filter: &Filter,
+    value: Option<&Value>,
+) -> Result<(), ScimError> {
+    let attr = &path.attr;
+    let key = key_ci(container, &attr.attr);
     if op == Op::Remove && !container.contains_key(&key) {
         return Ok(());
     }
