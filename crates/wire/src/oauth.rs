@@ -170,3 +170,15 @@ pub struct DeviceCodeResponse {
     pub interval: u64,
     pub message: String,
 }
+
+/// The v1 endpoint's device code answer (`POST /{tenant}/oauth2/devicecode`), as ADAL reads it:
+/// `verification_url`, and the lifetimes as strings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct V1DeviceCodeResponse {
+    pub user_code: String,
+    pub device_code: String,
+    pub verification_url: String,
+    pub expires_in: String,
+    pub interval: String,
+    pub message: String,
+}

@@ -871,3 +871,131 @@ backend_test!(logout_clears_the_sign_in_cookie_and_returns_only_to_a_registered_
     let post = app.http.post(logout(&tid, &[])).send().await.unwrap();
     assert_eq!(post.status(), 405);
 });
+
+impl Flow<'_> {
+    async fn v1_token(&self, form: &[(&str, &str)]) -> (u16, Value) {
+        let r = self.app.http.post(self.app.url(&format!("/{}/oauth2/token", self.tenant.tenant.id))).form(form).send().await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+}
+
+// The v1 endpoints as ADAL and the PowerShell modules call them: `resource=` instead of scopes,
+// no PKCE, codes redeemed at `/oauth2/token` in the v1 shape.
+backend_test!(the_v1_authorize_endpoint_signs_in_for_a_resource_and_the_v1_token_endpoint_redeems, |app: TestApp| async move {
+    let tenant = app.provision(&signin_spec()).await;
+    let flow = Flow { app: &app, tenant: &tenant };
+    let cli = flow.client("CLI");
+    let tid = tenant.tenant.id.to_string();
+    let request = |resource: Option<&str>| {
+        let mut params =
+            vec![("client_id", cli.as_str()), ("response_type", "code"), ("redirect_uri", "http://localhost:51234"), ("state", "s1")];
+        params.extend(resource.map(|r| ("resource", r)));
+        app.url(&format!("/{tid}/oauth2/authorize?{}", url_encode(&params)))
+    };
+    let mut browser = Browser::new();
+    let page = browser.get(&request(Some("https://analysis.windows.net/powerbi/api"))).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let (action, _) = form_of(&page.body);
+    assert!(
+        action.ends_with("/oauth2/authorize") && action.contains(&tid.replace('-', "%2D")),
+        "the form posts back to the v1 endpoint: {action}"
+    );
+    let done = flow.sign_in(&mut browser, &request(Some("https://analysis.windows.net/powerbi/api")), &signin_upn("alice"), PASSWORD).await;
+    assert_eq!(done.status, 302, "{}", done.body);
+    let q = query_of(done.location.as_deref().unwrap());
+    assert_eq!(q["state"], "s1");
+    let code = q["code"].clone();
+
+    // ADAL's redemption: resource again, no verifier.
+    let redeem = [
+        ("grant_type", "authorization_code"),
+        ("client_id", cli.as_str()),
+        ("code", code.as_str()),
+        ("redirect_uri", "http://localhost:51234"),
+        ("resource", "https://analysis.windows.net/powerbi/api"),
+    ];
+    let (status, body) = flow.v1_token(&redeem).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["resource"], "https://analysis.windows.net/powerbi/api");
+    assert!(body["expires_in"].is_string() && body["expires_on"].is_string(), "v1 lifetimes are strings: {body}");
+    assert!(body["refresh_token"].is_string() && body["id_token"].is_string(), "{body}");
+    assert_eq!(claims(body["id_token"].as_str().unwrap())["preferred_username"], signin_upn("alice"));
+    let access = body["access_token"].as_str().unwrap();
+    assert_eq!(claims(access)["aud"], "https://analysis.windows.net/powerbi/api");
+    let groups = app.http.get(app.url("/v1.0/myorg/groups")).bearer_auth(access).send().await.unwrap();
+    assert_eq!(groups.status(), 200);
+    // Single use, as on v2.0.
+    let (status, body) = flow.v1_token(&redeem).await;
+    assert_eq!((status, aadsts(&body)), (400, 54005), "{body}");
+
+    // Graph by its application id; the token is Graph's.
+    let code = flow.code(&request(Some("00000003-0000-0000-c000-000000000000"))).await;
+    let (status, body) = flow
+        .v1_token(&[("grant_type", "authorization_code"), ("client_id", &cli), ("code", &code), ("redirect_uri", "http://localhost:51234")])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["resource"], "https://graph.microsoft.com");
+
+    // No resource, or one unknown: back to the application with Entra's code.
+    for (resource, code) in [(None, 900144), (Some("https://example.com/api"), 500011)] {
+        let page = browser.get(&request(resource)).await;
+        assert_eq!(page.status, 302, "{resource:?}: {}", page.body);
+        let q = query_of(page.location.as_deref().unwrap());
+        assert!(q["error_description"].starts_with(&format!("AADSTS{code}:")), "{q:?}");
+        assert_eq!(q["state"], "s1");
+    }
+});
+
+backend_test!(the_v1_device_code_flow_answers_in_adals_shape, |app: TestApp| async move {
+    let tenant = app.provision(&signin_spec()).await;
+    let flow = Flow { app: &app, tenant: &tenant };
+    let cli = flow.client("CLI");
+    let (app_ref, tid) = (&app, tenant.tenant.id);
+    let start = |form: Vec<(&'static str, String)>| async move {
+        let r = app_ref.http.post(app_ref.url(&format!("/{tid}/oauth2/devicecode"))).form(&form).send().await.unwrap();
+        (r.status().as_u16(), r.json::<Value>().await.unwrap())
+    };
+    let (status, started) = start(vec![("client_id", cli.clone()), ("resource", "https://analysis.windows.net/powerbi/api".into())]).await;
+    assert_eq!(status, 200, "{started}");
+    assert_eq!((started["expires_in"].as_str(), started["interval"].as_str()), (Some("900"), Some("5")), "{started}");
+    let verification_url = started["verification_url"].as_str().unwrap();
+    assert!(started.get("verification_uri").is_none());
+    let (device_code, user_code) = (started["device_code"].as_str().unwrap(), started["user_code"].as_str().unwrap());
+
+    // ADAL polls with grant_type=device_code and the device code as `code`.
+    let poll = [
+        ("grant_type", "device_code"),
+        ("client_id", cli.as_str()),
+        ("code", device_code),
+        ("resource", "https://analysis.windows.net/powerbi/api"),
+    ];
+    let (status, body) = flow.v1_token(&poll).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("authorization_pending")), "{body}");
+    app.clock.advance(Duration::from_secs(5));
+    let mut browser = Browser::new();
+    let step_two = flow.enter_code(&mut browser, verification_url, user_code).await;
+    flow.device_sign_in(&mut browser, &step_two, &signin_upn("alice"), PASSWORD).await;
+    let (status, body) = flow.v1_token(&poll).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["resource"], "https://analysis.windows.net/powerbi/api");
+    assert!(body["refresh_token"].is_string() && body["id_token"].is_string());
+    assert_eq!(claims(body["access_token"].as_str().unwrap())["upn"], signin_upn("alice"));
+
+    // Without a resource, or with an unknown one: the v1 errors.
+    let (status, body) = start(vec![("client_id", cli.clone())]).await;
+    assert_eq!((status, aadsts(&body)), (400, 900144), "{body}");
+    let (status, body) = start(vec![("client_id", cli.clone()), ("resource", "https://example.com".into())]).await;
+    assert_eq!((status, aadsts(&body)), (400, 500011), "{body}");
+});
+
+backend_test!(the_v1_logout_endpoint_signs_out_like_the_v2_one, |app: TestApp| async move {
+    let tenant = app.provision(&signin_spec()).await;
+    let web = tenant.service_principals["Reviews"].1.to_string();
+    let mut browser = Browser::new();
+    let url = |params: &[(&str, &str)]| app.url(&format!("/{}/oauth2/logout?{}", tenant.tenant.id, url_encode(params)));
+    let page = browser.get(&url(&[("post_logout_redirect_uri", WEB_REDIRECT), ("client_id", &web)])).await;
+    assert_eq!((page.status, page.location.as_deref()), (302, Some(WEB_REDIRECT)));
+    let page = browser.get(&url(&[("post_logout_redirect_uri", "https://evil.example/")])).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("You signed out of your account"));
+});

@@ -477,13 +477,12 @@ backend_test!(identity_paths_answer_wrong_methods_and_planned_endpoints_in_their
     let r = app.http.get(app.url(&format!("/{tid}/oauth2/v2.0/authorize?client_id=x"))).send().await.unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("AADSTS700016"));
-    for (method, path) in [("GET", format!("/{tid}/oauth2/logout")), ("GET", format!("/{tid}/oauth2/authorize"))] {
-        let r = app.http.request(method.parse().unwrap(), app.url(&path)).send().await.unwrap();
-        assert_eq!(r.status(), 501, "{path}");
-        let body: Value = r.json().await.unwrap();
-        assert_eq!(body["error"], "not_implemented", "{path}");
-        assert_eq!(body["error_codes"], serde_json::json!([]));
-    }
+    // So is v1's: a request without a client gets the page too, and its devicecode is POST only.
+    let r = app.http.get(app.url(&format!("/{tid}/oauth2/authorize"))).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("AADSTS900144"));
+    let r = app.http.get(app.url(&format!("/{tid}/oauth2/devicecode"))).send().await.unwrap();
+    assert_eq!((r.status().as_u16(), r.headers()["allow"].to_str().unwrap()), (405, "POST"));
 });
 
 /// HTTPS: the generated local CA is trusted by a strict client (rustls/webpki), the public URL

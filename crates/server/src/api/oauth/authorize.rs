@@ -18,7 +18,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::Form;
 use uuid::Uuid;
 
-use super::token::{authenticate_user, granted_scopes};
+use super::token::{authenticate_user, granted_scopes, v1_user_scope};
 use super::{OAuthError, Segment};
 use crate::app::AppState;
 use crate::domain::signin::{code_hash, new_code, valid_challenge, AppRegistration, ClientType, CODE_LIFETIME_SECS};
@@ -56,6 +56,8 @@ struct AuthorizeRequest {
     redirect_uri: String,
     response_mode: ResponseMode,
     state: Option<String>,
+    /// The v1 endpoint's `resource`, when the request came there (`None`: the v2.0 endpoint).
+    resource: Option<String>,
 }
 
 /// A request that passed every check: what the sign-in page carries and the code is bound to.
@@ -92,9 +94,17 @@ fn invalid_request(code: u32, message: impl Into<String>) -> OAuthError {
     OAuthError::new(StatusCode::BAD_REQUEST, "invalid_request", code, message)
 }
 
+/// Which endpoint a request came to: v2.0 names scopes; v1 names a `resource` and does not
+/// require PKCE of public clients (ADAL never sends it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    V2,
+    V1,
+}
+
 /// Check an authorization request, in Entra's order: tenant, client, redirect URI (these three
-/// answer with a page), then response type, scope, PKCE and prompt (these redirect).
-async fn check(state: &AppState, path_tenant: &str, params: &HashMap<String, String>) -> Result<Checked, Refused> {
+/// answer with a page), then response type, scope (v1: resource), PKCE and prompt (these redirect).
+async fn check(state: &AppState, path_tenant: &str, params: &HashMap<String, String>, endpoint: Endpoint) -> Result<Checked, Refused> {
     if params.values().any(|v| v.contains('\0') || v.len() > 8192) {
         return Err(page_error(90014, "A request parameter contains a NUL character or is too long."));
     }
@@ -141,6 +151,27 @@ async fn check(state: &AppState, path_tenant: &str, params: &HashMap<String, Str
         redirect_uri: redirect_uri.to_string(),
         response_mode,
         state: param(params, "state").map(str::to_string),
+        resource: None,
+    };
+    let mut request = request;
+    let v1_params;
+    let params = match endpoint {
+        Endpoint::V2 => params,
+        Endpoint::V1 => {
+            let scope = param(params, "resource")
+                .ok_or_else(|| OAuthError::missing("resource"))
+                .and_then(|r| v1_user_scope(r, &request.tenant).map(|scope| (r.to_string(), scope)));
+            match scope {
+                Ok((resource, scope)) => {
+                    request.resource = Some(resource);
+                    let mut translated = params.clone();
+                    translated.insert("scope".into(), scope);
+                    v1_params = translated;
+                    &v1_params
+                }
+                Err(e) => return Err(Refused::Redirect(Box::new(request), e)),
+            }
+        }
     };
     match check_rest(&request, params) {
         Ok((scope, code_challenge)) => Ok(Checked {
@@ -194,7 +225,7 @@ fn check_rest(request: &AuthorizeRequest, params: &HashMap<String, String>) -> R
                 format!("The code_challenge_method '{}' is not supported: pbi-access requires S256.", method.unwrap_or("plain")),
             ))
         }
-        (None, None) if request.app.client_type == ClientType::Public => {
+        (None, None) if request.app.client_type == ClientType::Public && request.resource.is_none() => {
             return Err(invalid_request(
                 9002325,
                 "Proof Key for Code Exchange is required for public clients: send code_challenge with code_challenge_method S256.",
@@ -402,13 +433,15 @@ fn sign_in_page(state: &AppState, headers: &HeaderMap, checked: &Checked, userna
         ("code_challenge", checked.code_challenge.clone()),
         ("code_challenge_method", checked.code_challenge.as_ref().map(|_| "S256".to_string())),
         ("prompt", checked.prompt.clone()),
+        ("resource", r.resource.clone()),
     ];
     hidden.extend(optional.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
+    let version = if r.resource.is_some() { "" } else { "v2.0/" };
     let html = SignInPage {
         tenant_name: &r.tenant.name,
         app_name: &r.app_name,
         action: format!(
-            "/{}/oauth2/v2.0/authorize",
+            "/{}/oauth2/{version}authorize",
             percent_encoding::utf8_percent_encode(&r.path_tenant, percent_encoding::NON_ALPHANUMERIC)
         ),
         csrf: &csrf,
@@ -432,10 +465,40 @@ pub async fn show(
     headers: HeaderMap,
     params: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    show_at(state, tenant, headers, params, Endpoint::V2).await
+}
+
+/// `GET /{tenant}/oauth2/authorize`: the v1 endpoint's request (`resource=`), same page.
+pub async fn show_v1(
+    State(state): State<AppState>,
+    Segment(tenant): Segment<1>,
+    headers: HeaderMap,
+    params: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    show_at(state, tenant, headers, params, Endpoint::V1).await
+}
+
+/// `POST /{tenant}/oauth2/authorize`: the v1 sign-in form.
+pub async fn submit_v1(
+    State(state): State<AppState>,
+    Segment(tenant): Segment<1>,
+    headers: HeaderMap,
+    form: Result<Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    submit_at(state, tenant, headers, form, Endpoint::V1).await
+}
+
+async fn show_at(
+    state: AppState,
+    tenant: String,
+    headers: HeaderMap,
+    params: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+    endpoint: Endpoint,
+) -> Response {
     let Ok(Query(params)) = params else {
         return error_page(&state, StatusCode::BAD_REQUEST, &invalid_request(90014, "The request's query string cannot be read."));
     };
-    match check(&state, &tenant, &params).await {
+    match check(&state, &tenant, &params, endpoint).await {
         Ok(checked) => {
             let hint = checked.login_hint.clone().unwrap_or_default();
             sign_in_page(&state, &headers, &checked, &hint, None)
@@ -453,10 +516,20 @@ pub async fn submit(
     headers: HeaderMap,
     form: Result<Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
 ) -> Response {
+    submit_at(state, tenant, headers, form, Endpoint::V2).await
+}
+
+async fn submit_at(
+    state: AppState,
+    tenant: String,
+    headers: HeaderMap,
+    form: Result<Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
+    endpoint: Endpoint,
+) -> Response {
     let Ok(Form(form)) = form else {
         return error_page(&state, StatusCode::BAD_REQUEST, &invalid_request(90014, "The sign-in form cannot be read."));
     };
-    let checked = match check(&state, &tenant, &form).await {
+    let checked = match check(&state, &tenant, &form, endpoint).await {
         Ok(checked) => checked,
         Err(r) => return refused(&state, r),
     };

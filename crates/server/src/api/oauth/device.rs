@@ -10,11 +10,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::{Form, Json};
-use pbi_wire::oauth::DeviceCodeResponse;
+use pbi_wire::oauth::{DeviceCodeResponse, V1DeviceCodeResponse};
 use uuid::Uuid;
 
 use super::authorize::{csrf_ok, csrf_token, error_page, page, set_csrf_cookie};
-use super::token::{authenticate_user, granted_scopes};
+use super::token::{authenticate_user, granted_scopes, v1_user_scope};
 use super::{OAuthError, Segment};
 use crate::app::AppState;
 use crate::domain::signin::{
@@ -34,18 +34,59 @@ pub async fn start(
     Segment(path_tenant): Segment<1>,
     form: Result<Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
 ) -> Result<Json<DeviceCodeResponse>, OAuthError> {
-    begin(&state, &path_tenant, form).await.map_err(|e| e.stamped(&*state.clock))
+    let answer = async {
+        let tenant = state.store.find_tenant(&path_tenant).await?.ok_or_else(|| OAuthError::unknown_tenant(&path_tenant))?;
+        begin(&state, &tenant, read_form(form)?).await
+    };
+    let answer: Result<DeviceCodeResponse, OAuthError> = answer.await;
+    answer.map(Json).map_err(|e| e.stamped(&*state.clock))
 }
 
-async fn begin(
-    state: &AppState,
-    path_tenant: &str,
+/// `POST /{tenant}/oauth2/devicecode`: the v1 endpoint, as ADAL calls it: a `resource` instead
+/// of scopes, and Entra v1's answer (`verification_url`, lifetimes as strings). The device then
+/// polls the v1 token endpoint with `grant_type=device_code` and the device code as `code`.
+pub async fn start_v1(
+    State(state): State<AppState>,
+    Segment(path_tenant): Segment<1>,
     form: Result<Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
-) -> Result<Json<DeviceCodeResponse>, OAuthError> {
-    let tenant = state.store.find_tenant(path_tenant).await?.ok_or_else(|| OAuthError::unknown_tenant(path_tenant))?;
-    let Form(form) = form.map_err(|_| {
+) -> Result<Json<V1DeviceCodeResponse>, OAuthError> {
+    let answer = async {
+        let tenant = state.store.find_tenant(&path_tenant).await?.ok_or_else(|| OAuthError::unknown_tenant(&path_tenant))?;
+        let mut form = read_form(form)?;
+        let resource = form.get("resource").filter(|r| !r.trim().is_empty()).ok_or_else(|| OAuthError::missing("resource"))?;
+        let scope = v1_user_scope(resource, &tenant)?;
+        form.insert("scope".into(), scope);
+        let v2 = begin(&state, &tenant, form).await?;
+        Ok(V1DeviceCodeResponse {
+            user_code: v2.user_code,
+            device_code: v2.device_code,
+            verification_url: v2.verification_uri,
+            expires_in: v2.expires_in.to_string(),
+            interval: v2.interval.to_string(),
+            message: v2.message,
+        })
+    };
+    let answer: Result<V1DeviceCodeResponse, OAuthError> = answer.await;
+    answer.map(Json).map_err(|e| e.stamped(&*state.clock))
+}
+
+fn read_form(
+    form: Result<Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
+) -> Result<HashMap<String, String>, OAuthError> {
+    form.map(|Form(f)| f).map_err(|_| {
         OAuthError::new(StatusCode::BAD_REQUEST, "invalid_request", 900144, "The request body must be application/x-www-form-urlencoded.")
-    })?;
+    })
+}
+
+async fn begin(state: &AppState, tenant: &Tenant, form: HashMap<String, String>) -> Result<DeviceCodeResponse, OAuthError> {
+    if form.values().any(|v| v.contains('\0') || v.len() > 8192) {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            90014,
+            "A request parameter contains a NUL character or is too long.",
+        ));
+    }
     let get = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
     let client_id = get("client_id").ok_or_else(|| OAuthError::missing("client_id"))?;
     let unknown = || {
@@ -89,8 +130,8 @@ async fn begin(
         };
         match state.store.insert_device_code(&code_hash(&device_code), &row).await {
             Ok(()) => {
-                let uri = verification_uri(state, &tenant);
-                return Ok(Json(DeviceCodeResponse {
+                let uri = verification_uri(state, tenant);
+                return Ok(DeviceCodeResponse {
                     message: format!(
                         "To sign in, use a web browser to open the page {uri} and enter the code {user_code} to authenticate."
                     ),
@@ -99,7 +140,7 @@ async fn begin(
                     verification_uri: uri,
                     expires_in: DEVICE_CODE_LIFETIME_SECS as u64,
                     interval: DEVICE_POLL_INTERVAL_SECS as u64,
-                }));
+                });
             }
             Err(e) if e.is_unique_violation() => continue,
             Err(e) => return Err(e.into()),

@@ -21,7 +21,7 @@ use pbi_wire::ops::{identity as op, Op};
 use crate::app::AppState;
 
 /// Operations that are advertised (the OpenID configuration names them) but not built yet.
-const PLANNED: &[Op] = &[op::AUTHORIZE_V1, op::DEVICE_CODE_V1, op::LOGOUT_V1];
+const PLANNED: &[Op] = &[];
 
 pub fn router() -> Router<AppState> {
     let mut router = Router::new()
@@ -40,7 +40,15 @@ pub fn router() -> Router<AppState> {
             }),
         )
         .route(op::TOKEN_V1.path, only_post(post(token::token_v1)))
+        .route(
+            op::AUTHORIZE_V1.path,
+            get(authorize::show_v1).post(authorize::submit_v1).fallback(|State(state): State<AppState>, method: Method| async move {
+                OAuthError::method_not_allowed("GET, POST", method.as_str()).stamped(&*state.clock)
+            }),
+        )
+        .route(op::DEVICE_CODE_V1.path, only_post(post(device::start_v1)))
         .route(op::LOGOUT.path, only_get(get(logout::logout)))
+        .route(op::LOGOUT_V1.path, only_get(get(logout::logout)))
         .route(op::KEYS.path, only_get(get(keys)))
         .route(op::KEYS_V1.path, only_get(get(keys)))
         .route(op::OPENID_CONFIGURATION.path, only_get(get(discovery::openid_configuration)))

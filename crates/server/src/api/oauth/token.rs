@@ -708,7 +708,7 @@ fn form_pairs(
 
 /// The resources the v1 endpoint issues for, by `resource=`, with the audience of their tokens
 /// and the canonical name the response gives back.
-fn v1_resource(resource: &str, tenant: &Tenant) -> Result<(Audience, &'static str), OAuthError> {
+pub(super) fn v1_resource(resource: &str, tenant: &Tenant) -> Result<(Audience, &'static str), OAuthError> {
     match resource.trim().trim_end_matches('/') {
         POWERBI_RESOURCE => Ok((Audience::PowerBi, POWERBI_RESOURCE)),
         // Fabric's identifier URI belongs to the Power BI service application.
@@ -723,10 +723,19 @@ fn v1_resource(resource: &str, tenant: &Tenant) -> Result<(Audience, &'static st
     }
 }
 
+/// What a v1 sign-in (authorization code or device code) grants for `resource`: the resource's
+/// `.default`, a refresh token and an ID token, as v1 always answers a person's sign-in with both.
+pub(super) fn v1_user_scope(resource: &str, tenant: &Tenant) -> Result<String, OAuthError> {
+    let (_, canonical) = v1_resource(resource, tenant)?;
+    Ok(format!("{canonical}/.default offline_access openid profile"))
+}
+
 /// `POST /{tenant}/oauth2/token`: the v1 endpoint, for clients that name a `resource` instead
 /// of scopes (older ADAL-era clients and PowerShell modules). The client credentials, password
 /// and refresh token grants run the v2.0 grant with the resource's `.default` (a password grant
-/// always gets a refresh token, as v1 gives one), and answer in the v1 shape.
+/// always gets a refresh token, as v1 gives one); the authorization code and device code grants
+/// redeem codes of the v1 `authorize` and `devicecode` endpoints (ADAL sends the device code as
+/// `code` with `grant_type=device_code`), whose resource the code carries. All answer in the v1 shape.
 pub async fn token_v1(
     State(state): State<AppState>,
     Segment(segment): Segment<1>,
@@ -737,7 +746,8 @@ pub async fn token_v1(
         let tenant = state.store.find_tenant(&segment).await?.ok_or_else(|| OAuthError::unknown_tenant(&segment))?;
         let mut form = single_valued(form_pairs(form)?)?;
         let grant_type = required(&form, "grant_type")?;
-        if !matches!(grant_type.as_str(), "client_credentials" | "password" | "refresh_token") {
+        let code_grant = matches!(grant_type.as_str(), "authorization_code" | "device_code");
+        if !code_grant && !matches!(grant_type.as_str(), "client_credentials" | "password" | "refresh_token") {
             return Err(OAuthError::new(
                 StatusCode::BAD_REQUEST,
                 "unsupported_grant_type",
@@ -745,26 +755,46 @@ pub async fn token_v1(
                 format!("The app requested an unsupported grant type '{grant_type}'."),
             ));
         }
-        let resource = required(&form, "resource")?;
-        let (_, canonical) = v1_resource(&resource, &tenant)?;
-        // v1 `scope` carries only OpenID Connect values (`openid`); the resource is the rest.
-        let openid = form.get("scope").is_some_and(|s| s.split_whitespace().any(|x| x == "openid"));
-        let mut scope = format!("{canonical}/.default");
-        if grant_type == "password" {
-            scope.push_str(" offline_access");
-        }
-        if openid {
-            scope.push_str(" openid profile email");
-        }
-        form.insert("scope".into(), scope);
+        let resource = if code_grant {
+            // The code carries its resource; a resource named here must be a known one.
+            let named = form.get("resource").filter(|r| !r.trim().is_empty()).cloned();
+            if let Some(r) = &named {
+                v1_resource(r, &tenant)?;
+            }
+            if grant_type != "authorization_code" && !form.contains_key("device_code") {
+                if let Some(code) = form.remove("code") {
+                    form.insert("device_code".into(), code);
+                }
+            }
+            named
+        } else {
+            let resource = required(&form, "resource")?;
+            let (_, canonical) = v1_resource(&resource, &tenant)?;
+            // v1 `scope` carries only OpenID Connect values (`openid`); the resource is the rest.
+            let openid = form.get("scope").is_some_and(|s| s.split_whitespace().any(|x| x == "openid"));
+            let mut scope = format!("{canonical}/.default");
+            if grant_type == "password" {
+                scope.push_str(" offline_access");
+            }
+            if openid {
+                scope.push_str(" openid profile email");
+            }
+            form.insert("scope".into(), scope);
+            Some(resource)
+        };
         let v2 = issue(&state, &tenant, &segment, &headers, form).await?;
-        // The lifetimes of the token just issued, as its own claims say.
-        let (not_before, expires_on) = match state.tokens.decode_signed::<crate::auth::tokens::AccessClaims>(&v2.access_token) {
+        // The lifetimes and resource of the token just issued, as its own claims say.
+        let claims = state.tokens.decode_signed::<crate::auth::tokens::AccessClaims>(&v2.access_token);
+        let (not_before, expires_on) = match &claims {
             Some(c) => (c.nbf, c.exp),
             None => {
                 let now = state.clock.now().timestamp();
                 (now, now + v2.expires_in as i64 + 1)
             }
+        };
+        let resource = match resource {
+            Some(r) => r.trim().to_string(),
+            None => claims.map(|c| c.aud).unwrap_or_default(),
         };
         let scope = v2.scope.as_deref().map(|s| s.split_whitespace().map(powerbi_short).collect::<Vec<_>>().join(" "));
         Ok(V1TokenResponse {
@@ -774,7 +804,7 @@ pub async fn token_v1(
             ext_expires_in: v2.ext_expires_in.to_string(),
             expires_on: expires_on.to_string(),
             not_before: not_before.to_string(),
-            resource: resource.trim().to_string(),
+            resource,
             access_token: v2.access_token,
             refresh_token: v2.refresh_token,
             id_token: v2.id_token,
