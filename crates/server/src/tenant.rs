@@ -285,13 +285,16 @@ impl ServicePrincipalSpec {
         }
         let mut app_roles = Vec::new();
         for granted in &self.app_roles {
-            let role = crate::domain::signin::powerbi_app_role(granted).ok_or_else(|| {
-                format!(
-                    "application permission '{granted}' of '{}' is not one of Power BI's: {}",
-                    self.display_name,
-                    crate::domain::signin::POWERBI_APP_ROLES.join(", ")
-                )
-            })?;
+            let role = crate::domain::signin::powerbi_app_role(granted)
+                .or_else(|| crate::domain::signin::graph_app_role(granted))
+                .ok_or_else(|| {
+                    format!(
+                        "application permission '{granted}' of '{}' is not one of Power BI's ({}) or a grantable one of Microsoft Graph ({})",
+                        self.display_name,
+                        crate::domain::signin::POWERBI_APP_ROLES.join(", "),
+                        crate::domain::signin::GRAPH_GRANTABLE_APP_ROLES.join(", ")
+                    )
+                })?;
             if !app_roles.contains(&role.to_string()) {
                 app_roles.push(role.to_string());
             }

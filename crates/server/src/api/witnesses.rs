@@ -23,6 +23,7 @@ const AUTHFLOWS: &str = "crates/server/tests/api/authflows.rs";
 const ITEMS: &str = "crates/server/tests/api/items.rs";
 const SCIM: &str = "crates/server/tests/api/scim.rs";
 const GRAPH: &str = "crates/server/tests/api/graph.rs";
+const DIRECTORY_ACTIVITY: &str = "crates/server/tests/api/directory_activity.rs";
 const FABRIC: &str = "crates/server/tests/api/fabric.rs";
 const FABRIC_CLI: &str = "crates/pbi-access/tests/fabric_cli.rs";
 
@@ -145,6 +146,11 @@ pub const WITNESSES: &[(Op, &str, &str)] = &[
     (graph::ME_MEMBER_OF, AUTHFLOWS, "a_signed_in_user_reads_me_and_userinfo_and_app_tokens_are_refused"),
     (graph::USERINFO, AUTHFLOWS, "a_signed_in_user_reads_me_and_userinfo_and_app_tokens_are_refused"),
     (graph::USERINFO_POST, AUTHFLOWS, "a_signed_in_user_reads_me_and_userinfo_and_app_tokens_are_refused"),
+    (
+        graph::LIST_DIRECTORY_AUDITS,
+        DIRECTORY_ACTIVITY,
+        "graph_directory_audits_list_directory_changes_newest_first_with_filters_and_paging",
+    ),
     (graph::COUNT_USERS, GRAPH, "graph_user_lists_keyset_in_and_count"),
     (graph::CREATE_USER, GRAPH, "graph_user_lifecycle_with_soft_delete_and_restore"),
     (graph::GET_USER, GRAPH, "graph_user_lifecycle_with_soft_delete_and_restore"),

@@ -227,7 +227,9 @@ impl TokenService {
         if audience == Audience::Graph {
             claims.aud = GRAPH_RESOURCE.to_string();
             if matches!(subject, TokenSubject::App { .. }) {
-                claims.roles = GRAPH_APP_ROLES.iter().map(|r| r.to_string()).collect();
+                // The directory permissions every Graph application token carries, and those granted.
+                let granted = std::mem::take(&mut claims.roles);
+                claims.roles = GRAPH_APP_ROLES.iter().map(|r| r.to_string()).chain(granted).collect();
             }
         }
         claims.iss = issuer_for(claims.tid.parse().unwrap_or_default());

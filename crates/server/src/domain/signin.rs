@@ -69,7 +69,28 @@ pub fn powerbi_app_role(granted: &str) -> Option<&'static str> {
     POWERBI_APP_ROLES.iter().copied().find(|r| r.eq_ignore_ascii_case(short))
 }
 
+/// The Microsoft Graph application permissions an administrator can grant in a `TenantSpec`
+/// beyond those every Graph application token of pbi-access carries: the audit log's.
+pub const GRAPH_GRANTABLE_APP_ROLES: &[&str] = &["AuditLog.Read.All"];
+
+/// A granted application permission as its short name, if it is a grantable Graph one
+/// (`https://graph.microsoft.com/AuditLog.Read.All` or `AuditLog.Read.All`, any case).
+pub fn graph_app_role(granted: &str) -> Option<&'static str> {
+    let short = granted.rsplit('/').next().unwrap_or(granted);
+    GRAPH_GRANTABLE_APP_ROLES.iter().copied().find(|r| r.eq_ignore_ascii_case(short))
+}
+
 impl AppRegistration {
+    /// The granted application permissions of the Power BI service.
+    pub fn powerbi_roles(&self) -> Vec<String> {
+        self.app_roles.iter().filter(|r| powerbi_app_role(r).is_some()).cloned().collect()
+    }
+
+    /// The granted application permissions of Microsoft Graph.
+    pub fn graph_roles(&self) -> Vec<String> {
+        self.app_roles.iter().filter(|r| graph_app_role(r).is_some()).cloned().collect()
+    }
+
     /// Whether `asked` is one of the registered redirect URIs. Matching is exact (scheme, host,
     /// path, query), except that the port of a loopback URI (`localhost`, `127.0.0.1`, `[::1]`)
     /// is ignored, as Entra does for native applications (RFC 8252 §7.3).

@@ -185,3 +185,123 @@ backend_test!(directory_events_stay_out_of_the_activity_log_by_default, |app: Te
     let (all, _, _) = all_events(&app, &token, &path).await;
     assert!(all.iter().all(|e| e["Workload"] == "PowerBI"), "{all:?}");
 });
+
+/// Every directory audit of `path` and the pages it took.
+async fn all_audits(app: &TestApp, path: &str) -> (Vec<Value>, usize) {
+    let token = app.graph_app_token().await;
+    let (mut out, mut pages, mut next) = (Vec::new(), 0, Some(app.url(&format!("/graph/v1.0{path}"))));
+    while let Some(url) = next {
+        let r = app.http.get(&url).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{url}");
+        let body: Value = r.json().await.unwrap();
+        out.extend(body["value"].as_array().unwrap().iter().cloned());
+        next = body["@odata.nextLink"].as_str().map(str::to_string);
+        pages += 1;
+        assert!(pages < 50, "paging ends");
+    }
+    (out, pages)
+}
+
+// Graph's audit log serves the directory changes whatever the activity log's setting says.
+backend_test!(graph_directory_audits_list_directory_changes_newest_first_with_filters_and_paging, |app: TestApp| async move {
+    let analysts = app.fixture.groups["Analysts"];
+    let outsider = app.user_id("outsider");
+    let started = app.clock.now();
+    assert_eq!(app.graph(Method::POST, &format!("/groups/{analysts}/members/$ref"), reference(outsider)).await.0, 204);
+    app.clock.advance(std::time::Duration::from_secs(60));
+    let middle = app.clock.now();
+    assert_eq!(app.graph(Method::DELETE, &format!("/groups/{analysts}/members/{outsider}/$ref"), None).await.0, 204);
+    app.clock.advance(std::time::Duration::from_secs(60));
+    assert_eq!(app.graph(Method::PATCH, &format!("/users/{outsider}"), Some(json!({"accountEnabled": false}))).await.0, 204);
+
+    let (all, _) = all_audits(&app, "/auditLogs/directoryAudits").await;
+    let names: Vec<&str> = all.iter().map(|e| e["activityDisplayName"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Update user", "Remove member from group", "Add member to group"], "newest first");
+    let added = &all[2];
+    assert_eq!(added["category"], "GroupManagement");
+    assert_eq!(added["operationType"], "Assign");
+    assert_eq!(added["result"], "success");
+    assert_eq!(added["loggedByService"], "Core Directory");
+    assert_eq!(added["targetResources"][0]["id"], outsider.to_string());
+    assert_eq!(added["targetResources"][0]["modifiedProperties"][0]["displayName"], "Group.ObjectID");
+    assert_eq!(added["initiatedBy"]["app"]["servicePrincipalId"], app.fixture.service_principals["automation"].0.to_string());
+    assert!(added["activityDateTime"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(all[0]["targetResources"][0]["userPrincipalName"], upn("outsider"));
+    assert_eq!(all[0]["category"], "UserManagement");
+
+    // One a page: three pages, the same events.
+    let (paged, pages) = all_audits(&app, "/auditLogs/directoryAudits?$top=1").await;
+    assert_eq!((paged.len(), pages), (3, 3));
+    assert_eq!(paged.iter().map(|e| e["id"].clone()).collect::<Vec<_>>(), all.iter().map(|e| e["id"].clone()).collect::<Vec<_>>());
+
+    // Filters: a window, a name, both.
+    let time = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let (window, _) = all_audits(
+        &app,
+        &format!(
+            "/auditLogs/directoryAudits?$filter=activityDateTime%20ge%20{}%20and%20activityDateTime%20le%20{}",
+            time(started),
+            time(middle)
+        ),
+    )
+    .await;
+    assert_eq!(window.len(), 2, "{window:?}");
+    let (named, _) = all_audits(&app, "/auditLogs/directoryAudits?$filter=activityDisplayName%20eq%20'Update%20user'").await;
+    assert_eq!(named.len(), 1);
+    let (none, _) = all_audits(
+        &app,
+        &format!(
+            "/auditLogs/directoryAudits?$filter=activityDisplayName%20eq%20'Update%20user'%20and%20activityDateTime%20le%20{}",
+            time(middle)
+        ),
+    )
+    .await;
+    assert!(none.is_empty());
+
+    // A bad filter or $top: Graph's 400.
+    let token = app.graph_app_token().await;
+    for q in ["$filter=category%20eq%20'x'", "$filter=activityDateTime%20gt%202026-01-01", "$top=0", "$skiptoken=nope"] {
+        let r = app.http.get(app.url(&format!("/graph/v1.0/auditLogs/directoryAudits?{q}"))).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{q}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "BadRequest", "{q}: {body}");
+        assert!(body["error"]["innerError"].is_object());
+    }
+});
+
+backend_test!(graph_directory_audits_need_the_audit_log_permission, |app: TestApp| async move {
+    // A person who is not a Global Administrator.
+    let viewer = app.user_token_scoped("viewer", "https://graph.microsoft.com/.default").await;
+    let r = app.http.get(app.url("/graph/v1.0/auditLogs/directoryAudits")).bearer_auth(&viewer).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "Authorization_RequestDenied");
+    // An application without AuditLog.Read.All.
+    let spec = pbi_server::tenant::TenantSpec {
+        name: "Other".into(),
+        domain: "audit-other.onmicrosoft.com".into(),
+        service_principals: vec![pbi_server::tenant::ServicePrincipalSpec {
+            display_name: "plain".into(),
+            secrets: vec![pbi_server::tenant::SecretSpec { value: SECRET.into(), ..Default::default() }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let other = app.provision(&spec).await;
+    let token = app
+        .token_client()
+        .client_credentials_for(
+            &other.tenant.id.to_string(),
+            &other.service_principals["plain"].1.to_string(),
+            SECRET,
+            pbi_wire::oauth::GRAPH_DEFAULT_SCOPE,
+        )
+        .await
+        .unwrap()
+        .access_token;
+    let r = app.http.get(app.url("/graph/v1.0/auditLogs/directoryAudits")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    // The fixture's application holds it.
+    let r = app.http.get(app.url("/graph/v1.0/auditLogs/directoryAudits")).bearer_auth(app.graph_app_token().await).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+});

@@ -210,6 +210,8 @@ pub fn fixture_spec() -> TenantSpec {
                     SecretSpec { value: EXPIRED_SECRET.into(), expires_at: Some(1), hash: None },
                 ],
                 certificates: vec![],
+                // Graph's audit log (`auditLogs/directoryAudits`) needs it.
+                app_roles: vec!["AuditLog.Read.All".into()],
                 ..Default::default()
             },
             ServicePrincipalSpec { id: None, app_id: None, display_name: "other-app".into(), secrets: vec![], ..Default::default() },

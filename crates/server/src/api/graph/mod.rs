@@ -3,6 +3,7 @@
 //! group-based assignment). Callers present access tokens of the tenant; every read and write is
 //! confined to the caller's tenant. `routes()` is the routing table.
 
+mod audit;
 pub mod error;
 pub mod extract;
 mod groups;
@@ -52,6 +53,7 @@ dialect_ops! {
     ME_MEMBER_OF = "GET" "/graph/v1.0/me/memberOf" "user: list memberOf (signed-in user)";
     USERINFO = "GET" "/graph/oidc/userinfo" "OpenID Connect userinfo";
     USERINFO_POST = "POST" "/graph/oidc/userinfo" "OpenID Connect userinfo (POST)";
+    LIST_DIRECTORY_AUDITS = "GET" "/graph/v1.0/auditLogs/directoryAudits" "directoryAudit: list";
 }
 
 pub use crate::api::routing::Route;
@@ -89,6 +91,7 @@ pub fn routes() -> Vec<Route> {
         route(ME_MEMBER_OF, me::member_of),
         route(USERINFO, me::userinfo),
         route(USERINFO_POST, me::userinfo),
+        route(LIST_DIRECTORY_AUDITS, audit::list),
     ]
 }
 

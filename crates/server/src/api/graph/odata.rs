@@ -364,7 +364,7 @@ pub fn require_eventual(headers: &axum::http::HeaderMap) -> Result<(), GraphErro
     }
 }
 
-fn parse_top(query: &GraphQuery) -> Result<usize, GraphError> {
+pub fn parse_top(query: &GraphQuery) -> Result<usize, GraphError> {
     match query.get("$top") {
         None => Ok(100),
         Some(t) => match t.trim().parse::<usize>() {
@@ -381,7 +381,7 @@ pub fn encode_key(key: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("{KEY_PREFIX}{key}"))
 }
 
-fn decode_key(token: &str) -> Option<String> {
+pub fn decode_key(token: &str) -> Option<String> {
     let bytes = URL_SAFE_NO_PAD.decode(token.trim()).ok()?;
     let text = String::from_utf8(bytes).ok()?;
     let key = text.strip_prefix(KEY_PREFIX)?;

@@ -853,10 +853,11 @@ async fn issue(
                 state.store.get_service_principal(tenant.id, app_id, true).await?.ok_or_else(|| unknown_client(&client_id, &tenant))?;
             let credential = credential.ok_or_else(secret_required)?;
             verify_client(state, &endpoint, sp.id, &client_id, &credential).await?;
-            // Power BI tokens carry the application permissions an administrator granted.
+            // Tokens carry the application permissions an administrator granted for their resource.
+            let registration = state.store.app_registration(tenant.id, app_id).await?.map(|(_, r)| r);
             let roles = match audience {
-                Audience::PowerBi => state.store.app_registration(tenant.id, app_id).await?.map(|(_, r)| r.app_roles).unwrap_or_default(),
-                Audience::Graph => Vec::new(),
+                Audience::PowerBi => registration.map(|r| r.powerbi_roles()).unwrap_or_default(),
+                Audience::Graph => registration.map(|r| r.graph_roles()).unwrap_or_default(),
             };
             let subject =
                 TokenSubject::App { tenant: tenant.id, object_id: sp.id, app_id: sp.app_id, display_name: sp.display_name, roles };

@@ -139,7 +139,7 @@ async fn service_principal_gates(state: &AppState, caller: &Caller, admin: Admin
             // "An app must not have any admin-consent required permissions for Power BI set on
             // it": the read-only admin APIs refuse an application that holds one.
             let CallerKind::App { app_id } = caller.kind else { return Ok(()) };
-            let granted = state.store.app_registration(caller.tenant_id, app_id).await?.map(|(_, r)| r.app_roles).unwrap_or_default();
+            let granted = state.store.app_registration(caller.tenant_id, app_id).await?.map(|(_, r)| r.powerbi_roles()).unwrap_or_default();
             match granted.first() {
                 None => Ok(()),
                 Some(_) => Err(PbiError::not_authorized(format!(
