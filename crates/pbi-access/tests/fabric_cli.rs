@@ -1,6 +1,6 @@
 //! Microsoft's Fabric CLI (`fab`, PyPI `ms-fabric-cli`) against the real binary: `serve --tls`
 //! with the generated certificate (which names Microsoft's hosts), and `tests/python/fab_acl.py`
-//! running `fab acl ls|set|get|rm` in a process that resolves Microsoft's host names to this
+//! running `fab acl ls|set|get|rm` and `fab api` in a process that resolves Microsoft's host names to this
 //! server (its own `socket.getaddrinfo`; the machine's hosts file is never touched). `fab` signs in
 //! as the demo's service principal through MSAL at `login.microsoftonline.com`, and every change
 //! it makes is read back through Power BI at `api.powerbi.com` (and one made there through `fab`).
@@ -57,6 +57,7 @@ async fn fab_manages_workspace_access_through_microsofts_host_names() {
     assert!(out.status.success(), "fab failed ({:?}):\n{stdout}\n{stderr}", out.status.code());
     assert!(stdout.contains("* ACL set"), "fab added the role through POST roleAssignments: {stdout}");
     assert!(stdout.contains("* ACL updated"), "and changed it through PATCH: {stdout}");
+    assert!(stdout.contains("$ fab api workspaces/"), "fab's raw REST command ran: {stdout}");
     assert!(stdout.contains("all Fabric CLI checks passed"), "{stdout}");
 }
 

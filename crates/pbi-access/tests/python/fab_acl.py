@@ -8,7 +8,7 @@ certificate names those hosts and REQUESTS_CA_BUNDLE trusts the local CA that si
 
 `fab` signs in as the demo's service principal (FAB_SPN_CLIENT_ID / FAB_SPN_CLIENT_SECRET /
 FAB_TENANT_ID, MSAL's client credentials for https://api.fabric.microsoft.com/.default), then
-`acl ls|set|get|rm` a workspace, and every change is checked through the Power BI API (and one
+`acl ls|set|get|rm` a workspace and reads its role assignments with `fab api`, and every change is checked through the Power BI API (and one
 made through Power BI is checked through `fab`).
 """
 
@@ -118,6 +118,10 @@ def main():
 
     fab("acl", "set", ws, "-I", grant_id, "-R", "Contributor", "-f")
     assert power_bi_role(args.grant) == "Contributor", "Power BI sees the role fab granted"
+
+    # `fab api`, the raw REST command, calls https://api.fabric.microsoft.com/v1/<endpoint> with its token.
+    raw = fab("api", f"workspaces/{workspace_id}/roleAssignments")
+    assert '"status_code": 200' in raw and grant_id in raw and "Contributor" in raw, raw
 
     fab("acl", "set", ws, "-I", grant_id, "-R", "Member", "-f")
     assert power_bi_role(args.grant) == "Member", "Power BI sees the role fab changed"
