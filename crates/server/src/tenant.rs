@@ -11,13 +11,13 @@ use uuid::Uuid;
 use crate::auth::certificates::read_certificate;
 use crate::auth::credentials::{hash_password, hash_secret, new_client_secret};
 use crate::clock::Clock;
-use crate::domain::identity::{sku_by_part_number, POWER_BI_SKUS};
+use crate::domain::identity::{sku_by_part_number, DirGroup, DirUser, POWER_BI_SKUS};
 use crate::domain::rights;
 use crate::domain::shared_items::{Datasource, DatasourceRight, Gateway, GatewayRight, ItemUser, Pipeline, PipelineRight};
 use crate::domain::signin::{AppRegistration, ClientType};
 use crate::domain::{
-    Artifact, ArtifactKind, Capacity, CapacityRight, ClientCertificate, ClientSecret, DirectoryGroup, DirectoryRole, GroupKind,
-    PrincipalKind, PrincipalRef, Role, ServicePrincipal, Subscription, Tenant, TenantSettings, UserType, Workspace,
+    Artifact, ArtifactKind, Capacity, CapacityRight, ClientCertificate, ClientSecret, DirectoryRole, GroupKind, PrincipalKind,
+    PrincipalRef, Role, ServicePrincipal, Subscription, Tenant, TenantSettings, UserType, Workspace,
 };
 use crate::store::{self, DemoCredentials, NewUser, Store, StoreError};
 
@@ -596,6 +596,7 @@ async fn provision_in(tx: &mut store::WriteTx<'_>, clock: &dyn Clock, spec: &Ten
         store::update_scim_secret_hash(&mut **tx, tenant.id, Some(hash)).await?;
     }
     let mut by_name: HashMap<(PrincipalKind, String), Uuid> = HashMap::new();
+    let (mut new_users, mut admins) = (Vec::with_capacity(spec.users.len()), Vec::new());
     for (user, hash) in spec.users.iter().zip(&hashed) {
         let id = user.id.unwrap_or_else(Uuid::new_v4);
         if user.upn.trim().is_empty() || !user.upn.contains('@') {
@@ -604,31 +605,29 @@ async fn provision_in(tx: &mut store::WriteTx<'_>, clock: &dyn Clock, spec: &Ten
         if out.users.insert(user.upn.to_lowercase(), id).is_some() {
             return Err(invalid(format!("UPN '{}' appears twice", user.upn)));
         }
-        let new = NewUser {
-            id,
-            upn: &user.upn,
-            mail: user.mail.as_deref(),
-            display_name: &user.display_name,
-            user_type: if user.guest { UserType::Guest } else { UserType::Member },
-            account_enabled: user.account_enabled,
-            password_hash: hash.as_deref(),
-        };
-        store::insert_user(&mut **tx, tenant.id, &new, now).await?;
+        let mut new = DirUser::new(id, user.upn.clone(), user.display_name.clone());
+        new.mail = user.mail.clone();
+        new.user_type = if user.guest { UserType::Guest } else { UserType::Member };
+        new.account_enabled = user.account_enabled;
+        new_users.push(NewUser { user: new, password_hash: hash.clone() });
         if user.fabric_admin {
-            store::insert_role_member(&mut **tx, tenant.id, DirectoryRole::FabricAdministrator, id).await?;
+            admins.push(id);
         }
         by_name.insert((PrincipalKind::User, user.upn.to_lowercase()), id);
     }
+    store::insert_users(tx, tenant.id, &new_users, now).await?;
+    for id in admins {
+        store::insert_role_member(&mut **tx, tenant.id, DirectoryRole::FabricAdministrator, id).await?;
+    }
+    let mut new_groups = Vec::with_capacity(spec.groups.len());
     for group in &spec.groups {
-        let g = DirectoryGroup {
-            id: group.id.unwrap_or_else(Uuid::new_v4),
-            display_name: group.display_name.clone(),
-            kind: if group.microsoft365 { GroupKind::Microsoft365 } else { GroupKind::Security },
-        };
-        store::insert_group(&mut **tx, tenant.id, &g, now).await?;
+        let kind = if group.microsoft365 { GroupKind::Microsoft365 } else { GroupKind::Security };
+        let g = DirGroup::new(group.id.unwrap_or_else(Uuid::new_v4), group.display_name.clone(), kind);
         out.groups.insert(group.display_name.clone(), g.id);
         by_name.insert((PrincipalKind::Group, group.display_name.to_lowercase()), g.id);
+        new_groups.push(g);
     }
+    store::insert_groups(tx, tenant.id, &new_groups, now).await?;
     for sp in &spec.service_principals {
         let s = ServicePrincipal {
             id: sp.id.unwrap_or_else(Uuid::new_v4),
