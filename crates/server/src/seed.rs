@@ -342,8 +342,8 @@ pub async fn generate(store: &Store, clock: &dyn Clock, params: &SeedParams) -> 
     }
     group_members.push((heavy_group, user_ref(1)));
     counts.group_members = group_members.len();
-    bulk::insert_group_members(&mut *conn, tenant.id, &group_members, now).await?;
-    bulk::insert_group_owners(&mut *conn, tenant.id, &owners, now).await?;
+    store::insert_group_members(&mut *conn, tenant.id, &group_members, now).await?;
+    store::insert_group_owners(&mut *conn, tenant.id, &owners, now).await?;
 
     // Service principals: `automation` with the printed secret, and a few others.
     let mut sps = vec![(uuid(&mut rng), client_id, "automation".to_string())];
@@ -361,7 +361,7 @@ pub async fn generate(store: &Store, clock: &dyn Clock, params: &SeedParams) -> 
     let ppu = Uuid::parse_str("c1d032e0-5619-4761-9b5c-75b6831e1711").expect("a GUID");
     let free = Uuid::parse_str("a403ebcc-fae0-4ca2-8c8c-7a907fd6c235").expect("a GUID");
     let seats = params.users as i64;
-    bulk::insert_skus(
+    store::insert_subscribed_skus(
         &mut *conn,
         tenant.id,
         &[(pro, "POWER_BI_PRO".into(), seats), (ppu, "PBI_PREMIUM_PER_USER".into(), seats / 10), (free, "POWER_BI_STANDARD".into(), seats)],
@@ -370,15 +370,15 @@ pub async fn generate(store: &Store, clock: &dyn Clock, params: &SeedParams) -> 
     let mut licenses = Vec::new();
     for u in &users {
         match rng.gen_range(0..100) {
-            0..=59 => licenses.push((u.id, pro)),
-            60..=64 => licenses.push((u.id, ppu)),
-            65..=84 => licenses.push((u.id, free)),
+            0..=59 => licenses.push((PrincipalRef { kind: PrincipalKind::User, object_id: u.id }, pro)),
+            60..=64 => licenses.push((PrincipalRef { kind: PrincipalKind::User, object_id: u.id }, ppu)),
+            65..=84 => licenses.push((PrincipalRef { kind: PrincipalKind::User, object_id: u.id }, free)),
             _ => {}
         }
     }
-    bulk::insert_licenses(&mut *conn, tenant.id, &licenses, false, now).await?;
-    let group_licenses = vec![(groups[0].id, pro), (groups[1].id, pro)];
-    bulk::insert_licenses(&mut *conn, tenant.id, &group_licenses, true, now).await?;
+    store::insert_licenses(&mut *conn, tenant.id, &licenses, now).await?;
+    let group_licenses = vec![(group_ref(groups[0].id), pro), (group_ref(groups[1].id), pro)];
+    store::insert_licenses(&mut *conn, tenant.id, &group_licenses, now).await?;
     counts.licenses = licenses.len() + group_licenses.len();
 
     // Capacities.

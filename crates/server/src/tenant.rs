@@ -668,6 +668,7 @@ async fn provision_in(tx: &mut store::WriteTx<'_>, clock: &dyn Clock, spec: &Ten
             .or_else(|| by_name.get(&(kind, name.to_lowercase())).copied())
             .ok_or_else(|| ProvisionError::Invalid(format!("unknown {} '{name}'", kind.as_str())))
     };
+    let (mut members, mut owners) = (Vec::new(), Vec::new());
     for group in &spec.groups {
         let group_id = out.groups[&group.display_name];
         for m in &group.members {
@@ -676,12 +677,14 @@ async fn provision_in(tx: &mut store::WriteTx<'_>, clock: &dyn Clock, spec: &Ten
             if id == group_id {
                 return Err(invalid(format!("group '{}' cannot contain itself", group.display_name)));
             }
-            store::insert_group_member(&mut **tx, tenant.id, group_id, PrincipalRef { kind, object_id: id }, now).await?;
+            members.push((group_id, PrincipalRef { kind, object_id: id }));
         }
         for owner in &group.owners {
-            store::insert_group_owner(&mut **tx, tenant.id, group_id, lookup(PrincipalKind::User, owner)?, now).await?;
+            owners.push((group_id, lookup(PrincipalKind::User, owner)?));
         }
     }
+    store::insert_group_members(tx, tenant.id, &members, now).await?;
+    store::insert_group_owners(tx, tenant.id, &owners, now).await?;
     let group_setting = |name: &Option<String>| name.as_deref().map(|n| lookup(PrincipalKind::Group, n)).transpose();
     let settings = TenantSettings {
         sp_api_enabled: spec.settings.service_principals_can_use_apis,
@@ -691,14 +694,17 @@ async fn provision_in(tx: &mut store::WriteTx<'_>, clock: &dyn Clock, spec: &Ten
     };
     store::update_tenant_settings(&mut **tx, tenant.id, &settings).await?;
     let mut seats: HashMap<String, (Uuid, i64)> = HashMap::new();
+    let mut new_skus = Vec::with_capacity(spec.subscribed_skus.len());
     for sku in &spec.subscribed_skus {
         let info = sku_by_part_number(&sku.sku_part_number).ok_or_else(|| invalid(format!("unknown SKU '{}'", sku.sku_part_number)))?;
         if sku.seats < 0 {
             return Err(invalid(format!("SKU '{}' cannot have negative seats", sku.sku_part_number)));
         }
-        store::insert_subscribed_sku(&mut **tx, tenant.id, info.sku_id, info.part_number, sku.seats).await?;
+        new_skus.push((info.sku_id, info.part_number.to_string(), sku.seats));
         seats.insert(info.part_number.to_string(), (info.sku_id, sku.seats));
     }
+    store::insert_subscribed_skus(tx, tenant.id, &new_skus).await?;
+    let mut licenses = Vec::with_capacity(spec.licenses.len());
     for license in &spec.licenses {
         let info =
             sku_by_part_number(&license.sku_part_number).ok_or_else(|| invalid(format!("unknown SKU '{}'", license.sku_part_number)))?;
@@ -713,12 +719,13 @@ async fn provision_in(tx: &mut store::WriteTx<'_>, clock: &dyn Clock, spec: &Ten
                     return Err(invalid(format!("no seat of '{}' left for '{}'", info.part_number, license.principal)));
                 }
                 *left -= 1;
-                store::insert_user_license(&mut **tx, tenant.id, id, *sku_id, now).await?;
+                licenses.push((PrincipalRef { kind, object_id: id }, *sku_id));
             }
-            PrincipalKind::Group => store::insert_group_license(&mut **tx, tenant.id, id, *sku_id, now).await?,
+            PrincipalKind::Group => licenses.push((PrincipalRef { kind, object_id: id }, *sku_id)),
             PrincipalKind::App => return Err(invalid(format!("applications hold no licenses ('{}')", license.principal))),
         }
     }
+    store::insert_licenses(tx, tenant.id, &licenses, now).await?;
     // Capacities, before the workspaces that run on them.
     let mut capacity_ids: HashMap<String, Uuid> = HashMap::new();
     for c in &spec.capacities {

@@ -116,37 +116,10 @@ pub async fn insert_role_members(conn: &mut AnyConnection, tenant: Uuid, role: D
     insert_rows(conn, "directory_role_members", &["tenant_id", "role", "principal_id"], rows).await
 }
 
-/// `(group, member)` pairs: users, nested groups or apps.
-pub async fn insert_group_members(conn: &mut AnyConnection, tenant: Uuid, members: &[(Uuid, PrincipalRef)], now: i64) -> StoreResult<()> {
-    let rows = members.iter().map(|(g, m)| row![tenant, *g, m.object_id, m.kind.as_str(), now]).collect();
-    insert_rows(conn, "group_members", &["tenant_id", "group_id", "member_id", "member_type", "added_at"], rows).await
-}
-
-pub async fn insert_group_owners(conn: &mut AnyConnection, tenant: Uuid, owners: &[(Uuid, Uuid)], now: i64) -> StoreResult<()> {
-    let rows = owners.iter().map(|(g, o)| row![tenant, *g, *o, now]).collect();
-    insert_rows(conn, "group_owners", &["tenant_id", "group_id", "owner_id", "added_at"], rows).await
-}
-
 /// `(object id, application id, display name)`.
 pub async fn insert_service_principals(conn: &mut AnyConnection, tenant: Uuid, sps: &[(Uuid, Uuid, String)], now: i64) -> StoreResult<()> {
     let rows = sps.iter().map(|(id, app, name)| row![tenant, *id, *app, name.as_str(), now]).collect();
     insert_rows(conn, "service_principals", &["tenant_id", "id", "app_id", "display_name", "created_at"], rows).await
-}
-
-/// `(sku id, part number, prepaid seats)`.
-pub async fn insert_skus(conn: &mut AnyConnection, tenant: Uuid, skus: &[(Uuid, String, i64)]) -> StoreResult<()> {
-    let rows = skus.iter().map(|(id, part, seats)| row![tenant, *id, part.as_str(), *seats]).collect();
-    insert_rows(conn, "subscribed_skus", &["tenant_id", "sku_id", "sku_part_number", "prepaid_enabled"], rows).await
-}
-
-/// `(user or group, sku)`: direct assignments when `groups` is false, group-based otherwise.
-pub async fn insert_licenses(conn: &mut AnyConnection, tenant: Uuid, pairs: &[(Uuid, Uuid)], groups: bool, now: i64) -> StoreResult<()> {
-    let rows = pairs.iter().map(|(who, sku)| row![tenant, *who, *sku, now]).collect();
-    if groups {
-        insert_rows(conn, "group_licenses", &["tenant_id", "group_id", "sku_id", "assigned_at"], rows).await
-    } else {
-        insert_rows(conn, "license_assignments", &["tenant_id", "user_id", "sku_id", "assigned_at"], rows).await
-    }
 }
 
 #[derive(Debug, Clone)]

@@ -17,8 +17,8 @@ mod users;
 
 pub(crate) use groups::{group_from_row, GROUP_FULL};
 pub use groups::{insert_groups, GroupKey, GROUP_COLUMNS};
-pub use licences::rebuild_licences;
-pub use members::{GroupObjects, Reach};
+pub use licences::{insert_licenses, insert_subscribed_skus, rebuild_licences};
+pub use members::{insert_group_members, insert_group_owners, GroupObjects, Reach};
 pub use tenants::*;
 pub use users::{insert_users, NewUser, USER_COLUMNS};
 pub(crate) use users::{user_from_full_row, USER_FULL};

@@ -151,41 +151,6 @@ pub async fn insert_demo_credentials<'c, E: Executor<'c, Database = Any>>(e: E, 
 }
 
 /// Provisioning: `member` joins `group` (a user, a nested group or an app).
-pub async fn insert_group_member<'c, E: Executor<'c, Database = Any>>(
-    e: E,
-    tenant: Uuid,
-    group: Uuid,
-    member: PrincipalRef,
-    now: i64,
-) -> StoreResult<()> {
-    sqlx::query("INSERT INTO group_members (tenant_id, group_id, member_id, member_type, added_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(tenant.to_string())
-        .bind(group.to_string())
-        .bind(member.object_id.to_string())
-        .bind(member.kind.as_str())
-        .bind(now)
-        .execute(e)
-        .await?;
-    Ok(())
-}
-
-pub async fn insert_group_owner<'c, E: Executor<'c, Database = Any>>(
-    e: E,
-    tenant: Uuid,
-    group: Uuid,
-    owner: Uuid,
-    now: i64,
-) -> StoreResult<()> {
-    sqlx::query("INSERT INTO group_owners (tenant_id, group_id, owner_id, added_at) VALUES ($1, $2, $3, $4)")
-        .bind(tenant.to_string())
-        .bind(group.to_string())
-        .bind(owner.to_string())
-        .bind(now)
-        .execute(e)
-        .await?;
-    Ok(())
-}
-
 pub async fn update_tenant_settings<'c, E: Executor<'c, Database = Any>>(e: E, tenant: Uuid, settings: &TenantSettings) -> StoreResult<()> {
     sqlx::query(
         "UPDATE tenants SET sp_api_enabled = $2, sp_api_group_id = $3, sp_admin_api_enabled = $4, sp_admin_api_group_id = $5 WHERE id = $1",
@@ -197,60 +162,6 @@ pub async fn update_tenant_settings<'c, E: Executor<'c, Database = Any>>(e: E, t
     .bind(settings.sp_admin_api_group.map(|g| g.to_string()))
     .execute(e)
     .await?;
-    Ok(())
-}
-
-/// Provisioning: a subscribed SKU with its seats.
-pub async fn insert_subscribed_sku<'c, E: Executor<'c, Database = Any>>(
-    e: E,
-    tenant: Uuid,
-    sku: Uuid,
-    part_number: &str,
-    seats: i64,
-) -> StoreResult<()> {
-    sqlx::query("INSERT INTO subscribed_skus (tenant_id, sku_id, sku_part_number, prepaid_enabled) VALUES ($1, $2, $3, $4)")
-        .bind(tenant.to_string())
-        .bind(sku.to_string())
-        .bind(part_number)
-        .bind(seats)
-        .execute(e)
-        .await?;
-    Ok(())
-}
-
-/// Provisioning: a direct license assignment.
-pub async fn insert_user_license<'c, E: Executor<'c, Database = Any>>(
-    e: E,
-    tenant: Uuid,
-    user: Uuid,
-    sku: Uuid,
-    now: i64,
-) -> StoreResult<()> {
-    sqlx::query("INSERT INTO license_assignments (tenant_id, user_id, sku_id, assigned_at) VALUES ($1, $2, $3, $4)")
-        .bind(tenant.to_string())
-        .bind(user.to_string())
-        .bind(sku.to_string())
-        .bind(now)
-        .execute(e)
-        .await?;
-    Ok(())
-}
-
-/// Provisioning: group-based licensing.
-pub async fn insert_group_license<'c, E: Executor<'c, Database = Any>>(
-    e: E,
-    tenant: Uuid,
-    group: Uuid,
-    sku: Uuid,
-    now: i64,
-) -> StoreResult<()> {
-    sqlx::query("INSERT INTO group_licenses (tenant_id, group_id, sku_id, assigned_at) VALUES ($1, $2, $3, $4)")
-        .bind(tenant.to_string())
-        .bind(group.to_string())
-        .bind(sku.to_string())
-        .bind(now)
-        .execute(e)
-        .await?;
     Ok(())
 }
 
