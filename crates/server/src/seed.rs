@@ -25,8 +25,10 @@ use uuid::Uuid;
 use crate::auth::credentials::{hash_password, hash_secret};
 use crate::clock::Clock;
 use crate::domain::audit::ArtifactKind;
+use crate::domain::identity::{DirGroup, DirUser};
+use crate::domain::UserType;
 use crate::domain::{ClientSecret, DirectoryRole, GroupKind, PrincipalKind, PrincipalRef, Role, Tenant};
-use crate::store::seed::{self as bulk, SeedArtifact, SeedCapacity, SeedSubscription, SeedUser, SeedWorkspace};
+use crate::store::seed::{self as bulk, SeedArtifact, SeedCapacity, SeedSubscription, SeedWorkspace};
 use crate::store::{self, ActivityEvent, Store, StoreError};
 
 /// Rows buffered per table before they are written.
@@ -253,7 +255,7 @@ pub async fn generate(store: &Store, clock: &dyn Clock, params: &SeedParams) -> 
     let mut counts = SeedCounts::default();
 
     // Users.
-    let mut users: Vec<SeedUser> = Vec::with_capacity(params.users);
+    let mut users: Vec<DirUser> = Vec::with_capacity(params.users);
     for i in 0..params.users {
         let (local, name) = match i {
             0 => ("admin".to_string(), "Fabric Admin".to_string()),
@@ -271,17 +273,16 @@ pub async fn generate(store: &Store, clock: &dyn Clock, params: &SeedParams) -> 
         } else {
             (format!("{local}@{domain}"), format!("{local}@{domain}"))
         };
-        users.push(SeedUser {
-            id: uuid(&mut rng),
-            upn,
-            mail: Some(mail),
-            display_name: name,
-            guest,
-            enabled,
-            password_hash: Some(password_hash.clone()),
-        });
+        let mut user = DirUser::new(uuid(&mut rng), upn, name);
+        user.mail = Some(mail);
+        user.user_type = if guest { UserType::Guest } else { UserType::Member };
+        user.account_enabled = enabled;
+        users.push(user);
     }
-    bulk::insert_users(&mut *conn, tenant.id, &users, now).await?;
+    let rows: Vec<store::NewUser> =
+        users.iter().map(|u| store::NewUser { user: u.clone(), password_hash: Some(password_hash.clone()) }).collect();
+    store::insert_users(&mut *conn, tenant.id, &rows, now).await?;
+    drop(rows);
     bulk::insert_role_members(&mut *conn, tenant.id, DirectoryRole::FabricAdministrator, &[users[0].id]).await?;
     counts.users = users.len();
     let user_ref = |i: usize| PrincipalRef { kind: PrincipalKind::User, object_id: users[i].id };
@@ -289,18 +290,18 @@ pub async fn generate(store: &Store, clock: &dyn Clock, params: &SeedParams) -> 
     // Groups: security groups (some nested) and Microsoft 365 groups with owners.
     let security = (params.users / 50).max(5);
     let m365 = (params.users / 400).max(2);
-    let mut groups: Vec<(Uuid, String, GroupKind)> = Vec::new();
+    let mut groups: Vec<DirGroup> = Vec::new();
     for i in 0..security {
         let dept = DEPARTMENTS[i % DEPARTMENTS.len()];
-        groups.push((uuid(&mut rng), format!("{dept} team {i}"), GroupKind::Security));
+        groups.push(DirGroup::new(uuid(&mut rng), format!("{dept} team {i}"), GroupKind::Security));
     }
     for i in 0..m365 {
         let dept = DEPARTMENTS[rng.gen_range(0..DEPARTMENTS.len())];
-        groups.push((uuid(&mut rng), format!("{dept} community {i}"), GroupKind::Microsoft365));
+        groups.push(DirGroup::new(uuid(&mut rng), format!("{dept} community {i}"), GroupKind::Microsoft365));
     }
     let heavy_group = uuid(&mut rng);
-    groups.push((heavy_group, "Heavy readers".into(), GroupKind::Security));
-    bulk::insert_groups(&mut *conn, tenant.id, &groups, now).await?;
+    groups.push(DirGroup::new(heavy_group, "Heavy readers", GroupKind::Security));
+    store::insert_groups(&mut *conn, tenant.id, &groups, now).await?;
     counts.groups = groups.len();
     let group_ref = |id: Uuid| PrincipalRef { kind: PrincipalKind::Group, object_id: id };
     let mut group_members: Vec<(Uuid, PrincipalRef)> = Vec::new();
@@ -315,7 +316,7 @@ pub async fn generate(store: &Store, clock: &dyn Clock, params: &SeedParams) -> 
         for _ in 0..k {
             let g = rng.gen_range(0..security);
             if seen.insert(g) {
-                group_members.push((groups[g].0, user_ref(i)));
+                group_members.push((groups[g].id, user_ref(i)));
             }
         }
     }
@@ -323,11 +324,12 @@ pub async fn generate(store: &Store, clock: &dyn Clock, params: &SeedParams) -> 
     for g in 10..security {
         if rng.gen_bool(0.1) {
             let inner = rng.gen_range(0..g);
-            group_members.push((groups[g].0, group_ref(groups[inner].0)));
+            group_members.push((groups[g].id, group_ref(groups[inner].id)));
         }
     }
     let mut owners = Vec::new();
-    for (g, _, _) in &groups[security..security + m365] {
+    for g in &groups[security..security + m365] {
+        let g = &g.id;
         let mut seen = HashSet::new();
         for _ in 0..rng.gen_range(5..=30) {
             let u = rng.gen_range(2..params.users);
@@ -340,8 +342,8 @@ pub async fn generate(store: &Store, clock: &dyn Clock, params: &SeedParams) -> 
     }
     group_members.push((heavy_group, user_ref(1)));
     counts.group_members = group_members.len();
-    bulk::insert_group_members(&mut *conn, tenant.id, &group_members, now).await?;
-    bulk::insert_group_owners(&mut *conn, tenant.id, &owners, now).await?;
+    store::insert_group_members(&mut *conn, tenant.id, &group_members, now).await?;
+    store::insert_group_owners(&mut *conn, tenant.id, &owners, now).await?;
 
     // Service principals: `automation` with the printed secret, and a few others.
     let mut sps = vec![(uuid(&mut rng), client_id, "automation".to_string())];
@@ -359,7 +361,7 @@ pub async fn generate(store: &Store, clock: &dyn Clock, params: &SeedParams) -> 
     let ppu = Uuid::parse_str("c1d032e0-5619-4761-9b5c-75b6831e1711").expect("a GUID");
     let free = Uuid::parse_str("a403ebcc-fae0-4ca2-8c8c-7a907fd6c235").expect("a GUID");
     let seats = params.users as i64;
-    bulk::insert_skus(
+    store::insert_subscribed_skus(
         &mut *conn,
         tenant.id,
         &[(pro, "POWER_BI_PRO".into(), seats), (ppu, "PBI_PREMIUM_PER_USER".into(), seats / 10), (free, "POWER_BI_STANDARD".into(), seats)],
@@ -368,15 +370,15 @@ pub async fn generate(store: &Store, clock: &dyn Clock, params: &SeedParams) -> 
     let mut licenses = Vec::new();
     for u in &users {
         match rng.gen_range(0..100) {
-            0..=59 => licenses.push((u.id, pro)),
-            60..=64 => licenses.push((u.id, ppu)),
-            65..=84 => licenses.push((u.id, free)),
+            0..=59 => licenses.push((PrincipalRef { kind: PrincipalKind::User, object_id: u.id }, pro)),
+            60..=64 => licenses.push((PrincipalRef { kind: PrincipalKind::User, object_id: u.id }, ppu)),
+            65..=84 => licenses.push((PrincipalRef { kind: PrincipalKind::User, object_id: u.id }, free)),
             _ => {}
         }
     }
-    bulk::insert_licenses(&mut *conn, tenant.id, &licenses, false, now).await?;
-    let group_licenses = vec![(groups[0].0, pro), (groups[1].0, pro)];
-    bulk::insert_licenses(&mut *conn, tenant.id, &group_licenses, true, now).await?;
+    store::insert_licenses(&mut *conn, tenant.id, &licenses, now).await?;
+    let group_licenses = vec![(group_ref(groups[0].id), pro), (group_ref(groups[1].id), pro)];
+    store::insert_licenses(&mut *conn, tenant.id, &group_licenses, now).await?;
     counts.licenses = licenses.len() + group_licenses.len();
 
     // Capacities.
@@ -393,7 +395,7 @@ pub async fn generate(store: &Store, clock: &dyn Clock, params: &SeedParams) -> 
     for c in &capacities {
         capacity_users.push((c.id, user_ref(0), "Admin".to_string()));
         capacity_users.push((c.id, user_ref(rng.gen_range(2..params.users)), "Admin".to_string()));
-        capacity_users.push((c.id, group_ref(groups[rng.gen_range(0..security)].0), "Assign".to_string()));
+        capacity_users.push((c.id, group_ref(groups[rng.gen_range(0..security)].id), "Assign".to_string()));
     }
     bulk::insert_capacity_users(&mut *conn, &capacity_users).await?;
     counts.capacities = capacities.len();
@@ -406,7 +408,7 @@ pub async fn generate(store: &Store, clock: &dyn Clock, params: &SeedParams) -> 
         Buffers { workspaces: Vec::new(), members: Vec::new(), artifacts: Vec::new(), grants: Vec::new(), counts: SeedCounts::default() };
     let mut planned: Vec<PlannedWorkspace> = Vec::with_capacity(params.workspaces);
     let mut heavy_artifacts = 0usize;
-    let m365_groups: Vec<Uuid> = groups[security..security + m365].iter().map(|g| g.0).collect();
+    let m365_groups: Vec<Uuid> = groups[security..security + m365].iter().map(|g| g.id).collect();
     for i in 0..params.workspaces {
         let id = uuid(&mut rng);
         let created_at = now - rng.gen_range(31..900) * DAY_MS;
@@ -447,7 +449,7 @@ pub async fn generate(store: &Store, clock: &dyn Clock, params: &SeedParams) -> 
                 let role = if orphaned && role == Role::Admin { Role::Member } else { role };
                 let principal = match rng.gen_range(0..100) {
                     0..=1 => app_ref(rng.gen_range(1..sps.len())),
-                    2..=15 => group_ref(groups[rng.gen_range(0..security)].0),
+                    2..=15 => group_ref(groups[rng.gen_range(0..security)].id),
                     _ => user_ref(rng.gen_range(2..params.users)),
                 };
                 add(&mut buffers, principal, role, created_at + k as i64);
@@ -533,7 +535,7 @@ pub async fn generate(store: &Store, clock: &dyn Clock, params: &SeedParams) -> 
             let mut shared: HashSet<Uuid> = HashSet::new();
             for _ in 0..n {
                 let principal = if rng.gen_range(0..100) < 12 {
-                    group_ref(groups[rng.gen_range(0..groups.len() - 1)].0)
+                    group_ref(groups[rng.gen_range(0..groups.len() - 1)].id)
                 } else {
                     user_ref(rng.gen_range(2..params.users))
                 };

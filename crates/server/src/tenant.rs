@@ -11,13 +11,13 @@ use uuid::Uuid;
 use crate::auth::certificates::read_certificate;
 use crate::auth::credentials::{hash_password, hash_secret, new_client_secret};
 use crate::clock::Clock;
-use crate::domain::identity::{sku_by_part_number, POWER_BI_SKUS};
+use crate::domain::identity::{sku_by_part_number, DirGroup, DirUser, POWER_BI_SKUS};
 use crate::domain::rights;
 use crate::domain::shared_items::{Datasource, DatasourceRight, Gateway, GatewayRight, ItemUser, Pipeline, PipelineRight};
 use crate::domain::signin::{AppRegistration, ClientType};
 use crate::domain::{
-    Artifact, ArtifactKind, Capacity, CapacityRight, ClientCertificate, ClientSecret, DirectoryGroup, DirectoryRole, GroupKind,
-    PrincipalKind, PrincipalRef, Role, ServicePrincipal, Subscription, Tenant, TenantSettings, UserType, Workspace,
+    Artifact, ArtifactKind, Capacity, CapacityRight, ClientCertificate, ClientSecret, DirectoryRole, GroupKind, PrincipalKind,
+    PrincipalRef, Role, ServicePrincipal, Subscription, Tenant, TenantSettings, UserType, Workspace,
 };
 use crate::store::{self, DemoCredentials, NewUser, Store, StoreError};
 
@@ -599,6 +599,7 @@ async fn provision_in(tx: &mut store::WriteTx<'_>, clock: &dyn Clock, spec: &Ten
         store::update_scim_secret_hash(&mut **tx, tenant.id, Some(hash)).await?;
     }
     let mut by_name: HashMap<(PrincipalKind, String), Uuid> = HashMap::new();
+    let (mut new_users, mut admins) = (Vec::with_capacity(spec.users.len()), Vec::new());
     for (user, hash) in spec.users.iter().zip(&hashed) {
         let id = user.id.unwrap_or_else(Uuid::new_v4);
         if user.upn.trim().is_empty() || !user.upn.contains('@') {
@@ -607,31 +608,29 @@ async fn provision_in(tx: &mut store::WriteTx<'_>, clock: &dyn Clock, spec: &Ten
         if out.users.insert(user.upn.to_lowercase(), id).is_some() {
             return Err(invalid(format!("UPN '{}' appears twice", user.upn)));
         }
-        let new = NewUser {
-            id,
-            upn: &user.upn,
-            mail: user.mail.as_deref(),
-            display_name: &user.display_name,
-            user_type: if user.guest { UserType::Guest } else { UserType::Member },
-            account_enabled: user.account_enabled,
-            password_hash: hash.as_deref(),
-        };
-        store::insert_user(&mut **tx, tenant.id, &new, now).await?;
+        let mut new = DirUser::new(id, user.upn.clone(), user.display_name.clone());
+        new.mail = user.mail.clone();
+        new.user_type = if user.guest { UserType::Guest } else { UserType::Member };
+        new.account_enabled = user.account_enabled;
+        new_users.push(NewUser { user: new, password_hash: hash.clone() });
         if user.fabric_admin {
-            store::insert_role_member(&mut **tx, tenant.id, DirectoryRole::FabricAdministrator, id).await?;
+            admins.push(id);
         }
         by_name.insert((PrincipalKind::User, user.upn.to_lowercase()), id);
     }
+    store::insert_users(tx, tenant.id, &new_users, now).await?;
+    for id in admins {
+        store::insert_role_member(&mut **tx, tenant.id, DirectoryRole::FabricAdministrator, id).await?;
+    }
+    let mut new_groups = Vec::with_capacity(spec.groups.len());
     for group in &spec.groups {
-        let g = DirectoryGroup {
-            id: group.id.unwrap_or_else(Uuid::new_v4),
-            display_name: group.display_name.clone(),
-            kind: if group.microsoft365 { GroupKind::Microsoft365 } else { GroupKind::Security },
-        };
-        store::insert_group(&mut **tx, tenant.id, &g, now).await?;
+        let kind = if group.microsoft365 { GroupKind::Microsoft365 } else { GroupKind::Security };
+        let g = DirGroup::new(group.id.unwrap_or_else(Uuid::new_v4), group.display_name.clone(), kind);
         out.groups.insert(group.display_name.clone(), g.id);
         by_name.insert((PrincipalKind::Group, group.display_name.to_lowercase()), g.id);
+        new_groups.push(g);
     }
+    store::insert_groups(tx, tenant.id, &new_groups, now).await?;
     for sp in &spec.service_principals {
         let s = ServicePrincipal {
             id: sp.id.unwrap_or_else(Uuid::new_v4),
@@ -672,6 +671,7 @@ async fn provision_in(tx: &mut store::WriteTx<'_>, clock: &dyn Clock, spec: &Ten
             .or_else(|| by_name.get(&(kind, name.to_lowercase())).copied())
             .ok_or_else(|| ProvisionError::Invalid(format!("unknown {} '{name}'", kind.as_str())))
     };
+    let (mut members, mut owners) = (Vec::new(), Vec::new());
     for group in &spec.groups {
         let group_id = out.groups[&group.display_name];
         for m in &group.members {
@@ -680,12 +680,14 @@ async fn provision_in(tx: &mut store::WriteTx<'_>, clock: &dyn Clock, spec: &Ten
             if id == group_id {
                 return Err(invalid(format!("group '{}' cannot contain itself", group.display_name)));
             }
-            store::insert_group_member(&mut **tx, tenant.id, group_id, PrincipalRef { kind, object_id: id }, now).await?;
+            members.push((group_id, PrincipalRef { kind, object_id: id }));
         }
         for owner in &group.owners {
-            store::insert_group_owner(&mut **tx, tenant.id, group_id, lookup(PrincipalKind::User, owner)?, now).await?;
+            owners.push((group_id, lookup(PrincipalKind::User, owner)?));
         }
     }
+    store::insert_group_members(tx, tenant.id, &members, now).await?;
+    store::insert_group_owners(tx, tenant.id, &owners, now).await?;
     let group_setting = |name: &Option<String>| name.as_deref().map(|n| lookup(PrincipalKind::Group, n)).transpose();
     let settings = TenantSettings {
         sp_api_enabled: spec.settings.service_principals_can_use_apis,
@@ -695,14 +697,17 @@ async fn provision_in(tx: &mut store::WriteTx<'_>, clock: &dyn Clock, spec: &Ten
     };
     store::update_tenant_settings(&mut **tx, tenant.id, &settings).await?;
     let mut seats: HashMap<String, (Uuid, i64)> = HashMap::new();
+    let mut new_skus = Vec::with_capacity(spec.subscribed_skus.len());
     for sku in &spec.subscribed_skus {
         let info = sku_by_part_number(&sku.sku_part_number).ok_or_else(|| invalid(format!("unknown SKU '{}'", sku.sku_part_number)))?;
         if sku.seats < 0 {
             return Err(invalid(format!("SKU '{}' cannot have negative seats", sku.sku_part_number)));
         }
-        store::insert_subscribed_sku(&mut **tx, tenant.id, info.sku_id, info.part_number, sku.seats).await?;
+        new_skus.push((info.sku_id, info.part_number.to_string(), sku.seats));
         seats.insert(info.part_number.to_string(), (info.sku_id, sku.seats));
     }
+    store::insert_subscribed_skus(tx, tenant.id, &new_skus).await?;
+    let mut licenses = Vec::with_capacity(spec.licenses.len());
     for license in &spec.licenses {
         let info =
             sku_by_part_number(&license.sku_part_number).ok_or_else(|| invalid(format!("unknown SKU '{}'", license.sku_part_number)))?;
@@ -717,12 +722,13 @@ async fn provision_in(tx: &mut store::WriteTx<'_>, clock: &dyn Clock, spec: &Ten
                     return Err(invalid(format!("no seat of '{}' left for '{}'", info.part_number, license.principal)));
                 }
                 *left -= 1;
-                store::insert_user_license(&mut **tx, tenant.id, id, *sku_id, now).await?;
+                licenses.push((PrincipalRef { kind, object_id: id }, *sku_id));
             }
-            PrincipalKind::Group => store::insert_group_license(&mut **tx, tenant.id, id, *sku_id, now).await?,
+            PrincipalKind::Group => licenses.push((PrincipalRef { kind, object_id: id }, *sku_id)),
             PrincipalKind::App => return Err(invalid(format!("applications hold no licenses ('{}')", license.principal))),
         }
     }
+    store::insert_licenses(tx, tenant.id, &licenses, now).await?;
     // Capacities, before the workspaces that run on them.
     let mut capacity_ids: HashMap<String, Uuid> = HashMap::new();
     for c in &spec.capacities {

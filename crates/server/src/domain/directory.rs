@@ -38,17 +38,6 @@ impl std::str::FromStr for UserType {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
-    pub id: Uuid,
-    pub upn: String,
-    pub mail: Option<String>,
-    pub display_name: String,
-    pub user_type: UserType,
-    pub account_enabled: bool,
-    pub deleted_at: Option<i64>,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupKind {
     Security,
@@ -73,13 +62,6 @@ impl std::str::FromStr for GroupKind {
             other => Err(format!("unknown group kind '{other}'")),
         }
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DirectoryGroup {
-    pub id: Uuid,
-    pub display_name: String,
-    pub kind: GroupKind,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::activity::{event_json, ActivityEvent};
 use super::StoreResult;
 use crate::domain::audit::ArtifactKind;
-use crate::domain::{DirectoryRole, GroupKind, PrincipalRef, Role};
+use crate::domain::{DirectoryRole, PrincipalRef, Role};
 
 /// Values bound per statement: under SQLite's 32,766 and PostgreSQL's 65,535.
 const MAX_VALUES: usize = 30_000;
@@ -19,7 +19,10 @@ const MAX_VALUES: usize = 30_000;
 pub enum Value {
     Text(String),
     Int(i64),
+    /// A NULL text.
     Null,
+    /// A NULL integer (PostgreSQL types a parameter by what is bound).
+    NullInt,
 }
 
 impl From<String> for Value {
@@ -95,6 +98,7 @@ pub async fn insert_rows(conn: &mut AnyConnection, table: &str, columns: &[&str]
                     Value::Text(s) => query.bind(s),
                     Value::Int(i) => query.bind(i),
                     Value::Null => query.bind(None::<String>),
+                    Value::NullInt => query.bind(None::<i64>),
                 };
             }
         }
@@ -107,100 +111,15 @@ macro_rules! row {
     ($($v:expr),* $(,)?) => { vec![$(Value::from($v)),*] };
 }
 
-#[derive(Debug, Clone)]
-pub struct SeedUser {
-    pub id: Uuid,
-    pub upn: String,
-    pub mail: Option<String>,
-    pub display_name: String,
-    pub guest: bool,
-    pub enabled: bool,
-    pub password_hash: Option<String>,
-}
-
-pub async fn insert_users(conn: &mut AnyConnection, tenant: Uuid, users: &[SeedUser], now: i64) -> StoreResult<()> {
-    let rows = users
-        .iter()
-        .map(|u| {
-            row![
-                tenant,
-                u.id,
-                u.upn.as_str(),
-                u.upn.to_lowercase(),
-                u.mail.clone(),
-                u.mail.as_deref().map(str::to_lowercase),
-                u.display_name.as_str(),
-                if u.guest { "Guest" } else { "Member" },
-                u.enabled,
-                u.password_hash.clone(),
-                now,
-                now,
-            ]
-        })
-        .collect();
-    insert_rows(
-        conn,
-        "users",
-        &[
-            "tenant_id",
-            "id",
-            "upn",
-            "upn_lower",
-            "mail",
-            "mail_lower",
-            "display_name",
-            "user_type",
-            "account_enabled",
-            "password_hash",
-            "created_at",
-            "modified_at",
-        ],
-        rows,
-    )
-    .await
-}
-
 pub async fn insert_role_members(conn: &mut AnyConnection, tenant: Uuid, role: DirectoryRole, principals: &[Uuid]) -> StoreResult<()> {
     let rows = principals.iter().map(|p| row![tenant, role.as_str(), *p]).collect();
     insert_rows(conn, "directory_role_members", &["tenant_id", "role", "principal_id"], rows).await
-}
-
-pub async fn insert_groups(conn: &mut AnyConnection, tenant: Uuid, groups: &[(Uuid, String, GroupKind)], now: i64) -> StoreResult<()> {
-    let rows = groups.iter().map(|(id, name, kind)| row![tenant, *id, name.as_str(), kind.as_str(), now, now]).collect();
-    insert_rows(conn, "directory_groups", &["tenant_id", "id", "display_name", "group_kind", "created_at", "modified_at"], rows).await
-}
-
-/// `(group, member)` pairs: users, nested groups or apps.
-pub async fn insert_group_members(conn: &mut AnyConnection, tenant: Uuid, members: &[(Uuid, PrincipalRef)], now: i64) -> StoreResult<()> {
-    let rows = members.iter().map(|(g, m)| row![tenant, *g, m.object_id, m.kind.as_str(), now]).collect();
-    insert_rows(conn, "group_members", &["tenant_id", "group_id", "member_id", "member_type", "added_at"], rows).await
-}
-
-pub async fn insert_group_owners(conn: &mut AnyConnection, tenant: Uuid, owners: &[(Uuid, Uuid)], now: i64) -> StoreResult<()> {
-    let rows = owners.iter().map(|(g, o)| row![tenant, *g, *o, now]).collect();
-    insert_rows(conn, "group_owners", &["tenant_id", "group_id", "owner_id", "added_at"], rows).await
 }
 
 /// `(object id, application id, display name)`.
 pub async fn insert_service_principals(conn: &mut AnyConnection, tenant: Uuid, sps: &[(Uuid, Uuid, String)], now: i64) -> StoreResult<()> {
     let rows = sps.iter().map(|(id, app, name)| row![tenant, *id, *app, name.as_str(), now]).collect();
     insert_rows(conn, "service_principals", &["tenant_id", "id", "app_id", "display_name", "created_at"], rows).await
-}
-
-/// `(sku id, part number, prepaid seats)`.
-pub async fn insert_skus(conn: &mut AnyConnection, tenant: Uuid, skus: &[(Uuid, String, i64)]) -> StoreResult<()> {
-    let rows = skus.iter().map(|(id, part, seats)| row![tenant, *id, part.as_str(), *seats]).collect();
-    insert_rows(conn, "subscribed_skus", &["tenant_id", "sku_id", "sku_part_number", "prepaid_enabled"], rows).await
-}
-
-/// `(user or group, sku)`: direct assignments when `groups` is false, group-based otherwise.
-pub async fn insert_licenses(conn: &mut AnyConnection, tenant: Uuid, pairs: &[(Uuid, Uuid)], groups: bool, now: i64) -> StoreResult<()> {
-    let rows = pairs.iter().map(|(who, sku)| row![tenant, *who, *sku, now]).collect();
-    if groups {
-        insert_rows(conn, "group_licenses", &["tenant_id", "group_id", "sku_id", "assigned_at"], rows).await
-    } else {
-        insert_rows(conn, "license_assignments", &["tenant_id", "user_id", "sku_id", "assigned_at"], rows).await
-    }
 }
 
 #[derive(Debug, Clone)]

@@ -3,18 +3,17 @@
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::directory::user_from_row;
+use super::directory::{group_from_row, user_from_full_row, GROUP_FULL, USER_FULL};
 use super::{parse_enum, parse_uuid, Store, StoreResult};
-use crate::domain::{
-    ClientCertificate, ClientSecret, DirectoryGroup, GroupKind, PrincipalKind, PrincipalRef, ServicePrincipal, User, Workspace,
-};
+use crate::domain::identity::{DirGroup, DirUser};
+use crate::domain::{ClientCertificate, ClientSecret, PrincipalKind, PrincipalRef, ServicePrincipal, Workspace};
 
 /// Everything a tenant holds, as rows of the store, for a snapshot.
 #[derive(Debug, Clone)]
 pub struct TenantRows {
     /// Live users with their password hash and whether they are Fabric administrators.
-    pub users: Vec<(User, Option<String>, bool)>,
-    pub groups: Vec<DirectoryGroup>,
+    pub users: Vec<(DirUser, Option<String>, bool)>,
+    pub groups: Vec<DirGroup>,
     pub group_members: Vec<(Uuid, PrincipalRef)>,
     pub group_owners: Vec<(Uuid, Uuid)>,
     pub service_principals: Vec<ServicePrincipal>,
@@ -34,32 +33,18 @@ impl Store {
         let t = tenant.to_string();
         let uuid = |row: &sqlx::any::AnyRow, col: &str| -> StoreResult<Uuid> { parse_uuid(&row.try_get::<String, _>(col)?) };
         let mut users = Vec::new();
-        for row in sqlx::query(
-            "SELECT u.id, u.upn, u.mail, u.display_name, u.user_type, u.account_enabled, u.deleted_at, u.password_hash, \
+        let columns = USER_FULL.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "SELECT {columns}, u.password_hash, \
                     (SELECT COUNT(*) FROM directory_role_members r WHERE r.tenant_id = u.tenant_id AND r.principal_id = u.id AND r.role = 'FabricAdministrator') AS admin \
-             FROM users u WHERE u.tenant_id = $1 AND u.deleted_at IS NULL ORDER BY u.created_at, u.upn_lower",
-        )
-        .bind(&t)
-        .fetch_all(&self.read)
-        .await?
-        {
-            let user = user_from_row(&row)?;
+             FROM users u WHERE u.tenant_id = $1 AND u.deleted_at IS NULL ORDER BY u.created_at, u.upn_lower"
+        );
+        for row in sqlx::query(&sql).bind(&t).fetch_all(&self.read).await? {
+            let user = user_from_full_row(&row)?;
             users.push((user, row.try_get("password_hash")?, row.try_get::<i64, _>("admin")? > 0));
         }
-        let mut groups = Vec::new();
-        for row in sqlx::query(
-            "SELECT id, display_name, group_kind FROM directory_groups WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY created_at, id",
-        )
-        .bind(&t)
-        .fetch_all(&self.read)
-        .await?
-        {
-            groups.push(DirectoryGroup {
-                id: uuid(&row, "id")?,
-                display_name: row.try_get("display_name")?,
-                kind: parse_enum::<GroupKind>(&row.try_get::<String, _>("group_kind")?)?,
-            });
-        }
+        let sql = format!("SELECT {GROUP_FULL} FROM directory_groups WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY created_at, id");
+        let groups = sqlx::query(&sql).bind(&t).fetch_all(&self.read).await?.iter().map(group_from_row).collect::<StoreResult<Vec<_>>>()?;
         let mut group_members = Vec::new();
         for row in sqlx::query(
             "SELECT group_id, member_id, member_type FROM group_members WHERE tenant_id = $1 ORDER BY added_at, group_id, member_id",

@@ -68,7 +68,7 @@ pub async fn grant(app: &TestApp, grants: &[(Uuid, PrincipalRef, &str)]) {
 pub async fn join_group(app: &TestApp, group: Uuid, member: PrincipalRef) {
     let mut tx = app.store.bulk_write().await.unwrap();
     tx.set_tenant(app.tenant_id());
-    seed::insert_group_members(&mut tx, app.tenant_id(), &[(group, member)], app.clock.now_millis()).await.unwrap();
+    pbi_server::store::insert_group_members(&mut tx, app.tenant_id(), &[(group, member)], app.clock.now_millis()).await.unwrap();
     tx.commit().await.unwrap();
 }
 

@@ -14,6 +14,7 @@ mod compatibility;
 mod concurrency;
 mod dataset_users;
 mod directory_activity;
+mod directory_counts;
 mod errors;
 mod fabric;
 mod faults;

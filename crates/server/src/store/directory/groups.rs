@@ -6,7 +6,7 @@ use super::*;
 use crate::domain::dirquery::{DirFilter, Page};
 use crate::store::StoreResult;
 
-pub(super) const GROUP_FULL: &str =
+pub(crate) const GROUP_FULL: &str =
     "id, display_name, group_kind, description, mail, mail_nickname, external_id, version, created_at, modified_at, deleted_at";
 
 /// Groups' filterable attributes and the columns they are compared through, each covered by a
@@ -23,7 +23,7 @@ fn group_scope(tenant: &str) -> Scope<'_> {
     Scope { table: "directory_groups", key: "id", tenant, columns: GROUP_COLUMNS }
 }
 
-pub(super) fn group_from_row(row: &AnyRow) -> Result<DirGroup, StoreError> {
+pub(crate) fn group_from_row(row: &AnyRow) -> Result<DirGroup, StoreError> {
     Ok(DirGroup {
         id: parse_uuid(&row.try_get::<String, _>("id")?)?,
         display_name: row.try_get("display_name")?,
@@ -75,36 +75,67 @@ pub(super) async fn touch_group(conn: &mut AnyConnection, tenant: Uuid, group: U
     load_group(conn, tenant, group).await?.ok_or(DirError::NotFound)
 }
 
+/// The groups' one write path for new rows: `groups` in as few multi-row statements as the
+/// backends' parameter limits allow, at version 1, created and modified at `now`, with the
+/// tenant's kept count of active groups moved by the active ones, inside the caller's
+/// transaction (`create_group`, `tenant import`, the seed generator). Callers validate.
+pub async fn insert_groups(conn: &mut AnyConnection, tenant: Uuid, groups: &[DirGroup], now: i64) -> StoreResult<()> {
+    use crate::store::seed::{insert_rows, Value};
+    if groups.is_empty() {
+        return Ok(());
+    }
+    let text = |v: &Option<String>| Value::from(v.clone());
+    let rows = groups
+        .iter()
+        .map(|g| {
+            vec![
+                Value::from(tenant),
+                Value::from(g.id),
+                Value::from(g.display_name.as_str()),
+                text(&g.mail),
+                Value::from(g.kind.as_str()),
+                Value::from(now),
+                text(&g.description),
+                text(&g.mail_nickname),
+                text(&g.external_id),
+                Value::from(1i64),
+                Value::from(now),
+                g.deleted_at.map_or(Value::NullInt, Value::Int),
+            ]
+        })
+        .collect();
+    let columns = [
+        "tenant_id",
+        "id",
+        "display_name",
+        "mail",
+        "group_kind",
+        "created_at",
+        "description",
+        "mail_nickname",
+        "external_id",
+        "version",
+        "modified_at",
+        "deleted_at",
+    ];
+    insert_rows(conn, "directory_groups", &columns, rows).await?;
+    let active = groups.iter().filter(|g| g.deleted_at.is_none()).count() as i64;
+    adjust_kept(conn, tenant, Kept::Groups, active).await
+}
+
 impl Store {
     // ----- groups -----
 
     pub async fn create_group(&self, tenant: Uuid, group: &DirGroup, now: i64) -> DirResult<DirGroup> {
         group.validate().map_err(DirError::Invalid)?;
         let mut tx = self.dir_write(tenant).await?;
-        sqlx::query(
-            "INSERT INTO directory_groups (tenant_id, id, display_name, mail, group_kind, created_at, description, mail_nickname, external_id, \
-             version, modified_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $6)",
-        )
-        .bind(tenant.to_string())
-        .bind(group.id.to_string())
-        .bind(&group.display_name)
-        .bind(&group.mail)
-        .bind(group.kind.as_str())
-        .bind(now)
-        .bind(&group.description)
-        .bind(&group.mail_nickname)
-        .bind(&group.external_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| {
-            let e = StoreError::from(e);
+        insert_groups(&mut tx, tenant, std::slice::from_ref(group), now).await.map_err(|e| {
             if e.is_unique_violation() {
                 DirError::Conflict(format!("An object with id '{}' already exists.", group.id))
             } else {
                 e.into()
             }
         })?;
-        adjust_kept(&mut tx, tenant, Kept::Groups, 1).await?;
         let created = load_group(&mut tx, tenant, group.id).await?.ok_or(DirError::NotFound)?;
         tx.commit().await?;
         Ok(created)

@@ -2,6 +2,9 @@
 //! licences after the propagation delay.
 
 use super::*;
+use crate::domain::PrincipalRef;
+use crate::store::seed::{insert_rows, Value};
+use crate::store::StoreResult;
 
 pub(super) async fn load_license_facts(conn: &mut AnyConnection, tenant: Uuid) -> DirResult<LicenseFacts> {
     let t = tenant.to_string();
@@ -149,6 +152,31 @@ pub(super) async fn write_license_rows(
     Ok(())
 }
 
+/// Subscribed SKUs' one write path for new rows: `(sku id, part number, prepaid seats)`, inside
+/// the caller's transaction (`upsert_subscribed_sku`, `tenant import`, the seed generator).
+pub async fn insert_subscribed_skus(conn: &mut AnyConnection, tenant: Uuid, skus: &[(Uuid, String, i64)]) -> StoreResult<()> {
+    let rows = skus
+        .iter()
+        .map(|(id, part, seats)| vec![Value::from(tenant), Value::from(*id), Value::from(part.as_str()), Value::from(*seats)])
+        .collect();
+    insert_rows(conn, "subscribed_skus", &["tenant_id", "sku_id", "sku_part_number", "prepaid_enabled"], rows).await
+}
+
+/// Licence assignments written in bulk: `(principal, sku)`, direct for a user, group-based for a
+/// group, inside the caller's transaction (`tenant import`, the seed generator); the bulk
+/// commit derives the users' licence state and the seats in use from them (`rebuild_licences`).
+pub async fn insert_licenses(conn: &mut AnyConnection, tenant: Uuid, assignments: &[(PrincipalRef, Uuid)], now: i64) -> StoreResult<()> {
+    let rows = |kind: PrincipalKind| {
+        assignments
+            .iter()
+            .filter(|(p, _)| p.kind == kind)
+            .map(|(p, sku)| vec![Value::from(tenant), Value::from(p.object_id), Value::from(*sku), Value::from(now)])
+            .collect::<Vec<_>>()
+    };
+    insert_rows(conn, "license_assignments", &["tenant_id", "user_id", "sku_id", "assigned_at"], rows(PrincipalKind::User)).await?;
+    insert_rows(conn, "group_licenses", &["tenant_id", "group_id", "sku_id", "assigned_at"], rows(PrincipalKind::Group)).await
+}
+
 impl Store {
     // ----- licenses -----
 
@@ -167,13 +195,7 @@ impl Store {
             .await?
             .rows_affected();
         if n == 0 {
-            sqlx::query("INSERT INTO subscribed_skus (tenant_id, sku_id, sku_part_number, prepaid_enabled) VALUES ($1, $2, $3, $4)")
-                .bind(tenant.to_string())
-                .bind(sku_id.to_string())
-                .bind(part_number)
-                .bind(prepaid_enabled)
-                .execute(&mut *tx)
-                .await?;
+            insert_subscribed_skus(&mut tx, tenant, &[(sku_id, part_number.to_string(), prepaid_enabled)]).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -1,6 +1,8 @@
 //! Group members (users, nested groups, apps; no cycles) and owners.
 
 use super::*;
+use crate::domain::PrincipalRef;
+use crate::store::StoreResult;
 
 /// The kind of an active directory object, if it exists.
 pub(super) async fn object_kind(conn: &mut AnyConnection, tenant: Uuid, id: Uuid) -> DirResult<Option<PrincipalKind>> {
@@ -84,6 +86,25 @@ pub(super) async fn principal_label(conn: &mut AnyConnection, tenant: Uuid, id: 
     })
 }
 
+/// Group memberships' one write path for new rows: `(group, member)` pairs (users, nested
+/// groups or apps) in as few statements as the backends allow, inside the caller's transaction
+/// (a member add, `tenant import`, the seed generator). Callers check references and cycles.
+pub async fn insert_group_members(conn: &mut AnyConnection, tenant: Uuid, members: &[(Uuid, PrincipalRef)], now: i64) -> StoreResult<()> {
+    use crate::store::seed::{insert_rows, Value};
+    let rows = members
+        .iter()
+        .map(|(g, m)| vec![Value::from(tenant), Value::from(*g), Value::from(m.object_id), Value::from(m.kind.as_str()), Value::from(now)])
+        .collect();
+    insert_rows(conn, "group_members", &["tenant_id", "group_id", "member_id", "member_type", "added_at"], rows).await
+}
+
+/// Group owners' one write path for new rows: `(group, owner)` pairs, as [`insert_group_members`].
+pub async fn insert_group_owners(conn: &mut AnyConnection, tenant: Uuid, owners: &[(Uuid, Uuid)], now: i64) -> StoreResult<()> {
+    use crate::store::seed::{insert_rows, Value};
+    let rows = owners.iter().map(|(g, o)| vec![Value::from(tenant), Value::from(*g), Value::from(*o), Value::from(now)]).collect();
+    insert_rows(conn, "group_owners", &["tenant_id", "group_id", "owner_id", "added_at"], rows).await
+}
+
 impl Store {
     // ----- members and owners -----
 
@@ -146,14 +167,7 @@ impl Store {
         if exists.is_some() {
             return Err(DirError::AlreadyMember);
         }
-        sqlx::query("INSERT INTO group_members (tenant_id, group_id, member_id, member_type, added_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(tenant.to_string())
-            .bind(group.to_string())
-            .bind(member.to_string())
-            .bind(kind.as_str())
-            .bind(now)
-            .execute(&mut *conn)
-            .await?;
+        insert_group_members(conn, tenant, &[(group, PrincipalRef { kind, object_id: member })], now).await?;
         Ok(kind)
     }
 
@@ -261,13 +275,7 @@ impl Store {
         if exists.is_some() {
             return Err(DirError::AlreadyMember);
         }
-        sqlx::query("INSERT INTO group_owners (tenant_id, group_id, owner_id, added_at) VALUES ($1, $2, $3, $4)")
-            .bind(tenant.to_string())
-            .bind(group.to_string())
-            .bind(owner.to_string())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        insert_group_owners(&mut tx, tenant, &[(group, owner)], now).await?;
         tx.commit().await?;
         Ok(())
     }

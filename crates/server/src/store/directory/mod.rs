@@ -15,11 +15,13 @@ pub mod query;
 mod tenants;
 mod users;
 
-pub use groups::{GroupKey, GROUP_COLUMNS};
-pub use licences::rebuild_licences;
-pub use members::{GroupObjects, Reach};
+pub(crate) use groups::{group_from_row, GROUP_FULL};
+pub use groups::{insert_groups, GroupKey, GROUP_COLUMNS};
+pub use licences::{insert_licenses, insert_subscribed_skus, rebuild_licences};
+pub use members::{insert_group_members, insert_group_owners, GroupObjects, Reach};
 pub use tenants::*;
-pub use users::USER_COLUMNS;
+pub use users::{insert_users, NewUser, USER_COLUMNS};
+pub(crate) use users::{user_from_full_row, USER_FULL};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
@@ -92,11 +94,11 @@ pub(super) fn check_if_match(current: i64, if_version: Option<i64>) -> DirResult
     }
 }
 
-/// Compute what the directory keeps derived from its rows (the licence state, the kept counts) for a tenant
-/// written in bulk; `WriteTx::commit` of a bulk write calls it.
+/// Compute what the directory keeps derived from its rows (the licence state) for a tenant
+/// written in bulk; `WriteTx::commit` of a bulk write calls it. The kept counts need no
+/// rebuild: `insert_users` and `insert_groups`, the bulk writers' path too, move them.
 pub(crate) async fn rebuild_derived(conn: &mut AnyConnection, tenant: Uuid) -> Result<(), StoreError> {
-    rebuild_licences(conn, tenant).await?;
-    query::rebuild_kept(conn, tenant).await
+    rebuild_licences(conn, tenant).await
 }
 
 /// Write the event `audit` makes of `change` on the change's own connection (transaction).

@@ -220,7 +220,12 @@ impl Kept {
 }
 
 /// Move a tenant's kept count by `delta`, inside the write that creates, deletes or restores.
-pub(crate) async fn adjust_kept(conn: &mut sqlx::AnyConnection, tenant: uuid::Uuid, kept: Kept, delta: i64) -> DirResult<()> {
+pub(crate) async fn adjust_kept(
+    conn: &mut sqlx::AnyConnection,
+    tenant: uuid::Uuid,
+    kept: Kept,
+    delta: i64,
+) -> Result<(), crate::store::StoreError> {
     let c = kept.column();
     sqlx::query(&format!("UPDATE tenants SET {c} = {c} + $2 WHERE id = $1")).bind(tenant.to_string()).bind(delta).execute(conn).await?;
     Ok(())
@@ -232,18 +237,4 @@ pub(crate) async fn kept_count(pool: &sqlx::AnyPool, tenant: uuid::Uuid, kept: K
     let sql = format!("SELECT {} AS n FROM tenants WHERE id = $1", kept.column());
     let row = sqlx::query(&sql).bind(tenant.to_string()).fetch_optional(pool).await?;
     Ok(row.map(|r| r.try_get::<i64, _>("n")).transpose()?.unwrap_or(0))
-}
-
-/// Count a bulk-written tenant's active users and groups afresh (`WriteTx::commit` of a bulk write).
-pub(crate) async fn rebuild_kept(conn: &mut sqlx::AnyConnection, tenant: uuid::Uuid) -> Result<(), crate::store::StoreError> {
-    sqlx::query(
-        "UPDATE tenants SET \
-         active_users = (SELECT COUNT(*) FROM users u WHERE u.tenant_id = $1 AND u.deleted_at IS NULL), \
-         active_groups = (SELECT COUNT(*) FROM directory_groups g WHERE g.tenant_id = $1 AND g.deleted_at IS NULL) \
-         WHERE id = $1",
-    )
-    .bind(tenant.to_string())
-    .execute(conn)
-    .await?;
-    Ok(())
 }

@@ -1,4 +1,4 @@
-//! Tenants, directory objects (users, groups, service principals, secrets, directory roles).
+//! Tenants, applications (service principals, secrets, certificates) and directory roles.
 
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
@@ -7,22 +7,9 @@ use uuid::Uuid;
 use super::users::{user_from_full_row, USER_FULL};
 use crate::domain::identity::DirUser;
 use crate::domain::{
-    ClientCertificate, ClientSecret, DirectoryGroup, DirectoryRole, PrincipalKind, PrincipalRef, ServicePrincipal, Tenant, TenantSettings,
-    User, UserType,
+    ClientCertificate, ClientSecret, DirectoryRole, PrincipalKind, PrincipalRef, ServicePrincipal, Tenant, TenantSettings,
 };
-use crate::store::{parse_enum, parse_uuid, Store, StoreResult};
-
-/// A user row to insert (what import and provisioning write).
-#[derive(Debug, Clone)]
-pub struct NewUser<'a> {
-    pub id: Uuid,
-    pub upn: &'a str,
-    pub mail: Option<&'a str>,
-    pub display_name: &'a str,
-    pub user_type: UserType,
-    pub account_enabled: bool,
-    pub password_hash: Option<&'a str>,
-}
+use crate::store::{parse_uuid, Store, StoreResult};
 
 /// Credentials kept for the demo tenant, so `serve` can print them on every start.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,18 +26,6 @@ fn tenant_from_row(row: &AnyRow) -> StoreResult<Tenant> {
     Ok(Tenant { id: parse_uuid(&row.try_get::<String, _>("id")?)?, name: row.try_get("name")?, domain: row.try_get("domain")? })
 }
 
-pub(crate) fn user_from_row(row: &AnyRow) -> StoreResult<User> {
-    Ok(User {
-        id: parse_uuid(&row.try_get::<String, _>("id")?)?,
-        upn: row.try_get("upn")?,
-        mail: row.try_get("mail")?,
-        display_name: row.try_get("display_name")?,
-        user_type: parse_enum::<UserType>(&row.try_get::<String, _>("user_type")?)?,
-        account_enabled: row.try_get::<i64, _>("account_enabled")? != 0,
-        deleted_at: row.try_get("deleted_at")?,
-    })
-}
-
 /// Names no directory object can have (PostgreSQL also refuses NUL in text): looked up as absent.
 fn is_plain(name: &str) -> bool {
     !name.chars().any(char::is_control) && name.len() <= 1024
@@ -62,39 +37,6 @@ pub async fn insert_tenant<'c, E: Executor<'c, Database = Any>>(e: E, tenant: &T
         .bind(&tenant.name)
         .bind(&tenant.domain)
         .bind(tenant.domain.to_lowercase())
-        .bind(now)
-        .execute(e)
-        .await?;
-    Ok(())
-}
-
-pub async fn insert_user<'c, E: Executor<'c, Database = Any>>(e: E, tenant: Uuid, user: &NewUser<'_>, now: i64) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO users (tenant_id, id, upn, upn_lower, mail, mail_lower, display_name, user_type, account_enabled, password_hash, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(tenant.to_string())
-    .bind(user.id.to_string())
-    .bind(user.upn)
-    .bind(user.upn.to_lowercase())
-    .bind(user.mail)
-    .bind(user.mail.map(str::to_lowercase))
-    .bind(user.display_name)
-    .bind(user.user_type.as_str())
-    .bind(user.account_enabled as i64)
-    .bind(user.password_hash)
-    .bind(now)
-    .execute(e)
-    .await?;
-    Ok(())
-}
-
-pub async fn insert_group<'c, E: Executor<'c, Database = Any>>(e: E, tenant: Uuid, group: &DirectoryGroup, now: i64) -> StoreResult<()> {
-    sqlx::query("INSERT INTO directory_groups (tenant_id, id, display_name, group_kind, created_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(tenant.to_string())
-        .bind(group.id.to_string())
-        .bind(&group.display_name)
-        .bind(group.kind.as_str())
         .bind(now)
         .execute(e)
         .await?;
@@ -209,41 +151,6 @@ pub async fn insert_demo_credentials<'c, E: Executor<'c, Database = Any>>(e: E, 
 }
 
 /// Provisioning: `member` joins `group` (a user, a nested group or an app).
-pub async fn insert_group_member<'c, E: Executor<'c, Database = Any>>(
-    e: E,
-    tenant: Uuid,
-    group: Uuid,
-    member: PrincipalRef,
-    now: i64,
-) -> StoreResult<()> {
-    sqlx::query("INSERT INTO group_members (tenant_id, group_id, member_id, member_type, added_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(tenant.to_string())
-        .bind(group.to_string())
-        .bind(member.object_id.to_string())
-        .bind(member.kind.as_str())
-        .bind(now)
-        .execute(e)
-        .await?;
-    Ok(())
-}
-
-pub async fn insert_group_owner<'c, E: Executor<'c, Database = Any>>(
-    e: E,
-    tenant: Uuid,
-    group: Uuid,
-    owner: Uuid,
-    now: i64,
-) -> StoreResult<()> {
-    sqlx::query("INSERT INTO group_owners (tenant_id, group_id, owner_id, added_at) VALUES ($1, $2, $3, $4)")
-        .bind(tenant.to_string())
-        .bind(group.to_string())
-        .bind(owner.to_string())
-        .bind(now)
-        .execute(e)
-        .await?;
-    Ok(())
-}
-
 pub async fn update_tenant_settings<'c, E: Executor<'c, Database = Any>>(e: E, tenant: Uuid, settings: &TenantSettings) -> StoreResult<()> {
     sqlx::query(
         "UPDATE tenants SET sp_api_enabled = $2, sp_api_group_id = $3, sp_admin_api_enabled = $4, sp_admin_api_group_id = $5 WHERE id = $1",
@@ -255,60 +162,6 @@ pub async fn update_tenant_settings<'c, E: Executor<'c, Database = Any>>(e: E, t
     .bind(settings.sp_admin_api_group.map(|g| g.to_string()))
     .execute(e)
     .await?;
-    Ok(())
-}
-
-/// Provisioning: a subscribed SKU with its seats.
-pub async fn insert_subscribed_sku<'c, E: Executor<'c, Database = Any>>(
-    e: E,
-    tenant: Uuid,
-    sku: Uuid,
-    part_number: &str,
-    seats: i64,
-) -> StoreResult<()> {
-    sqlx::query("INSERT INTO subscribed_skus (tenant_id, sku_id, sku_part_number, prepaid_enabled) VALUES ($1, $2, $3, $4)")
-        .bind(tenant.to_string())
-        .bind(sku.to_string())
-        .bind(part_number)
-        .bind(seats)
-        .execute(e)
-        .await?;
-    Ok(())
-}
-
-/// Provisioning: a direct license assignment.
-pub async fn insert_user_license<'c, E: Executor<'c, Database = Any>>(
-    e: E,
-    tenant: Uuid,
-    user: Uuid,
-    sku: Uuid,
-    now: i64,
-) -> StoreResult<()> {
-    sqlx::query("INSERT INTO license_assignments (tenant_id, user_id, sku_id, assigned_at) VALUES ($1, $2, $3, $4)")
-        .bind(tenant.to_string())
-        .bind(user.to_string())
-        .bind(sku.to_string())
-        .bind(now)
-        .execute(e)
-        .await?;
-    Ok(())
-}
-
-/// Provisioning: group-based licensing.
-pub async fn insert_group_license<'c, E: Executor<'c, Database = Any>>(
-    e: E,
-    tenant: Uuid,
-    group: Uuid,
-    sku: Uuid,
-    now: i64,
-) -> StoreResult<()> {
-    sqlx::query("INSERT INTO group_licenses (tenant_id, group_id, sku_id, assigned_at) VALUES ($1, $2, $3, $4)")
-        .bind(tenant.to_string())
-        .bind(group.to_string())
-        .bind(sku.to_string())
-        .bind(now)
-        .execute(e)
-        .await?;
     Ok(())
 }
 

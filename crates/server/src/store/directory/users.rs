@@ -10,7 +10,7 @@ use super::*;
 use crate::domain::dirquery::{DirFilter, Page};
 use crate::store::StoreResult;
 
-pub(super) const USER_FULL: &str = "id, upn, mail, display_name, user_type, account_enabled, external_id, given_name, surname, job_title, \
+pub(crate) const USER_FULL: &str = "id, upn, mail, display_name, user_type, account_enabled, external_id, given_name, surname, job_title, \
      department, employee_number, usage_location, extra_json, version, created_at, modified_at, deleted_at";
 
 /// Users' filterable attributes (dialect-neutral names, see `domain::dirquery`) and the indexed
@@ -33,7 +33,7 @@ pub(super) fn tombstone(upn: &str, id: Uuid) -> String {
     format!("{}#deleted#{id}", upn.to_lowercase())
 }
 
-pub(super) fn user_from_full_row(row: &AnyRow) -> Result<DirUser, StoreError> {
+pub(crate) fn user_from_full_row(row: &AnyRow) -> Result<DirUser, StoreError> {
     let extra: Option<String> = row.try_get("extra_json")?;
     let extra = match extra.as_deref() {
         None | Some("") => serde_json::Map::new(),
@@ -103,6 +103,87 @@ pub(super) fn upn_write_result<T>(result: Result<T, sqlx::Error>, upn: &str) -> 
     })
 }
 
+/// A user to write as a new row, with its password hash: what `create_user`, `tenant import`
+/// and the seed generator write.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub user: DirUser,
+    pub password_hash: Option<String>,
+}
+
+/// The users' one write path for new rows: `users` in as few multi-row statements as the
+/// backends' parameter limits allow, at version 1, created and modified at `now`, with the
+/// tenant's kept count of active users moved by the active ones, all inside the caller's
+/// transaction. A deleted user gets its tombstoned lookup key. Nothing here checks the rows
+/// beyond the schema's keys (a taken UPN is a unique violation): callers validate.
+pub async fn insert_users(conn: &mut AnyConnection, tenant: Uuid, users: &[NewUser], now: i64) -> StoreResult<()> {
+    use crate::store::seed::{insert_rows, Value};
+    if users.is_empty() {
+        return Ok(());
+    }
+    let text = |v: &Option<String>| Value::from(v.clone());
+    let rows = users
+        .iter()
+        .map(|NewUser { user: u, password_hash }| {
+            let upn_lower = match u.deleted_at {
+                Some(_) => tombstone(&u.upn, u.id),
+                None => u.upn.to_lowercase(),
+            };
+            vec![
+                Value::from(tenant),
+                Value::from(u.id),
+                Value::from(u.upn.as_str()),
+                Value::from(upn_lower),
+                text(&u.mail),
+                Value::from(u.mail.as_deref().map(str::to_lowercase)),
+                Value::from(u.display_name.as_str()),
+                Value::from(u.user_type.as_str()),
+                Value::from(u.account_enabled),
+                text(password_hash),
+                Value::from(now),
+                text(&u.external_id),
+                text(&u.given_name),
+                text(&u.surname),
+                text(&u.job_title),
+                text(&u.department),
+                text(&u.employee_number),
+                text(&u.usage_location),
+                Value::from(extra_text(u)),
+                Value::from(1i64),
+                Value::from(now),
+                u.deleted_at.map_or(Value::NullInt, Value::Int),
+            ]
+        })
+        .collect();
+    let columns = [
+        "tenant_id",
+        "id",
+        "upn",
+        "upn_lower",
+        "mail",
+        "mail_lower",
+        "display_name",
+        "user_type",
+        "account_enabled",
+        "password_hash",
+        "created_at",
+        "external_id",
+        "given_name",
+        "surname",
+        "job_title",
+        "department",
+        "employee_number",
+        "usage_location",
+        "extra_json",
+        "version",
+        "modified_at",
+        "deleted_at",
+    ];
+    insert_rows(conn, "users", &columns, rows).await?;
+    let active = users.iter().filter(|n| n.user.deleted_at.is_none()).count() as i64;
+    adjust_kept(conn, tenant, Kept::Users, active).await
+}
+
 impl Store {
     // ----- users -----
 
@@ -114,34 +195,11 @@ impl Store {
         if upn_taken(&mut tx, tenant, &user.upn, user.id).await? {
             return Err(upn_conflict(&user.upn));
         }
-        let result = sqlx::query(
-            "INSERT INTO users (tenant_id, id, upn, upn_lower, mail, mail_lower, display_name, user_type, account_enabled, password_hash, \
-             created_at, external_id, given_name, surname, job_title, department, employee_number, usage_location, extra_json, version, modified_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, 1, $11)",
-        )
-        .bind(tenant.to_string())
-        .bind(user.id.to_string())
-        .bind(&user.upn)
-        .bind(user.upn.to_lowercase())
-        .bind(&user.mail)
-        .bind(user.mail.as_deref().map(str::to_lowercase))
-        .bind(&user.display_name)
-        .bind(user.user_type.as_str())
-        .bind(user.account_enabled as i64)
-        .bind(password_hash)
-        .bind(now)
-        .bind(&user.external_id)
-        .bind(&user.given_name)
-        .bind(&user.surname)
-        .bind(&user.job_title)
-        .bind(&user.department)
-        .bind(&user.employee_number)
-        .bind(&user.usage_location)
-        .bind(extra_text(user))
-        .execute(&mut *tx)
-        .await;
-        upn_write_result(result, &user.upn)?;
-        adjust_kept(&mut tx, tenant, Kept::Users, 1).await?;
+        let new = NewUser { user: user.clone(), password_hash: password_hash.map(str::to_string) };
+        match insert_users(&mut tx, tenant, std::slice::from_ref(&new), now).await {
+            Err(e) if e.is_unique_violation() => return Err(upn_conflict(&user.upn)),
+            other => other?,
+        }
         let created = load_user(&mut tx, tenant, user.id).await?.ok_or(DirError::NotFound)?;
         tx.commit().await?;
         Ok(created)
