@@ -595,8 +595,38 @@ async fn provision_in(tx: &mut store::WriteTx<'_>, clock: &dyn Clock, spec: &Ten
     } else if let Some(hash) = spec.scim_secret_hash.as_deref() {
         store::update_scim_secret_hash(&mut **tx, tenant.id, Some(hash)).await?;
     }
+    let by_name = provision_principals(tx, tenant.id, spec, &hashed, now, &mut out).await?;
+    let lookup = |kind: PrincipalKind, name: &str| -> Result<Uuid, ProvisionError> {
+        Uuid::parse_str(name)
+            .ok()
+            .or_else(|| by_name.get(&(kind, name.to_lowercase())).copied())
+            .ok_or_else(|| ProvisionError::Invalid(format!("unknown {} '{name}'", kind.as_str())))
+    };
+    provision_memberships_and_settings(tx, tenant.id, spec, &lookup, now, &out).await?;
+    provision_licences(tx, tenant.id, spec, &lookup, now).await?;
+    let capacity_ids = provision_capacities(tx, tenant.id, spec, &lookup, now, &mut out).await?;
+    let workspace_ids = provision_workspaces(tx, tenant.id, spec, &lookup, &capacity_ids, now, &mut out).await?;
+    provision_artifacts(tx, tenant.id, spec, &workspace_ids, &lookup, now, &mut out.artifacts).await?;
+    provision_shared_items(tx, tenant.id, spec, &lookup, now, &mut out).await?;
+    Ok(out)
+}
+
+type Lookup<'a> = &'a (dyn Fn(PrincipalKind, &str) -> Result<Uuid, ProvisionError> + Sync);
+
+/// The spec's users (with their passwords hashed beforehand, in `hashed`), groups and service
+/// principals with their credentials; each principal by kind and lower-case name (UPN or
+/// display name).
+async fn provision_principals(
+    tx: &mut store::WriteTx<'_>,
+    tenant: Uuid,
+    spec: &TenantSpec,
+    hashed: &[Option<String>],
+    now: i64,
+    out: &mut ProvisionedTenant,
+) -> Result<HashMap<(PrincipalKind, String), Uuid>, ProvisionError> {
+    let invalid = |m: String| ProvisionError::Invalid(m);
     let mut by_name: HashMap<(PrincipalKind, String), Uuid> = HashMap::new();
-    for (user, hash) in spec.users.iter().zip(&hashed) {
+    for (user, hash) in spec.users.iter().zip(hashed) {
         let id = user.id.unwrap_or_else(Uuid::new_v4);
         if user.upn.trim().is_empty() || !user.upn.contains('@') {
             return Err(invalid(format!("user '{}' needs a UPN of the form name@domain", user.display_name)));
@@ -613,9 +643,9 @@ async fn provision_in(tx: &mut store::WriteTx<'_>, clock: &dyn Clock, spec: &Ten
             account_enabled: user.account_enabled,
             password_hash: hash.as_deref(),
         };
-        store::insert_user(&mut **tx, tenant.id, &new, now).await?;
+        store::insert_user(&mut **tx, tenant, &new, now).await?;
         if user.fabric_admin {
-            store::insert_role_member(&mut **tx, tenant.id, DirectoryRole::FabricAdministrator, id).await?;
+            store::insert_role_member(&mut **tx, tenant, DirectoryRole::FabricAdministrator, id).await?;
         }
         by_name.insert((PrincipalKind::User, user.upn.to_lowercase()), id);
     }
@@ -625,7 +655,7 @@ async fn provision_in(tx: &mut store::WriteTx<'_>, clock: &dyn Clock, spec: &Ten
             display_name: group.display_name.clone(),
             kind: if group.microsoft365 { GroupKind::Microsoft365 } else { GroupKind::Security },
         };
-        store::insert_group(&mut **tx, tenant.id, &g, now).await?;
+        store::insert_group(&mut **tx, tenant, &g, now).await?;
         out.groups.insert(group.display_name.clone(), g.id);
         by_name.insert((PrincipalKind::Group, group.display_name.to_lowercase()), g.id);
     }
@@ -635,7 +665,7 @@ async fn provision_in(tx: &mut store::WriteTx<'_>, clock: &dyn Clock, spec: &Ten
             app_id: sp.app_id.unwrap_or_else(Uuid::new_v4),
             display_name: sp.display_name.clone(),
         };
-        store::insert_service_principal(&mut **tx, tenant.id, &s, now).await?;
+        store::insert_service_principal(&mut **tx, tenant, &s, now).await?;
         for (i, secret) in sp.secrets.iter().enumerate() {
             let row = ClientSecret {
                 id: Uuid::new_v4(),
@@ -650,25 +680,32 @@ async fn provision_in(tx: &mut store::WriteTx<'_>, clock: &dyn Clock, spec: &Ten
             };
             let hint: String = secret.value.chars().take(3).collect();
             // Keep the spec's order as the secrets' order (export lists them by creation).
-            store::insert_client_secret(&mut **tx, tenant.id, s.id, &row, &hint, now + i as i64).await?;
+            store::insert_client_secret(&mut **tx, tenant, s.id, &row, &hint, now + i as i64).await?;
         }
         for (i, spec) in sp.certificates.iter().enumerate() {
             let cert = spec.read(&sp.display_name).map_err(invalid)?;
-            store::insert_client_certificate(&mut **tx, tenant.id, s.id, &cert, now + i as i64).await?;
+            store::insert_client_certificate(&mut **tx, tenant, s.id, &cert, now + i as i64).await?;
         }
         let registration = sp.registration().map_err(invalid)?;
         if registration != AppRegistration::default() {
-            store::set_app_registration(&mut **tx, tenant.id, s.id, &registration).await?;
+            store::set_app_registration(&mut **tx, tenant, s.id, &registration).await?;
         }
         out.service_principals.insert(sp.display_name.clone(), (s.id, s.app_id));
         by_name.insert((PrincipalKind::App, sp.display_name.to_lowercase()), s.id);
     }
-    let lookup = |kind: PrincipalKind, name: &str| -> Result<Uuid, ProvisionError> {
-        Uuid::parse_str(name)
-            .ok()
-            .or_else(|| by_name.get(&(kind, name.to_lowercase())).copied())
-            .ok_or_else(|| ProvisionError::Invalid(format!("unknown {} '{name}'", kind.as_str())))
-    };
+    Ok(by_name)
+}
+
+/// Group members and owners, then the tenant settings that name groups.
+async fn provision_memberships_and_settings(
+    tx: &mut store::WriteTx<'_>,
+    tenant: Uuid,
+    spec: &TenantSpec,
+    lookup: Lookup<'_>,
+    now: i64,
+    out: &ProvisionedTenant,
+) -> Result<(), ProvisionError> {
+    let invalid = |m: String| ProvisionError::Invalid(m);
     for group in &spec.groups {
         let group_id = out.groups[&group.display_name];
         for m in &group.members {
@@ -677,10 +714,10 @@ async fn provision_in(tx: &mut store::WriteTx<'_>, clock: &dyn Clock, spec: &Ten
             if id == group_id {
                 return Err(invalid(format!("group '{}' cannot contain itself", group.display_name)));
             }
-            store::insert_group_member(&mut **tx, tenant.id, group_id, PrincipalRef { kind, object_id: id }, now).await?;
+            store::insert_group_member(&mut **tx, tenant, group_id, PrincipalRef { kind, object_id: id }, now).await?;
         }
         for owner in &group.owners {
-            store::insert_group_owner(&mut **tx, tenant.id, group_id, lookup(PrincipalKind::User, owner)?, now).await?;
+            store::insert_group_owner(&mut **tx, tenant, group_id, lookup(PrincipalKind::User, owner)?, now).await?;
         }
     }
     let group_setting = |name: &Option<String>| name.as_deref().map(|n| lookup(PrincipalKind::Group, n)).transpose();
@@ -690,14 +727,26 @@ async fn provision_in(tx: &mut store::WriteTx<'_>, clock: &dyn Clock, spec: &Ten
         sp_admin_api_enabled: spec.settings.service_principals_can_use_admin_apis,
         sp_admin_api_group: group_setting(&spec.settings.service_principals_admin_api_group)?,
     };
-    store::update_tenant_settings(&mut **tx, tenant.id, &settings).await?;
+    store::update_tenant_settings(&mut **tx, tenant, &settings).await?;
+    Ok(())
+}
+
+/// Subscribed SKUs, then licences: direct ones take seats, group-based ones are allocated when read.
+async fn provision_licences(
+    tx: &mut store::WriteTx<'_>,
+    tenant: Uuid,
+    spec: &TenantSpec,
+    lookup: Lookup<'_>,
+    now: i64,
+) -> Result<(), ProvisionError> {
+    let invalid = |m: String| ProvisionError::Invalid(m);
     let mut seats: HashMap<String, (Uuid, i64)> = HashMap::new();
     for sku in &spec.subscribed_skus {
         let info = sku_by_part_number(&sku.sku_part_number).ok_or_else(|| invalid(format!("unknown SKU '{}'", sku.sku_part_number)))?;
         if sku.seats < 0 {
             return Err(invalid(format!("SKU '{}' cannot have negative seats", sku.sku_part_number)));
         }
-        store::insert_subscribed_sku(&mut **tx, tenant.id, info.sku_id, info.part_number, sku.seats).await?;
+        store::insert_subscribed_sku(&mut **tx, tenant, info.sku_id, info.part_number, sku.seats).await?;
         seats.insert(info.part_number.to_string(), (info.sku_id, sku.seats));
     }
     for license in &spec.licenses {
@@ -714,13 +763,26 @@ async fn provision_in(tx: &mut store::WriteTx<'_>, clock: &dyn Clock, spec: &Ten
                     return Err(invalid(format!("no seat of '{}' left for '{}'", info.part_number, license.principal)));
                 }
                 *left -= 1;
-                store::insert_user_license(&mut **tx, tenant.id, id, *sku_id, now).await?;
+                store::insert_user_license(&mut **tx, tenant, id, *sku_id, now).await?;
             }
-            PrincipalKind::Group => store::insert_group_license(&mut **tx, tenant.id, id, *sku_id, now).await?,
+            PrincipalKind::Group => store::insert_group_license(&mut **tx, tenant, id, *sku_id, now).await?,
             PrincipalKind::App => return Err(invalid(format!("applications hold no licenses ('{}')", license.principal))),
         }
     }
-    // Capacities, before the workspaces that run on them.
+    Ok(())
+}
+
+/// Capacities (before the workspaces that run on them) and their users; each by lower-case
+/// name and by id.
+async fn provision_capacities(
+    tx: &mut store::WriteTx<'_>,
+    tenant: Uuid,
+    spec: &TenantSpec,
+    lookup: Lookup<'_>,
+    now: i64,
+    out: &mut ProvisionedTenant,
+) -> Result<HashMap<String, Uuid>, ProvisionError> {
+    let invalid = |m: String| ProvisionError::Invalid(m);
     let mut capacity_ids: HashMap<String, Uuid> = HashMap::new();
     for c in &spec.capacities {
         if c.display_name.trim().is_empty() || c.sku.trim().is_empty() || c.region.trim().is_empty() {
@@ -728,7 +790,7 @@ async fn provision_in(tx: &mut store::WriteTx<'_>, clock: &dyn Clock, spec: &Ten
         }
         let capacity = Capacity {
             id: c.id.unwrap_or_else(Uuid::new_v4),
-            tenant_id: tenant.id,
+            tenant_id: tenant,
             display_name: c.display_name.clone(),
             sku: c.sku.clone(),
             region: c.region.clone(),
@@ -744,12 +806,26 @@ async fn provision_in(tx: &mut store::WriteTx<'_>, clock: &dyn Clock, spec: &Ten
         capacity_ids.insert(capacity.id.to_string(), capacity.id);
         out.capacities.insert(capacity.display_name.clone(), capacity.id);
     }
+    Ok(capacity_ids)
+}
+
+/// Workspaces with their backing group and members, in the spec's order (the members' order too).
+async fn provision_workspaces(
+    tx: &mut store::WriteTx<'_>,
+    tenant: Uuid,
+    spec: &TenantSpec,
+    lookup: Lookup<'_>,
+    capacity_ids: &HashMap<String, Uuid>,
+    now: i64,
+    out: &mut ProvisionedTenant,
+) -> Result<Vec<Uuid>, ProvisionError> {
+    let invalid = |m: String| ProvisionError::Invalid(m);
     let mut workspace_ids = Vec::with_capacity(spec.workspaces.len());
     for ws in &spec.workspaces {
         let backing = ws.backed_by.as_deref().map(|g| lookup(PrincipalKind::Group, g)).transpose()?;
         let w = Workspace {
             id: ws.id.unwrap_or_else(Uuid::new_v4),
-            tenant_id: tenant.id,
+            tenant_id: tenant,
             name: ws.name.clone(),
             description: None,
             kind: if ws.personal { "PersonalGroup" } else { "Workspace" }.into(),
@@ -771,19 +847,15 @@ async fn provision_in(tx: &mut store::WriteTx<'_>, clock: &dyn Clock, spec: &Ten
         }
         for (i, m) in ws.members.iter().enumerate() {
             let (kind, role) = (m.principal_type, m.role);
-            let id = Uuid::parse_str(&m.principal)
-                .ok()
-                .or_else(|| by_name.get(&(kind, m.principal.to_lowercase())).copied())
-                .ok_or_else(|| invalid(format!("workspace '{}' names unknown {} '{}'", ws.name, kind.as_str(), m.principal)))?;
+            let id = lookup(kind, &m.principal)
+                .map_err(|_| invalid(format!("workspace '{}' names unknown {} '{}'", ws.name, kind.as_str(), m.principal)))?;
             // Keep the spec's order as the members' order.
             store::insert_member(&mut **tx, w.id, PrincipalRef { kind, object_id: id }, None, role, now + i as i64).await?;
         }
         out.workspaces.insert(ws.name.clone(), w.id);
         workspace_ids.push(w.id);
     }
-    provision_artifacts(tx, tenant.id, spec, &workspace_ids, &lookup, now, &mut out.artifacts).await?;
-    provision_shared_items(tx, tenant.id, spec, &lookup, now, &mut out).await?;
-    Ok(out)
+    Ok(workspace_ids)
 }
 
 /// The spec's deployment pipelines and gateways with their data sources, and their users.
