@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use futures::{StreamExt, TryStreamExt};
 use pbi_client::{AddOutcome, AdminGroupsQuery, ClientError, GraphClient, Memberships, PowerBiClient};
+use pbi_wire::admin::ArtifactAccessEntry;
 use pbi_wire::powerbi::{GroupUser, GroupUserAccessRight, PrincipalType};
 use uuid::Uuid;
 
@@ -101,25 +102,7 @@ pub async fn discover_reporting(
     report: &(dyn Fn(String) + Sync),
 ) -> Result<(Discovery, DiscoveryCost), ClientError> {
     let mut cost = DiscoveryCost::default();
-    let mut upn = upn.trim().to_lowercase();
-    let mut object_id = None;
-    let mut graph = graph;
-    if let Some(g) = graph {
-        match g.get_user(&upn).await {
-            Ok(user) => {
-                object_id = Some(user.id);
-                if let Some(canonical) = user.user_principal_name {
-                    upn = canonical.to_lowercase();
-                }
-            }
-            // No Graph token, or Graph refuses it: go on without (groups are then not named).
-            Err(e) if matches!(e, ClientError::OAuth { .. }) || e.status().is_some_and(|s| s.as_u16() == 401 || s.as_u16() == 403) => {
-                tracing::warn!(error = %e, "Graph is not available: the groups that give access will not be named");
-                graph = None;
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    let (upn, object_id, graph) = resolve_user(graph, upn).await?;
     let user_key = PrincipalKey::new(PrincipalKind::User, &upn);
     let who = object_id.map(|o| o.to_string()).unwrap_or_else(|| upn.clone());
     report(format!("reading what {upn} can reach (artifactAccess)"));
@@ -133,7 +116,7 @@ pub async fn discover_reporting(
         .try_collect()
         .await?;
     cost.admin_calls += pages.len() as u32;
-    let entries = pages.into_iter().flat_map(|p| p.items);
+    let (wanted, items) = sort_entries(pages.into_iter().flat_map(|p| p.items));
     let mine: HashSet<Uuid> = client
         .groups_stream(None, 5000)
         .map_ok(|page| page.into_iter().map(|g| g.id))
@@ -142,81 +125,19 @@ pub async fn discover_reporting(
         .into_iter()
         .flatten()
         .collect();
-
-    // First the workspaces and what each needs; then their member lists: the caller's own
-    // workspaces through the free endpoint (a few at a time), the others only where the plan
-    // needs facts, through the admin endpoint: one call each when they are few, else the tenant's
-    // workspace list with its users (5,000 workspaces an admin call), so the admin calls never
-    // follow the number of workspaces the user reaches.
-    let mut wanted: Vec<(Uuid, String, Share, Option<Role>, bool)> = Vec::new();
-    let mut items = Vec::new();
-    for entry in entries {
-        let kind = entry.artifact_type.as_str().to_string();
-        let share = match entry.share_type.as_deref().map(str::to_ascii_lowercase).as_deref() {
-            Some("direct") => Share::Direct,
-            Some("group") => Share::Group,
-            _ => Share::Workspace,
-        };
-        if !matches!(kind.as_str(), "Workspace" | "Group") {
-            items.push(ItemReach { id: entry.artifact_id, name: entry.display_name, kind, access_right: entry.access_right, share });
-            continue;
-        }
-        let Ok(id) = entry.artifact_id.parse::<Uuid>() else { continue };
-        let listed_role = role_named(&entry.access_right);
-        let needs_facts = share == Share::Group || listed_role == Some(Role::Admin);
-        wanted.push((id, entry.display_name, share, listed_role, needs_facts));
-    }
-    let free: Vec<Uuid> = wanted.iter().filter(|w| mine.contains(&w.0)).map(|w| w.0).collect();
-    let admin: HashSet<Uuid> = wanted.iter().filter(|w| !mine.contains(&w.0) && w.4).map(|w| w.0).collect();
-    let done = std::sync::atomic::AtomicUsize::new(0);
-    let total = free.len();
-    let mut members_of: BTreeMap<Uuid, Vec<GroupUser>> = futures::stream::iter(free)
-        .map(|id| {
-            let done = &done;
-            async move {
-                let members = client.get_group_users(id).await?;
-                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                report(format!("member lists of the caller's workspaces: {n}/{total}"));
-                Ok::<_, ClientError>((id, members))
-            }
-        })
-        .buffer_unordered(FAN_OUT)
-        .try_collect()
-        .await?;
-    if admin.len() <= ONE_BY_ONE {
-        for id in &admin {
-            report(format!("member list of workspace {id} (admin)"));
-            cost.admin_calls += 1;
-            members_of.insert(*id, client.get_group_users_as_admin(*id).await?);
-        }
-    } else {
-        report(format!("member lists of {} workspaces (admin/groups, 5,000 a call)", admin.len()));
-        let q = AdminGroupsQuery { expand: Some("users".into()), filter: Some("state eq 'Active'".into()) };
-        let mut pages = client.groups_as_admin_stream(5000, &q);
-        let mut found = 0;
-        while let Some(page) = pages.try_next().await? {
-            cost.admin_calls += 1;
-            for g in page.into_iter().filter(|g| admin.contains(&g.id)) {
-                members_of.insert(g.id, g.users.unwrap_or_default());
-                found += 1;
-            }
-            if found == admin.len() {
-                break;
-            }
-        }
-    }
+    let members_of = member_lists(client, &wanted, &mine, report, &mut cost).await?;
 
     // The user's groups, direct and nested (read once, when some access comes through a group):
     // its own transitiveMemberOf and memberOf, never the tenant's group graph.
     let mut groups_of_user: Option<(Memberships, BTreeMap<Uuid, Vec<Uuid>>)> = None;
     let mut workspaces = Vec::new();
-    for (id, name, share, listed_role, _) in wanted {
-        let members = members_of.get(&id);
+    for w in wanted {
+        let members = members_of.get(&w.id);
         let mut reach = WorkspaceReach {
-            id: id.to_string(),
-            name,
-            direct_role: if share == Share::Direct { listed_role } else { None },
-            through_group: share == Share::Group,
+            id: w.id.to_string(),
+            name: w.name,
+            direct_role: if w.share == Share::Direct { w.listed_role } else { None },
+            through_group: w.share == Share::Group,
             groups: Vec::new(),
             direct_admins: 0,
             caller_role: None,
@@ -240,6 +161,118 @@ pub async fn discover_reporting(
         workspaces.push(reach);
     }
     Ok((Discovery { upn, object_id: object_id.map(|o| o.to_string()), workspaces, items }, cost))
+}
+
+/// The user as Graph knows it: its canonical UPN (lower case) and object id. Without a Graph
+/// token, or when Graph refuses it, discovery goes on without Graph (`None`: the groups that give
+/// access are then not named).
+async fn resolve_user<'g>(
+    graph: Option<&'g GraphClient>,
+    upn: &str,
+) -> Result<(String, Option<Uuid>, Option<&'g GraphClient>), ClientError> {
+    let mut upn = upn.trim().to_lowercase();
+    let Some(g) = graph else { return Ok((upn, None, None)) };
+    match g.get_user(&upn).await {
+        Ok(user) => {
+            if let Some(canonical) = user.user_principal_name {
+                upn = canonical.to_lowercase();
+            }
+            Ok((upn, Some(user.id), graph))
+        }
+        Err(e) if matches!(e, ClientError::OAuth { .. }) || e.status().is_some_and(|s| s.as_u16() == 401 || s.as_u16() == 403) => {
+            tracing::warn!(error = %e, "Graph is not available: the groups that give access will not be named");
+            Ok((upn, None, None))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A workspace the user reaches, as `artifactAccess` lists it.
+struct Wanted {
+    id: Uuid,
+    name: String,
+    share: Share,
+    listed_role: Option<Role>,
+    /// The plan needs its member list: an Admin role (maybe the last) or access through a group
+    /// (which may hide a weaker direct role).
+    needs_facts: bool,
+}
+
+/// Split `artifactAccess` entries into the workspaces (with what each needs) and the items.
+fn sort_entries(entries: impl Iterator<Item = ArtifactAccessEntry>) -> (Vec<Wanted>, Vec<ItemReach>) {
+    let mut wanted = Vec::new();
+    let mut items = Vec::new();
+    for entry in entries {
+        let kind = entry.artifact_type.as_str().to_string();
+        let share = match entry.share_type.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            Some("direct") => Share::Direct,
+            Some("group") => Share::Group,
+            _ => Share::Workspace,
+        };
+        if !matches!(kind.as_str(), "Workspace" | "Group") {
+            items.push(ItemReach { id: entry.artifact_id, name: entry.display_name, kind, access_right: entry.access_right, share });
+            continue;
+        }
+        let Ok(id) = entry.artifact_id.parse::<Uuid>() else { continue };
+        let listed_role = role_named(&entry.access_right);
+        let needs_facts = share == Share::Group || listed_role == Some(Role::Admin);
+        wanted.push(Wanted { id, name: entry.display_name, share, listed_role, needs_facts });
+    }
+    (wanted, items)
+}
+
+/// The member lists discovery needs: the caller's own workspaces (`mine`) through the free
+/// endpoint (a few at a time), the others only where the plan needs facts, through the admin
+/// endpoint: one call each when they are few, else the tenant's workspace list with its users
+/// (5,000 workspaces an admin call), so the admin calls never follow the number of workspaces
+/// the user reaches.
+async fn member_lists(
+    client: &PowerBiClient,
+    wanted: &[Wanted],
+    mine: &HashSet<Uuid>,
+    report: &(dyn Fn(String) + Sync),
+    cost: &mut DiscoveryCost,
+) -> Result<BTreeMap<Uuid, Vec<GroupUser>>, ClientError> {
+    let free: Vec<Uuid> = wanted.iter().filter(|w| mine.contains(&w.id)).map(|w| w.id).collect();
+    let admin: HashSet<Uuid> = wanted.iter().filter(|w| !mine.contains(&w.id) && w.needs_facts).map(|w| w.id).collect();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let total = free.len();
+    let mut members_of: BTreeMap<Uuid, Vec<GroupUser>> = futures::stream::iter(free)
+        .map(|id| {
+            let done = &done;
+            async move {
+                let members = client.get_group_users(id).await?;
+                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                report(format!("member lists of the caller's workspaces: {n}/{total}"));
+                Ok::<_, ClientError>((id, members))
+            }
+        })
+        .buffer_unordered(FAN_OUT)
+        .try_collect()
+        .await?;
+    if admin.len() <= ONE_BY_ONE {
+        for id in &admin {
+            report(format!("member list of workspace {id} (admin)"));
+            cost.admin_calls += 1;
+            members_of.insert(*id, client.get_group_users_as_admin(*id).await?);
+        }
+        return Ok(members_of);
+    }
+    report(format!("member lists of {} workspaces (admin/groups, 5,000 a call)", admin.len()));
+    let q = AdminGroupsQuery { expand: Some("users".into()), filter: Some("state eq 'Active'".into()) };
+    let mut pages = client.groups_as_admin_stream(5000, &q);
+    let mut found = 0;
+    while let Some(page) = pages.try_next().await? {
+        cost.admin_calls += 1;
+        for g in page.into_iter().filter(|g| admin.contains(&g.id)) {
+            members_of.insert(g.id, g.users.unwrap_or_default());
+            found += 1;
+        }
+        if found == admin.len() {
+            break;
+        }
+    }
+    Ok(members_of)
 }
 
 /// The groups holding a role in a workspace that contain the user, by name, with the nesting

@@ -464,11 +464,16 @@ struct ServeArgs {
     pub tls_key: Option<String>,
 }
 
-async fn session(conn: &Conn) -> Result<cli::commands::Session, ExitCode> {
-    let profile = cli::profile::load(&conn.profile, conn.profiles.clone()).map_err(|e| {
+/// The profile `conn` names, or the usage exit after saying why not.
+fn profile(conn: &Conn) -> Result<cli::profile::Profile, ExitCode> {
+    cli::profile::load(&conn.profile, conn.profiles.clone()).map_err(|e| {
         eprintln!("pbi-access: profile error: {e}");
         ExitCode::from(cli::exit::USAGE)
-    })?;
+    })
+}
+
+async fn session(conn: &Conn) -> Result<cli::commands::Session, ExitCode> {
+    let profile = profile(conn)?;
     cli::commands::connect(profile).await.map_err(|e| {
         eprintln!("pbi-access: {e}");
         ExitCode::from(cli::exit::USAGE)
@@ -480,31 +485,7 @@ async fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Serve(args) => serve_command(args).await,
         Command::Healthcheck { url } => healthcheck(&url).await,
-        Command::Hosts { address, database, config, tls_dir } => {
-            let mut overrides = serde_json::Map::new();
-            if let Some(database) = database {
-                overrides.insert("database".into(), database.into());
-            }
-            if let Some(dir) = tls_dir {
-                overrides.insert("tls".into(), serde_json::json!({ "dir": dir }));
-            }
-            let config = match Config::load(config.as_deref(), &serde_json::Value::Object(overrides)) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("pbi-access: configuration error: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            let ca = config.tls.cert.is_none().then(|| {
-                let ca = config.tls_dir().join("ca.pem");
-                std::path::absolute(&ca).unwrap_or(ca)
-            });
-            print!("{}", pbi_server::hosts::setup_text(&address, ca.as_deref()));
-            if ca.as_ref().is_some_and(|ca| !ca.is_file()) {
-                println!("# (the CA does not exist yet: the first `pbi-access serve --tls` with this database creates it)");
-            }
-            ExitCode::SUCCESS
-        }
+        Command::Hosts { address, database, config, tls_dir } => hosts_command(&address, database, config, tls_dir),
         Command::Workspaces { conn } => match session(&conn).await {
             Ok(s) => cli::commands::workspaces(&s, conn.output).await,
             Err(code) => code,
@@ -526,20 +507,7 @@ async fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::Audit { workspace, all, out, since, journal, resume, conn } => {
-            let format = conn.output;
-            let mut profile_args = Vec::new();
-            if conn.profile != "default" {
-                profile_args.extend(["--profile".to_string(), conn.profile.clone()]);
-            }
-            if let Some(p) = &conn.profiles {
-                profile_args.extend(["--profiles".to_string(), p.display().to_string()]);
-            }
-            let options = cli::audit::AllOptions { since, journal, resume, profile_args };
-            let plain = Conn { profile: conn.profile, profiles: conn.profiles, output: cli::output::Format::Table };
-            match session(&plain).await {
-                Ok(s) => cli::audit::audit(&s, workspace.as_deref(), all, format, &out, &options).await,
-                Err(code) => code,
-            }
+            audit_command(workspace, all, out, cli::audit::AllOptions { since, journal, resume, profile_args: Vec::new() }, conn).await
         }
         Command::Rehearse { snapshot, command, profile, profiles } => {
             let mut args = vec!["--profile".to_string(), profile.clone()];
@@ -562,86 +530,15 @@ async fn main() -> ExitCode {
                     return ExitCode::from(cli::exit::USAGE);
                 }
             };
-            let request = cli::onboard::Request {
-                upn,
-                workspaces: workspace,
-                role,
-                license,
-                dataset,
-                permission,
-                usage_location,
-                license_wait: std::time::Duration::from_secs(license_wait),
-            };
+            let license_wait = std::time::Duration::from_secs(license_wait);
+            let request =
+                cli::onboard::Request { upn, workspaces: workspace, role, license, dataset, permission, usage_location, license_wait };
             match session(&conn).await {
                 Ok(s) => cli::onboard::onboard(&s, &request, conn.output).await,
                 Err(code) => code,
             }
         }
-        Command::Review { command } => match command {
-            ReviewCommand::Start { name, all, workspace, name_contains, due_days, reviewer, owner, lookback_days, database, conn } => {
-                let scope = match (all, workspace.is_empty(), name_contains) {
-                    (true, _, _) => cli::audit::ReviewScope::All,
-                    (false, false, _) => cli::audit::ReviewScope::Workspaces(workspace),
-                    (false, true, Some(text)) => cli::audit::ReviewScope::NameContains(text),
-                    (false, true, None) => {
-                        eprintln!("pbi-access: give the scope: --all, --workspace W or --name-contains TEXT");
-                        return ExitCode::from(cli::exit::USAGE);
-                    }
-                };
-                let options = cli::review::StartOptions { name, scope, due_days, reviewers: reviewer, owner, lookback_days };
-                match session(&conn).await {
-                    Ok(s) => cli::review::start(&s, &database, &options).await,
-                    Err(code) => code,
-                }
-            }
-            ReviewCommand::Queue { campaign, flag, decision, search, after, limit, database, conn } => {
-                match cli::profile::load(&conn.profile, conn.profiles.clone()) {
-                    Ok(profile) => {
-                        let o = cli::review::QueueOptions { flag, decision, search, after, limit };
-                        cli::review::queue(&profile, &database, campaign, &o, conn.output).await
-                    }
-                    Err(e) => {
-                        eprintln!("pbi-access: profile error: {e}");
-                        ExitCode::from(cli::exit::USAGE)
-                    }
-                }
-            }
-            ReviewCommand::Decide { campaign, rows, decision, role, justification, database, conn } => {
-                match cli::profile::load(&conn.profile, conn.profiles.clone()) {
-                    Ok(profile) => {
-                        cli::review::decide(&profile, &database, campaign, &rows, Some(&decision), role.as_deref(), &justification).await
-                    }
-                    Err(e) => {
-                        eprintln!("pbi-access: profile error: {e}");
-                        ExitCode::from(cli::exit::USAGE)
-                    }
-                }
-            }
-            ReviewCommand::Accept { campaign, rows, database, conn } => match cli::profile::load(&conn.profile, conn.profiles.clone()) {
-                Ok(profile) => cli::review::decide(&profile, &database, campaign, &rows, None, None, "").await,
-                Err(e) => {
-                    eprintln!("pbi-access: profile error: {e}");
-                    ExitCode::from(cli::exit::USAGE)
-                }
-            },
-            ReviewCommand::List { database, output } => cli::review::list(&database, output).await,
-            ReviewCommand::Export { campaign, format, out, database } => {
-                cli::review::export(&database, campaign, format, out.as_deref()).await
-            }
-            ReviewCommand::Verify { file } => cli::review::verify(&file),
-            ReviewCommand::Serve { listen, public_url, client_id, client_secret, journal_dir, database, conn } => {
-                match cli::profile::load(&conn.profile, conn.profiles.clone()) {
-                    Ok(profile) => {
-                        let options = review_web::Options { listen, database, public_url, client_id, client_secret, journal_dir };
-                        review_web::serve(profile, options).await
-                    }
-                    Err(e) => {
-                        eprintln!("pbi-access: profile error: {e}");
-                        ExitCode::from(cli::exit::USAGE)
-                    }
-                }
-            }
-        },
+        Command::Review { command } => review_command(command).await,
         Command::Plan { desired, out, conn } => match session(&conn).await {
             Ok(s) => cli::commands::plan(&s, &desired, &out, conn.output).await,
             Err(code) => code,
@@ -663,16 +560,112 @@ async fn main() -> ExitCode {
             }
         }
         Command::Seed { users, workspaces, seed, domain, database, config } => {
-            let mut overrides = serde_json::Map::new();
-            if let Some(database) = database {
-                overrides.insert("database".into(), database.into());
+            let overrides = database.map(|d| serde_json::json!({ "database": d })).unwrap_or_else(|| serde_json::json!({}));
+            match load_config(config.as_deref(), overrides) {
+                Ok(config) => generate(&config.database, SeedParams { users, workspaces, seed, domain }).await,
+                Err(code) => code,
             }
-            let config = match load_config(config.as_deref(), serde_json::Value::Object(overrides)) {
-                Ok(c) => c,
-                Err(code) => return code,
-            };
-            generate(&config.database, SeedParams { users, workspaces, seed, domain }).await
         }
+    }
+}
+
+/// `hosts`: the lines that point Microsoft's host names at this server, and the CA to trust.
+fn hosts_command(address: &str, database: Option<String>, config: Option<PathBuf>, tls_dir: Option<String>) -> ExitCode {
+    let mut overrides = serde_json::Map::new();
+    if let Some(database) = database {
+        overrides.insert("database".into(), database.into());
+    }
+    if let Some(dir) = tls_dir {
+        overrides.insert("tls".into(), serde_json::json!({ "dir": dir }));
+    }
+    let config = match Config::load(config.as_deref(), &serde_json::Value::Object(overrides)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("pbi-access: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let ca = config.tls.cert.is_none().then(|| {
+        let ca = config.tls_dir().join("ca.pem");
+        std::path::absolute(&ca).unwrap_or(ca)
+    });
+    print!("{}", pbi_server::hosts::setup_text(address, ca.as_deref()));
+    if ca.as_ref().is_some_and(|ca| !ca.is_file()) {
+        println!("# (the CA does not exist yet: the first `pbi-access serve --tls` with this database creates it)");
+    }
+    ExitCode::SUCCESS
+}
+
+/// `audit`: the session reads as a table whatever `--output` says (the format is the report's),
+/// and a resumable `--all` run repeats the profile flags in its resume command.
+async fn audit_command(
+    workspace: Option<String>,
+    all: bool,
+    out: PathBuf,
+    mut options: cli::audit::AllOptions,
+    conn: AuditConn,
+) -> ExitCode {
+    let format = conn.output;
+    if conn.profile != "default" {
+        options.profile_args.extend(["--profile".to_string(), conn.profile.clone()]);
+    }
+    if let Some(p) = &conn.profiles {
+        options.profile_args.extend(["--profiles".to_string(), p.display().to_string()]);
+    }
+    let plain = Conn { profile: conn.profile, profiles: conn.profiles, output: cli::output::Format::Table };
+    match session(&plain).await {
+        Ok(s) => cli::audit::audit(&s, workspace.as_deref(), all, format, &out, &options).await,
+        Err(code) => code,
+    }
+}
+
+/// `review …`: campaigns in the review database; `start` reads access through a session, the
+/// other commands need only the profile (for the reviewer's sign-in) or nothing.
+async fn review_command(command: ReviewCommand) -> ExitCode {
+    match command {
+        ReviewCommand::Start { name, all, workspace, name_contains, due_days, reviewer, owner, lookback_days, database, conn } => {
+            let scope = match (all, workspace.is_empty(), name_contains) {
+                (true, _, _) => cli::audit::ReviewScope::All,
+                (false, false, _) => cli::audit::ReviewScope::Workspaces(workspace),
+                (false, true, Some(text)) => cli::audit::ReviewScope::NameContains(text),
+                (false, true, None) => {
+                    eprintln!("pbi-access: give the scope: --all, --workspace W or --name-contains TEXT");
+                    return ExitCode::from(cli::exit::USAGE);
+                }
+            };
+            let options = cli::review::StartOptions { name, scope, due_days, reviewers: reviewer, owner, lookback_days };
+            match session(&conn).await {
+                Ok(s) => cli::review::start(&s, &database, &options).await,
+                Err(code) => code,
+            }
+        }
+        ReviewCommand::Queue { campaign, flag, decision, search, after, limit, database, conn } => match profile(&conn) {
+            Ok(profile) => {
+                let o = cli::review::QueueOptions { flag, decision, search, after, limit };
+                cli::review::queue(&profile, &database, campaign, &o, conn.output).await
+            }
+            Err(code) => code,
+        },
+        ReviewCommand::Decide { campaign, rows, decision, role, justification, database, conn } => match profile(&conn) {
+            Ok(profile) => {
+                cli::review::decide(&profile, &database, campaign, &rows, Some(&decision), role.as_deref(), &justification).await
+            }
+            Err(code) => code,
+        },
+        ReviewCommand::Accept { campaign, rows, database, conn } => match profile(&conn) {
+            Ok(profile) => cli::review::decide(&profile, &database, campaign, &rows, None, None, "").await,
+            Err(code) => code,
+        },
+        ReviewCommand::List { database, output } => cli::review::list(&database, output).await,
+        ReviewCommand::Export { campaign, format, out, database } => cli::review::export(&database, campaign, format, out.as_deref()).await,
+        ReviewCommand::Verify { file } => cli::review::verify(&file),
+        ReviewCommand::Serve { listen, public_url, client_id, client_secret, journal_dir, database, conn } => match profile(&conn) {
+            Ok(profile) => {
+                let options = review_web::Options { listen, database, public_url, client_id, client_secret, journal_dir };
+                review_web::serve(profile, options).await
+            }
+            Err(code) => code,
+        },
     }
 }
 

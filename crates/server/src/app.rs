@@ -26,7 +26,7 @@ use crate::config::Config;
 use crate::faults::Faults;
 use crate::store::{DemoCredentials, Store};
 use crate::telemetry::{self, REQUEST_ID};
-use crate::tls::{TlsFiles, TlsListener, TlsSetup};
+use crate::tls::{TlsFiles, TlsListener};
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
@@ -64,7 +64,8 @@ pub struct Application {
     listener: tokio::net::TcpListener,
     state: AppState,
     demo: Option<DemoCredentials>,
-    tls: Option<TlsSetup>,
+    /// The certificate served and its rustls configuration, when TLS is on.
+    tls: Option<(TlsFiles, Arc<rustls::ServerConfig>)>,
 }
 
 impl Application {
@@ -136,7 +137,7 @@ impl Application {
 
     /// The certificate files served, when TLS is on.
     pub fn tls(&self) -> Option<&TlsFiles> {
-        self.tls.as_ref().map(|t| &t.files)
+        self.tls.as_ref().map(|(files, _)| files)
     }
 
     /// Serve (HTTPS when TLS is on) until `shutdown` resolves, then finish in-flight requests,
@@ -150,7 +151,7 @@ impl Application {
         let limits = self.state.config.server.clone();
         match self.tls {
             None => crate::serve::serve(plain_listener(self.listener), router, limits, shutdown).await,
-            Some(tls) => crate::serve::serve(TlsListener::new(self.listener, tls.config)?, router, limits, shutdown).await,
+            Some((_, config)) => crate::serve::serve(TlsListener::new(self.listener, config)?, router, limits, shutdown).await,
         }
     }
 }

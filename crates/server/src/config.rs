@@ -178,8 +178,9 @@ impl Default for Audit {
     }
 }
 
-/// HTTPS on the listener. Off by default. With `enabled` and no `cert`/`key`, a local CA and a
-/// certificate for `localhost`, `127.0.0.1` and `::1` are generated once into `dir` and reused.
+/// HTTPS on the listener: the one TLS setting (`tls::setup` loads what it names). Off by default.
+/// With `enabled` and no `cert`/`key`, a local CA and a certificate for `localhost`, `127.0.0.1`,
+/// `::1` and Microsoft's host names are generated once into `dir` and reused.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Tls {

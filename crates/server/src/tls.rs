@@ -40,22 +40,10 @@ pub struct TlsFiles {
     pub generated: bool,
 }
 
-/// The loaded TLS setup: what is served (`config::Tls` says what to serve).
-#[derive(Clone)]
-pub struct TlsSetup {
-    pub files: TlsFiles,
-    pub config: Arc<rustls::ServerConfig>,
-}
-
-impl std::fmt::Debug for TlsSetup {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsSetup").field("files", &self.files).finish_non_exhaustive()
-    }
-}
-
-/// Load or generate the certificate named by the configuration; `None` when TLS is off.
-/// `year` (from the injected clock) sets the certificates' validity: from last year, for 20 years.
-pub fn setup(config: &Config, year: i32) -> anyhow::Result<Option<TlsSetup>> {
+/// Load or generate the certificate named by the configuration (`config::Tls`), with the rustls
+/// configuration that serves it; `None` when TLS is off. `year` (from the injected clock) sets the
+/// certificates' validity: from last year, for 20 years.
+pub fn setup(config: &Config, year: i32) -> anyhow::Result<Option<(TlsFiles, Arc<rustls::ServerConfig>)>> {
     if !config.tls.is_on() {
         return Ok(None);
     }
@@ -65,7 +53,7 @@ pub fn setup(config: &Config, year: i32) -> anyhow::Result<Option<TlsSetup>> {
         (None, None) => ensure_local_ca(&config.tls_dir(), year)?,
     };
     let config = server_config(&files.cert, &files.key)?;
-    Ok(Some(TlsSetup { files, config }))
+    Ok(Some((files, config)))
 }
 
 /// The names the generated server certificate holds: the local ones, and Microsoft's hosts

@@ -164,54 +164,12 @@ pub async fn run(profile: Profile, o: Options) -> ExitCode {
     }
     let show = progress::visible(o.format);
     let journal_path = o.resume.clone().or(o.journal.clone()).unwrap_or_else(|| default_journal(&o.upn));
-    let saved = unfinished(&journal_path);
-    let wanted = o.upn.trim().to_lowercase();
-    let resuming = saved.is_some();
-    let plan = match saved {
-        Some(plan) if o.resume.is_some() || plan.upn == wanted => {
-            eprintln!("pbi-access: resuming the offboarding of {} saved in {}", plan.upn, journal_path.display());
-            let asked = o.successor.as_deref().map(|s| s.trim().to_lowercase());
-            if asked.is_some() && asked != plan.successor {
-                eprintln!(
-                    "pbi-access: the saved plan's successor ({}) stays; run the command again when it is done to hand over to another",
-                    plan.successor.as_deref().unwrap_or("none")
-                );
-            }
-            plan
-        }
-        Some(plan) => {
-            return fail(
-                exit::USAGE,
-                format!("{} holds an unfinished offboarding of {}: give another --journal", journal_path.display(), plan.upn),
-            )
-        }
-        None if o.resume.is_some() => return fail(exit::USAGE, format!("nothing to resume in {}", journal_path.display())),
-        None => {
-            let spinner = progress::spinner(format!("finding everything {wanted} can reach"), show);
-            let found = discover_reporting(&s.client, Some(&s.graph), &o.upn, &s.caller, &|m| spinner.set_message(m)).await;
-            spinner.finish_and_clear();
-            match found {
-                Ok((found, _)) => plan_offboarding(&found, o.successor.as_deref()),
-                Err(e) => return discovery_error(e, "discovery"),
-            }
-        }
+    let (plan, resuming) = match plan_or_resume(&s, &o, &journal_path, show).await {
+        Ok(found) => found,
+        Err(code) => return code,
     };
     if o.format != Format::Json || o.dry_run {
-        let rows = plan_rows(&plan);
-        if o.format == Format::Json {
-            let doc = json!({"upn": plan.upn, "steps": plan.steps, "remains": remains_json(&plan.remains), "adminCalls": plan.admin_calls});
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
-        } else {
-            print(&rows, o.format);
-        }
-        eprintln!(
-            "{} step(s) spending {} admin call(s); {} access path(s) will remain. Discovery spent {} admin call(s) and {} Graph call(s).",
-            plan.steps.len(),
-            plan.admin_calls,
-            plan.remains.len(),
-            s.client.stats().admin_requests,
-            s.graph.stats().requests
-        );
+        show_plan(&s, &plan, o.format);
     }
     if o.dry_run {
         return ExitCode::SUCCESS;
@@ -221,57 +179,118 @@ pub async fn run(profile: Profile, o: Options) -> ExitCode {
         if !o.yes && !confirm(&plan) {
             return fail(exit::DECLINED, "nothing was changed");
         }
-        if !resuming {
-            // A finished journal of an earlier offboarding gives way to this plan's.
-            let _ = std::fs::remove_file(&journal_path);
-            let text = serde_json::to_string_pretty(&plan).unwrap_or_default();
-            if let Err(e) = std::fs::write(plan_path(&journal_path), text) {
-                return fail(exit::FAILURE, format!("cannot save the plan beside {}: {e}", journal_path.display()));
+        report = match execute(&s, &plan, &journal_path, resuming, show).await {
+            Ok(report) => report,
+            Err(code) => return code,
+        };
+    }
+    verify_and_report(&s, &plan, &report, o.format, show).await
+}
+
+/// The plan: the unfinished one saved beside the journal (resuming, `true`), or a new one from a
+/// fresh discovery.
+async fn plan_or_resume(s: &Offboarder, o: &Options, journal_path: &Path, show: bool) -> Result<(OffboardPlan, bool), ExitCode> {
+    let wanted = o.upn.trim().to_lowercase();
+    match unfinished(journal_path) {
+        Some(plan) if o.resume.is_some() || plan.upn == wanted => {
+            eprintln!("pbi-access: resuming the offboarding of {} saved in {}", plan.upn, journal_path.display());
+            let asked = o.successor.as_deref().map(|s| s.trim().to_lowercase());
+            if asked.is_some() && asked != plan.successor {
+                eprintln!(
+                    "pbi-access: the saved plan's successor ({}) stays; run the command again when it is done to hand over to another",
+                    plan.successor.as_deref().unwrap_or("none")
+                );
             }
+            Ok((plan, true))
         }
-        let mut journal = match Journal::open(&journal_path, &plan.fingerprint, plan.steps.len() as u32) {
-            Ok(j) => j,
-            Err(e) => return fail(exit::USAGE, e),
-        };
-        let bar = progress::bar(plan.steps.len() as u64, show);
-        let target = ClientOffboardTarget { client: &s.client };
-        let result = run_offboarding(&plan, &mut journal, &target, |step| {
-            bar.set_message(format!("{}: {}", step.target_name, step.describe()));
-            bar.inc(1);
-        })
-        .await;
-        bar.finish_and_clear();
-        report = match result {
-            Ok(r) => r,
-            Err(e) => {
-                return fail(
-                    exit::FAILURE,
-                    format!(
-                        "{e}; the journal {} records what landed: run `pbi-access offboard {}` again to resume",
-                        journal_path.display(),
-                        plan.upn
-                    ),
-                )
+        Some(plan) => Err(fail(
+            exit::USAGE,
+            format!("{} holds an unfinished offboarding of {}: give another --journal", journal_path.display(), plan.upn),
+        )),
+        None if o.resume.is_some() => Err(fail(exit::USAGE, format!("nothing to resume in {}", journal_path.display()))),
+        None => {
+            let spinner = progress::spinner(format!("finding everything {wanted} can reach"), show);
+            let found = discover_reporting(&s.client, Some(&s.graph), &o.upn, &s.caller, &|m| spinner.set_message(m)).await;
+            spinner.finish_and_clear();
+            match found {
+                Ok((found, _)) => Ok((plan_offboarding(&found, o.successor.as_deref()), false)),
+                Err(e) => Err(discovery_error(e, "discovery")),
             }
-        };
-        if let Some(stop) = &report.stopped {
-            let wait = match stop {
-                TargetError::BudgetExhausted { retry_after_secs } => *retry_after_secs,
-                _ => 0,
-            };
-            return fail(
-                exit::BUDGET,
-                format!(
-                    "stopped after {} step(s): the next admin call is {} min away. The journal {} is saved; resume then with: pbi-access offboard {} --resume {} --yes",
-                    report.executed.len() + report.already_done.len(),
-                    wait.div_ceil(60),
-                    journal_path.display(),
-                    plan.upn,
-                    journal_path.display()
-                ),
-            );
         }
     }
+}
+
+/// The plan's steps (JSON only for a dry run), and what discovery spent.
+fn show_plan(s: &Offboarder, plan: &OffboardPlan, format: Format) {
+    if format == Format::Json {
+        let doc = json!({"upn": plan.upn, "steps": plan.steps, "remains": remains_json(&plan.remains), "adminCalls": plan.admin_calls});
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        print(&plan_rows(plan), format);
+    }
+    eprintln!(
+        "{} step(s) spending {} admin call(s); {} access path(s) will remain. Discovery spent {} admin call(s) and {} Graph call(s).",
+        plan.steps.len(),
+        plan.admin_calls,
+        plan.remains.len(),
+        s.client.stats().admin_requests,
+        s.graph.stats().requests
+    );
+}
+
+/// Run the plan's steps under the journal (saving the plan beside it first, unless resuming);
+/// a failure or a budget stop ends the command with the resume instructions.
+async fn execute(s: &Offboarder, plan: &OffboardPlan, journal_path: &Path, resuming: bool, show: bool) -> Result<RunReport, ExitCode> {
+    if !resuming {
+        // A finished journal of an earlier offboarding gives way to this plan's.
+        let _ = std::fs::remove_file(journal_path);
+        let text = serde_json::to_string_pretty(plan).unwrap_or_default();
+        if let Err(e) = std::fs::write(plan_path(journal_path), text) {
+            return Err(fail(exit::FAILURE, format!("cannot save the plan beside {}: {e}", journal_path.display())));
+        }
+    }
+    let mut journal = Journal::open(journal_path, &plan.fingerprint, plan.steps.len() as u32).map_err(|e| fail(exit::USAGE, e))?;
+    let bar = progress::bar(plan.steps.len() as u64, show);
+    let target = ClientOffboardTarget { client: &s.client };
+    let result = run_offboarding(plan, &mut journal, &target, |step| {
+        bar.set_message(format!("{}: {}", step.target_name, step.describe()));
+        bar.inc(1);
+    })
+    .await;
+    bar.finish_and_clear();
+    let report = result.map_err(|e| {
+        fail(
+            exit::FAILURE,
+            format!(
+                "{e}; the journal {} records what landed: run `pbi-access offboard {}` again to resume",
+                journal_path.display(),
+                plan.upn
+            ),
+        )
+    })?;
+    if let Some(stop) = &report.stopped {
+        let wait = match stop {
+            TargetError::BudgetExhausted { retry_after_secs } => *retry_after_secs,
+            _ => 0,
+        };
+        return Err(fail(
+            exit::BUDGET,
+            format!(
+                "stopped after {} step(s): the next admin call is {} min away. The journal {} is saved; resume then with: pbi-access offboard {} --resume {} --yes",
+                report.executed.len() + report.already_done.len(),
+                wait.div_ceil(60),
+                journal_path.display(),
+                plan.upn,
+                journal_path.display()
+            ),
+        ));
+    }
+    Ok(report)
+}
+
+/// Discover again, report what was done, refused, remains and was not removed, and exit with
+/// what the verification found.
+async fn verify_and_report(s: &Offboarder, plan: &OffboardPlan, report: &RunReport, format: Format, show: bool) -> ExitCode {
     let spinner = progress::spinner("verifying", show);
     let after =
         discover_reporting(&s.client, Some(&s.graph), &plan.upn, &s.caller, &|m| spinner.set_message(format!("verifying: {m}"))).await;
@@ -283,7 +302,7 @@ pub async fn run(profile: Profile, o: Options) -> ExitCode {
     let stats = s.client.stats();
     let refused: Vec<_> = report.refused.iter().map(|(id, why)| json!({"step": id, "reason": why})).collect();
     let removed: Vec<_> = plan.steps.iter().filter(|st| report.executed.contains(&st.id) || report.already_done.contains(&st.id)).collect();
-    if o.format == Format::Json {
+    if format == Format::Json {
         let doc = json!({
             "upn": plan.upn,
             "removed": removed.iter().map(|st| json!({"id": st.target_id, "name": st.target_name, "change": st.describe(), "endpoint": st.endpoint})).collect::<Vec<_>>(),
@@ -311,7 +330,7 @@ pub async fn run(profile: Profile, o: Options) -> ExitCode {
         for st in &leftovers {
             rows.push(vec!["NOT REMOVED".into(), st.target_name.clone(), st.describe(), "the service still shows it".into()]);
         }
-        print(&rows, o.format);
+        print(&rows, format);
     }
     eprintln!(
         "offboarded {}: {} step(s) done, {} path(s) remain; {} admin call(s) spent, {} answer(s) 429 received",

@@ -92,6 +92,46 @@ fn parse_rights(kind: ArtifactKind, name: &str) -> StoreResult<Rights> {
     rights::parse(kind, name).ok_or_else(|| StoreError::Corrupt(format!("'{name}' is not a {kind} access right")))
 }
 
+/// A principal's right on an item, in the shape every per-item user table shares
+/// (`capacity_users`, `artifact_permissions`, `pipeline_users`, `gateway_users`,
+/// `datasource_users`): the item, `principal_id`, `principal_type`, `access_right`, and the
+/// columns only some tables keep. One insert serves them all.
+pub(super) struct GrantRow<'a> {
+    pub table: &'static str,
+    pub item_column: &'static str,
+    pub item: Uuid,
+    pub principal: PrincipalRef,
+    pub right: &'a str,
+    /// `profile_id` for tables keyed by service-principal profile too (`None`: no such column;
+    /// `Some(None)`: no profile, stored as '').
+    pub profile: Option<Option<Uuid>>,
+    /// The time column and when the right was given, for tables that keep it.
+    pub given: Option<(&'static str, i64)>,
+}
+
+impl GrantRow<'_> {
+    pub(super) async fn insert<'c, E: Executor<'c, Database = Any>>(self, e: E) -> StoreResult<()> {
+        let mut columns = vec![self.item_column, "principal_id", "principal_type", "access_right"];
+        columns.extend(self.profile.map(|_| "profile_id"));
+        columns.extend(self.given.map(|(column, _)| column));
+        let values: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
+        let sql = format!("INSERT INTO {} ({}) VALUES ({})", self.table, columns.join(", "), values.join(", "));
+        let mut query = sqlx::query(&sql)
+            .bind(self.item.to_string())
+            .bind(self.principal.object_id.to_string())
+            .bind(self.principal.kind.as_str())
+            .bind(self.right);
+        if let Some(profile) = self.profile {
+            query = query.bind(profile.map(|p| p.to_string()).unwrap_or_default());
+        }
+        if let Some((_, at)) = self.given {
+            query = query.bind(at);
+        }
+        query.execute(e).await?;
+        Ok(())
+    }
+}
+
 pub async fn insert_capacity<'c, E: Executor<'c, Database = Any>>(e: E, capacity: &Capacity, now: i64) -> StoreResult<()> {
     sqlx::query("INSERT INTO capacities (id, tenant_id, display_name, sku, region, state, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
         .bind(capacity.id.to_string())
@@ -112,14 +152,17 @@ pub async fn insert_capacity_user<'c, E: Executor<'c, Database = Any>>(
     principal: PrincipalRef,
     right: CapacityRight,
 ) -> StoreResult<()> {
-    sqlx::query("INSERT INTO capacity_users (capacity_id, principal_id, principal_type, access_right) VALUES ($1, $2, $3, $4)")
-        .bind(capacity.to_string())
-        .bind(principal.object_id.to_string())
-        .bind(principal.kind.as_str())
-        .bind(right.as_str())
-        .execute(e)
-        .await?;
-    Ok(())
+    GrantRow {
+        table: "capacity_users",
+        item_column: "capacity_id",
+        item: capacity,
+        principal,
+        right: right.as_str(),
+        profile: None,
+        given: None,
+    }
+    .insert(e)
+    .await
 }
 
 pub async fn insert_artifact<'c, E: Executor<'c, Database = Any>>(e: E, artifact: &Artifact) -> StoreResult<()> {
@@ -149,15 +192,10 @@ pub async fn insert_artifact_permission<'c, E: Executor<'c, Database = Any>>(
     right: &str,
     now: i64,
 ) -> StoreResult<()> {
-    sqlx::query("INSERT INTO artifact_permissions (artifact_id, principal_id, principal_type, access_right, granted_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(artifact.to_string())
-        .bind(principal.object_id.to_string())
-        .bind(principal.kind.as_str())
-        .bind(right)
-        .bind(now)
-        .execute(e)
-        .await?;
-    Ok(())
+    let given = Some(("granted_at", now));
+    GrantRow { table: "artifact_permissions", item_column: "artifact_id", item: artifact, principal, right, profile: None, given }
+        .insert(e)
+        .await
 }
 
 pub async fn insert_subscription<'c, E: Executor<'c, Database = Any>>(e: E, tenant: Uuid, sub: &Subscription, now: i64) -> StoreResult<()> {

@@ -9,7 +9,7 @@ use sqlx::{Any, Executor, Row};
 use uuid::Uuid;
 
 use super::access::MEMBERSHIPS_CTE;
-use super::artifacts::{directory_from_row, DIRECTORY_COLUMNS, DIRECTORY_JOIN};
+use super::artifacts::{directory_from_row, GrantRow, DIRECTORY_COLUMNS, DIRECTORY_JOIN};
 use super::generation::{Forget, WriteScope};
 use super::{parse_enum, parse_uuid, Store, StoreError, StoreResult};
 use crate::domain::shared_items::{
@@ -59,17 +59,8 @@ pub async fn insert_pipeline_user<'c, E: Executor<'c, Database = Any>>(
     right: PipelineRight,
     now: i64,
 ) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO pipeline_users (pipeline_id, principal_id, principal_type, access_right, added_at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(pipeline.to_string())
-    .bind(principal.object_id.to_string())
-    .bind(principal.kind.as_str())
-    .bind(right.as_str())
-    .bind(now)
-    .execute(e)
-    .await?;
-    Ok(())
+    let (right, given) = (right.as_str(), Some(("added_at", now)));
+    GrantRow { table: "pipeline_users", item_column: "pipeline_id", item: pipeline, principal, right, profile: None, given }.insert(e).await
 }
 
 pub async fn insert_gateway<'c, E: Executor<'c, Database = Any>>(e: E, gateway: &Gateway, now: i64) -> StoreResult<()> {
@@ -89,14 +80,17 @@ pub async fn insert_gateway_user<'c, E: Executor<'c, Database = Any>>(
     principal: PrincipalRef,
     right: GatewayRight,
 ) -> StoreResult<()> {
-    sqlx::query("INSERT INTO gateway_users (gateway_id, principal_id, principal_type, access_right) VALUES ($1, $2, $3, $4)")
-        .bind(gateway.to_string())
-        .bind(principal.object_id.to_string())
-        .bind(principal.kind.as_str())
-        .bind(right.as_str())
-        .execute(e)
-        .await?;
-    Ok(())
+    GrantRow {
+        table: "gateway_users",
+        item_column: "gateway_id",
+        item: gateway,
+        principal,
+        right: right.as_str(),
+        profile: None,
+        given: None,
+    }
+    .insert(e)
+    .await
 }
 
 pub async fn insert_datasource<'c, E: Executor<'c, Database = Any>>(e: E, tenant: Uuid, ds: &Datasource, now: i64) -> StoreResult<()> {
@@ -122,19 +116,8 @@ pub async fn insert_datasource_user<'c, E: Executor<'c, Database = Any>>(
     right: DatasourceRight,
     now: i64,
 ) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO datasource_users (datasource_id, principal_id, principal_type, profile_id, access_right, added_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(datasource.to_string())
-    .bind(principal.object_id.to_string())
-    .bind(principal.kind.as_str())
-    .bind(profile.map(|p| p.to_string()).unwrap_or_default())
-    .bind(right.as_str())
-    .bind(now)
-    .execute(e)
-    .await?;
-    Ok(())
+    let (right, profile, given) = (right.as_str(), Some(profile), Some(("added_at", now)));
+    GrantRow { table: "datasource_users", item_column: "datasource_id", item: datasource, principal, right, profile, given }.insert(e).await
 }
 
 fn item_user<R: std::str::FromStr<Err = String>>(row: &AnyRow) -> StoreResult<ItemUser<R>> {
