@@ -154,3 +154,11 @@ fn copy(error: &ChangeError) -> ChangeError {
         ChangeError::Store(e) => ChangeError::Store(unfinished(&e.to_string())),
     }
 }
+
+impl Store {
+    /// Role changes waiting for their workspace's next batch (PostgreSQL; always 0 on SQLite),
+    /// for tests and diagnostics.
+    pub fn queued_changes(&self) -> usize {
+        self.batches.queues().values().map(VecDeque::len).sum()
+    }
+}
