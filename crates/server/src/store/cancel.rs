@@ -100,6 +100,12 @@ impl Store {
         });
     }
 
+    /// Rebind PostgreSQL backend `pid` to `request` (none: no request can stop its statements).
+    /// A batch's connection serves several requests in turn (`store::batch`).
+    pub(crate) async fn bind_backend(&self, pid: i32, request: Option<&Arc<RequestCtl>>) {
+        self.bindings.pids.lock().await.insert(pid, request.map_or(0, |ctl| ctl.id()));
+    }
+
     /// Keep one write connection busy in the database for `ms` milliseconds (the fault rules'
     /// `statement_ms`): `pg_sleep` on PostgreSQL, a counting loop on SQLite that holds the
     /// database's write lock. A cancelled request stops it early.

@@ -22,6 +22,7 @@ mod access;
 pub mod activity;
 mod artifacts;
 mod audit;
+mod batch;
 mod cache;
 mod cancel;
 mod directory;
@@ -70,6 +71,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("unsupported database URL '{0}': use sqlite://PATH or postgres://…")]
     UnsupportedUrl(String),
+    /// A queued write that did not run, or whose batch failed (`store::batch`).
+    #[error("write not completed: {0}")]
+    Unfinished(String),
 }
 
 impl StoreError {
@@ -105,6 +109,8 @@ pub struct Store {
     /// PostgreSQL: where the listener connects (`Store::start_listener`).
     listen_url: Option<String>,
     listener: std::sync::Arc<sync::Listener>,
+    /// PostgreSQL: the role changes queued on each workspace's group commit.
+    batches: std::sync::Arc<batch::Batches>,
 }
 
 impl Store {
@@ -154,6 +160,7 @@ impl Store {
                 bindings,
                 listen_url: None,
                 listener: Default::default(),
+                batches: Default::default(),
             }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let bindings = std::sync::Arc::new(cancel::Bindings::postgres(url)?);
@@ -180,6 +187,7 @@ impl Store {
                 bindings,
                 listen_url: Some(url.to_string()),
                 listener: Default::default(),
+                batches: Default::default(),
             }
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_string()));

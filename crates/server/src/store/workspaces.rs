@@ -445,13 +445,86 @@ impl Store {
 
     /// Apply one membership change under the workspace lock, after `policy::decide` allows it.
     /// `audit` gets the workspace's name and the effect, and returns the activity event to record
-    /// in the same transaction (none when nothing changed).
+    /// in the same transaction (none when nothing changed); it may be called again if the change
+    /// is retried in another batch.
+    ///
+    /// SQLite runs the change in the caller's task (its one writer connection queues writers
+    /// anyway). PostgreSQL queues it on the workspace's group commit (`store::batch`): changes
+    /// queued while a batch commits go in the next one, one transaction and one WAL flush for all.
+    /// Either way the answer comes after the commit, from [`Store::apply_member_changes`].
     pub async fn change_member(
         &self,
         req: &MemberChange,
-        audit: impl FnOnce(&str, Effect) -> Option<ActivityEvent>,
+        audit: impl Fn(&str, Effect) -> Option<ActivityEvent> + Send + Sync + 'static,
     ) -> Result<Effect, ChangeError> {
-        let mut tx = self.write_tx(req.tenant_id, WriteScope::Workspaces, Forget::Workspace(req.workspace_id)).await?;
+        let pending = PendingChange { req: *req, audit: Arc::new(audit), request: crate::cancel::current() };
+        match self.backend {
+            Backend::Sqlite => match self.apply_member_changes(std::slice::from_ref(&pending)).await {
+                Ok(mut outcomes) => outcomes.pop().unwrap_or(Err(ChangeError::WorkspaceNotFound)),
+                Err(BatchError::At(_, e) | BatchError::Whole(e)) => Err(e),
+            },
+            Backend::Postgres => self.batched_change(pending).await,
+        }
+    }
+
+    /// The one write path of role changes: apply `changes` (all to one workspace of one tenant)
+    /// in one transaction under the workspace's lock, each decided by `policy::decide` against
+    /// the facts as the earlier changes of the batch left them, each with its activity event, then
+    /// commit once. Returns each change's outcome (a refusal touches nothing), or which change's
+    /// statements failed (the transaction is then rolled back whole).
+    pub(super) async fn apply_member_changes(&self, changes: &[PendingChange]) -> Result<Vec<Result<Effect, ChangeError>>, BatchError> {
+        let Some(first) = changes.first() else { return Ok(Vec::new()) };
+        let (tenant, workspace) = (first.req.tenant_id, first.req.workspace_id);
+        let mut tx =
+            self.write_tx(tenant, WriteScope::Workspaces, Forget::Workspace(workspace)).await.map_err(|e| BatchError::Whole(e.into()))?;
+        let mut outcomes = Vec::with_capacity(changes.len());
+        // The workspace's name once locked, and (PostgreSQL) the backend serving the batch.
+        let mut locked: Option<(String, Option<i32>)> = None;
+        let mut changed = false;
+        for (i, change) in changes.iter().enumerate() {
+            if change.request.as_ref().is_some_and(|ctl| ctl.is_cancelled()) {
+                outcomes.push(Err(ChangeError::Store(StoreError::Unfinished("the request was cancelled before its change ran".into()))));
+                continue;
+            }
+            let outcome = self.apply_one(&mut tx, change, &mut locked).await;
+            match outcome {
+                Ok(effect) => {
+                    changed |= effect != Effect::Nothing;
+                    outcomes.push(Ok(effect));
+                }
+                // The lock found no active workspace: no change of the batch can apply.
+                Err(ChangeError::WorkspaceNotFound) if locked.is_none() => return Err(BatchError::Whole(ChangeError::WorkspaceNotFound)),
+                Err(refused @ (ChangeError::WorkspaceNotFound | ChangeError::Refused(_))) => outcomes.push(Err(refused)),
+                Err(failed) => return Err(BatchError::At(i, failed)),
+            }
+        }
+        let Some((_, pid)) = locked else { return Ok(outcomes) };
+        if let Some(pid) = pid {
+            // The commit serves every change of the batch: no one request's cancel may stop it.
+            self.bind_backend(pid, None).await;
+        }
+        if changed {
+            if self.backend == Backend::Postgres {
+                // The lock statement queued the workspace's notification.
+                tx.notified();
+            }
+        } else {
+            // Only the workspace's version moved (`lock_workspace`): nothing a reader shows.
+            tx.local_only();
+        }
+        tx.commit().await.map_err(|e| BatchError::Whole(e.into()))?;
+        Ok(outcomes)
+    }
+
+    /// One change of a batch: lock the workspace if the batch has not yet, read the facts, decide,
+    /// and write the effect with its event.
+    async fn apply_one(
+        &self,
+        tx: &mut super::WriteTx<'_>,
+        change: &PendingChange,
+        locked: &mut Option<(String, Option<i32>)>,
+    ) -> Result<Effect, ChangeError> {
+        let req = &change.req;
         // Service-principal profiles share their principal's place: count principals once, and
         // only direct (profile-less) Admins keep a workspace administered.
         let actor_id = match req.actor {
@@ -460,40 +533,52 @@ impl Store {
         };
         let target_id = req.target.object_id.to_string();
         let target_profile = req.profile_id.map(|p| p.to_string()).unwrap_or_default();
-        let (name, row) = match self.backend {
+        let facts_sql = format!("SELECT {}", fact_columns("$1", "$2", "$3", "$4"));
+        let facts_query = || {
+            sqlx::query(&facts_sql)
+                .bind(req.workspace_id.to_string())
+                .bind(actor_id.clone())
+                .bind(target_id.clone())
+                .bind(target_profile.clone())
+        };
+        let row = match (self.backend, locked.as_ref()) {
+            // Later changes of a batch: the lock is held, read the facts as the batch left them.
+            (_, Some((_, pid))) => {
+                if let Some(pid) = *pid {
+                    self.bind_backend(pid, change.request.as_ref()).await;
+                }
+                facts_query().fetch_one(&mut **tx).await?
+            }
             // The lock and every fact in one statement: one round trip fewer while the one
             // writer is held. SQLite's write lock is taken before the statement reads anything,
             // so its subqueries see every earlier commit.
-            Backend::Sqlite => {
+            (Backend::Sqlite, None) => {
                 let row = sqlx::query(&format!("{LOCK_WORKSPACE} RETURNING name, {}", fact_columns("$1", "$4", "$5", "$6")))
                     .bind(req.workspace_id.to_string())
                     .bind(req.tenant_id.to_string())
                     .bind(req.now)
-                    .bind(actor_id)
-                    .bind(target_id)
-                    .bind(target_profile)
-                    .fetch_optional(&mut *tx)
+                    .bind(actor_id.clone())
+                    .bind(target_id.clone())
+                    .bind(target_profile.clone())
+                    .fetch_optional(&mut **tx)
                     .await?
                     .ok_or(ChangeError::WorkspaceNotFound)?;
-                (row.try_get::<String, _>("name")?, row)
+                *locked = Some((row.try_get::<String, _>("name")?, None));
+                row
             }
             // PostgreSQL evaluates a `RETURNING` subquery in the snapshot taken before the
             // statement waited for the row lock, so the facts must come after it, in a statement
             // of their own (a new snapshot under READ COMMITTED). The lock statement queues the
-            // write's notification (`store::sync`; sent only if the transaction commits), one
-            // round trip fewer while the workspace is locked.
-            Backend::Postgres => {
-                let name = lock_workspace_notifying(&mut tx, req.tenant_id, req.workspace_id, req.now).await?;
-                let row = sqlx::query(&format!("SELECT {}", fact_columns("$1", "$2", "$3", "$4")))
-                    .bind(req.workspace_id.to_string())
-                    .bind(actor_id)
-                    .bind(target_id)
-                    .bind(target_profile)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                (name, row)
+            // write's notification (`store::sync`; sent only if the transaction commits) and
+            // names the backend, so that this change's request can stop the statements run for it.
+            (Backend::Postgres, None) => {
+                let (name, pid) = lock_workspace_notifying(tx, req.tenant_id, req.workspace_id, req.now).await?;
+                *locked = Some((name, Some(pid)));
+                self.bind_backend(pid, change.request.as_ref()).await;
+                facts_query().fetch_one(&mut **tx).await?
             }
         };
+        let name = locked.as_ref().map(|(name, _)| name.as_str()).unwrap_or_default();
         let role = |column: &str| -> StoreResult<Option<Role>> {
             row.try_get::<Option<String>, _>(column)?.as_deref().map(parse_enum::<Role>).transpose()
         };
@@ -503,7 +588,7 @@ impl Store {
                 // A direct Admin needs no more reading; anyone else may reach further through groups.
                 Actor::Principal(p) => match role("actor_role")? {
                     Some(Role::Admin) => Authority::Workspace(Some(Role::Admin)),
-                    _ => Authority::Workspace(effective_role(&mut *tx, req.tenant_id, req.workspace_id, p.object_id).await?),
+                    _ => Authority::Workspace(effective_role(&mut **tx, req.tenant_id, req.workspace_id, p.object_id).await?),
                 },
             },
             target_role: role("target_role")?,
@@ -515,71 +600,82 @@ impl Store {
             Refusal::WorkspaceNotVisible => ChangeError::WorkspaceNotFound,
             other => ChangeError::Refused(other),
         })?;
-        let ws = req.workspace_id.to_string();
-        let principal = req.target.object_id.to_string();
-        let profile = req.profile_id.map(|p| p.to_string()).unwrap_or_default();
-        let event = if effect != Effect::Nothing { audit(&name, effect) } else { None };
+        let event = if effect != Effect::Nothing { (change.audit)(name, effect) } else { None };
         let (statement, params) = match effect {
             Effect::Insert(_) => (INSERT_MEMBER, 6),
             Effect::SetRole(_) => (SET_ROLE, 4),
             Effect::Delete => (DELETE_MEMBER, 3),
-            Effect::Nothing => ("", 0),
+            Effect::Nothing => return Ok(effect),
         };
         // PostgreSQL: the change and its event in one statement (the event's insert after a
         // data-modifying CTE), one round trip fewer while the workspace is locked. SQLite has no
         // round trips to save and no data-modifying CTEs.
         let combined = match (&event, self.backend) {
-            (Some(_), Backend::Postgres) if params > 0 => {
-                Some(format!("WITH change AS ({statement}) {}", super::activity::insert_activity_sql(params)))
-            }
+            (Some(_), Backend::Postgres) => Some(format!("WITH change AS ({statement}) {}", super::activity::insert_activity_sql(params))),
             _ => None,
         };
-        if params > 0 {
-            let sql = combined.as_deref().unwrap_or(statement);
-            let mut query = sqlx::query(sql).bind(ws).bind(principal).bind(profile);
-            match effect {
-                Effect::Insert(role) => query = query.bind(req.target.kind.as_str()).bind(role.as_str()).bind(req.now),
-                Effect::SetRole(role) => query = query.bind(role.as_str()),
-                Effect::Delete | Effect::Nothing => {}
-            }
-            if let (Some(event), true) = (&event, combined.is_some()) {
-                query = super::activity::bind_activity(query, req.tenant_id, event);
-            }
-            query.execute(&mut *tx).await?;
+        let sql = combined.as_deref().unwrap_or(statement);
+        let mut query = sqlx::query(sql).bind(req.workspace_id.to_string()).bind(target_id).bind(target_profile);
+        match effect {
+            Effect::Insert(role) => query = query.bind(req.target.kind.as_str()).bind(role.as_str()).bind(req.now),
+            Effect::SetRole(role) => query = query.bind(role.as_str()),
+            Effect::Delete | Effect::Nothing => {}
         }
-        if effect != Effect::Nothing {
-            if let (Some(event), None) = (&event, &combined) {
-                record_activity(&mut *tx, req.tenant_id, event).await?;
-            }
-            if self.backend == Backend::Postgres {
-                tx.notified();
-            }
-            tx.commit().await?;
-        } else {
-            // Only the workspace's version moved (`lock_workspace`): nothing a reader shows.
-            tx.local_only();
-            tx.commit().await?;
+        if let (Some(event), true) = (&event, combined.is_some()) {
+            query = super::activity::bind_activity(query, req.tenant_id, event);
+        }
+        query.execute(&mut **tx).await?;
+        if let (Some(event), None) = (&event, &combined) {
+            record_activity(&mut **tx, req.tenant_id, event).await?;
         }
         Ok(effect)
     }
+}
+
+/// Builds a role change's activity event from the workspace's name and the effect.
+pub type Audit = Arc<dyn Fn(&str, Effect) -> Option<ActivityEvent> + Send + Sync>;
+
+/// A role change on its way through [`Store::apply_member_changes`].
+pub(super) struct PendingChange {
+    pub req: MemberChange,
+    pub audit: Audit,
+    /// The request that asks, so that its client going away stops the statements run for it.
+    pub request: Option<Arc<crate::cancel::RequestCtl>>,
+}
+
+/// Why a batch of role changes did not commit (it rolled back whole).
+#[derive(Debug)]
+pub(super) enum BatchError {
+    /// The statements of the change at this index failed.
+    At(usize, ChangeError),
+    /// The batch failed as a whole (its transaction, lock or commit).
+    Whole(ChangeError),
 }
 
 /// The workspace's write lock (see the module invariant): `$1` workspace, `$2` tenant, `$3` now.
 const LOCK_WORKSPACE: &str =
     "UPDATE workspaces SET version = version + 1, modified_at = $3 WHERE id = $1 AND tenant_id = $2 AND state <> 'Deleted'";
 
-/// `lock_workspace` on PostgreSQL, queueing the workspace's notification in the same statement.
-async fn lock_workspace_notifying(tx: &mut sqlx::AnyConnection, tenant: Uuid, workspace: Uuid, now: i64) -> Result<String, ChangeError> {
-    let updated = sqlx::query(&format!("{LOCK_WORKSPACE} RETURNING name, (SELECT 1 FROM (SELECT pg_notify($4, $5)) n) AS notified"))
-        .bind(workspace.to_string())
-        .bind(tenant.to_string())
-        .bind(now)
-        .bind(super::sync::CHANNEL)
-        .bind(super::sync::payload(tenant, Forget::Workspace(workspace)))
-        .fetch_optional(&mut *tx)
-        .await?;
+/// `lock_workspace` on PostgreSQL, queueing the workspace's notification in the same statement;
+/// returns the name and the backend's process id.
+async fn lock_workspace_notifying(
+    tx: &mut sqlx::AnyConnection,
+    tenant: Uuid,
+    workspace: Uuid,
+    now: i64,
+) -> Result<(String, i32), ChangeError> {
+    let updated = sqlx::query(&format!(
+        "{LOCK_WORKSPACE} RETURNING name, pg_backend_pid() AS pid, (SELECT 1 FROM (SELECT pg_notify($4, $5)) n) AS notified"
+    ))
+    .bind(workspace.to_string())
+    .bind(tenant.to_string())
+    .bind(now)
+    .bind(super::sync::CHANNEL)
+    .bind(super::sync::payload(tenant, Forget::Workspace(workspace)))
+    .fetch_optional(&mut *tx)
+    .await?;
     match updated {
-        Some(row) => Ok(row.try_get("name")?),
+        Some(row) => Ok((row.try_get("name")?, row.try_get("pid")?)),
         None => Err(ChangeError::WorkspaceNotFound),
     }
 }

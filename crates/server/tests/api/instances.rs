@@ -150,3 +150,57 @@ backend_test!(an_instance_without_a_listener_checks_versions_and_is_exact_at_onc
     assert_eq!(status, 204);
     assert_eq!(right_of(&users(&second.base, &token, team).await, "Otto Renamed").as_deref(), Some("Viewer"));
 });
+
+backend_test!(racing_writes_through_two_instances_keep_one_admin_and_land_whole, |app: TestApp| async move {
+    if skip_sqlite(&app) {
+        return;
+    }
+    let second = app.instance().await;
+    live(&app.store).await;
+    live(&second.store).await;
+    // A workspace whose only Admins are five users.
+    let admin = app.as_user("admin").await;
+    let ws = admin.create_group("Shared").await.unwrap().id;
+    let admins = ["owner", "member", "contributor", "viewer", "outsider"];
+    for who in admins {
+        admin.add_user_as_admin(ws, &GroupUser::email(upn(who), R::Admin)).await.unwrap();
+    }
+    admin.delete_group_user(ws, &upn("admin")).await.unwrap();
+    let bases = [app.base.clone(), second.base.clone()];
+    let client = |i: usize, token: String| PowerBiClient::new(reqwest::Client::new(), &Endpoints::local(&bases[i % 2]), token);
+
+    // Every Admin removes itself while the tenant admin adds three users, alternately through
+    // either instance, all at once: each instance batches its own, the workspace's lock orders both.
+    let mut removers = Vec::new();
+    for (i, who) in admins.iter().enumerate() {
+        removers.push((who.to_string(), client(i, app.user_token(who).await)));
+    }
+    let admin_token = app.user_token("admin").await;
+    let adders: Vec<_> = [upn("newbie"), upn("mailuser"), GUEST.to_string()]
+        .into_iter()
+        .enumerate()
+        .map(|(i, who)| (who, client(i + 1, admin_token.clone())))
+        .collect();
+    let (removed, added) = futures::future::join(
+        futures::future::join_all(removers.iter().map(|(who, c)| async move { c.delete_group_user(ws, &upn(who)).await })),
+        futures::future::join_all(
+            adders.iter().map(|(who, c)| async move { c.add_user_as_admin(ws, &GroupUser::email(who.clone(), R::Viewer)).await }),
+        ),
+    )
+    .await;
+    assert_eq!(removed.iter().filter(|r| r.is_ok()).count(), 4, "{removed:?}");
+    let refused = removed.iter().find_map(|r| r.as_ref().err()).unwrap();
+    assert_eq!(refused.code(), Some("CannotRemoveLastAdmin"));
+    assert!(added.iter().all(Result::is_ok), "{added:?}");
+    let roles = app.roles(ws).await;
+    assert_eq!(roles.iter().filter(|(_, r)| r == "Admin").count(), 1, "{roles:?}");
+    assert_eq!(roles.iter().filter(|(_, r)| r == "Viewer").count(), 3, "{roles:?}");
+
+    // Both instances read the same, exact list once they have heard every notification.
+    assert!(app.store.caught_up().await && second.store.caught_up().await);
+    let last = removers[removed.iter().position(Result::is_err).unwrap()].0.clone();
+    let token = app.user_token(&last).await;
+    let here = users(&app.base, &token, ws).await;
+    assert_eq!(here.len(), 4, "{here:?}");
+    assert_eq!(users(&second.base, &token, ws).await, here);
+});

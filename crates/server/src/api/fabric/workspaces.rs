@@ -263,7 +263,7 @@ pub(super) async fn change(
     let admin = actor == Actor::TenantAdmin;
     let effect = state
         .store
-        .change_member(&req, |workspace_name, effect| {
+        .change_member(&req, move |workspace_name, effect| {
             let described = MembershipChange { workspace, workspace_name, target, identifier: &identifier, profile: None };
             origin.membership_event(admin, req.now, &described, effect)
         })

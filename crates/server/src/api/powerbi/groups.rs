@@ -380,10 +380,11 @@ async fn change(
     };
     let origin = Origin::new(caller, headers);
     let admin = actor == Actor::TenantAdmin;
+    let identifier_owned = identifier.to_string();
     let effect = state
         .store
-        .change_member(&req, |workspace_name, effect| {
-            let described = MembershipChange { workspace, workspace_name, target, identifier, profile: profile_id };
+        .change_member(&req, move |workspace_name, effect| {
+            let described = MembershipChange { workspace, workspace_name, target, identifier: &identifier_owned, profile: profile_id };
             origin.membership_event(admin, req.now, &described, effect)
         })
         .await?;
