@@ -211,7 +211,9 @@ pub async fn create_campaign(State(app): State<Shared>, headers: HeaderMap, axum
         lookback_days,
     };
     match start_campaign(&app.session, &app.store, &options, app.now_ms()).await {
-        Ok(started) => Redirect::to(&format!("/review/campaigns/{}?started=1", started.campaign.id)).into_response(),
+        Ok(started) => {
+            Redirect::to(&format!("/review/campaigns/{}?started=1&asked={}", started.campaign.id, started.lookback_asked)).into_response()
+        }
         Err(e) => {
             errors.insert("scope", format!("The snapshot could not be taken: {e}"));
             page(StatusCode::UNPROCESSABLE_ENTITY, &NewCampaignPage { me: Some(me), form, errors })
@@ -241,6 +243,8 @@ struct CampaignPage {
     age: String,
     due: String,
     started: bool,
+    /// Said when the activity lookback is shorter than the owner asked.
+    lookback_note: String,
     reviewers: Vec<Bar>,
     workspaces: Vec<Bar>,
     decisions: Vec<(String, i64)>,
@@ -251,6 +255,7 @@ struct CampaignPage {
 #[derive(Deserialize)]
 pub struct Started {
     started: Option<String>,
+    asked: Option<i64>,
 }
 
 async fn load(app: &Shared, me: &Me, id: &str) -> Result<Campaign, Response> {
@@ -301,6 +306,10 @@ pub async fn campaign(State(app): State<Shared>, headers: HeaderMap, Path(id): P
         age,
         due: day(c.due_at),
         started: q.started.is_some(),
+        lookback_note: match q.asked {
+            Some(asked) if asked > c.lookback_days => crate::cli::review::lookback_note(c.lookback_days, asked),
+            _ => String::new(),
+        },
         reviewers,
         workspaces: bars(progress.by_workspace),
         decisions: progress.decisions.into_iter().map(|(d, n)| (decision_label(&d), n)).collect(),

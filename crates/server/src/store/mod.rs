@@ -46,6 +46,7 @@ pub use artifacts::*;
 pub use directory::*;
 pub use generation::{bump_generation, CacheStamp, Forget, TenantGenerations, WriteScope, WriteTx};
 pub use keys::*;
+pub use review::ActivityDays;
 pub use shared_items::*;
 pub use signin::*;
 pub use workspaces::*;

@@ -583,3 +583,72 @@ impl Store {
         }))
     }
 }
+
+/// The activity log as the review app has read it for one tenant: the days read and each user's
+/// last activity over them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActivityDays {
+    /// `YYYY-MM-DD` (UTC) days read in full.
+    pub days: BTreeSet<String>,
+    /// Lower-case UPN → last activity (Unix ms) over those days.
+    pub last: HashMap<String, i64>,
+}
+
+impl Store {
+    /// The days of `tenant`'s activity log read from `since_day` (`YYYY-MM-DD`) on, and each
+    /// user's last activity over them.
+    pub async fn review_activity(&self, tenant: &str, since_day: &str) -> StoreResult<ActivityDays> {
+        let days = sqlx::query("SELECT day FROM review_activity_days WHERE tenant = $1 AND day >= $2")
+            .bind(tenant)
+            .bind(since_day)
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<String, _>("day"))
+            .collect::<Result<BTreeSet<_>, _>>()?;
+        let mut last = HashMap::new();
+        for r in sqlx::query("SELECT upn, MAX(last_at) AS last_at FROM review_activity WHERE tenant = $1 AND day >= $2 GROUP BY upn")
+            .bind(tenant)
+            .bind(since_day)
+            .fetch_all(&self.read)
+            .await?
+        {
+            last.insert(r.try_get::<String, _>("upn")?, r.try_get::<i64, _>("last_at")?);
+        }
+        Ok(ActivityDays { days, last })
+    }
+
+    /// Record one day of `tenant`'s activity log read in full: each user's last activity on it.
+    /// Reading a day again replaces it.
+    pub async fn record_review_activity_day(&self, tenant: &str, day: &str, last: &HashMap<String, i64>, now: i64) -> StoreResult<()> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query("DELETE FROM review_activity WHERE tenant = $1 AND day = $2").bind(tenant).bind(day).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM review_activity_days WHERE tenant = $1 AND day = $2").bind(tenant).bind(day).execute(&mut *tx).await?;
+        let mut users: BTreeMap<String, i64> = BTreeMap::new();
+        for (upn, at) in last {
+            let e = users.entry(upn.to_lowercase()).or_insert(*at);
+            *e = (*e).max(*at);
+        }
+        let users: Vec<(String, i64)> = users.into_iter().collect();
+        for chunk in users.chunks(INSERT_CHUNK) {
+            let mut sql = String::from("INSERT INTO review_activity (tenant, day, upn, last_at) VALUES ");
+            for i in 0..chunk.len() {
+                let b = i * 4;
+                sql.push_str(&format!("{}(${}, ${}, ${}, ${})", if i > 0 { ", " } else { "" }, b + 1, b + 2, b + 3, b + 4));
+            }
+            let mut q = sqlx::query(&sql);
+            for (upn, at) in chunk {
+                q = q.bind(tenant).bind(day).bind(upn.clone()).bind(*at);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        sqlx::query("INSERT INTO review_activity_days (tenant, day, read_at) VALUES ($1, $2, $3)")
+            .bind(tenant)
+            .bind(day)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
