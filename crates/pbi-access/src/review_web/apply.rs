@@ -362,12 +362,22 @@ pub async fn run(State(app): State<Shared>, headers: HeaderMap, Path(id): Path<S
         names: compiled.names.clone(),
         step_delay: std::time::Duration::ZERO,
         progress: indicatif::ProgressBar::hidden(),
+        receipts: Default::default(),
     };
     let result = apply(&compiled.plan, &mut journal, &target).await;
     let now = app.now_ms();
-    let record = |rows: &[i64], outcome: &str, detail: String| {
+    let receipts = target.receipts.lock().expect("receipts lock").clone();
+    // Each row's result names the service's `RequestId` of the call that made (or refused) its
+    // change; a step done by an earlier run keeps the id that run recorded.
+    let record = |step: u32, rows: &[i64], outcome: &str, detail: String| {
         rows.iter()
-            .map(|n| ResultEntry { row: *n, outcome: outcome.into(), detail: detail.clone(), request_id: None, at: now })
+            .map(|n| ResultEntry {
+                row: *n,
+                outcome: outcome.into(),
+                detail: detail.clone(),
+                request_id: receipts.get(&step).cloned(),
+                at: now,
+            })
             .collect::<Vec<_>>()
     };
     let mut results = Vec::new();
@@ -376,9 +386,9 @@ pub async fn run(State(app): State<Shared>, headers: HeaderMap, Path(id): Path<S
             for step in &compiled.plan.steps {
                 let rows = compiled.rows_of_step.get(&step.id).cloned().unwrap_or_default();
                 if report.executed.contains(&step.id) || report.already_done.contains(&step.id) {
-                    results.extend(record(&rows, "applied", describe(&step.action)));
+                    results.extend(record(step.id, &rows, "applied", describe(&step.action)));
                 } else if let Some(stop) = &report.stopped {
-                    results.extend(record(&rows, "failed", format!("{stop}; apply again to resume")));
+                    results.extend(record(step.id, &rows, "failed", format!("{stop}; apply again to resume")));
                 }
             }
             match &report.stopped {
@@ -394,12 +404,12 @@ pub async fn run(State(app): State<Shared>, headers: HeaderMap, Path(id): Path<S
             for s in &compiled.plan.steps {
                 let rows = compiled.rows_of_step.get(&s.id).cloned().unwrap_or_default();
                 if journal_done.contains(&s.id) {
-                    results.extend(record(&rows, "applied", describe(&s.action)));
+                    results.extend(record(s.id, &rows, "applied", describe(&s.action)));
                 } else if s.id == *step {
                     let outcome = if matches!(error, TargetError::Failed(m) if m.contains("404")) { "notFound" } else { "failed" };
-                    results.extend(record(&rows, outcome, error.to_string()));
+                    results.extend(record(s.id, &rows, outcome, error.to_string()));
                 } else {
-                    results.extend(record(&rows, "failed", format!("not attempted: step {step} failed first")));
+                    results.extend(record(s.id, &rows, "failed", format!("not attempted: step {step} failed first")));
                 }
             }
             format!("Step {step} failed: {error}. The journal records what landed; applying again resumes.")

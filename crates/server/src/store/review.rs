@@ -444,9 +444,22 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Record what applying a row's decision did (the last result wins).
+    /// Record what applying a row's decision did (the last result wins; an applied result without
+    /// a request id keeps the id an earlier run recorded for the same applied change).
     pub async fn record_review_result(&self, id: Uuid, result: &ResultEntry) -> StoreResult<()> {
         let mut tx = self.write.begin().await?;
+        let earlier: Option<String> = match &result.request_id {
+            Some(_) => None,
+            None => sqlx::query("SELECT request_id FROM review_results WHERE campaign_id = $1 AND row_no = $2 AND outcome = $3")
+                .bind(id.to_string())
+                .bind(result.row)
+                .bind(&result.outcome)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get::<Option<String>, _>("request_id"))
+                .transpose()?
+                .flatten(),
+        };
         sqlx::query("DELETE FROM review_results WHERE campaign_id = $1 AND row_no = $2")
             .bind(id.to_string())
             .bind(result.row)
@@ -457,7 +470,7 @@ impl Store {
             .bind(result.row)
             .bind(&result.outcome)
             .bind(&result.detail)
-            .bind(result.request_id.clone())
+            .bind(result.request_id.clone().or(earlier))
             .bind(result.at)
             .execute(&mut *tx)
             .await?;
