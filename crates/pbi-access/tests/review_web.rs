@@ -546,3 +546,53 @@ async fn applied_results_carry_the_services_request_ids() {
     app.kill().await.unwrap();
     demo.child.kill().await.unwrap();
 }
+
+/// Two review app instances on one database (PostgreSQL when `PBI_ACCESS_TEST_POSTGRES` is
+/// reachable, else a SQLite file) share sign-ins: a session started on one is signed in on the
+/// other, signing out on the other ends it on both, and an expired session signs nobody in.
+#[tokio::test]
+async fn two_instances_share_sessions_in_the_review_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut demo = common::serve(&format!("sqlite://{}", dir.path().join("service.db").display())).await;
+    let cli = Cli::new(&demo, dir.path());
+    let review_db = match std::env::var("PBI_ACCESS_TEST_POSTGRES") {
+        Ok(_) => common::postgres_database().await.expect("PBI_ACCESS_TEST_POSTGRES is set: PostgreSQL must be reachable"),
+        Err(_) => format!("sqlite://{}", dir.path().join("review.db").display()),
+    };
+    let (mut first, first_base) = start_review_app(&cli, &review_db, dir.path()).await;
+    let (mut second, second_base) = start_review_app(&cli, &review_db, dir.path()).await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+
+    let on_first = Signed::new(&http, &first_base, &demo.admin, &demo.password).await;
+    let on_second = Signed { http: http.clone(), base: second_base.clone(), cookie: on_first.cookie.clone(), csrf: on_first.csrf.clone() };
+    let page = on_second.get("/review/").await.text().await.unwrap();
+    assert!(page.contains(&demo.admin.to_lowercase()) && page.contains("Fabric administrator"), "signed in on the other instance: {page}");
+    let store = pbi_server::store::Store::connect(&review_db).await.unwrap();
+    let cookie = on_second.cookie.trim_start_matches("pbi_review_session=").to_string();
+    let now = chrono::Utc::now().timestamp_millis();
+    assert!(store.review_session(&cookie, now).await.unwrap().is_some(), "the session is in the database");
+
+    let r = on_second.post("/review/auth/signout", &[]).await;
+    assert_eq!(r.status(), 303);
+    assert!(store.review_session(&cookie, now).await.unwrap().is_none(), "signing out deletes the session");
+    let r = http.get(format!("{first_base}/review/campaigns/new")).header("cookie", &on_second.cookie).send().await.unwrap();
+    assert_eq!(r.status(), 303, "signed out on the first instance too");
+
+    // A session past its expiry signs nobody in, on any instance.
+    let expired = pbi_server::review::SignedIn {
+        upn: demo.admin.to_lowercase(),
+        name: "Admin".into(),
+        admin: true,
+        csrf: "x".into(),
+        expires_at: now - 1,
+    };
+    store.create_review_session("stale-token", &expired, now - 10).await.unwrap();
+    for base in [&first_base, &second_base] {
+        let page = http.get(format!("{base}/review/")).header("cookie", "pbi_review_session=stale-token").send().await.unwrap();
+        assert!(page.text().await.unwrap().contains("href=\"/review/auth/signin\""), "an expired session is no sign-in");
+    }
+    store.close().await;
+    first.kill().await.unwrap();
+    second.kill().await.unwrap();
+    demo.child.kill().await.unwrap();
+}

@@ -8,10 +8,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use askama::Template;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use pbi_client::{ClientError, PowerBiClient};
 use pbi_lifecycle::apply::{apply, ApplyError, TargetError};
 use pbi_lifecycle::journal::Journal;
@@ -22,7 +21,8 @@ use pbi_server::review::{Campaign, CampaignState, Decision, DecisionFilter, Resu
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::auth::{require, require_form, Me};
+use super::auth::Me;
+use super::extract::{CsrfForm as HasCsrf, Owning, Posted};
 use super::{failure, page, problem, Shared};
 use crate::cli::commands::{key_of, ClientTarget};
 
@@ -192,34 +192,14 @@ pub struct CsrfForm {
     fingerprint: String,
 }
 
-async fn admin_campaign(app: &Shared, me: &Me, id: &str) -> Result<Campaign, Response> {
-    if !me.admin {
-        return Err(problem(
-            StatusCode::FORBIDDEN,
-            Some(me.clone()),
-            "Fabric administrators only",
-            "Only a Fabric administrator closes and applies campaigns.",
-        ));
-    }
-    let missing = || problem(StatusCode::NOT_FOUND, Some(me.clone()), "No such campaign", "There is no campaign at this address.");
-    let Ok(id) = id.parse::<Uuid>() else { return Err(missing()) };
-    match app.store.review_campaign(id).await {
-        Ok(Some(c)) => Ok(c),
-        Ok(None) => Err(missing()),
-        Err(e) => Err(failure(Some(me.clone()), e)),
+impl HasCsrf for CsrfForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
     }
 }
 
 /// Close: no more decisions; then the preview.
-pub async fn close(State(app): State<Shared>, headers: HeaderMap, Path(id): Path<String>, Form(f): Form<CsrfForm>) -> Response {
-    let me = match require_form(&app, &headers, &f.csrf) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    let c = match admin_campaign(&app, &me, &id).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub async fn close(State(app): State<Shared>, Owning { me, c }: Owning, _: Posted<CsrfForm>) -> Response {
     if c.state == CampaignState::Open {
         if let Err(e) = app.store.set_review_state(c.id, CampaignState::Closed).await {
             return failure(Some(me), e);
@@ -302,15 +282,7 @@ fn preview_page(me: Me, c: Campaign, compiled: &Compiled, stale: bool, outcome: 
 }
 
 /// The preview: the calls the plan makes, what the admin budget needs, what cannot be applied.
-pub async fn preview(State(app): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let me = match require(&app, &headers) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    let c = match admin_campaign(&app, &me, &id).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub async fn preview(State(app): State<Shared>, Owning { me, c }: Owning) -> Response {
     if c.state == CampaignState::Open {
         return problem(
             StatusCode::CONFLICT,
@@ -326,15 +298,7 @@ pub async fn preview(State(app): State<Shared>, headers: HeaderMap, Path(id): Pa
 }
 
 /// Apply the previewed plan, unless the service changed since the preview.
-pub async fn run(State(app): State<Shared>, headers: HeaderMap, Path(id): Path<String>, Form(f): Form<CsrfForm>) -> Response {
-    let me = match require_form(&app, &headers, &f.csrf) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    let c = match admin_campaign(&app, &me, &id).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub async fn run(State(app): State<Shared>, Owning { me, c }: Owning, Posted(f): Posted<CsrfForm>) -> Response {
     if c.state == CampaignState::Open {
         return problem(StatusCode::CONFLICT, Some(me), "The campaign is open", "Close the campaign first.");
     }

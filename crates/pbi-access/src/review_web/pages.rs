@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use pbi_server::domain::Role;
 use pbi_server::review::{
@@ -14,7 +14,8 @@ use pbi_server::review::{
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::auth::{require, require_form, Me};
+use super::auth::Me;
+use super::extract::{not_admin, CsrfForm, MaybeSigned, Posted, Signed, Viewing};
 use super::{failure, page, problem, Shared};
 use crate::cli::audit::ReviewScope;
 use crate::cli::review::{start_campaign, utc, StartOptions};
@@ -71,8 +72,8 @@ struct Campaigns {
     campaigns: Vec<CampaignLine>,
 }
 
-pub async fn campaigns(State(app): State<Shared>, headers: HeaderMap) -> Response {
-    let Some(me) = app.sessions.me(&headers, app.now_ms()) else {
+pub async fn campaigns(State(app): State<Shared>, MaybeSigned(me): MaybeSigned) -> Response {
+    let Some(me) = me else {
         return page(StatusCode::OK, &SignIn { me: None });
     };
     let list = match app.store.review_campaigns().await {
@@ -128,20 +129,13 @@ struct NewCampaignPage {
     errors: BTreeMap<&'static str, String>,
 }
 
-fn not_admin(me: Me) -> Response {
-    problem(
-        StatusCode::FORBIDDEN,
-        Some(me),
-        "Fabric administrators only",
-        "Only a Fabric administrator creates, closes and applies campaigns.",
-    )
+impl CsrfForm for NewForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }
 
-pub async fn new_campaign(State(app): State<Shared>, headers: HeaderMap) -> Response {
-    let me = match require(&app, &headers) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+pub async fn new_campaign(Signed(me): Signed) -> Response {
     if !me.admin {
         return not_admin(me);
     }
@@ -153,11 +147,7 @@ fn lines(text: &str) -> Vec<String> {
     text.split(['\n', ',']).map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect()
 }
 
-pub async fn create_campaign(State(app): State<Shared>, headers: HeaderMap, axum::Form(form): axum::Form<NewForm>) -> Response {
-    let me = match require_form(&app, &headers, &form.csrf) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+pub async fn create_campaign(State(app): State<Shared>, Signed(me): Signed, Posted(form): Posted<NewForm>) -> Response {
     if !me.admin {
         return not_admin(me);
     }
@@ -258,16 +248,6 @@ pub struct Started {
     asked: Option<i64>,
 }
 
-async fn load(app: &Shared, me: &Me, id: &str) -> Result<Campaign, Response> {
-    let missing = || problem(StatusCode::NOT_FOUND, Some(me.clone()), "No such campaign", "There is no campaign at this address.");
-    let Ok(id) = id.parse::<Uuid>() else { return Err(missing()) };
-    match app.store.review_campaign(id).await {
-        Ok(Some(c)) => Ok(c),
-        Ok(None) => Err(missing()),
-        Err(e) => Err(failure(Some(me.clone()), e)),
-    }
-}
-
 pub fn decision_label(d: &str) -> String {
     match d {
         "DontKnow" => "Don't know".into(),
@@ -276,15 +256,7 @@ pub fn decision_label(d: &str) -> String {
     }
 }
 
-pub async fn campaign(State(app): State<Shared>, headers: HeaderMap, Path(id): Path<String>, Query(q): Query<Started>) -> Response {
-    let me = match require(&app, &headers) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    let c = match load(&app, &me, &id).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub async fn campaign(State(app): State<Shared>, Viewing { me, c }: Viewing, Query(q): Query<Started>) -> Response {
     let (progress, flags) = match (app.store.review_progress(c.id).await, app.store.count_review_flags(c.id).await) {
         (Ok(p), Ok(f)) => (p, f),
         (Err(e), _) | (_, Err(e)) => return failure(Some(me), e),
@@ -519,36 +491,15 @@ async fn render_queue(
     page(status, &page_data)
 }
 
-pub async fn queue(State(app): State<Shared>, headers: HeaderMap, Path(id): Path<String>, Query(query): Query<QueueQuery>) -> Response {
-    let me = match require(&app, &headers) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    let c = match load(&app, &me, &id).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub async fn queue(State(app): State<Shared>, Viewing { me, c }: Viewing, Query(query): Query<QueueQuery>) -> Response {
     render_queue(&app, me, c, query, &HashMap::new(), None, StatusCode::OK).await
 }
 
 /// The decisions form: `save` records each row whose decision was changed on the page, `accept`
 /// accepts the recommendation of each selected row. All or nothing; a refusal is shown next to
 /// its row's field with everything that was typed kept.
-pub async fn decide(
-    State(app): State<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    axum::Form(pairs): axum::Form<Vec<(String, String)>>,
-) -> Response {
+pub async fn decide(State(app): State<Shared>, Viewing { me, c }: Viewing, Posted(pairs): Posted<Vec<(String, String)>>) -> Response {
     let field = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
-    let me = match require_form(&app, &headers, &field("csrf")) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    let c = match load(&app, &me, &id).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
     let query: QueueQuery = QueueQuery {
         workspace: field("workspace"),
         flag: field("flag"),
@@ -613,9 +564,7 @@ pub async fn decide(
     }
 }
 
-async fn evidence_of(app: &Shared, headers: &HeaderMap, id: &str) -> Result<pbi_server::review::Evidence, Response> {
-    let me = require(app, headers)?;
-    let c = load(app, &me, id).await?;
+async fn evidence_of(app: &Shared, Viewing { me, c }: Viewing) -> Result<pbi_server::review::Evidence, Response> {
     match app.store.review_evidence(c.id).await {
         Ok(Some(e)) => Ok(e),
         Ok(None) => Err(problem(StatusCode::NOT_FOUND, Some(me), "No such campaign", "There is no campaign at this address.")),
@@ -636,8 +585,8 @@ fn download(body: String, kind: &'static str, name: String) -> Response {
 }
 
 /// The printable report `review export --format html` writes.
-pub async fn evidence_html(State(app): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let e = match evidence_of(&app, &headers, &id).await {
+pub async fn evidence_html(State(app): State<Shared>, viewing: Viewing) -> Response {
+    let e = match evidence_of(&app, viewing).await {
         Ok(e) => e,
         Err(r) => return r,
     };
@@ -647,8 +596,8 @@ pub async fn evidence_html(State(app): State<Shared>, headers: HeaderMap, Path(i
     }
 }
 
-pub async fn evidence_json(State(app): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    match evidence_of(&app, &headers, &id).await {
+pub async fn evidence_json(State(app): State<Shared>, viewing: Viewing) -> Response {
+    match evidence_of(&app, viewing).await {
         Ok(e) => download(
             serde_json::to_string_pretty(&e).unwrap_or_default() + "\n",
             "application/json",
@@ -658,8 +607,8 @@ pub async fn evidence_json(State(app): State<Shared>, headers: HeaderMap, Path(i
     }
 }
 
-pub async fn evidence_csv(State(app): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    match evidence_of(&app, &headers, &id).await {
+pub async fn evidence_csv(State(app): State<Shared>, viewing: Viewing) -> Response {
+    match evidence_of(&app, viewing).await {
         Ok(e) => match crate::cli::review::csv_text(&e) {
             Ok(text) => download(text, "text/csv; charset=utf-8", format!("review-{}.csv", e.campaign.id)),
             Err(err) => failure(None, err),

@@ -10,9 +10,11 @@ use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 
 use super::{parse_enum, parse_uuid, Store, StoreResult};
+use crate::review::secret_key;
 use crate::review::{
     access_key, check_decision, AccessRow, Campaign, CampaignState, CampaignSummary, CurrentDecision, DecisionFilter, DecisionRefusal,
-    DecisionRequest, Evidence, Flag, LogEntry, NewCampaign, Progress, ResultEntry, ReviewRow, RowQuery, Snapshot, Tally, EVIDENCE_FORMAT,
+    DecisionRequest, Evidence, Flag, LogEntry, NewCampaign, PendingSignIn, Progress, ResultEntry, ReviewRow, RowQuery, SignedIn, Snapshot,
+    Tally, EVIDENCE_FORMAT,
 };
 
 const CAMPAIGN_COLUMNS: &str = "id, name, scope, owner, created_at, due_at, lookback_days, snapshot_at, snapshot_hash, admin_calls, \
@@ -663,5 +665,81 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+impl Store {
+    /// Start a review-app session for the cookie `token` (stored as its SHA-256), and forget the
+    /// sessions and sign-ins that have expired.
+    pub async fn create_review_session(&self, token: &str, s: &SignedIn, now: i64) -> StoreResult<()> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query("DELETE FROM review_sessions WHERE expires_at <= $1").bind(now).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM review_signins WHERE expires_at <= $1").bind(now).execute(&mut *tx).await?;
+        sqlx::query(
+            "INSERT INTO review_sessions (token_hash, upn, name, is_admin, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(secret_key(token))
+        .bind(&s.upn)
+        .bind(&s.name)
+        .bind(i64::from(s.admin))
+        .bind(&s.csrf)
+        .bind(now)
+        .bind(s.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The person signed in with the cookie `token`, unless the session ended or expired.
+    pub async fn review_session(&self, token: &str, now: i64) -> StoreResult<Option<SignedIn>> {
+        let r = sqlx::query("SELECT upn, name, is_admin, csrf, expires_at FROM review_sessions WHERE token_hash = $1 AND expires_at > $2")
+            .bind(secret_key(token))
+            .bind(now)
+            .fetch_optional(&self.read)
+            .await?;
+        r.map(|r| {
+            Ok(SignedIn {
+                upn: r.try_get("upn")?,
+                name: r.try_get("name")?,
+                admin: r.try_get::<i64, _>("is_admin")? != 0,
+                csrf: r.try_get("csrf")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// End the session of the cookie `token` (signing out). Whether there was one.
+    pub async fn delete_review_session(&self, token: &str) -> StoreResult<bool> {
+        let n = sqlx::query("DELETE FROM review_sessions WHERE token_hash = $1").bind(secret_key(token)).execute(&self.write).await?;
+        Ok(n.rows_affected() > 0)
+    }
+
+    /// Remember a sign-in under way by its `state` (stored as its SHA-256).
+    pub async fn create_review_signin(&self, state: &str, p: &PendingSignIn) -> StoreResult<()> {
+        sqlx::query("INSERT INTO review_signins (state_hash, verifier, nonce, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(secret_key(state))
+            .bind(&p.verifier)
+            .bind(&p.nonce)
+            .bind(p.expires_at)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    /// Take the sign-in of `state`: once only (a replayed callback finds nothing), and not once expired.
+    pub async fn take_review_signin(&self, state: &str, now: i64) -> StoreResult<Option<PendingSignIn>> {
+        let key = secret_key(state);
+        let mut tx = self.write.begin().await?;
+        let r = sqlx::query("SELECT verifier, nonce, expires_at FROM review_signins WHERE state_hash = $1")
+            .bind(&key)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let taken = sqlx::query("DELETE FROM review_signins WHERE state_hash = $1").bind(&key).execute(&mut *tx).await?.rows_affected();
+        tx.commit().await?;
+        let Some(r) = r.filter(|_| taken == 1) else { return Ok(None) };
+        let p = PendingSignIn { verifier: r.try_get("verifier")?, nonce: r.try_get("nonce")?, expires_at: r.try_get("expires_at")? };
+        Ok((p.expires_at > now).then_some(p))
     }
 }
