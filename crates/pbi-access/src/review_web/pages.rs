@@ -434,7 +434,8 @@ async fn render_queue(
     error: Option<(i64, DecisionRefusal)>,
     status: StatusCode,
 ) -> Response {
-    let workspaces = match app.store.list_review_workspaces(c.id).await {
+    // Only the reviewer's own workspaces and progress: a page costs the same in any campaign.
+    let workspaces = match app.store.list_reviewer_workspaces(c.id, &me.upn).await {
         Ok(w) => w,
         Err(e) => return failure(Some(me), e),
     };
@@ -461,8 +462,8 @@ async fn render_queue(
     rows.truncate(PAGE_ROWS as usize);
     let next = more.then(|| query.to_url(c.id, rows.last().map(|r| r.row_no).unwrap_or(after)));
     let first = (after > 0).then(|| query.to_url(c.id, 0));
-    let mine = match app.store.review_progress(c.id).await {
-        Ok(p) => bars(p.by_reviewer).iter().find(|b| b.name == me.upn).map(Bar::clone_from_ref),
+    let mine = match app.store.review_reviewer_progress(c.id, &me.upn).await {
+        Ok(t) => t.map(|t| bars(vec![t]).remove(0)),
         Err(e) => return failure(Some(me), e),
     };
     let rows: Vec<QueueRow> = rows

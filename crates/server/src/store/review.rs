@@ -532,16 +532,6 @@ impl Store {
         Ok(out)
     }
 
-    /// The workspaces of a campaign (id, name), by name.
-    pub async fn list_review_workspaces(&self, id: Uuid) -> StoreResult<Vec<(Uuid, String)>> {
-        let rows =
-            sqlx::query("SELECT DISTINCT workspace_id, workspace FROM review_rows WHERE campaign_id = $1 ORDER BY workspace, workspace_id")
-                .bind(id.to_string())
-                .fetch_all(&self.read)
-                .await?;
-        rows.iter().map(|r| Ok((parse_uuid(&r.try_get::<String, _>("workspace_id")?)?, r.try_get("workspace")?))).collect()
-    }
-
     /// The evidence export: campaign, snapshot facts in row order, the whole log, the results.
     pub async fn review_evidence(&self, id: Uuid) -> StoreResult<Option<Evidence>> {
         let Some(c) = self.review_campaign(id).await? else {
@@ -741,5 +731,50 @@ impl Store {
         let Some(r) = r.filter(|_| taken == 1) else { return Ok(None) };
         let p = PendingSignIn { verifier: r.try_get("verifier")?, nonce: r.try_get("nonce")?, expires_at: r.try_get("expires_at")? };
         Ok((p.expires_at > now).then_some(p))
+    }
+}
+
+impl Store {
+    /// One reviewer's progress (their own access left out), read from their workspaces' rows
+    /// only: what a queue page shows, at a cost that does not grow with the campaign.
+    pub async fn review_reviewer_progress(&self, id: Uuid, reviewer: &str) -> StoreResult<Option<Tally>> {
+        let reviewer = reviewer.trim().to_lowercase();
+        let r = sqlx::query(
+            "SELECT COUNT(r.decision) AS decided, COUNT(*) AS total FROM review_rows r \
+             WHERE r.campaign_id = $1 AND r.workspace_id IN \
+             (SELECT workspace_id FROM review_reviewers WHERE campaign_id = $1 AND reviewer = $2) \
+             AND NOT (r.principal_type = 'User' AND r.principal_lower = $2)",
+        )
+        .bind(id.to_string())
+        .bind(&reviewer)
+        .fetch_one(&self.read)
+        .await?;
+        let total: i64 = r.try_get("total")?;
+        Ok((total > 0).then(|| Tally { name: reviewer.clone(), decided: r.try_get("decided").unwrap_or(0), total }))
+    }
+
+    /// The workspaces one reviewer reviews in a campaign, by name: each name read from one of
+    /// its rows through the workspace index, never by a walk of the campaign.
+    pub async fn list_reviewer_workspaces(&self, id: Uuid, reviewer: &str) -> StoreResult<Vec<(Uuid, String)>> {
+        let ids = sqlx::query("SELECT workspace_id FROM review_reviewers WHERE campaign_id = $1 AND reviewer = $2")
+            .bind(id.to_string())
+            .bind(reviewer.trim().to_lowercase())
+            .fetch_all(&self.read)
+            .await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for r in ids {
+            let ws: String = r.try_get("workspace_id")?;
+            let name =
+                sqlx::query("SELECT workspace FROM review_rows WHERE campaign_id = $1 AND workspace_id = $2 ORDER BY row_no LIMIT 1")
+                    .bind(id.to_string())
+                    .bind(&ws)
+                    .fetch_optional(&self.read)
+                    .await?;
+            if let Some(name) = name {
+                out.push((parse_uuid(&ws)?, name.try_get::<String, _>("workspace")?));
+            }
+        }
+        out.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+        Ok(out)
     }
 }
