@@ -229,6 +229,15 @@ async fn a_campaign_in_the_browser_from_sign_in_to_applied() {
     submit(&browser, "a[href$='/queue']").await;
     violations.extend(axe(&browser).await);
     let bob = row_of(&browser, &upn("bob")).await;
+    // The row's drawer (a <details>, so it works without JavaScript): the full path, the
+    // account, the last activity, the previous campaign's decision.
+    click(&browser, &format!("#drawer-{bob} summary")).await;
+    let drawer = browser.find(Locator::Css(&format!("#drawer-{bob}"))).await.unwrap().text().await.unwrap();
+    assert!(drawer.contains(&format!("{} holds Contributor on Sales Analytics directly", upn("bob"))), "{drawer}");
+    assert!(drawer.contains("Last activity") && drawer.contains("not in a previous campaign"), "{drawer}");
+    violations.extend(axe(&browser).await);
+    shot(&browser, "queue-drawer").await;
+    click(&browser, &format!("#drawer-{bob} summary")).await;
     click(&browser, &format!("input[name=d{bob}][value=Revoke]")).await;
     submit(&browser, "button[value=save]").await;
     let error = browser.find(Locator::Css(&format!("#e{bob}"))).await.unwrap().text().await.unwrap();

@@ -346,6 +346,10 @@ struct QueueRow {
     kind: String,
     role: String,
     via: String,
+    /// The drawer: how the access reaches the principal, their account and last activity.
+    path: String,
+    account: String,
+    last_activity: String,
     flags: Vec<&'static str>,
     recommendation: String,
     reason: String,
@@ -409,6 +413,17 @@ fn queue_row(r: ReviewRow, me: &Me, submitted: Option<&Submitted>, error: Option
             .join(", "),
         role: r.access.role.clone(),
         via: r.access.via.clone(),
+        path: if r.access.via == "direct" {
+            format!("{} holds {} on {} directly", r.access.principal, r.access.role, r.access.workspace)
+        } else {
+            format!("{} holds {} on {} through {}", r.access.principal, r.access.role, r.access.workspace, r.access.via)
+        },
+        account: if r.access.account.is_empty() { "not an account (group or app)".into() } else { r.access.account.clone() },
+        last_activity: match r.access.last_activity {
+            Some(at) => utc(at),
+            None if r.access.principal_type.eq_ignore_ascii_case("User") => "none seen in the campaign's lookback".into(),
+            None => "not tracked for groups and apps".into(),
+        },
         flags: r.flags.iter().map(|f| f.label()).collect(),
         recommendation: r.recommendation.to_string().replace("Downgrade:", "Downgrade to "),
         reason: r.reason.clone(),
