@@ -59,6 +59,14 @@ impl ClientError {
         }
     }
 
+    /// The service's `RequestId` of the answer that failed, when there was one.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { request_id, .. } | ClientError::Throttled { request_id, .. } => request_id.as_deref(),
+            _ => None,
+        }
+    }
+
     /// When the caller may try again, if the error says so.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

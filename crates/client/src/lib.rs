@@ -57,7 +57,7 @@ pub use graph::{GraphClient, Memberships};
 pub use ledger::{AdminBudget, BudgetWait, Ledger, Pacing, WaitObserver};
 pub use paging::{Page, Query};
 pub use pbi_wire::budgets::{AdminBudgetModel, Limits};
-pub use powerbi::{AddOutcome, AdminGroupsQuery, PowerBiClient, ScanOptions, WorkspaceUsers, WorkspaceUsersResponse};
+pub use powerbi::{AddOutcome, AdminGroupsQuery, PowerBiClient, Receipt, ScanOptions, WorkspaceUsers, WorkspaceUsersResponse};
 pub use retry::RetryPolicy;
 pub use stats::{CallStats, StatsSnapshot};
 pub use time::{Clock, ManualClock, SharedClock, SystemClock};

@@ -51,6 +51,13 @@ pub struct WorkspaceUsers {
     pub users: Option<Vec<GroupUser>>,
 }
 
+/// What a change call's answer proves: its status and the service's `RequestId` header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub status: u16,
+    pub request_id: Option<String>,
+}
+
 /// What `add_group_user_verified` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AddOutcome {
@@ -156,6 +163,13 @@ impl PowerBiClient {
     /// The generic call for operations that answer with an empty body.
     pub async fn call_empty<B: Serialize + ?Sized>(&self, op: Op, params: &[&str], query: &Query, body: Option<&B>) -> Result<()> {
         self.send(op, params, query, body).await.map(drop)
+    }
+
+    /// `call_empty` that keeps what an auditor needs of the answer: its status and the service's
+    /// `RequestId` (a failure's is in `ClientError::request_id`).
+    pub async fn call_receipt<B: Serialize + ?Sized>(&self, op: Op, params: &[&str], query: &Query, body: Option<&B>) -> Result<Receipt> {
+        let answer = self.send(op, params, query, body).await?;
+        Ok(Receipt { status: answer.status.as_u16(), request_id: answer.request_id() })
     }
 
     async fn get<T: DeserializeOwned>(&self, op: Op, params: &[&str], query: &Query) -> Result<T> {

@@ -53,6 +53,11 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// The service's id for this request (Power BI's `RequestId` response header), if it sent one.
+    pub fn request_id(&self) -> Option<String> {
+        self.headers.get("requestid").and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()).map(str::to_string)
+    }
+
     pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
         serde_json::from_slice(&self.body)
             .map_err(|e| ClientError::Unexpected { status: self.status, body: format!("{e}: {}", String::from_utf8_lossy(&self.body)) })

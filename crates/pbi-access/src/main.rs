@@ -311,7 +311,9 @@ enum ReviewCommand {
         #[arg(long)]
         owner: Option<String>,
         /// Days of the activity log to read for each user's last activity (0: not read; at most 30).
-        #[arg(long, default_value_t = 0)]
+        /// Each day costs 24 admin calls; the days the admin budget cannot spare now are left out
+        /// (and said), and days read once are kept for later campaigns.
+        #[arg(long, default_value_t = 30)]
         lookback_days: i64,
         #[arg(long, env = "PBI_ACCESS_REVIEW_DATABASE", default_value = cli::review::DEFAULT_DATABASE)]
         database: String,

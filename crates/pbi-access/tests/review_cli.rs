@@ -148,3 +148,49 @@ async fn campaign_to_evidence(review_db: Option<String>) {
     store.close().await;
     demo.child.kill().await.unwrap();
 }
+
+/// Admin calls the server counted in its admin budget (shared or per operation) for the tenant.
+async fn server_admin_calls(service_db: &str) -> i64 {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(service_db).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM throttle_calls WHERE budget LIKE 'admin/%' OR budget LIKE 'admin:%'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    n
+}
+
+/// A campaign over every workspace with the default 30-day lookback: the snapshot goes through
+/// the scanner's own budgets, the activity log (24 admin calls a day: the service pages it by
+/// the hour) is read only as far as the admin budget allows with a quarter left free, the days
+/// read are kept, and a second campaign in the same hour never pushes the tenant over its budget.
+#[tokio::test]
+async fn starting_a_campaign_over_every_workspace_stays_within_the_admin_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = format!("sqlite://{}", dir.path().join("service.db").display());
+    let mut demo = common::serve(&served).await;
+    let cli = Cli::new(&demo, dir.path());
+    let db = format!("sqlite://{}", dir.path().join("review.db").display());
+
+    let started = std::time::Instant::now();
+    let (code, out, err) = cli.run(&["review", "start", "--name", "Everything", "--all", "--database", &db]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(120), "no wait for the budget: {:?}", started.elapsed());
+    let spent = server_admin_calls(&served).await;
+    assert!((24..=150).contains(&spent), "the start spends at most three quarters of the 200/h admin budget: {spent}\n{out}");
+    assert!(out.contains(&format!("{spent} admin call(s) spent")), "the campaign says what the server counted: {out}");
+    assert!(err.contains("the activity log covers") && err.contains("of the 30 day(s) asked"), "{err}");
+
+    let store = Store::connect(&db).await.unwrap();
+    let first = store.review_campaigns().await.unwrap().pop().unwrap();
+    assert_eq!(first.lookback_days as i64, spent / 24, "one day covered per 24 admin calls");
+    assert!((1..30).contains(&first.lookback_days), "{first:?}");
+
+    let (code, _, err) = cli.run(&["review", "start", "--name", "Everything again", "--all", "--database", &db]).await;
+    assert_eq!(code, 0, "{err}");
+    let total = server_admin_calls(&served).await;
+    assert!(total <= 200, "two starts in one hour stay within the budget: {total}");
+    store.close().await;
+    demo.child.kill().await.unwrap();
+}

@@ -229,6 +229,15 @@ async fn a_campaign_in_the_browser_from_sign_in_to_applied() {
     submit(&browser, "a[href$='/queue']").await;
     violations.extend(axe(&browser).await);
     let bob = row_of(&browser, &upn("bob")).await;
+    // The row's drawer (a <details>, so it works without JavaScript): the full path, the
+    // account, the last activity, the previous campaign's decision.
+    click(&browser, &format!("#drawer-{bob} summary")).await;
+    let drawer = browser.find(Locator::Css(&format!("#drawer-{bob}"))).await.unwrap().text().await.unwrap();
+    assert!(drawer.contains(&format!("{} holds Contributor on Sales Analytics directly", upn("bob"))), "{drawer}");
+    assert!(drawer.contains("Last activity") && drawer.contains("not in a previous campaign"), "{drawer}");
+    violations.extend(axe(&browser).await);
+    shot(&browser, "queue-drawer").await;
+    click(&browser, &format!("#drawer-{bob} summary")).await;
     click(&browser, &format!("input[name=d{bob}][value=Revoke]")).await;
     submit(&browser, "button[value=save]").await;
     let error = browser.find(Locator::Css(&format!("#e{bob}"))).await.unwrap().text().await.unwrap();
@@ -436,5 +445,163 @@ async fn sign_in_roles_and_forms_over_plain_http() {
     assert!(page.text().await.unwrap().contains("href=\"/review/auth/signin\""));
 
     app.kill().await.unwrap();
+    demo.child.kill().await.unwrap();
+}
+
+/// The admin's page, its CSRF token, and a form post as the admin.
+struct Signed {
+    http: reqwest::Client,
+    base: String,
+    cookie: String,
+    csrf: String,
+}
+
+impl Signed {
+    async fn new(http: &reqwest::Client, base: &str, user: &str, password: &str) -> Signed {
+        let (session, _) = sign_in(http, base, user, password).await;
+        let cookie = format!("pbi_review_session={session}");
+        let page = http.get(format!("{base}/review/")).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+        let csrf = hidden_fields(&page).into_iter().find(|(n, _)| n == "csrf").expect("a signed-in page carries the CSRF token").1;
+        Signed { http: http.clone(), base: base.to_string(), cookie, csrf }
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(format!("{}{path}", self.base)).header("cookie", &self.cookie).send().await.unwrap()
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let mut fields: Vec<(&str, &str)> = vec![("csrf", &self.csrf)];
+        fields.extend_from_slice(form);
+        self.http.post(format!("{}{path}", self.base)).header("cookie", &self.cookie).form(&fields).send().await.unwrap()
+    }
+}
+
+/// Start a campaign over Sales Analytics, revoke bob's role, close and apply: returns the
+/// campaign's path and bob's row number.
+async fn revoke_bob(admin: &Signed, review_db: &str) -> (String, i64) {
+    let r = admin
+        .post(
+            "/review/campaigns",
+            &[("name", "Sales"), ("scope", "list"), ("workspaces", "Sales Analytics"), ("due_days", "7"), ("lookback_days", "0")],
+        )
+        .await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    let campaign = r.headers()["location"].to_str().unwrap().split('?').next().unwrap().to_string();
+    let id: uuid::Uuid = campaign.rsplit('/').next().unwrap().parse().unwrap();
+    let store = pbi_server::store::Store::connect(review_db).await.unwrap();
+    let rows = store.review_rows(id, &pbi_server::review::RowQuery { limit: 100, ..Default::default() }).await.unwrap();
+    store.close().await;
+    let bob = rows.iter().find(|r| r.access.principal.eq_ignore_ascii_case(&upn("bob"))).expect("bob's row").row_no;
+    let n = bob.to_string();
+    let r = admin
+        .post(
+            &format!("{campaign}/decisions"),
+            &[("shown", &n), (&format!("d{n}"), "Revoke"), (&format!("j{n}"), "moved to Finance"), ("action", "save")],
+        )
+        .await;
+    assert!(r.status().is_redirection() || r.status().is_success(), "{}", r.status());
+    let r = admin.post(&format!("{campaign}/close"), &[]).await;
+    assert_eq!(r.status(), 303);
+    let preview = admin.get(&format!("{campaign}/apply")).await.text().await.unwrap();
+    let fingerprint = hidden_fields(&preview).into_iter().find(|(n, _)| n == "fingerprint").expect("the preview's fingerprint").1;
+    let r = admin.post(&format!("{campaign}/apply"), &[("fingerprint", &fingerprint)]).await;
+    assert!(r.status().is_redirection(), "{}: {}", r.status(), r.text().await.unwrap());
+    (campaign, bob)
+}
+
+/// Every applied result names the service's `RequestId` of the call that made the change: the
+/// same id the service wrote into the activity log's event for it, and the one the evidence
+/// (JSON, CSV, printable HTML) shows.
+#[tokio::test]
+async fn applied_results_carry_the_services_request_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut demo = common::serve(&format!("sqlite://{}", dir.path().join("service.db").display())).await;
+    let cli = Cli::new(&demo, dir.path());
+    let review_db = format!("sqlite://{}", dir.path().join("review.db").display());
+    let (mut app, base) = start_review_app(&cli, &review_db, dir.path()).await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let admin = Signed::new(&http, &base, &demo.admin, &demo.password).await;
+    let (campaign, bob) = revoke_bob(&admin, &review_db).await;
+
+    let evidence: Value = admin.get(&format!("{campaign}/evidence.json")).await.json().await.unwrap();
+    let result = evidence["results"].as_array().unwrap().iter().find(|r| r["row"] == bob).unwrap_or_else(|| panic!("{evidence}"));
+    assert_eq!(result["outcome"], "applied", "{result}");
+    let request_id = result["requestId"].as_str().filter(|r| !r.is_empty()).unwrap_or_else(|| panic!("no request id: {result}"));
+
+    // The service recorded the removal under that request id.
+    let token = demo.admin_token(&demo.http()).await;
+    let today = chrono::Utc::now().date_naive();
+    let mut events = Vec::new();
+    let mut url =
+        format!("{}/v1.0/myorg/admin/activityevents?startDateTime='{today}T00:00:00.000Z'&endDateTime='{today}T23:59:59.999Z'", demo.base);
+    loop {
+        let page: Value = demo.http().get(&url).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        events.extend(page["activityEventEntities"].as_array().cloned().unwrap_or_default());
+        match page["continuationToken"].as_str() {
+            Some(t) if page["lastResultSet"] != true => {
+                url = format!("{}/v1.0/myorg/admin/activityevents?continuationToken='{t}'", demo.base);
+            }
+            _ => break,
+        }
+    }
+    let removal = events.iter().find(|e| e["RequestId"] == request_id).unwrap_or_else(|| panic!("no event with {request_id}"));
+    assert!(removal["Operation"].as_str().or(removal["Activity"].as_str()).unwrap_or_default().starts_with("Delete"), "{removal}");
+
+    let csv = admin.get(&format!("{campaign}/evidence.csv")).await.text().await.unwrap();
+    assert!(csv.lines().any(|l| l.contains(&upn("bob")) && l.ends_with(request_id)), "{csv}");
+    let html = admin.get(&format!("{campaign}/evidence")).await.text().await.unwrap();
+    assert!(html.contains(request_id), "the printable evidence shows the request id");
+
+    app.kill().await.unwrap();
+    demo.child.kill().await.unwrap();
+}
+
+/// Two review app instances on one database (PostgreSQL when `PBI_ACCESS_TEST_POSTGRES` is
+/// reachable, else a SQLite file) share sign-ins: a session started on one is signed in on the
+/// other, signing out on the other ends it on both, and an expired session signs nobody in.
+#[tokio::test]
+async fn two_instances_share_sessions_in_the_review_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut demo = common::serve(&format!("sqlite://{}", dir.path().join("service.db").display())).await;
+    let cli = Cli::new(&demo, dir.path());
+    let review_db = match std::env::var("PBI_ACCESS_TEST_POSTGRES") {
+        Ok(_) => common::postgres_database().await.expect("PBI_ACCESS_TEST_POSTGRES is set: PostgreSQL must be reachable"),
+        Err(_) => format!("sqlite://{}", dir.path().join("review.db").display()),
+    };
+    let (mut first, first_base) = start_review_app(&cli, &review_db, dir.path()).await;
+    let (mut second, second_base) = start_review_app(&cli, &review_db, dir.path()).await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+
+    let on_first = Signed::new(&http, &first_base, &demo.admin, &demo.password).await;
+    let on_second = Signed { http: http.clone(), base: second_base.clone(), cookie: on_first.cookie.clone(), csrf: on_first.csrf.clone() };
+    let page = on_second.get("/review/").await.text().await.unwrap();
+    assert!(page.contains(&demo.admin.to_lowercase()) && page.contains("Fabric administrator"), "signed in on the other instance: {page}");
+    let store = pbi_server::store::Store::connect(&review_db).await.unwrap();
+    let cookie = on_second.cookie.trim_start_matches("pbi_review_session=").to_string();
+    let now = chrono::Utc::now().timestamp_millis();
+    assert!(store.review_session(&cookie, now).await.unwrap().is_some(), "the session is in the database");
+
+    let r = on_second.post("/review/auth/signout", &[]).await;
+    assert_eq!(r.status(), 303);
+    assert!(store.review_session(&cookie, now).await.unwrap().is_none(), "signing out deletes the session");
+    let r = http.get(format!("{first_base}/review/campaigns/new")).header("cookie", &on_second.cookie).send().await.unwrap();
+    assert_eq!(r.status(), 303, "signed out on the first instance too");
+
+    // A session past its expiry signs nobody in, on any instance.
+    let expired = pbi_server::review::SignedIn {
+        upn: demo.admin.to_lowercase(),
+        name: "Admin".into(),
+        admin: true,
+        csrf: "x".into(),
+        expires_at: now - 1,
+    };
+    store.create_review_session("stale-token", &expired, now - 10).await.unwrap();
+    for base in [&first_base, &second_base] {
+        let page = http.get(format!("{base}/review/")).header("cookie", "pbi_review_session=stale-token").send().await.unwrap();
+        assert!(page.text().await.unwrap().contains("href=\"/review/auth/signin\""), "an expired session is no sign-in");
+    }
+    store.close().await;
+    first.kill().await.unwrap();
+    second.kill().await.unwrap();
     demo.child.kill().await.unwrap();
 }

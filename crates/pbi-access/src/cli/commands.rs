@@ -9,13 +9,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use base64::Engine;
-use pbi_client::{ClientError, Endpoints, Ledger, PowerBiClient, SystemClock, TokenClient, TokenSource};
+use pbi_client::{ClientError, Endpoints, Ledger, PowerBiClient, Query, SystemClock, TokenClient, TokenSource};
 use pbi_lifecycle::apply::{apply, ApplyError, Target, TargetError};
 use pbi_lifecycle::desired::{DesiredState, PrincipalName};
 use pbi_lifecycle::journal::Journal;
 use pbi_lifecycle::plan::{make_plan, Action, Capabilities, Endpoint, Plan, ResolvedWorkspace, Step};
 use pbi_lifecycle::service::{role_of, target_error};
 use pbi_lifecycle::state::{ObservedState, PrincipalKey, PrincipalKind, Role, WorkspaceState};
+use pbi_wire::ops::powerbi as op;
 use pbi_wire::powerbi::{GroupUser, GroupUserAccessRight, PrincipalType};
 use uuid::Uuid;
 
@@ -256,6 +257,8 @@ pub(crate) struct ClientTarget<'a> {
     pub step_delay: std::time::Duration,
     /// Advanced after each step this run sends (hidden off a terminal).
     pub progress: indicatif::ProgressBar,
+    /// The service's `RequestId` of each step's last answer, by step id.
+    pub receipts: std::sync::Mutex<BTreeMap<u32, String>>,
 }
 
 impl Target for ClientTarget<'_> {
@@ -276,19 +279,35 @@ impl Target for ClientTarget<'_> {
         };
         self.progress.set_message(format!("{} {}", step.workspace_name, step.display));
         let body = |role: Role| GroupUser::principal(step.principal.identifier.clone(), principal_type, right_of(role));
+        let (group, who) = (group.to_string(), step.principal.identifier.as_str());
+        let none = None::<&GroupUser>;
         let result = match (step.endpoint, step.action) {
-            (Endpoint::Workspace, Action::Add { role }) => self.client.add_group_user(group, &body(role)).await,
-            (Endpoint::Workspace, Action::Update { to, .. }) => self.client.update_group_user(group, &body(to)).await,
-            (Endpoint::Workspace, Action::Remove { .. }) => self.client.delete_group_user(group, &step.principal.identifier).await,
+            (Endpoint::Workspace, Action::Add { role }) => {
+                self.client.call_receipt(op::ADD_GROUP_USER, &[&group], &Query::new(), Some(&body(role))).await
+            }
+            (Endpoint::Workspace, Action::Update { to, .. }) => {
+                self.client.call_receipt(op::UPDATE_GROUP_USER, &[&group], &Query::new(), Some(&body(to))).await
+            }
+            (Endpoint::Workspace, Action::Remove { .. }) => {
+                self.client.call_receipt(op::DELETE_USER_IN_GROUP, &[&group, who], &Query::new(), none).await
+            }
             (Endpoint::Admin, Action::Add { role } | Action::Update { to: role, .. }) => {
-                self.client.add_user_as_admin(group, &body(role)).await
+                self.client.call_receipt(op::ADD_USER_AS_ADMIN, &[&group], &Query::new(), Some(&body(role))).await
             }
             (Endpoint::Admin, Action::Remove { .. }) => {
-                self.client.delete_user_as_admin(group, &step.principal.identifier, step.principal.kind == PrincipalKind::Group).await
+                let query = if step.principal.kind == PrincipalKind::Group { Query::new().push("isGroup", "true") } else { Query::new() };
+                self.client.call_receipt(op::DELETE_USER_AS_ADMIN, &[&group, who], &query, none).await
             }
         };
         self.progress.inc(1);
-        result.map_err(target_error)
+        let request_id = match &result {
+            Ok(receipt) => receipt.request_id.clone(),
+            Err(e) => e.request_id().map(str::to_string),
+        };
+        if let Some(id) = request_id {
+            self.receipts.lock().expect("receipts lock").insert(step.id, id);
+        }
+        result.map(drop).map_err(target_error)
     }
 }
 
@@ -318,7 +337,7 @@ pub async fn apply_plan(s: &Session, plan_path: &Path, journal_path: Option<Path
     // The bar counts the steps this run still has to send; a resumed apply skips the done ones.
     let pending = plan.steps.iter().filter(|step| !journal.is_done(step.id)).count() as u64;
     let progress = super::progress::bar(pending, super::progress::visible(Format::Table));
-    let target = ClientTarget { client: &s.client, names, step_delay, progress: progress.clone() };
+    let target = ClientTarget { client: &s.client, names, step_delay, progress: progress.clone(), receipts: Default::default() };
     let result = apply(&plan, &mut journal, &target).await;
     progress.finish_and_clear();
     match result {

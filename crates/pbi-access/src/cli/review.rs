@@ -42,28 +42,82 @@ pub struct StartOptions {
     pub lookback_days: i64,
 }
 
-/// Each user's (lower-case UPN) last activity over the last `days` UTC days before `now`, from
-/// the activity log (one admin call a day and page).
-async fn last_activity(s: &Session, now: i64, days: i64) -> Result<std::collections::HashMap<String, i64>, String> {
+/// Admin calls one day of the activity log costs at least: the service pages it by the hour.
+pub const ACTIVITY_CALLS_PER_DAY: usize = 24;
+/// The share of the admin budget a campaign start leaves free for everything else (applies,
+/// other commands): a quarter.
+const ADMIN_RESERVE_DIVISOR: usize = 4;
+
+/// Each user's (lower-case UPN) last activity in one UTC day, read in full from the activity log
+/// (one admin call an hour and page).
+async fn activity_day(s: &Session, day: chrono::NaiveDate) -> Result<std::collections::HashMap<String, i64>, String> {
     use futures::StreamExt;
     let mut out = std::collections::HashMap::new();
-    let Some(today) = chrono::DateTime::from_timestamp_millis(now).map(|t| t.date_naive()) else { return Ok(out) };
-    for back in 0..days.max(0) as u64 {
+    let mut events = s.client.activity_events(&format!("{day}T00:00:00.000Z"), &format!("{day}T23:59:59.999Z"), None);
+    while let Some(event) = events.next().await {
+        let event = event.map_err(|e| format!("reading the activity log: {e}"))?;
+        let (Some(user), Some(at)) = (event.get("UserId").and_then(|v| v.as_str()), event.get("CreationTime").and_then(|v| v.as_str()))
+        else {
+            continue;
+        };
+        let at = chrono::DateTime::parse_from_rfc3339(at)
+            .map(|t| t.timestamp_millis())
+            .or_else(|_| chrono::NaiveDateTime::parse_from_str(at, "%Y-%m-%dT%H:%M:%S%.f").map(|t| t.and_utc().timestamp_millis()));
+        let Ok(at) = at else { continue };
+        let last = out.entry(user.to_lowercase()).or_insert(at);
+        *last = (*last).max(at);
+    }
+    Ok(out)
+}
+
+/// What reading the activity lookback gave.
+#[derive(Debug, Clone, Default)]
+pub struct Lookback {
+    /// Lower-case UPN → last activity (Unix ms) over the days covered.
+    pub last: std::collections::HashMap<String, i64>,
+    /// The days covered without a gap, counting back from today (the lookback the flags use).
+    pub days: i64,
+    /// Days read now (the rest came from the review database).
+    pub read: usize,
+}
+
+/// Each user's last activity over the last `days` UTC days before `now`, spending the admin
+/// budget only on days not read before (kept in `store` per tenant) and only as far as the budget
+/// allows: at most what the ledger shows free, less a quarter of the budget kept for the rest.
+/// Today is always read and never kept (it is still being written). Newest days first, so what
+/// the budget allows is the recent end of the lookback.
+async fn last_activity(s: &Session, store: &Store, now: i64, days: i64) -> Result<Lookback, String> {
+    let Some(today) = chrono::DateTime::from_timestamp_millis(now).map(|t| t.date_naive()) else { return Ok(Lookback::default()) };
+    if days <= 0 {
+        return Ok(Lookback::default());
+    }
+    let tenant = s.profile.tenant.clone().unwrap_or_default();
+    let first = today - chrono::Days::new(days as u64 - 1);
+    let known = store.review_activity(&tenant, &first.to_string()).await.map_err(|e| e.to_string())?;
+    let mut out = Lookback { last: known.last, ..Default::default() };
+    let limit = s.profile.pacing().limits.admin_per_hour as usize;
+    let free = limit.saturating_sub(limit / ADMIN_RESERVE_DIVISOR).saturating_sub(ledger_calls(&s.profile).await);
+    let mut affordable = free / ACTIVITY_CALLS_PER_DAY;
+    for back in 0..days as u64 {
         let day = today - chrono::Days::new(back);
-        let mut events = s.client.activity_events(&format!("{day}T00:00:00.000Z"), &format!("{day}T23:59:59.999Z"), None);
-        while let Some(event) = events.next().await {
-            let event = event.map_err(|e| format!("reading the activity log: {e}"))?;
-            let (Some(user), Some(at)) = (event.get("UserId").and_then(|v| v.as_str()), event.get("CreationTime").and_then(|v| v.as_str()))
-            else {
-                continue;
-            };
-            let at = chrono::DateTime::parse_from_rfc3339(at)
-                .map(|t| t.timestamp_millis())
-                .or_else(|_| chrono::NaiveDateTime::parse_from_str(at, "%Y-%m-%dT%H:%M:%S%.f").map(|t| t.and_utc().timestamp_millis()));
-            let Ok(at) = at else { continue };
-            let last = out.entry(user.to_lowercase()).or_insert(at);
+        if back > 0 && known.days.contains(&day.to_string()) {
+            out.days += 1;
+            continue;
+        }
+        if affordable == 0 {
+            break;
+        }
+        affordable -= 1;
+        let seen = activity_day(s, day).await?;
+        out.read += 1;
+        if back > 0 {
+            store.record_review_activity_day(&tenant, &day.to_string(), &seen, now).await.map_err(|e| e.to_string())?;
+        }
+        for (upn, at) in seen {
+            let last = out.last.entry(upn).or_insert(at);
             *last = (*last).max(at);
         }
+        out.days += 1;
     }
     Ok(out)
 }
@@ -92,6 +146,10 @@ pub struct Started {
     pub admin_calls: usize,
     /// Workspaces in scope without a reviewer (no enabled Admin user, no named reviewer).
     pub without_reviewer: Vec<String>,
+    /// The activity lookback asked for; the campaign's `lookback_days` is what the budget covered.
+    pub lookback_asked: i64,
+    /// Days of the activity log read for this campaign (the others were read before).
+    pub activity_days_read: usize,
 }
 
 /// Freeze who holds what over the scope into a new campaign in `store` (the snapshot read through
@@ -108,11 +166,9 @@ pub async fn start_campaign(s: &Session, store: &Store, o: &StartOptions, now: i
     }
     let before = ledger_calls(&s.profile).await;
     let (mut rows, workspaces) = read_access(s, &o.scope).await?;
-    if o.lookback_days > 0 {
-        let seen = last_activity(s, now, o.lookback_days).await?;
-        for r in rows.iter_mut().filter(|r| r.principal_type == "User") {
-            r.last_activity = seen.get(&r.principal.to_lowercase()).copied();
-        }
+    let lookback = last_activity(s, store, now, o.lookback_days).await?;
+    for r in rows.iter_mut().filter(|r| r.principal_type == "User") {
+        r.last_activity = lookback.last.get(&r.principal.to_lowercase()).copied();
     }
     let admin_calls = ledger_calls(&s.profile).await.saturating_sub(before);
     let owner = o.owner.clone().or_else(|| s.profile.username.clone()).unwrap_or_else(|| s.caller.to_string());
@@ -123,7 +179,7 @@ pub async fn start_campaign(s: &Session, store: &Store, o: &StartOptions, now: i
         owner,
         created_at: now,
         due_at: now + o.due_days * 86_400_000,
-        lookback_days: o.lookback_days,
+        lookback_days: lookback.days,
         snapshot_at: now,
         admin_calls: admin_calls as i64,
     };
@@ -138,7 +194,15 @@ pub async fn start_campaign(s: &Session, store: &Store, o: &StartOptions, now: i
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    Ok(Started { campaign, workspaces, admin_calls, without_reviewer })
+    Ok(Started { campaign, workspaces, admin_calls, without_reviewer, lookback_asked: o.lookback_days, activity_days_read: lookback.read })
+}
+
+/// Why a campaign's activity lookback is shorter than asked.
+pub fn lookback_note(covered: i64, asked: i64) -> String {
+    format!(
+        "the activity log covers {covered} of the {asked} day(s) asked: each day costs {ACTIVITY_CALLS_PER_DAY} admin calls and the \
+         admin budget allowed no more; inactivity is judged over {covered} day(s), and the next campaign reads the days still missing"
+    )
 }
 
 pub async fn start(s: &Session, database: &str, o: &StartOptions) -> ExitCode {
@@ -162,6 +226,12 @@ pub async fn start(s: &Session, database: &str, o: &StartOptions) -> ExitCode {
         "snapshot sha256 {} of {} row(s) over {} workspace(s); {} admin call(s) spent",
         campaign.snapshot_hash, campaign.row_count, started.workspaces, started.admin_calls
     );
+    if started.lookback_asked > 0 {
+        println!("activity: the last {} day(s), {} of them read now", campaign.lookback_days, started.activity_days_read);
+    }
+    if campaign.lookback_days < started.lookback_asked {
+        eprintln!("pbi-access: {}", lookback_note(campaign.lookback_days, started.lookback_asked));
+    }
     if !started.without_reviewer.is_empty() {
         eprintln!(
             "pbi-access: no reviewer for {} (no enabled Admin user): name reviewers with --reviewer",

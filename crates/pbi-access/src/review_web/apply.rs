@@ -8,10 +8,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use askama::Template;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use pbi_client::{ClientError, PowerBiClient};
 use pbi_lifecycle::apply::{apply, ApplyError, TargetError};
 use pbi_lifecycle::journal::Journal;
@@ -22,7 +21,8 @@ use pbi_server::review::{Campaign, CampaignState, Decision, DecisionFilter, Resu
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::auth::{require, require_form, Me};
+use super::auth::Me;
+use super::extract::{CsrfForm as HasCsrf, Owning, Posted};
 use super::{failure, page, problem, Shared};
 use crate::cli::commands::{key_of, ClientTarget};
 
@@ -192,34 +192,14 @@ pub struct CsrfForm {
     fingerprint: String,
 }
 
-async fn admin_campaign(app: &Shared, me: &Me, id: &str) -> Result<Campaign, Response> {
-    if !me.admin {
-        return Err(problem(
-            StatusCode::FORBIDDEN,
-            Some(me.clone()),
-            "Fabric administrators only",
-            "Only a Fabric administrator closes and applies campaigns.",
-        ));
-    }
-    let missing = || problem(StatusCode::NOT_FOUND, Some(me.clone()), "No such campaign", "There is no campaign at this address.");
-    let Ok(id) = id.parse::<Uuid>() else { return Err(missing()) };
-    match app.store.review_campaign(id).await {
-        Ok(Some(c)) => Ok(c),
-        Ok(None) => Err(missing()),
-        Err(e) => Err(failure(Some(me.clone()), e)),
+impl HasCsrf for CsrfForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
     }
 }
 
 /// Close: no more decisions; then the preview.
-pub async fn close(State(app): State<Shared>, headers: HeaderMap, Path(id): Path<String>, Form(f): Form<CsrfForm>) -> Response {
-    let me = match require_form(&app, &headers, &f.csrf) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    let c = match admin_campaign(&app, &me, &id).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub async fn close(State(app): State<Shared>, Owning { me, c }: Owning, _: Posted<CsrfForm>) -> Response {
     if c.state == CampaignState::Open {
         if let Err(e) = app.store.set_review_state(c.id, CampaignState::Closed).await {
             return failure(Some(me), e);
@@ -302,15 +282,7 @@ fn preview_page(me: Me, c: Campaign, compiled: &Compiled, stale: bool, outcome: 
 }
 
 /// The preview: the calls the plan makes, what the admin budget needs, what cannot be applied.
-pub async fn preview(State(app): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let me = match require(&app, &headers) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    let c = match admin_campaign(&app, &me, &id).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub async fn preview(State(app): State<Shared>, Owning { me, c }: Owning) -> Response {
     if c.state == CampaignState::Open {
         return problem(
             StatusCode::CONFLICT,
@@ -326,15 +298,7 @@ pub async fn preview(State(app): State<Shared>, headers: HeaderMap, Path(id): Pa
 }
 
 /// Apply the previewed plan, unless the service changed since the preview.
-pub async fn run(State(app): State<Shared>, headers: HeaderMap, Path(id): Path<String>, Form(f): Form<CsrfForm>) -> Response {
-    let me = match require_form(&app, &headers, &f.csrf) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    let c = match admin_campaign(&app, &me, &id).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub async fn run(State(app): State<Shared>, Owning { me, c }: Owning, Posted(f): Posted<CsrfForm>) -> Response {
     if c.state == CampaignState::Open {
         return problem(StatusCode::CONFLICT, Some(me), "The campaign is open", "Close the campaign first.");
     }
@@ -362,12 +326,22 @@ pub async fn run(State(app): State<Shared>, headers: HeaderMap, Path(id): Path<S
         names: compiled.names.clone(),
         step_delay: std::time::Duration::ZERO,
         progress: indicatif::ProgressBar::hidden(),
+        receipts: Default::default(),
     };
     let result = apply(&compiled.plan, &mut journal, &target).await;
     let now = app.now_ms();
-    let record = |rows: &[i64], outcome: &str, detail: String| {
+    let receipts = target.receipts.lock().expect("receipts lock").clone();
+    // Each row's result names the service's `RequestId` of the call that made (or refused) its
+    // change; a step done by an earlier run keeps the id that run recorded.
+    let record = |step: u32, rows: &[i64], outcome: &str, detail: String| {
         rows.iter()
-            .map(|n| ResultEntry { row: *n, outcome: outcome.into(), detail: detail.clone(), request_id: None, at: now })
+            .map(|n| ResultEntry {
+                row: *n,
+                outcome: outcome.into(),
+                detail: detail.clone(),
+                request_id: receipts.get(&step).cloned(),
+                at: now,
+            })
             .collect::<Vec<_>>()
     };
     let mut results = Vec::new();
@@ -376,9 +350,9 @@ pub async fn run(State(app): State<Shared>, headers: HeaderMap, Path(id): Path<S
             for step in &compiled.plan.steps {
                 let rows = compiled.rows_of_step.get(&step.id).cloned().unwrap_or_default();
                 if report.executed.contains(&step.id) || report.already_done.contains(&step.id) {
-                    results.extend(record(&rows, "applied", describe(&step.action)));
+                    results.extend(record(step.id, &rows, "applied", describe(&step.action)));
                 } else if let Some(stop) = &report.stopped {
-                    results.extend(record(&rows, "failed", format!("{stop}; apply again to resume")));
+                    results.extend(record(step.id, &rows, "failed", format!("{stop}; apply again to resume")));
                 }
             }
             match &report.stopped {
@@ -394,12 +368,12 @@ pub async fn run(State(app): State<Shared>, headers: HeaderMap, Path(id): Path<S
             for s in &compiled.plan.steps {
                 let rows = compiled.rows_of_step.get(&s.id).cloned().unwrap_or_default();
                 if journal_done.contains(&s.id) {
-                    results.extend(record(&rows, "applied", describe(&s.action)));
+                    results.extend(record(s.id, &rows, "applied", describe(&s.action)));
                 } else if s.id == *step {
                     let outcome = if matches!(error, TargetError::Failed(m) if m.contains("404")) { "notFound" } else { "failed" };
-                    results.extend(record(&rows, outcome, error.to_string()));
+                    results.extend(record(s.id, &rows, outcome, error.to_string()));
                 } else {
-                    results.extend(record(&rows, "failed", format!("not attempted: step {step} failed first")));
+                    results.extend(record(s.id, &rows, "failed", format!("not attempted: step {step} failed first")));
                 }
             }
             format!("Step {step} failed: {error}. The journal records what landed; applying again resumes.")

@@ -1,5 +1,6 @@
 //! Sign-in (authorization code + PKCE S256, state and nonce) against the profile's authority,
-//! server-side sessions in memory behind an `HttpOnly`, `SameSite=Lax` cookie (`Secure` over
+//! server-side sessions in the review database (so every instance on it shares them; they expire,
+//! and signing out deletes them) behind an `HttpOnly`, `SameSite=Lax` cookie (`Secure` over
 //! https), and the per-session CSRF token every form carries.
 //!
 //! The ID token is validated (signature against the authority's JWKS, issuer, audience, expiry,
@@ -7,13 +8,9 @@
 //! directory: the access token redeemed with the code carries the person's directory roles in
 //! `wids`, and the Fabric administrator role makes a campaign owner.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
@@ -21,6 +18,9 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
+use pbi_server::review::{PendingSignIn, SignedIn};
+
+use super::extract::{Posted, Signed};
 use super::{problem, Options, Shared};
 use crate::cli::profile::Profile;
 
@@ -41,25 +41,6 @@ pub struct Me {
     /// A Fabric administrator: creates and closes campaigns.
     pub admin: bool,
     pub csrf: String,
-}
-
-#[derive(Debug, Clone)]
-struct Live {
-    me: Me,
-    expires: i64,
-}
-
-#[derive(Debug, Clone)]
-struct Pending {
-    verifier: String,
-    nonce: String,
-    expires: i64,
-}
-
-#[derive(Default)]
-pub struct Sessions {
-    live: Mutex<HashMap<String, Live>>,
-    pending: Mutex<HashMap<String, Pending>>,
 }
 
 pub fn random_token() -> String {
@@ -83,39 +64,11 @@ fn cookie_of(headers: &HeaderMap) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-impl Sessions {
-    pub fn me(&self, headers: &HeaderMap, now: i64) -> Option<Me> {
-        let id = cookie_of(headers)?;
-        let mut live = self.live.lock().expect("sessions lock");
-        match live.get(&id) {
-            Some(s) if s.expires > now => Some(s.me.clone()),
-            Some(_) => {
-                live.remove(&id);
-                None
-            }
-            None => None,
-        }
-    }
-}
-
-/// The signed-in person, or the page that asks them to sign in.
-pub fn require(app: &Shared, headers: &HeaderMap) -> Result<Me, Response> {
-    app.sessions.me(headers, app.now_ms()).ok_or_else(|| Redirect::to("/review/").into_response())
-}
-
-/// The person, if the form's CSRF token is their session's; else a 403 page.
-pub fn require_form(app: &Shared, headers: &HeaderMap, csrf: &str) -> Result<Me, Response> {
-    let me = require(app, headers)?;
-    if csrf.is_empty() || csrf != me.csrf {
-        return Err(problem(
-            StatusCode::FORBIDDEN,
-            Some(me),
-            "This form cannot be accepted",
-            "The form's security token does not match your session (it came from another site, or from a page older than your \
-             sign-in). Nothing was changed. Go back, reload the page and submit again.",
-        ));
-    }
-    Ok(me)
+/// The person signed in with the request's session cookie, if any (from the review database).
+pub async fn session_of(app: &Shared, headers: &HeaderMap) -> Result<Option<Me>, String> {
+    let Some(token) = cookie_of(headers) else { return Ok(None) };
+    let signed = app.store.review_session(&token, app.now_ms()).await.map_err(|e| format!("reading the session: {e}"))?;
+    Ok(signed.map(|s| Me { upn: s.upn, name: s.name, admin: s.admin, csrf: s.csrf }))
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -172,11 +125,9 @@ pub async fn signin(State(app): State<Shared>) -> Response {
         Err(e) => return super::failure(None, e),
     };
     let (state, verifier, nonce) = (random_token(), random_token(), random_token());
-    let now = app.now_ms();
-    {
-        let mut pending = app.sessions.pending.lock().expect("sessions lock");
-        pending.retain(|_, p| p.expires > now);
-        pending.insert(state.clone(), Pending { verifier: verifier.clone(), nonce: nonce.clone(), expires: now + PENDING_MS });
+    let pending = PendingSignIn { verifier: verifier.clone(), nonce: nonce.clone(), expires_at: app.now_ms() + PENDING_MS };
+    if let Err(e) = app.store.create_review_signin(&state, &pending).await {
+        return super::failure(None, e);
     }
     let url = reqwest::Url::parse_with_params(
         &meta.authorization_endpoint,
@@ -232,8 +183,11 @@ pub async fn callback(State(app): State<Shared>, Query(q): Query<Callback>) -> R
         return refused("The sign-in response has no code or state. Start again from Sign in.");
     };
     let now = app.now_ms();
-    let pending = app.sessions.pending.lock().expect("sessions lock").remove(&state);
-    let Some(pending) = pending.filter(|p| p.expires > now) else {
+    let pending = match app.store.take_review_signin(&state, now).await {
+        Ok(p) => p,
+        Err(e) => return super::failure(None, e),
+    };
+    let Some(pending) = pending else {
         return refused("This sign-in response is unknown or too old (or was used already). Start again from Sign in.");
     };
     let meta = match app.oidc.metadata().await {
@@ -286,11 +240,10 @@ pub async fn callback(State(app): State<Shared>, Query(q): Query<Callback>) -> R
         .and_then(|w| serde_json::from_value::<Vec<String>>(w).ok())
         .is_some_and(|w| w.iter().any(|r| r.eq_ignore_ascii_case(FABRIC_ADMIN_ROLE)));
     let id = random_token();
-    let me = Me { name: claims.name.unwrap_or_else(|| upn.clone()), upn, admin, csrf: random_token() };
-    {
-        let mut live = app.sessions.live.lock().expect("sessions lock");
-        live.retain(|_, s| s.expires > now);
-        live.insert(id.clone(), Live { me, expires: now + SESSION_MS });
+    let upn_name = claims.name.unwrap_or_else(|| upn.clone());
+    let signed = SignedIn { name: upn_name, upn, admin, csrf: random_token(), expires_at: now + SESSION_MS };
+    if let Err(e) = app.store.create_review_session(&id, &signed, now).await {
+        return super::failure(None, e);
     }
     let cookie = format!(
         "{COOKIE}={id}; Path=/review; HttpOnly; SameSite=Lax; Max-Age={}{}",
@@ -335,13 +288,18 @@ pub struct CsrfOnly {
     csrf: String,
 }
 
-/// Sign out: the session ends here (the authority's own session is the authority's).
-pub async fn signout(State(app): State<Shared>, headers: HeaderMap, Form(f): Form<CsrfOnly>) -> Response {
-    if let Err(r) = require_form(&app, &headers, &f.csrf) {
-        return r;
+impl super::extract::CsrfForm for CsrfOnly {
+    fn csrf(&self) -> &str {
+        &self.csrf
     }
+}
+
+/// Sign out: the session ends here, on every instance (the authority's own session is the authority's).
+pub async fn signout(State(app): State<Shared>, headers: HeaderMap, _: Signed, _: Posted<CsrfOnly>) -> Response {
     if let Some(id) = cookie_of(&headers) {
-        app.sessions.live.lock().expect("sessions lock").remove(&id);
+        if let Err(e) = app.store.delete_review_session(&id).await {
+            return super::failure(None, e);
+        }
     }
     let cookie = format!("{COOKIE}=; Path=/review; HttpOnly; SameSite=Lax; Max-Age=0{}", if app.secure() { "; Secure" } else { "" });
     ([(header::SET_COOKIE, cookie)], Redirect::to("/review/")).into_response()

@@ -3,7 +3,8 @@
 //! code flow + PKCE against the profile's authority; snapshots and the apply go through the
 //! profile's client, as the `review` and `apply` commands do.
 //!
-//! `auth`: sign-in, server-side sessions, CSRF; `pages`: campaigns, queue, decisions, evidence;
+//! `auth`: sign-in, sessions in the review database, CSRF; `extract`: what handlers need (the
+//! signed-in person, the campaign, a CSRF-checked form); `pages`: campaigns, queue, decisions, evidence;
 //! `apply`: closing a campaign into a lifecycle plan, its preview and its apply. Templates are
 //! in `templates/review/web/`, static assets (htmx, the style sheet) in `assets/review/`.
 
@@ -12,6 +13,7 @@
 
 mod apply;
 mod auth;
+mod extract;
 mod pages;
 
 use std::net::SocketAddr;
@@ -53,7 +55,6 @@ pub struct App {
     /// The profile's application client: snapshots, plans and applies.
     pub session: Session,
     pub oidc: auth::Oidc,
-    pub sessions: auth::Sessions,
     pub clock: SharedClock,
     pub journal_dir: PathBuf,
     /// The origin without a trailing slash; cookies are `Secure` when it is https.
@@ -172,7 +173,6 @@ pub async fn serve(profile: Profile, o: Options) -> ExitCode {
         store,
         session,
         oidc,
-        sessions: auth::Sessions::default(),
         clock: Arc::new(SystemClock),
         journal_dir: o.journal_dir.clone(),
         base_url: base_url.clone(),

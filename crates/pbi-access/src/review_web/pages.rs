@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use pbi_server::domain::Role;
 use pbi_server::review::{
@@ -14,7 +14,8 @@ use pbi_server::review::{
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::auth::{require, require_form, Me};
+use super::auth::Me;
+use super::extract::{not_admin, CsrfForm, MaybeSigned, Posted, Signed, Viewing};
 use super::{failure, page, problem, Shared};
 use crate::cli::audit::ReviewScope;
 use crate::cli::review::{start_campaign, utc, StartOptions};
@@ -71,8 +72,8 @@ struct Campaigns {
     campaigns: Vec<CampaignLine>,
 }
 
-pub async fn campaigns(State(app): State<Shared>, headers: HeaderMap) -> Response {
-    let Some(me) = app.sessions.me(&headers, app.now_ms()) else {
+pub async fn campaigns(State(app): State<Shared>, MaybeSigned(me): MaybeSigned) -> Response {
+    let Some(me) = me else {
         return page(StatusCode::OK, &SignIn { me: None });
     };
     let list = match app.store.review_campaigns().await {
@@ -128,20 +129,13 @@ struct NewCampaignPage {
     errors: BTreeMap<&'static str, String>,
 }
 
-fn not_admin(me: Me) -> Response {
-    problem(
-        StatusCode::FORBIDDEN,
-        Some(me),
-        "Fabric administrators only",
-        "Only a Fabric administrator creates, closes and applies campaigns.",
-    )
+impl CsrfForm for NewForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }
 
-pub async fn new_campaign(State(app): State<Shared>, headers: HeaderMap) -> Response {
-    let me = match require(&app, &headers) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+pub async fn new_campaign(Signed(me): Signed) -> Response {
     if !me.admin {
         return not_admin(me);
     }
@@ -153,11 +147,7 @@ fn lines(text: &str) -> Vec<String> {
     text.split(['\n', ',']).map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect()
 }
 
-pub async fn create_campaign(State(app): State<Shared>, headers: HeaderMap, axum::Form(form): axum::Form<NewForm>) -> Response {
-    let me = match require_form(&app, &headers, &form.csrf) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+pub async fn create_campaign(State(app): State<Shared>, Signed(me): Signed, Posted(form): Posted<NewForm>) -> Response {
     if !me.admin {
         return not_admin(me);
     }
@@ -211,7 +201,9 @@ pub async fn create_campaign(State(app): State<Shared>, headers: HeaderMap, axum
         lookback_days,
     };
     match start_campaign(&app.session, &app.store, &options, app.now_ms()).await {
-        Ok(started) => Redirect::to(&format!("/review/campaigns/{}?started=1", started.campaign.id)).into_response(),
+        Ok(started) => {
+            Redirect::to(&format!("/review/campaigns/{}?started=1&asked={}", started.campaign.id, started.lookback_asked)).into_response()
+        }
         Err(e) => {
             errors.insert("scope", format!("The snapshot could not be taken: {e}"));
             page(StatusCode::UNPROCESSABLE_ENTITY, &NewCampaignPage { me: Some(me), form, errors })
@@ -241,6 +233,8 @@ struct CampaignPage {
     age: String,
     due: String,
     started: bool,
+    /// Said when the activity lookback is shorter than the owner asked.
+    lookback_note: String,
     reviewers: Vec<Bar>,
     workspaces: Vec<Bar>,
     decisions: Vec<(String, i64)>,
@@ -251,16 +245,7 @@ struct CampaignPage {
 #[derive(Deserialize)]
 pub struct Started {
     started: Option<String>,
-}
-
-async fn load(app: &Shared, me: &Me, id: &str) -> Result<Campaign, Response> {
-    let missing = || problem(StatusCode::NOT_FOUND, Some(me.clone()), "No such campaign", "There is no campaign at this address.");
-    let Ok(id) = id.parse::<Uuid>() else { return Err(missing()) };
-    match app.store.review_campaign(id).await {
-        Ok(Some(c)) => Ok(c),
-        Ok(None) => Err(missing()),
-        Err(e) => Err(failure(Some(me.clone()), e)),
-    }
+    asked: Option<i64>,
 }
 
 pub fn decision_label(d: &str) -> String {
@@ -271,15 +256,7 @@ pub fn decision_label(d: &str) -> String {
     }
 }
 
-pub async fn campaign(State(app): State<Shared>, headers: HeaderMap, Path(id): Path<String>, Query(q): Query<Started>) -> Response {
-    let me = match require(&app, &headers) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    let c = match load(&app, &me, &id).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub async fn campaign(State(app): State<Shared>, Viewing { me, c }: Viewing, Query(q): Query<Started>) -> Response {
     let (progress, flags) = match (app.store.review_progress(c.id).await, app.store.count_review_flags(c.id).await) {
         (Ok(p), Ok(f)) => (p, f),
         (Err(e), _) | (_, Err(e)) => return failure(Some(me), e),
@@ -301,6 +278,10 @@ pub async fn campaign(State(app): State<Shared>, headers: HeaderMap, Path(id): P
         age,
         due: day(c.due_at),
         started: q.started.is_some(),
+        lookback_note: match q.asked {
+            Some(asked) if asked > c.lookback_days => crate::cli::review::lookback_note(c.lookback_days, asked),
+            _ => String::new(),
+        },
         reviewers,
         workspaces: bars(progress.by_workspace),
         decisions: progress.decisions.into_iter().map(|(d, n)| (decision_label(&d), n)).collect(),
@@ -365,6 +346,10 @@ struct QueueRow {
     kind: String,
     role: String,
     via: String,
+    /// The drawer: how the access reaches the principal, their account and last activity.
+    path: String,
+    account: String,
+    last_activity: String,
     flags: Vec<&'static str>,
     recommendation: String,
     reason: String,
@@ -428,6 +413,17 @@ fn queue_row(r: ReviewRow, me: &Me, submitted: Option<&Submitted>, error: Option
             .join(", "),
         role: r.access.role.clone(),
         via: r.access.via.clone(),
+        path: if r.access.via == "direct" {
+            format!("{} holds {} on {} directly", r.access.principal, r.access.role, r.access.workspace)
+        } else {
+            format!("{} holds {} on {} through {}", r.access.principal, r.access.role, r.access.workspace, r.access.via)
+        },
+        account: if r.access.account.is_empty() { "not an account (group or app)".into() } else { r.access.account.clone() },
+        last_activity: match r.access.last_activity {
+            Some(at) => utc(at),
+            None if r.access.principal_type.eq_ignore_ascii_case("User") => "none seen in the campaign's lookback".into(),
+            None => "not tracked for groups and apps".into(),
+        },
         flags: r.flags.iter().map(|f| f.label()).collect(),
         recommendation: r.recommendation.to_string().replace("Downgrade:", "Downgrade to "),
         reason: r.reason.clone(),
@@ -453,7 +449,8 @@ async fn render_queue(
     error: Option<(i64, DecisionRefusal)>,
     status: StatusCode,
 ) -> Response {
-    let workspaces = match app.store.list_review_workspaces(c.id).await {
+    // Only the reviewer's own workspaces and progress: a page costs the same in any campaign.
+    let workspaces = match app.store.list_reviewer_workspaces(c.id, &me.upn).await {
         Ok(w) => w,
         Err(e) => return failure(Some(me), e),
     };
@@ -480,8 +477,8 @@ async fn render_queue(
     rows.truncate(PAGE_ROWS as usize);
     let next = more.then(|| query.to_url(c.id, rows.last().map(|r| r.row_no).unwrap_or(after)));
     let first = (after > 0).then(|| query.to_url(c.id, 0));
-    let mine = match app.store.review_progress(c.id).await {
-        Ok(p) => bars(p.by_reviewer).iter().find(|b| b.name == me.upn).map(Bar::clone_from_ref),
+    let mine = match app.store.review_reviewer_progress(c.id, &me.upn).await {
+        Ok(t) => t.map(|t| bars(vec![t]).remove(0)),
         Err(e) => return failure(Some(me), e),
     };
     let rows: Vec<QueueRow> = rows
@@ -510,36 +507,15 @@ async fn render_queue(
     page(status, &page_data)
 }
 
-pub async fn queue(State(app): State<Shared>, headers: HeaderMap, Path(id): Path<String>, Query(query): Query<QueueQuery>) -> Response {
-    let me = match require(&app, &headers) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    let c = match load(&app, &me, &id).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub async fn queue(State(app): State<Shared>, Viewing { me, c }: Viewing, Query(query): Query<QueueQuery>) -> Response {
     render_queue(&app, me, c, query, &HashMap::new(), None, StatusCode::OK).await
 }
 
 /// The decisions form: `save` records each row whose decision was changed on the page, `accept`
 /// accepts the recommendation of each selected row. All or nothing; a refusal is shown next to
 /// its row's field with everything that was typed kept.
-pub async fn decide(
-    State(app): State<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    axum::Form(pairs): axum::Form<Vec<(String, String)>>,
-) -> Response {
+pub async fn decide(State(app): State<Shared>, Viewing { me, c }: Viewing, Posted(pairs): Posted<Vec<(String, String)>>) -> Response {
     let field = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
-    let me = match require_form(&app, &headers, &field("csrf")) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    let c = match load(&app, &me, &id).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
     let query: QueueQuery = QueueQuery {
         workspace: field("workspace"),
         flag: field("flag"),
@@ -604,9 +580,7 @@ pub async fn decide(
     }
 }
 
-async fn evidence_of(app: &Shared, headers: &HeaderMap, id: &str) -> Result<pbi_server::review::Evidence, Response> {
-    let me = require(app, headers)?;
-    let c = load(app, &me, id).await?;
+async fn evidence_of(app: &Shared, Viewing { me, c }: Viewing) -> Result<pbi_server::review::Evidence, Response> {
     match app.store.review_evidence(c.id).await {
         Ok(Some(e)) => Ok(e),
         Ok(None) => Err(problem(StatusCode::NOT_FOUND, Some(me), "No such campaign", "There is no campaign at this address.")),
@@ -627,8 +601,8 @@ fn download(body: String, kind: &'static str, name: String) -> Response {
 }
 
 /// The printable report `review export --format html` writes.
-pub async fn evidence_html(State(app): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let e = match evidence_of(&app, &headers, &id).await {
+pub async fn evidence_html(State(app): State<Shared>, viewing: Viewing) -> Response {
+    let e = match evidence_of(&app, viewing).await {
         Ok(e) => e,
         Err(r) => return r,
     };
@@ -638,8 +612,8 @@ pub async fn evidence_html(State(app): State<Shared>, headers: HeaderMap, Path(i
     }
 }
 
-pub async fn evidence_json(State(app): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    match evidence_of(&app, &headers, &id).await {
+pub async fn evidence_json(State(app): State<Shared>, viewing: Viewing) -> Response {
+    match evidence_of(&app, viewing).await {
         Ok(e) => download(
             serde_json::to_string_pretty(&e).unwrap_or_default() + "\n",
             "application/json",
@@ -649,8 +623,8 @@ pub async fn evidence_json(State(app): State<Shared>, headers: HeaderMap, Path(i
     }
 }
 
-pub async fn evidence_csv(State(app): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    match evidence_of(&app, &headers, &id).await {
+pub async fn evidence_csv(State(app): State<Shared>, viewing: Viewing) -> Response {
+    match evidence_of(&app, viewing).await {
         Ok(e) => match crate::cli::review::csv_text(&e) {
             Ok(text) => download(text, "text/csv; charset=utf-8", format!("review-{}.csv", e.campaign.id)),
             Err(err) => failure(None, err),

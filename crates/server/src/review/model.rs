@@ -711,3 +711,30 @@ pub enum DecisionFilter {
     Open,
     Decided(Decision),
 }
+
+/// A person signed in to the review app, as every instance on the database sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedIn {
+    /// Lower-case UPN.
+    pub upn: String,
+    pub name: String,
+    /// A Fabric administrator: creates, closes and applies campaigns.
+    pub admin: bool,
+    /// The session's CSRF token, carried by every form.
+    pub csrf: String,
+    pub expires_at: i64,
+}
+
+/// A sign-in under way: the PKCE verifier and nonce its `state` stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingSignIn {
+    pub verifier: String,
+    pub nonce: String,
+    pub expires_at: i64,
+}
+
+/// What the store keys a session or sign-in by: the SHA-256 of the secret the browser holds,
+/// so the database never holds a usable cookie or `state`.
+pub fn secret_key(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}

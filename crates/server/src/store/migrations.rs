@@ -27,6 +27,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (15, include_str!("../../migrations/0015_pipelines_gateways.sql")),
     (16, include_str!("../../migrations/0016_sign_in_flows.sql")),
     (17, include_str!("../../migrations/0017_app_roles.sql")),
+    (18, include_str!("../../migrations/0018_review_app_state.sql")),
 ];
 
 pub const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

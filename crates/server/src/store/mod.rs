@@ -49,6 +49,7 @@ pub use directory::*;
 pub use entra_audit::{EntraAuditEvent, EntraAuditQuery};
 pub use generation::{bump_generation, CacheStamp, Forget, TenantGenerations, WriteScope, WriteTx};
 pub use keys::*;
+pub use review::ActivityDays;
 pub use shared_items::*;
 pub use signin::*;
 pub use workspaces::*;

@@ -10,9 +10,11 @@ use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 
 use super::{parse_enum, parse_uuid, Store, StoreResult};
+use crate::review::secret_key;
 use crate::review::{
     access_key, check_decision, AccessRow, Campaign, CampaignState, CampaignSummary, CurrentDecision, DecisionFilter, DecisionRefusal,
-    DecisionRequest, Evidence, Flag, LogEntry, NewCampaign, Progress, ResultEntry, ReviewRow, RowQuery, Snapshot, Tally, EVIDENCE_FORMAT,
+    DecisionRequest, Evidence, Flag, LogEntry, NewCampaign, PendingSignIn, Progress, ResultEntry, ReviewRow, RowQuery, SignedIn, Snapshot,
+    Tally, EVIDENCE_FORMAT,
 };
 
 const CAMPAIGN_COLUMNS: &str = "id, name, scope, owner, created_at, due_at, lookback_days, snapshot_at, snapshot_hash, admin_calls, \
@@ -444,9 +446,22 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Record what applying a row's decision did (the last result wins).
+    /// Record what applying a row's decision did (the last result wins; an applied result without
+    /// a request id keeps the id an earlier run recorded for the same applied change).
     pub async fn record_review_result(&self, id: Uuid, result: &ResultEntry) -> StoreResult<()> {
         let mut tx = self.write.begin().await?;
+        let earlier: Option<String> = match &result.request_id {
+            Some(_) => None,
+            None => sqlx::query("SELECT request_id FROM review_results WHERE campaign_id = $1 AND row_no = $2 AND outcome = $3")
+                .bind(id.to_string())
+                .bind(result.row)
+                .bind(&result.outcome)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get::<Option<String>, _>("request_id"))
+                .transpose()?
+                .flatten(),
+        };
         sqlx::query("DELETE FROM review_results WHERE campaign_id = $1 AND row_no = $2")
             .bind(id.to_string())
             .bind(result.row)
@@ -457,7 +472,7 @@ impl Store {
             .bind(result.row)
             .bind(&result.outcome)
             .bind(&result.detail)
-            .bind(result.request_id.clone())
+            .bind(result.request_id.clone().or(earlier))
             .bind(result.at)
             .execute(&mut *tx)
             .await?;
@@ -517,16 +532,6 @@ impl Store {
         Ok(out)
     }
 
-    /// The workspaces of a campaign (id, name), by name.
-    pub async fn list_review_workspaces(&self, id: Uuid) -> StoreResult<Vec<(Uuid, String)>> {
-        let rows =
-            sqlx::query("SELECT DISTINCT workspace_id, workspace FROM review_rows WHERE campaign_id = $1 ORDER BY workspace, workspace_id")
-                .bind(id.to_string())
-                .fetch_all(&self.read)
-                .await?;
-        rows.iter().map(|r| Ok((parse_uuid(&r.try_get::<String, _>("workspace_id")?)?, r.try_get("workspace")?))).collect()
-    }
-
     /// The evidence export: campaign, snapshot facts in row order, the whole log, the results.
     pub async fn review_evidence(&self, id: Uuid) -> StoreResult<Option<Evidence>> {
         let Some(c) = self.review_campaign(id).await? else {
@@ -581,5 +586,195 @@ impl Store {
             decisions,
             results,
         }))
+    }
+}
+
+/// The activity log as the review app has read it for one tenant: the days read and each user's
+/// last activity over them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActivityDays {
+    /// `YYYY-MM-DD` (UTC) days read in full.
+    pub days: BTreeSet<String>,
+    /// Lower-case UPN → last activity (Unix ms) over those days.
+    pub last: HashMap<String, i64>,
+}
+
+impl Store {
+    /// The days of `tenant`'s activity log read from `since_day` (`YYYY-MM-DD`) on, and each
+    /// user's last activity over them.
+    pub async fn review_activity(&self, tenant: &str, since_day: &str) -> StoreResult<ActivityDays> {
+        let days = sqlx::query("SELECT day FROM review_activity_days WHERE tenant = $1 AND day >= $2")
+            .bind(tenant)
+            .bind(since_day)
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<String, _>("day"))
+            .collect::<Result<BTreeSet<_>, _>>()?;
+        let mut last = HashMap::new();
+        for r in sqlx::query("SELECT upn, MAX(last_at) AS last_at FROM review_activity WHERE tenant = $1 AND day >= $2 GROUP BY upn")
+            .bind(tenant)
+            .bind(since_day)
+            .fetch_all(&self.read)
+            .await?
+        {
+            last.insert(r.try_get::<String, _>("upn")?, r.try_get::<i64, _>("last_at")?);
+        }
+        Ok(ActivityDays { days, last })
+    }
+
+    /// Record one day of `tenant`'s activity log read in full: each user's last activity on it.
+    /// Reading a day again replaces it.
+    pub async fn record_review_activity_day(&self, tenant: &str, day: &str, last: &HashMap<String, i64>, now: i64) -> StoreResult<()> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query("DELETE FROM review_activity WHERE tenant = $1 AND day = $2").bind(tenant).bind(day).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM review_activity_days WHERE tenant = $1 AND day = $2").bind(tenant).bind(day).execute(&mut *tx).await?;
+        let mut users: BTreeMap<String, i64> = BTreeMap::new();
+        for (upn, at) in last {
+            let e = users.entry(upn.to_lowercase()).or_insert(*at);
+            *e = (*e).max(*at);
+        }
+        let users: Vec<(String, i64)> = users.into_iter().collect();
+        for chunk in users.chunks(INSERT_CHUNK) {
+            let mut sql = String::from("INSERT INTO review_activity (tenant, day, upn, last_at) VALUES ");
+            for i in 0..chunk.len() {
+                let b = i * 4;
+                sql.push_str(&format!("{}(${}, ${}, ${}, ${})", if i > 0 { ", " } else { "" }, b + 1, b + 2, b + 3, b + 4));
+            }
+            let mut q = sqlx::query(&sql);
+            for (upn, at) in chunk {
+                q = q.bind(tenant).bind(day).bind(upn.clone()).bind(*at);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        sqlx::query("INSERT INTO review_activity_days (tenant, day, read_at) VALUES ($1, $2, $3)")
+            .bind(tenant)
+            .bind(day)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Start a review-app session for the cookie `token` (stored as its SHA-256), and forget the
+    /// sessions and sign-ins that have expired.
+    pub async fn create_review_session(&self, token: &str, s: &SignedIn, now: i64) -> StoreResult<()> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query("DELETE FROM review_sessions WHERE expires_at <= $1").bind(now).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM review_signins WHERE expires_at <= $1").bind(now).execute(&mut *tx).await?;
+        sqlx::query(
+            "INSERT INTO review_sessions (token_hash, upn, name, is_admin, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(secret_key(token))
+        .bind(&s.upn)
+        .bind(&s.name)
+        .bind(i64::from(s.admin))
+        .bind(&s.csrf)
+        .bind(now)
+        .bind(s.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The person signed in with the cookie `token`, unless the session ended or expired.
+    pub async fn review_session(&self, token: &str, now: i64) -> StoreResult<Option<SignedIn>> {
+        let r = sqlx::query("SELECT upn, name, is_admin, csrf, expires_at FROM review_sessions WHERE token_hash = $1 AND expires_at > $2")
+            .bind(secret_key(token))
+            .bind(now)
+            .fetch_optional(&self.read)
+            .await?;
+        r.map(|r| {
+            Ok(SignedIn {
+                upn: r.try_get("upn")?,
+                name: r.try_get("name")?,
+                admin: r.try_get::<i64, _>("is_admin")? != 0,
+                csrf: r.try_get("csrf")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// End the session of the cookie `token` (signing out). Whether there was one.
+    pub async fn delete_review_session(&self, token: &str) -> StoreResult<bool> {
+        let n = sqlx::query("DELETE FROM review_sessions WHERE token_hash = $1").bind(secret_key(token)).execute(&self.write).await?;
+        Ok(n.rows_affected() > 0)
+    }
+
+    /// Remember a sign-in under way by its `state` (stored as its SHA-256).
+    pub async fn create_review_signin(&self, state: &str, p: &PendingSignIn) -> StoreResult<()> {
+        sqlx::query("INSERT INTO review_signins (state_hash, verifier, nonce, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(secret_key(state))
+            .bind(&p.verifier)
+            .bind(&p.nonce)
+            .bind(p.expires_at)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    /// Take the sign-in of `state`: once only (a replayed callback finds nothing), and not once expired.
+    pub async fn take_review_signin(&self, state: &str, now: i64) -> StoreResult<Option<PendingSignIn>> {
+        let key = secret_key(state);
+        let mut tx = self.write.begin().await?;
+        let r = sqlx::query("SELECT verifier, nonce, expires_at FROM review_signins WHERE state_hash = $1")
+            .bind(&key)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let taken = sqlx::query("DELETE FROM review_signins WHERE state_hash = $1").bind(&key).execute(&mut *tx).await?.rows_affected();
+        tx.commit().await?;
+        let Some(r) = r.filter(|_| taken == 1) else { return Ok(None) };
+        let p = PendingSignIn { verifier: r.try_get("verifier")?, nonce: r.try_get("nonce")?, expires_at: r.try_get("expires_at")? };
+        Ok((p.expires_at > now).then_some(p))
+    }
+}
+
+impl Store {
+    /// One reviewer's progress (their own access left out), read from their workspaces' rows
+    /// only: what a queue page shows, at a cost that does not grow with the campaign.
+    pub async fn review_reviewer_progress(&self, id: Uuid, reviewer: &str) -> StoreResult<Option<Tally>> {
+        let reviewer = reviewer.trim().to_lowercase();
+        let r = sqlx::query(
+            "SELECT COUNT(r.decision) AS decided, COUNT(*) AS total FROM review_rows r \
+             WHERE r.campaign_id = $1 AND r.workspace_id IN \
+             (SELECT workspace_id FROM review_reviewers WHERE campaign_id = $1 AND reviewer = $2) \
+             AND NOT (r.principal_type = 'User' AND r.principal_lower = $2)",
+        )
+        .bind(id.to_string())
+        .bind(&reviewer)
+        .fetch_one(&self.read)
+        .await?;
+        let total: i64 = r.try_get("total")?;
+        Ok((total > 0).then(|| Tally { name: reviewer.clone(), decided: r.try_get("decided").unwrap_or(0), total }))
+    }
+
+    /// The workspaces one reviewer reviews in a campaign, by name: each name read from one of
+    /// its rows through the workspace index, never by a walk of the campaign.
+    pub async fn list_reviewer_workspaces(&self, id: Uuid, reviewer: &str) -> StoreResult<Vec<(Uuid, String)>> {
+        let ids = sqlx::query("SELECT workspace_id FROM review_reviewers WHERE campaign_id = $1 AND reviewer = $2")
+            .bind(id.to_string())
+            .bind(reviewer.trim().to_lowercase())
+            .fetch_all(&self.read)
+            .await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for r in ids {
+            let ws: String = r.try_get("workspace_id")?;
+            let name =
+                sqlx::query("SELECT workspace FROM review_rows WHERE campaign_id = $1 AND workspace_id = $2 ORDER BY row_no LIMIT 1")
+                    .bind(id.to_string())
+                    .bind(&ws)
+                    .fetch_optional(&self.read)
+                    .await?;
+            if let Some(name) = name {
+                out.push((parse_uuid(&ws)?, name.try_get::<String, _>("workspace")?));
+            }
+        }
+        out.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+        Ok(out)
     }
 }
