@@ -105,6 +105,9 @@ enum Command {
         /// With --all: resume the audit saved in this journal.
         #[arg(long, requires = "all", conflicts_with = "since")]
         resume: Option<PathBuf>,
+        /// Read the whole directory before the first workspace instead of what each batch names.
+        #[arg(long, hide = true)]
+        eager_directory: bool,
         #[command(flatten)]
         conn: AuditConn,
     },
@@ -525,7 +528,7 @@ async fn main() -> ExitCode {
             Ok(s) => cli::access::who(&s, &artifact, conn.output).await,
             Err(code) => code,
         },
-        Command::Audit { workspace, all, out, since, journal, resume, conn } => {
+        Command::Audit { workspace, all, out, since, journal, resume, eager_directory, conn } => {
             let format = conn.output;
             let mut profile_args = Vec::new();
             if conn.profile != "default" {
@@ -534,7 +537,7 @@ async fn main() -> ExitCode {
             if let Some(p) = &conn.profiles {
                 profile_args.extend(["--profiles".to_string(), p.display().to_string()]);
             }
-            let options = cli::audit::AllOptions { since, journal, resume, profile_args };
+            let options = cli::audit::AllOptions { since, journal, resume, profile_args, eager_directory };
             let plain = Conn { profile: conn.profile, profiles: conn.profiles, output: cli::output::Format::Table };
             match session(&plain).await {
                 Ok(s) => cli::audit::audit(&s, workspace.as_deref(), all, format, &out, &options).await,
