@@ -22,6 +22,8 @@ use super::directory::Workspace;
 const IN_VALUES: usize = 15;
 /// Graph reads at once.
 const READS_IN_FLIGHT: usize = 8;
+/// Rounds of reads for one batch (each reads a level of nesting, or users).
+const MAX_ROUNDS: usize = 32;
 /// Objects (users, and member entries of groups) kept between batches.
 const CACHE_LIMIT: usize = 200_000;
 /// What a group's `members` list returns of each member: a user's audited properties, a
@@ -48,6 +50,8 @@ struct Cache {
     groups: HashMap<Uuid, Group>,
     /// Direct members of each group read; a group Graph refused has none.
     members: HashMap<Uuid, Vec<DirectoryObject>>,
+    /// Groups Graph does not find.
+    gone: HashSet<Uuid>,
     objects: usize,
 }
 
@@ -61,6 +65,57 @@ impl Cache {
 
     fn knows(&self, key: &str) -> bool {
         self.user(key).is_some() || self.unknown.contains(&key.to_lowercase())
+    }
+
+    /// The groups of `tops` and nested in them whose members are not read yet.
+    fn unread_groups(&self, tops: &[(Uuid, Option<String>)]) -> Vec<Uuid> {
+        let mut unread = Vec::new();
+        let mut seen = HashSet::new();
+        let mut stack: Vec<Uuid> = tops.iter().map(|(g, _)| *g).collect();
+        while let Some(g) = stack.pop() {
+            if !seen.insert(g) {
+                continue;
+            }
+            match self.members.get(&g) {
+                Some(members) => stack.extend(members.iter().filter_map(|m| match m {
+                    DirectoryObject::Group(nested) => Some(nested.id),
+                    _ => None,
+                })),
+                None => unread.push(g),
+            }
+        }
+        unread
+    }
+
+    /// What `tops` and `keys` name, from what is read.
+    fn named(&self, tops: &[(Uuid, Option<String>)], keys: &[String]) -> Named {
+        let mut named = Named::default();
+        for key in keys {
+            if let Some(u) = self.user(key) {
+                named.users.entry(u.id).or_insert_with(|| u.clone());
+            }
+        }
+        let m = &mut named.memberships;
+        for (g, name) in tops {
+            if !self.gone.contains(g) {
+                m.groups.entry(*g).or_insert_with(|| self.groups.get(g).cloned().unwrap_or_else(|| named_group(*g, name.as_deref())));
+            }
+        }
+        let mut stack: Vec<Uuid> = tops.iter().map(|(g, _)| *g).collect();
+        while let Some(g) = stack.pop() {
+            if m.members.contains_key(&g) {
+                continue;
+            }
+            let Some(members) = self.members.get(&g) else { continue };
+            for member in members {
+                if let DirectoryObject::Group(nested) = member {
+                    m.groups.entry(nested.id).or_insert_with(|| self.groups.get(&nested.id).cloned().unwrap_or_else(|| nested.clone()));
+                    stack.push(nested.id);
+                }
+            }
+            m.members.insert(g, members.clone());
+        }
+        named
     }
 
     fn add_user(&mut self, u: User) {
@@ -114,7 +169,9 @@ impl LazyDirectory {
         self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// What `spaces` name, read from Graph where the run has not read it yet.
+    /// What `spaces` name, read from Graph where the run has not read it yet. Batches resolve
+    /// at once and share the cache: what is missing is worked out again after each read, and
+    /// the answer is taken in the same look at the cache that finds nothing missing.
     pub async fn named(&self, spaces: &[Workspace]) -> Result<Named, ClientError> {
         {
             let mut cache = self.cache();
@@ -128,104 +185,69 @@ impl LazyDirectory {
             .filter(|u| u.principal_type == Some(PrincipalType::Group))
             .filter_map(|u| Some((Uuid::parse_str(u.identifier.as_deref()?).ok()?, u.display_name.clone())))
             .collect();
-        self.read_groups(&tops).await?;
         let keys: Vec<String> = spaces.iter().flat_map(user_keys).collect();
-        self.read_users(&keys).await?;
-
-        let cache = self.cache();
-        let mut named = Named::default();
-        for key in &keys {
-            if let Some(u) = cache.user(key) {
-                named.users.entry(u.id).or_insert_with(|| u.clone());
-            }
-        }
-        let m = &mut named.memberships;
-        let mut stack: Vec<Uuid> = tops.iter().map(|(g, _)| *g).collect();
-        while let Some(g) = stack.pop() {
-            if m.members.contains_key(&g) || !cache.members.contains_key(&g) {
-                continue;
-            }
-            if let Some(group) = cache.groups.get(&g) {
-                m.groups.entry(g).or_insert_with(|| group.clone());
-            }
-            let members = cache.members.get(&g).cloned().unwrap_or_default();
-            for member in &members {
-                if let DirectoryObject::Group(nested) = member {
-                    m.groups.entry(nested.id).or_insert_with(|| cache.groups.get(&nested.id).cloned().unwrap_or_else(|| nested.clone()));
-                    stack.push(nested.id);
+        let (ids, names): (Vec<&String>, Vec<&String>) = keys.iter().partition(|k| Uuid::parse_str(k).is_ok());
+        // Each round reads one level of nesting (or the users); a bound keeps a directory that
+        // changes under the run from holding it forever.
+        for _ in 0..MAX_ROUNDS {
+            let (groups, ids, names) = {
+                let cache = self.cache();
+                let groups = cache.unread_groups(&tops);
+                let unknown = |keys: &[&String]| -> Vec<String> {
+                    let mut seen = HashSet::new();
+                    keys.iter().filter(|k| !cache.knows(k) && seen.insert(k.to_lowercase())).map(|k| k.to_string()).collect()
+                };
+                let ids = unknown(&ids);
+                // Names only once every id is read: the users read by id carry their names.
+                let names = if ids.is_empty() { unknown(&names) } else { Vec::new() };
+                if groups.is_empty() && ids.is_empty() && names.is_empty() {
+                    return Ok(cache.named(&tops, &keys));
                 }
-            }
-            m.members.insert(g, members);
+                (groups, ids, names)
+            };
+            self.read_groups(groups).await?;
+            self.read_users("id", &ids).await?;
+            self.read_users("userPrincipalName", &names).await?;
         }
-        Ok(named)
+        Ok(self.cache().named(&tops, &keys))
     }
 
-    /// The direct members of `tops` and of every group nested in them, level by level; each
-    /// group once a run. A group Graph does not find (deleted since it got its role) has none.
-    async fn read_groups(&self, tops: &[(Uuid, Option<String>)]) -> Result<(), ClientError> {
-        let mut frontier: Vec<Uuid> = {
-            let mut cache = self.cache();
-            let mut todo = Vec::new();
-            for (g, name) in tops {
-                if !cache.members.contains_key(g) && !todo.contains(g) {
-                    todo.push(*g);
-                    cache.groups.entry(*g).or_insert_with(|| named_group(*g, name.as_deref()));
+    /// The direct members of `groups`; a group Graph does not find (deleted since it got its
+    /// role) has none and is named by its id, as a directory read in full would.
+    async fn read_groups(&self, groups: Vec<Uuid>) -> Result<(), ClientError> {
+        let read: Vec<(Uuid, Option<Vec<DirectoryObject>>)> = futures::stream::iter(groups)
+            .map(|g| async move {
+                let query = Query::new().push("$top", 999).push("$select", MEMBER_SELECT);
+                match self.graph.list::<DirectoryObject>(&format!("/v1.0/groups/{g}/members"), &query).try_collect().await {
+                    Ok(members) => Ok((g, Some(members))),
+                    Err(e) if e.status().is_some_and(|s| s.as_u16() == 404) => Ok((g, None)),
+                    Err(e) => Err(e),
+                }
+            })
+            .buffer_unordered(READS_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        let mut cache = self.cache();
+        for (g, members) in read {
+            let Some(members) = members else {
+                cache.gone.insert(g);
+                cache.members.insert(g, Vec::new());
+                continue;
+            };
+            for member in &members {
+                if let DirectoryObject::Group(nested) = member {
+                    cache.groups.entry(nested.id).or_insert_with(|| nested.clone());
                 }
             }
-            todo
-        };
-        while !frontier.is_empty() {
-            let read: Vec<(Uuid, Option<Vec<DirectoryObject>>)> = futures::stream::iter(frontier)
-                .map(|g| async move {
-                    let query = Query::new().push("$top", 999).push("$select", MEMBER_SELECT);
-                    match self.graph.list::<DirectoryObject>(&format!("/v1.0/groups/{g}/members"), &query).try_collect().await {
-                        Ok(members) => Ok((g, Some(members))),
-                        Err(e) if e.status().is_some_and(|s| s.as_u16() == 404) => Ok((g, None)),
-                        Err(e) => Err(e),
-                    }
-                })
-                .buffer_unordered(READS_IN_FLIGHT)
-                .try_collect()
-                .await?;
-            let mut cache = self.cache();
-            frontier = Vec::new();
-            for (g, members) in read {
-                let Some(members) = members else {
-                    // Unknown to Graph: named by id, as a directory read in full would.
-                    cache.groups.remove(&g);
-                    cache.members.insert(g, Vec::new());
-                    continue;
-                };
-                for member in &members {
-                    if let DirectoryObject::Group(nested) = member {
-                        cache.groups.entry(nested.id).or_insert_with(|| nested.clone());
-                        if !cache.members.contains_key(&nested.id) && !frontier.contains(&nested.id) {
-                            frontier.push(nested.id);
-                        }
-                    }
-                }
-                cache.objects += members.len() + 1;
-                cache.members.insert(g, members);
-            }
+            cache.objects += members.len() + 1;
+            cache.members.insert(g, members);
         }
         Ok(())
     }
 
-    /// The users `keys` name (ids, or user principal names) that the run has not read yet:
-    /// `GET /users?$filter=id in (…)` 15 a call, then by `userPrincipalName in (…)` only the
-    /// names no user read so far bears.
-    async fn read_users(&self, keys: &[String]) -> Result<(), ClientError> {
-        let (ids, names): (Vec<&String>, Vec<&String>) = keys.iter().partition(|k| Uuid::parse_str(k).is_ok());
-        self.read_users_by("id", &ids).await?;
-        self.read_users_by("userPrincipalName", &names).await
-    }
-
-    async fn read_users_by(&self, property: &str, keys: &[&String]) -> Result<(), ClientError> {
-        let todo: Vec<String> = {
-            let cache = self.cache();
-            let mut seen = HashSet::new();
-            keys.iter().filter(|k| !cache.knows(k) && seen.insert(k.to_lowercase())).map(|k| k.to_string()).collect()
-        };
+    /// The users `keys` name by `property` (`id` or `userPrincipalName`): `GET
+    /// /users?$filter={property} in (…)`, 15 a call. A key no user answers is remembered as unknown.
+    async fn read_users(&self, property: &str, todo: &[String]) -> Result<(), ClientError> {
         let found: Vec<(&[String], Vec<User>)> = futures::stream::iter(todo.chunks(IN_VALUES))
             .map(|chunk| async move {
                 let quoted: Vec<String> = chunk.iter().map(|k| format!("'{}'", k.replace('\'', "''"))).collect();
