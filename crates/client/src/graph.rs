@@ -8,7 +8,7 @@
 //! from `/groups/{id}/memberOf` of those groups only ([`GraphClient::user_groups`]); a group's
 //! users from `/groups/{id}/transitiveMembers` ([`GraphClient::group_tree`]): the cost follows
 //! the user or the group, not the tenant. [`GraphClient::memberships`] still reads the whole
-//! group graph, for the tenant-wide audit.
+//! group graph, for the tenant snapshot.
 
 use std::sync::Arc;
 

@@ -105,6 +105,9 @@ enum Command {
         /// With --all: resume the audit saved in this journal.
         #[arg(long, requires = "all", conflicts_with = "since")]
         resume: Option<PathBuf>,
+        /// Read the whole directory before the first workspace instead of what each batch names.
+        #[arg(long, hide = true)]
+        eager_directory: bool,
         #[command(flatten)]
         conn: AuditConn,
     },
@@ -508,8 +511,9 @@ async fn main() -> ExitCode {
             Ok(s) => cli::access::who(&s, &artifact, conn.output).await,
             Err(code) => code,
         },
-        Command::Audit { workspace, all, out, since, journal, resume, conn } => {
-            audit_command(workspace, all, out, cli::audit::AllOptions { since, journal, resume, profile_args: Vec::new() }, conn).await
+        Command::Audit { workspace, all, out, since, journal, resume, eager_directory, conn } => {
+            let options = cli::audit::AllOptions { since, journal, resume, profile_args: Vec::new(), eager_directory };
+            audit_command(workspace, all, out, options, conn).await
         }
         Command::Rehearse { snapshot, command, profile, profiles } => {
             let mut args = vec!["--profile".to_string(), profile.clone()];

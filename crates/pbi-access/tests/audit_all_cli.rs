@@ -1,7 +1,8 @@
 //! `audit --all` on a seeded tenant of a few hundred workspaces, served by the real binary:
 //! CSV and JSON Lines streamed as scans arrive, a budget stop (a tiny scanner budget on the
 //! server) that journals, exits 3 and resumes without rescanning, `--since`, and a failing scan
-//! reported by workspace id (fault injection).
+//! reported by workspace id (fault injection), and the directory read batch by batch giving the
+//! rows of the whole directory read first.
 
 mod common;
 
@@ -22,9 +23,13 @@ struct Seeded {
 }
 
 async fn seed(dir: &Path, workspaces: usize) -> Seeded {
+    seed_sized(dir, 300, workspaces).await
+}
+
+async fn seed_sized(dir: &Path, users: usize, workspaces: usize) -> Seeded {
     let database = format!("sqlite://{}", dir.join("seeded.db").display());
     let out = Command::new(env!("CARGO_BIN_EXE_pbi-access"))
-        .args(["seed", "--users", "300", "--workspaces", &workspaces.to_string(), "--seed", "7", "--database", &database])
+        .args(["seed", "--users", &users.to_string(), "--workspaces", &workspaces.to_string(), "--seed", "7", "--database", &database])
         .output()
         .await
         .unwrap();
@@ -210,4 +215,39 @@ async fn a_scan_that_fails_twice_is_reported_by_workspace_id_and_the_rest_comple
     }
     let audited: BTreeSet<String> = rows.iter().filter(|r| r["flags"] != "scan-failed").map(|r| r["workspace"].clone()).collect();
     assert_eq!(audited.len() + failed.len(), expected, "the other batch completed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_directory_read_batch_by_batch_gives_the_rows_of_the_whole_directory_read_first() {
+    let dir = tempfile::tempdir().unwrap();
+    // Enough users for nested groups to hold roles.
+    let seeded = seed_sized(dir.path(), 2000, 150).await;
+    let (_server, base) = serve(dir.path(), &seeded, "").await;
+    let cli = cli(&base, &seeded, dir.path(), "ledger.json");
+
+    let (code, lazy, err) = cli.run(&["audit", "--all", "--output", "csv"]).await;
+    assert_eq!(code, 0, "{err}");
+    let (code, whole, err) = cli.run(&["audit", "--all", "--output", "csv", "--eager-directory"]).await;
+    assert_eq!(code, 0, "{err}");
+    let (mut lazy, mut whole) = (csv_rows(&lazy), csv_rows(&whole));
+    lazy.sort();
+    whole.sort();
+    assert!(lazy.len() > 1000, "{}", lazy.len());
+    // The rows that need the directory are there: users through nested groups, group-only
+    // access, and each account's state and licence.
+    assert!(lazy.iter().any(|r| r["via"].contains(" inside ")), "a user through a nested group");
+    assert!(lazy.iter().any(|r| r["flags"].contains("group-only")));
+    assert!(lazy.iter().any(|r| r["account"] == "disabled"));
+    assert!(lazy.iter().any(|r| r["licenseType"] == "Pro") && lazy.iter().any(|r| r["licenseType"] == "Free"));
+    assert_eq!(lazy, whole, "the same rows whichever way the directory is read");
+
+    // One workspace: the directory it names, the same rows.
+    let name = lazy.iter().find(|r| r["via"].contains(" inside ")).map(|r| r["workspace"].clone()).unwrap();
+    let (code, one, err) = cli.run(&["audit", "--workspace", &name, "--output", "csv"]).await;
+    assert_eq!(code, 0, "{err}");
+    let (code, one_whole, err) = cli.run(&["audit", "--workspace", &name, "--output", "csv", "--eager-directory"]).await;
+    assert_eq!(code, 0, "{err}");
+    let one = csv_rows(&one);
+    assert!(one.iter().any(|r| r["via"].contains(" inside ")), "{one:?}");
+    assert_eq!(one, csv_rows(&one_whole));
 }

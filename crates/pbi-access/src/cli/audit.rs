@@ -9,9 +9,11 @@
 //!
 //! `--workspace` reads one admin user list (one admin call). `--all` uses the scanner:
 //! `workspaces/modified` for the ids, `getInfo` 100 workspaces at a time with `getArtifactUsers`,
-//! `scanStatus` until it succeeds, `scanResult`: a few scanner calls for the whole tenant, printed
-//! at the end. `--output snapshot` (with `--all`) writes a `TenantSpec` JSON that
-//! `pbi-access tenant import` accepts, with a fresh secret for the automation app.
+//! `scanStatus` until it succeeds, `scanResult`: a few scanner calls for the whole tenant, written
+//! as each batch arrives. The directory is read for each batch's principals alone
+//! ([`super::principals`]); `--output snapshot` (with `--all`) reads it whole and writes a
+//! `TenantSpec` JSON that `pbi-access tenant import` accepts, with a fresh secret for the
+//! automation app.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -39,6 +41,7 @@ use super::commands::{fail, render, Session};
 use super::directory::{graph, ledger_calls, resolve_workspace, role_rank, users_by_id, Licenses, Workspace};
 use super::exit;
 use super::output::{Format, Rows};
+use super::principals::LazyDirectory;
 use super::progress;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -55,6 +58,7 @@ pub enum AuditFormat {
 pub const COLUMNS: &[&str] = &["workspace", "principal", "principalType", "role", "via", "licenseType", "userType", "account", "flags"];
 
 /// What the audit read: workspaces with their direct roles and items, and the directory.
+#[derive(Clone)]
 struct Facts {
     workspaces: Vec<Workspace>,
     /// Items of each workspace, from the scan (only with `--all`).
@@ -215,10 +219,55 @@ impl Facts {
 
 async fn directory(graph: &GraphClient) -> Result<(BTreeMap<Uuid, User>, BTreeMap<Uuid, User>, Memberships, Licenses), String> {
     let users = users_by_id(graph).await?;
-    let deleted: Vec<User> = graph.deleted_users().try_collect().await.map_err(|e| e.to_string())?;
     let memberships = graph.memberships().await.map_err(|e| e.to_string())?;
+    let (deleted, licenses) = deleted_and_licenses(graph).await?;
+    Ok((users, deleted, memberships, licenses))
+}
+
+/// What every audit reads of the directory whatever it covers: the users deleted in the last
+/// 30 days and the tenant's SKUs.
+async fn deleted_and_licenses(graph: &GraphClient) -> Result<(BTreeMap<Uuid, User>, Licenses), String> {
+    let deleted: Vec<User> = graph.deleted_users().try_collect().await.map_err(|e| e.to_string())?;
     let licenses = Licenses::load(graph).await?;
-    Ok((users, deleted.into_iter().map(|u| (u.id, u)).collect(), memberships, licenses))
+    Ok((deleted.into_iter().map(|u| (u.id, u)).collect(), licenses))
+}
+
+/// Where an audit's rows take the directory from.
+enum Source {
+    /// The whole directory, read before the first workspace (`--eager-directory`, the snapshot).
+    Whole(Facts),
+    /// Only what each batch names, read as the batch arrives.
+    Lazy { reader: LazyDirectory, deleted: BTreeMap<Uuid, User>, licenses: Licenses },
+}
+
+impl Source {
+    /// Read the directory `graph` serves, in full when `whole`.
+    async fn read(graph: GraphClient, whole: bool) -> Result<Source, String> {
+        if whole {
+            let (users, deleted, memberships, licenses) = directory(&graph).await?;
+            return Ok(Source::Whole(Facts { workspaces: Vec::new(), scanned: Vec::new(), users, deleted, memberships, licenses }));
+        }
+        let (deleted, licenses) = deleted_and_licenses(&graph).await?;
+        Ok(Source::Lazy { reader: LazyDirectory::new(graph), deleted, licenses })
+    }
+
+    /// The facts about `spaces`' principals.
+    async fn facts(&self, spaces: &[Workspace]) -> Result<std::borrow::Cow<'_, Facts>, pbi_client::ClientError> {
+        match self {
+            Source::Whole(facts) => Ok(std::borrow::Cow::Borrowed(facts)),
+            Source::Lazy { reader, deleted, licenses } => {
+                let named = reader.named(spaces).await?;
+                Ok(std::borrow::Cow::Owned(Facts {
+                    workspaces: Vec::new(),
+                    scanned: Vec::new(),
+                    users: named.users,
+                    deleted: deleted.clone(),
+                    memberships: named.memberships,
+                    licenses: licenses.clone(),
+                }))
+            }
+        }
+    }
 }
 
 /// The service's limit of scans in flight per tenant.
@@ -241,6 +290,8 @@ pub struct AllOptions {
     pub resume: Option<PathBuf>,
     /// The arguments that name the profile, repeated in the resume command.
     pub profile_args: Vec<String>,
+    /// Read the whole directory before the first scan (the former way, kept to compare with).
+    pub eager_directory: bool,
 }
 
 /// Where a stopped `audit --all` stands: the workspaces not yet written.
@@ -389,16 +440,32 @@ async fn workspace_ids(s: &Session, since: Option<&str>) -> Result<Vec<Uuid>, Sc
     Ok(ids.into_iter().map(|w| w.id).collect())
 }
 
-/// Scan `ids`, up to 16 scans in flight, batches in the order they finish.
-fn scan_stream<'a, T: ScanRead + 'a>(
+/// Scan `ids`, up to 16 scans in flight, each batch's result passed through `then` (which runs
+/// while the other scans go on), batches in the order they finish.
+fn scan_stream<'a, T, R, F, Fut>(
     s: &'a Session,
     ids: &[Uuid],
     stopping: &'a AtomicBool,
-) -> impl futures::Stream<Item = (Vec<Uuid>, Result<Vec<T>, ScanStop>)> + 'a {
+    then: F,
+) -> impl futures::Stream<Item = (Vec<Uuid>, Result<R, ScanStop>)> + 'a
+where
+    T: ScanRead + 'a,
+    F: Fn(Vec<T>) -> Fut + Copy + 'a,
+    Fut: std::future::Future<Output = Result<R, ScanStop>> + 'a,
+{
     let batches: Vec<Vec<Uuid>> = ids.chunks(BATCH).map(<[Uuid]>::to_vec).collect();
     let in_flight = batches.len().clamp(1, SCANS_IN_FLIGHT);
     let poll = poll_interval(s, in_flight);
-    futures::stream::iter(batches).map(move |b| scan_batch(s, b, poll, stopping)).buffer_unordered(in_flight)
+    futures::stream::iter(batches)
+        .map(move |b| async move {
+            let (ids, result) = scan_batch::<T>(s, b, poll, stopping).await;
+            let result = match result {
+                Ok(found) => then(found).await,
+                Err(e) => Err(e),
+            };
+            (ids, result)
+        })
+        .buffer_unordered(in_flight)
 }
 
 /// Scan every workspace into memory (for the snapshot, which is the whole tenant).
@@ -407,7 +474,7 @@ async fn scan_all(s: &Session, show: bool) -> Result<Vec<WorkspaceInfo>, String>
     let bar = progress::bar(ids.len().div_ceil(BATCH) as u64, show);
     let mut out = Vec::new();
     let stopping = AtomicBool::new(false);
-    let mut scans = std::pin::pin!(scan_stream::<WorkspaceInfo>(s, &ids, &stopping));
+    let mut scans = std::pin::pin!(scan_stream(s, &ids, &stopping, |infos: Vec<WorkspaceInfo>| async move { Ok(infos) }));
     while let Some((ids, result)) = scans.next().await {
         match result {
             Ok(infos) => out.extend(infos),
@@ -506,7 +573,7 @@ fn failed_row(id: Uuid) -> Vec<String> {
 
 /// `audit --all` in a stream: rows written as each batch's scan arrives, memory bounded by the
 /// batches in flight; a spent budget journals what is left and exits 3.
-async fn audit_all_streamed(s: &Session, facts: &mut Facts, format: AuditFormat, o: &AllOptions) -> ExitCode {
+async fn audit_all_streamed(s: &Session, source: &Source, format: AuditFormat, o: &AllOptions) -> ExitCode {
     let tenant = s.profile.tenant.clone().unwrap_or_default();
     let journal_path = o.resume.clone().or(o.journal.clone()).unwrap_or_else(|| PathBuf::from("audit-all.journal.json"));
     let (ids, mut journal) = match &o.resume {
@@ -535,14 +602,20 @@ async fn audit_all_streamed(s: &Session, facts: &mut Facts, format: AuditFormat,
     let mut stop: Option<(Duration, String)> = None;
     let stopping = AtomicBool::new(false);
     {
-        let mut scans = std::pin::pin!(scan_stream::<WorkspaceUsers>(s, &ids, &stopping));
+        // Each batch's rows are made as its scan arrives, its principals read from the directory
+        // while the other scans go on.
+        let rows_of = |infos: Vec<WorkspaceUsers>| async move {
+            let mut spaces: Vec<Workspace> = infos.into_iter().map(|w| Workspace::new(w.id, w.name, w.users)).collect();
+            spaces.sort_by(|a, b| a.name.cmp(&b.name));
+            let facts = source.facts(&spaces).await.map_err(scan_error)?;
+            Ok((spaces.len(), facts.rows_of(&spaces)))
+        };
+        let mut scans = std::pin::pin!(scan_stream(s, &ids, &stopping, rows_of));
         while let Some((batch, result)) = scans.next().await {
             let rows = match result {
-                Ok(infos) => {
-                    let mut spaces: Vec<Workspace> = infos.into_iter().map(|w| Workspace::new(w.id, w.name, w.users)).collect();
-                    spaces.sort_by(|a, b| a.name.cmp(&b.name));
-                    journal.written += spaces.len();
-                    facts.rows_of(&spaces)
+                Ok((written, rows)) => {
+                    journal.written += written;
+                    rows
                 }
                 Err(ScanStop::Failed(e)) => {
                     let mut rows = Rows::new(COLUMNS);
@@ -650,34 +723,42 @@ pub async fn audit(s: &Session, workspace: Option<&str>, all: bool, format: Audi
         Ok(g) => g,
         Err(e) => return fail(exit::USAGE, e),
     };
-    let (users, deleted, memberships, licenses) = match directory(&graph).await {
+    // The snapshot is the whole tenant; the rows need only what their workspaces name.
+    let source = match Source::read(graph, format == AuditFormat::Snapshot || o.eager_directory).await {
         Ok(d) => d,
         Err(e) => return fail(exit::FAILURE, e),
     };
-    let mut facts = Facts { workspaces: Vec::new(), scanned: Vec::new(), users, deleted, memberships, licenses };
     if all && format != AuditFormat::Snapshot {
-        let code = audit_all_streamed(s, &mut facts, format, o).await;
+        let code = audit_all_streamed(s, &source, format, o).await;
         eprintln!("{} admin call(s) spent", ledger_calls(&s.profile).await.saturating_sub(before));
         return code;
     }
-    match (workspace, all) {
+    let mut facts = match (workspace, all) {
         (Some(w), false) => {
             let (id, name) = match resolve_workspace(s, w).await {
                 Ok(t) => (t.id, t.name),
                 Err(e) => return fail(exit::FAILURE, e),
             };
-            match s.client.get_group_users_as_admin(id).await {
-                Ok(users) => facts.workspaces = vec![Workspace::new(id, name, Some(users))],
+            let spaces = match s.client.get_group_users_as_admin(id).await {
+                Ok(users) => vec![Workspace::new(id, name, Some(users))],
+                Err(e) => return fail(exit::FAILURE, e),
+            };
+            match source.facts(&spaces).await {
+                Ok(facts) => Facts { workspaces: spaces, ..facts.into_owned() },
                 Err(e) => return fail(exit::FAILURE, e),
             }
         }
-        (None, true) => match scan_all(s, progress::visible(Format::Table)).await {
-            Ok(scanned) => {
-                facts.workspaces = scanned.iter().map(|w| Workspace::new(w.id, w.name.clone(), w.users.clone())).collect();
-                facts.scanned = scanned;
+        (None, true) => {
+            let Source::Whole(mut facts) = source else { return fail(exit::FAILURE, "the snapshot needs the whole directory") };
+            match scan_all(s, progress::visible(Format::Table)).await {
+                Ok(scanned) => {
+                    facts.workspaces = scanned.iter().map(|w| Workspace::new(w.id, w.name.clone(), w.users.clone())).collect();
+                    facts.scanned = scanned;
+                    facts
+                }
+                Err(e) => return fail(exit::FAILURE, e),
             }
-            Err(e) => return fail(exit::FAILURE, e),
-        },
+        }
         _ => return fail(exit::USAGE, "give either --workspace W or --all"),
     };
     facts.workspaces.sort_by(|a, b| a.name.cmp(&b.name));

@@ -7,6 +7,7 @@ pub mod directory;
 pub mod offboard;
 pub mod onboard;
 pub mod output;
+pub mod principals;
 pub mod profile;
 pub mod progress;
 pub mod rehearse;

@@ -140,8 +140,7 @@ async fn scan_result(state: &AppState, tenant: Uuid, ids: &[Uuid], with_users: b
     let artifacts = state.store.artifacts_in(tenant, ids, &ArtifactKind::ALL).await?;
     let (views, grants) = if with_users {
         let active: Vec<Uuid> = workspaces.iter().filter(|w| w.workspace.state != "Deleted").map(|w| w.workspace.id).collect();
-        let artifact_ids: Vec<Uuid> = artifacts.iter().map(|a| a.id).collect();
-        (state.store.workspace_views(tenant, &active).await?, state.store.artifact_grants(tenant, &artifact_ids).await?)
+        (state.store.workspace_views(tenant, &active).await?, state.store.artifact_grants(tenant, ids).await?)
     } else {
         (HashMap::new(), Vec::new())
     };
